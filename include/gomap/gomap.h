@@ -1,0 +1,329 @@
+/*
+ * gomap.h — Go's classic runtime map (go1.19 runtime/map.go), in C.
+ *
+ * A gomap is a hash map from fixed-size keys (4- and 8-byte integers, byte
+ * strings of any length, or any POD key with a user hash and equality) to
+ * fixed-size values.  It is NOT safe for concurrent use: like Go's map, it
+ * detects the common forms of concurrent misuse and stops the program with
+ * Go's message (see "Concurrent misuse" below) instead of corrupting memory
+ * quietly.  Use one of the thread-safe maps (concmap.h) when several threads
+ * share a map, or guard a gomap with your own lock.
+ *
+ * Failures come in three kinds, kept apart:
+ *   - what the caller can recover from (allocation failure, bad arguments)
+ *     is returned as an errno code (ENOMEM, EINVAL) and leaves the map
+ *     exactly as it was;
+ *   - misuse that Go treats as fatal (concurrent writes, a write to a nil
+ *     map) prints "fatal error: ..." and aborts (GOMAP_DEBUG can soften the
+ *     concurrency checks, never the nil-map write);
+ *   - a broken internal invariant prints "gomap: internal error: ..." and
+ *     aborts.  It means a bug in gomap (or memory corrupted by the program).
+ *
+ * Keys and values.
+ *   Every function that takes a key takes `const void *key`, pointing to:
+ *     GOMAP_KEY_U32     a uint32_t (or int32_t)
+ *     GOMAP_KEY_U64     a uint64_t (or int64_t, or a pointer stored in one)
+ *     GOMAP_KEY_STRING  a gomap_str (bytes + length); the map copies the
+ *                       bytes on insert and owns the copy
+ *     GOMAP_KEY_STRING_BORROWED
+ *                       a gomap_str; the map keeps the caller's pointer, and
+ *                       the caller guarantees the bytes stay alive and
+ *                       unchanged while the key is in the map
+ *     GOMAP_KEY_BYTES   key_size bytes, hashed and compared as bytes unless a
+ *                       hash and equality function are given
+ *   Values are value_size bytes (0 is allowed: a set), copied into the map by
+ *   gomap_set.  The typed helpers at the end of this file cover the common
+ *   u64 -> u64 and string -> pointer cases without casts.
+ *
+ * Pointer validity.
+ *   A pointer into the map (the value returned by gomap_get, the key and value
+ *   returned by gomap_iter_next) stays valid until the next write to the map
+ *   (set, delete, clear, free): a write may grow the map and move entries.
+ *
+ * Concurrent misuse.
+ *   A write sets a "writing" flag for its duration.  A write that finds it
+ *   set, a read that finds it set, and an iterator step that finds it set stop
+ *   the program with, respectively,
+ *       fatal error: concurrent map writes
+ *       fatal error: concurrent map read and map write
+ *       fatal error: concurrent map iteration and map write
+ *   followed by the stack of the detecting thread and the id of the thread
+ *   that held the flag (and its stack, in the debug mode), then abort().
+ *   Like Go's, detection is best-effort: it catches most conflicts, not all,
+ *   and it never reports one in a correctly synchronized program.
+ *   The environment variable GOMAP_DEBUG (read once, at the first report or
+ *   the first call of gomap_debug_mode) chooses what a conflict does:
+ *       GOMAP_DEBUG=conflict=abort    print and abort (the default)
+ *       GOMAP_DEBUG=conflict=report   print and continue
+ *       GOMAP_DEBUG=conflict=count    only count (gomap_conflict_count)
+ *       GOMAP_DEBUG=writerstack=1     record the writer's stack at every
+ *                                     write, so reports show both stacks
+ *   Options combine with commas: GOMAP_DEBUG=conflict=report,writerstack=1.
+ *
+ * Thread safety, for every function below unless it says otherwise: calls
+ * that only read (get, len, iteration) may run concurrently with each other;
+ * any write must not run concurrently with any other call on the same map.
+ */
+#ifndef GOMAP_GOMAP_H
+#define GOMAP_GOMAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* An opaque map handle.  NULL is a valid "nil map": it reads as empty, and a
+ * write to it is a fatal error, as in Go. */
+typedef struct gomap gomap;
+
+/* A byte string key: `len` bytes at `ptr` (not NUL-terminated; may contain
+ * NUL bytes).  ptr may be NULL when len is 0. */
+typedef struct gomap_str {
+    const char *ptr;
+    size_t len;
+} gomap_str;
+
+/* Builds a gomap_str from a NUL-terminated C string. */
+gomap_str gomap_cstr(const char *s);
+
+typedef enum gomap_key_kind {
+    GOMAP_KEY_U64 = 0, /* the default: a zero-initialised config is u64 keys */
+    GOMAP_KEY_U32,
+    GOMAP_KEY_STRING,
+    GOMAP_KEY_STRING_BORROWED,
+    GOMAP_KEY_BYTES,
+} gomap_key_kind;
+
+/* Hashes the key at `key` with `seed`.  Must be a pure function of the key's
+ * bytes-as-compared-by-equal and the seed: equal keys must hash equal.  It
+ * must not call into the map it serves (doing so is detected as concurrent
+ * misuse).  For string kinds, `key` points to a gomap_str. */
+typedef uint64_t (*gomap_hash_fn)(const void *key, uint64_t seed, void *ctx);
+
+/* Reports whether two keys are equal.  Same rules as gomap_hash_fn. */
+typedef bool (*gomap_equal_fn)(const void *a, const void *b, void *ctx);
+
+/* An allocator hook.  alloc returns memory aligned for any object (as malloc
+ * does) or NULL; gomap turns NULL into ENOMEM and leaves the map unchanged.
+ * free receives the size that was passed to alloc. */
+typedef struct gomap_allocator {
+    void *(*alloc)(size_t size, void *ctx);
+    void (*free)(void *ptr, size_t size, void *ctx);
+    void *ctx;
+} gomap_allocator;
+
+/* How to build a map.  A zero-initialised config is a u64 -> nothing set with
+ * malloc; set value_size for a map.  The config is copied: it need not
+ * outlive gomap_new (the allocator and ctx pointers must). */
+typedef struct gomap_config {
+    gomap_key_kind key_kind;
+    size_t key_size;        /* GOMAP_KEY_BYTES only: 1 .. GOMAP_MAX_KEY_SIZE */
+    size_t value_size;      /* 0 .. GOMAP_MAX_VALUE_SIZE */
+    size_t hint;            /* expected number of entries; 0 = small */
+    gomap_hash_fn hash;     /* optional; replaces the built-in hash */
+    gomap_equal_fn equal;   /* optional; required whenever hash is given
+                               for GOMAP_KEY_BYTES and vice versa */
+    void *fn_ctx;           /* passed to hash and equal */
+    const gomap_allocator *allocator; /* NULL = malloc/free */
+} gomap_config;
+
+enum {
+    GOMAP_MAX_KEY_SIZE = 128,  /* larger keys: store a pointer or hash */
+    GOMAP_MAX_VALUE_SIZE = 128 /* larger values: store a pointer */
+};
+
+/* ---- life cycle ---------------------------------------------------------- */
+
+/* Creates a map.  On success stores the handle in *out and returns 0.
+ * Errors (and *out is set to NULL): EINVAL when cfg is NULL, out is NULL, a
+ * size is out of range, the key kind is unknown, or only one of hash/equal is
+ * given for GOMAP_KEY_BYTES; ENOMEM when allocation fails.  A hint allocates
+ * room for that many entries up front (O(hint)); hint 0 allocates nothing
+ * until the first insert.  Each map draws its own random hash seed. */
+int gomap_new(gomap **out, const gomap_config *cfg);
+
+/* Frees the map and everything it owns (string key copies included).
+ * NULL is allowed.  O(buckets).  The map must not be in use by anyone. */
+void gomap_free(gomap *m);
+
+/* ---- single-key operations ----------------------------------------------- */
+
+/* Looks up a key: returns a pointer to its value (value_size bytes; for
+ * value_size 0 a non-NULL dummy pointer), or NULL when the key is absent —
+ * Go's `v, ok := m[k]`.  A NULL map has no keys.  O(1) expected.
+ * A read: fatal "concurrent map read and map write" if a write is running. */
+void *gomap_get(const gomap *m, const void *key);
+
+/* Reports whether the key is present.  Same contract as gomap_get. */
+bool gomap_contains(const gomap *m, const void *key);
+
+/* Inserts the key with a copy of `value` (value_size bytes; may be NULL when
+ * value_size is 0, or to zero-fill), or overwrites the value of an existing
+ * key.  Returns 0, or ENOMEM with the map unchanged (no partial insert, no
+ * partial growth visible to readers).  O(1) amortised; a write evacuates at
+ * most two old buckets of an ongoing growth, so no single call pays for the
+ * whole table.  On a NULL map: fatal "assignment to entry in nil map".
+ * A write: fatal "concurrent map writes" if another write is running. */
+int gomap_set(gomap *m, const void *key, const void *value);
+
+/* Removes the key; returns whether it was present.  Deleting an absent key,
+ * or any key of a NULL map, is a no-op.  Never allocates.  O(1) expected. */
+bool gomap_delete(gomap *m, const void *key);
+
+/* ---- whole-map operations ------------------------------------------------- */
+
+/* Number of entries; 0 for NULL.  O(1).  A read. */
+size_t gomap_len(const gomap *m);
+
+/* Removes every entry (Go 1.21's clear(m)), keeping the allocated buckets.
+ * Iterators in progress see no entry afterwards.  NULL is a no-op.  O(buckets).
+ */
+void gomap_clear(gomap *m);
+
+/* Makes an independent copy with the same contents, hash functions and
+ * allocator (and a fresh seed).  Returns 0 and sets *out, or ENOMEM (with
+ * *out = NULL) / EINVAL (out NULL).  Cloning NULL yields NULL and 0.
+ * O(len).  A read of m. */
+int gomap_clone(const gomap *m, gomap **out);
+
+/* ---- iteration ------------------------------------------------------------ */
+
+/* An iterator.  Its fields are private; it lives wherever the caller puts it
+ * (usually the stack) and needs no cleanup.
+ *
+ * Go's rules: iteration starts at a random bucket and offset, so two
+ * iterations of the same map may see different orders; it returns each entry
+ * present for the whole iteration exactly once; an entry deleted before it is
+ * reached is not returned; an entry inserted during the iteration may or may
+ * not be returned; it keeps working while the map grows; after gomap_clear no
+ * further entry is returned.  Writes between steps are allowed (from the
+ * iterating thread); a write running concurrently with a step is fatal
+ * "concurrent map iteration and map write". */
+typedef struct gomap_iter {
+    /* private */
+    const gomap *m;
+    void *buckets;
+    void *bucket;
+    void *overflow;
+    uintptr_t start_bucket;
+    uintptr_t bucket_index;
+    uintptr_t check_bucket;
+    uint64_t clear_seq;
+    uint8_t B;
+    uint8_t offset;
+    uint8_t i;
+    bool wrapped;
+    gomap_str key_view;
+} gomap_iter;
+
+/* Starts an iteration over m (NULL: an empty iteration).  O(1). */
+void gomap_iter_init(gomap_iter *it, const gomap *m);
+
+/* Advances: stores pointers to the next entry's key and value in *key and
+ * *value (either may be NULL when not wanted) and returns true, or returns
+ * false when the iteration is over.  For string maps *key points to a
+ * gomap_str valid until the next step.  The value may be modified in place.
+ * Amortised O(1) per entry (O(buckets/len) for sparse maps). */
+bool gomap_iter_next(gomap_iter *it, const void **key, void **value);
+
+/* ---- hashing -------------------------------------------------------------- */
+
+/* The built-in hashes, exposed for users who wrap gomap or test hash quality.
+ * Both are seeded; a random seed makes colliding keys unpredictable. */
+uint64_t gomap_hash_bytes(const void *p, size_t len, uint64_t seed);
+uint64_t gomap_hash_u64(uint64_t key, uint64_t seed);
+
+/* ---- concurrent-misuse detection ----------------------------------------- */
+
+typedef enum gomap_conflict_mode {
+    GOMAP_CONFLICT_ABORT = 0, /* print the report and abort (Go's behaviour) */
+    GOMAP_CONFLICT_REPORT,    /* print the report and continue */
+    GOMAP_CONFLICT_COUNT,     /* count silently */
+} gomap_conflict_mode;
+
+typedef enum gomap_conflict_kind {
+    GOMAP_CONFLICT_WRITES = 0, /* "concurrent map writes" */
+    GOMAP_CONFLICT_READ_WRITE, /* "concurrent map read and map write" */
+    GOMAP_CONFLICT_ITER_WRITE, /* "concurrent map iteration and map write" */
+    GOMAP_CONFLICT_KINDS
+} gomap_conflict_kind;
+
+/* The mode in force (from GOMAP_DEBUG, or the last gomap_debug_set_mode). */
+gomap_conflict_mode gomap_debug_mode(void);
+
+/* Overrides GOMAP_DEBUG's conflict mode for the whole process.  Thread-safe. */
+void gomap_debug_set_mode(gomap_conflict_mode mode);
+
+/* Conflicts detected so far in this process, of one kind.  Thread-safe. */
+uint64_t gomap_conflict_count(gomap_conflict_kind kind);
+
+/* ---- typed helpers: u64 -> u64 ------------------------------------------- */
+
+/* A gomap whose keys and values are uint64_t.  The handle is a gomap; the
+ * distinct type only stops it being mixed with other maps by mistake. */
+typedef struct gomap_u64u64 gomap_u64u64;
+
+static inline gomap_u64u64 *gomap_u64u64_new(size_t hint) {
+    gomap_config cfg = {GOMAP_KEY_U64, 0, sizeof(uint64_t), hint, 0, 0, 0, 0};
+    gomap *m;
+    return gomap_new(&m, &cfg) == 0 ? (gomap_u64u64 *)m : NULL; /* NULL: ENOMEM */
+}
+static inline gomap *gomap_u64u64_map(gomap_u64u64 *m) { return (gomap *)m; }
+static inline void gomap_u64u64_free(gomap_u64u64 *m) { gomap_free((gomap *)m); }
+static inline int gomap_u64u64_set(gomap_u64u64 *m, uint64_t k, uint64_t v) {
+    return gomap_set((gomap *)m, &k, &v);
+}
+/* Returns whether k is present and, if so and v is not NULL, stores its value. */
+static inline bool gomap_u64u64_get(const gomap_u64u64 *m, uint64_t k, uint64_t *v) {
+    const uint64_t *p = (const uint64_t *)gomap_get((const gomap *)m, &k);
+    if (p && v)
+        *v = *p;
+    return p != NULL;
+}
+static inline bool gomap_u64u64_delete(gomap_u64u64 *m, uint64_t k) {
+    return gomap_delete((gomap *)m, &k);
+}
+static inline size_t gomap_u64u64_len(const gomap_u64u64 *m) {
+    return gomap_len((const gomap *)m);
+}
+
+/* ---- typed helpers: string -> pointer ------------------------------------ */
+
+/* A gomap from owned string keys to void * values. */
+typedef struct gomap_strptr gomap_strptr;
+
+static inline gomap_strptr *gomap_strptr_new(size_t hint) {
+    gomap_config cfg = {GOMAP_KEY_STRING, 0, sizeof(void *), hint, 0, 0, 0, 0};
+    gomap *m;
+    return gomap_new(&m, &cfg) == 0 ? (gomap_strptr *)m : NULL; /* NULL: ENOMEM */
+}
+static inline gomap *gomap_strptr_map(gomap_strptr *m) { return (gomap *)m; }
+static inline void gomap_strptr_free(gomap_strptr *m) { gomap_free((gomap *)m); }
+static inline int gomap_strptr_set(gomap_strptr *m, const char *s, size_t len, void *v) {
+    gomap_str k = {s, len};
+    return gomap_set((gomap *)m, &k, &v);
+}
+/* Returns whether the key is present and, if so and v is not NULL, stores its
+ * value (which may itself be NULL). */
+static inline bool gomap_strptr_get(const gomap_strptr *m, const char *s, size_t len, void **v) {
+    gomap_str k = {s, len};
+    void *const *p = (void *const *)gomap_get((const gomap *)m, &k);
+    if (p && v)
+        *v = *p;
+    return p != NULL;
+}
+static inline bool gomap_strptr_delete(gomap_strptr *m, const char *s, size_t len) {
+    gomap_str k = {s, len};
+    return gomap_delete((gomap *)m, &k);
+}
+static inline size_t gomap_strptr_len(const gomap_strptr *m) {
+    return gomap_len((const gomap *)m);
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* GOMAP_GOMAP_H */
