@@ -23,8 +23,8 @@ struct concmap_ops {
     bool (*load_and_delete)(void *m, const void *key, void *value_out);
     void (*delete_)(void *m, const void *key);
     int (*swap)(void *m, const void *key, const void *value, void *previous_out, bool *loaded);
-    int (*compare_and_swap)(void *m, const void *key, const void *old_value,
-                            const void *new_value, bool *swapped);
+    int (*compare_and_swap)(void *m, const void *key, const void *old_value, const void *new_value,
+                            bool *swapped);
     bool (*compare_and_delete)(void *m, const void *key, const void *old_value);
     void (*range)(void *m, concmap_range_fn fn, void *ctx);
     void (*clear)(void *m);

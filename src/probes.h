@@ -28,35 +28,35 @@
 #define GOMAP_PROBE_DECLARE(name) extern volatile unsigned short gomap_##name##_semaphore
 #define GOMAP_PROBE_DEFINE(name)                                                                   \
     __attribute__((section(".probes"), used)) volatile unsigned short gomap_##name##_semaphore
-#define GOMAP_PROBE_ENABLED(name) __builtin_expect(gomap_##name##_semaphore != 0, 0)
-#define GOMAP_PROBE0(name) STAP_PROBE(gomap, name)
-#define GOMAP_PROBE1(name, a) STAP_PROBE1(gomap, name, a)
-#define GOMAP_PROBE2(name, a, b) STAP_PROBE2(gomap, name, a, b)
-#define GOMAP_PROBE3(name, a, b, c) STAP_PROBE3(gomap, name, a, b, c)
-#define GOMAP_PROBE4(name, a, b, c, d) STAP_PROBE4(gomap, name, a, b, c, d)
+#define GOMAP_PROBE_ENABLED(name)         __builtin_expect(gomap_##name##_semaphore != 0, 0)
+#define GOMAP_PROBE0(name)                STAP_PROBE(gomap, name)
+#define GOMAP_PROBE1(name, a)             STAP_PROBE1(gomap, name, a)
+#define GOMAP_PROBE2(name, a, b)          STAP_PROBE2(gomap, name, a, b)
+#define GOMAP_PROBE3(name, a, b, c)       STAP_PROBE3(gomap, name, a, b, c)
+#define GOMAP_PROBE4(name, a, b, c, d)    STAP_PROBE4(gomap, name, a, b, c, d)
 #define GOMAP_PROBE5(name, a, b, c, d, e) STAP_PROBE5(gomap, name, a, b, c, d, e)
 #else
-#define GOMAP_PROBE_DECLARE(name) struct gomap_probe_unused_##name
-#define GOMAP_PROBE_DEFINE(name) struct gomap_probe_unused_##name
-#define GOMAP_PROBE_ENABLED(name) 0
-#define GOMAP_PROBE0(name) ((void)0)
-#define GOMAP_PROBE1(name, a) ((void)0)
-#define GOMAP_PROBE2(name, a, b) ((void)0)
-#define GOMAP_PROBE3(name, a, b, c) ((void)0)
-#define GOMAP_PROBE4(name, a, b, c, d) ((void)0)
+#define GOMAP_PROBE_DECLARE(name)         struct gomap_probe_unused_##name
+#define GOMAP_PROBE_DEFINE(name)          struct gomap_probe_unused_##name
+#define GOMAP_PROBE_ENABLED(name)         0
+#define GOMAP_PROBE0(name)                ((void)0)
+#define GOMAP_PROBE1(name, a)             ((void)0)
+#define GOMAP_PROBE2(name, a, b)          ((void)0)
+#define GOMAP_PROBE3(name, a, b, c)       ((void)0)
+#define GOMAP_PROBE4(name, a, b, c, d)    ((void)0)
 #define GOMAP_PROBE5(name, a, b, c, d, e) ((void)0)
 #endif
 
 /* Core map (map.c, detect.c). */
-GOMAP_PROBE_DECLARE(conflict);     /* (kind, map, detector tid, writer tid) */
-GOMAP_PROBE_DECLARE(grow_start);   /* (map, old B, new B, same_size, count) */
-GOMAP_PROBE_DECLARE(evacuate);     /* (map, old bucket index, nanoseconds) */
-GOMAP_PROBE_DECLARE(op);           /* (map, op: 0 get, 1 set, 2 delete, 3 iter) */
+GOMAP_PROBE_DECLARE(conflict);   /* (kind, map, detector tid, writer tid) */
+GOMAP_PROBE_DECLARE(grow_start); /* (map, old B, new B, same_size, count) */
+GOMAP_PROBE_DECLARE(evacuate);   /* (map, old bucket index, nanoseconds) */
+GOMAP_PROBE_DECLARE(op);         /* (map, op: 0 get, 1 set, 2 delete, 3 iter) */
 /* Thread-safe family. */
-GOMAP_PROBE_DECLARE(lock_wait);    /* (map, variant name, nanoseconds, exclusive) */
-GOMAP_PROBE_DECLARE(lock_hold);    /* (map, variant name, nanoseconds, exclusive) */
-GOMAP_PROBE_DECLARE(syncmap_miss); /* (map, misses, dirty len) */
+GOMAP_PROBE_DECLARE(lock_wait);       /* (map, variant name, nanoseconds, exclusive) */
+GOMAP_PROBE_DECLARE(lock_hold);       /* (map, variant name, nanoseconds, exclusive) */
+GOMAP_PROBE_DECLARE(syncmap_miss);    /* (map, misses, dirty len) */
 GOMAP_PROBE_DECLARE(syncmap_promote); /* (map, len) */
-GOMAP_PROBE_DECLARE(concmap_op);   /* (map, variant name, op: 0 load, 1 store, 2 delete, 3 other) */
+GOMAP_PROBE_DECLARE(concmap_op); /* (map, variant name, op: 0 load, 1 store, 2 delete, 3 other) */
 
 #endif /* GOMAP_PROBES_H */

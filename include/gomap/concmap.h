@@ -43,65 +43,65 @@ typedef struct concmap_options {
 } concmap_options;
 
 /* The names concmap_new accepts, NULL-terminated: "rw", "shard", "sync", "cow". */
-extern const char *const concmap_kinds[];
+GOMAP_API extern const char *const concmap_kinds[];
 
 /* Creates a map of the named variant.  opts may be NULL.  Returns 0 and sets
  * *out, or EINVAL (unknown name, bad config; *out = NULL) or ENOMEM. */
-int concmap_new(concmap **out, const char *kind, const gomap_config *cfg,
-                const concmap_options *opts);
+GOMAP_API int concmap_new(concmap **out, const char *kind, const gomap_config *cfg,
+                          const concmap_options *opts);
 
 /* The variant's name, as given to concmap_new. */
-const char *concmap_kind(const concmap *m);
+GOMAP_API const char *concmap_kind(const concmap *m);
 
 /* Frees the map.  No other thread may be using it.  NULL is allowed. */
-void concmap_free(concmap *m);
+GOMAP_API void concmap_free(concmap *m);
 
 /* Copies the key's value to value_out (if not NULL) and returns true, or
  * returns false when the key is absent. */
-bool concmap_load(concmap *m, const void *key, void *value_out);
+GOMAP_API bool concmap_load(concmap *m, const void *key, void *value_out);
 
 /* Sets the key's value (insert or overwrite).  0 or ENOMEM. */
-int concmap_store(concmap *m, const void *key, const void *value);
+GOMAP_API int concmap_store(concmap *m, const void *key, const void *value);
 
 /* If the key is present, copies its value to actual_out and sets *loaded =
  * true; otherwise stores `value`, copies it to actual_out, and sets *loaded =
  * false.  0 or ENOMEM (nothing stored). */
-int concmap_load_or_store(concmap *m, const void *key, const void *value, void *actual_out,
-                          bool *loaded);
+GOMAP_API int concmap_load_or_store(concmap *m, const void *key, const void *value,
+                                    void *actual_out, bool *loaded);
 
 /* Deletes the key, copying its previous value to value_out; returns whether
  * it was present. */
-bool concmap_load_and_delete(concmap *m, const void *key, void *value_out);
+GOMAP_API bool concmap_load_and_delete(concmap *m, const void *key, void *value_out);
 
 /* Deletes the key; a no-op when absent. */
-void concmap_delete(concmap *m, const void *key);
+GOMAP_API void concmap_delete(concmap *m, const void *key);
 
 /* Stores `value` and copies the previous value to previous_out; *loaded says
  * whether there was one.  0 or ENOMEM (nothing changed). */
-int concmap_swap(concmap *m, const void *key, const void *value, void *previous_out,
-                 bool *loaded);
+GOMAP_API int concmap_swap(concmap *m, const void *key, const void *value, void *previous_out,
+                           bool *loaded);
 
 /* Stores `new_value` if the key is present with a value equal (by bytes) to
  * `old_value`; *swapped says whether it did.  An absent key never swaps.
  * 0 or ENOMEM (nothing changed). */
-int concmap_compare_and_swap(concmap *m, const void *key, const void *old_value,
-                             const void *new_value, bool *swapped);
+GOMAP_API int concmap_compare_and_swap(concmap *m, const void *key, const void *old_value,
+                                       const void *new_value, bool *swapped);
 
 /* Deletes the key if its value equals `old_value` by bytes; returns whether it
  * did. */
-bool concmap_compare_and_delete(concmap *m, const void *key, const void *old_value);
+GOMAP_API bool concmap_compare_and_delete(concmap *m, const void *key, const void *old_value);
 
 /* Calls fn for each entry; stops early when fn returns false.  Each key is
  * visited at most once; fn may call any method of the same map.  The key and
  * value pointers are valid only during the call. */
 typedef bool (*concmap_range_fn)(const void *key, const void *value, void *ctx);
-void concmap_range(concmap *m, concmap_range_fn fn, void *ctx);
+GOMAP_API void concmap_range(concmap *m, concmap_range_fn fn, void *ctx);
 
 /* Deletes every entry. */
-void concmap_clear(concmap *m);
+GOMAP_API void concmap_clear(concmap *m);
 
 /* The number of entries (exact or approximate: see the variant's header). */
-size_t concmap_len(concmap *m);
+GOMAP_API size_t concmap_len(concmap *m);
 
 #ifdef __cplusplus
 }

@@ -75,6 +75,11 @@
 extern "C" {
 #endif
 
+/* Marks the library's exported functions (it is built with hidden visibility). */
+#ifndef GOMAP_API
+#define GOMAP_API __attribute__((visibility("default")))
+#endif
+
 /* An opaque map handle.  NULL is a valid "nil map": it reads as empty, and a
  * write to it is a fatal error, as in Go. */
 typedef struct gomap gomap;
@@ -87,7 +92,7 @@ typedef struct gomap_str {
 } gomap_str;
 
 /* Builds a gomap_str from a NUL-terminated C string. */
-gomap_str gomap_cstr(const char *s);
+GOMAP_API gomap_str gomap_cstr(const char *s);
 
 typedef enum gomap_key_kind {
     GOMAP_KEY_U64 = 0, /* the default: a zero-initialised config is u64 keys */
@@ -120,13 +125,13 @@ typedef struct gomap_allocator {
  * outlive gomap_new (the allocator and ctx pointers must). */
 typedef struct gomap_config {
     gomap_key_kind key_kind;
-    size_t key_size;        /* GOMAP_KEY_BYTES only: 1 .. GOMAP_MAX_KEY_SIZE */
-    size_t value_size;      /* 0 .. GOMAP_MAX_VALUE_SIZE */
-    size_t hint;            /* expected number of entries; 0 = small */
-    gomap_hash_fn hash;     /* optional; replaces the built-in hash */
-    gomap_equal_fn equal;   /* optional; required whenever hash is given
-                               for GOMAP_KEY_BYTES and vice versa */
-    void *fn_ctx;           /* passed to hash and equal */
+    size_t key_size;                  /* GOMAP_KEY_BYTES only: 1 .. GOMAP_MAX_KEY_SIZE */
+    size_t value_size;                /* 0 .. GOMAP_MAX_VALUE_SIZE */
+    size_t hint;                      /* expected number of entries; 0 = small */
+    gomap_hash_fn hash;               /* optional; replaces the built-in hash */
+    gomap_equal_fn equal;             /* optional; required whenever hash is given
+                                         for GOMAP_KEY_BYTES and vice versa */
+    void *fn_ctx;                     /* passed to hash and equal */
     const gomap_allocator *allocator; /* NULL = malloc/free */
 } gomap_config;
 
@@ -143,11 +148,11 @@ enum {
  * given for GOMAP_KEY_BYTES; ENOMEM when allocation fails.  A hint allocates
  * room for that many entries up front (O(hint)); hint 0 allocates nothing
  * until the first insert.  Each map draws its own random hash seed. */
-int gomap_new(gomap **out, const gomap_config *cfg);
+GOMAP_API int gomap_new(gomap **out, const gomap_config *cfg);
 
 /* Frees the map and everything it owns (string key copies included).
  * NULL is allowed.  O(buckets).  The map must not be in use by anyone. */
-void gomap_free(gomap *m);
+GOMAP_API void gomap_free(gomap *m);
 
 /* ---- single-key operations ----------------------------------------------- */
 
@@ -155,10 +160,10 @@ void gomap_free(gomap *m);
  * value_size 0 a non-NULL dummy pointer), or NULL when the key is absent —
  * Go's `v, ok := m[k]`.  A NULL map has no keys.  O(1) expected.
  * A read: fatal "concurrent map read and map write" if a write is running. */
-void *gomap_get(const gomap *m, const void *key);
+GOMAP_API void *gomap_get(const gomap *m, const void *key);
 
 /* Reports whether the key is present.  Same contract as gomap_get. */
-bool gomap_contains(const gomap *m, const void *key);
+GOMAP_API bool gomap_contains(const gomap *m, const void *key);
 
 /* Inserts the key with a copy of `value` (value_size bytes; may be NULL when
  * value_size is 0, or to zero-fill), or overwrites the value of an existing
@@ -167,27 +172,27 @@ bool gomap_contains(const gomap *m, const void *key);
  * most two old buckets of an ongoing growth, so no single call pays for the
  * whole table.  On a NULL map: fatal "assignment to entry in nil map".
  * A write: fatal "concurrent map writes" if another write is running. */
-int gomap_set(gomap *m, const void *key, const void *value);
+GOMAP_API int gomap_set(gomap *m, const void *key, const void *value);
 
 /* Removes the key; returns whether it was present.  Deleting an absent key,
  * or any key of a NULL map, is a no-op.  Never allocates.  O(1) expected. */
-bool gomap_delete(gomap *m, const void *key);
+GOMAP_API bool gomap_delete(gomap *m, const void *key);
 
 /* ---- whole-map operations ------------------------------------------------- */
 
 /* Number of entries; 0 for NULL.  O(1).  A read. */
-size_t gomap_len(const gomap *m);
+GOMAP_API size_t gomap_len(const gomap *m);
 
 /* Removes every entry (Go 1.21's clear(m)), keeping the allocated buckets.
  * Iterators in progress see no entry afterwards.  NULL is a no-op.  O(buckets).
  */
-void gomap_clear(gomap *m);
+GOMAP_API void gomap_clear(gomap *m);
 
 /* Makes an independent copy with the same contents, hash functions and
  * allocator (and a fresh seed).  Returns 0 and sets *out, or ENOMEM (with
  * *out = NULL) / EINVAL (out NULL).  Cloning NULL yields NULL and 0.
  * O(len).  A read of m. */
-int gomap_clone(const gomap *m, gomap **out);
+GOMAP_API int gomap_clone(const gomap *m, gomap **out);
 
 /* ---- iteration ------------------------------------------------------------ */
 
@@ -220,21 +225,21 @@ typedef struct gomap_iter {
 } gomap_iter;
 
 /* Starts an iteration over m (NULL: an empty iteration).  O(1). */
-void gomap_iter_init(gomap_iter *it, const gomap *m);
+GOMAP_API void gomap_iter_init(gomap_iter *it, const gomap *m);
 
 /* Advances: stores pointers to the next entry's key and value in *key and
  * *value (either may be NULL when not wanted) and returns true, or returns
  * false when the iteration is over.  For string maps *key points to a
  * gomap_str valid until the next step.  The value may be modified in place.
  * Amortised O(1) per entry (O(buckets/len) for sparse maps). */
-bool gomap_iter_next(gomap_iter *it, const void **key, void **value);
+GOMAP_API bool gomap_iter_next(gomap_iter *it, const void **key, void **value);
 
 /* ---- hashing -------------------------------------------------------------- */
 
 /* The built-in hashes, exposed for users who wrap gomap or test hash quality.
  * Both are seeded; a random seed makes colliding keys unpredictable. */
-uint64_t gomap_hash_bytes(const void *p, size_t len, uint64_t seed);
-uint64_t gomap_hash_u64(uint64_t key, uint64_t seed);
+GOMAP_API uint64_t gomap_hash_bytes(const void *p, size_t len, uint64_t seed);
+GOMAP_API uint64_t gomap_hash_u64(uint64_t key, uint64_t seed);
 
 /* ---- concurrent-misuse detection ----------------------------------------- */
 
@@ -252,13 +257,13 @@ typedef enum gomap_conflict_kind {
 } gomap_conflict_kind;
 
 /* The mode in force (from GOMAP_DEBUG, or the last gomap_debug_set_mode). */
-gomap_conflict_mode gomap_debug_mode(void);
+GOMAP_API gomap_conflict_mode gomap_debug_mode(void);
 
 /* Overrides GOMAP_DEBUG's conflict mode for the whole process.  Thread-safe. */
-void gomap_debug_set_mode(gomap_conflict_mode mode);
+GOMAP_API void gomap_debug_set_mode(gomap_conflict_mode mode);
 
 /* Conflicts detected so far in this process, of one kind.  Thread-safe. */
-uint64_t gomap_conflict_count(gomap_conflict_kind kind);
+GOMAP_API uint64_t gomap_conflict_count(gomap_conflict_kind kind);
 
 /* ---- typed helpers: u64 -> u64 ------------------------------------------- */
 
@@ -271,8 +276,12 @@ static inline gomap_u64u64 *gomap_u64u64_new(size_t hint) {
     gomap *m;
     return gomap_new(&m, &cfg) == 0 ? (gomap_u64u64 *)m : NULL; /* NULL: ENOMEM */
 }
-static inline gomap *gomap_u64u64_map(gomap_u64u64 *m) { return (gomap *)m; }
-static inline void gomap_u64u64_free(gomap_u64u64 *m) { gomap_free((gomap *)m); }
+static inline gomap *gomap_u64u64_map(gomap_u64u64 *m) {
+    return (gomap *)m;
+}
+static inline void gomap_u64u64_free(gomap_u64u64 *m) {
+    gomap_free((gomap *)m);
+}
 static inline int gomap_u64u64_set(gomap_u64u64 *m, uint64_t k, uint64_t v) {
     return gomap_set((gomap *)m, &k, &v);
 }
@@ -300,8 +309,12 @@ static inline gomap_strptr *gomap_strptr_new(size_t hint) {
     gomap *m;
     return gomap_new(&m, &cfg) == 0 ? (gomap_strptr *)m : NULL; /* NULL: ENOMEM */
 }
-static inline gomap *gomap_strptr_map(gomap_strptr *m) { return (gomap *)m; }
-static inline void gomap_strptr_free(gomap_strptr *m) { gomap_free((gomap *)m); }
+static inline gomap *gomap_strptr_map(gomap_strptr *m) {
+    return (gomap *)m;
+}
+static inline void gomap_strptr_free(gomap_strptr *m) {
+    gomap_free((gomap *)m);
+}
 static inline int gomap_strptr_set(gomap_strptr *m, const char *s, size_t len, void *v) {
     gomap_str k = {s, len};
     return gomap_set((gomap *)m, &k, &v);
