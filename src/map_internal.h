@@ -1,0 +1,68 @@
+/*
+ * map_internal.h — the core map's internal interface, for the thread-safe
+ * maps built on it (rwmap.c, shardmap.c, syncmap.c, cowmap.c).
+ *
+ * These functions behave as their public counterparts in gomap.h (same
+ * detection of concurrent misuse, same ENOMEM contract: on failure the map is
+ * unchanged), but let the caller hash a key once and reuse the hash: a
+ * shardmap hashes to pick a shard and then looks up in it with the same hash.
+ *
+ * Which hash bits the map uses.  A map with 2^B buckets picks a key's bucket
+ * with the low B bits of its hash (hash & (2^B - 1)) and its tophash byte
+ * with the top 8 bits (hash >> 56).  B never exceeds 47 on a 64-bit machine
+ * with a realistic amount of memory, so bits 48..55 are never looked at by
+ * the map: a shardmap may pick its shard with them (e.g. (hash >> 48) & (2^k
+ * - 1) for k <= 8) without making the keys of one shard collide inside its
+ * map.  gomap__map_hash_bits() is the exact contract.
+ *
+ * A hash passed to a *_hashed function MUST be gomap__hash(m, key) of the same
+ * map (or of a map created by gomap__new_seeded with the same seed and the
+ * same config): the map stores and compares it.
+ */
+#ifndef GOMAP_MAP_INTERNAL_H
+#define GOMAP_MAP_INTERNAL_H
+
+#include <gomap/gomap.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* The map's hash of a key (its seed, its key kind, the user hash if any).
+ * Calls the user hash function, if any, exactly once.  m must not be NULL. */
+uint64_t gomap__hash(const gomap *m, const void *key);
+
+/* gomap_get with a precomputed hash.  m may be NULL (nil map: NULL). */
+void *gomap__get_hashed(const gomap *m, const void *key, uint64_t hash);
+
+/* gomap_set with a precomputed hash: 0 or ENOMEM (map unchanged).
+ * m NULL: fatal "assignment to entry in nil map". */
+int gomap__set_hashed(gomap *m, const void *key, uint64_t hash, const void *value);
+
+/* gomap_delete with a precomputed hash.  Never allocates. */
+bool gomap__delete_hashed(gomap *m, const void *key, uint64_t hash);
+
+/* Finds the key or inserts it with a zero-filled value, in one lookup.
+ * Returns 0 and sets *value_slot to the key's value (value_size bytes,
+ * writable until the next write to the map; a non-NULL dummy when value_size
+ * is 0) and *inserted to whether the key was new; or ENOMEM with the map
+ * unchanged (*value_slot = NULL).  Either out pointer may be NULL.
+ * A write (detected as one). */
+int gomap__upsert(gomap *m, const void *key, uint64_t hash, void **value_slot, bool *inserted);
+
+/* gomap_new with a given seed instead of a random one, so that several maps
+ * (the shards of a shardmap, a cowmap's generations) hash alike. */
+int gomap__new_seeded(gomap **out, const gomap_config *cfg, uint64_t seed);
+
+/* The map's seed (for creating maps that hash alike). */
+uint64_t gomap__seed(const gomap *m);
+
+/* 64 random bits: a per-thread generator seeded from the OS.  Not for
+ * cryptography.  Thread-safe. */
+uint64_t gomap__random64(void);
+
+/* The hash bits a map of this many buckets-log (B) looks at: the low B bits
+ * and the top 8.  Everything else is free for the caller. */
+static inline uint64_t gomap__map_hash_bits(unsigned B) {
+    return (B >= 56 ? ~(uint64_t)0 : (((uint64_t)1 << B) - 1)) | ((uint64_t)0xff << 56);
+}
+
+#endif /* GOMAP_MAP_INTERNAL_H */
