@@ -1,0 +1,131 @@
+/*
+ * shardmap.h — 2^k independent gomaps, each with its own lock: the common
+ * sharded map of the Go world (concurrent-map and its kin), in C.
+ *
+ * A key's hash, computed once, picks its shard with bits the shard's own map
+ * never looks at (bits 56-k .. 55: below the tophash byte, far above any
+ * bucket index a real machine can hold), and the shard's map reuses the same
+ * hash.  All shards share one random seed.  Each shard sits in its own cache
+ * lines (64-byte aligned), so threads working on different shards share
+ * nothing; two threads contend only when their keys fall in the same shard.
+ *
+ * Shard lock: a plain mutex (chosen by measurement over a reader-writer lock
+ * and a spin lock; the figures are in docs/design.md).  A reader-writer
+ * lock's shared reader count is written by every reader, which is the cost a
+ * sharded map exists to spread out, and with short critical sections the
+ * mutex is as fast for readers and cheaper for writers.
+ *
+ * Every single-key operation is linearizable (it touches one shard under its
+ * lock).  Range and clear walk the shards one at a time and are therefore
+ * not atomic across shards; len sums per-shard counters (see each function).
+ *
+ * Keys, values, the allocator hook and the error contract are the core
+ * map's (gomap.h); the method set is concmap.h's, and a shardmap is also
+ * reachable as concmap_new("shard", ...).  Every function is safe to call
+ * from any number of threads at once.  "Blocking" below means: may wait for
+ * the lock of the key's shard, held by another thread for one operation.  No
+ * lock is held while user code other than hash/equality runs.
+ */
+#ifndef GOMAP_SHARDMAP_H
+#define GOMAP_SHARDMAP_H
+
+#include <gomap/concmap.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct shardmap shardmap;
+
+enum {
+    /* Most shard bits accepted (65536 shards). */
+    SHARDMAP_MAX_BITS = 16,
+    /* The default never exceeds this many bits (256 shards). */
+    SHARDMAP_DEFAULT_MAX_BITS = 8
+};
+
+/* Creates a map of 2^shard_bits shards.  shard_bits 0 picks the default: the
+ * smallest power of two >= 4 x the number of online CPUs, at most
+ * 2^SHARDMAP_DEFAULT_MAX_BITS (a 2-CPU machine gets 8 shards).  The hint is
+ * spread over the shards.  0 and *out set; EINVAL (bad config, out NULL,
+ * shard_bits > SHARDMAP_MAX_BITS; *out = NULL) or ENOMEM.  Allocates
+ * 64 bytes per shard plus each shard's map. */
+GOMAP_API int shardmap_new(shardmap **out, const gomap_config *cfg, unsigned shard_bits);
+
+/* Frees the map.  No other thread may be using it.  NULL is allowed. */
+GOMAP_API void shardmap_free(shardmap *m);
+
+/* The number of shards (a power of two). */
+GOMAP_API size_t shardmap_shards(const shardmap *m);
+
+/* Copies the key's value to value_out (if not NULL); returns whether the key
+ * is present.  Blocking (the shard's lock).  Never allocates. */
+GOMAP_API bool shardmap_load(shardmap *m, const void *key, void *value_out);
+
+/* Inserts or overwrites.  0, or ENOMEM with the map unchanged.  Blocking.
+ * Allocates when the key is new and its shard must grow. */
+GOMAP_API int shardmap_store(shardmap *m, const void *key, const void *value);
+
+/* The existing value (loaded = true) or stores `value` (loaded = false);
+ * actual_out receives the value now in the map.  0, or ENOMEM (nothing
+ * stored).  Blocking.  Allocates only when it inserts. */
+GOMAP_API int shardmap_load_or_store(shardmap *m, const void *key, const void *value,
+                                     void *actual_out, bool *loaded);
+
+/* Deletes the key, copying its value out; returns whether it was present.
+ * Blocking.  Never allocates. */
+GOMAP_API bool shardmap_load_and_delete(shardmap *m, const void *key, void *value_out);
+
+/* Deletes the key (a no-op when absent).  Blocking.  Never allocates. */
+GOMAP_API void shardmap_delete(shardmap *m, const void *key);
+
+/* Stores `value`, copying the previous one to previous_out; *loaded says
+ * whether there was one.  0, or ENOMEM (nothing changed).  Blocking.
+ * Allocates only when the key is new. */
+GOMAP_API int shardmap_swap(shardmap *m, const void *key, const void *value, void *previous_out,
+                            bool *loaded);
+
+/* Replaces the value if it equals old_value by bytes; an absent key never
+ * swaps.  Blocking.  Never allocates; always returns 0. */
+GOMAP_API int shardmap_compare_and_swap(shardmap *m, const void *key, const void *old_value,
+                                        const void *new_value, bool *swapped);
+
+/* Deletes the key if its value equals old_value by bytes; returns whether it
+ * did.  Blocking.  Never allocates. */
+GOMAP_API bool shardmap_compare_and_delete(shardmap *m, const void *key, const void *old_value);
+
+/* Calls fn(key, value, ctx) for each entry until fn returns false.
+ *
+ * What it sees: the shards one after another (starting at a random one),
+ * each as a consistent snapshot taken under that shard's lock.  So each key
+ * is visited at most once (a key lives in one shard for ever), a key present
+ * and untouched for the whole call is visited, and a key stored or deleted
+ * during the call may or may not be seen, with any value it had during the
+ * call — sync.Map's Range contract.  It is not one snapshot of the whole map:
+ * of two keys in different shards, range may see a later store to one and
+ * miss an earlier store to the other.  fn runs with no lock held and may call
+ * any function of this map.  Pointers are valid during the call.
+ *
+ * Cost: copies one shard at a time (O(shard len) under that shard's lock)
+ * into a buffer allocated through the hook and freed before returning.  When
+ * that allocation fails it degrades exactly as rwmap_range does (rwmap.h). */
+GOMAP_API void shardmap_range(shardmap *m, concmap_range_fn fn, void *ctx);
+
+/* Deletes every entry, one shard at a time: each shard is emptied
+ * atomically, but a store to a shard already cleared survives, so a
+ * concurrent range or load may see entries after clear has started.  When no
+ * write runs concurrently, the map is empty on return.  Blocking (each
+ * shard's lock in turn).  Never allocates. */
+GOMAP_API void shardmap_clear(shardmap *m);
+
+/* The sum of per-shard counters, read one after another without locks.
+ * Exact when no write runs concurrently.  Under concurrent writes each term
+ * is exact at the moment it is read, so the sum is off from the size at any
+ * single instant of the call by at most the number of writes that ran during
+ * it (it is not linearizable).  O(shards).  Never blocks, never allocates. */
+GOMAP_API size_t shardmap_len(shardmap *m);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* GOMAP_SHARDMAP_H */

@@ -1,0 +1,143 @@
+/*
+ * concmap.c — the concmap.h handle: a variant's ops table and its map, with
+ * every call forwarded through the table.
+ */
+#include <gomap/concmap.h>
+
+#include <errno.h>
+#include <string.h>
+
+#include "concmap_impl.h"
+#include "locked.h"
+#include "probes.h"
+
+/*
+ * ==== THE VARIANT TABLE ====================================================
+ * One line per variant: its name (as concmap_new takes it) and its ops table
+ * (defined in the variant's own file).  The order is concmap_kinds' order.
+ * Adding a variant is one line here; nothing else in this file changes.
+ */
+#define CONCMAP_VARIANTS(X)                                                                        \
+    X("rw", gomap_rwmap_ops)                                                                       \
+    X("shard", gomap_shardmap_ops)
+/* ========================================================================== */
+
+#define NAME_OF(name, ops) name,
+#define OPS_OF(name, ops)  &ops,
+
+const char *const concmap_kinds[] = {CONCMAP_VARIANTS(NAME_OF) NULL};
+
+static const struct concmap_ops *const variants[] = {CONCMAP_VARIANTS(OPS_OF)};
+
+enum { NVARIANTS = sizeof variants / sizeof variants[0] };
+
+/* Invariant: ops is one of `variants`, impl the map it created; both fixed
+ * for the handle's life.  The handle is allocated with the map's allocator
+ * hook, kept in `alloc` to free it. */
+struct concmap {
+    const struct concmap_ops *ops;
+    void *impl;
+    const gomap_allocator *alloc;
+};
+
+/* concmap_op probe's op codes (probes.h). */
+enum { OP_LOAD = 0, OP_STORE = 1, OP_DELETE = 2, OP_OTHER = 3 };
+
+/* Untraced, a USDT probe is one nop; its arguments are already in
+ * registers, so no GOMAP_PROBE_ENABLED guard is needed. */
+#define TRACE(m, op) GOMAP_PROBE3(concmap_op, (m)->impl, (m)->ops->name, op)
+
+int concmap_new(concmap **out, const char *kind, const gomap_config *cfg,
+                const concmap_options *opts) {
+    if (!out)
+        return EINVAL;
+    *out = NULL;
+    if (!kind || !cfg)
+        return EINVAL;
+    const struct concmap_ops *ops = NULL;
+    for (size_t i = 0; i < NVARIANTS; i++)
+        if (strcmp(variants[i]->name, kind) == 0)
+            ops = variants[i];
+    if (!ops)
+        return EINVAL;
+    concmap *m = gomap__locked_alloc(cfg->allocator, sizeof *m);
+    if (!m)
+        return ENOMEM;
+    m->ops = ops;
+    m->alloc = cfg->allocator;
+    int err = ops->create(&m->impl, cfg, opts);
+    if (err) {
+        gomap__locked_free(cfg->allocator, m, sizeof *m);
+        return err;
+    }
+    *out = m;
+    return 0;
+}
+
+const char *concmap_kind(const concmap *m) {
+    return m ? m->ops->name : NULL;
+}
+
+void concmap_free(concmap *m) {
+    if (!m)
+        return;
+    m->ops->destroy(m->impl);
+    gomap__locked_free(m->alloc, m, sizeof *m);
+}
+
+bool concmap_load(concmap *m, const void *key, void *value_out) {
+    TRACE(m, OP_LOAD);
+    return m->ops->load(m->impl, key, value_out);
+}
+
+int concmap_store(concmap *m, const void *key, const void *value) {
+    TRACE(m, OP_STORE);
+    return m->ops->store(m->impl, key, value);
+}
+
+int concmap_load_or_store(concmap *m, const void *key, const void *value, void *actual_out,
+                          bool *loaded) {
+    TRACE(m, OP_OTHER);
+    return m->ops->load_or_store(m->impl, key, value, actual_out, loaded);
+}
+
+bool concmap_load_and_delete(concmap *m, const void *key, void *value_out) {
+    TRACE(m, OP_DELETE);
+    return m->ops->load_and_delete(m->impl, key, value_out);
+}
+
+void concmap_delete(concmap *m, const void *key) {
+    TRACE(m, OP_DELETE);
+    m->ops->delete_(m->impl, key);
+}
+
+int concmap_swap(concmap *m, const void *key, const void *value, void *previous_out, bool *loaded) {
+    TRACE(m, OP_STORE);
+    return m->ops->swap(m->impl, key, value, previous_out, loaded);
+}
+
+int concmap_compare_and_swap(concmap *m, const void *key, const void *old_value,
+                             const void *new_value, bool *swapped) {
+    TRACE(m, OP_OTHER);
+    return m->ops->compare_and_swap(m->impl, key, old_value, new_value, swapped);
+}
+
+bool concmap_compare_and_delete(concmap *m, const void *key, const void *old_value) {
+    TRACE(m, OP_DELETE);
+    return m->ops->compare_and_delete(m->impl, key, old_value);
+}
+
+void concmap_range(concmap *m, concmap_range_fn fn, void *ctx) {
+    TRACE(m, OP_OTHER);
+    m->ops->range(m->impl, fn, ctx);
+}
+
+void concmap_clear(concmap *m) {
+    TRACE(m, OP_OTHER);
+    m->ops->clear(m->impl);
+}
+
+size_t concmap_len(concmap *m) {
+    TRACE(m, OP_OTHER);
+    return m->ops->len(m->impl);
+}
