@@ -1,0 +1,604 @@
+/*
+ * core.c — `gomap-bench core`: the single-thread core operations, on gomap and
+ * (as subprocesses running the same workload) gomap without detection, Go's
+ * map and abseil's flat_hash_map.  bench/README.md specifies the workload;
+ * every peer follows it step for step, so their checksums must agree.
+ */
+#include "bench.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The name this binary's own measurements carry: gomap-bench-nodetect is the
+ * same code linked against the library without detection. */
+#ifndef BENCH_SELF_NAME
+#define BENCH_SELF_NAME "gomap"
+#endif
+
+enum { MAX_SIZES = 16 };
+
+typedef struct core_opts {
+    uint64_t sizes[MAX_SIZES];
+    int nsizes;
+    const char *key_kinds; /* "u64,str" */
+    const char *maps;      /* NULL = every contestant */
+    int reps;
+    uint64_t seed;
+    bool json;
+    const char *out;
+    bool peer; /* run only this binary's own map and print JSON lines */
+} core_opts;
+
+/* The operations, in the order the table lists them. */
+enum core_op { OP_INSERT, OP_GET_HIT, OP_GET_MISS, OP_DELETE, OP_ITERATE, NOPS };
+static const char *const op_names[NOPS] = {"insert", "get_hit", "get_miss", "delete", "iterate"};
+
+/* Ratio targets of issue 2 (gomap time / peer time); 0 = no target. */
+static const double target_vs_go[NOPS] = {0.5, 0.5, 0.5, 0.5, 0.5};
+static const double target_vs_absl[NOPS] = {1.2, 1.0, 1.0, 0, 0};
+static const double target_detect = 1.03;
+
+/* ---- the workload ------------------------------------------------------------ */
+
+/* One (key kind, N) cell of the matrix.  Keys 0..n-1 are inserted; keys
+ * n..2n-1 (the same stream, continued) are the misses.  The value stored
+ * for key i is bench_key_u64(seed, i), so every checksum depends on the
+ * key stream. */
+typedef struct workload {
+    bool str;
+    uint64_t n, seed;
+    uint64_t rounds; /* how many times each op runs per repetition */
+    uint64_t *u64;   /* 2n u64 keys (also the values) */
+    char *strbuf;    /* 2n string keys of BENCH_STR_KEY_LEN bytes, when str */
+} workload;
+
+/* Small maps would be timed over a few microseconds; each op is repeated
+ * `rounds` times per repetition so that every sample covers >= 2^18 ops.
+ * The peers use the same formula: checksums accumulate over rounds. */
+static uint64_t rounds_for(uint64_t n) {
+    uint64_t r = ((uint64_t)1 << 18) / (n ? n : 1);
+    return r ? r : 1;
+}
+
+static int workload_init(workload *w, bool str, uint64_t n, uint64_t seed) {
+    memset(w, 0, sizeof *w);
+    w->str = str;
+    w->n = n;
+    w->seed = seed;
+    w->rounds = rounds_for(n);
+    w->u64 = malloc(2 * n * sizeof *w->u64);
+    if (!w->u64)
+        return -1;
+    for (uint64_t i = 0; i < 2 * n; i++)
+        w->u64[i] = bench_key_u64(seed, i);
+    if (str) {
+        w->strbuf = malloc(2 * n * BENCH_STR_KEY_LEN);
+        if (!w->strbuf)
+            return -1;
+        for (uint64_t i = 0; i < 2 * n; i++)
+            bench_key_str(seed, i, w->strbuf + i * BENCH_STR_KEY_LEN);
+    }
+    return 0;
+}
+
+static void workload_free(workload *w) {
+    free(w->u64);
+    free(w->strbuf);
+}
+
+/* The key argument gomap takes for key i: a uint64_t, or a gomap_str built in
+ * *tmp.  Inlined into loops where `str` is a constant, so the branch folds. */
+static inline const void *key_at(const workload *w, bool str, uint64_t i, gomap_str *tmp) {
+    if (!str)
+        return &w->u64[i];
+    tmp->ptr = w->strbuf + i * BENCH_STR_KEY_LEN;
+    tmp->len = BENCH_STR_KEY_LEN;
+    return tmp;
+}
+
+static gomap *new_map(bool str, const gomap_allocator *a) {
+    gomap_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.key_kind = str ? GOMAP_KEY_STRING : GOMAP_KEY_U64;
+    cfg.value_size = sizeof(uint64_t);
+    cfg.allocator = a;
+    gomap *m;
+    if (gomap_new(&m, &cfg) != 0) {
+        fprintf(stderr, "gomap-bench: gomap_new failed\n");
+        exit(1);
+    }
+    return m;
+}
+
+static void fill(gomap *m, const workload *w, bool str) {
+    gomap_str tmp;
+    for (uint64_t i = 0; i < w->n; i++)
+        if (gomap_set(m, key_at(w, str, i, &tmp), &w->u64[i]) != 0) {
+            fprintf(stderr, "gomap-bench: gomap_set failed\n");
+            exit(1);
+        }
+}
+
+/* One repetition: every op `rounds` times; ns[op] gets the time per op and
+ * sum[op] the op's checksum (README: what each checksum adds up). */
+static void run_rep(const workload *w, bool str, double ns[NOPS], uint64_t sum[NOPS]) {
+    const uint64_t n = w->n, rounds = w->rounds;
+    const double ops = (double)n * (double)rounds;
+    gomap_str tmp;
+    gomap *m = NULL;
+    uint64_t t, elapsed = 0, s = 0;
+
+    for (uint64_t r = 0; r < rounds; r++) {
+        if (m)
+            gomap_free(m);
+        t = bench_now_ns();
+        m = new_map(str, NULL);
+        fill(m, w, str);
+        elapsed += bench_now_ns() - t;
+        s += gomap_len(m);
+    }
+    ns[OP_INSERT] = (double)elapsed / ops;
+    sum[OP_INSERT] = s;
+
+    s = 0;
+    t = bench_now_ns();
+    for (uint64_t r = 0; r < rounds; r++)
+        for (uint64_t i = 0; i < n; i++) {
+            const uint64_t *v = gomap_get(m, key_at(w, str, i, &tmp));
+            s += v ? *v : 0;
+        }
+    ns[OP_GET_HIT] = (double)(bench_now_ns() - t) / ops;
+    sum[OP_GET_HIT] = s;
+    bench_keep(s);
+
+    s = 0;
+    t = bench_now_ns();
+    for (uint64_t r = 0; r < rounds; r++)
+        for (uint64_t i = n; i < 2 * n; i++) {
+            const uint64_t *v = gomap_get(m, key_at(w, str, i, &tmp));
+            s += v ? *v + 1 : 0;
+        }
+    ns[OP_GET_MISS] = (double)(bench_now_ns() - t) / ops;
+    sum[OP_GET_MISS] = s;
+    bench_keep(s);
+
+    s = 0;
+    t = bench_now_ns();
+    for (uint64_t r = 0; r < rounds; r++) {
+        gomap_iter it;
+        void *v;
+        gomap_iter_init(&it, m);
+        while (gomap_iter_next(&it, NULL, &v))
+            s += *(const uint64_t *)v;
+    }
+    ns[OP_ITERATE] = (double)(bench_now_ns() - t) / ops;
+    sum[OP_ITERATE] = s;
+    bench_keep(s);
+
+    s = 0;
+    elapsed = 0;
+    for (uint64_t r = 0; r < rounds; r++) {
+        if (r > 0)
+            fill(m, w, str); /* untimed: put back what the last round deleted */
+        t = bench_now_ns();
+        for (uint64_t i = 0; i < n; i++)
+            s += gomap_delete(m, key_at(w, str, i, &tmp));
+        elapsed += bench_now_ns() - t;
+    }
+    ns[OP_DELETE] = (double)elapsed / ops;
+    sum[OP_DELETE] = s;
+    gomap_free(m);
+}
+
+/* The memory pass, untimed: bytes per entry and allocations per insert of a
+ * map grown from empty to n entries. */
+static void measure_memory(const workload *w, bool str, double *bytes_per_entry,
+                           double *allocs_per_insert) {
+    bench_counter c;
+    bench_counter_reset(&c);
+    gomap_allocator a = bench_counting_allocator(&c);
+    gomap *m = new_map(str, &a);
+    uint64_t allocs0 = c.allocs;
+    fill(m, w, str);
+    *bytes_per_entry = (double)c.live_bytes / (double)w->n;
+    *allocs_per_insert = (double)(c.allocs - allocs0) / (double)w->n;
+    gomap_free(m);
+}
+
+/* Runs one cell on this binary's map and appends its JSON lines to *lines. */
+static void run_self(const core_opts *o, bool str, uint64_t n, bench_lines *lines) {
+    workload w;
+    if (workload_init(&w, str, n, o->seed) != 0) {
+        fprintf(stderr, "gomap-bench: out of memory for %" PRIu64 " keys\n", n);
+        exit(1);
+    }
+    double bpe, apo;
+    measure_memory(&w, str, &bpe, &apo);
+    double *samples = malloc((size_t)o->reps * NOPS * sizeof *samples);
+    uint64_t sum[NOPS], first[NOPS];
+    bool stable = true;
+    if (!samples)
+        exit(1);
+    for (int rep = 0; rep < o->reps; rep++) {
+        double ns[NOPS];
+        run_rep(&w, str, ns, sum);
+        for (int op = 0; op < NOPS; op++) {
+            samples[op * o->reps + rep] = ns[op];
+            if (rep == 0)
+                first[op] = sum[op];
+            else if (sum[op] != first[op])
+                stable = false;
+        }
+    }
+    if (!stable)
+        fprintf(stderr, "gomap-bench: %s: checksums differ between repetitions\n", BENCH_SELF_NAME);
+    for (int op = 0; op < NOPS; op++) {
+        bench_core_line r = {BENCH_SELF_NAME,
+                             op_names[op],
+                             str ? "str" : "u64",
+                             n,
+                             bench_summarize(&samples[op * o->reps], (size_t)o->reps),
+                             bpe,
+                             op == OP_INSERT ? apo : -1,
+                             first[op],
+                             o->reps,
+                             w.rounds,
+                             o->seed};
+        bench_json j;
+        bench_lines_add(lines, bench_core_json(&j, &r));
+        bench_sink(first[op]);
+    }
+    free(samples);
+    workload_free(&w);
+}
+
+/* ---- options ------------------------------------------------------------------ */
+
+static void core_usage(FILE *f) {
+    fprintf(f, "usage: gomap-bench core [OPTIONS]\n"
+               "  --keys N[,N...]   map sizes (default 1024,1048576; k/m suffixes allowed)\n"
+               "  --key u64,str     key kinds (default both; str = 16-byte strings)\n"
+               "  --reps R          repetitions, the median is reported (default 5)\n"
+               "  --seed S          key stream seed (default 1)\n"
+               "  --maps LIST       contestants among gomap,gomap-nodetect,go,absl (default all)\n"
+               "  --json            JSON lines only on stdout\n"
+               "  --out FILE        also write the JSON lines to FILE\n"
+               "  --peer            run only this binary's map, JSON lines on stdout\n");
+}
+
+/* Takes the value of option `name` at argv[*i] ("--name v" or "--name=v"). */
+static const char *opt_value(int argc, char **argv, int *i, const char *name) {
+    size_t len = strlen(name);
+    const char *a = argv[*i];
+    if (strncmp(a, name, len) != 0)
+        return NULL;
+    if (a[len] == '=')
+        return a + len + 1;
+    if (a[len] != '\0')
+        return NULL;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "gomap-bench: %s needs a value\n", name);
+        exit(2);
+    }
+    return argv[++*i];
+}
+
+static int parse_opts(int argc, char **argv, core_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->sizes[0] = 1024;
+    o->sizes[1] = 1048576;
+    o->nsizes = 2;
+    o->key_kinds = "u64,str";
+    o->reps = 5;
+    o->seed = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        if ((v = opt_value(argc, argv, &i, "--keys"))) {
+            o->nsizes = bench_parse_u64_list(v, o->sizes, MAX_SIZES);
+            for (int k = 0; k < o->nsizes; k++)
+                if (o->sizes[k] == 0)
+                    o->nsizes = -1;
+            if (o->nsizes <= 0) {
+                fprintf(stderr, "gomap-bench: bad --keys '%s'\n", v);
+                return 2;
+            }
+        } else if ((v = opt_value(argc, argv, &i, "--key"))) {
+            o->key_kinds = v;
+        } else if ((v = opt_value(argc, argv, &i, "--reps"))) {
+            o->reps = atoi(v);
+            if (o->reps < 1) {
+                fprintf(stderr, "gomap-bench: bad --reps '%s'\n", v);
+                return 2;
+            }
+        } else if ((v = opt_value(argc, argv, &i, "--seed"))) {
+            o->seed = strtoull(v, NULL, 0);
+        } else if ((v = opt_value(argc, argv, &i, "--maps"))) {
+            o->maps = v;
+        } else if ((v = opt_value(argc, argv, &i, "--out"))) {
+            o->out = v;
+        } else if (strcmp(argv[i], "--json") == 0) {
+            o->json = true;
+        } else if (strcmp(argv[i], "--peer") == 0) {
+            o->peer = true;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            core_usage(stdout);
+            return 1;
+        } else {
+            fprintf(stderr, "gomap-bench core: unknown option '%s'\n", argv[i]);
+            core_usage(stderr);
+            return 2;
+        }
+    }
+    if (!bench_list_has(o->key_kinds, "u64") && !bench_list_has(o->key_kinds, "str")) {
+        fprintf(stderr, "gomap-bench: --key takes u64, str or both\n");
+        return 2;
+    }
+    return 0;
+}
+
+/* ---- contestants and the table -------------------------------------------------- */
+
+enum { C_SELF, C_NODETECT, C_GO, C_ABSL, NCONTESTANTS };
+
+typedef struct contestant {
+    const char *name; /* the "map" field of its JSON lines */
+    const char *exe;  /* peer executable next to gomap-bench; NULL = in-process */
+    const char *why;  /* why it may be missing */
+    char path[4096];
+    bool on;
+} contestant;
+
+static contestant contestants[NCONTESTANTS] = {
+    {BENCH_SELF_NAME, NULL, NULL, "", false},
+    {"gomap-nodetect", "gomap-bench-nodetect", "not built", "", false},
+    {"go", "peer-go-core", "not built: is golang-go installed?", "", false},
+    {"absl", "peer-absl-core", "not built: is libabsl-dev installed?", "", false},
+};
+
+/* The line of `map` for (op, key, n) among lines, or NULL. */
+static const char *find_line(const bench_lines *lines, const char *map, const char *op,
+                             const char *key, uint64_t n) {
+    char buf[64];
+    for (size_t i = 0; i < lines->len; i++) {
+        const char *l = lines->line[i];
+        uint64_t keys;
+        if (bench_json_get_str(l, "map", buf, sizeof buf) && strcmp(buf, map) == 0 &&
+            bench_json_get_str(l, "op", buf, sizeof buf) && strcmp(buf, op) == 0 &&
+            bench_json_get_str(l, "key", buf, sizeof buf) && strcmp(buf, key) == 0 &&
+            bench_json_get_u64(l, "keys", &keys) && keys == n)
+            return l;
+    }
+    return NULL;
+}
+
+static double field(const char *line, const char *name) {
+    double v;
+    return line && bench_json_get_f64(line, name, &v) ? v : -1;
+}
+
+/* Writes a ratio cell: "-" when a side is missing, a trailing '!' when the
+ * target is missed.  Counts targets met and missed. */
+static void ratio_cell(bench_table *t, double num, double den, double target, int *met,
+                       int *missed) {
+    if (num < 0 || den <= 0) {
+        bench_table_cell(t, "-");
+        return;
+    }
+    double r = num / den;
+    if (target > 0 && r > target) {
+        (*missed)++;
+        bench_table_cell(t, "%.2f!", r);
+    } else {
+        if (target > 0)
+            (*met)++;
+        bench_table_cell(t, "%.2f", r);
+    }
+}
+
+static void print_tables(const core_opts *o, const bench_lines *lines) {
+    static const char *const hdr[] = {"key",         "keys",       "op",      "gomap ns",
+                                      "nodetect ns", "go ns",      "absl ns", "detect cost",
+                                      "gomap/go",    "gomap/absl", "checksum"};
+    bench_table *t = bench_table_new(11, hdr);
+    static const char *const mhdr[] = {"key",
+                                       "keys",
+                                       "gomap B/entry",
+                                       "go B/entry",
+                                       "absl B/entry",
+                                       "gomap/go",
+                                       "gomap allocs/insert",
+                                       "go allocs/insert",
+                                       "absl allocs/insert"};
+    bench_table *mt = bench_table_new(9, mhdr);
+    int met = 0, missed = 0, bad_sums = 0;
+    const char *kinds[2] = {"u64", "str"};
+    for (int k = 0; k < 2; k++) {
+        if (!bench_list_has(o->key_kinds, kinds[k]))
+            continue;
+        for (int s = 0; s < o->nsizes; s++) {
+            uint64_t n = o->sizes[s];
+            const char *l[NCONTESTANTS];
+            bench_table_rule(t);
+            for (int op = 0; op < NOPS; op++) {
+                for (int c = 0; c < NCONTESTANTS; c++)
+                    l[c] = find_line(lines, contestants[c].name, op_names[op], kinds[k], n);
+                bench_table_cell(t, "%s", kinds[k]);
+                bench_table_cell(t, "%" PRIu64, n);
+                bench_table_cell(t, "%s", op_names[op]);
+                for (int c = 0; c < NCONTESTANTS; c++) {
+                    if (l[c])
+                        bench_table_cell(t, "%.1f", field(l[c], "ns_per_op"));
+                    else
+                        bench_table_cell(t, "-");
+                }
+                double g = field(l[C_SELF], "ns_per_op");
+                ratio_cell(t, g, field(l[C_NODETECT], "ns_per_op"), target_detect, &met, &missed);
+                ratio_cell(t, g, field(l[C_GO], "ns_per_op"), target_vs_go[op], &met, &missed);
+                ratio_cell(t, g, field(l[C_ABSL], "ns_per_op"), target_vs_absl[op], &met, &missed);
+                /* Every contestant that ran must report the same checksum. */
+                uint64_t ref = 0, sum;
+                int seen = 0;
+                bool same = true;
+                for (int c = 0; c < NCONTESTANTS; c++) {
+                    if (!l[c] || !bench_json_get_u64(l[c], "checksum", &sum))
+                        continue;
+                    if (seen++ == 0)
+                        ref = sum;
+                    else if (sum != ref)
+                        same = false;
+                }
+                if (!same)
+                    bad_sums++;
+                bench_table_cell(t, "%s", seen == 0 ? "-" : same ? "same" : "DIFFERENT");
+            }
+            const char *ins[NCONTESTANTS];
+            for (int c = 0; c < NCONTESTANTS; c++)
+                ins[c] = find_line(lines, contestants[c].name, "insert", kinds[k], n);
+            bench_table_cell(mt, "%s", kinds[k]);
+            bench_table_cell(mt, "%" PRIu64, n);
+            const int mem_cols[3] = {C_SELF, C_GO, C_ABSL};
+            for (int c = 0; c < 3; c++) {
+                double b = field(ins[mem_cols[c]], "bytes_per_entry");
+                if (b >= 0)
+                    bench_table_cell(mt, "%.1f", b);
+                else
+                    bench_table_cell(mt, "-");
+            }
+            /* Issue 2's memory target is for 1M u64 -> u64. */
+            double mem_target = (k == 0 && n >= 1048576) ? 1.0 : 0;
+            ratio_cell(mt, field(ins[C_SELF], "bytes_per_entry"),
+                       field(ins[C_GO], "bytes_per_entry"), mem_target, &met, &missed);
+            for (int c = 0; c < 3; c++) {
+                double a = field(ins[mem_cols[c]], "allocs_per_op");
+                if (a >= 0)
+                    bench_table_cell(mt, "%.4f", a);
+                else
+                    bench_table_cell(mt, "-");
+            }
+        }
+    }
+    printf("gomap-bench core: ns per op, median of %d repetitions (seed %" PRIu64 ")\n\n", o->reps,
+           o->seed);
+    bench_table_print(t, stdout);
+    printf("\nmemory after inserting N keys into an empty map (allocator-counted bytes)\n\n");
+    bench_table_print(mt, stdout);
+    printf("\nratios are gomap's time (or bytes) over the other's: below 1 gomap is better.\n"
+           "'!' marks a missed target (detect cost <= %.2f; vs go <= 0.5; vs absl <= 1.0 for\n"
+           "lookups and <= 1.2 for insert; bytes/entry vs go <= 1.0 at 1M u64).\n"
+           "targets: %d met, %d missed.%s\n",
+           target_detect, met, missed,
+           bad_sums ? "  CHECKSUMS DIFFER: some contestant did not do the same work." : "");
+    bench_table_free(t);
+    bench_table_free(mt);
+}
+
+/* ---- entry points -------------------------------------------------------------------- */
+
+int bench_core_main(int argc, char **argv) {
+    core_opts o;
+    int rc = parse_opts(argc, argv, &o);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    const char *kinds[2] = {"u64", "str"};
+    bench_lines lines = {0};
+
+    if (o.peer) {
+        for (int k = 0; k < 2; k++)
+            for (int s = 0; s < o.nsizes && bench_list_has(o.key_kinds, kinds[k]); s++)
+                run_self(&o, k == 1, o.sizes[s], &lines);
+        for (size_t i = 0; i < lines.len; i++)
+            printf("%s\n", lines.line[i]);
+        bench_lines_free(&lines);
+        return 0;
+    }
+
+    bench_output out;
+    if (bench_output_open(&out, o.json, o.out) != 0)
+        return 1;
+    int ncont = 0;
+    for (int c = 0; c < NCONTESTANTS; c++) {
+        contestant *ct = &contestants[c];
+        ct->on = bench_list_has(o.maps, ct->name);
+        if (ct->on && ct->exe && !bench_peer_path(ct->exe, ct->path, sizeof ct->path)) {
+            fprintf(stderr, "gomap-bench: skipping %s (%s %s)\n", ct->name, ct->exe, ct->why);
+            ct->on = false;
+        }
+        ncont += ct->on;
+    }
+
+    /* Contestants take turns cell by cell, so a slow drift of the machine's
+     * load spreads over all of them instead of hitting one. */
+    int ncells = 0;
+    for (int k = 0; k < 2; k++)
+        ncells += bench_list_has(o.key_kinds, kinds[k]) ? o.nsizes : 0;
+    bench_progress_start((uint64_t)(ncells * ncont), "core");
+    for (int k = 0; k < 2; k++) {
+        if (!bench_list_has(o.key_kinds, kinds[k]))
+            continue;
+        for (int s = 0; s < o.nsizes; s++) {
+            char nbuf[32], rbuf[32], sbuf[32];
+            snprintf(nbuf, sizeof nbuf, "%" PRIu64, o.sizes[s]);
+            snprintf(rbuf, sizeof rbuf, "%d", o.reps);
+            snprintf(sbuf, sizeof sbuf, "%" PRIu64, o.seed);
+            for (int c = 0; c < NCONTESTANTS; c++) {
+                contestant *ct = &contestants[c];
+                if (!ct->on)
+                    continue;
+                char what[96];
+                snprintf(what, sizeof what, "%s %s %s", ct->name, kinds[k], nbuf);
+                bench_progress_add(0, what);
+                size_t before = lines.len;
+                if (!ct->exe) {
+                    run_self(&o, k == 1, o.sizes[s], &lines);
+                } else {
+                    char *pargv[] = {(char *)ct->exe,
+                                     "core",
+                                     "--peer",
+                                     "--key",
+                                     (char *)kinds[k],
+                                     "--keys",
+                                     nbuf,
+                                     "--reps",
+                                     rbuf,
+                                     "--seed",
+                                     sbuf,
+                                     NULL};
+                    int st = bench_run_peer(ct->path, pargv, &lines);
+                    if (st != 0)
+                        fprintf(stderr, "gomap-bench: %s exited with status %d\n", ct->name, st);
+                }
+                for (size_t i = before; i < lines.len; i++)
+                    bench_output_emit(&out, lines.line[i]);
+                bench_progress_add(1, what);
+            }
+        }
+    }
+    bench_progress_done();
+    if (!o.json)
+        print_tables(&o, &lines);
+    bench_output_close(&out);
+    bench_lines_free(&lines);
+    return 0;
+}
+
+int bench_keys_main(int argc, char **argv) {
+    uint64_t seed = 1, count = 8;
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        if ((v = opt_value(argc, argv, &i, "--seed")))
+            seed = strtoull(v, NULL, 0);
+        else if ((v = opt_value(argc, argv, &i, "--count")))
+            count = strtoull(v, NULL, 0);
+        else {
+            fprintf(stderr, "usage: gomap-bench keys [--seed S] [--count N]\n");
+            return 2;
+        }
+    }
+    for (uint64_t i = 0; i < count; i++) {
+        char s[BENCH_STR_KEY_LEN];
+        bench_key_str(seed, i, s);
+        printf("%" PRIu64 " %" PRIu64 " %.*s\n", i, bench_key_u64(seed, i), BENCH_STR_KEY_LEN, s);
+    }
+    return 0;
+}

@@ -1,0 +1,3 @@
+module gomap.bench/peers
+
+go 1.19
