@@ -210,9 +210,9 @@ GOMAP_API int gomap_clone(const gomap *m, gomap **out);
 typedef struct gomap_iter {
     /* private */
     const gomap *m;
-    void *buckets;
-    void *bucket;
-    void *overflow;
+    void *array;  /* the bucket array the iteration started on */
+    void *bucket; /* the current bucket's header, NULL between buckets */
+    void *slots;  /* the current bucket's slots */
     uintptr_t start_bucket;
     uintptr_t bucket_index;
     uintptr_t check_bucket;

@@ -1,0 +1,46 @@
+/*
+ * detect.h — concurrent-misuse detection and the fatal-error paths.
+ *
+ * The map's part of detection (the writing flag, where it is checked) lives
+ * in map.c; this file holds what happens once a conflict is found: the
+ * report, the GOMAP_DEBUG modes, the counters, the writer's recorded stack.
+ * With GOMAP_NO_DETECT the map compiles every check out, but the fatal paths
+ * (nil-map write, internal errors) stay.
+ */
+#ifndef GOMAP_DETECT_H
+#define GOMAP_DETECT_H
+
+#include <gomap/gomap.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Go's fatal(): prints "fatal error: <msg>", the calling thread's stack, and
+ * aborts.  Not softened by GOMAP_DEBUG. */
+_Noreturn void gomap__fatal(const char *msg);
+
+/* Go's throw(): a broken internal invariant.  Prints
+ * "gomap: internal error: <msg>" and aborts. */
+_Noreturn void gomap__internal_error(const char *msg);
+
+/* The calling thread's kernel thread id, cached in a thread-local on first
+ * use (one TLS load afterwards). */
+extern __thread int gomap__tid_cache __attribute__((tls_model("initial-exec")));
+int gomap__tid_slow(void);
+static inline int gomap__tid(void) {
+    int t = gomap__tid_cache;
+    return __builtin_expect(t != 0, 1) ? t : gomap__tid_slow();
+}
+
+/* Reports a conflict of `kind` on map m found by the calling thread, the
+ * writing flag being held by thread writer_tid (0: unknown).  Aborts, prints
+ * and returns, or only counts, per the mode.  Cold. */
+void gomap__conflict(const gomap *m, gomap_conflict_kind kind, int writer_tid);
+
+/* Whether GOMAP_DEBUG asks for writer stacks (parses GOMAP_DEBUG once). */
+bool gomap__debug_writerstack(void);
+
+/* Records the calling thread's stack as "the writer's stack" (writerstack
+ * mode only): the report of a conflict with this thread prints it. */
+void gomap__record_writer_stack(void);
+
+#endif /* GOMAP_DETECT_H */

@@ -1,0 +1,55 @@
+/*
+ * hash.h — the built-in hashes, inline so the map's hot paths specialise.
+ *
+ * Integers (u32, u64): one 64x64->128 multiply of the key, xored with the
+ * seed, by an odd multiplier derived from the seed; the high and low halves
+ * are folded together.  This is the "mum" mix of wyhash (Wang Yi) and
+ * Go's memhash64 fallback, written anew.  Both halves matter: the map takes
+ * its bucket from the low bits and its tophash from the top byte, and the
+ * fold makes every output bit depend on every key bit.  Without the seed the
+ * keys an attacker picks cannot be predicted to collide (hash flooding).
+ *
+ * Byte strings: XXH3 (libxxhash-dev, header-only with XXH_INLINE_ALL), seeded.
+ * See docs/design.md for the measurement that chose it.
+ */
+#ifndef GOMAP_HASH_H
+#define GOMAP_HASH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The two secrets the integer hash uses, derived from a map's seed once (at
+ * creation) so the hot path is one multiply. */
+typedef struct gomap_hash_secret {
+    uint64_t s0; /* xored into the key */
+    uint64_t s1; /* odd multiplier */
+} gomap_hash_secret;
+
+static inline uint64_t gomap__mum(uint64_t a, uint64_t b) {
+    __uint128_t r = (__uint128_t)a * b;
+    return (uint64_t)r ^ (uint64_t)(r >> 64);
+}
+
+static inline gomap_hash_secret gomap__hash_secret(uint64_t seed) {
+    /* Constants: the 64-bit golden ratio and one of wyhash's primes; any
+     * odd constants with well-spread bits would do. */
+    gomap_hash_secret s;
+    s.s0 = seed;
+    s.s1 = gomap__mum(seed ^ 0x9e3779b97f4a7c15ull, 0xe7037ed1a0b428dbull) | 1;
+    return s;
+}
+
+static inline uint64_t gomap__hash_u64_secret(uint64_t key, gomap_hash_secret s) {
+    return gomap__mum(key ^ s.s0, s.s1);
+}
+
+/* XXH3 is header-only here (XXH_INLINE_ALL makes every function static), so
+ * the map's string paths inline it instead of calling through hash.c. */
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+static inline uint64_t gomap__hash_bytes(const void *p, size_t len, uint64_t seed) {
+    return XXH3_64bits_withSeed(p, len, seed);
+}
+
+#endif /* GOMAP_HASH_H */

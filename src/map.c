@@ -1,0 +1,1664 @@
+/*
+ * map.c — Go's classic runtime map (go1.19 runtime/map.go), written anew in C.
+ *
+ * This file implements gomap.h.  The algorithm is Go's; the physical layout
+ * is ours, chosen by measurement (docs/design.md has the figures).
+ *
+ * A map is an array of 2^B buckets.  Each bucket holds up to 8 key/value
+ * slots.  The low B bits of a key's hash select its bucket; the top 8 bits
+ * (the "tophash") are kept per slot so a lookup compares full keys only where
+ * the tophash byte matches.  A bucket that fills up gets an overflow bucket,
+ * chained from it.
+ *
+ * Layout.  Go keeps, inside each bucket, 8 tophash bytes, then 8 keys, then 8
+ * values, then the overflow pointer.  We split each bucket in two:
+ *   - its header, 16 bytes: the 8 tophash bytes as one little-endian 64-bit
+ *     word (byte i is slot i) and the overflow pointer.  The headers of all
+ *     the buckets of an array sit together, four to a cache line;
+ *   - its 8 slots, each a key followed by its value, in a second array.
+ * A miss reads one header line and, when the bucket is not full, nothing
+ * else: the tophash word says whether the chain goes on.  A hit reads the
+ * header line and the one slot line holding both key and value.  The
+ * 8 tophash bytes are matched together with SWAR arithmetic on the word.
+ * Overflow buckets carry their header in front of their slots.
+ *
+ * Growth.  When the average load passes 6.5 entries per bucket, the map
+ * allocates an array twice as big and copies ("evacuates") the old buckets
+ * into it incrementally: each write evacuates the old bucket of the key it
+ * writes and one more, in order, so no write pays for the whole table.  Old
+ * bucket i splits into new buckets i ("X") and i + 2^oldB ("Y") by hash bit
+ * oldB.  When overflow buckets pile up (as many as buckets, up to 2^15)
+ * without the load being high (many deletes), the map grows to the same size
+ * instead, which packs the entries tightly again.  While growing, lookups
+ * look in the old bucket if it has not been evacuated yet, else in the new.
+ *
+ * Tophash marks.  Tophash values below MIN_TOPHASH are reserved: they say a
+ * slot is empty, and for an evacuated old bucket where its entry went.  A
+ * real tophash below MIN_TOPHASH is bumped up by MIN_TOPHASH.
+ *
+ * Keys never move inside a bucket array.  An iterator remembers a bucket and
+ * a slot index; if keys moved inside a bucket (compaction on delete, say), an
+ * iterator could return a key twice or never.  So a delete only marks its
+ * slot empty, and only growth moves keys, into a new array, leaving the old
+ * array's keys where they were (evacuation marks the old slots but does not
+ * erase them), so an iterator walking the old array can still read them and
+ * look up where their current value is.
+ *
+ * The writing flag.  A write sets it for its whole duration (from before
+ * hashing the key, so a hash function that calls back into the map is caught
+ * too).  A write, read or iterator step that finds it set is concurrent
+ * misuse, reported by detect.c.
+ *
+ * Memory kept for iterators.  Go's iterator keeps an old bucket array alive
+ * through the garbage collector; we keep it alive ourselves: a map remembers
+ * (iter_flags) whether an iterator may still hold its current or its old
+ * array, and when a growth finishes with such an iterator possible, the old
+ * array is retired (kept, on the map's `retired` list) instead of freed, and
+ * freed by gomap_clear or gomap_free.  Retired memory is at most the sum of
+ * the smaller arrays, i.e. less than the current array; a map that is never
+ * iterated while it grows retires nothing.
+ */
+#include "detect.h"
+#include "hash.h"
+#include "map_internal.h"
+#include "probes.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#define likely(x)     __builtin_expect(!!(x), 1)
+#define unlikely(x)   __builtin_expect(!!(x), 0)
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+#define NOINLINE      static __attribute__((noinline))
+
+/* ---- constants ------------------------------------------------------------ */
+
+/* Slots per bucket: 8, so a bucket's tophash bytes fill one 64-bit word and
+ * are matched in a few instructions.  Go's value, for the same reason. */
+#define BUCKET_SHIFT 3
+#define BUCKET_CNT   (1 << BUCKET_SHIFT)
+
+/* Maximum average load of a bucket that triggers growth: 6.5 = 13/2.  Go
+ * chose it from a table of overflow %, bytes/entry and probes per lookup;
+ * docs/design.md has that table measured on this map.  Higher: longer
+ * overflow chains; lower: more memory per entry. */
+#define LOAD_FACTOR_NUM 13
+#define LOAD_FACTOR_DEN 2
+
+/* Reserved tophash values.  Each is a state of one slot. */
+enum {
+    EMPTY_REST = 0,      /* empty, and so is every later slot and overflow bucket */
+    EMPTY_ONE = 1,       /* empty */
+    EVACUATED_X = 2,     /* evacuated to the first half of the larger array */
+    EVACUATED_Y = 3,     /* evacuated to the second half */
+    EVACUATED_EMPTY = 4, /* empty, and the bucket is evacuated */
+    MIN_TOPHASH = 5,     /* smallest tophash of a live entry */
+};
+
+/* Growth copies at most this many already-evacuated old buckets past the
+ * evacuation cursor in one write, bounding its work (Go's bound). */
+#define EVACUATION_SCAN_LIMIT 1024
+
+/* iter_flags bits: whether an iterator may hold pointers into an array. */
+enum {
+    ITER_NEW = 1, /* into `arr` (set by gomap_iter_init) */
+    ITER_OLD = 2, /* into `oldarr` (carried over from ITER_NEW by a growth, or
+                     set by an iterator reading an old bucket) */
+};
+
+/* Internal key kinds: the public kinds, plus GEN for any kind with a user
+ * hash or equality function.  The hot paths are instantiated once per kind,
+ * so the built-in kinds make no indirect call. */
+enum { K_U64, K_U32, K_STR, K_BSTR, K_BYTES, K_GEN };
+
+/* An owned string key (GOMAP_KEY_STRING) occupies 16 bytes in its slot.
+ * Strings of up to 15 bytes are stored inline: bytes 0..14 hold the bytes
+ * (zero-padded), byte 15 the length.  Longer strings live on the heap (one
+ * allocation of exactly their length, at least 16 bytes): bytes 0..7 hold the
+ * pointer, bytes 8..15 the length with the top byte 0xff.  Inline storage
+ * saves an allocation and a dependent load per short key; docs/design.md
+ * has the figures. */
+#define SSO_MAX  15
+#define SSO_HEAP 0xff
+typedef struct skey {
+    union {
+        char b[16];
+        struct {
+            char *ptr;
+            uint64_t len_tag;
+        } h;
+    } u;
+} skey;
+#define HEAP_LEN_MASK ((((uint64_t)1) << 56) - 1)
+
+/* ---- data structures ---------------------------------------------------- */
+
+/* A bucket's header: the tophash word (byte i = slot i) and the overflow
+ * chain.  Invariant: if byte 7 is EMPTY_REST, `next` is NULL or heads a chain
+ * of empty buckets; a lookup stops there without reading `next`. */
+typedef struct bhdr {
+    uint64_t top;
+    struct obucket *next;
+} bhdr;
+
+/* An overflow bucket: its header, then its 8 slots. */
+typedef struct obucket {
+    bhdr h;
+} obucket;
+
+/* One bucket array: one allocation holding this descriptor, 2^B headers, 2^B
+ * buckets' slots, and a pool of preallocated overflow buckets (Go's
+ * makeBucketArray idea: 2^(B-4) of them from B = 4), which growth and
+ * inserts use before calling the allocator.  Pool buckets are freed with the
+ * array, never one by one. */
+typedef struct barray {
+    struct barray *retired_next; /* on the map's retired list */
+    size_t bytes;                /* size of the allocation */
+    uintptr_t nbuckets;
+    bhdr *hdr;
+    char *slots;
+    char *pool;      /* first pool bucket */
+    char *pool_next; /* next unused pool bucket */
+    char *pool_end;
+} barray;
+
+/* A deferred-free heap string (see gomap_delete): the string's own first 16
+ * bytes hold the link, so deferring never allocates. */
+typedef struct dstr {
+    struct dstr *next;
+    size_t len;
+} dstr;
+
+struct gomap {
+    /* Hot: everything a lookup reads is in this first cache line. */
+#ifndef GOMAP_NO_DETECT
+    /* The writing flag (Go's hashWriting) and the id of the thread that set
+     * it.  Relaxed atomics: detection is best effort and publishes nothing
+     * (no data is read because of the flag's value), so no ordering is
+     * needed; relaxed loads and stores are plain moves on x86, and being
+     * atomic keeps the deliberately racing tests meaningful under TSan. */
+    _Atomic uint8_t writing;
+    uint8_t wstack; /* record the writer's stack (GOMAP_DEBUG=writerstack=1) */
+    uint8_t has_cb; /* a user hash or equal function: check reentrancy */
+#endif
+    uint8_t B;         /* log2 of the bucket count; 0 before the first insert */
+    uint8_t kind;      /* K_* */
+    uint8_t same_size; /* growing to the same size (valid while oldarr) */
+    uint16_t voff;     /* offset of the value in a slot */
+    uint32_t slot_size;
+    uint32_t vsize;
+    size_t count;               /* live entries; gomap_len */
+    bhdr *hdr;                  /* arr->hdr, or NULL before the first insert */
+    char *slots;                /* arr->slots */
+    bhdr *oldhdr;               /* oldarr->hdr while growing, else NULL */
+    char *oldslots;             /* oldarr->slots */
+    gomap_hash_secret sec;      /* derived from seed for the integer hash */
+    uint64_t seed;              /* the per-map random hash seed */
+    uint32_t ksize;             /* GOMAP_KEY_BYTES key size, else the slot key size */
+    uint8_t base_kind;          /* the public gomap_key_kind */
+    _Atomic uint8_t iter_flags; /* ITER_*; see "Memory kept for iterators" */
+#ifndef GOMAP_NO_DETECT
+    _Atomic int writer_tid;
+#endif
+    /* Cold. */
+    barray *arr;
+    barray *oldarr;
+    uintptr_t nevacuate; /* old buckets below this are all evacuated */
+    size_t noverflow;    /* overflow buckets hanging off arr (pool ones included) */
+    uint64_t clear_seq;  /* bumped by gomap_clear; iterators stop when it changes */
+    barray *retired;     /* arrays kept for iterators */
+    dstr *deferred;      /* heap key strings kept for iterators */
+    gomap_hash_fn hash_fn;
+    gomap_equal_fn equal_fn;
+    void *fn_ctx;
+    gomap_allocator alloc;
+};
+
+/* ---- allocation --------------------------------------------------------- */
+
+static void *sys_alloc(size_t size, void *ctx) {
+    (void)ctx;
+    return malloc(size);
+}
+static void sys_free(void *p, size_t size, void *ctx) {
+    (void)size;
+    (void)ctx;
+    free(p);
+}
+static const gomap_allocator default_allocator = {sys_alloc, sys_free, NULL};
+
+static inline void *m_alloc(const gomap *m, size_t n) {
+    return m->alloc.alloc(n, m->alloc.ctx);
+}
+static inline void m_free(const gomap *m, void *p, size_t n) {
+    if (p)
+        m->alloc.free(p, n, m->alloc.ctx);
+}
+
+/* ---- random ------------------------------------------------------------- */
+
+/* A per-thread wyrand generator (Wang Yi's, as Go's fastrand uses), seeded
+ * from getrandom once per thread. */
+static __thread uint64_t rand_state;
+
+uint64_t gomap__random64(void) {
+    uint64_t s = rand_state;
+    if (unlikely(s == 0)) {
+        if (getrandom(&s, sizeof s, 0) != (ssize_t)sizeof s) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            s = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ (uint64_t)(uintptr_t)&s;
+        }
+        s |= 1;
+    }
+    s += 0xa0761d6478bd642full;
+    rand_state = s;
+    return gomap__mum(s, s ^ 0xe7037ed1a0b428dbull);
+}
+
+/* ---- tophash words -------------------------------------------------------- */
+
+#define BYTES_01 0x0101010101010101ull
+#define BYTES_7F 0x7f7f7f7f7f7f7f7full
+#define BYTES_80 0x8080808080808080ull
+
+static inline uint8_t tophash(uint64_t hash) {
+    uint8_t t = (uint8_t)(hash >> 56);
+    return t < MIN_TOPHASH ? (uint8_t)(t + MIN_TOPHASH) : t;
+}
+
+/* 0x80 in each byte of w that is zero, exactly (no false positives, unlike
+ * the shorter (w - 0x01..) & ~w & 0x80.. which can flag a byte above a zero
+ * one): "Bit Twiddling Hacks", determine if a word has a zero byte. */
+static inline uint64_t zero_bytes(uint64_t w) {
+    return ~(((w & BYTES_7F) + BYTES_7F) | w | BYTES_7F);
+}
+
+/* Slots of a tophash word whose byte equals t, as 0x80 bits. */
+static inline uint64_t match_top(uint64_t top, uint8_t t) {
+    return zero_bytes(top ^ (BYTES_01 * t));
+}
+
+/* Empty slots (EMPTY_REST or EMPTY_ONE: the byte is 0 or 1). */
+static inline uint64_t match_empty(uint64_t top) {
+    return zero_bytes(top & ~BYTES_01);
+}
+
+static inline unsigned first_slot(uint64_t mask) {
+    return (unsigned)__builtin_ctzll(mask) >> 3;
+}
+
+static inline uint8_t top_at(uint64_t top, unsigned i) {
+    return (uint8_t)(top >> (i * 8));
+}
+static inline void set_top(uint64_t *top, unsigned i, uint8_t t) {
+    *top = (*top & ~((uint64_t)0xff << (i * 8))) | ((uint64_t)t << (i * 8));
+}
+
+/* Whether the chain of this bucket ends at it: its last slot is EMPTY_REST. */
+static inline bool chain_ends(uint64_t top) {
+    return (top >> 56) == EMPTY_REST;
+}
+
+/* An old bucket is evacuated when its first slot holds an evacuation mark
+ * (evacuation marks every slot of the bucket, empty ones included). */
+static inline bool evacuated(const bhdr *h) {
+    uint8_t t = (uint8_t)h->top;
+    return t > EMPTY_ONE && t < MIN_TOPHASH;
+}
+
+/* ---- geometry ------------------------------------------------------------- */
+
+static inline size_t bucket_bytes(const gomap *m) {
+    return (size_t)m->slot_size * BUCKET_CNT;
+}
+static inline size_t obucket_bytes(const gomap *m) {
+    return sizeof(obucket) + bucket_bytes(m);
+}
+static inline char *oslots(obucket *o) {
+    return (char *)(o + 1);
+}
+static inline bool growing(const gomap *m) {
+    return m->oldhdr != NULL;
+}
+static inline uintptr_t bucket_mask(unsigned B) {
+    return ((uintptr_t)1 << B) - 1;
+}
+/* Go's overLoadFactor: more than 8 entries and more than 6.5 per bucket. */
+static inline bool over_load_factor(size_t count, unsigned B) {
+    return count > BUCKET_CNT && count > (((size_t)1 << B) * LOAD_FACTOR_NUM) / LOAD_FACTOR_DEN;
+}
+/* Go's tooManyOverflowBuckets: as many overflow buckets as buckets, counting
+ * at most 2^15 (above that, 2^15 overflow buckets are already a sign of
+ * deletes leaving holes, and a same-size grow will repack them). */
+static inline bool too_many_overflow(size_t noverflow, unsigned B) {
+    unsigned b = B > 15 ? 15 : B;
+    return noverflow >= ((size_t)1 << b);
+}
+
+/* A bucket: its header and its slots. */
+typedef struct bref {
+    bhdr *h;
+    char *s;
+} bref;
+
+static inline bref bucket_at(const gomap *m, bhdr *hdr, char *slots, uintptr_t i) {
+    bref b = {&hdr[i], slots + i * bucket_bytes(m)};
+    return b;
+}
+static inline bref next_bucket(bref b) {
+    bref n = {NULL, NULL};
+    if (b.h->next) {
+        n.h = &b.h->next->h;
+        n.s = oslots(b.h->next);
+    }
+    return n;
+}
+
+/* Allocates a bucket array of 2^B buckets with its overflow pool, all
+ * headers zero (every slot EMPTY_REST).  NULL on allocation failure. */
+static barray *new_array(const gomap *m, unsigned B) {
+    uintptr_t nb = (uintptr_t)1 << B;
+    uintptr_t npool = B >= 4 ? (uintptr_t)1 << (B - 4) : 0;
+    size_t head = (sizeof(barray) + 63) & ~(size_t)63;
+    size_t hdrs = nb * sizeof(bhdr);
+    size_t slots = nb * bucket_bytes(m);
+    size_t pool = npool * obucket_bytes(m);
+    size_t bytes = head + hdrs + slots + pool;
+    char *p = m_alloc(m, bytes);
+    if (!p)
+        return NULL;
+    barray *a = (barray *)p;
+    a->retired_next = NULL;
+    a->bytes = bytes;
+    a->nbuckets = nb;
+    a->hdr = (bhdr *)(p + head);
+    a->slots = p + head + hdrs;
+    a->pool = a->slots + slots;
+    a->pool_next = a->pool;
+    a->pool_end = a->pool + pool;
+    memset(a->hdr, 0, hdrs);
+    memset(a->pool, 0, pool);
+    return a;
+}
+
+static inline bool in_pool(const barray *a, const obucket *o) {
+    return (const char *)o >= a->pool && (const char *)o < a->pool_end;
+}
+
+/* ---- keys ----------------------------------------------------------------- */
+
+/* The key size in a slot, per public kind. */
+static size_t slot_key_size(gomap_key_kind k, size_t key_size) {
+    switch (k) {
+    case GOMAP_KEY_U64:
+        return 8;
+    case GOMAP_KEY_U32:
+        return 4;
+    case GOMAP_KEY_STRING:
+        return sizeof(skey);
+    case GOMAP_KEY_STRING_BORROWED:
+        return sizeof(gomap_str);
+    case GOMAP_KEY_BYTES:
+        return key_size;
+    }
+    return 0;
+}
+
+/* Natural alignment of an object of this size: its largest power-of-two
+ * divisor, at most 16 (what malloc guarantees). */
+static size_t natural_align(size_t size) {
+    size_t a = 1;
+    while (a < 16 && size % (a * 2) == 0)
+        a *= 2;
+    return a;
+}
+
+/* A string slot's bytes and length. */
+static inline gomap_str skey_view(const skey *k) {
+    gomap_str s;
+    uint8_t tag = (uint8_t)k->u.b[15];
+    if (tag != SSO_HEAP) {
+        s.ptr = k->u.b;
+        s.len = tag;
+    } else {
+        s.ptr = k->u.h.ptr;
+        s.len = k->u.h.len_tag & HEAP_LEN_MASK;
+    }
+    return s;
+}
+
+/* The gomap_str view of a stored string key of either string kind. */
+static inline gomap_str slot_str(const gomap *m, const char *slot) {
+    if (m->base_kind == GOMAP_KEY_STRING)
+        return skey_view((const skey *)slot);
+    gomap_str s;
+    memcpy(&s, slot, sizeof s);
+    return s;
+}
+
+/* Calls a user function with the reentrancy marker set: a write to this map
+ * from inside it is detected (see map_write_begin). */
+#ifndef GOMAP_NO_DETECT
+static __thread const gomap *in_callback __attribute__((tls_model("initial-exec")));
+#endif
+
+static uint64_t user_hash(const gomap *m, const void *key) {
+#ifndef GOMAP_NO_DETECT
+    const gomap *saved = in_callback;
+    in_callback = m;
+    uint64_t h = m->hash_fn(key, m->seed, m->fn_ctx);
+    in_callback = saved;
+    return h;
+#else
+    return m->hash_fn(key, m->seed, m->fn_ctx);
+#endif
+}
+
+static bool user_equal(const gomap *m, const void *a, const void *b) {
+#ifndef GOMAP_NO_DETECT
+    const gomap *saved = in_callback;
+    in_callback = m;
+    bool r = m->equal_fn(a, b, m->fn_ctx);
+    in_callback = saved;
+    return r;
+#else
+    return m->equal_fn(a, b, m->fn_ctx);
+#endif
+}
+
+/* Hash of a caller's key (pointing to a uint64_t, uint32_t, gomap_str, or
+ * key_size bytes). */
+ALWAYS_INLINE uint64_t hash_key(const gomap *m, const void *key, int kind) {
+    switch (kind) {
+    case K_U64: {
+        uint64_t k;
+        memcpy(&k, key, 8);
+        return gomap__hash_u64_secret(k, m->sec);
+    }
+    case K_U32: {
+        uint32_t k;
+        memcpy(&k, key, 4);
+        return gomap__hash_u64_secret(k, m->sec);
+    }
+    case K_STR:
+    case K_BSTR: {
+        const gomap_str *s = key;
+        return gomap__hash_bytes(s->ptr, s->len, m->seed);
+    }
+    case K_BYTES:
+        return gomap__hash_bytes(key, m->ksize, m->seed);
+    default:
+        if (m->hash_fn)
+            return user_hash(m, key);
+        switch (m->base_kind) {
+        case GOMAP_KEY_U64:
+            return hash_key(m, key, K_U64);
+        case GOMAP_KEY_U32:
+            return hash_key(m, key, K_U32);
+        case GOMAP_KEY_STRING:
+        case GOMAP_KEY_STRING_BORROWED:
+            return hash_key(m, key, K_STR);
+        default:
+            return hash_key(m, key, K_BYTES);
+        }
+    }
+}
+
+/* Hash of a stored key (a slot's key part). */
+ALWAYS_INLINE uint64_t hash_slot(const gomap *m, const char *slot, int kind) {
+    if (kind == K_STR || kind == K_BSTR ||
+        (kind == K_GEN &&
+         (m->base_kind == GOMAP_KEY_STRING || m->base_kind == GOMAP_KEY_STRING_BORROWED))) {
+        gomap_str s = slot_str(m, slot);
+        return hash_key(m, &s, kind);
+    }
+    return hash_key(m, slot, kind);
+}
+
+/* Whether a stored key equals a caller's key. */
+ALWAYS_INLINE bool key_equal(const gomap *m, const char *slot, const void *key, int kind) {
+    switch (kind) {
+    case K_U64:
+        return memcmp(slot, key, 8) == 0;
+    case K_U32:
+        return memcmp(slot, key, 4) == 0;
+    case K_STR: {
+        const gomap_str *k = key;
+        gomap_str s = skey_view((const skey *)slot);
+        return s.len == k->len && memcmp(s.ptr, k->ptr, k->len) == 0;
+    }
+    case K_BSTR: {
+        const gomap_str *k = key;
+        const gomap_str *s = (const gomap_str *)slot;
+        return s->len == k->len && (s->ptr == k->ptr || memcmp(s->ptr, k->ptr, k->len) == 0);
+    }
+    case K_BYTES:
+        return memcmp(slot, key, m->ksize) == 0;
+    default:
+        if (m->base_kind == GOMAP_KEY_STRING || m->base_kind == GOMAP_KEY_STRING_BORROWED) {
+            gomap_str s = slot_str(m, slot);
+            if (m->equal_fn)
+                return user_equal(m, &s, key);
+            const gomap_str *k = key;
+            return s.len == k->len && memcmp(s.ptr, k->ptr, k->len) == 0;
+        }
+        if (m->equal_fn)
+            return user_equal(m, slot, key);
+        return memcmp(slot, key, m->ksize) == 0;
+    }
+}
+
+static inline bool owns_strings(const gomap *m) {
+    return m->base_kind == GOMAP_KEY_STRING;
+}
+
+/* A key as it will be stored, prepared before the map is changed so that its
+ * allocation (a long owned string) can fail harmlessly. */
+typedef struct kstore {
+    union {
+        skey s;
+        char b[GOMAP_MAX_KEY_SIZE];
+    } u;
+} kstore;
+
+static int prepare_key(const gomap *m, const void *key, kstore *ks) {
+    if (m->base_kind == GOMAP_KEY_STRING) {
+        const gomap_str *k = key;
+        memset(&ks->u.s, 0, sizeof ks->u.s);
+        if (k->len <= SSO_MAX) {
+            if (k->len)
+                memcpy(ks->u.s.u.b, k->ptr, k->len);
+            ks->u.s.u.b[15] = (char)k->len;
+        } else {
+            char *p = m_alloc(m, k->len);
+            if (!p)
+                return ENOMEM;
+            memcpy(p, k->ptr, k->len);
+            ks->u.s.u.h.ptr = p;
+            ks->u.s.u.h.len_tag = (uint64_t)k->len | ((uint64_t)SSO_HEAP << 56);
+        }
+    } else {
+        memcpy(ks->u.b, key, m->ksize);
+    }
+    return 0;
+}
+
+static void unprepare_key(const gomap *m, kstore *ks) {
+    if (m->base_kind == GOMAP_KEY_STRING && (uint8_t)ks->u.s.u.b[15] == SSO_HEAP)
+        m_free(m, ks->u.s.u.h.ptr, ks->u.s.u.h.len_tag & HEAP_LEN_MASK);
+}
+
+/* Frees the heap bytes of an owned string key in a slot. */
+static void free_key(const gomap *m, char *slot) {
+    skey *k = (skey *)slot;
+    if ((uint8_t)k->u.b[15] == SSO_HEAP)
+        m_free(m, k->u.h.ptr, k->u.h.len_tag & HEAP_LEN_MASK);
+}
+
+/* Whether an iterator may read a deleted key's bytes later: it walks an
+ * array whose evacuated slots still name the key, and looks it up. */
+static inline bool keys_may_be_read_stale(const gomap *m) {
+    return m->retired != NULL ||
+           (growing(m) && (atomic_load_explicit(&m->iter_flags, memory_order_relaxed) & ITER_OLD));
+}
+
+/* Frees, or defers freeing, the heap bytes of a deleted owned key. */
+static void release_key(gomap *m, char *slot) {
+    skey *k = (skey *)slot;
+    if ((uint8_t)k->u.b[15] != SSO_HEAP)
+        return;
+    if (keys_may_be_read_stale(m)) {
+        dstr *d = (dstr *)k->u.h.ptr;
+        d->len = k->u.h.len_tag & HEAP_LEN_MASK;
+        d->next = m->deferred;
+        m->deferred = d;
+        return;
+    }
+    free_key(m, slot);
+}
+
+ALWAYS_INLINE void copy_value(void *dst, const void *src, size_t vsize) {
+    if (src == NULL) {
+        memset(dst, 0, vsize);
+        return;
+    }
+    switch (vsize) {
+    case 0:
+        break;
+    case 4:
+        memcpy(dst, src, 4);
+        break;
+    case 8:
+        memcpy(dst, src, 8);
+        break;
+    case 16:
+        memcpy(dst, src, 16);
+        break;
+    default:
+        memcpy(dst, src, vsize);
+    }
+}
+
+/* ---- detection ------------------------------------------------------------ */
+
+#ifndef GOMAP_NO_DETECT
+static inline int writer_of(const gomap *m) {
+    return atomic_load_explicit(&((gomap *)m)->writer_tid, memory_order_relaxed);
+}
+
+/* A read (or iterator step) checks the flag: Go's mapaccess check. */
+static inline void check_read(const gomap *m, gomap_conflict_kind kind) {
+    if (unlikely(atomic_load_explicit(&((gomap *)m)->writing, memory_order_relaxed)))
+        gomap__conflict(m, kind, writer_of(m));
+}
+
+NOINLINE void write_begin_slow(gomap *m) {
+    if (atomic_load_explicit(&m->writing, memory_order_relaxed))
+        gomap__conflict(m, GOMAP_CONFLICT_WRITES, writer_of(m));
+    else if (m->has_cb && in_callback == m)
+        /* A write from inside a hash or equality function the map called
+         * during a read of itself (a write's own callbacks find the flag). */
+        gomap__conflict(m, GOMAP_CONFLICT_READ_WRITE, gomap__tid());
+    if (m->wstack)
+        gomap__record_writer_stack();
+}
+
+/* Sets the writing flag (Go sets hashWriting).  Relaxed: see the field. */
+static inline void write_begin(gomap *m) {
+    if (unlikely(atomic_load_explicit(&m->writing, memory_order_relaxed) | m->has_cb | m->wstack))
+        write_begin_slow(m);
+    atomic_store_explicit(&m->writer_tid, gomap__tid(), memory_order_relaxed);
+    atomic_store_explicit(&m->writing, 1, memory_order_relaxed);
+}
+
+/* Clears it; finding it already clear means another writer ran meanwhile. */
+static inline void write_end(gomap *m) {
+    if (unlikely(!atomic_load_explicit(&m->writing, memory_order_relaxed))) {
+        /* The other writer cleared the flag; its id may still be there. */
+        int w = writer_of(m);
+        gomap__conflict(m, GOMAP_CONFLICT_WRITES, w == gomap__tid() ? 0 : w);
+    }
+    atomic_store_explicit(&m->writing, 0, memory_order_relaxed);
+}
+#else
+#define check_read(m, kind) ((void)0)
+#define write_begin(m)      ((void)0)
+#define write_end(m)        ((void)0)
+#endif
+
+/* ---- lookup ---------------------------------------------------------------- */
+
+/* The first bucket of a key's chain: in the old array while its old bucket
+ * has not been evacuated, else in the current one. */
+ALWAYS_INLINE bref home_bucket(const gomap *m, uint64_t hash) {
+    uintptr_t mask = bucket_mask(m->B);
+    bhdr *hdr = m->hdr;
+    char *slots = m->slots;
+    uintptr_t idx = hash & mask;
+    if (unlikely(growing(m))) {
+        uintptr_t oi = hash & (m->same_size ? mask : mask >> 1);
+        if (!evacuated(&m->oldhdr[oi])) {
+            hdr = m->oldhdr;
+            slots = m->oldslots;
+            idx = oi;
+        }
+    }
+    return bucket_at(m, hdr, slots, idx);
+}
+
+/* Finds a key's slot, in the old bucket if it has not been evacuated yet.
+ * Returns the slot or NULL. */
+ALWAYS_INLINE char *find_slot(const gomap *m, const void *key, uint64_t hash, int kind) {
+    uint8_t t = tophash(hash);
+    bref b = home_bucket(m, hash);
+    size_t ss = m->slot_size;
+    for (;;) {
+        uint64_t top = b.h->top;
+        for (uint64_t mt = match_top(top, t); mt; mt &= mt - 1) {
+            char *slot = b.s + first_slot(mt) * ss;
+            if (likely(key_equal(m, slot, key, kind)))
+                return slot;
+        }
+        if (chain_ends(top) || !b.h->next)
+            return NULL;
+        b = next_bucket(b);
+    }
+}
+
+ALWAYS_INLINE void *get_impl(const gomap *m, const void *key, uint64_t hash, bool have_hash,
+                             int kind) {
+    if (m == NULL || m->count == 0) {
+        /* Go hashes even so, to make a bad key or hash function fail the
+         * same way on an empty map; we only check for misuse. */
+        if (m)
+            check_read(m, GOMAP_CONFLICT_READ_WRITE);
+        return NULL;
+    }
+    check_read(m, GOMAP_CONFLICT_READ_WRITE);
+    if (!have_hash)
+        hash = hash_key(m, key, kind);
+    char *slot = find_slot(m, key, hash, kind);
+    return slot ? slot + m->voff : NULL;
+}
+
+/* ---- growth ----------------------------------------------------------------- */
+
+/* A supply of overflow buckets for one operation: the pool of the current
+ * array first, then buckets allocated beforehand (so that running out cannot
+ * happen halfway through a change). */
+typedef struct osupply {
+    obucket *extra; /* allocated, linked through h.next */
+} osupply;
+
+static void supply_free(const gomap *m, osupply *sup) {
+    while (sup->extra) {
+        obucket *o = sup->extra;
+        sup->extra = o->h.next;
+        m_free(m, o, obucket_bytes(m));
+    }
+}
+
+/* Makes sure `n` overflow buckets are available (pool + extra). */
+static int supply_reserve(const gomap *m, osupply *sup, size_t n) {
+    barray *a = m->arr;
+    size_t in_pool_left = (size_t)(a->pool_end - a->pool_next) / obucket_bytes(m);
+    for (size_t have = in_pool_left; have < n; have++) {
+        obucket *o = m_alloc(m, obucket_bytes(m));
+        if (!o) {
+            supply_free(m, sup);
+            return ENOMEM;
+        }
+        o->h.next = sup->extra;
+        sup->extra = o;
+    }
+    return 0;
+}
+
+/* Takes a reserved overflow bucket, empty. */
+static obucket *supply_take(gomap *m, osupply *sup) {
+    barray *a = m->arr;
+    obucket *o;
+    if (a->pool_next < a->pool_end) {
+        o = (obucket *)a->pool_next;
+        a->pool_next += obucket_bytes(m);
+    } else if (sup->extra) {
+        o = sup->extra;
+        sup->extra = o->h.next;
+    } else {
+        gomap__internal_error("overflow bucket supply exhausted");
+    }
+    o->h.top = 0;
+    o->h.next = NULL;
+    m->noverflow++;
+    return o;
+}
+
+/* Frees the non-pool overflow buckets of one bucket's chain and unlinks it. */
+static void free_chain(const gomap *m, const barray *a, bhdr *h) {
+    obucket *o = h->next;
+    h->next = NULL;
+    while (o) {
+        obucket *n = o->h.next;
+        if (!in_pool(a, o))
+            m_free(m, o, obucket_bytes(m));
+        o = n;
+    }
+}
+
+/* Frees the heap strings of the live slots of one chain. */
+static void free_chain_keys(const gomap *m, bref b) {
+    while (b.h) {
+        for (unsigned i = 0; i < BUCKET_CNT; i++)
+            if (top_at(b.h->top, i) >= MIN_TOPHASH)
+                free_key(m, b.s + i * m->slot_size);
+        b = next_bucket(b);
+    }
+}
+
+/* Frees a whole array: its overflow chains and, if live_keys, the heap
+ * strings of its live slots. */
+static void free_array(const gomap *m, barray *a, bool live_keys) {
+    if (!a)
+        return;
+    for (uintptr_t i = 0; i < a->nbuckets; i++) {
+        if (live_keys && owns_strings(m))
+            free_chain_keys(m, bucket_at(m, a->hdr, a->slots, i));
+        free_chain(m, a, &a->hdr[i]);
+    }
+    m_free(m, a, a->bytes);
+}
+
+static void free_retired(gomap *m) {
+    while (m->retired) {
+        barray *a = m->retired;
+        m->retired = a->retired_next;
+        free_array(m, a, false);
+    }
+    while (m->deferred) {
+        dstr *d = m->deferred;
+        m->deferred = d->next;
+        m_free(m, d, d->len);
+    }
+}
+
+/* Go's hashGrow: allocates the new array and makes the current one old.
+ * Evacuation happens later, in growWork.  ENOMEM: nothing changed. */
+static int hash_grow(gomap *m) {
+    unsigned bigger = over_load_factor(m->count + 1, m->B) ? 1 : 0;
+    unsigned newB = m->B + bigger;
+    barray *a = new_array(m, newB);
+    if (!a)
+        return ENOMEM;
+    GOMAP_PROBE5(grow_start, (void *)m, (unsigned)m->B, newB, !bigger, m->count);
+    uint8_t f = atomic_load_explicit(&m->iter_flags, memory_order_relaxed);
+    atomic_store_explicit(&m->iter_flags, (f & ITER_NEW) ? ITER_OLD : 0, memory_order_relaxed);
+    m->oldarr = m->arr;
+    m->oldhdr = m->hdr;
+    m->oldslots = m->slots;
+    m->arr = a;
+    m->hdr = a->hdr;
+    m->slots = a->slots;
+    m->B = (uint8_t)newB;
+    m->same_size = !bigger;
+    m->nevacuate = 0;
+    m->noverflow = 0;
+    return 0;
+}
+
+static inline uintptr_t old_nbuckets(const gomap *m) {
+    return m->same_size ? ((uintptr_t)1 << m->B) : ((uintptr_t)1 << (m->B - 1));
+}
+
+/* Ends a growth: frees the old array, or retires it if an iterator may hold
+ * it.  Without ITER_OLD every old chain was freed when it was evacuated, so
+ * this is O(1). */
+static void finish_growth(gomap *m) {
+    barray *old = m->oldarr;
+    if (atomic_load_explicit(&m->iter_flags, memory_order_relaxed) & ITER_OLD) {
+        old->retired_next = m->retired;
+        m->retired = old;
+    } else {
+        m_free(m, old, old->bytes);
+    }
+    uint8_t f = atomic_load_explicit(&m->iter_flags, memory_order_relaxed);
+    atomic_store_explicit(&m->iter_flags, f & (uint8_t)~ITER_OLD, memory_order_relaxed);
+    m->oldarr = NULL;
+    m->oldhdr = NULL;
+    m->oldslots = NULL;
+    m->same_size = 0;
+}
+
+/* Go's advanceEvacuationMark. */
+static void advance_evacuation_mark(gomap *m, uintptr_t newbit) {
+    m->nevacuate++;
+    uintptr_t stop = m->nevacuate + EVACUATION_SCAN_LIMIT;
+    if (stop > newbit)
+        stop = newbit;
+    while (m->nevacuate != stop && evacuated(&m->oldhdr[m->nevacuate]))
+        m->nevacuate++;
+    if (m->nevacuate == newbit)
+        finish_growth(m);
+}
+
+/* Evacuation destination: a bucket being filled and its next free slot. */
+typedef struct evacdst {
+    bref b;
+    unsigned i;
+} evacdst;
+
+/* Go's evacuate: moves the entries of old bucket `ob` into the new array.
+ * Allocates every overflow bucket it may need before moving anything, so
+ * ENOMEM leaves the map unchanged. */
+ALWAYS_INLINE int evacuate_impl(gomap *m, uintptr_t ob, int kind) {
+    bhdr *oh = &m->oldhdr[ob];
+    uintptr_t newbit = old_nbuckets(m);
+    if (!evacuated(oh)) {
+        bref first = bucket_at(m, m->oldhdr, m->oldslots, ob);
+        osupply sup = {NULL};
+        if (oh->next) {
+            /* A chain: count where its entries go to reserve destinations. */
+            size_t nx = 0, ny = 0;
+            for (bref b = first; b.h; b = next_bucket(b))
+                for (unsigned i = 0; i < BUCKET_CNT; i++)
+                    if (top_at(b.h->top, i) >= MIN_TOPHASH) {
+                        uint64_t h = hash_slot(m, b.s + i * m->slot_size, kind);
+                        if (!m->same_size && (h & newbit))
+                            ny++;
+                        else
+                            nx++;
+                    }
+            size_t need = (nx > BUCKET_CNT ? (nx - 1) / BUCKET_CNT : 0) +
+                          (ny > BUCKET_CNT ? (ny - 1) / BUCKET_CNT : 0);
+            if (need && supply_reserve(m, &sup, need))
+                return ENOMEM;
+        }
+        evacdst d[2];
+        d[0].b = bucket_at(m, m->hdr, m->slots, ob);
+        d[0].i = 0;
+        if (!m->same_size) {
+            d[1].b = bucket_at(m, m->hdr, m->slots, ob + newbit);
+            d[1].i = 0;
+        }
+        size_t ss = m->slot_size;
+        for (bref b = first; b.h; b = next_bucket(b)) {
+            uint64_t top = b.h->top;
+            for (unsigned i = 0; i < BUCKET_CNT; i++) {
+                uint8_t t = top_at(top, i);
+                if (t <= EMPTY_ONE) {
+                    set_top(&top, i, EVACUATED_EMPTY);
+                    continue;
+                }
+                if (t < MIN_TOPHASH)
+                    gomap__internal_error("bad map state: evacuating an evacuated slot");
+                char *slot = b.s + i * ss;
+                unsigned y = 0;
+                if (!m->same_size)
+                    y = (hash_slot(m, slot, kind) & newbit) != 0;
+                set_top(&top, i, (uint8_t)(EVACUATED_X + y));
+                evacdst *dst = &d[y];
+                if (dst->i == BUCKET_CNT) {
+                    obucket *o = supply_take(m, &sup);
+                    dst->b.h->next = o;
+                    dst->b.h = &o->h;
+                    dst->b.s = oslots(o);
+                    dst->i = 0;
+                }
+                memcpy(dst->b.s + dst->i * ss, slot, ss);
+                set_top(&dst->b.h->top, dst->i, t);
+                dst->i++;
+            }
+            b.h->top = top;
+        }
+        supply_free(m, &sup);
+        if (!(atomic_load_explicit(&m->iter_flags, memory_order_relaxed) & ITER_OLD))
+            free_chain(m, m->oldarr, oh);
+    }
+    if (ob == m->nevacuate)
+        advance_evacuation_mark(m, newbit);
+    return 0;
+}
+
+NOINLINE int evacuate(gomap *m, uintptr_t ob) {
+    switch (m->kind) {
+    case K_U64:
+        return evacuate_impl(m, ob, K_U64);
+    case K_U32:
+        return evacuate_impl(m, ob, K_U32);
+    case K_STR:
+        return evacuate_impl(m, ob, K_STR);
+    case K_BSTR:
+        return evacuate_impl(m, ob, K_BSTR);
+    case K_BYTES:
+        return evacuate_impl(m, ob, K_BYTES);
+    default:
+        return evacuate_impl(m, ob, K_GEN);
+    }
+}
+
+/* Go's growWork: evacuates the old bucket the caller is about to use, and one
+ * more to make progress. */
+static int grow_work(gomap *m, uintptr_t bucket) {
+    uintptr_t oldmask = old_nbuckets(m) - 1;
+    int r = evacuate(m, bucket & oldmask);
+    if (r)
+        return r;
+    if (growing(m))
+        r = evacuate(m, m->nevacuate);
+    return r;
+}
+
+/* ---- insert ----------------------------------------------------------------- */
+
+/* Allocates the first bucket array of a map created without a hint. */
+static int first_array(gomap *m) {
+    barray *a = new_array(m, m->B);
+    if (!a)
+        return ENOMEM;
+    m->arr = a;
+    m->hdr = a->hdr;
+    m->slots = a->slots;
+    return 0;
+}
+
+/* Go's mapassign: finds the key or inserts it.  Returns 0 with *slot_out the
+ * key's slot and *inserted whether it is new (its value then uninitialised),
+ * or ENOMEM with the map unchanged.  Runs under the writing flag. */
+ALWAYS_INLINE int assign_impl(gomap *m, const void *key, uint64_t hash, char **slot_out,
+                              bool *inserted, int kind) {
+    if (unlikely(m->hdr == NULL) && first_array(m))
+        return ENOMEM;
+    uint8_t t = tophash(hash);
+    size_t ss = m->slot_size;
+again:;
+    uintptr_t idx = hash & bucket_mask(m->B);
+    if (unlikely(growing(m)) && grow_work(m, idx))
+        return ENOMEM;
+    bref b = bucket_at(m, m->hdr, m->slots, idx);
+    bhdr *ins_h = NULL;
+    char *ins_s = NULL;
+    unsigned ins_i = 0;
+    for (;;) {
+        uint64_t top = b.h->top;
+        for (uint64_t mt = match_top(top, t); mt; mt &= mt - 1) {
+            char *slot = b.s + first_slot(mt) * ss;
+            if (likely(key_equal(m, slot, key, kind))) {
+                *slot_out = slot;
+                *inserted = false;
+                return 0;
+            }
+        }
+        if (!ins_h) {
+            uint64_t em = match_empty(top);
+            if (em) {
+                ins_h = b.h;
+                ins_s = b.s;
+                ins_i = first_slot(em);
+            }
+        }
+        if (chain_ends(top) || !b.h->next)
+            break;
+        b = next_bucket(b);
+    }
+    /* Not found.  Grow first if this insert would overload the map, then
+     * start over: the key's bucket changes. */
+    if (!growing(m) &&
+        (over_load_factor(m->count + 1, m->B) || too_many_overflow(m->noverflow, m->B))) {
+        if (hash_grow(m))
+            return ENOMEM;
+        goto again;
+    }
+    kstore ks;
+    if (kind == K_STR || (kind == K_GEN && owns_strings(m))) {
+        if (prepare_key(m, key, &ks))
+            return ENOMEM;
+    }
+    if (!ins_h) {
+        osupply sup = {NULL};
+        if (supply_reserve(m, &sup, 1)) {
+            if (kind == K_STR || (kind == K_GEN && owns_strings(m)))
+                unprepare_key(m, &ks);
+            return ENOMEM;
+        }
+        obucket *o = supply_take(m, &sup);
+        b.h->next = o;
+        ins_h = &o->h;
+        ins_s = oslots(o);
+        ins_i = 0;
+    }
+    char *slot = ins_s + ins_i * ss;
+    switch (kind) {
+    case K_U64:
+        memcpy(slot, key, 8);
+        break;
+    case K_U32:
+        memcpy(slot, key, 4);
+        break;
+    case K_STR:
+        memcpy(slot, &ks.u.s, sizeof(skey));
+        break;
+    case K_BSTR:
+        memcpy(slot, key, sizeof(gomap_str));
+        break;
+    case K_BYTES:
+        memcpy(slot, key, m->ksize);
+        break;
+    default:
+        if (owns_strings(m))
+            memcpy(slot, &ks.u.s, sizeof(skey));
+        else
+            memcpy(slot, key, m->ksize);
+    }
+    set_top(&ins_h->top, ins_i, t);
+    m->count++;
+    *slot_out = slot;
+    *inserted = true;
+    return 0;
+}
+
+/* ---- delete ----------------------------------------------------------------- */
+
+/* Go's mapdelete.  Does not evacuate (a delete never allocates; evacuation
+ * may need overflow buckets): it deletes wherever the key lives, in the old
+ * bucket if that is not evacuated yet. */
+ALWAYS_INLINE bool delete_impl(gomap *m, const void *key, uint64_t hash, int kind) {
+    uint8_t t = tophash(hash);
+    bref first = home_bucket(m, hash);
+    bref b = first;
+    size_t ss = m->slot_size;
+    for (;;) {
+        uint64_t top = b.h->top;
+        for (uint64_t mt = match_top(top, t); mt; mt &= mt - 1) {
+            unsigned i = first_slot(mt);
+            char *slot = b.s + i * ss;
+            if (!key_equal(m, slot, key, kind))
+                continue;
+            if (kind == K_STR || (kind == K_GEN && owns_strings(m)))
+                release_key(m, slot);
+            set_top(&b.h->top, i, EMPTY_ONE);
+            /* If the slot is now followed only by empties, mark it and the
+             * empty slots before it EMPTY_REST (Go's walk back). */
+            bool followed = i == BUCKET_CNT - 1
+                                ? (b.h->next && top_at(b.h->next->h.top, 0) != EMPTY_REST)
+                                : top_at(b.h->top, i + 1) != EMPTY_REST;
+            if (!followed) {
+                bhdr *cur = b.h;
+                int j = (int)i;
+                for (;;) {
+                    set_top(&cur->top, (unsigned)j, EMPTY_REST);
+                    if (j == 0) {
+                        if (cur == first.h)
+                            break;
+                        bhdr *prev = first.h;
+                        while (&prev->next->h != cur)
+                            prev = &prev->next->h;
+                        cur = prev;
+                        j = BUCKET_CNT - 1;
+                    } else {
+                        j--;
+                    }
+                    if (top_at(cur->top, (unsigned)j) != EMPTY_ONE)
+                        break;
+                }
+            }
+            m->count--;
+            return true;
+        }
+        if (chain_ends(top) || !b.h->next)
+            return false;
+        b = next_bucket(b);
+    }
+}
+
+/* ---- dispatch: one instance of each hot path per key kind ------------------ */
+
+#define DISPATCH(m, call)                                                                          \
+    switch ((m)->kind) {                                                                           \
+    case K_U64:                                                                                    \
+        return call(K_U64);                                                                        \
+    case K_U32:                                                                                    \
+        return call(K_U32);                                                                        \
+    case K_STR:                                                                                    \
+        return call(K_STR);                                                                        \
+    case K_BSTR:                                                                                   \
+        return call(K_BSTR);                                                                       \
+    case K_BYTES:                                                                                  \
+        return call(K_BYTES);                                                                      \
+    default:                                                                                       \
+        return call(K_GEN);                                                                        \
+    }
+
+uint64_t gomap__hash(const gomap *m, const void *key){
+#define CALL(k) hash_key(m, key, k)
+    DISPATCH(m, CALL)
+#undef CALL
+}
+
+GOMAP_API void *gomap_get(const gomap *m, const void *key) {
+    if (m == NULL)
+        return NULL;
+#define CALL(k) get_impl(m, key, 0, false, k)
+    DISPATCH(m, CALL)
+#undef CALL
+}
+
+void *gomap__get_hashed(const gomap *m, const void *key, uint64_t hash) {
+    if (m == NULL)
+        return NULL;
+#define CALL(k) get_impl(m, key, hash, true, k)
+    DISPATCH(m, CALL)
+#undef CALL
+}
+
+GOMAP_API bool gomap_contains(const gomap *m, const void *key) {
+    return gomap_get(m, key) != NULL;
+}
+
+ALWAYS_INLINE int set_impl(gomap *m, const void *key, uint64_t hash, bool have_hash,
+                           const void *value, void **value_out, bool *inserted_out, int kind) {
+    if (unlikely(m == NULL))
+        gomap__fatal("assignment to entry in nil map");
+    write_begin(m);
+    if (!have_hash)
+        hash = hash_key(m, key, kind);
+    char *slot;
+    bool inserted;
+    int r = assign_impl(m, key, hash, &slot, &inserted, kind);
+    if (likely(r == 0)) {
+        if (value_out) {
+            if (inserted)
+                memset(slot + m->voff, 0, m->vsize);
+            *value_out = slot + m->voff;
+        } else {
+            copy_value(slot + m->voff, value, m->vsize);
+        }
+        if (inserted_out)
+            *inserted_out = inserted;
+    } else if (value_out) {
+        *value_out = NULL;
+    }
+    write_end(m);
+    return r;
+}
+
+GOMAP_API int gomap_set(gomap *m, const void *key, const void *value) {
+    if (unlikely(m == NULL))
+        gomap__fatal("assignment to entry in nil map");
+#define CALL(k) set_impl(m, key, 0, false, value, NULL, NULL, k)
+    DISPATCH(m, CALL)
+#undef CALL
+}
+
+int gomap__set_hashed(gomap *m, const void *key, uint64_t hash, const void *value) {
+    if (unlikely(m == NULL))
+        gomap__fatal("assignment to entry in nil map");
+#define CALL(k) set_impl(m, key, hash, true, value, NULL, NULL, k)
+    DISPATCH(m, CALL)
+#undef CALL
+}
+
+int gomap__upsert(gomap *m, const void *key, uint64_t hash, void **value_slot, bool *inserted) {
+    if (unlikely(m == NULL))
+        gomap__fatal("assignment to entry in nil map");
+    void *vs = NULL;
+    bool ins = false;
+    int r;
+#define CALL(k) set_impl(m, key, hash, true, NULL, &vs, &ins, k)
+    switch (m->kind) {
+    case K_U64:
+        r = CALL(K_U64);
+        break;
+    case K_U32:
+        r = CALL(K_U32);
+        break;
+    case K_STR:
+        r = CALL(K_STR);
+        break;
+    case K_BSTR:
+        r = CALL(K_BSTR);
+        break;
+    case K_BYTES:
+        r = CALL(K_BYTES);
+        break;
+    default:
+        r = CALL(K_GEN);
+        break;
+    }
+#undef CALL
+    if (value_slot)
+        *value_slot = vs;
+    if (inserted)
+        *inserted = r == 0 && ins;
+    return r;
+}
+
+ALWAYS_INLINE bool del_impl(gomap *m, const void *key, uint64_t hash, bool have_hash, int kind) {
+    if (m == NULL)
+        return false;
+    write_begin(m);
+    bool r = false;
+    if (m->count != 0) {
+        if (!have_hash)
+            hash = hash_key(m, key, kind);
+        r = delete_impl(m, key, hash, kind);
+    }
+    write_end(m);
+    return r;
+}
+
+GOMAP_API bool gomap_delete(gomap *m, const void *key) {
+    if (m == NULL)
+        return false;
+#define CALL(k) del_impl(m, key, 0, false, k)
+    DISPATCH(m, CALL)
+#undef CALL
+}
+
+bool gomap__delete_hashed(gomap *m, const void *key, uint64_t hash) {
+    if (m == NULL)
+        return false;
+#define CALL(k) del_impl(m, key, hash, true, k)
+    DISPATCH(m, CALL)
+#undef CALL
+}
+
+/* ---- life cycle ------------------------------------------------------------ */
+
+GOMAP_API gomap_str gomap_cstr(const char *s) {
+    gomap_str r = {s, s ? strlen(s) : 0};
+    return r;
+}
+
+static int new_map(gomap **out, const gomap_config *cfg, uint64_t seed) {
+    if (out == NULL)
+        return EINVAL;
+    *out = NULL;
+    if (cfg == NULL || (unsigned)cfg->key_kind > GOMAP_KEY_BYTES ||
+        cfg->value_size > GOMAP_MAX_VALUE_SIZE)
+        return EINVAL;
+    if (cfg->key_kind == GOMAP_KEY_BYTES &&
+        (cfg->key_size < 1 || cfg->key_size > GOMAP_MAX_KEY_SIZE ||
+         (cfg->hash == NULL) != (cfg->equal == NULL)))
+        return EINVAL;
+    const gomap_allocator *al = cfg->allocator ? cfg->allocator : &default_allocator;
+    if (al->alloc == NULL || al->free == NULL)
+        return EINVAL;
+    gomap *m = al->alloc(sizeof *m, al->ctx);
+    if (!m)
+        return ENOMEM;
+    memset(m, 0, sizeof *m);
+    m->alloc = *al;
+    m->base_kind = (uint8_t)cfg->key_kind;
+    m->hash_fn = cfg->hash;
+    m->equal_fn = cfg->equal;
+    m->fn_ctx = cfg->fn_ctx;
+    size_t ks = slot_key_size(cfg->key_kind, cfg->key_size);
+    m->ksize = (uint32_t)ks;
+    m->vsize = (uint32_t)cfg->value_size;
+    if (cfg->hash || cfg->equal)
+        m->kind = K_GEN;
+    else
+        m->kind = (uint8_t)(cfg->key_kind == GOMAP_KEY_U64               ? K_U64
+                            : cfg->key_kind == GOMAP_KEY_U32             ? K_U32
+                            : cfg->key_kind == GOMAP_KEY_STRING          ? K_STR
+                            : cfg->key_kind == GOMAP_KEY_STRING_BORROWED ? K_BSTR
+                                                                         : K_BYTES);
+    size_t va = cfg->value_size ? natural_align(cfg->value_size) : 1;
+    size_t voff = (ks + va - 1) & ~(va - 1);
+    size_t align = natural_align(ks) > va ? natural_align(ks) : va;
+    size_t ss = voff + cfg->value_size;
+    ss = (ss + align - 1) & ~(align - 1);
+    m->voff = (uint16_t)voff;
+    m->slot_size = (uint32_t)ss;
+    m->seed = seed;
+    m->sec = gomap__hash_secret(seed);
+#ifndef GOMAP_NO_DETECT
+    m->has_cb = cfg->hash || cfg->equal;
+    m->wstack = gomap__debug_writerstack();
+#endif
+    unsigned B = 0;
+    while (over_load_factor(cfg->hint, B))
+        B++;
+    m->B = (uint8_t)B;
+    if (B > 0 || cfg->hint > 0) {
+        if (first_array(m)) {
+            al->free(m, sizeof *m, al->ctx);
+            return ENOMEM;
+        }
+    }
+    *out = m;
+    return 0;
+}
+
+GOMAP_API int gomap_new(gomap **out, const gomap_config *cfg) {
+    return new_map(out, cfg, gomap__random64());
+}
+
+int gomap__new_seeded(gomap **out, const gomap_config *cfg, uint64_t seed) {
+    return new_map(out, cfg, seed);
+}
+
+uint64_t gomap__seed(const gomap *m) {
+    return m->seed;
+}
+
+/* Frees everything the map holds except the map itself and its current
+ * array's main buckets. */
+static void release_contents(gomap *m) {
+    if (m->oldarr) {
+        /* Live keys in old buckets not yet evacuated (evacuated slots' keys
+         * belong to the new array). */
+        free_array(m, m->oldarr, true);
+        m->oldarr = NULL;
+        m->oldhdr = NULL;
+        m->oldslots = NULL;
+    }
+    free_retired(m);
+    barray *a = m->arr;
+    if (a) {
+        for (uintptr_t i = 0; i < a->nbuckets; i++) {
+            if (owns_strings(m))
+                free_chain_keys(m, bucket_at(m, a->hdr, a->slots, i));
+            free_chain(m, a, &a->hdr[i]);
+        }
+    }
+}
+
+GOMAP_API void gomap_free(gomap *m) {
+    if (!m)
+        return;
+    release_contents(m);
+    if (m->arr)
+        m_free(m, m->arr, m->arr->bytes);
+    gomap_allocator al = m->alloc;
+    al.free(m, sizeof *m, al.ctx);
+}
+
+GOMAP_API void gomap_clear(gomap *m) {
+    if (!m)
+        return;
+    write_begin(m);
+    release_contents(m);
+    barray *a = m->arr;
+    if (a) {
+        memset(a->hdr, 0, a->nbuckets * sizeof(bhdr));
+        memset(a->pool, 0, (size_t)(a->pool_end - a->pool));
+        a->pool_next = a->pool;
+    }
+    m->same_size = 0;
+    m->nevacuate = 0;
+    m->noverflow = 0;
+    m->count = 0;
+    m->clear_seq++;
+    atomic_store_explicit(&m->iter_flags, 0, memory_order_relaxed);
+    write_end(m);
+}
+
+GOMAP_API size_t gomap_len(const gomap *m) {
+    return m ? m->count : 0;
+}
+
+/* ---- iteration --------------------------------------------------------------- */
+
+/* The iterator's private fields, as used here:
+ *   array        the barray the iteration started on (it stays allocated:
+ *                ITER_NEW / ITER_OLD make growth retire it, not free it)
+ *   bucket       current bucket header (NULL: take the next bucket)
+ *   slots        current bucket's slots
+ *   start_bucket, bucket_index, check_bucket, offset, i, wrapped, B: Go's
+ *   clear_seq    the map's clear_seq at the start */
+#define NO_CHECK ((uintptr_t)-1)
+
+static void mark_iter(const gomap *m, uint8_t bits) {
+    _Atomic uint8_t *f = &((gomap *)m)->iter_flags;
+    /* Relaxed: the flags are read by writes, which the contract orders
+     * after this read-side call; the atomic RMW only keeps concurrent
+     * iterators (readers) from racing with each other. */
+    if ((atomic_load_explicit(f, memory_order_relaxed) & bits) != bits)
+        atomic_fetch_or_explicit(f, bits, memory_order_relaxed);
+}
+
+GOMAP_API void gomap_iter_init(gomap_iter *it, const gomap *m) {
+    memset(it, 0, sizeof *it);
+    if (m == NULL || m->count == 0)
+        return;
+    it->m = m;
+    it->array = m->arr;
+    it->B = m->B;
+    uint64_t r = gomap__random64();
+    it->start_bucket = (uintptr_t)(r & bucket_mask(m->B));
+    it->offset = (uint8_t)((r >> 59) & (BUCKET_CNT - 1));
+    it->bucket_index = it->start_bucket;
+    it->check_bucket = NO_CHECK;
+    it->clear_seq = m->clear_seq;
+    mark_iter(m, growing(m) ? ITER_NEW | ITER_OLD : ITER_NEW);
+}
+
+ALWAYS_INLINE bool iter_next_impl(gomap_iter *it, const void **keyp, void **valp, int kind) {
+    const gomap *m = it->m;
+    barray *arr = it->array;
+    bhdr *bh = it->bucket;
+    char *bs = it->slots;
+    uintptr_t bucket = it->bucket_index;
+    uintptr_t check = it->check_bucket;
+    unsigned i = it->i;
+    size_t ss = m->slot_size;
+    for (;;) {
+        if (bh == NULL) {
+            if (bucket == it->start_bucket && it->wrapped) {
+                it->m = NULL;
+                return false;
+            }
+            if (growing(m) && it->B == m->B) {
+                /* Started during this growth: if the old bucket has not been
+                 * evacuated, walk it and return only the entries bound for
+                 * this bucket. */
+                uintptr_t ob = bucket & (old_nbuckets(m) - 1);
+                if (!evacuated(&m->oldhdr[ob])) {
+                    mark_iter(m, ITER_OLD);
+                    bh = &m->oldhdr[ob];
+                    bs = m->oldslots + ob * bucket_bytes(m);
+                    check = bucket;
+                } else {
+                    bh = &arr->hdr[bucket];
+                    bs = arr->slots + bucket * bucket_bytes(m);
+                    check = NO_CHECK;
+                }
+            } else {
+                bh = &arr->hdr[bucket];
+                bs = arr->slots + bucket * bucket_bytes(m);
+                check = NO_CHECK;
+            }
+            bucket++;
+            if (bucket == ((uintptr_t)1 << it->B)) {
+                bucket = 0;
+                it->wrapped = true;
+            }
+            i = 0;
+        }
+        for (; i < BUCKET_CNT; i++) {
+            unsigned off = (i + it->offset) & (BUCKET_CNT - 1);
+            uint8_t t = top_at(bh->top, off);
+            if (t <= EMPTY_ONE || t == EVACUATED_EMPTY)
+                continue;
+            char *slot = bs + off * ss;
+            if (check != NO_CHECK && !m->same_size) {
+                if ((hash_slot(m, slot, kind) & bucket_mask(it->B)) != check)
+                    continue;
+            }
+            char *found = slot;
+            if (t == EVACUATED_X || t == EVACUATED_Y) {
+                /* The map grew since this array was current: the entry's
+                 * live copy, if any, is elsewhere. */
+                uint64_t h = hash_slot(m, slot, kind);
+                if (kind == K_STR || kind == K_BSTR ||
+                    (kind == K_GEN && (m->base_kind == GOMAP_KEY_STRING ||
+                                       m->base_kind == GOMAP_KEY_STRING_BORROWED))) {
+                    gomap_str s = slot_str(m, slot);
+                    found = find_slot(m, &s, h, kind);
+                } else {
+                    found = find_slot(m, slot, h, kind);
+                }
+                if (!found)
+                    continue; /* deleted */
+            }
+            if (keyp) {
+                if (kind == K_STR || (kind == K_GEN && m->base_kind == GOMAP_KEY_STRING)) {
+                    it->key_view = skey_view((const skey *)found);
+                    *keyp = &it->key_view;
+                } else {
+                    *keyp = found;
+                }
+            }
+            if (valp)
+                *valp = found + m->voff;
+            it->bucket = bh;
+            it->slots = bs;
+            it->bucket_index = bucket;
+            it->check_bucket = check;
+            it->i = (uint8_t)(i + 1);
+            return true;
+        }
+        if (bh->next) {
+            bs = oslots(bh->next);
+            bh = &bh->next->h;
+        } else {
+            bh = NULL;
+            bs = NULL;
+        }
+        i = 0;
+    }
+}
+
+GOMAP_API bool gomap_iter_next(gomap_iter *it, const void **key, void **value) {
+    const gomap *m = it->m;
+    if (m == NULL)
+        return false;
+    check_read(m, GOMAP_CONFLICT_ITER_WRITE);
+    if (it->clear_seq != m->clear_seq) {
+        it->m = NULL;
+        return false;
+    }
+#define CALL(k) iter_next_impl(it, key, value, k)
+    DISPATCH(m, CALL)
+#undef CALL
+}
+
+/* ---- clone -------------------------------------------------------------------- */
+
+GOMAP_API int gomap_clone(const gomap *m, gomap **out) {
+    if (out == NULL)
+        return EINVAL;
+    *out = NULL;
+    if (m == NULL)
+        return 0;
+    check_read(m, GOMAP_CONFLICT_READ_WRITE);
+    gomap_config cfg = {(gomap_key_kind)m->base_kind,
+                        m->base_kind == GOMAP_KEY_BYTES ? m->ksize : 0,
+                        m->vsize,
+                        m->count,
+                        m->hash_fn,
+                        m->equal_fn,
+                        m->fn_ctx,
+                        &m->alloc};
+    gomap *c;
+    int r = new_map(&c, &cfg, gomap__random64());
+    if (r)
+        return r;
+    /* Walk every live entry: old buckets not yet evacuated, then the new
+     * array (whose entries are never also in an old bucket). */
+    for (int pass = 0; pass < 2; pass++) {
+        barray *a = pass == 0 ? m->oldarr : m->arr;
+        if (!a)
+            continue;
+        for (uintptr_t bi = 0; bi < a->nbuckets; bi++) {
+            for (bref b = bucket_at(m, a->hdr, a->slots, bi); b.h; b = next_bucket(b)) {
+                for (unsigned i = 0; i < BUCKET_CNT; i++) {
+                    if (top_at(b.h->top, i) < MIN_TOPHASH)
+                        continue;
+                    const char *slot = b.s + i * m->slot_size;
+                    gomap_str s;
+                    const void *key = slot;
+                    if (m->base_kind == GOMAP_KEY_STRING ||
+                        m->base_kind == GOMAP_KEY_STRING_BORROWED) {
+                        s = slot_str(m, slot);
+                        key = &s;
+                    }
+                    void *vs;
+                    int e = gomap__upsert(c, key, gomap__hash(c, key), &vs, NULL);
+                    if (e) {
+                        gomap_free(c);
+                        return e;
+                    }
+                    memcpy(vs, slot + m->voff, m->vsize);
+                }
+            }
+        }
+    }
+    *out = c;
+    return 0;
+}
