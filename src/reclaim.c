@@ -1,0 +1,121 @@
+/* RCU for syncmap and cowmap: lazy thread registration, retirement through
+ * call_rcu, per-map accounting, and ThreadSanitizer annotations.  The design
+ * and its caveats are in reclaim.h. */
+#include "reclaim.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#if defined(__SANITIZE_THREAD__)
+#define GOMAP_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define GOMAP_TSAN 1
+#endif
+#endif
+
+#ifdef GOMAP_TSAN
+#include <sanitizer/tsan_interface.h>
+/* The object every section releases on exit and every callback acquires
+ * before freeing (see reclaim.h). */
+static char gomap_rcu_tsan_sync;
+#define TSAN_RELEASE(p) __tsan_release(p)
+#define TSAN_ACQUIRE(p) __tsan_acquire(p)
+#else
+/* Not TSan: the sync object exists only to keep one code path. */
+static char gomap_rcu_tsan_sync;
+#define TSAN_RELEASE(p) ((void)(p))
+#define TSAN_ACQUIRE(p) ((void)(p))
+#endif
+
+/* Whether this thread is registered with urcu-memb.  Only its own thread
+ * reads and writes it. */
+static _Thread_local bool rcu_registered;
+
+static pthread_key_t rcu_exit_key;
+static pthread_once_t rcu_exit_key_once = PTHREAD_ONCE_INIT;
+
+/* Runs at thread exit (the key's value is non-NULL only for registered
+ * threads).  A thread cannot exit inside one of gomap's sections. */
+static void rcu_unregister_at_exit(void *unused) {
+    (void)unused;
+    if (rcu_registered) {
+        urcu_memb_unregister_thread();
+        rcu_registered = false;
+    }
+}
+
+static void rcu_make_exit_key(void) {
+    if (pthread_key_create(&rcu_exit_key, rcu_unregister_at_exit) != 0) {
+        fputs("gomap: internal error: pthread_key_create failed for RCU thread exit\n", stderr);
+        abort();
+    }
+}
+
+static void rcu_register_slow(void) {
+    pthread_once(&rcu_exit_key_once, rcu_make_exit_key);
+    urcu_memb_register_thread();
+    rcu_registered = true;
+    /* Any non-NULL value: it only makes the destructor run at exit.  A
+     * failure (ENOMEM) would leave the thread registered after exit, which
+     * makes later grace periods wait on a dead reader's zero counter: not
+     * harmful, so it is ignored rather than failing a read. */
+    (void)pthread_setspecific(rcu_exit_key, &rcu_registered);
+}
+
+void gomap__rcu_enter(void) {
+    if (__builtin_expect(!rcu_registered, 0))
+        rcu_register_slow();
+    urcu_memb_read_lock();
+}
+
+void gomap__rcu_exit(void) {
+    TSAN_RELEASE(&gomap_rcu_tsan_sync);
+    urcu_memb_read_unlock();
+}
+
+bool gomap__rcu_in_section(void) {
+    return rcu_registered && urcu_memb_read_ongoing();
+}
+
+void gomap__rcu_retire(struct gomap__reclaim *r, struct rcu_head *head,
+                       void (*fn)(struct rcu_head *)) {
+    atomic_fetch_add_explicit(&r->pending, 1, memory_order_relaxed);
+    /* Orders the retiring thread's last writes to the object before the
+     * callback's free, for TSan (call_rcu's queue is not instrumented). */
+    TSAN_RELEASE(head);
+    urcu_memb_call_rcu(head, fn);
+}
+
+void gomap__rcu_reclaimed(struct gomap__reclaim *r, struct rcu_head *head) {
+    TSAN_ACQUIRE(&gomap_rcu_tsan_sync);
+    TSAN_ACQUIRE(head);
+    atomic_fetch_sub_explicit(&r->pending, 1, memory_order_relaxed);
+}
+
+void gomap__rcu_drain(struct gomap__reclaim *r, const char *who) {
+    if (atomic_load_explicit(&r->pending, memory_order_relaxed) == 0)
+        return;
+    if (gomap__rcu_in_section()) {
+        fprintf(stderr,
+                "fatal error: %s called inside a syncmap/cowmap range callback "
+                "(it would wait for its own read-side section)\n",
+                who);
+        abort();
+    }
+    /* rcu_barrier waits for every callback queued before it, by any thread,
+     * so all of r's callbacks have run when it returns. */
+    urcu_memb_barrier();
+    if (atomic_load_explicit(&r->pending, memory_order_relaxed) != 0) {
+        fprintf(stderr,
+                "gomap: internal error: %s: retired objects still pending after "
+                "rcu_barrier\n",
+                who);
+        abort();
+    }
+}
+
+void gomap__rcu_barrier(void) {
+    urcu_memb_barrier();
+}

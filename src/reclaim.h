@@ -1,0 +1,94 @@
+/*
+ * reclaim.h — safe memory reclamation for syncmap and cowmap, on liburcu.
+ *
+ * Go frees a sync.Map's old read maps, entries and boxed values with its
+ * garbage collector.  C has none, so syncmap.c and cowmap.c use RCU, from
+ * liburcu's "memb" flavour (urcu-memb: read-side sections cost a few thread-
+ * local stores, grace periods use the membarrier system call, no signals are
+ * taken from the application):
+ *
+ *   - every operation of a syncmap or cowmap runs inside a read-side section
+ *     (gomap__rcu_enter/exit); a pointer loaded from the map inside a section
+ *     stays valid until the section ends;
+ *   - a writer that unlinks an object (an old read map, an entry, a value
+ *     copy, an old cowmap generation) retires it with gomap__rcu_retire,
+ *     which queues it on liburcu's call_rcu thread: the object is freed after
+ *     a grace period, i.e. once every section that might still hold it has
+ *     ended.  Writers never wait for a grace period themselves (no
+ *     synchronize_rcu on the write path): call_rcu batches the grace periods
+ *     of many retirements on its own thread.
+ *
+ * Thread registration.  urcu-memb requires each thread that enters a
+ * read-side section to be registered.  gomap does it lazily: the first
+ * section a thread enters registers it (a thread-local flag makes the check
+ * one load), and a pthread key destructor unregisters it when the thread
+ * exits.  The user never registers anything.  Two caveats, repeated in
+ * syncmap.h and cowmap.h:
+ *   - urcu-memb does not support registering a thread twice: a program
+ *     that itself uses liburcu's memb flavour and registers its own threads
+ *     must not call syncmap/cowmap functions from those threads (use
+ *     another flavour, or other threads, for your own RCU);
+ *   - a section is open during range callbacks: a callback that blocks for a
+ *     long time delays every reclamation in the process (memory grows until
+ *     it returns), and must not free a syncmap or cowmap.
+ *
+ * Each map counts its objects that are retired and not yet freed (struct
+ * gomap__reclaim), so that freeing a map waits (rcu_barrier) only when some
+ * of its objects are still queued, and so that the callbacks, which run on
+ * liburcu's thread and use the map's allocator, never outlive the map.
+ *
+ * ThreadSanitizer cannot see the ordering a grace period provides (it comes
+ * from membarrier and liburcu's uninstrumented code).  Under TSan, leaving a
+ * section releases a process-wide synchronisation object and each callback
+ * acquires it before freeing: every access made inside any section that
+ * ended before the callback started happens-before the free, which is
+ * exactly RCU's guarantee.  Nothing is compiled for this in other builds.
+ */
+#ifndef GOMAP_RECLAIM_H
+#define GOMAP_RECLAIM_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <urcu/urcu-memb.h>
+
+/* A map's count of retired-but-not-yet-freed objects.  Incremented by
+ * gomap__rcu_retire before queueing, decremented by gomap__rcu_reclaimed in
+ * the callback; relaxed is enough for both (the count orders nothing: the
+ * drain below relies on rcu_barrier's own ordering). */
+struct gomap__reclaim {
+    atomic_size_t pending;
+};
+
+/* Enters a read-side section (nests).  Registers the calling thread with
+ * liburcu on its first call.  Never blocks except on that first call (the
+ * registry mutex), never allocates except liburcu's registration. */
+void gomap__rcu_enter(void);
+
+/* Leaves the section entered by the matching gomap__rcu_enter. */
+void gomap__rcu_exit(void);
+
+/* Whether the calling thread is inside a section. */
+bool gomap__rcu_in_section(void);
+
+/* Queues fn(head) to run after a grace period on liburcu's call_rcu thread.
+ * Call inside a section.  Wait-free apart from a possible wake-up of the
+ * call_rcu thread (a futex syscall when it sleeps). */
+void gomap__rcu_retire(struct gomap__reclaim *r, struct rcu_head *head,
+                       void (*fn)(struct rcu_head *));
+
+/* The first call of every callback passed to gomap__rcu_retire: accounts
+ * the object as freed (the caller frees it right after). */
+void gomap__rcu_reclaimed(struct gomap__reclaim *r, struct rcu_head *head);
+
+/* Waits until every object retired so far on r has been freed.  Returns at
+ * once when none is pending.  Must not be called inside a section (it would
+ * wait for itself): fatal error then. */
+void gomap__rcu_drain(struct gomap__reclaim *r, const char *who);
+
+/* Waits until every callback queued so far by any thread has run (liburcu's
+ * rcu_barrier).  For tests. */
+void gomap__rcu_barrier(void);
+
+#endif /* GOMAP_RECLAIM_H */

@@ -1,0 +1,891 @@
+/*
+ * syncmap.c — Go's sync.Map (go1.19 sync/map.go, plus Swap, CompareAndSwap,
+ * CompareAndDelete from go1.20 and Clear from go1.23), written anew in C on
+ * the core gomap, with RCU (reclaim.h) where Go has a garbage collector.
+ *
+ * The structure.
+ *
+ *   read     an atomic word: a pointer to an immutable table (a core gomap
+ *            from key to struct sm_entry *) with the "amended" flag in its low
+ *            bit.  NULL table = empty.  Stored only under mu.  A table is
+ *            never written after it is published here, so any number of
+ *            threads read it at once without locks (the core map allows
+ *            concurrent reads; its misuse detection sees no writer).
+ *   dirty    a table under mu, or NULL.  While it exists it holds every entry
+ *            of the read table that is not expunged, plus the new keys
+ *            (amended is set iff it holds a key the read table lacks).  It
+ *            becomes the read table when misses reach its length
+ *            (promotion) and is then NULL until the next new key rebuilds it
+ *            from the read table (dirty_locked), O(len).
+ *   entry    one per key; its atomic p is:
+ *              a value copy   the key is present, with that value;
+ *              NULL           deleted, and the entry is in dirty if dirty
+ *                             exists (so a store may revive it in place);
+ *              EXPUNGED       deleted, dirty exists and lacks the entry:
+ *                             only mu's holder may revive it, by first
+ *                             putting it back in dirty.
+ *            An entry in both tables is the same object, so a store through
+ *            the read table without the lock is seen through dirty too.
+ *   values   immutable heap copies (struct sm_value), swapped in and out of
+ *            entries by compare-and-swap.  For value_size 0 every present
+ *            entry points to one static PRESENT copy.
+ *
+ * Reclamation.  An object is retired (gomap__rcu_retire) only after it has
+ * been unlinked, i.e. once no thread that enters a section afterwards can
+ * reach it; every operation runs inside a section, so whatever it loaded
+ * stays valid until it returns.  The unlink points:
+ *   - a value copy: when a CAS/exchange replaces it in its entry (the thread
+ *     whose atomic step removed it retires it: exactly one thread per copy);
+ *   - a table: when read stops pointing to it (promotion, clear); a dirty
+ *     table is retired as read table later, or freed at syncmap_free;
+ *   - an entry: (a) at promotion, the entries of the old read table that are
+ *     expunged (they are in no other table: R \ D = the expunged entries,
+ *     which dirty_locked links on m->expunged as it marks them); (b) when a
+ *     slow-path delete removes from dirty a key the read table lacks; (c) at
+ *     clear, all of them.  An expunged entry that is no longer in the read
+ *     table can never be revived (reviving needs a lookup in the current read
+ *     table under mu), so its p stays EXPUNGED; an entry removed from dirty
+ *     under (b) is in no read table, so nothing can store into it again.
+ *     Its callback frees whatever value it still points to.
+ * Since a retired object is not freed before every section that could hold
+ * it has ended, a pointer loaded inside a section is never reused for
+ * another object during that section: the CAS loops below are free of ABA.
+ *
+ * Len: `live` counts entries whose p holds a value.  Each transition of p
+ * between "no value" (NULL, EXPUNGED) and "a value" is one atomic step whose
+ * result tells the thread which way it went; that thread then adjusts live.
+ */
+#include <gomap/syncmap.h>
+
+#include "concmap_impl.h"
+#include "locked.h"
+#include "map_internal.h"
+#include "probes.h"
+#include "reclaim.h"
+#include "syncmap_internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The head of every object syncmap retires: the rcu_head, and the owner with
+ * the object's kind in its two low bits (a syncmap is at least 8-aligned), so
+ * that one callback frees any of them with the owner's allocator. */
+struct sm_obj {
+    struct rcu_head rcu;
+    uintptr_t owner_kind;
+};
+
+enum sm_kind { SM_VALUE, SM_ENTRY, SM_TABLE };
+
+/* An immutable copy of a value. */
+struct sm_value {
+    struct sm_obj obj;
+    alignas(16) unsigned char data[];
+};
+
+/* The two marks: never allocated, never freed. */
+static struct sm_value sm_expunged_mark;
+static struct sm_value sm_present_mark;
+#define EXPUNGED (&sm_expunged_mark)
+#define PRESENT  (&sm_present_mark)
+
+struct sm_entry {
+    struct sm_obj obj;
+    _Atomic(struct sm_value *) p; /* value copy, NULL or EXPUNGED (see above) */
+    struct sm_entry *chain;       /* m->expunged list, or a to-retire list; under mu */
+};
+
+/* A read or dirty table: a core map from key to struct sm_entry *, hashed
+ * with the syncmap's seed so that one hash serves both tables. */
+struct sm_table {
+    struct sm_obj obj;
+    gomap *m;
+};
+
+struct syncmap {
+    /* Read by every operation; stored under mu (see the file comment). */
+    _Atomic uintptr_t read;
+    /* Immutable after syncmap_new. */
+    gomap *hasher;     /* an empty map with the seed: computes key hashes */
+    gomap_config tcfg; /* the tables' config: value = struct sm_entry * */
+    size_t vsize;      /* the user's value_size */
+    uint64_t seed;
+    struct gomap__reclaim reclaim;
+    char pad0[64];
+    atomic_long live; /* see "Len" above; its own cache line: every write touches it */
+    char pad1[64];
+    /* Under mu. */
+    pthread_mutex_t mu;
+    uint64_t locked_at; /* traced acquisition time, or 0 */
+    struct sm_table *dirty;
+    size_t misses;
+    struct sm_entry *expunged; /* entries dirty_locked expunged (some since revived) */
+};
+
+static const char SM_NAME[] = "sync";
+
+/* ---- memory --------------------------------------------------------------- */
+
+static void *sm_alloc(const syncmap *m, size_t n) {
+    return gomap__locked_alloc(m->tcfg.allocator, n);
+}
+
+static void sm_dealloc(const syncmap *m, void *p, size_t n) {
+    gomap__locked_free(m->tcfg.allocator, p, n);
+}
+
+static bool value_live(const struct sm_value *v) {
+    return v != NULL && v != EXPUNGED;
+}
+
+static size_t value_bytes(const syncmap *m) {
+    return sizeof(struct sm_value) + m->vsize;
+}
+
+static void *obj_new(syncmap *m, enum sm_kind kind, size_t size) {
+    struct sm_obj *o = sm_alloc(m, size);
+    if (o)
+        o->owner_kind = (uintptr_t)m | (uintptr_t)kind;
+    return o;
+}
+
+/* Frees an object that nobody can reach any more (after a grace period, or
+ * never published, or at syncmap_free). */
+static void obj_free_now(syncmap *m, struct sm_obj *o) {
+    switch ((enum sm_kind)(o->owner_kind & 3)) {
+    case SM_VALUE:
+        sm_dealloc(m, o, value_bytes(m));
+        break;
+    case SM_ENTRY: {
+        struct sm_entry *e = (struct sm_entry *)o;
+        /* Relaxed sees the final p: the grace period (or the exclusive
+         * owner at free) ordered every access to it before this. */
+        struct sm_value *v = atomic_load_explicit(&e->p, memory_order_relaxed);
+        if (value_live(v) && v != PRESENT)
+            obj_free_now(m, &v->obj);
+        sm_dealloc(m, e, sizeof *e);
+        break;
+    }
+    case SM_TABLE:
+        gomap_free(((struct sm_table *)o)->m);
+        sm_dealloc(m, o, sizeof(struct sm_table));
+        break;
+    }
+}
+
+static void obj_free_cb(struct rcu_head *h) {
+    struct sm_obj *o = caa_container_of(h, struct sm_obj, rcu);
+    syncmap *m = (syncmap *)(o->owner_kind & ~(uintptr_t)3);
+    gomap__rcu_reclaimed(&m->reclaim, h);
+    obj_free_now(m, o);
+}
+
+/* Retires an object this thread just unlinked (now: the map is being freed
+ * and nobody can read it, free at once). */
+static void obj_retire(syncmap *m, struct sm_obj *o, bool now) {
+    if (now)
+        obj_free_now(m, o);
+    else
+        gomap__rcu_retire(&m->reclaim, &o->rcu, obj_free_cb);
+}
+
+/* A new copy of `value` (NULL: zeros), or NULL on ENOMEM. */
+static struct sm_value *value_new(syncmap *m, const void *value) {
+    if (m->vsize == 0)
+        return PRESENT;
+    struct sm_value *v = obj_new(m, SM_VALUE, value_bytes(m));
+    if (v)
+        gomap__copy_in(v->data, value, m->vsize);
+    return v;
+}
+
+/* Frees a copy that was never published. */
+static void value_free_now(syncmap *m, struct sm_value *v) {
+    if (value_live(v) && v != PRESENT)
+        obj_free_now(m, &v->obj);
+}
+
+/* Retires a copy that an atomic step of this thread just unlinked. */
+static void value_retire(syncmap *m, struct sm_value *v, bool now) {
+    if (value_live(v) && v != PRESENT)
+        obj_retire(m, &v->obj, now);
+}
+
+static void copy_out(const syncmap *m, void *dst, const struct sm_value *v) {
+    gomap__copy_out(dst, v->data, m->vsize);
+}
+
+/* By bytes; old NULL means all-zero bytes (concmap's rule, locked.h). */
+static bool value_equal(const syncmap *m, const struct sm_value *v, const void *old) {
+    return gomap__value_equal(v->data, old, m->vsize);
+}
+
+static struct sm_entry *entry_new(syncmap *m, struct sm_value *v) {
+    struct sm_entry *e = obj_new(m, SM_ENTRY, sizeof *e);
+    if (!e)
+        return NULL;
+    atomic_init(&e->p, v);
+    e->chain = NULL;
+    return e;
+}
+
+static struct sm_table *table_new(syncmap *m, size_t hint) {
+    struct sm_table *t = obj_new(m, SM_TABLE, sizeof *t);
+    if (!t)
+        return NULL;
+    gomap_config cfg = m->tcfg;
+    cfg.hint = hint;
+    if (gomap__new_seeded(&t->m, &cfg, m->seed) != 0) {
+        sm_dealloc(m, t, sizeof *t);
+        return NULL;
+    }
+    return t;
+}
+
+/* The key's entry in t, or NULL.  t may be NULL (empty). */
+static struct sm_entry *table_find(const struct sm_table *t, const void *key, uint64_t h) {
+    if (!t)
+        return NULL;
+    struct sm_entry *const *slot = gomap__get_hashed(t->m, key, h);
+    return slot ? *slot : NULL;
+}
+
+/* ---- the read word ------------------------------------------------------- */
+
+static struct sm_table *rd_table(uintptr_t r) {
+    return (struct sm_table *)(r & ~(uintptr_t)1);
+}
+
+static bool rd_amended(uintptr_t r) {
+    return (r & 1) != 0;
+}
+
+/* Acquire: pairs with the release stores of rd_publish, so the table's
+ * contents (written while it was the dirty table) are visible. */
+static uintptr_t rd_load(syncmap *m) {
+    return atomic_load_explicit(&m->read, memory_order_acquire);
+}
+
+/* Under mu, the holder's own stores are the latest: relaxed suffices. */
+static uintptr_t rd_locked(syncmap *m) {
+    return atomic_load_explicit(&m->read, memory_order_relaxed);
+}
+
+static void rd_publish(syncmap *m, struct sm_table *t, bool amended) {
+    atomic_store_explicit(&m->read, (uintptr_t)t | (amended ? 1u : 0u), memory_order_release);
+}
+
+/* ---- Go's entry methods --------------------------------------------------- */
+
+static void live_add(syncmap *m, long d) {
+    /* Relaxed: len orders nothing (see syncmap_len). */
+    atomic_fetch_add_explicit(&m->live, d, memory_order_relaxed);
+}
+
+/* The entry's value, or NULL when deleted/expunged.  Acquire pairs with the
+ * release half of the CAS/exchange that stored the copy, so its bytes (written
+ * before) are visible. */
+static struct sm_value *entry_load(struct sm_entry *e) {
+    struct sm_value *v = atomic_load_explicit(&e->p, memory_order_acquire);
+    return value_live(v) ? v : NULL;
+}
+
+/* Go's tryStore/trySwap: replaces p with nv unless expunged.  Returns false
+ * (nothing done) when expunged; else stores the previous p in *old.
+ * acq_rel: release publishes nv's bytes, acquire makes the old copy's bytes
+ * readable for the caller's copy-out. */
+static bool entry_try_swap(syncmap *m, struct sm_entry *e, struct sm_value *nv,
+                           struct sm_value **old) {
+    struct sm_value *p = atomic_load_explicit(&e->p, memory_order_acquire);
+    for (;;) {
+        if (p == EXPUNGED)
+            return false;
+        if (atomic_compare_exchange_weak_explicit(&e->p, &p, nv, memory_order_acq_rel,
+                                                  memory_order_acquire)) {
+            if (p == NULL)
+                live_add(m, 1);
+            *old = p;
+            return true;
+        }
+    }
+}
+
+/* Under mu, with e known not to be expunged (and mu keeps it so). */
+static struct sm_value *entry_swap_locked(syncmap *m, struct sm_entry *e, struct sm_value *nv) {
+    struct sm_value *old = atomic_exchange_explicit(&e->p, nv, memory_order_acq_rel);
+    if (old == NULL)
+        live_add(m, 1);
+    return old;
+}
+
+/* Go's unexpungeLocked, made failure-atomic: if e (found in the read table
+ * under mu) is expunged, first makes room for it in dirty, then revives it
+ * as NULL.  ENOMEM: nothing changed. */
+static int entry_unexpunge_locked(syncmap *m, struct sm_entry *e, const void *key, uint64_t h) {
+    /* Only mu's holder writes EXPUNGED or replaces it: relaxed reads it. */
+    if (atomic_load_explicit(&e->p, memory_order_relaxed) != EXPUNGED)
+        return 0;
+    void *slot;
+    if (gomap__upsert(m->dirty->m, key, h, &slot, NULL) != 0)
+        return ENOMEM;
+    memcpy(slot, &e, sizeof e);
+    /* Relaxed: NULL publishes no data; a lock-free writer that sees it only
+     * CASes its own copy in. */
+    atomic_store_explicit(&e->p, NULL, memory_order_relaxed);
+    return 0;
+}
+
+enum { SM_SLOW = -1 }; /* "the entry is expunged: retry under mu" */
+
+/* Go's tryLoadOrStore.  0 (done: *loaded, actual_out set), SM_SLOW or ENOMEM
+ * (nothing changed).  The copy is allocated only once it may be stored. */
+static int entry_try_load_or_store(syncmap *m, struct sm_entry *e, const void *value,
+                                   void *actual_out, bool *loaded) {
+    struct sm_value *p = atomic_load_explicit(&e->p, memory_order_acquire), *nv = NULL;
+    for (;;) {
+        if (p == EXPUNGED) {
+            value_free_now(m, nv);
+            return SM_SLOW;
+        }
+        if (p) {
+            value_free_now(m, nv);
+            copy_out(m, actual_out, p);
+            *loaded = true;
+            return 0;
+        }
+        if (!nv && !(nv = value_new(m, value)))
+            return ENOMEM;
+        /* acq_rel as in entry_try_swap; on failure p gets the current copy,
+         * acquired for the copy-out. */
+        if (atomic_compare_exchange_weak_explicit(&e->p, &p, nv, memory_order_acq_rel,
+                                                  memory_order_acquire)) {
+            live_add(m, 1);
+            copy_out(m, actual_out, nv);
+            *loaded = false;
+            return 0;
+        }
+    }
+}
+
+/* Go's tryCompareAndSwap (go1.20).  0 or ENOMEM; *swapped.  The copy is
+ * allocated only once the comparison has held. */
+static int entry_try_cas(syncmap *m, struct sm_entry *e, const void *old, const void *new_value,
+                         bool *swapped) {
+    struct sm_value *p = atomic_load_explicit(&e->p, memory_order_acquire), *nv = NULL;
+    *swapped = false;
+    for (;;) {
+        if (!value_live(p) || !value_equal(m, p, old)) {
+            value_free_now(m, nv);
+            return 0;
+        }
+        if (!nv && !(nv = value_new(m, new_value)))
+            return ENOMEM;
+        if (atomic_compare_exchange_weak_explicit(&e->p, &p, nv, memory_order_acq_rel,
+                                                  memory_order_acquire)) {
+            value_retire(m, p, false);
+            *swapped = true;
+            return 0;
+        }
+    }
+}
+
+/* Go's entry.delete, with an optional comparison (CompareAndDelete).
+ * Returns whether this call removed a value (copied to value_out). */
+static bool entry_delete(syncmap *m, struct sm_entry *e, bool compare, const void *expect,
+                         void *value_out) {
+    struct sm_value *p = atomic_load_explicit(&e->p, memory_order_acquire);
+    for (;;) {
+        if (!value_live(p) || (compare && !value_equal(m, p, expect)))
+            return false;
+        /* acq_rel: acquire for reading p's bytes (copy-out, comparison); the
+         * release orders nothing we wrote but keeps one ordering for all of
+         * p's transitions. */
+        if (atomic_compare_exchange_weak_explicit(&e->p, &p, NULL, memory_order_acq_rel,
+                                                  memory_order_acquire)) {
+            live_add(m, -1);
+            copy_out(m, value_out, p);
+            value_retire(m, p, false);
+            return true;
+        }
+    }
+}
+
+/* ---- Go's Map methods on mu ---------------------------------------------- */
+
+static void sm_mutex_acquire(void *mu) {
+    pthread_mutex_lock(mu);
+}
+
+/* Takes mu; the clock is read only while lock_wait/lock_hold are traced. */
+static void sm_lock(syncmap *m) {
+    if (!GOMAP__LOCK_TRACED()) {
+        pthread_mutex_lock(&m->mu);
+        m->locked_at = 0;
+        return;
+    }
+    uint64_t t = gomap__lock_acquire_traced(m, SM_NAME, 1, sm_mutex_acquire, &m->mu);
+    m->locked_at = t;
+}
+
+static void sm_unlock(syncmap *m) {
+    if (m->locked_at)
+        gomap__lock_release_traced(m, SM_NAME, 1, m->locked_at);
+    pthread_mutex_unlock(&m->mu);
+}
+
+/* The dirty table becomes the read table (Go's missLocked tail, and Range's
+ * promotion).  Requires dirty != NULL. */
+static void promote_locked(syncmap *m) {
+    struct sm_table *old = rd_table(rd_locked(m));
+    struct sm_table *d = m->dirty;
+    GOMAP_PROBE2(syncmap_promote, m, gomap_len(d->m));
+    rd_publish(m, d, false);
+    m->dirty = NULL;
+    m->misses = 0;
+    /* Unlinked now: the old table and its expunged entries (R \ D). */
+    struct sm_entry *e = m->expunged;
+    m->expunged = NULL;
+    while (e) {
+        struct sm_entry *next = e->chain;
+        e->chain = NULL;
+        if (atomic_load_explicit(&e->p, memory_order_relaxed) == EXPUNGED)
+            obj_retire(m, &e->obj, false);
+        e = next;
+    }
+    if (old)
+        obj_retire(m, &old->obj, false);
+}
+
+/* Go's missLocked: counts a miss and promotes when misses reach len(dirty).
+ * Requires dirty != NULL (the read word was amended). */
+static void miss_locked(syncmap *m) {
+    m->misses++;
+    size_t dlen = gomap_len(m->dirty->m);
+    GOMAP_PROBE3(syncmap_miss, m, m->misses, dlen);
+    if (m->misses < dlen)
+        return;
+    promote_locked(m);
+}
+
+/* Go's tryExpungeLocked: turns NULL into EXPUNGED; reports whether e is
+ * expunged.  The CAS races only with lock-free writers storing a value
+ * (NULL -> copy); relaxed suffices, EXPUNGED publishes nothing. */
+static bool entry_try_expunge_locked(struct sm_entry *e) {
+    struct sm_value *p = atomic_load_explicit(&e->p, memory_order_relaxed);
+    while (p == NULL) {
+        if (atomic_compare_exchange_weak_explicit(&e->p, &p, EXPUNGED, memory_order_relaxed,
+                                                  memory_order_relaxed))
+            return true;
+    }
+    return p == EXPUNGED;
+}
+
+/* Go's dirtyLocked: builds dirty from the read table, expunging deleted
+ * entries.  0, or ENOMEM with everything restored (revived entries back to
+ * NULL, no dirty table). */
+static int dirty_locked(syncmap *m) {
+    if (m->dirty)
+        return 0;
+    struct sm_table *r = rd_table(rd_locked(m));
+    struct sm_table *d = table_new(m, r ? gomap_len(r->m) : m->tcfg.hint);
+    if (!d)
+        return ENOMEM;
+    if (r) {
+        gomap_iter it;
+        const void *key;
+        void *slot;
+        gomap_iter_init(&it, r->m);
+        while (gomap_iter_next(&it, &key, &slot)) {
+            struct sm_entry *e;
+            memcpy(&e, slot, sizeof e);
+            if (entry_try_expunge_locked(e)) {
+                e->chain = m->expunged;
+                m->expunged = e;
+            } else if (gomap_set(d->m, key, &e) != 0) {
+                for (e = m->expunged; e; e = m->expunged) {
+                    m->expunged = e->chain;
+                    e->chain = NULL;
+                    atomic_store_explicit(&e->p, NULL, memory_order_relaxed);
+                }
+                obj_free_now(m, &d->obj);
+                return ENOMEM;
+            }
+        }
+    }
+    m->dirty = d;
+    return 0;
+}
+
+/* Adds a new key with copy nv to dirty (Go's "else" branch of Store).  r is
+ * the read word as seen under mu.  0 or ENOMEM (nv not stored). */
+static int insert_new_locked(syncmap *m, const void *key, uint64_t h, struct sm_value *nv,
+                             uintptr_t r) {
+    if (!rd_amended(r)) {
+        int rc = dirty_locked(m);
+        if (rc)
+            return rc;
+    }
+    struct sm_entry *e = entry_new(m, nv);
+    if (!e)
+        return ENOMEM;
+    if (gomap__set_hashed(m->dirty->m, key, h, &e) != 0) {
+        sm_dealloc(m, e, sizeof *e); /* not obj_free_now: the caller frees nv */
+        return ENOMEM;
+    }
+    live_add(m, 1);
+    if (!rd_amended(r))
+        rd_publish(m, rd_table(r), true);
+    return 0;
+}
+
+/* Removes every entry; under mu, or with exclusive access at free (now). */
+static void clear_locked(syncmap *m, bool now) {
+    struct sm_entry *doomed = NULL, *e, *next;
+    /* The read table's expunged entries: in no other table. */
+    for (e = m->expunged; e; e = next) {
+        next = e->chain;
+        e->chain = NULL;
+        if (atomic_load_explicit(&e->p, memory_order_relaxed) == EXPUNGED) {
+            e->chain = doomed;
+            doomed = e;
+        }
+    }
+    m->expunged = NULL;
+    /* Every other entry is in dirty, or (no dirty) in the read table.  Each
+     * is expunged for good: a lock-free writer holding it then fails and
+     * retries under mu, where it no longer finds it. */
+    uintptr_t r = rd_locked(m);
+    struct sm_table *src = m->dirty ? m->dirty : rd_table(r);
+    if (src) {
+        gomap_iter it;
+        void *slot;
+        gomap_iter_init(&it, src->m);
+        while (gomap_iter_next(&it, NULL, &slot)) {
+            memcpy(&e, slot, sizeof e);
+            /* acq_rel: acquire so the copy we retire is fully ours; the
+             * release half publishes nothing. */
+            struct sm_value *old = atomic_exchange_explicit(&e->p, EXPUNGED, memory_order_acq_rel);
+            if (value_live(old)) {
+                live_add(m, -1);
+                value_retire(m, old, now);
+            }
+            e->chain = doomed;
+            doomed = e;
+        }
+    }
+    /* Unlink, then retire. */
+    if (r != 0)
+        rd_publish(m, NULL, false);
+    if (m->dirty)
+        gomap_clear(m->dirty->m);
+    m->misses = 0;
+    for (e = doomed; e; e = next) {
+        next = e->chain;
+        obj_retire(m, &e->obj, now);
+    }
+    if (rd_table(r))
+        obj_retire(m, &rd_table(r)->obj, now);
+}
+
+/* ---- public API ----------------------------------------------------------- */
+
+int syncmap_new(syncmap **out, const gomap_config *cfg) {
+    if (out)
+        *out = NULL;
+    if (!out || !cfg || cfg->value_size > GOMAP_MAX_VALUE_SIZE)
+        return EINVAL;
+    gomap_config tcfg = *cfg;
+    tcfg.value_size = sizeof(struct sm_entry *);
+    uint64_t seed = gomap__random64();
+    gomap *hasher;
+    tcfg.hint = 0;
+    int rc = gomap__new_seeded(&hasher, &tcfg, seed);
+    if (rc)
+        return rc;
+    tcfg.hint = cfg->hint;
+    syncmap *m = gomap__locked_alloc(cfg->allocator, sizeof *m);
+    if (!m) {
+        gomap_free(hasher);
+        return ENOMEM;
+    }
+    memset(m, 0, sizeof *m);
+    atomic_init(&m->read, 0);
+    m->hasher = hasher;
+    m->tcfg = tcfg;
+    m->vsize = cfg->value_size;
+    m->seed = seed;
+    atomic_init(&m->reclaim.pending, 0);
+    atomic_init(&m->live, 0);
+    pthread_mutex_init(&m->mu, NULL);
+    *out = m;
+    return 0;
+}
+
+void syncmap_free(syncmap *m) {
+    if (!m)
+        return;
+    /* The caller guarantees exclusive use: free what is linked at once, then
+     * wait for what was retired earlier (its callbacks use m). */
+    clear_locked(m, true);
+    gomap__rcu_drain(&m->reclaim, "syncmap_free");
+    if (m->dirty)
+        obj_free_now(m, &m->dirty->obj);
+    gomap_free(m->hasher);
+    pthread_mutex_destroy(&m->mu);
+    sm_dealloc(m, m, sizeof *m);
+}
+
+bool syncmap_load(syncmap *m, const void *key, void *value_out) {
+    uint64_t h = gomap__hash(m->hasher, key);
+    gomap__rcu_enter();
+    uintptr_t r = rd_load(m);
+    struct sm_entry *e = table_find(rd_table(r), key, h);
+    if (!e && rd_amended(r)) {
+        sm_lock(m);
+        /* Go: avoid a spurious miss if dirty was promoted while we waited. */
+        r = rd_locked(m);
+        e = table_find(rd_table(r), key, h);
+        if (!e && rd_amended(r)) {
+            e = table_find(m->dirty, key, h);
+            miss_locked(m);
+        }
+        sm_unlock(m);
+    }
+    struct sm_value *v = e ? entry_load(e) : NULL;
+    if (v)
+        copy_out(m, value_out, v);
+    gomap__rcu_exit();
+    return v != NULL;
+}
+
+int syncmap_swap(syncmap *m, const void *key, const void *value, void *previous_out, bool *loaded) {
+    struct sm_value *nv = value_new(m, value);
+    if (!nv)
+        return ENOMEM;
+    uint64_t h = gomap__hash(m->hasher, key);
+    int rc = 0;
+    struct sm_value *old = NULL;
+    gomap__rcu_enter();
+    struct sm_entry *e = table_find(rd_table(rd_load(m)), key, h);
+    if (!e || !entry_try_swap(m, e, nv, &old)) {
+        sm_lock(m);
+        uintptr_t r = rd_locked(m);
+        if ((e = table_find(rd_table(r), key, h))) {
+            rc = entry_unexpunge_locked(m, e, key, h);
+            if (rc == 0)
+                old = entry_swap_locked(m, e, nv);
+        } else if ((e = table_find(m->dirty, key, h))) {
+            old = entry_swap_locked(m, e, nv);
+        } else {
+            rc = insert_new_locked(m, key, h, nv, r);
+        }
+        sm_unlock(m);
+    }
+    if (rc) {
+        value_free_now(m, nv);
+    } else {
+        if (loaded)
+            *loaded = value_live(old);
+        if (value_live(old)) {
+            copy_out(m, previous_out, old);
+            value_retire(m, old, false);
+        }
+    }
+    gomap__rcu_exit();
+    return rc;
+}
+
+int syncmap_store(syncmap *m, const void *key, const void *value) {
+    return syncmap_swap(m, key, value, NULL, NULL);
+}
+
+int syncmap_load_or_store(syncmap *m, const void *key, const void *value, void *actual_out,
+                          bool *loaded) {
+    uint64_t h = gomap__hash(m->hasher, key);
+    bool was = false;
+    gomap__rcu_enter();
+    struct sm_entry *e = table_find(rd_table(rd_load(m)), key, h);
+    int rc = e ? entry_try_load_or_store(m, e, value, actual_out, &was) : SM_SLOW;
+    if (rc == SM_SLOW) {
+        sm_lock(m);
+        uintptr_t r = rd_locked(m);
+        if ((e = table_find(rd_table(r), key, h))) {
+            rc = entry_unexpunge_locked(m, e, key, h);
+            if (rc == 0)
+                rc = entry_try_load_or_store(m, e, value, actual_out, &was);
+        } else if ((e = table_find(m->dirty, key, h))) {
+            rc = entry_try_load_or_store(m, e, value, actual_out, &was);
+            miss_locked(m);
+        } else {
+            struct sm_value *nv = value_new(m, value);
+            rc = nv ? insert_new_locked(m, key, h, nv, r) : ENOMEM;
+            if (rc == 0)
+                copy_out(m, actual_out, nv);
+            else if (nv)
+                value_free_now(m, nv);
+        }
+        sm_unlock(m);
+    }
+    gomap__rcu_exit();
+    if (rc == 0 && loaded)
+        *loaded = was;
+    return rc;
+}
+
+/* Finds the key's entry for the delete family: lock-free in the read table,
+ * else under mu in dirty (counting a miss).  With detach, a key found only in
+ * dirty is removed from it and returned in *detached for retirement. */
+static struct sm_entry *find_for_delete(syncmap *m, const void *key, uint64_t h, bool detach,
+                                        struct sm_entry **detached) {
+    uintptr_t r = rd_load(m);
+    struct sm_entry *e = table_find(rd_table(r), key, h);
+    if (!e && rd_amended(r)) {
+        sm_lock(m);
+        r = rd_locked(m);
+        e = table_find(rd_table(r), key, h);
+        if (!e && rd_amended(r)) {
+            e = table_find(m->dirty, key, h);
+            if (e && detach) {
+                gomap__delete_hashed(m->dirty->m, key, h);
+                *detached = e;
+            }
+            miss_locked(m);
+        }
+        sm_unlock(m);
+    }
+    return e;
+}
+
+bool syncmap_load_and_delete(syncmap *m, const void *key, void *value_out) {
+    uint64_t h = gomap__hash(m->hasher, key);
+    struct sm_entry *detached = NULL;
+    gomap__rcu_enter();
+    struct sm_entry *e = find_for_delete(m, key, h, true, &detached);
+    bool ok = e && entry_delete(m, e, false, NULL, value_out);
+    if (detached)
+        obj_retire(m, &detached->obj, false);
+    gomap__rcu_exit();
+    return ok;
+}
+
+void syncmap_delete(syncmap *m, const void *key) {
+    (void)syncmap_load_and_delete(m, key, NULL);
+}
+
+int syncmap_compare_and_swap(syncmap *m, const void *key, const void *old_value,
+                             const void *new_value, bool *swapped) {
+    uint64_t h = gomap__hash(m->hasher, key);
+    bool sw = false;
+    int rc = 0;
+    gomap__rcu_enter();
+    uintptr_t r = rd_load(m);
+    struct sm_entry *e = table_find(rd_table(r), key, h);
+    if (e) {
+        rc = entry_try_cas(m, e, old_value, new_value, &sw);
+    } else if (rd_amended(r)) {
+        sm_lock(m);
+        r = rd_locked(m);
+        if ((e = table_find(rd_table(r), key, h))) {
+            rc = entry_try_cas(m, e, old_value, new_value, &sw);
+        } else if ((e = table_find(m->dirty, key, h))) {
+            rc = entry_try_cas(m, e, old_value, new_value, &sw);
+            miss_locked(m);
+        }
+        sm_unlock(m);
+    }
+    gomap__rcu_exit();
+    if (swapped)
+        *swapped = sw;
+    return rc;
+}
+
+bool syncmap_compare_and_delete(syncmap *m, const void *key, const void *old_value) {
+    uint64_t h = gomap__hash(m->hasher, key);
+    gomap__rcu_enter();
+    /* Go: a key found only in dirty stays there (the comparison may fail);
+     * it is expunged at the next rebuild. */
+    struct sm_entry *e = find_for_delete(m, key, h, false, NULL);
+    bool ok = e && entry_delete(m, e, true, old_value, NULL);
+    gomap__rcu_exit();
+    return ok;
+}
+
+void syncmap_range(syncmap *m, concmap_range_fn fn, void *ctx) {
+    gomap__rcu_enter();
+    uintptr_t r = rd_load(m);
+    if (rd_amended(r)) {
+        sm_lock(m);
+        if (rd_amended(rd_locked(m)))
+            promote_locked(m);
+        r = rd_locked(m);
+        sm_unlock(m);
+    }
+    struct sm_table *t = rd_table(r);
+    if (t) {
+        gomap_iter it;
+        const void *key;
+        void *slot;
+        gomap_iter_init(&it, t->m);
+        while (gomap_iter_next(&it, &key, &slot)) {
+            struct sm_entry *e;
+            memcpy(&e, slot, sizeof e);
+            struct sm_value *v = entry_load(e);
+            if (v && !fn(key, v->data, ctx))
+                break;
+        }
+    }
+    gomap__rcu_exit();
+}
+
+void syncmap_clear(syncmap *m) {
+    /* Go: nothing to do when the read table is empty and not amended (then
+     * dirty, if any, is empty too). */
+    if (rd_load(m) == 0)
+        return;
+    gomap__rcu_enter();
+    sm_lock(m);
+    clear_locked(m, false);
+    sm_unlock(m);
+    gomap__rcu_exit();
+}
+
+size_t syncmap_len(syncmap *m) {
+    long n = atomic_load_explicit(&m->live, memory_order_relaxed);
+    return n > 0 ? (size_t)n : 0;
+}
+
+void gomap__syncmap_state(syncmap *m, struct gomap__syncmap_state *s) {
+    memset(s, 0, sizeof *s);
+    sm_lock(m);
+    uintptr_t r = rd_locked(m);
+    s->amended = rd_amended(r);
+    if (rd_table(r)) {
+        s->read_len = gomap_len(rd_table(r)->m);
+        gomap_iter it;
+        void *slot;
+        gomap_iter_init(&it, rd_table(r)->m);
+        while (gomap_iter_next(&it, NULL, &slot)) {
+            struct sm_entry *e;
+            memcpy(&e, slot, sizeof e);
+            s->expunged += atomic_load_explicit(&e->p, memory_order_relaxed) == EXPUNGED;
+        }
+    }
+    s->has_dirty = m->dirty != NULL;
+    s->dirty_len = m->dirty ? gomap_len(m->dirty->m) : 0;
+    s->misses = m->misses;
+    sm_unlock(m);
+}
+
+/* ---- concmap glue --------------------------------------------------------- */
+
+static int ops_create(void **out, const gomap_config *cfg, const concmap_options *opts) {
+    (void)opts;
+    return syncmap_new((syncmap **)out, cfg);
+}
+
+GOMAP__DEFINE_CONCMAP_OPS(gomap_syncmap_ops, "sync", syncmap, syncmap, ops_create);

@@ -1,0 +1,364 @@
+/* Memory reclamation of syncmap and cowmap (RCU, src/reclaim.c):
+ *   - a multi-threaded stress run with every allocation counted through the
+ *     allocator hook: afterwards every retired read table, entry, value copy
+ *     and old cowmap version has been freed exactly once (allocations ==
+ *     frees, 0 live bytes, no double free), and no reader ever saw a value
+ *     freed under it (freed bytes are poisoned; each value checks itself);
+ *   - a reader that stalls inside a range callback: memory retired while it
+ *     stalls is not freed (it grows with the writes) and the value it holds
+ *     stays intact; once it resumes, everything retired is freed and the
+ *     map's memory returns exactly to its size before the stall;
+ *   - threads that exit are unregistered (grace periods keep completing).
+ * No test asserts a time: waits are on conditions (rcu_barrier, flags). */
+#include <gomap/cowmap.h>
+#include <gomap/syncmap.h>
+#include <pthread.h>
+#include <sched.h>
+
+#include "check.h"
+#include "reclaim.h"
+#include "reclaim_util.h"
+
+/* One interface over the two maps under test. */
+struct kind {
+    const char *name;
+    int (*create)(void **out, const gomap_config *cfg);
+    void (*destroy)(void *m);
+    bool (*load)(void *m, const void *k, void *out);
+    int (*store)(void *m, const void *k, const void *v);
+    int (*load_or_store)(void *m, const void *k, const void *v, void *out, bool *loaded);
+    bool (*load_and_delete)(void *m, const void *k, void *out);
+    int (*swap)(void *m, const void *k, const void *v, void *prev, bool *loaded);
+    int (*cas)(void *m, const void *k, const void *o, const void *n, bool *swapped);
+    bool (*cad)(void *m, const void *k, const void *o);
+    void (*range)(void *m, concmap_range_fn fn, void *ctx);
+    void (*clear)(void *m);
+    size_t (*len)(void *m);
+};
+
+#define KIND(P)                                                                                    \
+    static int P##_k_create(void **out, const gomap_config *cfg) {                                 \
+        return P##_new((P **)out, cfg);                                                            \
+    }                                                                                              \
+    static void P##_k_destroy(void *m) {                                                           \
+        P##_free(m);                                                                               \
+    }                                                                                              \
+    static bool P##_k_load(void *m, const void *k, void *o) {                                      \
+        return P##_load(m, k, o);                                                                  \
+    }                                                                                              \
+    static int P##_k_store(void *m, const void *k, const void *v) {                                \
+        return P##_store(m, k, v);                                                                 \
+    }                                                                                              \
+    static int P##_k_los(void *m, const void *k, const void *v, void *o, bool *l) {                \
+        return P##_load_or_store(m, k, v, o, l);                                                   \
+    }                                                                                              \
+    static bool P##_k_lad(void *m, const void *k, void *o) {                                       \
+        return P##_load_and_delete(m, k, o);                                                       \
+    }                                                                                              \
+    static int P##_k_swap(void *m, const void *k, const void *v, void *p, bool *l) {               \
+        return P##_swap(m, k, v, p, l);                                                            \
+    }                                                                                              \
+    static int P##_k_cas(void *m, const void *k, const void *o, const void *n, bool *s) {          \
+        return P##_compare_and_swap(m, k, o, n, s);                                                \
+    }                                                                                              \
+    static bool P##_k_cad(void *m, const void *k, const void *o) {                                 \
+        return P##_compare_and_delete(m, k, o);                                                    \
+    }                                                                                              \
+    static void P##_k_range(void *m, concmap_range_fn fn, void *ctx) {                             \
+        P##_range(m, fn, ctx);                                                                     \
+    }                                                                                              \
+    static void P##_k_clear(void *m) {                                                             \
+        P##_clear(m);                                                                              \
+    }                                                                                              \
+    static size_t P##_k_len(void *m) {                                                             \
+        return P##_len(m);                                                                         \
+    }                                                                                              \
+    static const struct kind P##_kind = {                                                          \
+        #P,         P##_k_create, P##_k_destroy, P##_k_load,  P##_k_store, P##_k_los, P##_k_lad,   \
+        P##_k_swap, P##_k_cas,    P##_k_cad,     P##_k_range, P##_k_clear, P##_k_len}
+
+KIND(syncmap);
+KIND(cowmap);
+
+static const struct kind *const kinds[] = {&syncmap_kind, &cowmap_kind};
+
+static void *make_map(const struct kind *k, struct tally *t) {
+    gomap_config cfg = {0};
+    cfg.value_size = sizeof(struct tval);
+    cfg.allocator = &t->hook;
+    void *m = NULL;
+    return k->create(&m, &cfg) == 0 ? m : NULL;
+}
+
+/* ---- stress --------------------------------------------------------------- */
+
+enum { STRESS_THREADS = 4, STRESS_KEYS = 64 };
+
+struct stress {
+    const struct kind *k;
+    void *m;
+    long ops;
+    atomic_long corrupt;
+    atomic_long seq;
+    unsigned id;
+};
+
+struct stress_thread {
+    struct stress *s;
+    unsigned id;
+};
+
+static bool check_fn(const void *key, const void *value, void *ctx) {
+    struct stress *s = ctx;
+    uint64_t k;
+    struct tval v;
+    memcpy(&k, key, 8);
+    memcpy(&v, value, sizeof v);
+    if (!tval_ok(k, &v))
+        atomic_fetch_add(&s->corrupt, 1);
+    return true;
+}
+
+static void *stress_run(void *arg) {
+    struct stress_thread *st = arg;
+    struct stress *s = st->s;
+    const struct kind *k = s->k;
+    uint64_t rng = 0x1234567u + st->id * 7919u;
+    for (long i = 0; i < s->ops; i++) {
+        uint64_t key = tally_rng(&rng) % STRESS_KEYS;
+        uint64_t op = tally_rng(&rng) % 100;
+        struct tval v = tval_make(key, (uint64_t)atomic_fetch_add(&s->seq, 1)), got;
+        bool flag = false;
+        int bad = 0;
+        if (op < 40) {
+            if (k->load(s->m, &key, &got))
+                bad = !tval_ok(key, &got);
+        } else if (op < 55) {
+            (void)k->store(s->m, &key, &v);
+        } else if (op < 65) {
+            if (k->swap(s->m, &key, &v, &got, &flag) == 0 && flag)
+                bad = !tval_ok(key, &got);
+        } else if (op < 75) {
+            if (k->load_or_store(s->m, &key, &v, &got, &flag) == 0)
+                bad = !tval_ok(key, &got);
+        } else if (op < 85) {
+            if (k->load_and_delete(s->m, &key, &got))
+                bad = !tval_ok(key, &got);
+        } else if (op < 92) {
+            if (k->load(s->m, &key, &got)) {
+                (void)k->cas(s->m, &key, &got, &v, &flag);
+                if (op & 1)
+                    (void)k->cad(s->m, &key, &v);
+            }
+        } else if (op < 99) {
+            if (i % 8 == 0)
+                k->range(s->m, check_fn, s);
+        } else if (i % 16 == 0) {
+            k->clear(s->m);
+        }
+        if (bad)
+            atomic_fetch_add(&s->corrupt, 1);
+    }
+    return NULL;
+}
+
+static void stress_kind(const struct kind *k, long ops) {
+    struct tally t;
+    tally_init(&t);
+    struct stress s = {.k = k, .ops = ops};
+    s.m = make_map(k, &t);
+    REQUIRE(s.m);
+    pthread_t th[STRESS_THREADS];
+    struct stress_thread st[STRESS_THREADS];
+    for (unsigned i = 0; i < STRESS_THREADS; i++) {
+        st[i] = (struct stress_thread){&s, i};
+        REQUIRE(pthread_create(&th[i], NULL, stress_run, &st[i]) == 0);
+    }
+    for (unsigned i = 0; i < STRESS_THREADS; i++)
+        pthread_join(th[i], NULL);
+    CHECK_EQ(atomic_load(&s.corrupt), 0);
+    /* Quiet now: len is exact. */
+    size_t n = 0;
+    for (uint64_t key = 0; key < STRESS_KEYS; key++)
+        n += k->load(s.m, &key, NULL);
+    CHECK_EQ(k->len(s.m), n);
+    k->destroy(s.m);
+    CHECK_EQ(atomic_load(&t.bad), 0);
+    CHECK_EQ(atomic_load(&t.allocs), atomic_load(&t.frees));
+    CHECK_EQ(atomic_load(&t.live_bytes), 0);
+    CHECK(atomic_load(&t.allocs) > ops / 10); /* the run did retire memory */
+}
+
+TEST(stress_frees_everything_once_sync) {
+    stress_kind(&syncmap_kind, 100000);
+}
+
+TEST(stress_frees_everything_once_cow) {
+    stress_kind(&cowmap_kind, 30000);
+}
+
+/* ---- a stalled reader ------------------------------------------------------ */
+
+struct stall {
+    const struct kind *k;
+    void *m;
+    atomic_int inside;  /* the reader is in its callback */
+    atomic_int release; /* the writer lets it go */
+    uint64_t key;
+    const struct tval *held; /* the value the reader holds */
+    struct tval copy;        /* its bytes when first seen */
+    int intact;
+};
+
+static bool stall_fn(const void *key, const void *value, void *ctx) {
+    struct stall *st = ctx;
+    if (st->held)
+        return true;
+    memcpy(&st->key, key, 8);
+    st->held = value;
+    memcpy(&st->copy, value, sizeof st->copy);
+    atomic_store(&st->inside, 1);
+    while (!atomic_load(&st->release))
+        sched_yield();
+    /* Retired long ago by the writer, but not freed: we are still inside. */
+    st->intact = memcmp(st->held, &st->copy, sizeof st->copy) == 0 && tval_ok(st->key, st->held);
+    return false;
+}
+
+static void *stall_reader(void *arg) {
+    struct stall *st = arg;
+    st->k->range(st->m, stall_fn, st);
+    return NULL;
+}
+
+/* exact: the map's quiescent size depends only on its keys (syncmap); else
+ * (cowmap: each version is a fresh copy whose bucket layout may differ) the
+ * bound is twice the size before the stall. */
+static void stall_kind(const struct kind *k, int keys, int writes, bool exact) {
+    struct tally t;
+    tally_init(&t);
+    struct stall st = {.k = k};
+    st.m = make_map(k, &t);
+    REQUIRE(st.m);
+    for (uint64_t key = 0; key < (uint64_t)keys; key++) {
+        struct tval v = tval_make(key, 0);
+        REQUIRE(k->store(st.m, &key, &v) == 0);
+    }
+    k->range(st.m, check_fn, &(struct stress){0}); /* promote (syncmap) */
+    gomap__rcu_barrier();
+    long base = atomic_load(&t.live_bytes);
+
+    pthread_t th;
+    REQUIRE(pthread_create(&th, NULL, stall_reader, &st) == 0);
+    while (!atomic_load(&st.inside))
+        sched_yield();
+    long frees_at_stall = atomic_load(&t.frees);
+    /* Overwrite every key, many times: each write retires memory. */
+    for (int i = 1; i <= writes; i++) {
+        uint64_t key = (uint64_t)i % (uint64_t)keys;
+        struct tval v = tval_make(key, (uint64_t)i);
+        REQUIRE(k->store(st.m, &key, &v) == 0);
+    }
+    long grown = atomic_load(&t.live_bytes) - base;
+    long freed_while_stalled = atomic_load(&t.frees) - frees_at_stall;
+    /* Nothing retired during the stall can have been freed: at most what
+     * was queued before it (none: we drained) — so memory grew by at least
+     * one value copy (sync) or one version (cow) per write. */
+    CHECK_EQ(freed_while_stalled, 0);
+    CHECK(grown >= (long)writes * (long)sizeof(struct tval));
+    atomic_store(&st.release, 1);
+    pthread_join(th, NULL);
+    CHECK(st.intact);
+    /* Resumed: every retired object is freed, and the map's memory is back
+     * to exactly its size before the stall (same keys, same value sizes). */
+    gomap__rcu_barrier();
+    if (exact)
+        CHECK_EQ(atomic_load(&t.live_bytes), base);
+    else
+        CHECK(atomic_load(&t.live_bytes) <= 2 * base);
+    /* And it stays bounded through further rounds of writes. */
+    for (int round = 0; round < 5; round++) {
+        for (int i = 0; i < writes; i++) {
+            uint64_t key = (uint64_t)i % (uint64_t)keys;
+            struct tval v = tval_make(key, (uint64_t)(round * writes + i));
+            REQUIRE(k->store(st.m, &key, &v) == 0);
+        }
+        gomap__rcu_barrier();
+        if (exact)
+            CHECK_EQ(atomic_load(&t.live_bytes), base);
+        else
+            CHECK(atomic_load(&t.live_bytes) <= 2 * base);
+    }
+    k->destroy(st.m);
+    CHECK_EQ(atomic_load(&t.bad), 0);
+    CHECK_EQ(atomic_load(&t.live_bytes), 0);
+    CHECK_EQ(atomic_load(&t.allocs), atomic_load(&t.frees));
+}
+
+TEST(stalled_reader_sync) {
+    stall_kind(&syncmap_kind, 256, 20000, true);
+}
+
+TEST(stalled_reader_cow) {
+    stall_kind(&cowmap_kind, 64, 2000, false);
+}
+
+/* ---- thread exit ------------------------------------------------------------ */
+
+static void *touch_and_exit(void *arg) {
+    uint64_t key = 1;
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        (void)kinds[i]->load(((void **)arg)[i], &key, NULL);
+    return NULL;
+}
+
+TEST(exiting_threads_are_unregistered) {
+    struct tally t;
+    tally_init(&t);
+    void *maps[2];
+    for (size_t i = 0; i < 2; i++) {
+        maps[i] = make_map(kinds[i], &t);
+        REQUIRE(maps[i]);
+        uint64_t key = 1;
+        struct tval v = tval_make(key, 1);
+        REQUIRE(kinds[i]->store(maps[i], &key, &v) == 0);
+    }
+    /* Many short-lived threads register on their first load and must be
+     * unregistered at exit; otherwise a grace period would read the RCU
+     * state of a dead thread. */
+    for (int round = 0; round < 50; round++) {
+        pthread_t th[4];
+        for (int i = 0; i < 4; i++)
+            REQUIRE(pthread_create(&th[i], NULL, touch_and_exit, maps) == 0);
+        for (int i = 0; i < 4; i++)
+            pthread_join(th[i], NULL);
+        uint64_t key = 1;
+        struct tval v = tval_make(key, (uint64_t)round + 2);
+        REQUIRE(kinds[0]->store(maps[0], &key, &v) == 0);
+        REQUIRE(kinds[1]->store(maps[1], &key, &v) == 0);
+        gomap__rcu_barrier(); /* a grace period with the dead threads gone */
+    }
+    for (size_t i = 0; i < 2; i++)
+        kinds[i]->destroy(maps[i]);
+    CHECK_EQ(atomic_load(&t.live_bytes), 0);
+}
+
+TEST(free_waits_for_queued_memory) {
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        struct tally t;
+        tally_init(&t);
+        void *m = make_map(kinds[i], &t);
+        REQUIRE(m);
+        for (uint64_t n = 0; n < 1000; n++) {
+            uint64_t key = n % 7;
+            struct tval v = tval_make(key, n);
+            REQUIRE(kinds[i]->store(m, &key, &v) == 0);
+        }
+        kinds[i]->destroy(m); /* with retirements certainly still queued */
+        CHECK_EQ(atomic_load(&t.allocs), atomic_load(&t.frees));
+        CHECK_EQ(atomic_load(&t.live_bytes), 0);
+        CHECK_EQ(atomic_load(&t.bad), 0);
+    }
+}
+
+TEST_MAIN()

@@ -1,0 +1,326 @@
+/* syncmap's own mechanics (Go's sync.Map design): misses and promotion, the
+ * amended flag, the expunge path, nested range, loads that allocate nothing,
+ * len.  The family-wide tests (concmap_*.c) cover the shared semantics. */
+#include <gomap/syncmap.h>
+
+#include <errno.h>
+
+#include "check.h"
+#include "reclaim_util.h"
+#include "syncmap_internal.h"
+
+static syncmap *new_u64(struct tally *t, size_t value_size) {
+    gomap_config cfg = {0};
+    cfg.value_size = value_size;
+    cfg.allocator = t ? &t->hook : NULL;
+    syncmap *m = NULL;
+    if (syncmap_new(&m, &cfg) != 0)
+        return NULL;
+    return m;
+}
+
+static struct gomap__syncmap_state state(syncmap *m) {
+    struct gomap__syncmap_state s;
+    gomap__syncmap_state(m, &s);
+    return s;
+}
+
+TEST(new_keys_go_to_dirty_and_amend) {
+    syncmap *m = new_u64(NULL, 8);
+    REQUIRE(m);
+    struct gomap__syncmap_state s = state(m);
+    CHECK(!s.amended && !s.has_dirty && s.read_len == 0);
+    for (uint64_t k = 0; k < 10; k++)
+        REQUIRE(syncmap_store(m, &k, &k) == 0);
+    s = state(m);
+    CHECK(s.amended);
+    CHECK(s.has_dirty);
+    CHECK_EQ(s.dirty_len, 10);
+    CHECK_EQ(s.read_len, 0);
+    CHECK_EQ(syncmap_len(m), 10);
+    syncmap_free(m);
+}
+
+TEST(promotion_after_len_dirty_misses) {
+    syncmap *m = new_u64(NULL, 8);
+    REQUIRE(m);
+    enum { N = 20 };
+    for (uint64_t k = 0; k < N; k++)
+        REQUIRE(syncmap_store(m, &k, &k) == 0);
+    /* Each load of a dirty-only key is a miss; the N-th promotes. */
+    for (uint64_t k = 0; k < N; k++) {
+        uint64_t v = 0;
+        CHECK(syncmap_load(m, &k, &v));
+        CHECK_EQ(v, k);
+        struct gomap__syncmap_state s = state(m);
+        if (k + 1 < N) {
+            CHECK(s.amended);
+            CHECK_EQ(s.misses, k + 1);
+        } else {
+            CHECK(!s.amended);
+            CHECK(!s.has_dirty);
+            CHECK_EQ(s.read_len, N);
+            CHECK_EQ(s.misses, 0);
+        }
+    }
+    /* A miss for an absent key counts too. */
+    uint64_t k = 1000;
+    CHECK(!syncmap_load(m, &k, NULL)); /* not amended: no lock, no miss */
+    CHECK_EQ(state(m).misses, 0);
+    REQUIRE(syncmap_store(m, &k, &k) == 0); /* rebuilds dirty from read */
+    struct gomap__syncmap_state s = state(m);
+    CHECK(s.amended && s.has_dirty);
+    CHECK_EQ(s.dirty_len, N + 1);
+    uint64_t absent = 2000;
+    CHECK(!syncmap_load(m, &absent, NULL));
+    CHECK_EQ(state(m).misses, 1);
+    syncmap_free(m);
+}
+
+static bool count_fn(const void *key, const void *value, void *ctx) {
+    (void)key;
+    (void)value;
+    ++*(int *)ctx;
+    return true;
+}
+
+TEST(expunge_then_store_after_promotion) {
+    struct tally t;
+    tally_init(&t);
+    syncmap *m = new_u64(&t, 8);
+    REQUIRE(m);
+    uint64_t a = 1, b = 2, c = 3, v;
+    REQUIRE(syncmap_store(m, &a, &a) == 0);
+    /* Promote: one miss on a 1-entry dirty table. */
+    CHECK(syncmap_load(m, &a, &v));
+    CHECK(!state(m).amended);
+    CHECK_EQ(state(m).read_len, 1);
+    /* Delete a through the read table (no lock): p becomes NULL. */
+    syncmap_delete(m, &a);
+    CHECK(!syncmap_load(m, &a, NULL));
+    CHECK_EQ(syncmap_len(m), 0);
+    /* A new key rebuilds dirty: a is expunged, not copied. */
+    REQUIRE(syncmap_store(m, &b, &b) == 0);
+    struct gomap__syncmap_state s = state(m);
+    CHECK_EQ(s.expunged, 1);
+    CHECK_EQ(s.dirty_len, 1);
+    CHECK(s.amended);
+    /* Storing a again revives the expunged entry into dirty. */
+    uint64_t a2 = 42;
+    REQUIRE(syncmap_store(m, &a, &a2) == 0);
+    s = state(m);
+    CHECK_EQ(s.expunged, 0);
+    CHECK_EQ(s.dirty_len, 2);
+    CHECK(syncmap_load(m, &a, &v));
+    CHECK_EQ(v, 42);
+    /* Expunge again and promote: the expunged entry is retired. */
+    syncmap_delete(m, &a);
+    REQUIRE(syncmap_store(m, &c, &c) == 0);
+    CHECK_EQ(state(m).dirty_len, 3); /* a stays in dirty, deleted (NULL) */
+    CHECK_EQ(syncmap_len(m), 2);
+    /* Range promotes an amended map at once. */
+    int calls = 0;
+    syncmap_range(m, count_fn, &calls);
+    CHECK_EQ(calls, 2);
+    s = state(m);
+    CHECK(!s.amended);
+    CHECK(!s.has_dirty);
+    CHECK(syncmap_load(m, &b, &v) && v == 2);
+    CHECK(syncmap_load(m, &c, &v) && v == 3);
+    CHECK(!syncmap_load(m, &a, NULL));
+    syncmap_free(m);
+    CHECK_EQ(atomic_load(&t.bad), 0);
+    CHECK_EQ(atomic_load(&t.allocs), atomic_load(&t.frees));
+    CHECK_EQ(atomic_load(&t.live_bytes), 0);
+}
+
+struct nested {
+    syncmap *m;
+    int outer, inner, errors;
+};
+
+static bool inner_fn(const void *key, const void *value, void *ctx) {
+    struct nested *n = ctx;
+    uint64_t v = 0, k42 = 42, dummy = 7, got = 0;
+    n->inner++;
+    /* Go's TestMapRangeNestedCall: the offered key loads with its value... */
+    if (!syncmap_load(n->m, key, &v) || memcmp(&v, value, 8) != 0)
+        n->errors++;
+    /* ...42 was never kept, so load_or_store stores... */
+    bool loaded = true;
+    if (syncmap_load_or_store(n->m, &k42, &dummy, &got, &loaded) != 0 || loaded)
+        n->errors++;
+    /* ...and store + load_and_delete leave it absent again. */
+    uint64_t val = 0x5157;
+    if (syncmap_store(n->m, &k42, &val) != 0)
+        n->errors++;
+    if (!syncmap_load_and_delete(n->m, &k42, &got) || got != val)
+        n->errors++;
+    return true;
+}
+
+static bool outer_fn(const void *key, const void *value, void *ctx) {
+    struct nested *n = ctx;
+    (void)key;
+    (void)value;
+    n->outer++;
+    syncmap_range(n->m, inner_fn, n);
+    return true;
+}
+
+TEST(range_nested_call) {
+    syncmap *m = new_u64(NULL, 8);
+    REQUIRE(m);
+    for (uint64_t k = 0; k < 3; k++) {
+        uint64_t v = 100 + k;
+        REQUIRE(syncmap_store(m, &k, &v) == 0);
+    }
+    struct nested n = {m, 0, 0, 0};
+    syncmap_range(m, outer_fn, &n);
+    CHECK_EQ(n.errors, 0);
+    CHECK_EQ(n.outer, 3);
+    CHECK_EQ(n.inner, 9);
+    CHECK_EQ(syncmap_len(m), 3);
+    uint64_t k42 = 42;
+    CHECK(!syncmap_load(m, &k42, NULL));
+    syncmap_free(m);
+}
+
+static bool stop_after_one(const void *key, const void *value, void *ctx) {
+    (void)key;
+    (void)value;
+    ++*(int *)ctx;
+    return false;
+}
+
+TEST(range_stops_and_skips_deleted) {
+    syncmap *m = new_u64(NULL, 8);
+    REQUIRE(m);
+    for (uint64_t k = 0; k < 50; k++)
+        REQUIRE(syncmap_store(m, &k, &k) == 0);
+    int calls = 0;
+    syncmap_range(m, stop_after_one, &calls);
+    CHECK_EQ(calls, 1);
+    for (uint64_t k = 0; k < 50; k += 2)
+        syncmap_delete(m, &k);
+    CHECK_EQ(syncmap_len(m), 25);
+    syncmap_clear(m);
+    calls = 0;
+    syncmap_range(m, stop_after_one, &calls);
+    CHECK_EQ(calls, 0);
+    CHECK_EQ(syncmap_len(m), 0);
+    syncmap_free(m);
+}
+
+TEST(load_allocates_nothing) {
+    struct tally t;
+    tally_init(&t);
+    syncmap *m = new_u64(&t, 16);
+    REQUIRE(m);
+    /* Half the keys in the read table, half only in dirty (amended). */
+    for (uint64_t k = 0; k < 1000; k++) {
+        struct tval v = tval_make(k, 1);
+        REQUIRE(syncmap_store(m, &k, &v) == 0);
+    }
+    syncmap_range(m, stop_after_one, &(int){0}); /* promote */
+    for (uint64_t k = 1000; k < 2000; k++) {
+        struct tval v = tval_make(k, 1);
+        REQUIRE(syncmap_store(m, &k, &v) == 0);
+    }
+    long before = atomic_load(&t.allocs);
+    long found = 0;
+    for (int round = 0; round < 20; round++)
+        for (uint64_t k = 0; k < 3000; k++) { /* hits (read, dirty) and misses */
+            struct tval v;
+            if (syncmap_load(m, &k, &v))
+                found += tval_ok(k, &v);
+        }
+    CHECK_EQ(atomic_load(&t.allocs), before);
+    CHECK_EQ(found, 20 * 2000);
+    syncmap_free(m);
+    CHECK_EQ(atomic_load(&t.allocs), atomic_load(&t.frees));
+}
+
+TEST(len_exact_when_quiet) {
+    syncmap *m = new_u64(NULL, 8);
+    REQUIRE(m);
+    uint64_t seed = 12345;
+    uint64_t present[64] = {0};
+    size_t count = 0;
+    for (int i = 0; i < 20000; i++) {
+        uint64_t k = tally_rng(&seed) % 64, v = k;
+        bool ok = false;
+        switch (tally_rng(&seed) % 5) {
+        case 0:
+            REQUIRE(syncmap_store(m, &k, &v) == 0);
+            count += !present[k];
+            present[k] = 1;
+            break;
+        case 1:
+            REQUIRE(syncmap_load_or_store(m, &k, &v, NULL, &ok) == 0);
+            count += !present[k];
+            present[k] = 1;
+            break;
+        case 2:
+            syncmap_delete(m, &k);
+            count -= present[k];
+            present[k] = 0;
+            break;
+        case 3:
+            if (syncmap_compare_and_delete(m, &k, &v)) {
+                CHECK(present[k]);
+                count--;
+                present[k] = 0;
+            }
+            break;
+        case 4:
+            (void)syncmap_load(m, &k, NULL);
+            break;
+        }
+        if (i % 5000 == 4999) {
+            syncmap_clear(m);
+            memset(present, 0, sizeof present);
+            count = 0;
+        }
+        REQUIRE_EQ(syncmap_len(m), count);
+    }
+    syncmap_free(m);
+}
+
+TEST(string_keys_and_sets) {
+    gomap_config cfg = {0};
+    cfg.key_kind = GOMAP_KEY_STRING;
+    cfg.value_size = 0;
+    syncmap *m = NULL;
+    REQUIRE(syncmap_new(&m, &cfg) == 0);
+    char buf[32];
+    for (int i = 0; i < 200; i++) {
+        snprintf(buf, sizeof buf, "key-%d-with-a-long-tail", i);
+        gomap_str k = gomap_cstr(buf);
+        REQUIRE(syncmap_store(m, &k, NULL) == 0);
+    }
+    for (int i = 0; i < 200; i++) {
+        snprintf(buf, sizeof buf, "key-%d-with-a-long-tail", i);
+        gomap_str k = gomap_cstr(buf);
+        CHECK(syncmap_load(m, &k, NULL));
+        bool sw = false;
+        REQUIRE(syncmap_compare_and_swap(m, &k, NULL, NULL, &sw) == 0);
+        CHECK(sw);
+    }
+    gomap_str missing = gomap_cstr("nope");
+    CHECK(!syncmap_load(m, &missing, NULL));
+    CHECK_EQ(syncmap_len(m), 200);
+    syncmap_free(m);
+}
+
+TEST(bad_config) {
+    syncmap *m = (syncmap *)1;
+    gomap_config cfg = {0};
+    cfg.value_size = GOMAP_MAX_VALUE_SIZE + 1;
+    CHECK_EQ(syncmap_new(&m, &cfg), EINVAL);
+    CHECK(m == NULL);
+    CHECK_EQ(syncmap_new(&m, NULL), EINVAL);
+    syncmap_free(NULL);
+}
+
+TEST_MAIN()
