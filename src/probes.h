@@ -36,15 +36,19 @@
 #define GOMAP_PROBE4(name, a, b, c, d)    STAP_PROBE4(gomap, name, a, b, c, d)
 #define GOMAP_PROBE5(name, a, b, c, d, e) STAP_PROBE5(gomap, name, a, b, c, d, e)
 #else
-#define GOMAP_PROBE_DECLARE(name)         struct gomap_probe_unused_##name
-#define GOMAP_PROBE_DEFINE(name)          struct gomap_probe_unused_##name
-#define GOMAP_PROBE_ENABLED(name)         0
-#define GOMAP_PROBE0(name)                ((void)0)
-#define GOMAP_PROBE1(name, a)             ((void)0)
-#define GOMAP_PROBE2(name, a, b)          ((void)0)
-#define GOMAP_PROBE3(name, a, b, c)       ((void)0)
-#define GOMAP_PROBE4(name, a, b, c, d)    ((void)0)
-#define GOMAP_PROBE5(name, a, b, c, d, e) ((void)0)
+#define GOMAP_PROBE_DECLARE(name)   struct gomap_probe_unused_##name
+#define GOMAP_PROBE_DEFINE(name)    struct gomap_probe_unused_##name
+#define GOMAP_PROBE_ENABLED(name)   0
+/* The arguments are named in sizeof, unevaluated: variables kept only for a
+ * probe stay "used" without costing anything. */
+#define GOMAP_PROBE0(name)          ((void)0)
+#define GOMAP_PROBE1(name, a)       ((void)sizeof(a))
+#define GOMAP_PROBE2(name, a, b)    ((void)sizeof(a), (void)sizeof(b))
+#define GOMAP_PROBE3(name, a, b, c) ((void)sizeof(a), (void)sizeof(b), (void)sizeof(c))
+#define GOMAP_PROBE4(name, a, b, c, d)                                                             \
+    ((void)sizeof(a), (void)sizeof(b), (void)sizeof(c), (void)sizeof(d))
+#define GOMAP_PROBE5(name, a, b, c, d, e)                                                          \
+    ((void)sizeof(a), (void)sizeof(b), (void)sizeof(c), (void)sizeof(d), (void)sizeof(e))
 #endif
 
 /* Core map (map.c, detect.c). */
