@@ -1,0 +1,67 @@
+/*
+ * crash_readwrite.c — the other classic crash: one thread writes a map while
+ * another reads it.
+ *
+ * Reading is not safe while someone writes: the writer may be moving entries
+ * to a bigger table under the reader's feet.  Go stops such a program with
+ * "fatal error: concurrent map read and map write", and so does gomap.
+ * Fixed versions: crash_readwrite_mutex.c and crash_readwrite_concmap.c.
+ */
+#include <gomap/gomap.h>
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* The writer writes its 1000 keys ROUNDS times (overwriting them), so that
+ * the two threads overlap even on a busy machine. */
+enum { KEYS = 1000, ROUNDS = 1000 };
+
+static gomap_u64u64 *m;
+/* A start line: each thread waits (spinning, so it is running, not asleep)
+ * until all have arrived, so they really run at the same time. */
+static atomic_int arrived;
+static void start_together(int threads) {
+    atomic_fetch_add(&arrived, 1);
+    while (atomic_load(&arrived) < threads)
+        sched_yield();
+}
+static atomic_bool writer_done;
+
+void *writer(void *arg) {
+    (void)arg;
+    start_together(2);
+    for (int round = 0; round < ROUNDS; round++)
+        for (uint64_t k = 0; k < KEYS; k++)
+            gomap_u64u64_set(m, k, k * k); /* BUG: no lock */
+    atomic_store(&writer_done, true);
+    return NULL;
+}
+
+/* Reads the keys over and over until the writer has finished. */
+void *reader(void *arg) {
+    uint64_t *found = (uint64_t *)arg;
+    start_together(2);
+    while (!atomic_load(&writer_done))
+        for (uint64_t k = 0; k < KEYS; k++)
+            *found += gomap_u64u64_get(m, k, NULL); /* BUG: no lock */
+    return NULL;
+}
+
+int main(void) {
+    m = gomap_u64u64_new(0);
+    if (!m)
+        return 1;
+    uint64_t found = 0;
+    pthread_t w, r;
+    pthread_create(&w, NULL, writer, NULL);
+    pthread_create(&r, NULL, reader, &found);
+    pthread_join(w, NULL);
+    pthread_join(r, NULL);
+    /* Only reached when no conflict was caught (detection is best-effort). */
+    printf("final count: %zu (expected %d)\n", gomap_u64u64_len(m), KEYS);
+    gomap_u64u64_free(m);
+    return 0;
+}

@@ -1,0 +1,78 @@
+/*
+ * crash_readwrite_mutex.c — crash_readwrite.c, fixed with one mutex.
+ *
+ * Readers take the lock too.  (A pthread_rwlock_t would let readers share
+ * it; that is what rwmap does for you — see crash_readwrite_concmap.c.)
+ */
+#include <gomap/gomap.h>
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* The writer writes its 1000 keys ROUNDS times (overwriting them), so that
+ * the two threads overlap even on a busy machine. */
+enum { KEYS = 1000, ROUNDS = 1000 };
+
+static gomap_u64u64 *m;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+/* A start line: each thread waits (spinning, so it is running, not asleep)
+ * until all have arrived, so they really run at the same time. */
+static atomic_int arrived;
+static void start_together(int threads) {
+    atomic_fetch_add(&arrived, 1);
+    while (atomic_load(&arrived) < threads)
+        sched_yield();
+}
+static atomic_bool writer_done;
+
+void *writer(void *arg) {
+    (void)arg;
+    start_together(2);
+    for (int round = 0; round < ROUNDS; round++) {
+        for (uint64_t k = 0; k < KEYS; k++) {
+            pthread_mutex_lock(&mu); /* FIX */
+            int rc = gomap_u64u64_set(m, k, k * k);
+            pthread_mutex_unlock(&mu);
+            if (rc != 0)
+                fprintf(stderr, "out of memory\n");
+        }
+    }
+    atomic_store(&writer_done, true);
+    return NULL;
+}
+
+void *reader(void *arg) {
+    uint64_t *found = (uint64_t *)arg;
+    start_together(2);
+    while (!atomic_load(&writer_done)) {
+        for (uint64_t k = 0; k < KEYS; k++) {
+            uint64_t v;
+            pthread_mutex_lock(&mu); /* FIX: readers lock too */
+            bool ok = gomap_u64u64_get(m, k, &v);
+            pthread_mutex_unlock(&mu);
+            if (ok && v != k * k)
+                fprintf(stderr, "key %llu: wrong value\n", (unsigned long long)k);
+            *found += ok;
+        }
+    }
+    return NULL;
+}
+
+int main(void) {
+    m = gomap_u64u64_new(0);
+    if (!m)
+        return 1;
+    uint64_t found = 0;
+    pthread_t w, r;
+    pthread_create(&w, NULL, writer, NULL);
+    pthread_create(&r, NULL, reader, &found);
+    pthread_join(w, NULL);
+    pthread_join(r, NULL);
+    size_t n = gomap_u64u64_len(m);
+    printf("final count: %zu (expected %d)\n", n, KEYS);
+    gomap_u64u64_free(m);
+    return n == KEYS ? 0 : 1;
+}

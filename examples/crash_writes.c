@@ -1,0 +1,63 @@
+/*
+ * crash_writes.c — the classic crash: ten threads write one map at once.
+ *
+ * A gomap, like Go's map, is not safe for concurrent use.  Go detects this
+ * misuse and stops the program with "fatal error: concurrent map writes";
+ * gomap does the same, and its report also names the other thread.  Compare
+ * the fixed versions: crash_writes_mutex.c (one lock around the map) and
+ * crash_writes_concmap.c (a thread-safe map: rw, shard or sync).
+ *
+ * Run it: ./crash_writes          (aborts with the report)
+ *         GOMAP_DEBUG=conflict=report,writerstack=1 ./crash_writes
+ *                                 (prints every conflict with both stacks and
+ *                                  carries on; the map may then be corrupt)
+ */
+#include <gomap/gomap.h>
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Each thread writes its 1000 keys ROUNDS times (overwriting them), so that
+ * the threads overlap even on a busy machine where one round may finish
+ * before the next thread is scheduled. */
+enum { THREADS = 10, KEYS_PER_THREAD = 1000, ROUNDS = 100 };
+
+static gomap_u64u64 *m;
+/* A start line: each thread waits (spinning, so it is running, not asleep)
+ * until all have arrived, so they really run at the same time. */
+static atomic_int arrived;
+static void start_together(int threads) {
+    atomic_fetch_add(&arrived, 1);
+    while (atomic_load(&arrived) < threads)
+        sched_yield();
+}
+
+/* Each thread writes its own 1000 keys: no two threads ever touch the same
+ * key, and still the map's shared structure (buckets, growth) is corrupted
+ * without a lock.  That is what the detector catches. */
+void *writer(void *arg) {
+    uint64_t base = (uint64_t)(uintptr_t)arg * KEYS_PER_THREAD;
+    start_together(THREADS);
+    for (int round = 0; round < ROUNDS; round++)
+        for (uint64_t i = 0; i < KEYS_PER_THREAD; i++)
+            gomap_u64u64_set(m, base + i, i); /* BUG: no lock */
+    return NULL;
+}
+
+int main(void) {
+    m = gomap_u64u64_new(0);
+    if (!m)
+        return 1;
+    pthread_t t[THREADS];
+    for (uintptr_t i = 0; i < THREADS; i++)
+        pthread_create(&t[i], NULL, writer, (void *)i);
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(t[i], NULL);
+    /* Only reached when no conflict was caught (detection is best-effort). */
+    printf("final count: %zu (expected %d)\n", gomap_u64u64_len(m), THREADS * KEYS_PER_THREAD);
+    gomap_u64u64_free(m);
+    return 0;
+}

@@ -1,0 +1,94 @@
+/* map_examples_test.c — runs the examples (examples/crash_*.c): the crash
+ * programs must stop with Go's fatal message and a stack naming their own
+ * threads' functions; the fixed versions must exit 0 with the full count, for
+ * the mutex and for every thread-safe variant concmap_kinds lists. */
+#include "check.h"
+
+#include <gomap/concmap.h>
+#include <signal.h>
+
+#ifndef EXAMPLES_DIR
+#error "EXAMPLES_DIR must name the directory of the example binaries"
+#endif
+
+struct exec_args {
+    char path[4096];
+    const char *arg1;
+};
+
+static void exec_example(void *p) {
+    struct exec_args *a = (struct exec_args *)p;
+    char *argv[] = {a->path, (char *)a->arg1, NULL};
+    execv(a->path, argv);
+    perror("execv");
+    _exit(127);
+}
+
+static struct child_result result;
+
+/* The crash programs race on purpose, so ThreadSanitizer would report the
+ * race itself before gomap's detector does: silence it for them. */
+static const char *const crash_env[] = {"TSAN_OPTIONS=report_bugs=0", NULL};
+
+static void run_example(const char *name, const char *arg1, const char *const *env) {
+    struct exec_args a;
+    snprintf(a.path, sizeof a.path, "%s/%s", EXAMPLES_DIR, name);
+    a.arg1 = arg1;
+    run_in_child(exec_example, &a, env, &result);
+}
+
+/* Detection is best-effort (as Go's): a run whose threads never overlap (a
+ * busy machine) finishes without a report, so give it a few tries. */
+static void crashes_with(const char *name, const char *line, const char *fn) {
+    int tries;
+    for (tries = 1; tries <= 10; tries++) {
+        run_example(name, NULL, crash_env);
+        size_t n = strcspn(result.err, "\n");
+        if (!result.exited && result.status == SIGABRT && n == strlen(line) &&
+            strncmp(result.err, line, n) == 0)
+            break;
+        fprintf(stderr, "  %s try %d: %s %d, output:\n%.2000s\n", name, tries,
+                result.exited ? "exit" : "signal", result.status, result.err);
+    }
+    REQUIRE(tries <= 10);
+    CHECK(strstr(result.err, fn) != NULL); /* the detecting thread's stack is named */
+    CHECK(strstr(result.err, "held the map's writing flag") != NULL ||
+          strstr(result.err, "writer:") != NULL); /* the other party */
+    printf("  %s: detected on try %d\n", name, tries);
+}
+
+TEST(crash_writes) {
+    crashes_with("crash_writes", "fatal error: concurrent map writes", "writer");
+}
+
+TEST(crash_readwrite) {
+    crashes_with("crash_readwrite", "fatal error: concurrent map read and map write", "reader");
+}
+
+static void exits_with_count(const char *name, const char *arg1, const char *count) {
+    run_example(name, arg1, NULL);
+    CHECK(result.exited && result.status == 0);
+    CHECK(strstr(result.err, count) != NULL);
+    CHECK(!strstr(result.err, "fatal error"));
+    if (check_case_failed)
+        fprintf(stderr, "  %s %s: %s %d, output:\n%s\n", name, arg1 ? arg1 : "",
+                result.exited ? "exit" : "signal", result.status, result.err);
+}
+
+TEST(fixed_with_mutex) {
+    exits_with_count("crash_writes_mutex", NULL, "final count: 10000 ");
+    exits_with_count("crash_readwrite_mutex", NULL, "final count: 1000 ");
+}
+
+TEST(fixed_with_concmap) {
+    int kinds = 0;
+    for (const char *const *k = concmap_kinds; *k; k++, kinds++) {
+        exits_with_count("crash_writes_concmap", *k, "final count: 10000 ");
+        exits_with_count("crash_readwrite_concmap", *k, "final count: 1000 ");
+    }
+    CHECK(kinds >= 2);
+    run_example("crash_writes_concmap", "no-such-map", NULL);
+    CHECK(result.exited && result.status == 2);
+}
+
+TEST_MAIN()

@@ -1,0 +1,596 @@
+/* map_fatal_test.c — the fatal errors, each in a child process: the exact
+ * first line on stderr, the abnormal exit, and the report's contents (the
+ * detecting thread's stack, the writer's thread id, the writer's stack in the
+ * debug mode); GOMAP_DEBUG's report and count modes; and a properly locked
+ * run that never reports a conflict.
+ *
+ * The conflicts are forced deterministically: a GOMAP_KEY_BYTES map whose
+ * equality callback, called by a write while the map's "writing" flag is up,
+ * wakes a second thread and waits until that thread has done its step (a
+ * read, a write or an iterator step).  So the step always runs in the middle
+ * of the write and must be detected every time.  The handshake is a mutex and
+ * a condition variable, so the only unsynchronised access is the one the
+ * detector exists to catch, which it catches before touching the map's data
+ * (so ThreadSanitizer has nothing to report). */
+#include "check.h"
+#include "map_internal.h"
+#include "map_test_util.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+
+#define NOINLINE __attribute__((noinline))
+/* After a call: keeps it from being a tail call, so the caller's frame stays
+ * on the stack the report prints. */
+#define KEEP_FRAME() __asm__ volatile("" ::: "memory")
+
+/* ---- report checks -------------------------------------------------------- */
+
+static void first_line(const char *text, char *out, size_t size) {
+    size_t n = strcspn(text, "\n");
+    if (n >= size)
+        n = size - 1;
+    memcpy(out, text, n);
+    out[n] = '\0';
+}
+
+/* Expects the child to have died of SIGABRT with `line` first on stderr. */
+static bool check_fatal(const struct child_result *r, const char *line) {
+    char got[512];
+    first_line(r->err, got, sizeof got);
+    bool ok = !r->exited && r->status == SIGABRT && strcmp(got, line) == 0;
+    if (!ok) {
+        fprintf(stderr, "  expected SIGABRT and \"%s\"; got %s %d, output:\n%s\n", line,
+                r->exited ? "exit" : "signal", r->status, r->err);
+        check_fail(__FILE__, __LINE__, line);
+    }
+    return ok;
+}
+
+/* Whether `text` holds the decimal number n as a whole word. */
+static bool has_number(const char *text, long n) {
+    char num[32];
+    snprintf(num, sizeof num, "%ld", n);
+    size_t len = strlen(num);
+    for (const char *p = strstr(text, num); p; p = strstr(p + 1, num)) {
+        bool left = p == text || p[-1] < '0' || p[-1] > '9';
+        bool right = p[len] < '0' || p[len] > '9';
+        if (left && right)
+            return true;
+    }
+    return false;
+}
+
+/* ---- the deterministic conflict ------------------------------------------ */
+
+enum step {
+    STEP_GET,
+    STEP_CONTAINS,
+    STEP_ITER,
+    STEP_SET,
+    STEP_DELETE,
+    STEP_CLEAR,
+    STEP_SET_HASHED, /* the internal entry point the thread-safe maps use */
+};
+
+static const char *const step_names[] = {"get",    "contains", "iter",      "set",
+                                         "delete", "clear",    "set_hashed"};
+static const char *const step_fns[] = {"detector_step_get",       "detector_step_contains",
+                                       "detector_step_iter",      "detector_step_set",
+                                       "detector_step_delete",    "detector_step_clear",
+                                       "detector_step_set_hashed"};
+
+static const char *expected_line(enum step s) {
+    switch (s) {
+    case STEP_GET:
+    case STEP_CONTAINS:
+        return "fatal error: concurrent map read and map write";
+    case STEP_ITER:
+        return "fatal error: concurrent map iteration and map write";
+    default:
+        return "fatal error: concurrent map writes";
+    }
+}
+
+/* What the parent needs to know about the child: shared memory, mapped
+ * before the fork. */
+struct shared {
+    long writer_tid;
+    long detector_tid;
+};
+static struct shared *shared;
+
+/* State of one conflict, in the child. */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int go, done;
+    atomic_bool armed; /* the next equality call from the writer blocks */
+    pthread_t writer;  /* set by the writer before it arms; the detector reads it
+                          only after the handshake (ordered by mu) */
+    gomap *m;
+    gomap_iter it;
+    enum step step;
+} cf = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static uint64_t cf_hash(const void *key, uint64_t seed, void *ctx) {
+    (void)ctx;
+    return gomap_hash_bytes(key, 8, seed);
+}
+
+/* Called by the write (flag up): hands over to the detector thread and waits
+ * until its step has returned (it never does when the step aborts). */
+static bool cf_equal(const void *a, const void *b, void *ctx) {
+    (void)ctx;
+    if (pthread_equal(pthread_self(), cf.writer) &&
+        atomic_exchange_explicit(&cf.armed, false, memory_order_relaxed)) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 20;
+        pthread_mutex_lock(&cf.mu);
+        cf.go = 1;
+        pthread_cond_broadcast(&cf.cv);
+        while (!cf.done)
+            if (pthread_cond_timedwait(&cf.cv, &cf.mu, &until) == ETIMEDOUT)
+                break;
+        pthread_mutex_unlock(&cf.mu);
+    }
+    return memcmp(a, b, 8) == 0;
+}
+
+/* The detector's steps: one named function each, so the report's stack shows
+ * which one ran. */
+NOINLINE void detector_step_get(gomap *m) {
+    uint64_t k = 2;
+    (void)gomap_get(m, &k);
+    KEEP_FRAME();
+}
+NOINLINE void detector_step_contains(gomap *m) {
+    uint64_t k = 2;
+    (void)gomap_contains(m, &k);
+    KEEP_FRAME();
+}
+NOINLINE void detector_step_iter(gomap *m) {
+    (void)m;
+    (void)gomap_iter_next(&cf.it, NULL, NULL);
+    KEEP_FRAME();
+}
+NOINLINE void detector_step_set(gomap *m) {
+    uint64_t k = 3;
+    (void)gomap_set(m, &k, &k);
+    KEEP_FRAME();
+}
+NOINLINE void detector_step_delete(gomap *m) {
+    uint64_t k = 2;
+    (void)gomap_delete(m, &k);
+    KEEP_FRAME();
+}
+NOINLINE void detector_step_clear(gomap *m) {
+    gomap_clear(m);
+    KEEP_FRAME();
+}
+NOINLINE void detector_step_set_hashed(gomap *m) {
+    uint64_t k = 3;
+    (void)gomap__set_hashed(m, &k, gomap__hash(m, &k), &k);
+    KEEP_FRAME();
+}
+
+static void *detector_thread(void *arg) {
+    (void)arg;
+    shared->detector_tid = (long)syscall(SYS_gettid);
+    pthread_mutex_lock(&cf.mu);
+    while (!cf.go)
+        pthread_cond_wait(&cf.cv, &cf.mu);
+    pthread_mutex_unlock(&cf.mu);
+    switch (cf.step) {
+    case STEP_GET:
+        detector_step_get(cf.m);
+        break;
+    case STEP_CONTAINS:
+        detector_step_contains(cf.m);
+        break;
+    case STEP_ITER:
+        detector_step_iter(cf.m);
+        break;
+    case STEP_SET:
+        detector_step_set(cf.m);
+        break;
+    case STEP_DELETE:
+        detector_step_delete(cf.m);
+        break;
+    case STEP_CLEAR:
+        detector_step_clear(cf.m);
+        break;
+    case STEP_SET_HASHED:
+        detector_step_set_hashed(cf.m);
+        break;
+    }
+    pthread_mutex_lock(&cf.mu);
+    cf.done = 1;
+    pthread_cond_broadcast(&cf.cv);
+    pthread_mutex_unlock(&cf.mu);
+    return NULL;
+}
+
+/* The write that the detector's step lands in the middle of. */
+NOINLINE void conflict_writer_set(gomap *m) {
+    uint64_t k = 1, v = 7;
+    atomic_store_explicit(&cf.armed, true, memory_order_relaxed);
+    if (gomap_set(m, &k, &v) != 0) /* overwrites key 1: calls cf_equal */
+        printf("set failed\n");
+    KEEP_FRAME();
+}
+
+static void *writer_thread(void *arg) {
+    (void)arg;
+    shared->writer_tid = (long)syscall(SYS_gettid);
+    cf.writer = pthread_self();
+    conflict_writer_set(cf.m);
+    return NULL;
+}
+
+/* The child: a map holding keys 1 and 2, a writer thread and a detector.
+ * Exits 0 only if the step returned (report and count modes); in count mode
+ * it prints the counters it finds wrong. */
+static void conflict_child(void *arg) {
+    cf.step = (enum step)(intptr_t)arg;
+    gomap_config cfg = tu_config(GOMAP_KEY_BYTES, 8);
+    cfg.key_size = 8;
+    cfg.hash = cf_hash;
+    cfg.equal = cf_equal;
+    if (gomap_new(&cf.m, &cfg) != 0)
+        _exit(3);
+    for (uint64_t k = 1; k <= 2; k++)
+        if (gomap_set(cf.m, &k, &k) != 0)
+            _exit(3);
+    gomap_iter_init(&cf.it, cf.m);
+    pthread_t w, d;
+    if (pthread_create(&w, NULL, writer_thread, NULL) != 0)
+        _exit(3);
+    if (pthread_create(&d, NULL, detector_thread, NULL) != 0)
+        _exit(3);
+    pthread_join(d, NULL);
+    pthread_join(w, NULL);
+    if (gomap_debug_mode() == GOMAP_CONFLICT_COUNT) {
+        gomap_conflict_kind want =
+            cf.step == STEP_ITER
+                ? GOMAP_CONFLICT_ITER_WRITE
+                : (cf.step <= STEP_CONTAINS ? GOMAP_CONFLICT_READ_WRITE : GOMAP_CONFLICT_WRITES);
+        for (int k = 0; k < GOMAP_CONFLICT_KINDS; k++) {
+            uint64_t c = gomap_conflict_count((gomap_conflict_kind)k);
+            if (c != (k == (int)want ? 1u : 0u))
+                printf("count of kind %d is %llu\n", k, (unsigned long long)c);
+        }
+    }
+    if (cf.step <= STEP_ITER) {
+        uint64_t k = 1;
+        const uint64_t *p = (const uint64_t *)gomap_get(cf.m, &k);
+        if (!p || *p != 7)
+            printf("the write was lost\n");
+    }
+    gomap_free(cf.m);
+}
+
+/* The writer's tid must not be mistaken for the child's pid or the detector's. */
+static bool setup_shared(void) {
+    if (!shared) {
+        void *p =
+            mmap(NULL, sizeof *shared, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+            return false;
+        shared = (struct shared *)p;
+    }
+    memset(shared, 0, sizeof *shared);
+    return true;
+}
+
+static const char *const env_writerstack[] = {"GOMAP_DEBUG=writerstack=1", NULL};
+static const char *const env_abort[] = {"GOMAP_DEBUG=conflict=abort", NULL};
+static const char *const env_report[] = {"GOMAP_DEBUG=conflict=report", NULL};
+static const char *const env_count[] = {"GOMAP_DEBUG=conflict=count", NULL};
+static const char *const env_report_ws[] = {"GOMAP_DEBUG=conflict=report,writerstack=1", NULL};
+
+static struct child_result result; /* 64 KB: not on the stack */
+
+/* Runs one deterministic conflict `times` times in the default (abort) mode
+ * and checks every report. */
+static void conflict_detected_every_time(enum step s, int times) {
+    REQUIRE(setup_shared());
+    int detected = 0;
+    for (int t = 0; t < times; t++) {
+        run_in_child(conflict_child, (void *)(intptr_t)s, t % 2 ? env_abort : NULL, &result);
+        if (!check_fatal(&result, expected_line(s)))
+            continue;
+        detected++;
+        if (!strstr(result.err, step_fns[s])) {
+            fprintf(stderr, "  %s: no %s in the detector's stack:\n%s\n", step_names[s],
+                    step_fns[s], result.err);
+            CHECK(!"detecting thread's stack names the function");
+        }
+        if (!has_number(result.err, shared->writer_tid)) {
+            fprintf(stderr, "  %s: the writer's tid %ld is not in the report:\n%s\n", step_names[s],
+                    shared->writer_tid, result.err);
+            CHECK(!"report names the writer thread");
+        }
+        if (t == 0)
+            printf("  --- %s report ---\n%s  ---\n", step_names[s], result.err);
+    }
+    CHECK_EQ(detected, times);
+}
+
+TEST(conflict_read_during_write) {
+    conflict_detected_every_time(STEP_GET, 20);
+    conflict_detected_every_time(STEP_CONTAINS, 20);
+}
+TEST(conflict_iteration_during_write) {
+    conflict_detected_every_time(STEP_ITER, 20);
+}
+TEST(conflict_write_during_write) {
+    conflict_detected_every_time(STEP_SET, 20);
+    conflict_detected_every_time(STEP_DELETE, 20);
+    conflict_detected_every_time(STEP_CLEAR, 20);
+    conflict_detected_every_time(STEP_SET_HASHED, 20);
+}
+
+TEST(writerstack_mode_shows_both_stacks) {
+    REQUIRE(setup_shared());
+    static const enum step steps[] = {STEP_GET, STEP_ITER, STEP_SET};
+    for (int i = 0; i < 3; i++) {
+        run_in_child(conflict_child, (void *)(intptr_t)steps[i], env_writerstack, &result);
+        if (!check_fatal(&result, expected_line(steps[i])))
+            continue;
+        CHECK(strstr(result.err, step_fns[steps[i]]) != NULL);
+        CHECK(has_number(result.err, shared->writer_tid));
+        if (!strstr(result.err, "conflict_writer_set")) {
+            fprintf(stderr, "  no writer stack (conflict_writer_set) in:\n%s\n", result.err);
+            CHECK(!"writerstack=1 shows the writer's stack");
+        }
+        if (i == 0)
+            printf("  --- writerstack=1 report ---\n%s  ---\n", result.err);
+    }
+}
+
+/* conflict=report prints the same report and carries on: the child exits 0. */
+TEST(report_mode_continues) {
+    REQUIRE(setup_shared());
+    static const enum step steps[] = {STEP_GET, STEP_CONTAINS, STEP_ITER};
+    for (int i = 0; i < 3; i++) {
+        for (int ws = 0; ws < 2; ws++) {
+            run_in_child(conflict_child, (void *)(intptr_t)steps[i],
+                         ws ? env_report_ws : env_report, &result);
+            char line[512];
+            first_line(result.err, line, sizeof line);
+            CHECK(result.exited && result.status == 0);
+            CHECK(strcmp(line, expected_line(steps[i])) == 0);
+            CHECK(strstr(result.err, step_fns[steps[i]]) != NULL);
+            CHECK(has_number(result.err, shared->writer_tid));
+            CHECK(!strstr(result.err, "the write was lost"));
+            if (ws)
+                CHECK(strstr(result.err, "conflict_writer_set") != NULL);
+            if (check_case_failed) {
+                fprintf(stderr, "  %s (writerstack=%d): exited=%d status=%d output:\n%s\n",
+                        step_names[steps[i]], ws, result.exited, result.status, result.err);
+                return;
+            }
+        }
+    }
+}
+
+/* conflict=count prints nothing and counts, per kind. */
+TEST(count_mode_counts_silently) {
+    REQUIRE(setup_shared());
+    static const enum step steps[] = {STEP_GET, STEP_ITER};
+    for (int i = 0; i < 2; i++) {
+        run_in_child(conflict_child, (void *)(intptr_t)steps[i], env_count, &result);
+        CHECK(result.exited && result.status == 0);
+        CHECK_EQ(strlen(result.err), 0);
+        if (check_case_failed)
+            fprintf(stderr, "  %s: exited=%d status=%d output:\n%s\n", step_names[steps[i]],
+                    result.exited, result.status, result.err);
+    }
+}
+
+/* gomap_debug_set_mode overrides the environment. */
+static void set_mode_child(void *arg) {
+    (void)arg;
+    gomap_debug_set_mode(GOMAP_CONFLICT_COUNT);
+    if (gomap_debug_mode() != GOMAP_CONFLICT_COUNT)
+        printf("mode not set\n");
+    conflict_child((void *)(intptr_t)STEP_GET);
+}
+TEST(set_mode_overrides_environment) {
+    REQUIRE(setup_shared());
+    run_in_child(set_mode_child, NULL, env_abort, &result);
+    CHECK(result.exited && result.status == 0);
+    CHECK_EQ(strlen(result.err), 0);
+    if (check_case_failed)
+        fprintf(stderr, "  output:\n%s\n", result.err);
+}
+
+/* ---- callbacks that use the map they serve -------------------------------- */
+
+enum reentry { RE_EQUAL_SETS, RE_EQUAL_GETS, RE_HASH_SETS, RE_HASH_GETS };
+static atomic_bool re_armed;
+static gomap *re_map;
+static enum reentry re_kind;
+
+NOINLINE void reentrant_callback_body(bool write) {
+    uint64_t k = 99;
+    if (write)
+        (void)gomap_set(re_map, &k, &k);
+    else
+        (void)gomap_get(re_map, &k);
+    KEEP_FRAME();
+}
+
+static uint64_t re_hash(const void *key, uint64_t seed, void *ctx) {
+    (void)ctx;
+    if ((re_kind == RE_HASH_SETS || re_kind == RE_HASH_GETS) && atomic_exchange(&re_armed, false))
+        reentrant_callback_body(re_kind == RE_HASH_SETS);
+    return gomap_hash_bytes(key, 8, seed);
+}
+static bool re_equal(const void *a, const void *b, void *ctx) {
+    (void)ctx;
+    if ((re_kind == RE_EQUAL_SETS || re_kind == RE_EQUAL_GETS) && atomic_exchange(&re_armed, false))
+        reentrant_callback_body(re_kind == RE_EQUAL_SETS);
+    return memcmp(a, b, 8) == 0;
+}
+
+static void reentry_child(void *arg) {
+    re_kind = (enum reentry)(intptr_t)arg;
+    gomap_config cfg = tu_config(GOMAP_KEY_BYTES, 8);
+    cfg.key_size = 8;
+    cfg.hash = re_hash;
+    cfg.equal = re_equal;
+    if (gomap_new(&re_map, &cfg) != 0)
+        _exit(3);
+    uint64_t k = 1;
+    if (gomap_set(re_map, &k, &k) != 0)
+        _exit(3);
+    atomic_store(&re_armed, true);
+    (void)gomap_set(re_map, &k, &k); /* overwrite: calls hash, then equal, flag up */
+    printf("callback misuse not detected\n");
+}
+
+TEST(callback_that_uses_its_map) {
+    static const char *const names[] = {"equality callback sets", "equality callback gets",
+                                        "hash callback sets", "hash callback gets"};
+    for (int kind = RE_EQUAL_SETS; kind <= RE_HASH_GETS; kind++) {
+        run_in_child(reentry_child, (void *)(intptr_t)kind, NULL, &result);
+        const char *want = kind == RE_EQUAL_SETS || kind == RE_HASH_SETS
+                               ? "fatal error: concurrent map writes"
+                               : "fatal error: concurrent map read and map write";
+        int before = check_case_failed;
+        check_fatal(&result, want);
+        if (check_case_failed != before)
+            fprintf(stderr, "  (case: %s)\n", names[kind]);
+        else
+            CHECK(strstr(result.err, "reentrant_callback_body") != NULL);
+    }
+}
+
+/* ---- the nil map ---------------------------------------------------------- */
+
+NOINLINE void nil_map_write(void *arg) {
+    uint64_t k = 1, v = 2;
+    switch ((intptr_t)arg) {
+    case 0:
+        (void)gomap_set(NULL, &k, &v);
+        break;
+    case 1:
+        (void)gomap_u64u64_set(NULL, k, v);
+        break;
+    case 2:
+        (void)gomap_strptr_set(NULL, "k", 1, NULL);
+        break;
+    default:
+        (void)gomap__set_hashed(NULL, &k, 12345, &v);
+        break;
+    }
+    printf("nil map write returned\n");
+}
+
+TEST(nil_map_write_is_fatal) {
+    for (intptr_t how = 0; how < 4; how++) {
+        run_in_child(nil_map_write, (void *)how, NULL, &result);
+        check_fatal(&result, "fatal error: assignment to entry in nil map");
+        CHECK(strstr(result.err, "nil_map_write") != NULL); /* the stack */
+    }
+    /* GOMAP_DEBUG softens conflicts, never this. */
+    run_in_child(nil_map_write, (void *)0, env_count, &result);
+    check_fatal(&result, "fatal error: assignment to entry in nil map");
+    run_in_child(nil_map_write, (void *)0, env_report, &result);
+    check_fatal(&result, "fatal error: assignment to entry in nil map");
+}
+
+/* Reads, deletes, clear and iteration of a nil map are fine (not fatal). */
+static void nil_map_reads(void *arg) {
+    (void)arg;
+    uint64_t k = 1;
+    gomap_iter it;
+    gomap_iter_init(&it, NULL);
+    if (gomap_get(NULL, &k) || gomap_delete(NULL, &k) || gomap_len(NULL) ||
+        gomap_iter_next(&it, NULL, NULL))
+        printf("nil map is not empty\n");
+    gomap_clear(NULL);
+}
+TEST(nil_map_reads_are_not_fatal) {
+    run_in_child(nil_map_reads, NULL, NULL, &result);
+    CHECK(result.exited && result.status == 0);
+    CHECK_EQ(strlen(result.err), 0);
+}
+
+/* ---- a correctly locked program never reports ------------------------------ */
+
+static struct {
+    pthread_mutex_t mu;
+    gomap *m;
+} locked = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+enum { LOCKED_OPS_PER_THREAD = 5000000 };
+
+static void *locked_worker(void *arg) {
+    uint64_t rng = (uint64_t)(uintptr_t)arg;
+    for (int i = 0; i < LOCKED_OPS_PER_THREAD; i++) {
+        uint64_t r = tu_next(&rng);
+        uint64_t k = r % 4096, v = r;
+        pthread_mutex_lock(&locked.mu);
+        switch ((r >> 20) % 8) {
+        case 0:
+        case 1:
+        case 2:
+            (void)gomap_set(locked.m, &k, &v);
+            break;
+        case 3:
+            (void)gomap_delete(locked.m, &k);
+            break;
+        case 4: {
+            gomap_iter it; /* a few steps of an iteration */
+            gomap_iter_init(&it, locked.m);
+            for (int s = 0; s < 4 && gomap_iter_next(&it, NULL, NULL); s++) {
+            }
+            break;
+        }
+        default:
+            (void)gomap_get(locked.m, &k);
+            break;
+        }
+        pthread_mutex_unlock(&locked.mu);
+    }
+    return NULL;
+}
+
+static void locked_child(void *arg) {
+    (void)arg;
+    if (gomap_debug_mode() != GOMAP_CONFLICT_COUNT)
+        printf("GOMAP_DEBUG=conflict=count not in force\n");
+    gomap_config cfg = tu_config(GOMAP_KEY_U64, 8);
+    if (gomap_new(&locked.m, &cfg) != 0)
+        _exit(3);
+    pthread_t t[2];
+    for (uintptr_t i = 0; i < 2; i++)
+        if (pthread_create(&t[i], NULL, locked_worker, (void *)(i + 1)) != 0)
+            _exit(3);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    for (int k = 0; k < GOMAP_CONFLICT_KINDS; k++)
+        if (gomap_conflict_count((gomap_conflict_kind)k) != 0)
+            printf("conflict of kind %d counted in a locked program\n", k);
+    gomap_free(locked.m);
+}
+
+TEST(locked_program_never_reports) {
+    /* 2 threads x 5,000,000 operations = 10^7, each under the mutex. */
+    run_in_child(locked_child, NULL, env_count, &result);
+    CHECK(result.exited && result.status == 0);
+    CHECK_EQ(strlen(result.err), 0);
+    if (check_case_failed)
+        fprintf(stderr, "  output:\n%s\n", result.err);
+}
+
+TEST_MAIN()

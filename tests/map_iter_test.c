@@ -1,0 +1,394 @@
+/* map_iter_test.c — Go's iteration rules: each entry exactly once, deletes
+ * and growth and clear during iteration, random order per map and per
+ * iteration, values modified through the iterator. */
+#include "check.h"
+#include "map_test_util.h"
+
+/* A map of n keys of `kind`, key i holding value i. */
+static gomap *filled(gomap_key_kind kind, uint64_t n) {
+    gomap *m = tu_new_map(kind, 8);
+    struct tu_key k;
+    for (uint64_t i = 0; m && i < n; i++) {
+        tu_key_make(&k, kind, i);
+        if (gomap_set(m, tu_key_ptr(&k), &i) != 0) {
+            gomap_free(m);
+            return NULL;
+        }
+    }
+    return m;
+}
+
+static void each_entry_once(gomap_key_kind kind, uint64_t n) {
+    gomap *m = filled(kind, n);
+    REQUIRE(m != NULL);
+    unsigned char *seen = calloc(n + 1, 1);
+    REQUIRE(seen);
+    gomap_iter it;
+    gomap_iter_init(&it, m);
+    const void *kp;
+    void *vp;
+    uint64_t count = 0;
+    while (gomap_iter_next(&it, &kp, &vp)) {
+        uint64_t i = tu_key_index(kind, kp);
+        REQUIRE(i < n);
+        CHECK_EQ(*(uint64_t *)vp, i);
+        CHECK_EQ(seen[i], 0);
+        seen[i] = 1;
+        count++;
+    }
+    CHECK_EQ(count, n);
+    /* Finished iterators stay finished. */
+    CHECK(!gomap_iter_next(&it, &kp, &vp));
+    free(seen);
+    gomap_free(m);
+}
+
+TEST(each_entry_exactly_once) {
+    static const uint64_t sizes[] = {0, 1, 2, 7, 8, 9, 13, 14, 52, 53, 100, 1000, 70000};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        each_entry_once(GOMAP_KEY_U64, sizes[s]);
+        each_entry_once(GOMAP_KEY_STRING, sizes[s] > 5000 ? 5000 : sizes[s]);
+        each_entry_once(GOMAP_KEY_BYTES, sizes[s] > 5000 ? 5000 : sizes[s]);
+    }
+    each_entry_once(GOMAP_KEY_U32, 3000);
+}
+
+TEST(optional_out_pointers) {
+    gomap *m = filled(GOMAP_KEY_U64, 100);
+    REQUIRE(m != NULL);
+    gomap_iter it;
+    gomap_iter_init(&it, m);
+    const void *kp;
+    void *vp;
+    int n = 0;
+    while (n % 3 == 0
+               ? gomap_iter_next(&it, NULL, NULL)
+               : (n % 3 == 1 ? gomap_iter_next(&it, &kp, NULL) : gomap_iter_next(&it, NULL, &vp)))
+        n++;
+    CHECK_EQ(n, 100);
+    gomap_free(m);
+}
+
+TEST(modify_values_through_iterator) {
+    gomap *m = filled(GOMAP_KEY_U64, 5000);
+    REQUIRE(m != NULL);
+    gomap_iter it;
+    gomap_iter_init(&it, m);
+    const void *kp;
+    void *vp;
+    while (gomap_iter_next(&it, &kp, &vp))
+        *(uint64_t *)vp += 1000000;
+    struct tu_key k;
+    for (uint64_t i = 0; i < 5000; i++) {
+        tu_key_make(&k, GOMAP_KEY_U64, i);
+        const uint64_t *p = (const uint64_t *)gomap_get(m, tu_key_ptr(&k));
+        REQUIRE(p != NULL);
+        CHECK_EQ(*p, i + 1000000);
+    }
+    gomap_free(m);
+}
+
+/* Deletes keys (not yet seen, already seen, and the current one) during the
+ * iteration: a key deleted before it is reached is never returned, every
+ * other key exactly once. */
+static void delete_during(gomap_key_kind kind, uint64_t n, uint64_t seed) {
+    gomap *m = filled(kind, n);
+    REQUIRE(m != NULL);
+    unsigned char *seen = calloc(n, 1), *deleted = calloc(n, 1);
+    REQUIRE(seen && deleted);
+    uint64_t rng = seed;
+    gomap_iter it;
+    gomap_iter_init(&it, m);
+    const void *kp;
+    void *vp;
+    struct tu_key k;
+    while (gomap_iter_next(&it, &kp, &vp)) {
+        uint64_t i = tu_key_index(kind, kp);
+        REQUIRE(i < n);
+        CHECK(!deleted[i]);
+        CHECK(!seen[i]);
+        seen[i] = 1;
+        /* Delete the current entry sometimes, and a couple of random ones. */
+        if (tu_below(&rng, 4) == 0) {
+            tu_key_make(&k, kind, i);
+            CHECK(gomap_delete(m, tu_key_ptr(&k)));
+            deleted[i] = 2; /* deleted after being seen: fine */
+        }
+        for (int d = 0; d < 2; d++) {
+            uint64_t j = tu_below(&rng, n);
+            if (deleted[j])
+                continue;
+            tu_key_make(&k, kind, j);
+            CHECK(gomap_delete(m, tu_key_ptr(&k)));
+            deleted[j] = seen[j] ? 2 : 1;
+        }
+    }
+    for (uint64_t i = 0; i < n; i++)
+        CHECK(seen[i] || deleted[i] == 1);
+    free(seen);
+    free(deleted);
+    gomap_free(m);
+}
+
+TEST(delete_during_iteration) {
+    for (uint64_t s = 1; s <= 20; s++) {
+        delete_during(GOMAP_KEY_U64, 1 + s * 37, s);
+        delete_during(GOMAP_KEY_STRING, 1 + s * 37, s);
+    }
+    delete_during(GOMAP_KEY_U64, 20000, 99);
+}
+
+/* Deleting everything at the first step leaves nothing to return. */
+TEST(delete_all_during_iteration) {
+    gomap *m = filled(GOMAP_KEY_U64, 500);
+    REQUIRE(m != NULL);
+    gomap_iter it;
+    gomap_iter_init(&it, m);
+    const void *kp;
+    REQUIRE(gomap_iter_next(&it, &kp, NULL));
+    struct tu_key k;
+    for (uint64_t i = 0; i < 500; i++) {
+        tu_key_make(&k, GOMAP_KEY_U64, i);
+        gomap_delete(m, tu_key_ptr(&k));
+    }
+    CHECK(!gomap_iter_next(&it, &kp, NULL));
+    gomap_free(m);
+}
+
+/* Inserts many keys mid-iteration, so the map grows (doubles, several times)
+ * while the iteration runs.  Every key present before the iteration started
+ * and not deleted is returned exactly once; no key is returned twice; new keys
+ * may or may not appear. */
+static void growth_during(gomap_key_kind kind, uint64_t n, uint64_t add, uint64_t seed,
+                          bool with_deletes) {
+    gomap *m = filled(kind, n);
+    REQUIRE(m != NULL);
+    uint64_t total = n + add;
+    unsigned char *seen = calloc(total, 1), *deleted = calloc(total, 1);
+    REQUIRE(seen && deleted);
+    uint64_t rng = seed, added = 0;
+    gomap_iter it;
+    gomap_iter_init(&it, m);
+    const void *kp;
+    void *vp;
+    struct tu_key k;
+    uint64_t steps = 0;
+    while (gomap_iter_next(&it, &kp, &vp)) {
+        uint64_t i = tu_key_index(kind, kp);
+        REQUIRE(i < total);
+        CHECK_EQ(*(uint64_t *)vp, i);
+        CHECK(!seen[i]);
+        CHECK(deleted[i] != 1);
+        seen[i] = 1;
+        steps++;
+        /* Grow in bursts at a few points of the iteration. */
+        uint64_t burst = (steps == 1 || steps == n / 3 || steps == n / 2) ? add / 3 + 1 : 0;
+        for (uint64_t b = 0; b < burst && added < add; b++, added++) {
+            uint64_t j = n + added;
+            tu_key_make(&k, kind, j);
+            REQUIRE_EQ(gomap_set(m, tu_key_ptr(&k), &j), 0);
+        }
+        if (with_deletes && tu_below(&rng, 3) == 0) {
+            uint64_t j = tu_below(&rng, n + added);
+            if (!deleted[j]) {
+                tu_key_make(&k, kind, j);
+                CHECK(gomap_delete(m, tu_key_ptr(&k)));
+                deleted[j] = seen[j] ? 2 : 1;
+            }
+        }
+    }
+    for (uint64_t i = 0; i < n; i++)
+        CHECK(seen[i] || deleted[i] == 1);
+    uint64_t ndeleted = 0;
+    for (uint64_t i = 0; i < total; i++)
+        ndeleted += deleted[i] != 0;
+    CHECK_EQ(gomap_len(m), n + added - ndeleted);
+    free(seen);
+    free(deleted);
+    gomap_free(m);
+}
+
+TEST(growth_during_iteration) {
+    for (uint64_t s = 1; s <= 30; s++) {
+        growth_during(GOMAP_KEY_U64, 8 + s * 13, 2000, s, false);
+        growth_during(GOMAP_KEY_U64, 8 + s * 13, 2000, s, true);
+    }
+    growth_during(GOMAP_KEY_STRING, 500, 5000, 7, true);
+    growth_during(GOMAP_KEY_BYTES, 500, 5000, 8, false);
+    growth_during(GOMAP_KEY_U64, 20000, 100000, 9, true);
+}
+
+/* Starts iterating while the map is mid-growth (just past a doubling
+ * threshold), then keeps writing. */
+TEST(iteration_started_mid_growth) {
+    static const uint64_t sizes[] = {9, 14, 27, 53, 105, 209, 417, 833, 1665, 3329, 6657};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+        for (uint64_t seed = 0; seed < 4; seed++)
+            growth_during(GOMAP_KEY_U64, sizes[s], sizes[s] * 3, seed, seed % 2 == 1);
+}
+
+TEST(clear_during_iteration) {
+    for (int variant = 0; variant < 3; variant++) {
+        gomap *m = filled(GOMAP_KEY_U64, 1000);
+        REQUIRE(m != NULL);
+        gomap_iter it;
+        gomap_iter_init(&it, m);
+        const void *kp;
+        int n = 0;
+        while (n < 10 && gomap_iter_next(&it, &kp, NULL))
+            n++;
+        CHECK_EQ(n, 10);
+        gomap_clear(m);
+        CHECK_EQ(gomap_len(m), 0);
+        struct tu_key k;
+        if (variant >= 1) { /* refill with new keys after the clear */
+            for (uint64_t i = 5000; i < 5000 + (variant == 1 ? 10 : 3000); i++) {
+                tu_key_make(&k, GOMAP_KEY_U64, i);
+                REQUIRE_EQ(gomap_set(m, tu_key_ptr(&k), &i), 0);
+            }
+        }
+        /* The header: iterators in progress see no entry after a clear. */
+        int after = 0;
+        while (gomap_iter_next(&it, &kp, NULL)) {
+            CHECK(tu_key_index(GOMAP_KEY_U64, kp) >= 5000); /* never an old key */
+            after++;
+        }
+        CHECK_EQ(after, 0);
+        gomap_free(m);
+    }
+}
+
+TEST(clear_mid_growth_then_iterate) {
+    gomap *m = filled(GOMAP_KEY_U64, 53);
+    REQUIRE(m != NULL);
+    gomap_clear(m);
+    gomap_iter it;
+    gomap_iter_init(&it, m);
+    CHECK(!gomap_iter_next(&it, NULL, NULL));
+    struct tu_key k;
+    for (uint64_t i = 0; i < 200; i++) {
+        tu_key_make(&k, GOMAP_KEY_U64, i);
+        REQUIRE_EQ(gomap_set(m, tu_key_ptr(&k), &i), 0);
+    }
+    CHECK_EQ(gomap_len(m), 200);
+    gomap_iter_init(&it, m);
+    int n = 0;
+    while (gomap_iter_next(&it, NULL, NULL))
+        n++;
+    CHECK_EQ(n, 200);
+    gomap_free(m);
+}
+
+/* The key order of one iteration, as indexes. */
+static void iteration_order(const gomap *m, gomap_key_kind kind, uint64_t *out, size_t n) {
+    gomap_iter it;
+    gomap_iter_init(&it, m);
+    const void *kp;
+    size_t i = 0;
+    while (gomap_iter_next(&it, &kp, NULL) && i < n)
+        out[i++] = tu_key_index(kind, kp);
+}
+
+/* Over many tries, the order is not always the same: between two iterations
+ * of one map, and between two maps with the same contents.  (Each pair may
+ * coincide by chance; all 50 pairs coinciding would mean no randomness.) */
+static void order_varies(uint64_t n) {
+    uint64_t *a = calloc(n, sizeof *a), *b = calloc(n, sizeof *b);
+    REQUIRE(a && b);
+    gomap *m = filled(GOMAP_KEY_U64, n);
+    REQUIRE(m != NULL);
+    int differ_iter = 0, differ_maps = 0, differ_first = 0;
+    for (int t = 0; t < 50; t++) {
+        iteration_order(m, GOMAP_KEY_U64, a, n);
+        iteration_order(m, GOMAP_KEY_U64, b, n);
+        differ_iter += memcmp(a, b, n * sizeof *a) != 0;
+        differ_first += a[0] != b[0];
+        gomap *m2 = filled(GOMAP_KEY_U64, n);
+        REQUIRE(m2 != NULL);
+        iteration_order(m2, GOMAP_KEY_U64, b, n);
+        differ_maps += memcmp(a, b, n * sizeof *a) != 0;
+        gomap_free(m2);
+    }
+    CHECK(differ_iter > 0);
+    CHECK(differ_maps > 0);
+    CHECK(differ_first > 0); /* the start point moves, not just the tail */
+    gomap_free(m);
+    free(a);
+    free(b);
+}
+
+TEST(iteration_order_is_random) {
+    order_varies(3); /* one bucket: the start offset is random too */
+    order_varies(8);
+    order_varies(100);
+    order_varies(5000);
+}
+
+/* Every key of a small map comes first in some iteration: the random start
+ * covers all entries, not just a few. */
+TEST(every_entry_can_come_first) {
+    gomap *m = filled(GOMAP_KEY_U64, 6);
+    REQUIRE(m != NULL);
+    int first[6] = {0};
+    for (int t = 0; t < 2000; t++) {
+        uint64_t o[6];
+        iteration_order(m, GOMAP_KEY_U64, o, 6);
+        REQUIRE(o[0] < 6);
+        first[o[0]]++;
+    }
+    for (int i = 0; i < 6; i++)
+        CHECK(first[i] > 0);
+    gomap_free(m);
+}
+
+TEST(iterate_value_size_zero) {
+    gomap *m = tu_new_map(GOMAP_KEY_STRING, 0);
+    REQUIRE(m != NULL);
+    struct tu_key k;
+    for (uint64_t i = 0; i < 300; i++) {
+        tu_key_make(&k, GOMAP_KEY_STRING, i);
+        REQUIRE_EQ(gomap_set(m, tu_key_ptr(&k), NULL), 0);
+    }
+    unsigned char seen[300] = {0};
+    gomap_iter it;
+    gomap_iter_init(&it, m);
+    const void *kp;
+    void *vp;
+    int n = 0;
+    while (gomap_iter_next(&it, &kp, &vp)) {
+        uint64_t i = tu_key_index(GOMAP_KEY_STRING, kp);
+        REQUIRE(i < 300);
+        tu_key_make(&k, GOMAP_KEY_STRING, i);
+        const gomap_str *s = (const gomap_str *)kp;
+        CHECK_EQ(s->len, k.str.len);
+        CHECK(s->len == 0 || memcmp(s->ptr, k.str.ptr, s->len) == 0);
+        CHECK(!seen[i]);
+        seen[i] = 1;
+        n++;
+    }
+    CHECK_EQ(n, 300);
+    gomap_free(m);
+}
+
+/* Two iterators over one map at once, interleaved. */
+TEST(nested_iterators) {
+    gomap *m = filled(GOMAP_KEY_U64, 300);
+    REQUIRE(m != NULL);
+    gomap_iter a, b;
+    gomap_iter_init(&a, m);
+    uint64_t outer = 0, inner = 0;
+    const void *kp;
+    while (gomap_iter_next(&a, &kp, NULL)) {
+        outer++;
+        if (outer % 50 == 0) {
+            gomap_iter_init(&b, m);
+            while (gomap_iter_next(&b, &kp, NULL))
+                inner++;
+        }
+    }
+    CHECK_EQ(outer, 300);
+    CHECK_EQ(inner, 6 * 300);
+    gomap_free(m);
+}
+
+TEST_MAIN()
