@@ -1,0 +1,404 @@
+/*
+ * advise.c — `gomap-bench advise` (a short trial of the user's profile on
+ * every variant, and a recommendation), the default run (a curated matrix,
+ * a recommendation per mix, and the targets of issue 4), and the decision
+ * rule they share (adv_choose, unit-tested apart from any timing).
+ */
+#include "mix.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- the decision --------------------------------------------------------- */
+
+typedef struct adv_rank_ctx {
+    const adv_candidate *c;
+    double floor; /* throughput at or above which a candidate is a contender */
+} adv_rank_ctx;
+
+/* Contenders (within the tie band of the best throughput) come first, ranked
+ * by p99 latency, then bytes per entry, then throughput; the others follow by
+ * throughput.  An unmeasured p99 or size ranks after a measured one. */
+static int adv_cmp(const adv_rank_ctx *x, int a, int b) {
+    const adv_candidate *A = &x->c[a], *B = &x->c[b];
+    bool ca = A->mops >= x->floor, cb = B->mops >= x->floor;
+    if (ca != cb)
+        return ca ? -1 : 1;
+    if (ca) {
+        double pa = A->p99_ns < 0 ? INFINITY : A->p99_ns, pb = B->p99_ns < 0 ? INFINITY : B->p99_ns;
+        if (pa != pb)
+            return pa < pb ? -1 : 1;
+        double ba = A->bytes_per_entry < 0 ? INFINITY : A->bytes_per_entry;
+        double bb = B->bytes_per_entry < 0 ? INFINITY : B->bytes_per_entry;
+        if (ba != bb)
+            return ba < bb ? -1 : 1;
+    }
+    if (A->mops != B->mops)
+        return A->mops > B->mops ? -1 : 1;
+    return a - b;
+}
+
+int adv_choose(const adv_candidate *c, int n, double tie, int *best, int *runner_up) {
+    *best = *runner_up = -1;
+    double top = 0;
+    int usable = 0;
+    for (int i = 0; i < n; i++) {
+        if (c[i].mops > 0) {
+            usable++;
+            if (c[i].mops > top)
+                top = c[i].mops;
+        }
+    }
+    adv_rank_ctx x = {c, top * (1 - tie)};
+    for (int i = 0; i < n; i++) {
+        if (c[i].mops <= 0)
+            continue;
+        if (*best < 0 || adv_cmp(&x, i, *best) < 0) {
+            *runner_up = *best;
+            *best = i;
+        } else if (*runner_up < 0 || adv_cmp(&x, i, *runner_up) < 0) {
+            *runner_up = i;
+        }
+    }
+    return usable;
+}
+
+/* The community's decision tree, for comparison: "reads >= 90%: sync.Map;
+ * otherwise map + RWMutex". */
+static const char *folklore(double reads) {
+    return reads >= 0.90 ? "syncmap" : "rwmap";
+}
+
+/* Fills candidates from the gomap rows of one (mix, dist, threads) cell. */
+static int gather(const mix_results *rs, const char *mix, const char *dist, unsigned threads,
+                  adv_candidate *c, int max) {
+    int n = 0;
+    for (size_t i = 0; i < rs->n && n < max; i++) {
+        const mix_result *r = &rs->r[i];
+        if (strcmp(r->kind, "mix") || !mix_is_gomap(r->map) || strcmp(r->mix, mix) ||
+            strcmp(r->dist, dist) || r->threads != threads)
+            continue;
+        const mix_result *l = mix_results_find(rs, "latency", r->map, mix, dist, threads);
+        c[n].name = r->map;
+        c[n].mops = r->mops;
+        c[n].p99_ns = l ? l->p99 : -1;
+        c[n].bytes_per_entry = r->bytes_per_entry;
+        n++;
+    }
+    return n;
+}
+
+static void describe(FILE *f, const adv_candidate *c, const mix_result *r) {
+    fprintf(f, "%s: %.2f Mops/s", c->name, c->mops);
+    if (r && r->mops_max > 0)
+        fprintf(f, " (reps %.2f..%.2f)", r->mops_min, r->mops_max);
+    if (c->p99_ns >= 0)
+        fprintf(f, ", p99 %.0f ns", c->p99_ns);
+    if (c->bytes_per_entry >= 0)
+        fprintf(f, ", %.1f B/entry", c->bytes_per_entry);
+    if (r && r->allocs_per_op >= 0)
+        fprintf(f, ", %.3f allocs/op", r->allocs_per_op);
+}
+
+/* The tie band: throughputs this close are within the noise of a short run. */
+#define ADV_TIE 0.05
+
+/* ---- advise ----------------------------------------------------------------- */
+
+static void advise_usage(FILE *f) {
+    fprintf(f, "usage: gomap-bench advise [--reads 0.95] [--keys 1000000] [--threads N]\n"
+               "         [--dist uniform|zipf] [--value-size 8] [--json]\n"
+               "Runs a short trial (under a minute) of the profile on every gomap variant\n"
+               "and recommends one, with the measurements behind the choice.\n");
+}
+
+int bench_advise_main(int argc, char **argv) {
+    mix_plan p;
+    mix_plan_defaults(&p);
+    double reads = 0.9;
+    bool json = false;
+    p.nthreads = 1;
+    p.duration_ms = 300;
+    p.reps = 3;
+    p.lat_ms = 500;
+    p.latency = true;
+    p.peers = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--reads") == 0 && i + 1 < argc) {
+            char *end;
+            reads = strtod(argv[++i], &end);
+            if (*end || reads < 0 || reads > 1) {
+                fprintf(stderr, "gomap-bench advise: --reads is a fraction in [0, 1]\n");
+                return 2;
+            }
+            continue;
+        }
+        if (strcmp(argv[i], "--json") == 0) {
+            json = true;
+            continue;
+        }
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            advise_usage(stdout);
+            return 0;
+        }
+        int r = mix_plan_option(&p, argc, argv, &i);
+        if (r <= 0) {
+            fprintf(stderr, "gomap-bench advise: bad option %s\n", argv[i]);
+            advise_usage(stderr);
+            return 2;
+        }
+    }
+    static wl_mix profile;
+    profile.name = "profile";
+    profile.read_bp = (unsigned)lround(reads * 10000);
+    profile.churn = false;
+    p.mixes[0] = &profile;
+    p.nmixes = 1;
+    p.ndists = 1;
+    unsigned T = p.threads[p.nthreads - 1];
+    p.threads[0] = T;
+    p.nthreads = 1;
+    /* Short traces keep the trial short; 256K entries per thread still
+     * cover the hot set of any profile. */
+    if (p.trace_len > (1u << 18))
+        p.trace_len = 1u << 18;
+    bench_output out;
+    if (bench_output_open(&out, json, NULL) != 0)
+        return 1;
+    mix_results rs = {0};
+    fprintf(stderr,
+            "gomap-bench advise: %.1f%% reads (the rest overwrite existing keys), %llu keys, "
+            "%u threads, %s keys, %zu-byte values\n",
+            reads * 100, (unsigned long long)p.keys, T, wl_dist_name(p.dists[0]), p.value_size);
+    int rc = mix_run(&p, &out, &rs);
+    adv_candidate c[8];
+    int n = gather(&rs, "profile", wl_dist_name(p.dists[0]), T, c, 8);
+    int best, second;
+    adv_choose(c, n, ADV_TIE, &best, &second);
+    FILE *f = json ? stderr : stdout;
+    if (!json)
+        mix_print_table(&rs, stdout);
+    if (best < 0) {
+        fprintf(f, "no variant could be measured\n");
+        rc = 1;
+    } else {
+        const char *dn = wl_dist_name(p.dists[0]);
+        fprintf(f, "\nrecommended: ");
+        describe(f, &c[best], mix_results_find(&rs, "mix", c[best].name, "profile", dn, T));
+        fprintf(f, "\n");
+        if (second >= 0) {
+            fprintf(f, "runner-up:   ");
+            describe(f, &c[second], mix_results_find(&rs, "mix", c[second].name, "profile", dn, T));
+            fprintf(f, " (%.2fx the recommended throughput)\n", c[second].mops / c[best].mops);
+        }
+        const char *folk = folklore(reads);
+        fprintf(f, "folklore (reads >= 90%% -> sync.Map, else map+RWMutex) says %s: %s\n", folk,
+                strcmp(folk, c[best].name) == 0 ? "the measurement agrees"
+                                                : "the measurement disagrees");
+        fprintf(f,
+                "rule: highest throughput; variants within %.0f%% of it are ranked by p99 "
+                "latency (open loop, %llu ops/s per thread), then bytes per entry\n",
+                ADV_TIE * 100, (unsigned long long)p.rate);
+        if (json) {
+            bench_json j;
+            bench_json_begin(&j);
+            bench_json_str(&j, "kind", "advice");
+            bench_json_f64(&j, "reads", reads);
+            bench_json_u64(&j, "keys", p.keys);
+            bench_json_u64(&j, "threads", T);
+            bench_json_str(&j, "dist", dn);
+            bench_json_str(&j, "recommended", c[best].name);
+            bench_json_str(&j, "runner_up", second >= 0 ? c[second].name : "");
+            bench_json_str(&j, "folklore", folk);
+            bench_output_emit(&out, bench_json_end(&j));
+        }
+    }
+    mix_results_free(&rs);
+    bench_output_close(&out);
+    return rc;
+}
+
+/* ---- targets ------------------------------------------------------------------ */
+
+static int targets_met, targets_missed, targets_unmeasured;
+
+static void target_line(FILE *f, const char *what, double ratio, double need) {
+    if (ratio < 0 || isnan(ratio)) {
+        fprintf(f, "  %-58s %8s  (not measured)\n", what, "-");
+        targets_unmeasured++;
+        return;
+    }
+    bool met = ratio >= need;
+    fprintf(f, "  %-58s %7.2fx  need >= %.1fx  %s\n", what, ratio, need, met ? "met" : "MISSED");
+    if (met)
+        targets_met++;
+    else
+        targets_missed++;
+}
+
+static double ratio_of(const mix_results *rs, const char *a, const char *b, const char *mix,
+                       unsigned th) {
+    const mix_result *x = mix_results_find(rs, "mix", a, mix, "uniform", th);
+    const mix_result *y = mix_results_find(rs, "mix", b, mix, "uniform", th);
+    return x && y && y->mops > 0 ? x->mops / y->mops : -1;
+}
+
+static void print_targets(const mix_results *rs, const mix_plan *p, FILE *f) {
+    unsigned th = 2;
+    char what[160];
+    targets_met = targets_missed = targets_unmeasured = 0;
+    fprintf(f, "\ntargets (issue 4; %u threads, uniform keys, median of %u reps, one run):\n", th,
+            p->reps);
+    target_line(f, "syncmap read100 / go-sync-map",
+                ratio_of(rs, "syncmap", "go-sync-map", "read100", th), 1.5);
+    target_line(f, "syncmap read75 / go-sync-map",
+                ratio_of(rs, "syncmap", "go-sync-map", "read75", th), 1.0);
+    const char *sm[] = {"read90", "read50"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(what, sizeof what, "shardmap %s / go-rwmutex-map", sm[i]);
+        target_line(f, what, ratio_of(rs, "shardmap", "go-rwmutex-map", sm[i], th), 2.0);
+        snprintf(what, sizeof what, "shardmap %s / go-shard-map", sm[i]);
+        target_line(f, what, ratio_of(rs, "shardmap", "go-shard-map", sm[i], th), 1.0);
+    }
+    for (int mi = 0; mi < p->nmixes; mi++) {
+        const char *mix = p->mixes[mi]->name;
+        adv_candidate c[8];
+        int n = gather(rs, mix, "uniform", th, c, 8), best = -1;
+        for (int i = 0; i < n; i++)
+            if (best < 0 || c[i].mops > c[best].mops)
+                best = i;
+        const char *peers[] = {"tbb-chm", "urcu-lfht"};
+        for (int k = 0; k < 2; k++) {
+            snprintf(what, sizeof what, "best gomap %s (%s) / %s", mix,
+                     best >= 0 ? c[best].name : "-", peers[k]);
+            target_line(f, what, best >= 0 ? ratio_of(rs, c[best].name, peers[k], mix, th) : -1,
+                        1.0);
+        }
+    }
+    /* p99: the analog's p99 over the variant's, so >= 1 means "no worse" */
+    for (size_t i = 0; i < rs->n; i++) {
+        const mix_result *l = &rs->r[i];
+        if (strcmp(l->kind, "latency") || !mix_is_gomap(l->map))
+            continue;
+        const mix_result *g =
+            mix_results_find(rs, "latency", mix_go_analog(l->map), l->mix, l->dist, l->threads);
+        snprintf(what, sizeof what, "p99 %s %s@%u: %s %.0f ns vs %.0f ns", l->mix, l->dist,
+                 l->threads, l->map, l->p99, g ? g->p99 : NAN);
+        target_line(f, what, g && l->p99 > 0 ? g->p99 / l->p99 : -1, 1.0);
+    }
+    for (size_t i = 0; i < rs->n; i++) {
+        const mix_result *r = &rs->r[i];
+        if (strcmp(r->kind, "mix") || strcmp(r->mix, "read100") || r->allocs_per_op < 0 ||
+            strcmp(r->dist, "uniform") || r->threads != th)
+            continue;
+        bool zero = r->allocs_per_op == 0;
+        if (mix_is_gomap(r->map)) {
+            fprintf(f, "  load allocations: %-40s %.4f/op  need 0  %s\n", r->map, r->allocs_per_op,
+                    zero ? "met" : "MISSED");
+            zero ? targets_met++ : targets_missed++;
+        } else {
+            fprintf(f, "  load allocations: %-40s %.4f/op  (peer, for reference)\n", r->map,
+                    r->allocs_per_op);
+        }
+    }
+    fprintf(f, "targets: %d met, %d missed, %d not measured\n", targets_met, targets_missed,
+            targets_unmeasured);
+}
+
+/* ---- the default run --------------------------------------------------------- */
+
+static void recommend_per_mix(const mix_results *rs, const mix_plan *p, FILE *f) {
+    fprintf(f,
+            "\nrecommendation per mix (highest throughput; within %.0f%%: lower p99, then "
+            "fewer bytes):\n",
+            ADV_TIE * 100);
+    for (int mi = 0; mi < p->nmixes; mi++) {
+        for (int di = 0; di < p->ndists; di++) {
+            for (int ti = 0; ti < p->nthreads; ti++) {
+                const char *mix = p->mixes[mi]->name, *dn = wl_dist_name(p->dists[di]);
+                unsigned th = p->threads[ti];
+                adv_candidate c[8];
+                int n = gather(rs, mix, dn, th, c, 8), best, second;
+                if (adv_choose(c, n, ADV_TIE, &best, &second) == 0)
+                    continue;
+                fprintf(f, "  %-9s %-7s %2u thr: %-9s %6.2f Mops/s", mix, dn, th, c[best].name,
+                        c[best].mops);
+                if (second >= 0)
+                    fprintf(f, "   runner-up %-9s %6.2f (%.2fx)", c[second].name, c[second].mops,
+                            c[second].mops / c[best].mops);
+                fprintf(f, "\n");
+            }
+        }
+    }
+}
+
+int bench_default_main(int argc, char **argv) {
+    mix_plan p;
+    mix_plan_defaults(&p);
+    static const char *const mixes[] = {"read100", "read90", "read75", "read50", "update100"};
+    p.nmixes = 0;
+    for (int i = 0; i < 5; i++)
+        p.mixes[p.nmixes++] = wl_mix_find(mixes[i]);
+    p.threads[0] = 2;
+    p.nthreads = 1;
+    p.duration_ms = 200;
+    p.reps = 5;
+    p.trace_len = 1u << 19;
+    bool json = false;
+    const char *outpath = NULL, *csv = NULL, *plot = NULL;
+    for (int i = 1; i < argc; i++) {
+        int r = mix_plan_option(&p, argc, argv, &i);
+        if (r < 0)
+            return 2;
+        if (r > 0)
+            continue;
+        if (strcmp(argv[i], "--json") == 0)
+            json = true;
+        else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
+            outpath = argv[++i];
+        else if (strcmp(argv[i], "--csv") == 0 && i + 1 < argc)
+            csv = argv[++i];
+        else if (strcmp(argv[i], "--plot") == 0 && i + 1 < argc)
+            plot = argv[++i];
+        else {
+            fprintf(stderr, "gomap-bench: unknown option %s (gomap-bench help)\n", argv[i]);
+            return 2;
+        }
+    }
+    bench_output out;
+    if (bench_output_open(&out, json, outpath) != 0)
+        return 1;
+    mix_results rs = {0};
+    uint64_t t0 = bench_now_ns();
+    int rc = mix_run(&p, &out, &rs);
+    /* latency: read90 at the same thread count, open loop */
+    mix_plan l = p;
+    l.mixes[0] = wl_mix_find("read90");
+    l.nmixes = 1;
+    l.throughput = false;
+    l.latency = true;
+    l.lat_ms = 500;
+    if (rc == 0)
+        rc = mix_run(&l, &out, &rs);
+    FILE *f = json ? stderr : stdout;
+    if (!json)
+        mix_print_table(&rs, stdout);
+    recommend_per_mix(&rs, &p, f);
+    print_targets(&rs, &p, f);
+    fprintf(f,
+            "(%.0f s; %llu keys, %llu ms x %u reps per cell; the lead's figures: "
+            "docs/benchmarks.md)\n",
+            (double)(bench_now_ns() - t0) / 1e9, (unsigned long long)p.keys,
+            (unsigned long long)p.duration_ms, p.reps);
+    if (csv && mix_write_csv(&rs, csv) != 0)
+        rc = 1;
+    if (plot) {
+        int made = mix_write_plots(&rs, plot);
+        fprintf(f, "plots: %d written to %s/\n", made < 0 ? 0 : made, plot);
+    }
+    mix_results_free(&rs);
+    bench_output_close(&out);
+    return rc;
+}

@@ -1,0 +1,106 @@
+/*
+ * mix.h — the concurrent-mix runner of gomap-bench, shared by `mix`,
+ * `advise`, `targets` and the default run (mix.c, advise.c).
+ */
+#ifndef GOMAP_BENCH_MIX_H
+#define GOMAP_BENCH_MIX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bench.h"
+#include "workload.h"
+
+enum { MIX_MAX_THREADS = 64, MIX_MAX_LIST = 16 };
+
+/* One measurement: a throughput cell (kind "mix"), a latency cell ("latency")
+ * or a deterministic verification run ("verify"), from gomap or a peer. */
+typedef struct mix_result {
+    char kind[12];
+    char map[32];
+    char mix[16];
+    char dist[8];
+    unsigned threads;
+    uint64_t keys;
+    double mops, mops_min, mops_max;  /* median over reps */
+    double allocs_per_op;             /* < 0: not measured */
+    double bytes_per_entry;           /* < 0: not measured */
+    uint64_t rate;                    /* latency: ops/s per thread */
+    double p50, p90, p99, p999, pmax; /* latency, ns */
+    uint64_t checksum, final_len, final_sum, ops;
+} mix_result;
+
+typedef struct mix_results {
+    mix_result *r;
+    size_t n, cap;
+} mix_results;
+
+void mix_results_add(mix_results *rs, const mix_result *r);
+void mix_results_free(mix_results *rs);
+/* Parses one JSON line (ours or a peer's); false when it is not a mix line. */
+bool mix_result_parse(const char *line, mix_result *r);
+const mix_result *mix_results_find(const mix_results *rs, const char *kind, const char *map,
+                                   const char *mix, const char *dist, unsigned threads);
+
+/* What to run. */
+typedef struct mix_plan {
+    const char *maps; /* comma list of contestants; NULL = all */
+    const wl_mix *mixes[MIX_MAX_LIST];
+    int nmixes;
+    wl_dist dists[2];
+    int ndists;
+    unsigned threads[MIX_MAX_LIST];
+    int nthreads;
+    uint64_t keys, seed;
+    uint64_t duration_ms; /* per repetition */
+    unsigned reps;
+    size_t trace_len;
+    size_t value_size;
+    bool throughput, latency;
+    uint64_t rate;       /* latency runs: ops/s per thread */
+    uint64_t lat_ms;     /* latency run length */
+    uint64_t verify_ops; /* > 0: verification runs instead (single thread) */
+    bool peers;          /* run the peer programs too */
+    bool quiet;          /* no notices on stderr */
+} mix_plan;
+
+void mix_plan_defaults(mix_plan *p);
+
+/* Parses one option of the mix family at argv[*i] (advancing *i past its
+ * value).  Returns 1 if consumed, 0 if not a mix option, -1 on a bad value. */
+int mix_plan_option(mix_plan *p, int argc, char **argv, int *i);
+
+/* Runs the plan: every selected gomap variant in this process, then every
+ * selected peer program; each result is emitted on out and appended to rs. */
+int mix_run(const mix_plan *p, bench_output *out, mix_results *rs);
+
+/* The Go analog of a gomap variant ("syncmap" -> "go-sync-map"), or NULL. */
+const char *mix_go_analog(const char *map);
+bool mix_is_gomap(const char *map);
+
+/* The table a person reads (gomap variants beside their Go analogs). */
+void mix_print_table(const mix_results *rs, FILE *f);
+int mix_write_csv(const mix_results *rs, const char *path);
+int mix_write_plots(const mix_results *rs, const char *dir);
+
+/* ---- the advisor's decision, apart from any timing ----------------------- */
+
+typedef struct adv_candidate {
+    const char *name;
+    double mops;            /* throughput, higher is better; <= 0: not measured */
+    double p99_ns;          /* < 0: not measured */
+    double bytes_per_entry; /* < 0: not measured */
+} adv_candidate;
+
+/* Picks the best candidate and the runner-up (indices; -1 when none).  The
+ * highest throughput wins; candidates within `tie` (e.g. 0.05 = 5%) of the
+ * best throughput are ranked by p99 latency, then by bytes per entry.
+ * Returns the number of usable candidates. */
+int adv_choose(const adv_candidate *c, int n, double tie, int *best, int *runner_up);
+
+int bench_mix_main(int argc, char **argv);
+int bench_advise_main(int argc, char **argv);
+int bench_default_main(int argc, char **argv);
+
+#endif /* GOMAP_BENCH_MIX_H */

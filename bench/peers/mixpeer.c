@@ -1,0 +1,268 @@
+/* mixpeer.c — see mixpeer.h.  The arguments are gomap-bench mix's (as
+ * bench/mix.c passes them to every peer); the JSON lines are bench/mix.c's. */
+#include "mixpeer.h"
+
+#include <malloc.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static atomic_bool counting;
+static atomic_uint_fast64_t allocs;
+
+void mixpeer_count_alloc(void) {
+    /* relaxed: switched only while no timed worker runs */
+    if (atomic_load_explicit(&counting, memory_order_relaxed))
+        atomic_fetch_add_explicit(&allocs, 1, memory_order_relaxed);
+}
+
+static void count_on(void) {
+    atomic_store_explicit(&allocs, 0, memory_order_relaxed);
+    atomic_store_explicit(&counting, true, memory_order_relaxed);
+}
+
+static uint64_t count_off(void) {
+    atomic_store_explicit(&counting, false, memory_order_relaxed);
+    return atomic_load_explicit(&allocs, memory_order_relaxed);
+}
+
+/* Bytes the C heap holds (what malloc handed out, mmap'd blocks included). */
+static int64_t heap_bytes(void) {
+    struct mallinfo2 mi = mallinfo2();
+    return (int64_t)(mi.uordblks + mi.hblkhd);
+}
+
+typedef struct opts {
+    const char *maps, *mixes, *dists;
+    uint64_t threads[16];
+    int nthreads;
+    uint64_t keys, seed, dur_ms, reps, trace_len, rate, lat_ms, verify_ops;
+    bool throughput, latency;
+} opts;
+
+static void head(bench_json *j, const char *kind, const char *map, const char *mix,
+                 const char *dist, unsigned threads, uint64_t keys) {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    bench_json_begin(j);
+    bench_json_str(j, "kind", kind);
+    bench_json_str(j, "map", map);
+    bench_json_str(j, "mix", mix);
+    bench_json_str(j, "dist", dist);
+    bench_json_u64(j, "threads", threads);
+    bench_json_u64(j, "keys", keys);
+    bench_json_bool(j, "oversubscribed", cores > 0 && threads > (unsigned long)cores);
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Mixes in run order: churn changes the key set, so it comes last. */
+static int ordered_mixes(const char *list, const wl_mix **out) {
+    int n = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (const wl_mix *m = wl_mixes; m->name; m++)
+            if (m->churn == (pass == 1) && bench_list_has(list, m->name))
+                out[n++] = m;
+    return n;
+}
+
+static int dist_list(const char *list, wl_dist *out) {
+    int n = 0;
+    if (bench_list_has(list, "uniform"))
+        out[n++] = WL_UNIFORM;
+    if (bench_list_has(list, "zipf"))
+        out[n++] = WL_ZIPF;
+    return n;
+}
+
+static size_t trace_len(const opts *o) {
+    return o->verify_ops && o->verify_ops < o->trace_len ? o->verify_ops : o->trace_len;
+}
+
+static void verify(const opts *o, const mixpeer_contestant *c) {
+    const wl_mix *ms[8];
+    wl_dist ds[2];
+    int nm = ordered_mixes(o->mixes, ms), nd = dist_list(o->dists, ds);
+    for (int mi = 0; mi < nm; mi++) {
+        for (int di = 0; di < nd; di++) {
+            run_map r = c->ops;
+            int64_t before = heap_bytes();
+            r.m = c->create(o->keys);
+            run_prefill(&r, o->seed, o->keys);
+            double bpe = (double)(heap_bytes() - before) / (double)o->keys;
+            wl_trace tr;
+            if (wl_trace_build(&tr, ms[mi], ds[di], o->keys, o->seed, 0, trace_len(o)))
+                exit(1);
+            count_on();
+            uint64_t sum = run_serial(&r, o->seed, &tr, o->verify_ops);
+            uint64_t a = count_off();
+            uint64_t len = 0, fsum = 0;
+            c->range_sum(r.m, &len, &fsum);
+            bench_json j;
+            head(&j, "verify", c->name, ms[mi]->name, wl_dist_name(ds[di]), 1, o->keys);
+            bench_json_u64(&j, "final_len", len);
+            bench_json_u64(&j, "final_sum", fsum);
+            bench_json_u64(&j, "ops", o->verify_ops);
+            bench_json_f64(&j, "allocs_per_op", (double)a / (double)o->verify_ops);
+            bench_json_f64(&j, "bytes_per_entry", bpe);
+            bench_json_u64(&j, "checksum", sum);
+            bench_json_u64(&j, "seed", o->seed);
+            puts(bench_json_end(&j));
+            fflush(stdout);
+            wl_trace_free(&tr);
+            c->destroy(r.m);
+        }
+    }
+}
+
+static void run(const opts *o, const mixpeer_contestant *c) {
+    const wl_mix *ms[8];
+    wl_dist ds[2];
+    int nm = ordered_mixes(o->mixes, ms), nd = dist_list(o->dists, ds);
+    unsigned T = 1;
+    for (int i = 0; i < o->nthreads; i++)
+        if (o->threads[i] > T)
+            T = (unsigned)o->threads[i];
+    if (T > RUN_MAX_THREADS)
+        T = RUN_MAX_THREADS;
+    run_map r = c->ops;
+    int64_t before = heap_bytes();
+    r.m = c->create(o->keys);
+    run_prefill(&r, o->seed, o->keys);
+    double bpe = (double)(heap_bytes() - before) / (double)o->keys;
+    for (int mi = 0; mi < nm; mi++) {
+        for (int di = 0; di < nd; di++) {
+            wl_trace tr[RUN_MAX_THREADS];
+            for (unsigned t = 0; t < T; t++)
+                if (wl_trace_build(&tr[t], ms[mi], ds[di], o->keys, o->seed, t, trace_len(o)))
+                    exit(1);
+            count_on();
+            bench_keep(run_serial(&r, o->seed, &tr[0], 20000));
+            double apo = (double)count_off() / 20000.0;
+            for (int ti = 0; ti < o->nthreads; ti++) {
+                unsigned th = (unsigned)o->threads[ti];
+                bench_json j;
+                if (o->throughput) {
+                    double mops[100];
+                    uint64_t ops = 0, sum = 0, op, su;
+                    run_threads(&r, o->seed, tr, th, o->dur_ms / 5 + 1, 0, NULL, &op, &su);
+                    for (uint64_t k = 0; k < o->reps; k++) {
+                        mops[k] = run_threads(&r, o->seed, tr, th, o->dur_ms, 0, NULL, &op, &su);
+                        ops += op;
+                        sum += su;
+                    }
+                    qsort(mops, o->reps, sizeof mops[0], cmp_double);
+                    head(&j, "mix", c->name, ms[mi]->name, wl_dist_name(ds[di]), th, o->keys);
+                    bench_json_f64(&j, "mops", bench_median(mops, o->reps));
+                    bench_json_f64(&j, "mops_min", mops[0]);
+                    bench_json_f64(&j, "mops_max", mops[o->reps - 1]);
+                    bench_json_u64(&j, "reps", o->reps);
+                    bench_json_u64(&j, "duration_ms", o->dur_ms);
+                    bench_json_u64(&j, "ops", ops);
+                    bench_json_f64(&j, "allocs_per_op", apo);
+                    bench_json_f64(&j, "bytes_per_entry", bpe);
+                    bench_json_u64(&j, "checksum", sum);
+                    bench_json_u64(&j, "seed", o->seed);
+                    puts(bench_json_end(&j));
+                    fflush(stdout);
+                }
+                if (o->latency) {
+                    hist *h = malloc(sizeof *h);
+                    if (!h)
+                        exit(1);
+                    hist_init(h);
+                    uint64_t ops, sum;
+                    run_threads(&r, o->seed, tr, th, o->lat_ms, o->rate, h, &ops, &sum);
+                    head(&j, "latency", c->name, ms[mi]->name, wl_dist_name(ds[di]), th, o->keys);
+                    bench_json_u64(&j, "rate", o->rate);
+                    bench_json_u64(&j, "p50_ns", hist_quantile(h, 0.5));
+                    bench_json_u64(&j, "p90_ns", hist_quantile(h, 0.9));
+                    bench_json_u64(&j, "p99_ns", hist_quantile(h, 0.99));
+                    bench_json_u64(&j, "p999_ns", hist_quantile(h, 0.999));
+                    bench_json_u64(&j, "max_ns", h->max);
+                    bench_json_u64(&j, "ops", ops);
+                    bench_json_f64(&j, "allocs_per_op", apo);
+                    bench_json_f64(&j, "bytes_per_entry", bpe);
+                    bench_json_u64(&j, "checksum", sum);
+                    bench_json_u64(&j, "seed", o->seed);
+                    puts(bench_json_end(&j));
+                    fflush(stdout);
+                    free(h);
+                }
+            }
+            for (unsigned t = 0; t < T; t++)
+                wl_trace_free(&tr[t]);
+        }
+    }
+    c->destroy(r.m);
+}
+
+static bool u64_arg(const char *v, uint64_t *out) {
+    uint64_t x[1];
+    if (bench_parse_u64_list(v, x, 1) != 1)
+        return false;
+    *out = x[0];
+    return true;
+}
+
+int mixpeer_main(int argc, char **argv, const mixpeer_contestant *cs, int n) {
+    opts o = {NULL,      "read100,read90,read50",
+              "uniform", {1, 2},
+              2,         1u << 20,
+              42,        1000,
+              5,         1u << 20,
+              10000,     1000,
+              0,         true,
+              false};
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const char *a = argv[i], *v = argv[i + 1];
+        uint64_t x = 0;
+        bool ok = true;
+        if (!strcmp(a, "--maps"))
+            o.maps = v;
+        else if (!strcmp(a, "--mixes"))
+            o.mixes = v;
+        else if (!strcmp(a, "--dist"))
+            o.dists = v;
+        else if (!strcmp(a, "--threads"))
+            ok = (o.nthreads = bench_parse_u64_list(v, o.threads, 16)) > 0;
+        else if (!strcmp(a, "--keys"))
+            ok = u64_arg(v, &o.keys) && o.keys > 0 && o.keys <= WL_MAX_KEYS;
+        else if (!strcmp(a, "--seed"))
+            ok = u64_arg(v, &o.seed);
+        else if (!strcmp(a, "--duration-ms"))
+            ok = u64_arg(v, &o.dur_ms);
+        else if (!strcmp(a, "--reps"))
+            ok = u64_arg(v, &o.reps) && o.reps >= 1 && o.reps <= 100;
+        else if (!strcmp(a, "--trace-len"))
+            ok = u64_arg(v, &o.trace_len) && o.trace_len >= 1;
+        else if (!strcmp(a, "--rate"))
+            ok = u64_arg(v, &o.rate) && o.rate >= 1;
+        else if (!strcmp(a, "--lat-ms"))
+            ok = u64_arg(v, &o.lat_ms);
+        else if (!strcmp(a, "--verify-ops"))
+            ok = u64_arg(v, &o.verify_ops);
+        else if (!strcmp(a, "--throughput"))
+            ok = u64_arg(v, &x), o.throughput = x != 0;
+        else if (!strcmp(a, "--latency"))
+            ok = u64_arg(v, &x), o.latency = x != 0;
+        else
+            ok = false;
+        if (!ok) {
+            fprintf(stderr, "%s: bad option %s %s\n", argv[0], a, v);
+            return 2;
+        }
+    }
+    for (int k = 0; k < n; k++) {
+        if (!bench_list_has(o.maps, cs[k].name))
+            continue;
+        if (o.verify_ops)
+            verify(&o, &cs[k]);
+        else
+            run(&o, &cs[k]);
+    }
+    return 0;
+}

@@ -1,0 +1,147 @@
+/* runner.c — the loops of runner.h. */
+#include "runner.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+uint64_t run_serial(const run_map *c, uint64_t seed, const wl_trace *tr, uint64_t ops) {
+    uint64_t sum = 0;
+    for (uint64_t i = 0; i < ops; i++)
+        sum += run_op(c, seed, tr->e[i % tr->len], i);
+    return sum;
+}
+
+void run_prefill(const run_map *c, uint64_t seed, uint64_t n) {
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t k = wl_key(seed, i);
+        c->store(c->m, k, wl_value0(k));
+    }
+}
+
+typedef struct worker {
+    pthread_t th;
+    const run_map *c;
+    uint64_t seed;
+    const wl_trace *tr;
+    pthread_barrier_t *bar;
+    atomic_bool *stop;
+    uint64_t interval_ns, t0, t_end; /* latency mode */
+    hist *h;                         /* latency mode: this worker's */
+    uint64_t ops, sum;
+} worker;
+
+static void *throughput_worker(void *arg) {
+    worker *w = arg;
+    if (w->c->thread_enter)
+        w->c->thread_enter();
+    const uint32_t *e = w->tr->e;
+    size_t len = w->tr->len, pos = 0;
+    uint64_t i = 0, sum = 0;
+    pthread_barrier_wait(w->bar);
+    /* relaxed: the flag only has to be seen eventually; pthread_join orders
+     * the results with the reader. */
+    while (!atomic_load_explicit(w->stop, memory_order_relaxed)) {
+        for (int k = 0; k < 64; k++) {
+            sum += run_op(w->c, w->seed, e[pos], i);
+            i++;
+            if (++pos == len)
+                pos = 0;
+        }
+    }
+    w->ops = i;
+    w->sum = sum;
+    if (w->c->thread_exit)
+        w->c->thread_exit();
+    return NULL;
+}
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#else
+    __asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+static void *latency_worker(void *arg) {
+    worker *w = arg;
+    if (w->c->thread_enter)
+        w->c->thread_enter();
+    const uint32_t *e = w->tr->e;
+    size_t len = w->tr->len, pos = 0;
+    uint64_t i = 0, sum = 0;
+    pthread_barrier_wait(w->bar);
+    for (;; i++) {
+        uint64_t due = w->t0 + i * w->interval_ns;
+        if (due >= w->t_end)
+            break;
+        while (bench_now_ns() < due)
+            cpu_relax();
+        sum += run_op(w->c, w->seed, e[pos], i);
+        hist_record(w->h, bench_now_ns() - due);
+        if (++pos == len)
+            pos = 0;
+    }
+    w->ops = i;
+    w->sum = sum;
+    if (w->c->thread_exit)
+        w->c->thread_exit();
+    return NULL;
+}
+
+double run_threads(const run_map *c, uint64_t seed, const wl_trace *tr, unsigned threads,
+                   uint64_t duration_ms, uint64_t rate, hist *h, uint64_t *ops_out,
+                   uint64_t *sum_out) {
+    worker w[RUN_MAX_THREADS];
+    hist *hs = NULL;
+    pthread_barrier_t bar;
+    atomic_bool stop;
+    bool latency = h != NULL;
+    if (threads > RUN_MAX_THREADS)
+        threads = RUN_MAX_THREADS;
+    if (latency && !(hs = malloc(threads * sizeof *hs)))
+        return 0;
+    atomic_init(&stop, false);
+    pthread_barrier_init(&bar, NULL, threads + 1);
+    uint64_t t0 = bench_now_ns() + 2000000; /* 2 ms for the threads to start */
+    for (unsigned t = 0; t < threads; t++) {
+        memset(&w[t], 0, sizeof w[t]);
+        w[t].c = c;
+        w[t].seed = seed;
+        w[t].tr = &tr[t];
+        w[t].bar = &bar;
+        w[t].stop = &stop;
+        if (latency) {
+            hist_init(&hs[t]);
+            w[t].h = &hs[t];
+            w[t].interval_ns = 1000000000u / (rate ? rate : 1);
+            w[t].t0 = t0;
+            w[t].t_end = t0 + duration_ms * 1000000u;
+        }
+        pthread_create(&w[t].th, NULL, latency ? latency_worker : throughput_worker, &w[t]);
+    }
+    pthread_barrier_wait(&bar);
+    uint64_t start = bench_now_ns();
+    if (!latency) {
+        struct timespec ts = {(time_t)(duration_ms / 1000), (long)(duration_ms % 1000) * 1000000};
+        nanosleep(&ts, NULL);
+        atomic_store_explicit(&stop, true, memory_order_relaxed);
+    }
+    uint64_t ops = 0, sum = 0;
+    for (unsigned t = 0; t < threads; t++) {
+        pthread_join(w[t].th, NULL);
+        ops += w[t].ops;
+        sum += w[t].sum;
+        if (latency)
+            hist_merge(h, &hs[t]);
+    }
+    uint64_t elapsed = bench_now_ns() - start;
+    pthread_barrier_destroy(&bar);
+    free(hs);
+    *ops_out = ops;
+    *sum_out = sum;
+    return elapsed ? (double)ops * 1e3 / (double)elapsed : 0;
+}

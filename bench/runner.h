@@ -1,0 +1,74 @@
+/*
+ * runner.h — the timed loops of the concurrent mixes, shared by gomap-bench
+ * (mix.c, over concmap) and the C/C++ peers (bench/peers/mixpeer.c), so that
+ * every contestant in C or C++ runs the same loop and pays the same one
+ * indirect call per operation.
+ *
+ * Throughput (closed loop): threads replay their traces as fast as they can
+ * until a stop flag, checked every 64 operations, is raised.
+ * Latency (open loop): operation i of a thread is due at t0 + i / rate and
+ * its latency is measured from that intended start, so a stall is charged
+ * to every operation queued behind it (no coordinated omission).
+ */
+#ifndef GOMAP_BENCH_RUNNER_H
+#define GOMAP_BENCH_RUNNER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hist.h"
+#include "workload.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum { RUN_MAX_THREADS = 64 };
+
+/* A contestant, seen by the loops.  Every function is called concurrently
+ * from the worker threads. */
+typedef struct run_map {
+    void *m;
+    bool (*load)(void *m, uint64_t key, uint64_t *value);
+    void (*store)(void *m, uint64_t key, uint64_t value);
+    void (*del)(void *m, uint64_t key);
+    void (*thread_enter)(void); /* optional: called in each worker first */
+    void (*thread_exit)(void);  /* optional: called in each worker last */
+} run_map;
+
+/* Performs trace entry e as operation number i of its thread; returns what
+ * it adds to the checksum (workload.h). */
+static inline uint64_t run_op(const run_map *c, uint64_t seed, uint32_t e, uint64_t i) {
+    uint64_t key = wl_key(seed, e & WL_IDX_MASK);
+    uint64_t v;
+    switch (e >> WL_IDX_BITS) {
+    case WL_READ:
+        return c->load(c->m, key, &v) ? v : WL_MISS_MARK;
+    case WL_UPDATE:
+    case WL_INSERT:
+        c->store(c->m, key, key + i);
+        return 0;
+    default:
+        c->del(c->m, key);
+        return 0;
+    }
+}
+
+/* Single-threaded, in the calling thread: ops operations of trace tr,
+ * cyclically.  Returns the checksum. */
+uint64_t run_serial(const run_map *c, uint64_t seed, const wl_trace *tr, uint64_t ops);
+
+/* Runs `threads` workers, worker t over tr[t].  Throughput mode (h NULL):
+ * returns Mops/s over duration_ms.  Latency mode (h not NULL): each worker
+ * runs at `rate` ops/s for duration_ms, and every latency is added to *h.
+ * *ops and *sum receive the operations done and the checksum. */
+double run_threads(const run_map *c, uint64_t seed, const wl_trace *tr, unsigned threads,
+                   uint64_t duration_ms, uint64_t rate, hist *h, uint64_t *ops, uint64_t *sum);
+
+/* Prefills keys [0, n) of seed with wl_value0 values. */
+void run_prefill(const run_map *c, uint64_t seed, uint64_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* GOMAP_BENCH_RUNNER_H */
