@@ -73,10 +73,11 @@ static void cm_version_free(cowmap *m, struct cm_version *v) {
 }
 
 static void cm_version_free_cb(struct rcu_head *h) {
+    gomap__rcu_callback_begin(h);
     struct cm_version *v = caa_container_of(h, struct cm_version, rcu);
     cowmap *m = v->owner;
-    gomap__rcu_reclaimed(&m->reclaim, h);
     cm_version_free(m, v);
+    gomap__rcu_reclaimed(&m->reclaim); /* the last access to m */
 }
 
 /* Under mu: a private copy of `cur` (NULL: a new empty map).  O(len). */

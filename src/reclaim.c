@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #if defined(__SANITIZE_THREAD__)
 #define GOMAP_TSAN 1
@@ -79,23 +80,49 @@ bool gomap__rcu_in_section(void) {
     return rcu_registered && urcu_memb_read_ongoing();
 }
 
+/* Objects retired by all maps and not yet freed (for gomap__rcu_barrier). */
+static atomic_long rcu_pending_all;
+
 void gomap__rcu_retire(struct gomap__reclaim *r, struct rcu_head *head,
                        void (*fn)(struct rcu_head *)) {
+    /* Relaxed: the increments only have to be visible to the callback's
+     * decrement, which the grace period orders after them. */
     atomic_fetch_add_explicit(&r->pending, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&rcu_pending_all, 1, memory_order_relaxed);
     /* Orders the retiring thread's last writes to the object before the
      * callback's free, for TSan (call_rcu's queue is not instrumented). */
     TSAN_RELEASE(head);
     urcu_memb_call_rcu(head, fn);
 }
 
-void gomap__rcu_reclaimed(struct gomap__reclaim *r, struct rcu_head *head) {
+void gomap__rcu_callback_begin(struct rcu_head *head) {
     TSAN_ACQUIRE(&gomap_rcu_tsan_sync);
     TSAN_ACQUIRE(head);
-    atomic_fetch_sub_explicit(&r->pending, 1, memory_order_relaxed);
+}
+
+void gomap__rcu_reclaimed(struct gomap__reclaim *r) {
+    atomic_fetch_sub_explicit(&r->pending, 1, memory_order_release);
+    atomic_fetch_sub_explicit(&rcu_pending_all, 1, memory_order_release);
+}
+
+/* Polls until *count is 0.  Acquire pairs with the callbacks' release
+ * decrements.  Sleeps grow from 20 us to 1 ms: a grace period plus the
+ * call_rcu thread's batching take from microseconds to ~10 ms. */
+static void rcu_wait_zero(atomic_long *count_l, atomic_size_t *count_z) {
+    long ns = 20000;
+    for (;;) {
+        if (count_l ? atomic_load_explicit(count_l, memory_order_acquire) == 0
+                    : atomic_load_explicit(count_z, memory_order_acquire) == 0)
+            return;
+        struct timespec ts = {0, ns};
+        nanosleep(&ts, NULL);
+        if (ns < 1000000)
+            ns *= 2;
+    }
 }
 
 void gomap__rcu_drain(struct gomap__reclaim *r, const char *who) {
-    if (atomic_load_explicit(&r->pending, memory_order_relaxed) == 0)
+    if (atomic_load_explicit(&r->pending, memory_order_acquire) == 0)
         return;
     if (gomap__rcu_in_section()) {
         fprintf(stderr,
@@ -104,18 +131,11 @@ void gomap__rcu_drain(struct gomap__reclaim *r, const char *who) {
                 who);
         abort();
     }
-    /* rcu_barrier waits for every callback queued before it, by any thread,
-     * so all of r's callbacks have run when it returns. */
-    urcu_memb_barrier();
-    if (atomic_load_explicit(&r->pending, memory_order_relaxed) != 0) {
-        fprintf(stderr,
-                "gomap: internal error: %s: retired objects still pending after "
-                "rcu_barrier\n",
-                who);
-        abort();
-    }
+    /* Not rcu_barrier: it waits for every callback of the process, and its
+     * internal hand-off is invisible to ThreadSanitizer. */
+    rcu_wait_zero(NULL, &r->pending);
 }
 
 void gomap__rcu_barrier(void) {
-    urcu_memb_barrier();
+    rcu_wait_zero(&rcu_pending_all, NULL);
 }

@@ -33,9 +33,11 @@
  *     it returns), and must not free a syncmap or cowmap.
  *
  * Each map counts its objects that are retired and not yet freed (struct
- * gomap__reclaim), so that freeing a map waits (rcu_barrier) only when some
- * of its objects are still queued, and so that the callbacks, which run on
- * liburcu's thread and use the map's allocator, never outlive the map.
+ * gomap__reclaim), so that freeing a map waits only when some of its objects
+ * are still queued, and only for those (not for the whole process's, as
+ * rcu_barrier would), and so that the callbacks, which run on liburcu's
+ * thread and use the map's allocator, never outlive the map: a callback's
+ * decrement is its last access to the map.
  *
  * ThreadSanitizer cannot see the ordering a grace period provides (it comes
  * from membarrier and liburcu's uninstrumented code).  Under TSan, leaving a
@@ -54,9 +56,9 @@
 #include <urcu/urcu-memb.h>
 
 /* A map's count of retired-but-not-yet-freed objects.  Incremented by
- * gomap__rcu_retire before queueing, decremented by gomap__rcu_reclaimed in
- * the callback; relaxed is enough for both (the count orders nothing: the
- * drain below relies on rcu_barrier's own ordering). */
+ * gomap__rcu_retire before queueing, decremented (release) by
+ * gomap__rcu_reclaimed at the end of the callback; gomap__rcu_drain reads it
+ * with acquire. */
 struct gomap__reclaim {
     atomic_size_t pending;
 };
@@ -78,17 +80,25 @@ bool gomap__rcu_in_section(void);
 void gomap__rcu_retire(struct gomap__reclaim *r, struct rcu_head *head,
                        void (*fn)(struct rcu_head *));
 
-/* The first call of every callback passed to gomap__rcu_retire: accounts
- * the object as freed (the caller frees it right after). */
-void gomap__rcu_reclaimed(struct gomap__reclaim *r, struct rcu_head *head);
+/* The first call of every callback passed to gomap__rcu_retire, before it
+ * reads the object (see the TSan note above). */
+void gomap__rcu_callback_begin(struct rcu_head *head);
 
-/* Waits until every object retired so far on r has been freed.  Returns at
- * once when none is pending.  Must not be called inside a section (it would
- * wait for itself): fatal error then. */
+/* The LAST access a callback makes to its map: accounts the object as freed.
+ * Release, paired with the acquire in gomap__rcu_drain: whoever sees the
+ * count reach 0 may free the map, after everything the callback did. */
+void gomap__rcu_reclaimed(struct gomap__reclaim *r);
+
+/* Waits until every object retired so far on r has been freed: returns at
+ * once when none is pending, else polls (the callbacks run on liburcu's
+ * thread after a grace period; a stalled reader anywhere delays them).
+ * Must not be called inside a section (it would wait for itself): fatal
+ * error then. */
 void gomap__rcu_drain(struct gomap__reclaim *r, const char *who);
 
-/* Waits until every callback queued so far by any thread has run (liburcu's
- * rcu_barrier).  For tests. */
+/* Waits until no object retired by any map is pending (all maps' counts are
+ * 0).  For tests, in a quiet moment: with writers running it may not
+ * return. */
 void gomap__rcu_barrier(void);
 
 #endif /* GOMAP_RECLAIM_H */

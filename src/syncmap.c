@@ -180,9 +180,10 @@ static void obj_free_now(syncmap *m, struct sm_obj *o) {
 
 static void obj_free_cb(struct rcu_head *h) {
     struct sm_obj *o = caa_container_of(h, struct sm_obj, rcu);
+    gomap__rcu_callback_begin(h);
     syncmap *m = (syncmap *)(o->owner_kind & ~(uintptr_t)3);
-    gomap__rcu_reclaimed(&m->reclaim, h);
     obj_free_now(m, o);
+    gomap__rcu_reclaimed(&m->reclaim); /* the last access to m */
 }
 
 /* Retires an object this thread just unlinked (now: the map is being freed
