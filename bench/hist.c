@@ -39,8 +39,10 @@ uint64_t hist_quantile(const hist *h, double q) {
     if (q > 1)
         q = 1;
     uint64_t rank = (uint64_t)ceil(q * (double)h->count);
-    if (rank < 1)
-        rank = 1;
+    if (rank <= 1)
+        return h->min; /* the extremes are known exactly */
+    if (rank >= h->count)
+        return h->max;
     uint64_t seen = 0;
     for (unsigned i = 0; i < HIST_BUCKETS; i++) {
         seen += h->n[i];

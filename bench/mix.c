@@ -911,6 +911,7 @@ int mix_write_plots(const mix_results *rs, const char *dir) {
             FILE *f = fopen(path, "w");
             if (!f)
                 return -1;
+            char titles[512] = "";
             for (int o = 0; table_order[o]; o++) {
                 bool hdr = false;
                 for (unsigned th = 1; th <= MIX_MAX_THREADS; th++) {
@@ -918,8 +919,10 @@ int mix_write_plots(const mix_results *rs, const char *dir) {
                         mix_results_find(rs, "mix", table_order[o], m->name, dn, th);
                     if (!r)
                         continue;
-                    if (!hdr)
-                        fprintf(f, "\"%s\"\n", table_order[o]);
+                    if (!hdr) {
+                        fprintf(f, "# %s\n", table_order[o]);
+                        list_append(titles, sizeof titles, table_order[o]);
+                    }
                     hdr = true;
                     fprintf(f, "%u %.4f\n", th, r->mops);
                 }
@@ -927,10 +930,13 @@ int mix_write_plots(const mix_results *rs, const char *dir) {
                     fprintf(f, "\n\n");
             }
             fclose(f);
+            for (char *c = titles; *c; c++)
+                if (*c == ',')
+                    *c = ' ';
             snprintf(cmd, sizeof cmd,
-                     "gnuplot -e \"data='%s'; out='%s/tput-%s-%s'; title_text='%s, %s keys: "
-                     "throughput vs threads'\" '%s/throughput.gp'",
-                     path, dir, m->name, dn, m->name, dn, script_dir);
+                     "gnuplot -e \"data='%s'; out='%s/tput-%s-%s'; titles='%s'; title_text='%s, %s "
+                     "keys: throughput vs threads'\" '%s/throughput.gp'",
+                     path, dir, m->name, dn, titles, m->name, dn, script_dir);
             if (system(cmd) == 0)
                 made++;
         }

@@ -1,7 +1,7 @@
 # Throughput vs threads for one mix: one line per contestant.
 # gnuplot -e "data='tput-read90-uniform.dat'; out='tput-read90-uniform'; title_text='...'" throughput.gp
-# The data file holds one block per contestant (its name in quotes, then
-# "threads mops" lines), blocks separated by two blank lines.
+# The data file holds one block per contestant ("# name", then "threads mops"
+# lines), blocks separated by two blank lines; titles lists the names in order.
 if (!exists("title_text")) title_text = "throughput vs threads"
 set title title_text
 set xlabel "threads"
@@ -15,5 +15,5 @@ n = STATS_blocks
 do for [fmt in "svg png"] {
   if (fmt eq "svg") { set terminal svg size 900,500 dynamic } else { set terminal pngcairo size 900,500 }
   set output out.".".fmt
-  plot for [i=0:n-1] data index i using 1:2 with linespoints lw 2 pt 7 title columnheader(1)
+  plot for [i=0:n-1] data index i using 1:2 with linespoints lw 2 pt 7 title word(titles, i+1)
 }

@@ -288,8 +288,11 @@ func (h *hist) quantile(q float64) uint64 {
 	if float64(rank) < q*float64(h.count) {
 		rank++
 	}
-	if rank < 1 {
-		rank = 1
+	if rank <= 1 {
+		return h.min
+	}
+	if rank >= h.count {
+		return h.max
 	}
 	seen := uint64(0)
 	for i := 0; i < histBuckets; i++ {

@@ -1,0 +1,264 @@
+/* bench_mix_test.c — tests of gomap-bench's concurrent-mix machinery. */
+#include "check.h"
+
+#include <math.h>
+
+#include "hist.h"
+#include "mix.h"
+#include "workload.h"
+
+/* ---- workload ------------------------------------------------------------ */
+
+static uint64_t digest_of(const char *mix, wl_dist d, uint64_t keys, uint64_t seed, unsigned t,
+                          size_t len) {
+    wl_trace tr;
+    if (wl_trace_build(&tr, wl_mix_find(mix), d, keys, seed, t, len) != 0)
+        return 0;
+    uint64_t h = wl_trace_digest(&tr);
+    wl_trace_free(&tr);
+    return h;
+}
+
+TEST(trace_deterministic_per_seed) {
+    for (int d = 0; d < 2; d++) {
+        CHECK_EQ(digest_of("read90", (wl_dist)d, 1000, 7, 0, 5000),
+                 digest_of("read90", (wl_dist)d, 1000, 7, 0, 5000));
+        CHECK(digest_of("read90", (wl_dist)d, 1000, 7, 0, 5000) !=
+              digest_of("read90", (wl_dist)d, 1000, 8, 0, 5000));
+        CHECK(digest_of("read90", (wl_dist)d, 1000, 7, 0, 5000) !=
+              digest_of("read90", (wl_dist)d, 1000, 7, 1, 5000));
+    }
+}
+
+TEST(trace_follows_the_mix) {
+    const char *names[] = {"read100", "read90", "read50", "update100", "churn"};
+    double want_reads[] = {1.0, 0.9, 0.5, 0.0, 0.0};
+    for (int k = 0; k < 5; k++) {
+        wl_trace tr;
+        REQUIRE(wl_trace_build(&tr, wl_mix_find(names[k]), WL_UNIFORM, 1000, 1, 0, 100000) == 0);
+        size_t reads = 0, ins = 0, out_of_range = 0;
+        uint64_t range = strcmp(names[k], "churn") == 0 ? 2000 : 1000;
+        for (size_t i = 0; i < tr.len; i++) {
+            unsigned op = tr.e[i] >> WL_IDX_BITS;
+            reads += op == WL_READ;
+            ins += op == WL_INSERT;
+            out_of_range += (tr.e[i] & WL_IDX_MASK) >= range;
+        }
+        CHECK(fabs((double)reads / (double)tr.len - want_reads[k]) < 0.01);
+        if (strcmp(names[k], "churn") == 0)
+            CHECK(fabs((double)ins / (double)tr.len - 0.5) < 0.01);
+        CHECK_EQ(out_of_range, 0);
+        wl_trace_free(&tr);
+    }
+}
+
+TEST(zipf_is_skewed_and_uniform_is_not) {
+    wl_zipf z;
+    wl_zipf_init(&z, 100000, WL_ZIPF_THETA);
+    uint64_t state = 3, hot_z = 0, hot_u = 0;
+    for (int i = 0; i < 100000; i++) {
+        uint64_t r = bench_splitmix64(&state);
+        hot_z += wl_zipf_next(&z, r) < 100; /* the hottest 0.1% of keys */
+        hot_u += wl_uniform(r, 100000) < 100;
+    }
+    /* Zipf(0.99) over 1e5 keys puts ~40% of draws on the top 100 keys;
+     * uniform puts 0.1% there. */
+    CHECK(hot_z > 30000 && hot_z < 50000);
+    CHECK(hot_u < 300);
+}
+
+TEST(portable_math_is_accurate) {
+    double xs[] = {1e-6, 0.123, 0.5, 1.0, 1.5, 2.0, 10.0, 12345.678, 1e6};
+    for (int i = 0; i < 9; i++) {
+        CHECK(fabs(wl_log(xs[i]) - log(xs[i])) <= 1e-14 * fmax(1, fabs(log(xs[i]))));
+        CHECK(fabs(wl_pow(xs[i], 0.99) - pow(xs[i], 0.99)) <= 1e-13 * pow(xs[i], 0.99));
+    }
+    CHECK(fabs(wl_exp(-14.0) - exp(-14.0)) <= 1e-14 * exp(-14.0));
+}
+
+static bool run_capture(const char *cmd, char *out, size_t n) {
+    FILE *f = popen(cmd, "r");
+    if (!f)
+        return false;
+    size_t used = fread(out, 1, n - 1, f);
+    out[used] = '\0';
+    return pclose(f) == 0;
+}
+
+static bool exists(const char *path) {
+    return access(path, X_OK) == 0;
+}
+
+/* The Go peer reimplements the generator; C++ peers compile workload.c. */
+TEST(go_generator_equals_c) {
+    const char *go = BENCH_BIN_DIR "/peer-go-mix";
+    if (!exists(go)) {
+        printf("  (peer-go-mix not built: skipped)\n");
+        return;
+    }
+    static char out[8192];
+    REQUIRE(run_capture(BENCH_BIN_DIR "/peer-go-mix --trace-digest --mixes "
+                                      "read100,read90,read75,update100,churn --dist uniform,zipf "
+                                      "--keys 3000 --seed 99 --trace-len 20000",
+                        out, sizeof out));
+    int lines = 0;
+    for (char *save, *l = strtok_r(out, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        char mix[32], dist[16];
+        uint64_t dg;
+        REQUIRE(bench_json_get_str(l, "mix", mix, sizeof mix));
+        REQUIRE(bench_json_get_str(l, "dist", dist, sizeof dist));
+        REQUIRE(bench_json_get_u64(l, "digest", &dg));
+        wl_dist d;
+        REQUIRE(wl_dist_parse(dist, &d) == 0);
+        uint64_t c = digest_of(mix, d, 3000, 99, 0, 20000);
+        if (c != dg)
+            printf("  %s %s: C %llu, Go %llu\n", mix, dist, (unsigned long long)c,
+                   (unsigned long long)dg);
+        CHECK_EQ(c, dg);
+        lines++;
+    }
+    CHECK_EQ(lines, 10);
+}
+
+/* ---- histogram ----------------------------------------------------------------- */
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Every reported quantile is within 1/256 of the sample's nearest-rank value. */
+static void check_quantiles(uint64_t *v, size_t n) {
+    hist *h = malloc(sizeof *h);
+    hist_init(h);
+    for (size_t i = 0; i < n; i++)
+        hist_record(h, v[i]);
+    qsort(v, n, sizeof v[0], cmp_u64);
+    double qs[] = {0.0, 0.1, 0.5, 0.9, 0.99, 0.999, 1.0};
+    for (int k = 0; k < 7; k++) {
+        size_t rank = (size_t)ceil(qs[k] * (double)n);
+        if (rank < 1)
+            rank = 1;
+        uint64_t want = v[rank - 1], got = hist_quantile(h, qs[k]);
+        double err = fabs((double)got - (double)want);
+        if (err > (double)want / 256.0)
+            printf("  q=%g: got %llu want %llu\n", qs[k], (unsigned long long)got,
+                   (unsigned long long)want);
+        CHECK(err <= (double)want / 256.0);
+    }
+    CHECK_EQ(h->count, n);
+    free(h);
+}
+
+TEST(hist_uniform) {
+    size_t n = 200000;
+    uint64_t *v = malloc(n * sizeof *v), s = 1;
+    for (size_t i = 0; i < n; i++)
+        v[i] = 1 + wl_uniform(bench_splitmix64(&s), 10000000);
+    check_quantiles(v, n);
+    free(v);
+}
+
+TEST(hist_exponential) {
+    size_t n = 200000;
+    uint64_t *v = malloc(n * sizeof *v), s = 2;
+    for (size_t i = 0; i < n; i++) {
+        double u = ((double)(bench_splitmix64(&s) >> 11) + 1) / 9007199254740993.0;
+        v[i] = (uint64_t)(-log(u) * 5000.0);
+    }
+    check_quantiles(v, n);
+    free(v);
+}
+
+TEST(hist_constant_and_extremes) {
+    uint64_t v[1000];
+    for (int i = 0; i < 1000; i++)
+        v[i] = 123457;
+    check_quantiles(v, 1000);
+    hist *h = malloc(sizeof *h);
+    hist_init(h);
+    CHECK_EQ(hist_quantile(h, 0.5), 0);
+    hist_record(h, UINT64_MAX);
+    hist_record(h, 0);
+    CHECK_EQ(hist_quantile(h, 1.0), UINT64_MAX);
+    CHECK_EQ(hist_quantile(h, 0.0), 0);
+    for (uint64_t x = 1; x < (1ull << 62); x = x * 3 + 1) {
+        uint64_t lo, w;
+        hist_bucket_range(hist_index(x), &lo, &w);
+        CHECK(lo <= x && x - lo < w);
+    }
+    free(h);
+}
+
+/* ---- the advisor's rule ------------------------------------------------------------ */
+
+TEST(advisor_picks_the_obvious) {
+    adv_candidate c[] = {
+        {"rwmap", 3.0, 900, 40},
+        {"shardmap", 12.0, 400, 42},
+        {"syncmap", 8.0, 300, 90},
+        {"cowmap", 0, -1, -1}, /* not measured */
+    };
+    int best, second;
+    CHECK_EQ(adv_choose(c, 4, 0.05, &best, &second), 3);
+    CHECK_EQ(best, 1);
+    CHECK_EQ(second, 2);
+    /* within the tie band, the lower p99 wins */
+    c[2].mops = 11.8;
+    adv_choose(c, 4, 0.05, &best, &second);
+    CHECK_EQ(best, 2);
+    CHECK_EQ(second, 1);
+    /* equal throughput and p99: fewer bytes per entry */
+    c[2].mops = 12.0;
+    c[2].p99_ns = 400;
+    adv_choose(c, 4, 0.05, &best, &second);
+    CHECK_EQ(best, 1);
+    /* nothing measured */
+    adv_candidate none[] = {{"rwmap", 0, -1, -1}};
+    CHECK_EQ(adv_choose(none, 1, 0.05, &best, &second), 0);
+    CHECK_EQ(best, -1);
+}
+
+/* ---- every contestant does the work -------------------------------------------------- */
+
+/* A deterministic single-threaded run of each mix on every contestant must
+ * give the same checksum of values read, final length and final sum of
+ * values: a contestant that skipped or faked operations would differ. */
+TEST(checksums_agree_across_contestants) {
+    const char *bench = BENCH_BIN_DIR "/gomap-bench";
+    if (!exists(bench)) {
+        printf("  (gomap-bench not built: skipped)\n");
+        return;
+    }
+    static char out[1 << 16];
+    REQUIRE(run_capture(BENCH_BIN_DIR "/gomap-bench mix --json --quiet --verify-ops 4000 "
+                                      "--keys 1500 --mixes read90,update100,churn "
+                                      "--dist uniform,zipf 2>/dev/null",
+                        out, sizeof out));
+    mix_results rs = {0};
+    for (char *save, *l = strtok_r(out, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        mix_result r;
+        if (mix_result_parse(l, &r) && strcmp(r.kind, "verify") == 0)
+            mix_results_add(&rs, &r);
+    }
+    int compared = 0;
+    for (size_t i = 0; i < rs.n; i++) {
+        const mix_result *a = &rs.r[i];
+        const mix_result *ref = mix_results_find(&rs, "verify", rs.r[0].map, a->mix, a->dist, 1);
+        REQUIRE(ref != NULL);
+        if (a->checksum != ref->checksum || a->final_len != ref->final_len ||
+            a->final_sum != ref->final_sum)
+            printf("  %s %s: %s differs from %s\n", a->mix, a->dist, a->map, ref->map);
+        CHECK_EQ(a->checksum, ref->checksum);
+        CHECK_EQ(a->final_len, ref->final_len);
+        CHECK_EQ(a->final_sum, ref->final_sum);
+        CHECK_EQ(a->ops, 4000);
+        compared++;
+    }
+    /* at least the in-process variants rw and shard on 6 cells */
+    CHECK(compared >= 12);
+    printf("  %d verify lines compared\n", compared);
+    mix_results_free(&rs);
+}
+
+TEST_MAIN()
