@@ -86,8 +86,12 @@
  * chose it from a table of overflow %, bytes/entry and probes per lookup;
  * docs/design.md has that table measured on this map.  Higher: longer
  * overflow chains; lower: more memory per entry. */
-#define LOAD_FACTOR_NUM 13
-#define LOAD_FACTOR_DEN 2
+#ifndef GOMAP_LOAD_FACTOR_NUM /* overridable only to measure the table */
+#define GOMAP_LOAD_FACTOR_NUM 13
+#define GOMAP_LOAD_FACTOR_DEN 2
+#endif
+#define LOAD_FACTOR_NUM GOMAP_LOAD_FACTOR_NUM
+#define LOAD_FACTOR_DEN GOMAP_LOAD_FACTOR_DEN
 
 /* Reserved tophash values.  Each is a state of one slot. */
 enum {
@@ -263,7 +267,6 @@ uint64_t gomap__random64(void) {
 /* ---- tophash words -------------------------------------------------------- */
 
 #define BYTES_01 0x0101010101010101ull
-#define BYTES_7F 0x7f7f7f7f7f7f7f7full
 #define BYTES_80 0x8080808080808080ull
 
 static inline uint8_t tophash(uint64_t hash) {
@@ -271,19 +274,25 @@ static inline uint8_t tophash(uint64_t hash) {
     return t < MIN_TOPHASH ? (uint8_t)(t + MIN_TOPHASH) : t;
 }
 
-/* 0x80 in each byte of w that is zero, exactly (no false positives, unlike
- * the shorter (w - 0x01..) & ~w & 0x80.. which can flag a byte above a zero
- * one): "Bit Twiddling Hacks", determine if a word has a zero byte. */
+/* 0x80 in each byte of w that is zero ("Bit Twiddling Hacks", determine if a
+ * word has a zero byte).  The short form can also flag a byte that is 0x01
+ * when a lower byte is zero (the borrow propagates).  The callers below are
+ * safe with that: see each. */
 static inline uint64_t zero_bytes(uint64_t w) {
-    return ~(((w & BYTES_7F) + BYTES_7F) | w | BYTES_7F);
+    return (w - BYTES_01) & ~w & BYTES_80;
 }
 
-/* Slots of a tophash word whose byte equals t, as 0x80 bits. */
+/* Slots of a tophash word whose byte equals t, as 0x80 bits.  A false
+ * positive is a byte equal to t ^ 1; since t >= MIN_TOPHASH, t ^ 1 is either
+ * a live tophash (the key comparison then fails, as for any tophash
+ * collision) or, for t == 5, EVACUATED_EMPTY, which only evacuated old
+ * buckets hold and lookups never scan (the iterator does not use this). */
 static inline uint64_t match_top(uint64_t top, uint8_t t) {
     return zero_bytes(top ^ (BYTES_01 * t));
 }
 
-/* Empty slots (EMPTY_REST or EMPTY_ONE: the byte is 0 or 1). */
+/* Empty slots (EMPTY_REST or EMPTY_ONE: the byte is 0 or 1).  Exact: after
+ * clearing bit 0 every byte is even, so none is 0x01. */
 static inline uint64_t match_empty(uint64_t top) {
     return zero_bytes(top & ~BYTES_01);
 }
@@ -369,7 +378,17 @@ static barray *new_array(const gomap *m, unsigned B) {
     size_t slots = nb * bucket_bytes(m);
     size_t pool = npool * obucket_bytes(m);
     size_t bytes = head + hdrs + slots + pool;
-    char *p = m_alloc(m, bytes);
+    /* Only the headers need zeroing (pool buckets are initialised when taken,
+     * slots when filled); with malloc, calloc gets a large array's pages
+     * already zero from the kernel instead of writing them. */
+    char *p;
+    if (m->alloc.alloc == sys_alloc) {
+        p = calloc(1, bytes);
+    } else {
+        p = m_alloc(m, bytes);
+        if (p)
+            memset(p, 0, head + hdrs);
+    }
     if (!p)
         return NULL;
     barray *a = (barray *)p;
@@ -381,8 +400,6 @@ static barray *new_array(const gomap *m, unsigned B) {
     a->pool = a->slots + slots;
     a->pool_next = a->pool;
     a->pool_end = a->pool + pool;
-    memset(a->hdr, 0, hdrs);
-    memset(a->pool, 0, pool);
     return a;
 }
 
@@ -1176,48 +1193,6 @@ ALWAYS_INLINE bool delete_impl(gomap *m, const void *key, uint64_t hash, int kin
 
 /* ---- dispatch: one instance of each hot path per key kind ------------------ */
 
-#define DISPATCH(m, call)                                                                          \
-    switch ((m)->kind) {                                                                           \
-    case K_U64:                                                                                    \
-        return call(K_U64);                                                                        \
-    case K_U32:                                                                                    \
-        return call(K_U32);                                                                        \
-    case K_STR:                                                                                    \
-        return call(K_STR);                                                                        \
-    case K_BSTR:                                                                                   \
-        return call(K_BSTR);                                                                       \
-    case K_BYTES:                                                                                  \
-        return call(K_BYTES);                                                                      \
-    default:                                                                                       \
-        return call(K_GEN);                                                                        \
-    }
-
-uint64_t gomap__hash(const gomap *m, const void *key){
-#define CALL(k) hash_key(m, key, k)
-    DISPATCH(m, CALL)
-#undef CALL
-}
-
-GOMAP_API void *gomap_get(const gomap *m, const void *key) {
-    if (m == NULL)
-        return NULL;
-#define CALL(k) get_impl(m, key, 0, false, k)
-    DISPATCH(m, CALL)
-#undef CALL
-}
-
-void *gomap__get_hashed(const gomap *m, const void *key, uint64_t hash) {
-    if (m == NULL)
-        return NULL;
-#define CALL(k) get_impl(m, key, hash, true, k)
-    DISPATCH(m, CALL)
-#undef CALL
-}
-
-GOMAP_API bool gomap_contains(const gomap *m, const void *key) {
-    return gomap_get(m, key) != NULL;
-}
-
 ALWAYS_INLINE int set_impl(gomap *m, const void *key, uint64_t hash, bool have_hash,
                            const void *value, void **value_out, bool *inserted_out, int kind) {
     if (unlikely(m == NULL))
@@ -1245,57 +1220,6 @@ ALWAYS_INLINE int set_impl(gomap *m, const void *key, uint64_t hash, bool have_h
     return r;
 }
 
-GOMAP_API int gomap_set(gomap *m, const void *key, const void *value) {
-    if (unlikely(m == NULL))
-        gomap__fatal("assignment to entry in nil map");
-#define CALL(k) set_impl(m, key, 0, false, value, NULL, NULL, k)
-    DISPATCH(m, CALL)
-#undef CALL
-}
-
-int gomap__set_hashed(gomap *m, const void *key, uint64_t hash, const void *value) {
-    if (unlikely(m == NULL))
-        gomap__fatal("assignment to entry in nil map");
-#define CALL(k) set_impl(m, key, hash, true, value, NULL, NULL, k)
-    DISPATCH(m, CALL)
-#undef CALL
-}
-
-int gomap__upsert(gomap *m, const void *key, uint64_t hash, void **value_slot, bool *inserted) {
-    if (unlikely(m == NULL))
-        gomap__fatal("assignment to entry in nil map");
-    void *vs = NULL;
-    bool ins = false;
-    int r;
-#define CALL(k) set_impl(m, key, hash, true, NULL, &vs, &ins, k)
-    switch (m->kind) {
-    case K_U64:
-        r = CALL(K_U64);
-        break;
-    case K_U32:
-        r = CALL(K_U32);
-        break;
-    case K_STR:
-        r = CALL(K_STR);
-        break;
-    case K_BSTR:
-        r = CALL(K_BSTR);
-        break;
-    case K_BYTES:
-        r = CALL(K_BYTES);
-        break;
-    default:
-        r = CALL(K_GEN);
-        break;
-    }
-#undef CALL
-    if (value_slot)
-        *value_slot = vs;
-    if (inserted)
-        *inserted = r == 0 && ins;
-    return r;
-}
-
 ALWAYS_INLINE bool del_impl(gomap *m, const void *key, uint64_t hash, bool have_hash, int kind) {
     if (m == NULL)
         return false;
@@ -1310,20 +1234,114 @@ ALWAYS_INLINE bool del_impl(gomap *m, const void *key, uint64_t hash, bool have_
     return r;
 }
 
+/* Each kind gets its own copy of get, set and delete, compiled with the kind
+ * a constant: no indirect call and no kind test inside, and small functions
+ * whose registers are allocated for their kind alone.  The public functions
+ * dispatch with one switch (a jump, well predicted: a program uses few
+ * kinds). */
+#define FOR_EACH_KIND(X)                                                                           \
+    X(u64, K_U64) X(u32, K_U32) X(str, K_STR) X(bstr, K_BSTR) X(bytes, K_BYTES) X(gen, K_GEN)
+
+#define DEFINE_KIND_FNS(name, k)                                                                   \
+    NOINLINE void *get_##name(const gomap *m, const void *key, uint64_t hash, bool have_hash) {    \
+        return get_impl(m, key, hash, have_hash, k);                                               \
+    }                                                                                              \
+    NOINLINE int set_##name(gomap *m, const void *key, uint64_t hash, bool have_hash,              \
+                            const void *value, void **value_out, bool *inserted_out) {             \
+        return set_impl(m, key, hash, have_hash, value, value_out, inserted_out, k);               \
+    }                                                                                              \
+    NOINLINE bool del_##name(gomap *m, const void *key, uint64_t hash, bool have_hash) {           \
+        return del_impl(m, key, hash, have_hash, k);                                               \
+    }
+FOR_EACH_KIND(DEFINE_KIND_FNS)
+
+#define DISPATCH(m, fn, ...)                                                                       \
+    switch ((m)->kind) {                                                                           \
+    case K_U64:                                                                                    \
+        return fn##_u64(__VA_ARGS__);                                                              \
+    case K_U32:                                                                                    \
+        return fn##_u32(__VA_ARGS__);                                                              \
+    case K_STR:                                                                                    \
+        return fn##_str(__VA_ARGS__);                                                              \
+    case K_BSTR:                                                                                   \
+        return fn##_bstr(__VA_ARGS__);                                                             \
+    case K_BYTES:                                                                                  \
+        return fn##_bytes(__VA_ARGS__);                                                            \
+    default:                                                                                       \
+        return fn##_gen(__VA_ARGS__);                                                              \
+    }
+
+uint64_t gomap__hash(const gomap *m, const void *key) {
+    switch (m->kind) {
+    case K_U64:
+        return hash_key(m, key, K_U64);
+    case K_U32:
+        return hash_key(m, key, K_U32);
+    case K_STR:
+    case K_BSTR:
+        return hash_key(m, key, K_STR);
+    case K_BYTES:
+        return hash_key(m, key, K_BYTES);
+    default:
+        return hash_key(m, key, K_GEN);
+    }
+}
+
+GOMAP_API void *gomap_get(const gomap *m, const void *key) {
+    if (m == NULL)
+        return NULL;
+    DISPATCH(m, get, m, key, 0, false)
+}
+
+void *gomap__get_hashed(const gomap *m, const void *key, uint64_t hash) {
+    if (m == NULL)
+        return NULL;
+    DISPATCH(m, get, m, key, hash, true)
+}
+
+GOMAP_API bool gomap_contains(const gomap *m, const void *key) {
+    return gomap_get(m, key) != NULL;
+}
+
+GOMAP_API int gomap_set(gomap *m, const void *key, const void *value) {
+    if (unlikely(m == NULL))
+        gomap__fatal("assignment to entry in nil map");
+    DISPATCH(m, set, m, key, 0, false, value, NULL, NULL)
+}
+
+int gomap__set_hashed(gomap *m, const void *key, uint64_t hash, const void *value) {
+    if (unlikely(m == NULL))
+        gomap__fatal("assignment to entry in nil map");
+    DISPATCH(m, set, m, key, hash, true, value, NULL, NULL)
+}
+
+static int upsert(gomap *m, const void *key, uint64_t hash, void **value_slot, bool *inserted) {
+    DISPATCH(m, set, m, key, hash, true, NULL, value_slot, inserted)
+}
+
+int gomap__upsert(gomap *m, const void *key, uint64_t hash, void **value_slot, bool *inserted) {
+    if (unlikely(m == NULL))
+        gomap__fatal("assignment to entry in nil map");
+    void *vs = NULL;
+    bool ins = false;
+    int r = upsert(m, key, hash, &vs, &ins);
+    if (value_slot)
+        *value_slot = vs;
+    if (inserted)
+        *inserted = r == 0 && ins;
+    return r;
+}
+
 GOMAP_API bool gomap_delete(gomap *m, const void *key) {
     if (m == NULL)
         return false;
-#define CALL(k) del_impl(m, key, 0, false, k)
-    DISPATCH(m, CALL)
-#undef CALL
+    DISPATCH(m, del, m, key, 0, false)
 }
 
 bool gomap__delete_hashed(gomap *m, const void *key, uint64_t hash) {
     if (m == NULL)
         return false;
-#define CALL(k) del_impl(m, key, hash, true, k)
-    DISPATCH(m, CALL)
-#undef CALL
+    DISPATCH(m, del, m, key, hash, true)
 }
 
 /* ---- life cycle ------------------------------------------------------------ */
@@ -1446,7 +1464,6 @@ GOMAP_API void gomap_clear(gomap *m) {
     barray *a = m->arr;
     if (a) {
         memset(a->hdr, 0, a->nbuckets * sizeof(bhdr));
-        memset(a->pool, 0, (size_t)(a->pool_end - a->pool));
         a->pool_next = a->pool;
     }
     m->same_size = 0;
@@ -1594,6 +1611,12 @@ ALWAYS_INLINE bool iter_next_impl(gomap_iter *it, const void **keyp, void **valp
     }
 }
 
+#define DEFINE_ITER_FN(name, k)                                                                    \
+    NOINLINE bool iter_##name(gomap_iter *it, const void **key, void **value) {                    \
+        return iter_next_impl(it, key, value, k);                                                  \
+    }
+FOR_EACH_KIND(DEFINE_ITER_FN)
+
 GOMAP_API bool gomap_iter_next(gomap_iter *it, const void **key, void **value) {
     const gomap *m = it->m;
     if (m == NULL)
@@ -1603,9 +1626,7 @@ GOMAP_API bool gomap_iter_next(gomap_iter *it, const void **key, void **value) {
         it->m = NULL;
         return false;
     }
-#define CALL(k) iter_next_impl(it, key, value, k)
-    DISPATCH(m, CALL)
-#undef CALL
+    DISPATCH(m, iter, it, key, value)
 }
 
 /* ---- clone -------------------------------------------------------------------- */
@@ -1661,4 +1682,72 @@ GOMAP_API int gomap_clone(const gomap *m, gomap **out) {
     }
     *out = c;
     return 0;
+}
+
+/* ---- statistics (tools/loadfactor) ------------------------------------------ */
+
+/* Walks a chain as a lookup of `hash` would, counting buckets read and key
+ * comparisons made; stops at `target` (a hit) or the end of the chain. */
+static void probe_walk(const gomap *m, uint64_t hash, const char *target, double *buckets,
+                       double *compares) {
+    uint8_t t = tophash(hash);
+    bref b = home_bucket(m, hash);
+    for (;;) {
+        *buckets += 1;
+        uint64_t top = b.h->top;
+        for (uint64_t mt = match_top(top, t); mt; mt &= mt - 1) {
+            char *slot = b.s + first_slot(mt) * m->slot_size;
+            *compares += 1;
+            if (slot == target)
+                return;
+        }
+        if (chain_ends(top) || !b.h->next)
+            return;
+        b = next_bucket(b);
+    }
+}
+
+void gomap__stats(const gomap *m, size_t nmiss, gomap__stats_t *st) {
+    memset(st, 0, sizeof *st);
+    st->count = m->count;
+    st->B = m->B;
+    st->growing = growing(m);
+    st->bytes = sizeof *m;
+    for (int pass = 0; pass < 2; pass++) {
+        barray *a = pass == 0 ? m->arr : m->oldarr;
+        if (!a)
+            continue;
+        st->bytes += a->bytes;
+        for (uintptr_t i = 0; i < a->nbuckets; i++) {
+            for (obucket *o = a->hdr[i].next; o; o = o->h.next) {
+                if (pass == 0)
+                    st->overflow++;
+                if (!in_pool(a, o))
+                    st->bytes += obucket_bytes(m);
+            }
+        }
+    }
+    if (!m->arr || growing(m))
+        return;
+    st->buckets = m->arr->nbuckets;
+    size_t hits = 0;
+    for (uintptr_t i = 0; i < m->arr->nbuckets; i++)
+        for (bref b = bucket_at(m, m->hdr, m->slots, i); b.h; b = next_bucket(b))
+            for (unsigned j = 0; j < BUCKET_CNT; j++)
+                if (top_at(b.h->top, j) >= MIN_TOPHASH) {
+                    char *slot = b.s + j * m->slot_size;
+                    probe_walk(m, hash_slot(m, slot, K_GEN), slot, &st->hit_buckets,
+                               &st->hit_compares);
+                    hits++;
+                }
+    if (hits) {
+        st->hit_buckets /= (double)hits;
+        st->hit_compares /= (double)hits;
+    }
+    for (size_t i = 0; i < nmiss; i++)
+        probe_walk(m, gomap__random64(), NULL, &st->miss_buckets, &st->miss_compares);
+    if (nmiss) {
+        st->miss_buckets /= (double)nmiss;
+        st->miss_compares /= (double)nmiss;
+    }
 }

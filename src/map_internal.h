@@ -65,4 +65,19 @@ static inline uint64_t gomap__map_hash_bits(unsigned B) {
     return (B >= 56 ? ~(uint64_t)0 : (((uint64_t)1 << B) - 1)) | ((uint64_t)0xff << 56);
 }
 
+/* Shape of a map, for tools/loadfactor and tests.  O(buckets + nmiss). */
+typedef struct gomap__stats_t {
+    size_t count;         /* entries */
+    unsigned B;           /* log2 buckets */
+    bool growing;         /* probe figures are only computed when not growing */
+    size_t buckets;       /* 2^B */
+    size_t overflow;      /* overflow buckets in use (current array) */
+    size_t bytes;         /* everything allocated for the map */
+    double hit_buckets;   /* bucket headers read per lookup of a present key */
+    double hit_compares;  /* key comparisons per lookup of a present key */
+    double miss_buckets;  /* bucket headers read per lookup of an absent key */
+    double miss_compares; /* key comparisons (tophash false positives) per miss */
+} gomap__stats_t;
+void gomap__stats(const gomap *m, size_t nmiss, gomap__stats_t *st);
+
 #endif /* GOMAP_MAP_INTERNAL_H */
