@@ -16,6 +16,7 @@
 #include "map_internal.h"
 #include "map_test_util.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -234,6 +235,8 @@ static void *writer_thread(void *arg) {
     return NULL;
 }
 
+static int cf_detectors = 1; /* detector threads, each doing the step */
+
 /* The child: a map holding keys 1 and 2, a writer thread and a detector.
  * Exits 0 only if the step returned (report and count modes); in count mode
  * it prints the counters it finds wrong. */
@@ -249,12 +252,14 @@ static void conflict_child(void *arg) {
         if (gomap_set(cf.m, &k, &k) != 0)
             _exit(3);
     gomap_iter_init(&cf.it, cf.m);
-    pthread_t w, d;
+    pthread_t w, d[2];
     if (pthread_create(&w, NULL, writer_thread, NULL) != 0)
         _exit(3);
-    if (pthread_create(&d, NULL, detector_thread, NULL) != 0)
-        _exit(3);
-    pthread_join(d, NULL);
+    for (int i = 0; i < cf_detectors; i++)
+        if (pthread_create(&d[i], NULL, detector_thread, NULL) != 0)
+            _exit(3);
+    for (int i = 0; i < cf_detectors; i++)
+        pthread_join(d[i], NULL);
     pthread_join(w, NULL);
     if (gomap_debug_mode() == GOMAP_CONFLICT_COUNT) {
         gomap_conflict_kind want =
@@ -276,7 +281,7 @@ static void conflict_child(void *arg) {
     gomap_free(cf.m);
 }
 
-/* The writer's tid must not be mistaken for the child's pid or the detector's. */
+/* Maps the memory the child reports its threads' ids in. */
 static bool setup_shared(void) {
     if (!shared) {
         void *p =
@@ -408,6 +413,54 @@ TEST(set_mode_overrides_environment) {
     run_in_child(set_mode_child, NULL, env_abort, &result);
     CHECK(result.exited && result.status == 0);
     CHECK_EQ(strlen(result.err), 0);
+    if (check_case_failed)
+        fprintf(stderr, "  output:\n%s\n", result.err);
+}
+
+/* ---- one report at a time ------------------------------------------------- */
+
+/* Two threads detect the same conflict at once.  Go prints one report: the
+ * first thread to fail takes the panic lock and the others wait (runtime
+ * startpanic_m / printlock).  To make the overlap certain, the test replaces
+ * backtrace() (which the report calls to print the detecting thread's
+ * stack): while the hook is on, the first caller waits until a second thread
+ * calls it too, or 3 seconds.  A report path that lets only one thread print
+ * never has a second caller, and the first one goes on after the wait. */
+static atomic_int bt_hook_on, bt_callers;
+
+int backtrace(void **buf, int size) {
+    static int (*real)(void **, int);
+    if (!real)
+        real = (int (*)(void **, int))dlsym(RTLD_NEXT, "backtrace");
+    if (atomic_load(&bt_hook_on)) {
+        atomic_fetch_add(&bt_callers, 1);
+        for (int i = 0; i < 3000 && atomic_load(&bt_callers) < 2; i++)
+            usleep(1000);
+    }
+    return real ? real(buf, size) : 0;
+}
+
+static void two_detectors_child(void *arg) {
+    (void)arg;
+    cf_detectors = 2;
+    atomic_store(&bt_hook_on, 1);
+    conflict_child((void *)(intptr_t)STEP_GET);
+}
+
+static int count_lines_starting(const char *text, const char *prefix) {
+    int n = 0;
+    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        n += strncmp(p, prefix, strlen(prefix)) == 0;
+    return n;
+}
+
+TEST(simultaneous_detections_print_one_report) {
+    REQUIRE(setup_shared());
+    run_in_child(two_detectors_child, NULL, NULL, &result);
+    check_fatal(&result, expected_line(STEP_GET));
+    int reports = count_lines_starting(result.err, "fatal error:");
+    CHECK_EQ(reports, 1);
+    CHECK(strstr(result.err, "detector_step_get") != NULL); /* and its stack is complete */
     if (check_case_failed)
         fprintf(stderr, "  output:\n%s\n", result.err);
 }
