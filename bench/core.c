@@ -7,8 +7,10 @@
 #include "bench.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The name this binary's own measurements carry: gomap-bench-nodetect is the
  * same code linked against the library without detection. */
@@ -27,7 +29,8 @@ typedef struct core_opts {
     uint64_t seed;
     bool json;
     const char *out;
-    bool peer; /* run only this binary's own map and print JSON lines */
+    bool peer;      /* run only this binary's own map and print JSON lines */
+    bool no_memory; /* skip the memory pass (bytes_per_entry null) */
 } core_opts;
 
 /* The operations, in the order the table lists them. */
@@ -213,8 +216,9 @@ static void run_self(const core_opts *o, bool str, uint64_t n, bench_lines *line
         fprintf(stderr, "gomap-bench: out of memory for %" PRIu64 " keys\n", n);
         exit(1);
     }
-    double bpe, apo;
-    measure_memory(&w, str, &bpe, &apo);
+    double bpe = NAN, apo = -1;
+    if (!o->no_memory)
+        measure_memory(&w, str, &bpe, &apo);
     double *samples = malloc((size_t)o->reps * NOPS * sizeof *samples);
     uint64_t sum[NOPS], first[NOPS];
     bool stable = true;
@@ -264,7 +268,8 @@ static void core_usage(FILE *f) {
                "  --maps LIST       contestants among gomap,gomap-nodetect,go,absl (default all)\n"
                "  --json            JSON lines only on stdout\n"
                "  --out FILE        also write the JSON lines to FILE\n"
-               "  --peer            run only this binary's map, JSON lines on stdout\n");
+               "  --peer            run only this binary's map, JSON lines on stdout\n"
+               "  --no-memory       (with --peer) skip the memory pass\n");
 }
 
 /* Takes the value of option `name` at argv[*i] ("--name v" or "--name=v"). */
@@ -321,6 +326,8 @@ static int parse_opts(int argc, char **argv, core_opts *o) {
             o->json = true;
         } else if (strcmp(argv[i], "--peer") == 0) {
             o->peer = true;
+        } else if (strcmp(argv[i], "--no-memory") == 0) {
+            o->no_memory = true;
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             core_usage(stdout);
             return 1;
@@ -343,7 +350,7 @@ enum { C_SELF, C_NODETECT, C_GO, C_ABSL, NCONTESTANTS };
 
 typedef struct contestant {
     const char *name; /* the "map" field of its JSON lines */
-    const char *exe;  /* peer executable next to gomap-bench; NULL = in-process */
+    const char *exe;  /* executable next to gomap-bench; NULL = this one */
     const char *why;  /* why it may be missing */
     char path[4096];
     bool on;
@@ -493,6 +500,99 @@ static void print_tables(const core_opts *o, const bench_lines *lines) {
     bench_table_free(mt);
 }
 
+/* One (key kind, N) cell over every contestant.  Each repetition runs in a
+ * fresh process per contestant (`core --peer --reps 1`), the contestants
+ * taking turns, starting one further along at each repetition: a drift in
+ * the machine's load then spreads over all of them instead of falling on
+ * one, which matters most for gomap/gomap-nodetect, whose target is 3%.
+ * The memory pass runs in the first repetition only.  The medians are taken
+ * here and appended to *lines as one line per contestant and op. */
+static void run_cell(const core_opts *o, const char *kind, uint64_t n, bench_lines *lines) {
+    char nbuf[32], sbuf[32];
+    snprintf(nbuf, sizeof nbuf, "%" PRIu64, n);
+    snprintf(sbuf, sizeof sbuf, "%" PRIu64, o->seed);
+    double *ns = calloc((size_t)NCONTESTANTS * NOPS * (size_t)o->reps, sizeof *ns);
+    bench_lines first = {0}; /* each contestant's lines of the first repetition */
+    int got[NCONTESTANTS][NOPS] = {{0}};
+    if (!ns)
+        exit(1);
+    for (int rep = 0; rep < o->reps; rep++) {
+        for (int turn = 0; turn < NCONTESTANTS; turn++) {
+            const int c = (turn + rep) % NCONTESTANTS;
+            contestant *ct = &contestants[c];
+            if (!ct->on)
+                continue;
+            char what[96];
+            snprintf(what, sizeof what, "%s %s %s", ct->name, kind, nbuf);
+            bench_progress_add(0, what);
+            char *pargv[] = {ct->exe ? (char *)ct->exe : "gomap-bench",
+                             "core",
+                             "--peer",
+                             "--key",
+                             (char *)kind,
+                             "--keys",
+                             nbuf,
+                             "--reps",
+                             "1",
+                             "--seed",
+                             sbuf,
+                             rep ? "--no-memory" : NULL,
+                             NULL};
+            bench_lines out = {0};
+            int st = bench_run_peer(ct->path, pargv, &out);
+            if (st != 0)
+                fprintf(stderr, "gomap-bench: %s exited with status %d\n", ct->name, st);
+            for (int op = 0; op < NOPS; op++) {
+                const char *l = find_line(&out, ct->name, op_names[op], kind, n);
+                double v;
+                uint64_t sum, sum0;
+                if (!l || !bench_json_get_f64(l, "ns_per_op", &v))
+                    continue;
+                ns[((size_t)c * NOPS + (size_t)op) * (size_t)o->reps + (size_t)got[c][op]++] = v;
+                if (rep == 0) {
+                    bench_lines_add(&first, l);
+                } else {
+                    const char *l0 = find_line(&first, ct->name, op_names[op], kind, n);
+                    if (l0 && bench_json_get_u64(l0, "checksum", &sum0) &&
+                        bench_json_get_u64(l, "checksum", &sum) && sum != sum0)
+                        fprintf(stderr,
+                                "gomap-bench: %s %s %s: checksums differ between "
+                                "repetitions\n",
+                                ct->name, kind, op_names[op]);
+                }
+            }
+            bench_lines_free(&out);
+            bench_progress_add(1, what);
+        }
+    }
+    for (int c = 0; c < NCONTESTANTS; c++)
+        for (int op = 0; op < NOPS; op++) {
+            const char *l0 = find_line(&first, contestants[c].name, op_names[op], kind, n);
+            if (!l0 || got[c][op] == 0)
+                continue;
+            bench_core_line r;
+            memset(&r, 0, sizeof r);
+            r.map = contestants[c].name;
+            r.op = op_names[op];
+            r.key = kind;
+            r.keys = n;
+            r.ns = bench_summarize(&ns[((size_t)c * NOPS + (size_t)op) * (size_t)o->reps],
+                                   (size_t)got[c][op]);
+            if (!bench_json_get_f64(l0, "bytes_per_entry", &r.bytes_per_entry))
+                r.bytes_per_entry = NAN;
+            if (!bench_json_get_f64(l0, "allocs_per_op", &r.allocs_per_op))
+                r.allocs_per_op = -1;
+            bench_json_get_u64(l0, "checksum", &r.checksum);
+            bench_json_get_u64(l0, "rounds", &r.rounds);
+            r.reps = got[c][op];
+            r.seed = o->seed;
+            bench_json j;
+            bench_lines_add(lines, bench_core_json(&j, &r));
+        }
+    bench_lines_free(&first);
+    free(ns);
+}
+
 /* ---- entry points -------------------------------------------------------------------- */
 
 int bench_core_main(int argc, char **argv) {
@@ -520,58 +620,34 @@ int bench_core_main(int argc, char **argv) {
     for (int c = 0; c < NCONTESTANTS; c++) {
         contestant *ct = &contestants[c];
         ct->on = bench_list_has(o.maps, ct->name);
-        if (ct->on && ct->exe && !bench_peer_path(ct->exe, ct->path, sizeof ct->path)) {
+        if (!ct->on)
+            continue;
+        if (!ct->exe) { /* this program, run again as a peer */
+            ssize_t len = readlink("/proc/self/exe", ct->path, sizeof ct->path - 1);
+            if (len <= 0) {
+                fprintf(stderr, "gomap-bench: cannot find my own executable\n");
+                return 1;
+            }
+            ct->path[len] = '\0';
+        } else if (!bench_peer_path(ct->exe, ct->path, sizeof ct->path)) {
             fprintf(stderr, "gomap-bench: skipping %s (%s %s)\n", ct->name, ct->exe, ct->why);
             ct->on = false;
         }
         ncont += ct->on;
     }
 
-    /* Contestants take turns cell by cell, so a slow drift of the machine's
-     * load spreads over all of them instead of hitting one. */
     int ncells = 0;
     for (int k = 0; k < 2; k++)
         ncells += bench_list_has(o.key_kinds, kinds[k]) ? o.nsizes : 0;
-    bench_progress_start((uint64_t)(ncells * ncont), "core");
+    bench_progress_start((uint64_t)ncells * (uint64_t)ncont * (uint64_t)o.reps, "core");
     for (int k = 0; k < 2; k++) {
         if (!bench_list_has(o.key_kinds, kinds[k]))
             continue;
         for (int s = 0; s < o.nsizes; s++) {
-            char nbuf[32], rbuf[32], sbuf[32];
-            snprintf(nbuf, sizeof nbuf, "%" PRIu64, o.sizes[s]);
-            snprintf(rbuf, sizeof rbuf, "%d", o.reps);
-            snprintf(sbuf, sizeof sbuf, "%" PRIu64, o.seed);
-            for (int c = 0; c < NCONTESTANTS; c++) {
-                contestant *ct = &contestants[c];
-                if (!ct->on)
-                    continue;
-                char what[96];
-                snprintf(what, sizeof what, "%s %s %s", ct->name, kinds[k], nbuf);
-                bench_progress_add(0, what);
-                size_t before = lines.len;
-                if (!ct->exe) {
-                    run_self(&o, k == 1, o.sizes[s], &lines);
-                } else {
-                    char *pargv[] = {(char *)ct->exe,
-                                     "core",
-                                     "--peer",
-                                     "--key",
-                                     (char *)kinds[k],
-                                     "--keys",
-                                     nbuf,
-                                     "--reps",
-                                     rbuf,
-                                     "--seed",
-                                     sbuf,
-                                     NULL};
-                    int st = bench_run_peer(ct->path, pargv, &lines);
-                    if (st != 0)
-                        fprintf(stderr, "gomap-bench: %s exited with status %d\n", ct->name, st);
-                }
-                for (size_t i = before; i < lines.len; i++)
-                    bench_output_emit(&out, lines.line[i]);
-                bench_progress_add(1, what);
-            }
+            size_t before = lines.len;
+            run_cell(&o, kinds[k], o.sizes[s], &lines);
+            for (size_t i = before; i < lines.len; i++)
+                bench_output_emit(&out, lines.line[i]);
         }
     }
     bench_progress_done();

@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cinttypes>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -177,10 +178,11 @@ void memory(const std::vector<K> &keys, const std::vector<uint64_t> &vals, uint6
 
 template <class K>
 void run_cell(const std::vector<K> &keys, const std::vector<uint64_t> &vals, const char *kind,
-              uint64_t n, uint64_t seed, int reps) {
+              uint64_t n, uint64_t seed, int reps, bool with_memory) {
     const uint64_t rounds = rounds_for(n);
-    double bpe, apo;
-    memory(keys, vals, n, &bpe, &apo);
+    double bpe = NAN, apo = -1;
+    if (with_memory)
+        memory(keys, vals, n, &bpe, &apo);
     std::vector<double> samples[NOPS];
     uint64_t first[NOPS] = {0};
     for (int i = 0; i < reps; i++) {
@@ -234,6 +236,7 @@ int main(int argc, char **argv) {
     int nsizes = 2, reps = 5;
     uint64_t seed = 1, count = 8;
     const char *kinds = "u64,str";
+    bool with_memory = true;
     for (int i = 2; i < argc; i++) {
         const char *v;
         if ((v = arg_value(argc, argv, &i, "--keys")))
@@ -246,6 +249,8 @@ int main(int argc, char **argv) {
             seed = std::strtoull(v, nullptr, 0);
         else if ((v = arg_value(argc, argv, &i, "--count")))
             count = std::strtoull(v, nullptr, 0);
+        else if (std::strcmp(argv[i], "--no-memory") == 0)
+            with_memory = false;
         else if (std::strcmp(argv[i], "--peer") != 0 && std::strcmp(argv[i], "--json") != 0) {
             std::fprintf(stderr, "peer-absl-core: unknown option '%s'\n", argv[i]);
             return 2;
@@ -270,7 +275,7 @@ int main(int argc, char **argv) {
         for (uint64_t i = 0; i < 2 * n; i++)
             vals[i] = bench_key_u64(seed, i);
         if (bench_list_has(kinds, "u64"))
-            run_cell(vals, vals, "u64", n, seed, reps);
+            run_cell(vals, vals, "u64", n, seed, reps, with_memory);
     }
     for (int s = 0; s < nsizes && bench_list_has(kinds, "str"); s++) {
         const uint64_t n = sizes[s];
@@ -282,7 +287,7 @@ int main(int argc, char **argv) {
             keys[i].assign(buf, BENCH_STR_KEY_LEN);
             vals[i] = bench_key_u64(seed, i);
         }
-        run_cell(keys, vals, "str", n, seed, reps);
+        run_cell(keys, vals, "str", n, seed, reps, with_memory);
     }
     return 0;
 }

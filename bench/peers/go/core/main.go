@@ -244,7 +244,7 @@ func median(v []float64) (med, lo, hi float64) {
 	return med, s[0], s[n-1]
 }
 
-func runCell(str bool, n, seed uint64, reps int) {
+func runCell(str bool, n, seed uint64, reps int, withMemory bool) {
 	r := rounds(n)
 	ks := make([]uint64, 2*n)
 	for i := range ks {
@@ -259,7 +259,10 @@ func runCell(str bool, n, seed uint64, reps int) {
 			ls[i] = keys.Str(seed, uint64(i))
 		}
 	}
-	bpe, apo := memory(str, seed, n)
+	bpe, apo := -1.0, -1.0
+	if withMemory {
+		bpe, apo = memory(str, seed, n)
+	}
 	samples := make([][]float64, nOps)
 	var first [nOps]uint64
 	for i := 0; i < reps; i++ {
@@ -285,9 +288,14 @@ func runCell(str bool, n, seed uint64, reps int) {
 	}
 	for op := 0; op < nOps; op++ {
 		med, lo, hi := median(samples[op])
-		line := fmt.Sprintf(`{"map":"go","op":"%s","key":"%s","keys":%d,"ns_per_op":%.4f,"ns_min":%.4f,"ns_max":%.4f,"bytes_per_entry":%.4f`,
-			opNames[op], kind, n, med, lo, hi, bpe)
-		if op == opInsert {
+		line := fmt.Sprintf(`{"map":"go","op":"%s","key":"%s","keys":%d,"ns_per_op":%.4f,"ns_min":%.4f,"ns_max":%.4f`,
+			opNames[op], kind, n, med, lo, hi)
+		if bpe >= 0 {
+			line += fmt.Sprintf(`,"bytes_per_entry":%.4f`, bpe)
+		} else {
+			line += `,"bytes_per_entry":null`
+		}
+		if op == opInsert && apo >= 0 {
 			line += fmt.Sprintf(`,"allocs_per_op":%.4f`, apo)
 		}
 		line += fmt.Sprintf(`,"checksum":%d,"reps":%d,"rounds":%d,"seed":%d}`, first[op], reps, r, seed)
@@ -306,6 +314,7 @@ func main() {
 	reps := fs.Int("reps", 5, "repetitions")
 	seed := fs.Uint64("seed", 1, "key stream seed")
 	count := fs.Uint64("count", 8, "keys to print (keys command)")
+	noMemory := fs.Bool("no-memory", false, "skip the memory pass (bytes_per_entry null)")
 	fs.Bool("peer", true, "accepted for symmetry with gomap-bench")
 	fs.Bool("json", true, "accepted for symmetry with gomap-bench")
 	fs.Parse(os.Args[2:])
@@ -326,7 +335,7 @@ func main() {
 				continue
 			}
 			for _, n := range sizes {
-				runCell(kind == "str", n, *seed, *reps)
+				runCell(kind == "str", n, *seed, *reps, !*noMemory)
 			}
 		}
 	default:

@@ -1,0 +1,227 @@
+/*
+ * fuzz_common.h — what the fuzz targets share: a cursor over the input bytes,
+ * a flat reference map indexed by key id, and the differential checks that
+ * compare a gomap or a concmap against it.
+ *
+ * A failed check prints what differed and aborts, which libFuzzer reports as
+ * a crash (and saves the input) and the replay test reports as a failure.
+ *
+ * The idea of checking a table against a flat prediction after every
+ * operation follows OpenSSL's fuzz/hashtable.c; the code is our own.
+ */
+#ifndef GOMAP_FUZZ_COMMON_H
+#define GOMAP_FUZZ_COMMON_H
+
+#include "../hard_util.h"
+
+#include <gomap/concmap.h>
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define FUZZ_CHECK(cond, ...)                                                                      \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "fuzz check failed at %s:%d: %s\n  ", __FILE__, __LINE__, #cond);      \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fprintf(stderr, "\n");                                                                 \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+/* ---- input cursor ---------------------------------------------------------- */
+
+struct fz_in {
+    const uint8_t *p;
+    size_t n;
+};
+
+static inline bool fz_more(const struct fz_in *in) {
+    return in->n > 0;
+}
+/* The next byte, or 0 once the input is exhausted (so decoding never fails). */
+static inline uint8_t fz_u8(struct fz_in *in) {
+    if (in->n == 0)
+        return 0;
+    in->n--;
+    return *in->p++;
+}
+static inline uint16_t fz_u16(struct fz_in *in) {
+    uint16_t lo = fz_u8(in);
+    return (uint16_t)(lo | (uint16_t)fz_u8(in) << 8);
+}
+
+/* ---- reference -------------------------------------------------------------- */
+
+/* Key ids run over [0, FZ_NIDS).  Values are 8 bytes: the low 32 bits hold
+ * the key's id and the high 32 bits a version, so an entry returned by
+ * iteration names its key, and a stale value is told from the current one. */
+enum { FZ_NIDS = 512 };
+
+struct fz_ref {
+    bool present[FZ_NIDS];
+    uint64_t val[FZ_NIDS];
+    size_t n;
+    uint32_t version;
+};
+
+static inline uint64_t fz_value(struct fz_ref *r, uint32_t id) {
+    return (uint64_t)++r->version << 32 | id;
+}
+
+static inline void fz_ref_set(struct fz_ref *r, uint32_t id, uint64_t v) {
+    if (!r->present[id])
+        r->n++;
+    r->present[id] = true;
+    r->val[id] = v;
+}
+
+static inline bool fz_ref_del(struct fz_ref *r, uint32_t id) {
+    if (!r->present[id])
+        return false;
+    r->present[id] = false;
+    r->n--;
+    return true;
+}
+
+static inline void fz_ref_clear(struct fz_ref *r) {
+    memset(r->present, 0, sizeof r->present);
+    r->n = 0;
+}
+
+/* Whether a key of the map equals the key of id. */
+static inline bool fz_key_is(enum hard_kind kind, const void *key, uint32_t id) {
+    struct hard_key k;
+    const void *want = hard_key_make(&k, kind, id);
+    struct hard_hash_ctx c = {kind, HARD_HASH_BUILTIN};
+    return hard_user_equal(key, want, &c);
+}
+
+/* ---- checks against a gomap ------------------------------------------------- */
+
+/* Every id: present with the right value, or absent; and len. */
+static inline void fz_check_gomap(const gomap *m, enum hard_kind kind, size_t value_size,
+                                  const struct fz_ref *r, const char *after) {
+    FUZZ_CHECK(gomap_len(m) == r->n, "after %s: len %zu, reference %zu", after, gomap_len(m), r->n);
+    for (uint32_t id = 0; id < FZ_NIDS; id++) {
+        struct hard_key k;
+        const void *key = hard_key_make(&k, kind, id);
+        const void *v = gomap_get(m, key);
+        if (r->present[id]) {
+            FUZZ_CHECK(v != NULL, "after %s: key %u missing", after, id);
+            if (value_size == 8) {
+                uint64_t got;
+                memcpy(&got, v, 8);
+                FUZZ_CHECK(got == r->val[id], "after %s: key %u value %llx, reference %llx", after,
+                           id, (unsigned long long)got, (unsigned long long)r->val[id]);
+            }
+        } else {
+            FUZZ_CHECK(v == NULL, "after %s: key %u present, reference absent", after, id);
+        }
+    }
+}
+
+/* The id of an entry returned by iteration (from its value when values
+ * carry ids, else from the key), checked against the key. */
+static inline uint32_t fz_entry_id(enum hard_kind kind, size_t value_size, const void *key,
+                                   const void *value) {
+    uint32_t id;
+    if (value_size == 8) {
+        uint64_t v;
+        memcpy(&v, value, 8);
+        id = (uint32_t)v;
+    } else {
+        id = hard_key_id(kind, key, FZ_NIDS);
+    }
+    FUZZ_CHECK(id < FZ_NIDS && fz_key_is(kind, key, id), "iteration returned a foreign key (id %u)",
+               id);
+    return id;
+}
+
+/* A full iteration without writes returns exactly the reference's entries. */
+static inline void fz_check_gomap_iter(const gomap *m, enum hard_kind kind, size_t value_size,
+                                       const struct fz_ref *r) {
+    static uint8_t seen[FZ_NIDS];
+    memset(seen, 0, sizeof seen);
+    gomap_iter it;
+    gomap_iter_init(&it, m);
+    const void *key;
+    void *value;
+    size_t count = 0;
+    while (gomap_iter_next(&it, &key, &value)) {
+        uint32_t id = fz_entry_id(kind, value_size, key, value);
+        FUZZ_CHECK(r->present[id], "iteration returned absent key %u", id);
+        FUZZ_CHECK(!seen[id], "iteration returned key %u twice", id);
+        if (value_size == 8) {
+            uint64_t v;
+            memcpy(&v, value, 8);
+            FUZZ_CHECK(v == r->val[id], "iteration: key %u stale value", id);
+        }
+        seen[id] = 1;
+        count++;
+    }
+    FUZZ_CHECK(count == r->n, "iteration returned %zu entries, reference %zu", count, r->n);
+}
+
+/* ---- checks against a concmap ----------------------------------------------- */
+
+static inline void fz_check_concmap(concmap *m, enum hard_kind kind, const struct fz_ref *r,
+                                    const char *after) {
+    FUZZ_CHECK(concmap_len(m) == r->n, "%s after %s: len %zu, reference %zu", concmap_kind(m),
+               after, concmap_len(m), r->n);
+    for (uint32_t id = 0; id < FZ_NIDS; id++) {
+        struct hard_key k;
+        const void *key = hard_key_make(&k, kind, id);
+        uint64_t got = 0;
+        bool ok = concmap_load(m, key, &got);
+        FUZZ_CHECK(ok == r->present[id], "%s after %s: key %u present %d, reference %d",
+                   concmap_kind(m), after, id, ok, r->present[id]);
+        if (ok)
+            FUZZ_CHECK(got == r->val[id], "%s after %s: key %u value %llx, reference %llx",
+                       concmap_kind(m), after, id, (unsigned long long)got,
+                       (unsigned long long)r->val[id]);
+    }
+}
+
+struct fz_range_all {
+    enum hard_kind kind;
+    const struct fz_ref *r;
+    uint8_t seen[FZ_NIDS];
+    size_t count;
+};
+
+static bool fz_range_all_fn(const void *key, const void *value, void *ctx) {
+    struct fz_range_all *a = (struct fz_range_all *)ctx;
+    uint32_t id = fz_entry_id(a->kind, 8, key, value);
+    uint64_t v;
+    memcpy(&v, value, 8);
+    FUZZ_CHECK(a->r->present[id], "range returned absent key %u", id);
+    FUZZ_CHECK(!a->seen[id], "range returned key %u twice", id);
+    FUZZ_CHECK(v == a->r->val[id], "range: key %u stale value", id);
+    a->seen[id] = 1;
+    a->count++;
+    return true;
+}
+
+/* A full range without writes visits exactly the reference's entries. */
+static inline void fz_check_concmap_range(concmap *m, enum hard_kind kind, const struct fz_ref *r) {
+    static struct fz_range_all a;
+    memset(&a, 0, sizeof a);
+    a.kind = kind;
+    a.r = r;
+    concmap_range(m, fz_range_all_fn, &a);
+    FUZZ_CHECK(a.count == r->n, "%s: range visited %zu, reference %zu", concmap_kind(m), a.count,
+               r->n);
+}
+
+static inline size_t fz_nkinds(void) {
+    size_t n = 0;
+    while (concmap_kinds[n])
+        n++;
+    return n;
+}
+
+#endif /* GOMAP_FUZZ_COMMON_H */

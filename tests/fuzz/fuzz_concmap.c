@@ -1,0 +1,219 @@
+/*
+ * fuzz_concmap.c — libFuzzer target: a sequence of sync.Map-style operations
+ * on one thread-safe map (any variant in concmap_kinds), checked against a
+ * flat reference after every operation.
+ *
+ * Input layout:
+ *   byte 0   variant (index into concmap_kinds, mod their number)
+ *   byte 1   key kind (bits 0-1), hash mode (bits 2-4, mod HARD_HASH_MODES)
+ *   byte 2   shard_bits option (mod 5)
+ *   then     operations: opcode byte (low 4 bits: the operation; bit 4: high
+ *            bit of the key id), key id byte, then the operation's bytes.
+ * Single-threaded: this checks the sequential semantics of every method
+ * (including ENOMEM paths, by injected allocation failures); the soak tool
+ * and the family's tests cover concurrency.
+ */
+#include "fuzz_common.h"
+
+struct fz_range_stop {
+    enum hard_kind kind;
+    const struct fz_ref *r;
+    uint8_t seen[FZ_NIDS];
+    size_t count, limit;
+};
+
+static bool fz_range_stop_fn(const void *key, const void *value, void *ctx) {
+    struct fz_range_stop *s = (struct fz_range_stop *)ctx;
+    uint32_t id = fz_entry_id(s->kind, 8, key, value);
+    uint64_t v;
+    memcpy(&v, value, 8);
+    FUZZ_CHECK(s->r->present[id] && v == s->r->val[id], "range (early stop): key %u", id);
+    FUZZ_CHECK(!s->seen[id], "range (early stop) visited key %u twice", id);
+    FUZZ_CHECK(s->count < s->limit, "range went on after fn returned false");
+    s->seen[id] = 1;
+    return ++s->count < s->limit;
+}
+
+/* Runs one allocating operation; returns its error code and updates the
+ * reference only when it succeeded. */
+static int fz_alloc_op(concmap *m, unsigned which, const void *key, uint32_t id, struct fz_ref *r,
+                       uint8_t arg) {
+    uint64_t v = fz_value(r, id), out = 0;
+    bool flag = false;
+    int rc;
+    switch (which % 4) {
+    case 0:
+        rc = concmap_store(m, key, &v);
+        if (rc == 0)
+            fz_ref_set(r, id, v);
+        return rc;
+    case 1:
+        rc = concmap_load_or_store(m, key, &v, &out, &flag);
+        if (rc == 0) {
+            FUZZ_CHECK(flag == r->present[id], "load_or_store %u: loaded %d", id, flag);
+            if (!flag)
+                fz_ref_set(r, id, v);
+            FUZZ_CHECK(out == r->val[id], "load_or_store %u: actual value", id);
+        }
+        return rc;
+    case 2:
+        rc = concmap_swap(m, key, &v, &out, &flag);
+        if (rc == 0) {
+            FUZZ_CHECK(flag == r->present[id], "swap %u: loaded %d", id, flag);
+            if (flag)
+                FUZZ_CHECK(out == r->val[id], "swap %u: previous value", id);
+            fz_ref_set(r, id, v);
+        }
+        return rc;
+    default: {
+        uint64_t old = (arg & 1) && r->present[id] ? r->val[id] : v ^ 1;
+        rc = concmap_compare_and_swap(m, key, &old, &v, &flag);
+        if (rc == 0) {
+            bool want = r->present[id] && r->val[id] == old;
+            FUZZ_CHECK(flag == want, "compare_and_swap %u: swapped %d, expected %d", id, flag,
+                       want);
+            if (flag)
+                r->val[id] = v;
+        }
+        return rc;
+    }
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    struct fz_in in = {data, size};
+    const char *kindname = concmap_kinds[fz_u8(&in) % fz_nkinds()];
+    uint8_t h = fz_u8(&in);
+    enum hard_kind kind = (enum hard_kind)(h & 3);
+    enum hard_hash_mode mode = (enum hard_hash_mode)(((h >> 2) & 7) % HARD_HASH_MODES);
+    concmap_options opts = {fz_u8(&in) % 5u};
+
+    struct hard_alloc a;
+    gomap_allocator hook;
+    hard_alloc_init(&a, &hook);
+    struct hard_hash_ctx hctx;
+    gomap_config cfg;
+    hard_config(&cfg, kind, mode, &hctx, 8, &hook);
+
+    concmap *m = NULL;
+    int rc = concmap_new(&m, kindname, &cfg, &opts);
+    FUZZ_CHECK(rc == 0 && m, "concmap_new(%s): %d", kindname, rc);
+
+    static struct fz_ref r;
+    memset(&r, 0, sizeof r);
+    struct hard_key k;
+    size_t ops = 0;
+    while (fz_more(&in) && ops++ < 2000) {
+        uint8_t op = fz_u8(&in);
+        uint32_t id = ((uint32_t)(op >> 4 & 1) << 8 | fz_u8(&in)) % FZ_NIDS;
+        const void *key = hard_key_make(&k, kind, id);
+        const char *what = "?";
+        uint64_t out = 0;
+        switch (op & 15) {
+        case 0:
+        case 1:
+            what = "store";
+            rc = fz_alloc_op(m, 0, key, id, &r, 0);
+            FUZZ_CHECK(rc == 0, "store: %d", rc);
+            break;
+        case 2:
+            what = "load_or_store";
+            rc = fz_alloc_op(m, 1, key, id, &r, 0);
+            FUZZ_CHECK(rc == 0, "load_or_store: %d", rc);
+            break;
+        case 3:
+            what = "swap";
+            rc = fz_alloc_op(m, 2, key, id, &r, 0);
+            FUZZ_CHECK(rc == 0, "swap: %d", rc);
+            break;
+        case 4:
+            what = "compare_and_swap";
+            rc = fz_alloc_op(m, 3, key, id, &r, fz_u8(&in));
+            FUZZ_CHECK(rc == 0, "compare_and_swap: %d", rc);
+            break;
+        case 5:
+            what = "load_and_delete";
+            FUZZ_CHECK(concmap_load_and_delete(m, key, &out) == r.present[id], "load_and_delete %u",
+                       id);
+            if (r.present[id])
+                FUZZ_CHECK(out == r.val[id], "load_and_delete %u: value", id);
+            fz_ref_del(&r, id);
+            break;
+        case 6:
+            what = "delete";
+            concmap_delete(m, key);
+            fz_ref_del(&r, id);
+            break;
+        case 7: {
+            what = "compare_and_delete";
+            uint64_t old = (fz_u8(&in) & 1) && r.present[id] ? r.val[id] : r.val[id] ^ 2;
+            bool want = r.present[id] && r.val[id] == old;
+            FUZZ_CHECK(concmap_compare_and_delete(m, key, &old) == want, "compare_and_delete %u",
+                       id);
+            if (want)
+                fz_ref_del(&r, id);
+            break;
+        }
+        case 8:
+            what = "range";
+            fz_check_concmap_range(m, kind, &r);
+            break;
+        case 9: {
+            what = "range with early stop";
+            static struct fz_range_stop s;
+            memset(&s, 0, sizeof s);
+            s.kind = kind;
+            s.r = &r;
+            s.limit = 1 + fz_u8(&in) % 16;
+            concmap_range(m, fz_range_stop_fn, &s);
+            size_t want = r.n < s.limit ? r.n : s.limit;
+            FUZZ_CHECK(s.count == want, "range (early stop) visited %zu, expected %zu", s.count,
+                       want);
+            break;
+        }
+        case 10:
+            what = "clear";
+            if (fz_u8(&in) < 24) {
+                concmap_clear(m);
+                fz_ref_clear(&r);
+            }
+            break;
+        case 11:
+        case 12: {
+            what = "operation with a failing allocation";
+            uint8_t sub = fz_u8(&in);
+            hard_fail_nth(&a, 1 + sub % 8);
+            atomic_store(&a.failed, 0);
+            rc = fz_alloc_op(m, sub >> 3, key, id, &r, sub >> 5);
+            bool injected = hard_failed(&a) > 0;
+            hard_fail_off(&a);
+            FUZZ_CHECK(rc == 0 || (rc == ENOMEM && injected), "%s: returned %d", what, rc);
+            break;
+        }
+        case 13: {
+            what = "bulk store";
+            uint32_t n = fz_u8(&in);
+            for (uint32_t i = 0; i < n; i++) {
+                uint32_t j = (id + i) % FZ_NIDS;
+                rc = fz_alloc_op(m, 0, hard_key_make(&k, kind, j), j, &r, 0);
+                FUZZ_CHECK(rc == 0, "bulk store: %d", rc);
+            }
+            break;
+        }
+        default:
+            what = "load";
+            FUZZ_CHECK(concmap_load(m, key, &out) == r.present[id], "load %u", id);
+            if (r.present[id])
+                FUZZ_CHECK(out == r.val[id], "load %u: value", id);
+            break;
+        }
+        fz_check_concmap(m, kind, &r, what);
+    }
+    fz_check_concmap_range(m, kind, &r);
+    concmap_free(m);
+    FUZZ_CHECK(hard_live(&a) == 0, "%s: %lld bytes leaked", kindname, hard_live(&a));
+    FUZZ_CHECK(atomic_load(&a.bad_frees) == 0, "%s: frees with a wrong size", kindname);
+    return 0;
+}

@@ -1,0 +1,182 @@
+/*
+ * fuzz_core.c — libFuzzer target: a sequence of operations on one gomap,
+ * checked against a flat reference after every operation.
+ *
+ * Input layout:
+ *   byte 0   key kind (bits 0-1), hash mode (bits 2-4, mod HARD_HASH_MODES),
+ *            value size 0 instead of 8 (bit 5)
+ *   byte 1   size hint / 4 (0: none)
+ *   then     operations: one opcode byte (low 4 bits: the operation; bit 4:
+ *            the high bit of the key id), then the operation's bytes.
+ * Allocation failures are injected on request (opcodes 13, 14), so the
+ * ENOMEM paths are fuzzed together with everything else.
+ */
+#include "fuzz_common.h"
+
+static void fz_must_set(gomap *m, const void *key, uint64_t v, const char *what) {
+    int rc = gomap_set(m, key, &v);
+    FUZZ_CHECK(rc == 0, "%s: gomap_set returned %d", what, rc);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    struct fz_in in = {data, size};
+    uint8_t h = fz_u8(&in);
+    enum hard_kind kind = (enum hard_kind)(h & 3);
+    enum hard_hash_mode mode = (enum hard_hash_mode)(((h >> 2) & 7) % HARD_HASH_MODES);
+    size_t value_size = (h & 0x20) ? 0 : 8;
+    size_t hint = (size_t)fz_u8(&in) * 4;
+
+    struct hard_alloc a;
+    gomap_allocator hook;
+    hard_alloc_init(&a, &hook);
+    struct hard_hash_ctx hctx;
+    gomap_config cfg;
+    hard_config(&cfg, kind, mode, &hctx, value_size, &hook);
+    cfg.hint = hint;
+
+    gomap *m = NULL;
+    int rc = gomap_new(&m, &cfg);
+    FUZZ_CHECK(rc == 0 && m, "gomap_new: %d", rc);
+
+    static struct fz_ref r;
+    memset(&r, 0, sizeof r);
+    struct hard_key k;
+    size_t ops = 0;
+    while (fz_more(&in) && ops++ < 2000) {
+        uint8_t op = fz_u8(&in);
+        uint32_t id = ((uint32_t)(op >> 4 & 1) << 8 | fz_u8(&in)) % FZ_NIDS;
+        const void *key = hard_key_make(&k, kind, id);
+        const char *what = "?";
+        switch (op & 15) {
+        case 0:
+        case 1:
+        case 2:
+        case 3: {
+            what = "set";
+            uint64_t v = fz_value(&r, id);
+            fz_must_set(m, key, v, what);
+            fz_ref_set(&r, id, v);
+            break;
+        }
+        case 4:
+            what = "contains";
+            FUZZ_CHECK(gomap_contains(m, key) == r.present[id], "contains %u", id);
+            break;
+        case 5:
+        case 6:
+            what = "delete";
+            FUZZ_CHECK(gomap_delete(m, key) == r.present[id], "delete %u", id);
+            fz_ref_del(&r, id);
+            break;
+        case 7:
+            /* clear is rare: it would hide most other state */
+            what = "clear";
+            if (fz_u8(&in) < 24) {
+                gomap_clear(m);
+                fz_ref_clear(&r);
+            }
+            break;
+        case 8: {
+            what = "clone";
+            gomap *c = NULL;
+            rc = gomap_clone(m, &c);
+            FUZZ_CHECK(rc == 0 && c, "clone: %d", rc);
+            fz_check_gomap(c, kind, value_size, &r, "clone (copy)");
+            if (fz_u8(&in) & 1) {
+                gomap_free(m); /* continue with the copy */
+                m = c;
+            } else {
+                gomap_free(c);
+            }
+            break;
+        }
+        case 9: {
+            what = "bulk insert";
+            uint32_t n = fz_u8(&in);
+            for (uint32_t i = 0; i < n; i++) {
+                uint32_t j = (id + i) % FZ_NIDS;
+                uint64_t v = fz_value(&r, j);
+                fz_must_set(m, hard_key_make(&k, kind, j), v, what);
+                fz_ref_set(&r, j, v);
+            }
+            break;
+        }
+        case 10: {
+            what = "bulk delete";
+            uint32_t n = fz_u8(&in);
+            for (uint32_t i = 0; i < n; i++) {
+                uint32_t j = (id + i * 3) % FZ_NIDS;
+                FUZZ_CHECK(gomap_delete(m, hard_key_make(&k, kind, j)) == r.present[j],
+                           "bulk delete %u", j);
+                fz_ref_del(&r, j);
+            }
+            break;
+        }
+        case 11:
+            what = "iterate";
+            fz_check_gomap_iter(m, kind, value_size, &r);
+            break;
+        case 12: {
+            /* overwrite through the pointer gomap_get returns */
+            what = "write via get";
+            void *p = gomap_get(m, key);
+            FUZZ_CHECK((p != NULL) == r.present[id], "get %u", id);
+            if (p && value_size == 8) {
+                uint64_t v = fz_value(&r, id);
+                memcpy(p, &v, 8);
+                r.val[id] = v;
+            }
+            break;
+        }
+        case 13: {
+            what = "set with a failing allocation";
+            long long live = hard_live(&a);
+            hard_fail_nth(&a, 1 + fz_u8(&in) % 8);
+            uint64_t v = fz_value(&r, id);
+            rc = gomap_set(m, key, &v);
+            bool failed = hard_failed(&a) > 0 && atomic_load(&a.fail_at) == 0;
+            hard_fail_off(&a);
+            if (rc == 0) {
+                fz_ref_set(&r, id, v);
+            } else {
+                FUZZ_CHECK(rc == ENOMEM && failed, "set returned %d", rc);
+                /* a write may make invisible progress before its own
+                 * allocation fails (finish an evacuation, start a growth):
+                 * live bytes may change; leaks show when the map is freed */
+                (void)live;
+            }
+            atomic_store(&a.failed, 0);
+            break;
+        }
+        case 14: {
+            what = "clone with a failing allocation";
+            long long live = hard_live(&a);
+            hard_fail_nth(&a, 1 + fz_u8(&in) % 8);
+            gomap *c = (gomap *)&r; /* must be overwritten */
+            rc = gomap_clone(m, &c);
+            hard_fail_off(&a);
+            if (rc == 0) {
+                fz_check_gomap(c, kind, value_size, &r, "clone (copy)");
+                gomap_free(c);
+            } else {
+                FUZZ_CHECK(rc == ENOMEM && c == NULL, "clone returned %d, out %p", rc, (void *)c);
+            }
+            FUZZ_CHECK(hard_live(&a) == live, "clone leaked %lld bytes", hard_live(&a) - live);
+            atomic_store(&a.failed, 0);
+            break;
+        }
+        default:
+            what = "get";
+            FUZZ_CHECK((gomap_get(m, key) != NULL) == r.present[id], "get %u", id);
+            break;
+        }
+        fz_check_gomap(m, kind, value_size, &r, what);
+    }
+    fz_check_gomap_iter(m, kind, value_size, &r);
+    gomap_free(m);
+    FUZZ_CHECK(hard_live(&a) == 0, "%lld bytes leaked", hard_live(&a));
+    FUZZ_CHECK(atomic_load(&a.bad_frees) == 0, "frees with a wrong size");
+    return 0;
+}

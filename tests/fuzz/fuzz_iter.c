@@ -1,0 +1,215 @@
+/*
+ * fuzz_iter.c — libFuzzer target for the iteration rules: iterate a gomap
+ * (or range over a concmap) while the input mutates the map between steps
+ * (inside the range callback for a concmap).
+ *
+ * gomap, Go's rules (runtime/map.go, the language spec):
+ *   - an entry present for the whole iteration is returned exactly once;
+ *   - an entry deleted before it is reached is not returned: every returned
+ *     entry is live when returned, with its current value;
+ *   - an entry added during the iteration is returned at most once (a key
+ *     deleted and re-added may legitimately come back: it is a new entry).
+ * concmap, sync.Map's Range rules: no key is visited more than once; a key
+ *   not written during the range and present at its start is visited exactly
+ *   once with its value; a written key may show any value it had during the
+ *   range (never one older than at the start).
+ *
+ * Input layout: byte 0 bit 7 chooses gomap (0) or concmap (1); bits 0-1 key
+ * kind; bits 2-4 hash mode (gomap) / variant index (concmap).  Byte 1: the
+ * prefill count / 2.  Then one action byte (and its operands) per step.
+ */
+#include "fuzz_common.h"
+
+struct fz_iter_state {
+    struct fz_in *in;
+    enum hard_kind kind;
+    struct fz_ref *r;
+    gomap *m; /* one of m, cm */
+    concmap *cm;
+    bool at_start[FZ_NIDS];
+    uint32_t start_version[FZ_NIDS];
+    uint32_t start_global;
+    bool touched[FZ_NIDS]; /* deleted (or, for concmap, written) during the iteration */
+    uint8_t returned[FZ_NIDS];
+};
+
+static void fz_it_set(struct fz_iter_state *s, uint32_t id) {
+    struct hard_key k;
+    uint64_t v = fz_value(s->r, id);
+    const void *key = hard_key_make(&k, s->kind, id);
+    int rc = s->m ? gomap_set(s->m, key, &v) : concmap_store(s->cm, key, &v);
+    FUZZ_CHECK(rc == 0, "set during iteration: %d", rc);
+    fz_ref_set(s->r, id, v);
+    if (s->cm)
+        s->touched[id] = true;
+}
+
+static void fz_it_del(struct fz_iter_state *s, uint32_t id) {
+    struct hard_key k;
+    const void *key = hard_key_make(&k, s->kind, id);
+    if (s->m)
+        FUZZ_CHECK(gomap_delete(s->m, key) == s->r->present[id], "delete during iteration");
+    else
+        concmap_delete(s->cm, key);
+    fz_ref_del(s->r, id);
+    s->touched[id] = true;
+}
+
+/* One mutation between steps, chosen by the input. */
+static void fz_it_act(struct fz_iter_state *s, uint32_t just_returned) {
+    uint8_t act = fz_u8(s->in);
+    uint32_t id = fz_u8(s->in) % FZ_NIDS;
+    switch (act & 15) {
+    case 4:
+        fz_it_del(s, id);
+        break;
+    case 5: /* delete a key not yet reached */
+        for (uint32_t i = 0; i < FZ_NIDS; i++) {
+            uint32_t j = (id + i) % FZ_NIDS;
+            if (s->r->present[j] && !s->returned[j]) {
+                fz_it_del(s, j);
+                break;
+            }
+        }
+        break;
+    case 6: /* insert a new key */
+        if (!s->r->present[id])
+            fz_it_set(s, id);
+        break;
+    case 7: /* overwrite */
+        if (s->r->present[id])
+            fz_it_set(s, id);
+        break;
+    case 8: { /* many inserts: growth during the iteration */
+        uint32_t n = fz_u8(s->in);
+        for (uint32_t i = 0; i < n; i++)
+            if (!s->r->present[(id + i) % FZ_NIDS])
+                fz_it_set(s, (id + i) % FZ_NIDS);
+        break;
+    }
+    case 9:
+        if (fz_u8(s->in) < 16) {
+            for (uint32_t i = 0; i < FZ_NIDS; i++)
+                if (s->r->present[i])
+                    s->touched[i] = true;
+            if (s->m)
+                gomap_clear(s->m);
+            else
+                concmap_clear(s->cm);
+            fz_ref_clear(s->r);
+        }
+        break;
+    case 10:
+        if (just_returned < FZ_NIDS)
+            fz_it_del(s, just_returned);
+        break;
+    case 11: /* delete and re-add */
+        fz_it_del(s, id);
+        fz_it_set(s, id);
+        break;
+    default:
+        break;
+    }
+}
+
+static void fz_it_begin(struct fz_iter_state *s) {
+    for (uint32_t i = 0; i < FZ_NIDS; i++) {
+        s->at_start[i] = s->r->present[i];
+        s->start_version[i] = (uint32_t)(s->r->val[i] >> 32);
+    }
+    s->start_global = s->r->version;
+    memset(s->touched, 0, sizeof s->touched);
+    memset(s->returned, 0, sizeof s->returned);
+}
+
+static void fz_it_end(struct fz_iter_state *s, const char *what) {
+    for (uint32_t i = 0; i < FZ_NIDS; i++)
+        if (s->at_start[i] && !s->touched[i])
+            FUZZ_CHECK(s->returned[i] == 1, "%s: key %u present throughout, returned %u times",
+                       what, i, s->returned[i]);
+}
+
+static bool fz_range_fn(const void *key, const void *value, void *ctx) {
+    struct fz_iter_state *s = (struct fz_iter_state *)ctx;
+    uint32_t id = fz_entry_id(s->kind, 8, key, value);
+    uint64_t v;
+    memcpy(&v, value, 8);
+    uint32_t ver = (uint32_t)(v >> 32);
+    FUZZ_CHECK(!s->returned[id], "range visited key %u twice", id);
+    s->returned[id] = 1;
+    if (!s->touched[id]) {
+        FUZZ_CHECK(s->r->present[id] && v == s->r->val[id], "range: untouched key %u value", id);
+    } else {
+        FUZZ_CHECK(s->at_start[id] ? ver >= s->start_version[id] : ver > s->start_global,
+                   "range: key %u shows a value older than the range", id);
+    }
+    fz_it_act(s, id);
+    return true;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    struct fz_in in = {data, size};
+    uint8_t h = fz_u8(&in);
+    enum hard_kind kind = (enum hard_kind)(h & 3);
+    bool conc = h & 0x80;
+    unsigned sel = (h >> 2) & 7;
+    uint32_t prefill = (uint32_t)fz_u8(&in) * 2;
+
+    struct hard_alloc a;
+    gomap_allocator hook;
+    hard_alloc_init(&a, &hook);
+    struct hard_hash_ctx hctx;
+    gomap_config cfg;
+    hard_config(&cfg, kind, conc ? HARD_HASH_BUILTIN : (enum hard_hash_mode)(sel % HARD_HASH_MODES),
+                &hctx, 8, &hook);
+
+    static struct fz_ref r;
+    memset(&r, 0, sizeof r);
+    static struct fz_iter_state s;
+    memset(&s, 0, sizeof s);
+    s.in = &in;
+    s.kind = kind;
+    s.r = &r;
+    int rc = conc ? concmap_new(&s.cm, concmap_kinds[sel % fz_nkinds()], &cfg, NULL)
+                  : gomap_new(&s.m, &cfg);
+    FUZZ_CHECK(rc == 0, "new: %d", rc);
+    for (uint32_t i = 0; i < prefill && i < FZ_NIDS; i++)
+        fz_it_set(&s, (uint32_t)(hard_mix(i) % FZ_NIDS));
+
+    for (int round = 0; fz_more(&in) && round < 16; round++) {
+        fz_it_begin(&s);
+        if (conc) {
+            concmap_range(s.cm, fz_range_fn, &s);
+            fz_it_end(&s, "range");
+            fz_check_concmap(s.cm, kind, &r, "range with writes");
+            continue;
+        }
+        gomap_iter it;
+        gomap_iter_init(&it, s.m);
+        const void *key;
+        void *value;
+        while (gomap_iter_next(&it, &key, &value)) {
+            uint32_t id = fz_entry_id(kind, 8, key, value);
+            uint64_t v;
+            memcpy(&v, value, 8);
+            FUZZ_CHECK(r.present[id], "iteration returned key %u, deleted before it was reached",
+                       id);
+            FUZZ_CHECK(v == r.val[id], "iteration returned key %u with a stale value", id);
+            FUZZ_CHECK(s.touched[id] || s.returned[id] == 0,
+                       "iteration returned key %u twice (never deleted)", id);
+            if (s.returned[id] < 255)
+                s.returned[id]++;
+            fz_it_act(&s, id);
+        }
+        fz_it_end(&s, "iteration");
+        fz_check_gomap(s.m, kind, 8, &r, "iteration with writes");
+    }
+    if (conc)
+        concmap_free(s.cm);
+    else
+        gomap_free(s.m);
+    FUZZ_CHECK(hard_live(&a) == 0, "%lld bytes leaked", hard_live(&a));
+    return 0;
+}
