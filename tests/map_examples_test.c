@@ -51,7 +51,14 @@ static void crashes_with(const char *name, const char *line, const char *fn) {
                 result.exited ? "exit" : "signal", result.status, result.err);
     }
     REQUIRE(tries <= 10);
+    /* One report, as Go prints one, even when several threads detect. */
+    int reports = 0;
+    for (const char *p = strstr(result.err, "fatal error:"); p; p = strstr(p + 1, "fatal error:"))
+        reports++;
+    CHECK_EQ(reports, 1);
     CHECK(strstr(result.err, fn) != NULL); /* the detecting thread's stack is named */
+    if (check_case_failed)
+        fprintf(stderr, "  %s output:\n%.3000s\n", name, result.err);
     CHECK(strstr(result.err, "held the map's writing flag") != NULL ||
           strstr(result.err, "writer:") != NULL); /* the other party */
     printf("  %s: detected on try %d\n", name, tries);

@@ -102,7 +102,6 @@ static const char *expected_line(enum step s) {
  * before the fork. */
 struct shared {
     long writer_tid;
-    long detector_tid;
 };
 static struct shared *shared;
 
@@ -183,7 +182,6 @@ NOINLINE void detector_step_set_hashed(gomap *m) {
 
 static void *detector_thread(void *arg) {
     (void)arg;
-    shared->detector_tid = (long)syscall(SYS_gettid);
     pthread_mutex_lock(&cf.mu);
     while (!cf.go)
         pthread_cond_wait(&cf.cv, &cf.mu);
@@ -429,15 +427,20 @@ TEST(set_mode_overrides_environment) {
 static atomic_int bt_hook_on, bt_callers;
 
 int backtrace(void **buf, int size) {
-    static int (*real)(void **, int);
-    if (!real)
-        real = (int (*)(void **, int))dlsym(RTLD_NEXT, "backtrace");
+    /* Resolved lazily by whichever thread comes first; every thread stores
+     * the same value, so relaxed atomics suffice. */
+    static _Atomic(void *) real;
+    void *fn = atomic_load_explicit(&real, memory_order_relaxed);
+    if (!fn) {
+        fn = dlsym(RTLD_NEXT, "backtrace");
+        atomic_store_explicit(&real, fn, memory_order_relaxed);
+    }
     if (atomic_load(&bt_hook_on)) {
         atomic_fetch_add(&bt_callers, 1);
         for (int i = 0; i < 3000 && atomic_load(&bt_callers) < 2; i++)
             usleep(1000);
     }
-    return real ? real(buf, size) : 0;
+    return fn ? ((int (*)(void **, int))fn)(buf, size) : 0;
 }
 
 static void two_detectors_child(void *arg) {
