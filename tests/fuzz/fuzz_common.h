@@ -49,17 +49,20 @@ static inline uint8_t fz_u8(struct fz_in *in) {
     in->n--;
     return *in->p++;
 }
-static inline uint16_t fz_u16(struct fz_in *in) {
-    uint16_t lo = fz_u8(in);
-    return (uint16_t)(lo | (uint16_t)fz_u8(in) << 8);
-}
-
-/* ---- reference -------------------------------------------------------------- */
 
 /* Key ids run over [0, FZ_NIDS).  Values are 8 bytes: the low 32 bits hold
  * the key's id and the high 32 bits a version, so an entry returned by
  * iteration names its key, and a stale value is told from the current one. */
 enum { FZ_NIDS = 512 };
+
+/* Decodes an operation: an opcode byte (low 4 bits the operation, bit 4 the
+ * key id's high bit) and the key id's low byte.  Returns the key id. */
+static inline uint32_t fz_next_op(struct fz_in *in, uint8_t *op) {
+    *op = fz_u8(in);
+    return ((uint32_t)(*op >> 4 & 1) << 8 | fz_u8(in)) % FZ_NIDS;
+}
+
+/* ---- reference -------------------------------------------------------------- */
 
 struct fz_ref {
     bool present[FZ_NIDS];

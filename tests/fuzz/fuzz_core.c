@@ -45,8 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     struct hard_key k;
     size_t ops = 0;
     while (fz_more(&in) && ops++ < 2000) {
-        uint8_t op = fz_u8(&in);
-        uint32_t id = ((uint32_t)(op >> 4 & 1) << 8 | fz_u8(&in)) % FZ_NIDS;
+        uint8_t op;
+        uint32_t id = fz_next_op(&in, &op);
         const void *key = hard_key_make(&k, kind, id);
         const char *what = "?";
         switch (op & 15) {
