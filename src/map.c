@@ -747,20 +747,50 @@ ALWAYS_INLINE char *find_slot(const gomap *m, const void *key, uint64_t hash, in
     }
 }
 
-ALWAYS_INLINE void *get_impl(const gomap *m, const void *key, uint64_t hash, bool have_hash,
-                             int kind) {
-    if (m == NULL || m->count == 0) {
-        /* Go hashes even so, to make a bad key or hash function fail the
-         * same way on an empty map; we only check for misuse. */
-        if (m)
-            check_read(m, GOMAP_CONFLICT_READ_WRITE);
+/* A lookup without the misuse checks. */
+ALWAYS_INLINE void *lookup(const gomap *m, const void *key, uint64_t hash, bool have_hash,
+                           int kind) {
+    if (unlikely(m->count == 0))
         return NULL;
-    }
-    check_read(m, GOMAP_CONFLICT_READ_WRITE);
     if (!have_hash)
         hash = hash_key(m, key, kind);
     char *slot = find_slot(m, key, hash, kind);
     return slot ? slot + m->voff : NULL;
+}
+
+#ifndef GOMAP_NO_DETECT
+/* The slow paths of a read that finds the writing flag set, before or after
+ * its lookup.  Kept out of line and reached by tail calls, so the fast path
+ * of every lookup saves no registers. */
+NOINLINE void *get_conflict_before(const gomap *m, const void *key, uint64_t hash, bool have_hash) {
+    gomap__conflict(m, GOMAP_CONFLICT_READ_WRITE, writer_of(m));
+    return lookup(m, key, hash, have_hash, K_GEN);
+}
+NOINLINE void *get_conflict_after(const gomap *m, void *result) {
+    gomap__conflict(m, GOMAP_CONFLICT_READ_WRITE, writer_of(m));
+    return result;
+}
+static inline bool writing_now(const gomap *m) {
+    return atomic_load_explicit(&((gomap *)m)->writing, memory_order_relaxed) != 0;
+}
+#endif
+
+/* Go's mapaccess.  Checks the writing flag before the lookup, as Go does, and
+ * again after it, which catches a write that began during the lookup (the
+ * window in which the lookup may have read a half-changed bucket). */
+ALWAYS_INLINE void *get_impl(const gomap *m, const void *key, uint64_t hash, bool have_hash,
+                             int kind) {
+#ifndef GOMAP_NO_DETECT
+    if (unlikely(writing_now(m)))
+        return get_conflict_before(m, key, hash, have_hash);
+#endif
+    GOMAP_PROBE2(op, (const void *)m, 0);
+    void *r = lookup(m, key, hash, have_hash, kind);
+#ifndef GOMAP_NO_DETECT
+    if (unlikely(writing_now(m)))
+        return get_conflict_after(m, r);
+#endif
+    return r;
 }
 
 /* ---- growth ----------------------------------------------------------------- */
@@ -1000,7 +1030,7 @@ ALWAYS_INLINE int evacuate_impl(gomap *m, uintptr_t ob, int kind) {
     return 0;
 }
 
-NOINLINE int evacuate(gomap *m, uintptr_t ob) {
+NOINLINE int evacuate_kind(gomap *m, uintptr_t ob) {
     switch (m->kind) {
     case K_U64:
         return evacuate_impl(m, ob, K_U64);
@@ -1015,6 +1045,20 @@ NOINLINE int evacuate(gomap *m, uintptr_t ob) {
     default:
         return evacuate_impl(m, ob, K_GEN);
     }
+}
+
+static int evacuate(gomap *m, uintptr_t ob) {
+    /* The clock is read only while a tracer is attached to the probe. */
+    if (GOMAP_PROBE_ENABLED(evacuate)) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int r = evacuate_kind(m, ob);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        long ns = (long)(t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec);
+        GOMAP_PROBE3(evacuate, (void *)m, (long)ob, ns);
+        return r;
+    }
+    return evacuate_kind(m, ob);
 }
 
 /* Go's growWork: evacuates the old bucket the caller is about to use, and one
@@ -1198,6 +1242,7 @@ ALWAYS_INLINE int set_impl(gomap *m, const void *key, uint64_t hash, bool have_h
     if (unlikely(m == NULL))
         gomap__fatal("assignment to entry in nil map");
     write_begin(m);
+    GOMAP_PROBE2(op, (void *)m, 1);
     if (!have_hash)
         hash = hash_key(m, key, kind);
     char *slot;
@@ -1224,6 +1269,7 @@ ALWAYS_INLINE bool del_impl(gomap *m, const void *key, uint64_t hash, bool have_
     if (m == NULL)
         return false;
     write_begin(m);
+    GOMAP_PROBE2(op, (void *)m, 2);
     bool r = false;
     if (m->count != 0) {
         if (!have_hash)
@@ -1622,6 +1668,7 @@ GOMAP_API bool gomap_iter_next(gomap_iter *it, const void **key, void **value) {
     if (m == NULL)
         return false;
     check_read(m, GOMAP_CONFLICT_ITER_WRITE);
+    GOMAP_PROBE2(op, (const void *)m, 3);
     if (it->clear_seq != m->clear_seq) {
         it->m = NULL;
         return false;
