@@ -16,6 +16,7 @@
 #include "probes.h"
 
 #include <execinfo.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,6 +148,11 @@ static const char *const conflict_msgs[GOMAP_CONFLICT_KINDS] = {
     "concurrent map iteration and map write",
 };
 
+/* One report at a time, as Go's printlock: two threads detecting the same
+ * conflict would interleave their lines.  A report that ends in abort()
+ * never releases it, so later reporters wait for the process to die. */
+static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
+
 void gomap__conflict(const gomap *m, gomap_conflict_kind kind, int writer_tid) {
     int me = gomap__tid();
     GOMAP_PROBE4(conflict, (int)kind, (const void *)m, me, writer_tid);
@@ -154,6 +160,7 @@ void gomap__conflict(const gomap *m, gomap_conflict_kind kind, int writer_tid) {
     int mode = (int)gomap_debug_mode();
     if (mode == GOMAP_CONFLICT_COUNT)
         return;
+    pthread_mutex_lock(&report_lock);
     char buf[256];
     snprintf(buf, sizeof buf, "fatal error: %s\n\nthread %d (detected the conflict, map %p):\n",
              conflict_msgs[kind], me, (const void *)m);
@@ -184,9 +191,11 @@ void gomap__conflict(const gomap *m, gomap_conflict_kind kind, int writer_tid) {
     if (mode == GOMAP_CONFLICT_ABORT)
         abort();
     say("gomap: continuing (GOMAP_DEBUG=conflict=report)\n");
+    pthread_mutex_unlock(&report_lock);
 }
 
 _Noreturn void gomap__fatal(const char *msg) {
+    pthread_mutex_lock(&report_lock);
     char buf[256];
     snprintf(buf, sizeof buf, "fatal error: %s\n\nthread %d:\n", msg, gomap__tid());
     say(buf);
@@ -195,6 +204,7 @@ _Noreturn void gomap__fatal(const char *msg) {
 }
 
 _Noreturn void gomap__internal_error(const char *msg) {
+    pthread_mutex_lock(&report_lock);
     char buf[256];
     snprintf(buf, sizeof buf, "gomap: internal error: %s\n", msg);
     say(buf);
