@@ -1678,31 +1678,72 @@ GOMAP_API bool gomap_iter_next(gomap_iter *it, const void **key, void **value) {
 
 /* ---- clone -------------------------------------------------------------------- */
 
-GOMAP_API int gomap_clone(const gomap *m, gomap **out) {
-    if (out == NULL)
-        return EINVAL;
-    *out = NULL;
-    if (m == NULL)
-        return 0;
-    check_read(m, GOMAP_CONFLICT_READ_WRITE);
-    gomap_config cfg = {(gomap_key_kind)m->base_kind,
-                        m->base_kind == GOMAP_KEY_BYTES ? m->ksize : 0,
-                        m->vsize,
-                        m->count,
-                        m->hash_fn,
-                        m->equal_fn,
-                        m->fn_ctx,
-                        &m->alloc};
-    gomap *c;
-    int r = new_map(&c, &cfg, gomap__random64());
-    if (r)
-        return r;
-    /* Walk every live entry: old buckets not yet evacuated, then the new
-     * array (whose entries are never also in an old bucket). */
+/* Duplicates the heap strings of the live slots of a bucket just copied into
+ * a clone, and publishes the slots by setting its tophash word: only slots
+ * whose key the clone owns are ever live in it, so freeing a half-built clone
+ * frees exactly what it allocated. */
+static int clone_bucket_keys(gomap *c, uint64_t top, char *slots, bhdr *dst) {
+    if (owns_strings(c)) {
+        for (unsigned i = 0; i < BUCKET_CNT; i++) {
+            if (top_at(top, i) < MIN_TOPHASH)
+                continue;
+            skey *k = (skey *)(slots + i * c->slot_size);
+            if ((uint8_t)k->u.b[15] != SSO_HEAP)
+                continue;
+            size_t len = k->u.h.len_tag & HEAP_LEN_MASK;
+            char *p = m_alloc(c, len);
+            if (!p) {
+                for (unsigned j = i; j < BUCKET_CNT; j++)
+                    if (top_at(top, j) >= MIN_TOPHASH)
+                        set_top(&top, j, EMPTY_ONE);
+                dst->top = top;
+                return ENOMEM;
+            }
+            memcpy(p, k->u.h.ptr, len);
+            k->u.h.ptr = p;
+        }
+    }
+    dst->top = top;
+    return 0;
+}
+
+/* Copies a map that is not growing bucket by bucket: same B, same seed, same
+ * chains, so no key is hashed again.  O(buckets + len). */
+static int clone_direct(const gomap *m, gomap *c) {
+    barray *a = new_array(c, m->B);
+    if (!a)
+        return ENOMEM;
+    c->arr = a;
+    c->hdr = a->hdr;
+    c->slots = a->slots;
+    c->B = m->B;
+    memcpy(a->slots, m->slots, a->nbuckets * bucket_bytes(m));
+    for (uintptr_t i = 0; i < a->nbuckets; i++) {
+        bhdr *src = &m->hdr[i];
+        bhdr *dst = &a->hdr[i];
+        if (clone_bucket_keys(c, src->top, a->slots + i * bucket_bytes(m), dst))
+            return ENOMEM;
+        for (obucket *so = src->next; so; so = so->h.next) {
+            osupply sup = {NULL};
+            if (supply_reserve(c, &sup, 1))
+                return ENOMEM;
+            obucket *o = supply_take(c, &sup);
+            dst->next = o;
+            memcpy(oslots(o), oslots(so), bucket_bytes(m));
+            dst = &o->h;
+            if (clone_bucket_keys(c, so->h.top, oslots(o), dst))
+                return ENOMEM;
+        }
+    }
+    c->count = m->count;
+    return 0;
+}
+
+/* Copies a growing map by inserting its live entries (old buckets not yet
+ * evacuated, then the new array: an entry is live in exactly one of them). */
+static int clone_reinsert(const gomap *m, gomap *c) {
     for (int pass = 0; pass < 2; pass++) {
         barray *a = pass == 0 ? m->oldarr : m->arr;
-        if (!a)
-            continue;
         for (uintptr_t bi = 0; bi < a->nbuckets; bi++) {
             for (bref b = bucket_at(m, a->hdr, a->slots, bi); b.h; b = next_bucket(b)) {
                 for (unsigned i = 0; i < BUCKET_CNT; i++) {
@@ -1718,14 +1759,41 @@ GOMAP_API int gomap_clone(const gomap *m, gomap **out) {
                     }
                     void *vs;
                     int e = gomap__upsert(c, key, gomap__hash(c, key), &vs, NULL);
-                    if (e) {
-                        gomap_free(c);
+                    if (e)
                         return e;
-                    }
                     memcpy(vs, slot + m->voff, m->vsize);
                 }
             }
         }
+    }
+    return 0;
+}
+
+GOMAP_API int gomap_clone(const gomap *m, gomap **out) {
+    if (out == NULL)
+        return EINVAL;
+    *out = NULL;
+    if (m == NULL)
+        return 0;
+    check_read(m, GOMAP_CONFLICT_READ_WRITE);
+    gomap_config cfg = {(gomap_key_kind)m->base_kind,
+                        m->base_kind == GOMAP_KEY_BYTES ? m->ksize : 0,
+                        m->vsize,
+                        growing(m) ? m->count : 0,
+                        m->hash_fn,
+                        m->equal_fn,
+                        m->fn_ctx,
+                        &m->alloc};
+    gomap *c;
+    int r = new_map(&c, &cfg, m->seed);
+    if (r)
+        return r;
+    if (m->count > 0 || growing(m))
+        r = growing(m) ? clone_reinsert(m, c) : clone_direct(m, c);
+    check_read(m, GOMAP_CONFLICT_READ_WRITE);
+    if (r) {
+        gomap_free(c);
+        return r;
     }
     *out = c;
     return 0;

@@ -188,10 +188,11 @@ GOMAP_API size_t gomap_len(const gomap *m);
  */
 GOMAP_API void gomap_clear(gomap *m);
 
-/* Makes an independent copy with the same contents, hash functions and
- * allocator (and a fresh seed).  Returns 0 and sets *out, or ENOMEM (with
- * *out = NULL) / EINVAL (out NULL).  Cloning NULL yields NULL and 0.
- * O(len).  A read of m. */
+/* Makes an independent copy with the same contents, hash functions,
+ * allocator and hash seed (the copy is made bucket by bucket, without
+ * hashing a key again, unless m is in the middle of growing).  Returns 0 and
+ * sets *out, or ENOMEM (with *out = NULL, nothing leaked) / EINVAL (out
+ * NULL).  Cloning NULL yields NULL and 0.  O(buckets + len).  A read of m. */
 GOMAP_API int gomap_clone(const gomap *m, gomap **out);
 
 /* ---- iteration ------------------------------------------------------------ */
