@@ -28,7 +28,7 @@
 struct cm_version {
     gomap *m;
     struct cowmap *owner;
-    struct rcu_head rcu;
+    struct gomap__rcu_head rcu;
 };
 
 struct cowmap {
@@ -72,9 +72,9 @@ static void cm_version_free(cowmap *m, struct cm_version *v) {
     gomap__locked_free(m->cfg.allocator, v, sizeof *v);
 }
 
-static void cm_version_free_cb(struct rcu_head *h) {
+static void cm_version_free_cb(struct gomap__rcu_head *h) {
     gomap__rcu_callback_begin(h);
-    struct cm_version *v = caa_container_of(h, struct cm_version, rcu);
+    struct cm_version *v = GOMAP__CONTAINER_OF(h, struct cm_version, rcu);
     cowmap *m = v->owner;
     cm_version_free(m, v);
     gomap__rcu_reclaimed(&m->reclaim); /* the last access to m */

@@ -3,6 +3,13 @@
  * and its caveats are in reclaim.h. */
 #include "reclaim.h"
 
+#include <urcu/urcu-memb.h>
+
+#include <linux/futex.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,21 +90,122 @@ bool gomap__rcu_in_section(void) {
 /* Objects retired by all maps and not yet freed (for gomap__rcu_barrier). */
 static atomic_long rcu_pending_all;
 
-void gomap__rcu_retire(struct gomap__reclaim *r, struct rcu_head *head,
-                       void (*fn)(struct rcu_head *)) {
-    /* Relaxed: the increments only have to be visible to the callback's
-     * decrement, which the grace period orders after them. */
-    atomic_fetch_add_explicit(&r->pending, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&rcu_pending_all, 1, memory_order_relaxed);
-    /* Orders the retiring thread's last writes to the object before the
-     * callback's free, for TSan (call_rcu's queue is not instrumented). */
-    TSAN_RELEASE(head);
-    urcu_memb_call_rcu(head, fn);
+/* ---- the reclaimer thread ------------------------------------------------
+ *
+ * rq_head: a lock-free stack of retired objects.  Pushers CAS a node on; the
+ * thread takes everything at once with an exchange, so it never pops a
+ * single node and the stack has no ABA problem.
+ * rq_sleeping: 1 while the thread waits (or is about to wait) on it as a
+ * futex.  The wake-up is a Dekker handshake, all seq_cst: the thread stores
+ * 1 then re-reads rq_head; a pusher CASes rq_head then exchanges the flag to
+ * 0 and wakes the thread if it was 1.  One of the two sees the other, so a
+ * push never goes unnoticed; and the futex wait returns at once if the flag
+ * is already 0 again. */
+static _Atomic(struct gomap__rcu_head *) rq_head;
+static atomic_int rq_sleeping;
+static atomic_bool rq_started;
+static pthread_mutex_t rq_start_lock = PTHREAD_MUTEX_INITIALIZER;
+
+enum { RQ_BATCH = 64 };                     /* a batch at least this big... */
+static const long RQ_BATCH_PAUSE = 1000000; /* ...is followed by 1 ms to gather the next */
+
+static void rq_futex(atomic_int *addr, int op, int val) {
+    (void)syscall(SYS_futex, (int *)addr, op, val, NULL, NULL, 0);
 }
 
-void gomap__rcu_callback_begin(struct rcu_head *head) {
+static void *rq_worker(void *unused) {
+    (void)unused;
+    for (;;) {
+        /* Acquire: pairs with the pushers' CAS, so each object's last
+         * writes before retirement are visible to its callback. */
+        struct gomap__rcu_head *batch = atomic_exchange(&rq_head, NULL);
+        if (!batch) {
+            atomic_store(&rq_sleeping, 1);
+            if (atomic_load(&rq_head) == NULL)
+                rq_futex(&rq_sleeping, FUTEX_WAIT_PRIVATE, 1);
+            atomic_store(&rq_sleeping, 0);
+            continue;
+        }
+        /* Every section that could hold a batch object began before its
+         * retirement, hence before this call: it waits for all of them. */
+        urcu_memb_synchronize_rcu();
+        TSAN_ACQUIRE(&gomap_rcu_tsan_sync);
+        long n = 0;
+        while (batch) {
+            struct gomap__rcu_head *next = batch->next;
+            batch->fn(batch);
+            batch = next;
+            n++;
+        }
+        if (n >= RQ_BATCH) {
+            struct timespec ts = {0, RQ_BATCH_PAUSE};
+            nanosleep(&ts, NULL);
+        }
+    }
+    return NULL;
+}
+
+static void rq_start(void) {
+    pthread_mutex_lock(&rq_start_lock);
+    if (!atomic_load_explicit(&rq_started, memory_order_relaxed)) {
+        /* The thread takes no signals: the application's handlers run in
+         * its own threads. */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_t tid;
+        int err = pthread_create(&tid, &attr, rq_worker, NULL);
+        pthread_attr_destroy(&attr);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (err != 0) {
+            fprintf(stderr, "gomap: internal error: cannot start the RCU reclaimer thread (%s)\n",
+                    strerror(err));
+            abort();
+        }
+        atomic_store_explicit(&rq_started, true, memory_order_release);
+    }
+    pthread_mutex_unlock(&rq_start_lock);
+}
+
+/* A forked child has no reclaimer thread: its first retirement starts one. */
+static void rq_after_fork_child(void) {
+    atomic_store_explicit(&rq_started, false, memory_order_relaxed);
+    atomic_store_explicit(&rq_sleeping, 0, memory_order_relaxed);
+    pthread_mutex_init(&rq_start_lock, NULL);
+}
+
+static pthread_once_t rq_atfork_once = PTHREAD_ONCE_INIT;
+static void rq_install_atfork(void) {
+    pthread_atfork(NULL, NULL, rq_after_fork_child);
+}
+
+void gomap__rcu_retire(struct gomap__reclaim *r, struct gomap__rcu_head *head,
+                       void (*fn)(struct gomap__rcu_head *)) {
+    /* Relaxed: the increments only have to be visible to the callback's
+     * decrement, which the queue orders after them. */
+    atomic_fetch_add_explicit(&r->pending, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&rcu_pending_all, 1, memory_order_relaxed);
+    if (!atomic_load_explicit(&rq_started, memory_order_acquire)) {
+        pthread_once(&rq_atfork_once, rq_install_atfork);
+        rq_start();
+    }
+    head->fn = fn;
+    struct gomap__rcu_head *old = atomic_load_explicit(&rq_head, memory_order_relaxed);
+    do
+        head->next = old;
+    while (!atomic_compare_exchange_weak(&rq_head, &old, head));
+    if (atomic_load(&rq_sleeping) && atomic_exchange(&rq_sleeping, 0))
+        rq_futex(&rq_sleeping, FUTEX_WAKE_PRIVATE, 1);
+}
+
+void gomap__rcu_callback_begin(struct gomap__rcu_head *head) {
+    /* The queue's atomics already order the retirer before the callback;
+     * this covers the readers (see reclaim.h). */
     TSAN_ACQUIRE(&gomap_rcu_tsan_sync);
-    TSAN_ACQUIRE(head);
+    (void)head;
 }
 
 void gomap__rcu_reclaimed(struct gomap__reclaim *r) {
@@ -131,8 +239,7 @@ void gomap__rcu_drain(struct gomap__reclaim *r, const char *who) {
                 who);
         abort();
     }
-    /* Not rcu_barrier: it waits for every callback of the process, and its
-     * internal hand-off is invisible to ThreadSanitizer. */
+    /* Not a global barrier: only this map's objects matter. */
     rcu_wait_zero(NULL, &r->pending);
 }
 

@@ -72,11 +72,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The head of every object syncmap retires: the rcu_head, and the owner with
+/* The head of every object syncmap retires: the RCU link, and the owner with
  * the object's kind in its two low bits (a syncmap is at least 8-aligned), so
  * that one callback frees any of them with the owner's allocator. */
 struct sm_obj {
-    struct rcu_head rcu;
+    struct gomap__rcu_head rcu;
     uintptr_t owner_kind;
 };
 
@@ -178,8 +178,8 @@ static void obj_free_now(syncmap *m, struct sm_obj *o) {
     }
 }
 
-static void obj_free_cb(struct rcu_head *h) {
-    struct sm_obj *o = caa_container_of(h, struct sm_obj, rcu);
+static void obj_free_cb(struct gomap__rcu_head *h) {
+    struct sm_obj *o = GOMAP__CONTAINER_OF(h, struct sm_obj, rcu);
     gomap__rcu_callback_begin(h);
     syncmap *m = (syncmap *)(o->owner_kind & ~(uintptr_t)3);
     obj_free_now(m, o);
