@@ -126,7 +126,10 @@ enum { K_U64, K_U32, K_STR, K_BSTR, K_BYTES, K_GEN };
  * pointer, bytes 8..15 the length with the top byte 0xff.  Inline storage
  * saves an allocation and a dependent load per short key; docs/design.md
  * has the figures. */
-#define SSO_MAX  15
+#ifndef GOMAP_SSO_MAX /* overridable (down to 0) only to measure the choice */
+#define GOMAP_SSO_MAX 15
+#endif
+#define SSO_MAX  GOMAP_SSO_MAX
 #define SSO_HEAP 0xff
 typedef struct skey {
     union {
