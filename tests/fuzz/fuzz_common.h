@@ -105,26 +105,45 @@ static inline bool fz_key_is(enum hard_kind kind, const void *key, uint32_t id) 
 
 /* ---- checks against a gomap ------------------------------------------------- */
 
+static inline void fz_check_gomap_id(const gomap *m, enum hard_kind kind, size_t value_size,
+                                     const struct fz_ref *r, uint32_t id, const char *after) {
+    struct hard_key k;
+    const void *key = hard_key_make(&k, kind, id);
+    const void *v = gomap_get(m, key);
+    if (r->present[id]) {
+        FUZZ_CHECK(v != NULL, "after %s: key %u missing", after, id);
+        if (value_size == 8) {
+            uint64_t got;
+            memcpy(&got, v, 8);
+            FUZZ_CHECK(got == r->val[id], "after %s: key %u value %llx, reference %llx", after, id,
+                       (unsigned long long)got, (unsigned long long)r->val[id]);
+        }
+    } else {
+        FUZZ_CHECK(v == NULL, "after %s: key %u present, reference absent", after, id);
+    }
+}
+
 /* Every id: present with the right value, or absent; and len. */
 static inline void fz_check_gomap(const gomap *m, enum hard_kind kind, size_t value_size,
                                   const struct fz_ref *r, const char *after) {
     FUZZ_CHECK(gomap_len(m) == r->n, "after %s: len %zu, reference %zu", after, gomap_len(m), r->n);
-    for (uint32_t id = 0; id < FZ_NIDS; id++) {
-        struct hard_key k;
-        const void *key = hard_key_make(&k, kind, id);
-        const void *v = gomap_get(m, key);
-        if (r->present[id]) {
-            FUZZ_CHECK(v != NULL, "after %s: key %u missing", after, id);
-            if (value_size == 8) {
-                uint64_t got;
-                memcpy(&got, v, 8);
-                FUZZ_CHECK(got == r->val[id], "after %s: key %u value %llx, reference %llx", after,
-                           id, (unsigned long long)got, (unsigned long long)r->val[id]);
-            }
-        } else {
-            FUZZ_CHECK(v == NULL, "after %s: key %u present, reference absent", after, id);
-        }
-    }
+    for (uint32_t id = 0; id < FZ_NIDS; id++)
+        fz_check_gomap_id(m, kind, value_size, r, id, after);
+}
+
+/* The check after each operation: len, the key the operation touched, and
+ * FZ_SWEEP more ids from a rotating cursor, so every id is compared every
+ * FZ_NIDS / FZ_SWEEP operations at a cost that keeps the fuzzer fast.
+ * Operations that touch many keys run the full check instead. */
+enum { FZ_SWEEP = 8 };
+
+static inline void fz_check_gomap_step(const gomap *m, enum hard_kind kind, size_t value_size,
+                                       const struct fz_ref *r, uint32_t touched, uint32_t *cursor,
+                                       const char *after) {
+    FUZZ_CHECK(gomap_len(m) == r->n, "after %s: len %zu, reference %zu", after, gomap_len(m), r->n);
+    fz_check_gomap_id(m, kind, value_size, r, touched, after);
+    for (int i = 0; i < FZ_SWEEP; i++)
+        fz_check_gomap_id(m, kind, value_size, r, (*cursor)++ % FZ_NIDS, after);
 }
 
 /* The id of an entry returned by iteration (from its value when values
@@ -171,22 +190,36 @@ static inline void fz_check_gomap_iter(const gomap *m, enum hard_kind kind, size
 
 /* ---- checks against a concmap ----------------------------------------------- */
 
+static inline void fz_check_concmap_id(concmap *m, enum hard_kind kind, const struct fz_ref *r,
+                                       uint32_t id, const char *after) {
+    struct hard_key k;
+    const void *key = hard_key_make(&k, kind, id);
+    uint64_t got = 0;
+    bool ok = concmap_load(m, key, &got);
+    FUZZ_CHECK(ok == r->present[id], "%s after %s: key %u present %d, reference %d",
+               concmap_kind(m), after, id, ok, r->present[id]);
+    if (ok)
+        FUZZ_CHECK(got == r->val[id], "%s after %s: key %u value %llx, reference %llx",
+                   concmap_kind(m), after, id, (unsigned long long)got,
+                   (unsigned long long)r->val[id]);
+}
+
 static inline void fz_check_concmap(concmap *m, enum hard_kind kind, const struct fz_ref *r,
                                     const char *after) {
     FUZZ_CHECK(concmap_len(m) == r->n, "%s after %s: len %zu, reference %zu", concmap_kind(m),
                after, concmap_len(m), r->n);
-    for (uint32_t id = 0; id < FZ_NIDS; id++) {
-        struct hard_key k;
-        const void *key = hard_key_make(&k, kind, id);
-        uint64_t got = 0;
-        bool ok = concmap_load(m, key, &got);
-        FUZZ_CHECK(ok == r->present[id], "%s after %s: key %u present %d, reference %d",
-                   concmap_kind(m), after, id, ok, r->present[id]);
-        if (ok)
-            FUZZ_CHECK(got == r->val[id], "%s after %s: key %u value %llx, reference %llx",
-                       concmap_kind(m), after, id, (unsigned long long)got,
-                       (unsigned long long)r->val[id]);
-    }
+    for (uint32_t id = 0; id < FZ_NIDS; id++)
+        fz_check_concmap_id(m, kind, r, id, after);
+}
+
+/* As fz_check_gomap_step. */
+static inline void fz_check_concmap_step(concmap *m, enum hard_kind kind, const struct fz_ref *r,
+                                         uint32_t touched, uint32_t *cursor, const char *after) {
+    FUZZ_CHECK(concmap_len(m) == r->n, "%s after %s: len %zu, reference %zu", concmap_kind(m),
+               after, concmap_len(m), r->n);
+    fz_check_concmap_id(m, kind, r, touched, after);
+    for (int i = 0; i < FZ_SWEEP; i++)
+        fz_check_concmap_id(m, kind, r, (*cursor)++ % FZ_NIDS, after);
 }
 
 struct fz_range_all {

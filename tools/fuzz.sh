@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Fuzzes each libFuzzer target for a bounded time and prints a summary.
+#
+#   tools/fuzz.sh [--seconds N] [--merge] [TARGET...]
+#
+#   --seconds N   time per target (default 60)
+#   --merge       afterwards, merge what the run found into the committed
+#                 seed corpus (tests/fuzz/corpus/<target>/, minimised with
+#                 libFuzzer's -merge=1) so the regression tests replay it
+#   TARGET        fuzz_core, fuzz_concmap, fuzz_iter (default: all)
+#
+# Environment: FUZZ_BUILD (build dir, default build-fuzz), FUZZ_JOBS (build
+# parallelism, default 2).  Needs clang and libFuzzer (Debian
+# libfuzzer-14-dev, libclang-rt-14-dev).  The library is built with
+# -fsanitize=fuzzer-no-link and ASan+UBSan, the targets with -fsanitize=fuzzer.
+#
+# Exit status 0 when no target crashed.  A crash leaves its input in
+# $FUZZ_BUILD/fuzz-crashes/<target>/; replay it with
+#   $FUZZ_BUILD/tests/hard_<target> <crash file>
+# then copy it into tests/fuzz/corpus/<target>/ once the bug is fixed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+seconds=60
+merge=0
+targets=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --seconds) seconds=$2; shift 2 ;;
+    --merge) merge=1; shift ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    *) targets+=("$1"); shift ;;
+  esac
+done
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_core fuzz_concmap fuzz_iter)
+build=${FUZZ_BUILD:-build-fuzz}
+jobs=${FUZZ_JOBS:-2}
+
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+  -DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link -DGOMAP_SANITIZE=address -DGOMAP_FUZZ=ON \
+  -DGOMAP_BUILD_BENCH=OFF -DGOMAP_BUILD_EXAMPLES=OFF -DGOMAP_BUILD_TOOLS=OFF >/dev/null
+build_targets=()
+for t in "${targets[@]}"; do build_targets+=("$t" "hard_$t"); done
+cmake --build "$build" -j"$jobs" --target "${build_targets[@]}" >/dev/null
+
+status=0
+summary=()
+for t in "${targets[@]}"; do
+  work=$build/fuzz-work/$t
+  crashes=$build/fuzz-crashes/$t
+  log=$build/fuzz-$t.log
+  mkdir -p "$work" "$crashes"
+  echo "=== $t: fuzzing for ${seconds}s"
+  rc=0
+  "$build/tests/$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+    -print_final_stats=1 -artifact_prefix="$crashes/" "$work" "tests/fuzz/corpus/$t" \
+    >"$log" 2>&1 || rc=$?
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+  ncorp=$(find "$work" -type f | wc -l)
+  ncrash=$(find "$crashes" -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' \
+    -o -name 'oom-*' \) | wc -l)
+  if [ "$rc" -ne 0 ] || [ "$ncrash" -ne 0 ]; then
+    status=1
+    echo "!!! $t: crash (exit $rc); inputs in $crashes/, log $log:"
+    grep -E 'fuzz check failed|ERROR: |SUMMARY' "$log" | head -5 || true
+  fi
+  summary+=("$(printf '%-14s %6ss %12s execs %8s/s  cov %6s  corpus %6s  crashes %s' \
+    "$t" "$seconds" "${execs:-?}" "${rate:-?}" "${cov:-?}" "$ncorp" "$ncrash")")
+  if [ "$merge" = 1 ] && [ "$rc" -eq 0 ]; then
+    "$build/tests/$t" -merge=1 "tests/fuzz/corpus/$t" "$work" >/dev/null 2>&1
+    echo "    merged: tests/fuzz/corpus/$t now has $(ls "tests/fuzz/corpus/$t" | wc -l) inputs"
+  fi
+done
+echo
+echo "=== fuzz summary ($(date -u +%Y-%m-%dT%H:%MZ))"
+printf '%s\n' "${summary[@]}"
+exit $status
