@@ -649,4 +649,88 @@ TEST(locked_program_never_reports) {
         fprintf(stderr, "  output:\n%s\n", result.err);
 }
 
+/* ---- concurrent readers are fine ----------------------------------------- */
+
+/* gomap.h: calls that only read (get, contains, len, iteration, clone) may
+ * run concurrently with each other.  Four threads read one map -- also a map
+ * caught in the middle of a growth, whose old buckets are still being read --
+ * and must never see a conflict, nor (under TSan) race: a read path that
+ * wrote anything shared (a cache, a statistic, a step of evacuation) would
+ * show here. */
+static struct {
+    gomap *m;
+    uint64_t n;
+} rd;
+
+static void *reader_worker(void *arg) {
+    uint64_t rng = (uint64_t)(uintptr_t)arg, bad = 0;
+    for (int round = 0; round < 20; round++) {
+        for (uint64_t i = 0; i < rd.n * 2; i++) {
+            struct tu_key k;
+            tu_key_make(&k, GOMAP_KEY_STRING, tu_below(&rng, rd.n * 2));
+            uint64_t want = tu_key_index(GOMAP_KEY_STRING, &k.str);
+            const uint64_t *p = (const uint64_t *)gomap_get(rd.m, &k.str);
+            bad += (want < rd.n) != (p != NULL) || (p && *p != want);
+            bad += gomap_contains(rd.m, &k.str) != (want < rd.n);
+        }
+        gomap_iter it;
+        gomap_iter_init(&it, rd.m);
+        uint64_t seen = 0;
+        while (gomap_iter_next(&it, NULL, NULL))
+            seen++;
+        bad += seen != rd.n || gomap_len(rd.m) != rd.n;
+        if (round % 5 == 0) {
+            gomap *c;
+            if (gomap_clone(rd.m, &c) == 0) {
+                bad += gomap_len(c) != rd.n;
+                gomap_free(c);
+            }
+        }
+    }
+    return (void *)(uintptr_t)bad;
+}
+
+static void readers_child(void *arg) {
+    rd.n = (uint64_t)(uintptr_t)arg;
+    gomap_config cfg = tu_config(GOMAP_KEY_STRING, 8);
+    if (gomap_new(&rd.m, &cfg) != 0)
+        _exit(3);
+    for (uint64_t i = 0; i < rd.n; i++) {
+        struct tu_key k;
+        tu_key_make(&k, GOMAP_KEY_STRING, i);
+        if (gomap_set(rd.m, &k.str, &i) != 0)
+            _exit(3);
+    }
+    pthread_t t[4];
+    for (uintptr_t i = 0; i < 4; i++)
+        if (pthread_create(&t[i], NULL, reader_worker, (void *)(i + 1)) != 0)
+            _exit(3);
+    for (int i = 0; i < 4; i++) {
+        void *bad;
+        pthread_join(t[i], &bad);
+        if (bad)
+            printf("reader %d saw %llu wrong results\n", i, (unsigned long long)(uintptr_t)bad);
+    }
+    for (int k = 0; k < GOMAP_CONFLICT_KINDS; k++)
+        if (gomap_conflict_count((gomap_conflict_kind)k) != 0)
+            printf("conflict of kind %d counted among readers\n", k);
+    gomap_free(rd.m);
+}
+
+TEST(concurrent_readers_never_report) {
+    /* 53 and 6657 entries: just past a doubling, so the growth is under way
+     * (each write evacuates at most two old buckets) while the readers run. */
+    static const uintptr_t sizes[] = {5, 53, 1000, 6657};
+    for (int i = 0; i < 4; i++) {
+        run_in_child(readers_child, (void *)sizes[i], env_count, &result);
+        CHECK(result.exited && result.status == 0);
+        CHECK_EQ(strlen(result.err), 0);
+        if (check_case_failed) {
+            fprintf(stderr, "  %lu entries: output:\n%.4000s\n", (unsigned long)sizes[i],
+                    result.err);
+            return;
+        }
+    }
+}
+
 TEST_MAIN()

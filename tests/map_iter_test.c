@@ -218,6 +218,118 @@ TEST(growth_during_iteration) {
     growth_during(GOMAP_KEY_U64, 20000, 100000, 9, true);
 }
 
+/* User hashes that make keys collide: groups of 2^shift consecutive keys
+ * share a hash (shift 63: all keys share one). */
+static uint64_t group_hash(const void *key, uint64_t seed, void *ctx) {
+    (void)seed;
+    unsigned shift = *(const unsigned *)ctx;
+    uint64_t i = tu_key_index(GOMAP_KEY_U64, key);
+    return shift >= 63 ? 0x77 : i >> shift;
+}
+
+/* Iterates while keys churn through the map: each step inserts `per_step`
+ * new keys and deletes the `per_step` oldest.  With keys grouped by the hash,
+ * each group fills a fresh overflow chain and the emptied chains pile up, so
+ * the map grows to the same size (repacks) while the iteration runs; with one
+ * shared hash it doubles with one long chain.  Go's rules still hold: every
+ * key present at the start and not deleted comes exactly once, a key deleted
+ * before it is reached never comes, no key comes twice. */
+/* Counts allocations of at least 1 KB: bucket arrays (a growth), not the
+ * single overflow buckets (a few hundred bytes here). */
+static uint64_t big_allocs;
+static void *counting_alloc(size_t size, void *ctx) {
+    (void)ctx;
+    big_allocs += size >= 1024;
+    return malloc(size);
+}
+static void counting_free(void *p, size_t size, void *ctx) {
+    (void)size;
+    (void)ctx;
+    free(p);
+}
+
+/* Returns how many bucket arrays were allocated during the iteration. */
+static uint64_t churn_during(unsigned shift, uint64_t n, uint64_t per_step, uint64_t seed) {
+    gomap_allocator al = {counting_alloc, counting_free, NULL};
+    gomap_config cfg = tu_config(GOMAP_KEY_U64, 8);
+    cfg.hash = group_hash;
+    cfg.fn_ctx = &shift;
+    cfg.allocator = &al;
+    gomap *m;
+    if (gomap_new(&m, &cfg) != 0) {
+        CHECK(!"gomap_new");
+        return 0;
+    }
+    const uint64_t cap = n + 4096 * per_step; /* bounds the key space */
+    unsigned char *seen = calloc(cap, 1), *deleted = calloc(cap, 1);
+    if (!seen || !deleted) {
+        CHECK(!"calloc");
+        return 0;
+    }
+    struct tu_key k;
+    for (uint64_t i = 0; i < n; i++) {
+        tu_key_make(&k, GOMAP_KEY_U64, i);
+        CHECK_EQ(gomap_set(m, tu_key_ptr(&k), &i), 0);
+    }
+    big_allocs = 0;
+    int failed_before = check_case_failed;
+    uint64_t head = n, tail = 0, rng = seed;
+    gomap_iter it;
+    gomap_iter_init(&it, m);
+    const void *kp;
+    void *vp;
+    while (gomap_iter_next(&it, &kp, &vp)) {
+        uint64_t i = tu_key_index(GOMAP_KEY_U64, kp);
+        if (i >= head) {
+            CHECK(!"unknown key");
+            break;
+        }
+        CHECK_EQ(*(uint64_t *)vp, i);
+        CHECK(!seen[i]);
+        CHECK(deleted[i] != 1);
+        seen[i] = 1;
+        for (uint64_t s = 0; s < per_step && head < cap; s++) {
+            tu_key_make(&k, GOMAP_KEY_U64, head);
+            CHECK_EQ(gomap_set(m, tu_key_ptr(&k), &head), 0);
+            head++;
+            /* Delete the oldest, or now and then a random live key. */
+            uint64_t j = tu_below(&rng, 8) == 0 ? tail + tu_below(&rng, head - tail) : tail;
+            if (!deleted[j]) {
+                tu_key_make(&k, GOMAP_KEY_U64, j);
+                CHECK(gomap_delete(m, tu_key_ptr(&k)));
+                deleted[j] = seen[j] ? 2 : 1;
+            }
+            while (tail < head && deleted[tail])
+                tail++;
+        }
+        if (check_case_failed != failed_before)
+            break;
+    }
+    for (uint64_t i = 0; i < n; i++)
+        CHECK(seen[i] || deleted[i] == 1);
+    uint64_t live = 0;
+    for (uint64_t i = 0; i < head; i++)
+        live += !deleted[i];
+    CHECK_EQ(gomap_len(m), live);
+    uint64_t grown = big_allocs;
+    free(seen);
+    free(deleted);
+    gomap_free(m);
+    return grown;
+}
+
+TEST(churn_with_colliding_hashes_during_iteration) {
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        /* 64 keys per hash; 300 live keys fit 2^6 buckets at load 6.5 and
+         * stay 300, so a bucket array allocated now is a same-size growth. */
+        CHECK(churn_during(6, 300, 3, seed) >= 1);
+        churn_during(9, 400, 4, seed);   /* 512 keys per hash: long chains */
+        churn_during(3, 200, 2, seed);   /* 8 keys per hash: one bucket each */
+        churn_during(63, 40, 1, seed);   /* one hash for all: a single chain */
+        churn_during(63, 100, 10, seed); /* ... that doubles while iterated */
+    }
+}
+
 /* Starts iterating while the map is mid-growth (just past a doubling
  * threshold), then keeps writing. */
 TEST(iteration_started_mid_growth) {
