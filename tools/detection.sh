@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Reproduces the detection table of docs/detection.md: how often the two
+# classic crash programs are stopped with Go's message, for gomap's C
+# examples and for Go's own maps, and how often a correctly synchronized
+# version reports anything (must be never).
+#
+#   tools/detection.sh [--runs N] [--build DIR]
+#
+#   --runs N     runs per program (default 100)
+#   --build DIR  a gomap build with the examples (default build; configured
+#                and built here if the examples are missing)
+#
+# Go programs (examples/go/) are built offline with the installed toolchain
+# (GOPROXY=off; they have no dependencies).  Each run has a 30 s limit: a
+# run that hangs (a corrupted, undetected map can loop) counts as "hung".
+# Prints a markdown table; the machine's load matters (detection depends on
+# the threads overlapping), so note it beside the figures.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+runs=100
+build=build
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs) runs=$2; shift 2 ;;
+    --build) build=$2; shift 2 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $1" >&2; exit 2 ;;
+  esac
+done
+
+examples="crash_writes crash_readwrite crash_writes_mutex crash_readwrite_mutex
+          crash_writes_concmap crash_readwrite_concmap"
+missing=0
+for e in $examples; do
+  [ -x "$build/examples/$e" ] || missing=1
+done
+if [ "$missing" = 1 ]; then
+  [ -f "$build/CMakeCache.txt" ] || cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  # shellcheck disable=SC2086
+  cmake --build "$build" -j2 --target $examples >/dev/null
+fi
+
+gobin=$build/detection-go
+mkdir -p "$gobin"
+export GOPROXY=off GOFLAGS= GOCACHE=${GOCACHE:-$PWD/$build/detection-go/cache}
+for p in crash_writes crash_readwrite; do
+  (cd "examples/go/$p" && go build -o "../../../$gobin/$p" main.go)
+done
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# run_many LABEL PATTERN CMD...: runs CMD $runs times; a run "reports" when its
+# stderr holds PATTERN.  Prints one table row.
+run_many() {
+  local label=$1 pattern=$2
+  shift 2
+  local detected=0 clean=0 hung=0 other=0 i rc
+  for ((i = 0; i < runs; i++)); do
+    rc=0
+    # the braces take bash's own "Aborted" notice of a killed child
+    { timeout 30 "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?; } 2>/dev/null
+    if grep -q "$pattern" "$tmp/err"; then
+      detected=$((detected + 1))
+    elif [ "$rc" -eq 124 ]; then
+      hung=$((hung + 1))
+    elif [ "$rc" -eq 0 ]; then
+      clean=$((clean + 1))
+    else
+      other=$((other + 1))
+      cp "$tmp/err" "$tmp/other-$label" 2>/dev/null || true
+    fi
+  done
+  printf '| %-58s | %4d | %8d (%3d%%) | %5d | %4d | %5d |\n' "$label" "$runs" "$detected" \
+    $((100 * detected / runs)) "$clean" "$hung" "$other"
+}
+
+echo "Detection over $runs runs each ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg))"
+echo
+echo '| program | runs | reported | ran clean | hung | other |'
+echo '|---|---|---|---|---|---|'
+fatal='fatal error: concurrent map'
+run_many "C gomap: examples/crash_writes (10 threads, 100 passes)" "$fatal" "$build/examples/crash_writes"
+run_many "Go map: ten writers, classic (1 pass)" "$fatal" "$gobin/crash_writes"
+run_many "Go map: ten writers, like the C example (100 passes, start line)" "$fatal" \
+  "$gobin/crash_writes" -rounds 100 -together
+run_many "C gomap: examples/crash_readwrite (1 writer x 1000 passes, 1 reader)" "$fatal" \
+  "$build/examples/crash_readwrite"
+run_many "Go map: writer + reader, classic (1 pass each)" "$fatal" "$gobin/crash_readwrite"
+run_many "Go map: writer + reader, like the C example (1000 passes, start line)" "$fatal" \
+  "$gobin/crash_readwrite" -rounds 1000 -together
+echo
+echo 'Correctly synchronized versions (any report is a false report):'
+echo
+echo '| program | runs | reported | ran clean | hung | other |'
+echo '|---|---|---|---|---|---|'
+any='fatal error\|concurrent map\|gomap:'
+run_many "C gomap + mutex: examples/crash_writes_mutex" "$any" "$build/examples/crash_writes_mutex"
+run_many "C concmap: examples/crash_writes_concmap" "$any" "$build/examples/crash_writes_concmap"
+run_many "C gomap + mutex: examples/crash_readwrite_mutex" "$any" "$build/examples/crash_readwrite_mutex"
+run_many "C concmap: examples/crash_readwrite_concmap" "$any" "$build/examples/crash_readwrite_concmap"
+run_many "Go map + Mutex: ten writers (100 passes, start line)" "$any" \
+  "$gobin/crash_writes" -mutex -rounds 100 -together
+run_many "Go map + RWMutex: writer + reader (1000 passes, start line)" "$any" \
+  "$gobin/crash_readwrite" -mutex -rounds 1000 -together
+for f in "$tmp"/other-*; do
+  [ -e "$f" ] || continue
+  echo
+  echo "stderr of one 'other' run of ${f#"$tmp"/other-}:"
+  head -5 "$f"
+done
