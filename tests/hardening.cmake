@@ -18,6 +18,13 @@ gomap_test(hard_alloc SOURCES hard_alloc.c LABELS hardening)
 gomap_test(hard_hash SOURCES hard_hash.c LIBS m LABELS hardening)
 gomap_test(hard_badinput SOURCES hard_badinput.c LABELS hardening)
 
+# The classic crash programs shaped exactly like Go's (one pass), for
+# tools/detection.sh; a program, not a test.
+add_executable(hard_classic hard_classic.c)
+target_compile_options(hard_classic PRIVATE ${GOMAP_WARNINGS})
+target_link_libraries(hard_classic PRIVATE gomap_static Threads::Threads)
+set_target_properties(hard_classic PROPERTIES ENABLE_EXPORTS ON)
+
 # --- soak: a short run of tools/soak per variant -------------------------------
 set(GOMAP_SOAK_SECONDS 3 CACHE STRING "Seconds per variant of the soak in the test suite")
 add_executable(hard_soak ${PROJECT_SOURCE_DIR}/tools/soak/soak.c)

@@ -31,15 +31,10 @@ done
 
 examples="crash_writes crash_readwrite crash_writes_mutex crash_readwrite_mutex
           crash_writes_concmap crash_readwrite_concmap"
-missing=0
-for e in $examples; do
-  [ -x "$build/examples/$e" ] || missing=1
-done
-if [ "$missing" = 1 ]; then
-  [ -f "$build/CMakeCache.txt" ] || cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-  # shellcheck disable=SC2086
-  cmake --build "$build" -j2 --target $examples >/dev/null
-fi
+[ -f "$build/CMakeCache.txt" ] || cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# shellcheck disable=SC2086
+cmake --build "$build" -j2 --target $examples hard_classic >/dev/null
+classic=$build/tests/hard_classic
 
 gobin=$build/detection-go
 mkdir -p "$gobin"
@@ -81,13 +76,20 @@ echo
 echo '| program | runs | reported | ran clean | hung | other |'
 echo '|---|---|---|---|---|---|'
 fatal='fatal error: concurrent map'
-run_many "C gomap: examples/crash_writes (10 threads, 100 passes)" "$fatal" "$build/examples/crash_writes"
+run_many "C gomap: ten writers, classic (1 pass; tests/hard_classic)" "$fatal" "$classic" writes
 run_many "Go map: ten writers, classic (1 pass)" "$fatal" "$gobin/crash_writes"
+run_many "C gomap: ten writers, 1 pass, start line" "$fatal" "$classic" writes --together
+run_many "Go map: ten writers, 1 pass, start line" "$fatal" "$gobin/crash_writes" -together
+run_many "C gomap: examples/crash_writes (10 threads, 100 passes)" "$fatal" "$build/examples/crash_writes"
 run_many "Go map: ten writers, like the C example (100 passes, start line)" "$fatal" \
   "$gobin/crash_writes" -rounds 100 -together
+run_many "C gomap: writer + reader, classic (1 pass each; tests/hard_classic)" "$fatal" \
+  "$classic" readwrite
+run_many "Go map: writer + reader, classic (1 pass each)" "$fatal" "$gobin/crash_readwrite"
+run_many "C gomap: writer + reader, 1 pass, start line" "$fatal" "$classic" readwrite --together
+run_many "Go map: writer + reader, 1 pass, start line" "$fatal" "$gobin/crash_readwrite" -together
 run_many "C gomap: examples/crash_readwrite (1 writer x 1000 passes, 1 reader)" "$fatal" \
   "$build/examples/crash_readwrite"
-run_many "Go map: writer + reader, classic (1 pass each)" "$fatal" "$gobin/crash_readwrite"
 run_many "Go map: writer + reader, like the C example (1000 passes, start line)" "$fatal" \
   "$gobin/crash_readwrite" -rounds 1000 -together
 echo
@@ -96,6 +98,10 @@ echo
 echo '| program | runs | reported | ran clean | hung | other |'
 echo '|---|---|---|---|---|---|'
 any='fatal error\|concurrent map\|gomap:'
+run_many "C gomap + mutex: ten writers, classic (tests/hard_classic --mutex)" "$any" \
+  "$classic" writes --mutex --together
+run_many "C gomap + mutex: writer + reader (tests/hard_classic --mutex)" "$any" \
+  "$classic" readwrite --mutex --together --rounds 100
 run_many "C gomap + mutex: examples/crash_writes_mutex" "$any" "$build/examples/crash_writes_mutex"
 run_many "C concmap: examples/crash_writes_concmap" "$any" "$build/examples/crash_writes_concmap"
 run_many "C gomap + mutex: examples/crash_readwrite_mutex" "$any" "$build/examples/crash_readwrite_mutex"
