@@ -89,6 +89,7 @@ bool mix_result_parse(const char *line, mix_result *r) {
     bench_json_get_u64(line, "final_len", &r->final_len);
     bench_json_get_u64(line, "final_sum", &r->final_sum);
     bench_json_get_u64(line, "ops", &r->ops);
+    bench_json_get_u64(line, "scheduled", &r->scheduled);
     return true;
 }
 
@@ -123,6 +124,8 @@ static void result_emit(bench_output *out, const mix_result *r, const mix_plan *
         bench_json_u64(&j, "duration_ms", p->duration_ms);
     } else if (strcmp(r->kind, "latency") == 0) {
         bench_json_u64(&j, "rate", r->rate);
+        /* fewer ops than scheduled: the contestant could not sustain the rate */
+        bench_json_u64(&j, "scheduled", r->scheduled);
         bench_json_f64(&j, "p50_ns", r->p50);
         bench_json_f64(&j, "p90_ns", r->p90);
         bench_json_f64(&j, "p99_ns", r->p99);
@@ -245,32 +248,45 @@ static int new_map(const mix_plan *p, const char *kind, concmap **m) {
     memset(&cfg, 0, sizeof cfg);
     cfg.key_kind = GOMAP_KEY_U64;
     cfg.value_size = p->value_size;
-    cfg.hint = 0;
+    cfg.hint = p->keys; /* every contestant is pre-sized for the key set */
     cfg.allocator = &gate_allocator;
     return concmap_new(m, kind, &cfg, NULL);
 }
 
-/* Stores the key set [0, keys) with the counting gate open; returns the
- * bytes per entry the map holds afterwards. */
-static double prefill(const mix_plan *p, concmap *m) {
-    run_map c = cm_run_map(m);
+/* Creates a variant's map and stores the key set [0, keys), with the counting
+ * gate open from before the map's first allocation; returns the bytes per
+ * entry the map holds afterwards.  Variants that free through RCU (syncmap,
+ * cowmap) hand old memory to a reclamation thread: the gate stays open a
+ * little longer so those frees are counted. */
+static int create_prefilled(const mix_plan *p, const char *kind, concmap **m, double *bpe) {
     bench_counter_reset(&gate_counter);
     atomic_store_explicit(&gate_on, true, memory_order_relaxed);
-    run_prefill(&c, p->seed, p->keys);
+    int err = new_map(p, kind, m);
+    if (err == 0) {
+        run_map c = cm_run_map(*m);
+        run_prefill(&c, p->seed, p->keys);
+        struct timespec ts = {0, 100 * 1000000};
+        nanosleep(&ts, NULL);
+    }
     atomic_store_explicit(&gate_on, false, memory_order_relaxed);
-    return p->keys ? (double)gate_counter.live_bytes / (double)p->keys : 0;
+    *bpe = p->keys ? (double)gate_counter.live_bytes / (double)p->keys : 0;
+    return err;
 }
 
 /* Allocations per operation of a trace, single-threaded, counted; the
- * checksum of the reads goes to *sum. */
+ * checksum of the reads goes to *sum.  Bounded: at most 1 s of operations. */
 static double count_allocs(concmap *m, uint64_t seed, const wl_trace *tr, uint64_t ops,
-                           uint64_t *sum) {
+                           bool bounded, uint64_t *sum) {
     run_map c = cm_run_map(m);
     bench_counter_reset(&gate_counter);
     atomic_store_explicit(&gate_on, true, memory_order_relaxed);
-    *sum = run_serial(&c, seed, tr, ops);
+    uint64_t done = ops;
+    if (bounded)
+        *sum = run_serial_bounded(&c, seed, tr, ops, 1000000000u, &done);
+    else
+        *sum = run_serial(&c, seed, tr, ops);
     atomic_store_explicit(&gate_on, false, memory_order_relaxed);
-    return ops ? (double)gate_counter.allocs / (double)ops : 0;
+    return done ? (double)gate_counter.allocs / (double)done : 0;
 }
 
 static bool sum_range(const void *key, const void *value, void *ctx) {
@@ -490,11 +506,11 @@ static int cmp_double(const void *a, const void *b) {
 static void verify_one(const mix_plan *p, int v, const wl_mix *m, wl_dist d, const traces *ts,
                        bench_output *out, mix_results *rs) {
     concmap *map;
-    if (new_map(p, variants[v].kind, &map) != 0)
+    double bpe;
+    if (create_prefilled(p, variants[v].kind, &map, &bpe) != 0)
         return;
-    double bpe = prefill(p, map);
     uint64_t sum;
-    double apo = count_allocs(map, p->seed, &ts->tr[0], p->verify_ops, &sum);
+    double apo = count_allocs(map, p->seed, &ts->tr[0], p->verify_ops, false, &sum);
     mix_result r;
     result_init(&r, "verify");
     snprintf(r.map, sizeof r.map, "%s", variants[v].name);
@@ -565,17 +581,14 @@ static int run_gomap(const mix_plan *p, bench_output *out, mix_results *rs) {
                     bench_progress_add(1, variants[v].name);
                     continue;
                 }
-                if (!maps[v]) {
-                    if (new_map(p, variants[v].kind, &maps[v]) != 0) {
-                        sel[v] = false;
-                        continue;
-                    }
-                    bpe[v] = prefill(p, maps[v]);
+                if (!maps[v] && create_prefilled(p, variants[v].kind, &maps[v], &bpe[v]) != 0) {
+                    sel[v] = false;
+                    continue;
                 }
                 run_map c = cm_run_map(maps[v]);
                 uint64_t junk;
                 /* untimed, single-threaded, counted: allocations per op */
-                double apo = count_allocs(maps[v], p->seed, &ts.tr[0], 20000, &junk);
+                double apo = count_allocs(maps[v], p->seed, &ts.tr[0], 20000, true, &junk);
                 for (int ti = 0; ti < p->nthreads; ti++) {
                     unsigned th = p->threads[ti];
                     mix_result r;
@@ -624,6 +637,7 @@ static int run_gomap(const mix_plan *p, bench_output *out, mix_results *rs) {
                         r.threads = th;
                         r.keys = p->keys;
                         r.rate = p->rate;
+                        r.scheduled = th * (p->lat_ms * p->rate / 1000);
                         r.p50 = (double)hist_quantile(h, 0.50);
                         r.p90 = (double)hist_quantile(h, 0.90);
                         r.p99 = (double)hist_quantile(h, 0.99);
@@ -779,7 +793,7 @@ void mix_print_table(const mix_results *rs, FILE *f) {
             rows[n++] = &rs->r[i];
     qsort(rows, n, sizeof *rows, cmp_rows);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    bool any_lat = false, over = false;
+    bool any_lat = false, over = false, any_behind = false;
     for (size_t i = 0; i < rs->n; i++)
         any_lat |= strcmp(rs->r[i].kind, "latency") == 0;
     const char *h_lat[] = {"mix",   "dist",      "thr",     "map",    "Mops/s", "min..max",
@@ -806,8 +820,10 @@ void mix_print_table(const mix_results *rs, FILE *f) {
             bench_table_cell(t, "sum %llu", (unsigned long long)r->checksum);
             bench_table_cell(t, "len %llu", (unsigned long long)r->final_len);
         } else {
-            bench_table_cell(t, "%.2f", r->mops);
-            bench_table_cell(t, "%.2f..%.2f", r->mops_min, r->mops_max);
+            /* three decimals below 1: a copy-on-write map's writes are slow */
+            int dec = r->mops < 1 ? 3 : 2;
+            bench_table_cell(t, "%.*f", dec, r->mops);
+            bench_table_cell(t, "%.*f..%.*f", dec, r->mops_min, dec, r->mops_max);
             const char *an = mix_go_analog(r->map);
             const mix_result *g =
                 an ? mix_results_find(rs, "mix", an, r->mix, r->dist, r->threads) : NULL;
@@ -828,9 +844,12 @@ void mix_print_table(const mix_results *rs, FILE *f) {
             const mix_result *l =
                 mix_results_find(rs, "latency", r->map, r->mix, r->dist, r->threads);
             if (l) {
-                bench_table_cell(t, "%.0f", l->p50);
-                bench_table_cell(t, "%.0f", l->p99);
-                bench_table_cell(t, "%.0f", l->p999);
+                /* '!': the contestant fell behind the rate (see below) */
+                bool behind = l->scheduled && l->ops < l->scheduled * 99 / 100;
+                any_behind |= behind;
+                bench_table_cell(t, "%.0f%s", l->p50, behind ? "!" : "");
+                bench_table_cell(t, "%.0f%s", l->p99, behind ? "!" : "");
+                bench_table_cell(t, "%.0f%s", l->p999, behind ? "!" : "");
             } else {
                 bench_table_cell(t, "%s", "");
                 bench_table_cell(t, "%s", "");
@@ -861,6 +880,9 @@ void mix_print_table(const mix_results *rs, FILE *f) {
     if (any_lat)
         fprintf(f, "latency: open loop at a fixed rate per thread, from each operation's "
                    "intended start\n");
+    if (any_behind)
+        fprintf(f, "! fell behind: fewer operations than the rate scheduled (gave up at twice "
+                   "the run's length)\n");
     free(rows);
 }
 

@@ -29,6 +29,7 @@ typedef struct mix_result {
     uint64_t rate;                    /* latency: ops/s per thread */
     double p50, p90, p99, p999, pmax; /* latency, ns */
     uint64_t checksum, final_len, final_sum, ops;
+    uint64_t scheduled; /* latency: operations the rate asked for */
 } mix_result;
 
 typedef struct mix_results {

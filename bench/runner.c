@@ -14,6 +14,18 @@ uint64_t run_serial(const run_map *c, uint64_t seed, const wl_trace *tr, uint64_
     return sum;
 }
 
+uint64_t run_serial_bounded(const run_map *c, uint64_t seed, const wl_trace *tr, uint64_t ops,
+                            uint64_t max_ns, uint64_t *done) {
+    uint64_t sum = 0, i = 0, end = bench_now_ns() + max_ns;
+    for (; i < ops; i++) {
+        if (i % 64 == 0 && i && bench_now_ns() >= end)
+            break;
+        sum += run_op(c, seed, tr->e[i % tr->len], i);
+    }
+    *done = i;
+    return sum;
+}
+
 void run_prefill(const run_map *c, uint64_t seed, uint64_t n) {
     for (uint64_t i = 0; i < n; i++) {
         uint64_t k = wl_key(seed, i);
@@ -28,8 +40,8 @@ typedef struct worker {
     const wl_trace *tr;
     pthread_barrier_t *bar;
     atomic_bool *stop;
-    uint64_t interval_ns, t0, t_end; /* latency mode */
-    hist *h;                         /* latency mode: this worker's */
+    uint64_t interval_ns, t0, t_end, t_give_up; /* latency mode */
+    hist *h;                                    /* latency mode: this worker's */
     uint64_t ops, sum;
 } worker;
 
@@ -78,8 +90,11 @@ static void *latency_worker(void *arg) {
         uint64_t due = w->t0 + i * w->interval_ns;
         if (due >= w->t_end)
             break;
-        while (bench_now_ns() < due)
+        uint64_t now;
+        while ((now = bench_now_ns()) < due)
             cpu_relax();
+        if (now >= w->t_give_up)
+            break;
         sum += run_op(w->c, w->seed, e[pos], i);
         hist_record(w->h, bench_now_ns() - due);
         if (++pos == len)
@@ -120,6 +135,7 @@ double run_threads(const run_map *c, uint64_t seed, const wl_trace *tr, unsigned
             w[t].interval_ns = 1000000000u / (rate ? rate : 1);
             w[t].t0 = t0;
             w[t].t_end = t0 + duration_ms * 1000000u;
+            w[t].t_give_up = t0 + 2 * duration_ms * 1000000u;
         }
         pthread_create(&w[t].th, NULL, latency ? latency_worker : throughput_worker, &w[t]);
     }

@@ -58,9 +58,19 @@ static inline uint64_t run_op(const run_map *c, uint64_t seed, uint32_t e, uint6
  * cyclically.  Returns the checksum. */
 uint64_t run_serial(const run_map *c, uint64_t seed, const wl_trace *tr, uint64_t ops);
 
+/* Like run_serial, but stops early once max_ns have passed (checked every
+ * 64 operations): the counting passes of slow contestants (a copy-on-write
+ * map copies itself on every write) stay bounded.  *done receives the
+ * operations performed. */
+uint64_t run_serial_bounded(const run_map *c, uint64_t seed, const wl_trace *tr, uint64_t ops,
+                            uint64_t max_ns, uint64_t *done);
+
 /* Runs `threads` workers, worker t over tr[t].  Throughput mode (h NULL):
  * returns Mops/s over duration_ms.  Latency mode (h not NULL): each worker
- * runs at `rate` ops/s for duration_ms, and every latency is added to *h.
+ * runs at `rate` ops/s for duration_ms, and every latency is added to *h;
+ * a worker that falls so far behind that the wall clock reaches twice the
+ * run's length stops issuing (then *ops is below rate * duration * threads,
+ * which the caller reports as a rate not sustained).
  * *ops and *sum receive the operations done and the checksum. */
 double run_threads(const run_map *c, uint64_t seed, const wl_trace *tr, unsigned threads,
                    uint64_t duration_ms, uint64_t rate, hist *h, uint64_t *ops, uint64_t *sum);

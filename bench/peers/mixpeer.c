@@ -140,8 +140,9 @@ static void run(const opts *o, const mixpeer_contestant *c) {
                 if (wl_trace_build(&tr[t], ms[mi], ds[di], o->keys, o->seed, t, trace_len(o)))
                     exit(1);
             count_on();
-            bench_keep(run_serial(&r, o->seed, &tr[0], 20000));
-            double apo = (double)count_off() / 20000.0;
+            uint64_t done;
+            bench_keep(run_serial_bounded(&r, o->seed, &tr[0], 20000, 1000000000u, &done));
+            double apo = done ? (double)count_off() / (double)done : 0;
             for (int ti = 0; ti < o->nthreads; ti++) {
                 unsigned th = (unsigned)o->threads[ti];
                 bench_json j;
@@ -178,6 +179,7 @@ static void run(const opts *o, const mixpeer_contestant *c) {
                     run_threads(&r, o->seed, tr, th, o->lat_ms, o->rate, h, &ops, &sum);
                     head(&j, "latency", c->name, ms[mi]->name, wl_dist_name(ds[di]), th, o->keys);
                     bench_json_u64(&j, "rate", o->rate);
+                    bench_json_u64(&j, "scheduled", th * (o->lat_ms * o->rate / 1000));
                     bench_json_u64(&j, "p50_ns", hist_quantile(h, 0.5));
                     bench_json_u64(&j, "p90_ns", hist_quantile(h, 0.9));
                     bench_json_u64(&j, "p99_ns", hist_quantile(h, 0.99));

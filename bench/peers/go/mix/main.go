@@ -89,10 +89,10 @@ type shard struct {
 
 type shardMap struct{ s [shardCount]*shard }
 
-func newShardMap() *shardMap {
+func newShardMap(hint int) *shardMap {
 	sm := &shardMap{}
 	for i := range sm.s {
-		sm.s[i] = &shard{m: make(map[uint64]uint64)}
+		sm.s[i] = &shard{m: make(map[uint64]uint64, hint)}
 	}
 	return sm
 }
@@ -173,18 +173,19 @@ const cowMaxKeys = 1 << 16
 
 var contestants = []string{"go-rwmutex-map", "go-shard-map", "go-sync-map", "go-cow-map"}
 
-// newPrefilled builds a contestant holding keys [0, n) of seed.
+// newPrefilled builds a contestant holding keys [0, n) of seed, pre-sized
+// for n keys where the map allows it (as every contestant is).
 func newPrefilled(name string, seed, n uint64) cmap {
 	switch name {
 	case "go-rwmutex-map":
-		r := &rwMap{m: make(map[uint64]uint64)}
+		r := &rwMap{m: make(map[uint64]uint64, n)}
 		for i := uint64(0); i < n; i++ {
 			k := wlKey(seed, i)
 			r.Store(k, value0(k))
 		}
 		return r
 	case "go-shard-map":
-		s := newShardMap()
+		s := newShardMap(int(n / shardCount))
 		for i := uint64(0); i < n; i++ {
 			k := wlKey(seed, i)
 			s.Store(k, value0(k))
@@ -198,7 +199,7 @@ func newPrefilled(name string, seed, n uint64) cmap {
 		}
 		return s
 	case "go-cow-map":
-		m := make(map[uint64]uint64)
+		m := make(map[uint64]uint64, n)
 		for i := uint64(0); i < n; i++ {
 			k := wlKey(seed, i)
 			m[k] = value0(k)
@@ -354,12 +355,18 @@ func runOnce(m cmap, seed uint64, trs [][]uint32, threads int, latency bool, dur
 			if latency {
 				interval := uint64(1000000000) / rate
 				end := t0 + durMs*1000000
+				giveUp := t0 + 2*durMs*1000000
 				for ; ; i++ {
 					due := t0 + i*interval
 					if due >= end {
 						break
 					}
-					for nowNs() < due {
+					now := nowNs()
+					for now < due {
+						now = nowNs()
+					}
+					if now >= giveUp {
+						break
 					}
 					s += doOp(m, seed, tr[pos], i)
 					hs[t].record(nowNs() - due)
@@ -505,14 +512,18 @@ func run(o *opts, name string, ms []*mix) {
 			for t := range trs {
 				trs[t] = buildTrace(mx, d, o.keys, o.seed, uint64(t), traceLen(o))
 			}
-			// untimed, single-threaded: allocations per op
+			// untimed, single-threaded, at most 20000 ops or 1 s: allocations per op
 			a0 := mallocs()
-			const countOps = 20000
 			s := uint64(0)
-			for i := uint64(0); i < countOps; i++ {
+			i := uint64(0)
+			limit := nowNs() + 1000000000
+			for ; i < 20000; i++ {
+				if i%64 == 0 && i > 0 && nowNs() >= limit {
+					break
+				}
 				s += doOp(m, o.seed, trs[0][i%uint64(len(trs[0]))], i)
 			}
-			apo := float64(mallocs()-a0) / countOps
+			apo := float64(mallocs()-a0) / float64(i)
 			for _, th := range o.threads {
 				threads := int(th)
 				if o.throughput {
@@ -532,8 +543,8 @@ func run(o *opts, name string, ms []*mix) {
 				if o.latency {
 					h := newHist()
 					_, ops, sum := runOnce(m, o.seed, trs, threads, true, o.latMs, o.rate, h)
-					fmt.Printf("%s,\"rate\":%d,\"p50_ns\":%d,\"p90_ns\":%d,\"p99_ns\":%d,\"p999_ns\":%d,\"max_ns\":%d,\"ops\":%d,\"allocs_per_op\":%.4f,\"bytes_per_entry\":%.4f,\"checksum\":%d,\"seed\":%d}\n",
-						jsonHead("latency", name, mx.name, d, threads, o.keys), o.rate, h.quantile(0.5), h.quantile(0.9), h.quantile(0.99), h.quantile(0.999), h.max, ops, apo, bpe, sum, o.seed)
+					fmt.Printf("%s,\"rate\":%d,\"scheduled\":%d,\"p50_ns\":%d,\"p90_ns\":%d,\"p99_ns\":%d,\"p999_ns\":%d,\"max_ns\":%d,\"ops\":%d,\"allocs_per_op\":%.4f,\"bytes_per_entry\":%.4f,\"checksum\":%d,\"seed\":%d}\n",
+						jsonHead("latency", name, mx.name, d, threads, o.keys), o.rate, uint64(threads)*(o.latMs*o.rate/1000), h.quantile(0.5), h.quantile(0.9), h.quantile(0.99), h.quantile(0.999), h.max, ops, apo, bpe, sum, o.seed)
 				}
 			}
 		}
