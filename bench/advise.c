@@ -346,6 +346,10 @@ int bench_default_main(int argc, char **argv) {
     p.duration_ms = 200;
     p.reps = 5;
     p.trace_len = 1u << 19;
+    /* latency: read90 only, open loop, at the same thread count */
+    p.latency = true;
+    p.latency_mixes = "read90";
+    p.lat_ms = 500;
     bool json = false;
     const char *outpath = NULL, *csv = NULL, *plot = NULL;
     for (int i = 1; i < argc; i++) {
@@ -373,15 +377,6 @@ int bench_default_main(int argc, char **argv) {
     mix_results rs = {0};
     uint64_t t0 = bench_now_ns();
     int rc = mix_run(&p, &out, &rs);
-    /* latency: read90 at the same thread count, open loop */
-    mix_plan l = p;
-    l.mixes[0] = wl_mix_find("read90");
-    l.nmixes = 1;
-    l.throughput = false;
-    l.latency = true;
-    l.lat_ms = 500;
-    if (rc == 0)
-        rc = mix_run(&l, &out, &rs);
     FILE *f = json ? stderr : stdout;
     if (!json)
         mix_print_table(&rs, stdout);

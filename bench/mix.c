@@ -437,6 +437,10 @@ int mix_plan_option(mix_plan *p, int argc, char **argv, int *i) {
             return -1;
     } else if (strcmp(a, "--latency") == 0) {
         p->latency = true;
+    } else if (strcmp(a, "--latency-mixes") == 0) {
+        NEED_VALUE();
+        p->latency = true;
+        p->latency_mixes = v;
     } else if (strcmp(a, "--latency-only") == 0) {
         p->latency = true;
         p->throughput = false;
@@ -622,7 +626,7 @@ static int run_gomap(const mix_plan *p, bench_output *out, mix_results *rs) {
                         result_emit(out, &r, p);
                         mix_results_add(rs, &r);
                     }
-                    if (p->latency) {
+                    if (p->latency && bench_list_has(p->latency_mixes, m->name)) {
                         hist *h = malloc(sizeof *h);
                         if (!h)
                             return 1;
@@ -720,6 +724,8 @@ static int run_peers(const mix_plan *p, bench_output *out, mix_results *rs) {
         argv[a++] = "--throughput", argv[a++] = p->throughput ? "1" : "0";
         argv[a++] = "--latency", argv[a++] = p->latency ? "1" : "0";
         argv[a++] = "--verify-ops", argv[a++] = vops;
+        if (p->latency_mixes)
+            argv[a++] = "--latency-mixes", argv[a++] = (char *)p->latency_mixes;
         argv[a] = NULL;
         if (!p->quiet)
             fprintf(stderr, "gomap-bench: running %s (%s)\n", peers[k].program, maps);
@@ -1016,7 +1022,8 @@ static void mix_usage(FILE *f) {
             "         [--maps rw,shard,sync,cow,go-sync-map,...|all] [--mixes read100,read90,...]\n"
             "         [--dist uniform|zipf|uniform,zipf] [--threads 1,2,...] [--keys N]\n"
             "         [--duration 1s] [--reps 5] [--seed S] [--value-size 8]\n"
-            "         [--latency | --latency-only] [--rate 10000] [--lat-ms 1000]\n"
+            "         [--latency | --latency-only | --latency-mixes read90,...]\n"
+            "         [--rate 10000] [--lat-ms 1000]\n"
             "         [--verify-ops N] [--no-peers]\n"
             "mixes: read100 read99 read90 read75 read50 update100 churn (docs/workloads.md)\n"
             "peers: go-rwmutex-map go-shard-map go-sync-map go-cow-map absl-rwlock tbb-chm "

@@ -59,6 +59,7 @@ typedef struct mix_plan {
     size_t trace_len;
     size_t value_size;
     bool throughput, latency;
+    const char *latency_mixes; /* latency runs only for these mixes; NULL = all */
     uint64_t rate;       /* latency runs: ops/s per thread */
     uint64_t lat_ms;     /* latency run length */
     uint64_t verify_ops; /* > 0: verification runs instead (single thread) */

@@ -34,7 +34,7 @@ static int64_t heap_bytes(void) {
 }
 
 typedef struct opts {
-    const char *maps, *mixes, *dists;
+    const char *maps, *mixes, *dists, *latency_mixes;
     uint64_t threads[16];
     int nthreads;
     uint64_t keys, seed, dur_ms, reps, trace_len, rate, lat_ms, verify_ops;
@@ -170,7 +170,7 @@ static void run(const opts *o, const mixpeer_contestant *c) {
                     puts(bench_json_end(&j));
                     fflush(stdout);
                 }
-                if (o->latency) {
+                if (o->latency && bench_list_has(o->latency_mixes, ms[mi]->name)) {
                     hist *h = malloc(sizeof *h);
                     if (!h)
                         exit(1);
@@ -211,14 +211,18 @@ static bool u64_arg(const char *v, uint64_t *out) {
 }
 
 int mixpeer_main(int argc, char **argv, const mixpeer_contestant *cs, int n) {
-    opts o = {NULL,      "read100,read90,read50",
-              "uniform", {1, 2},
-              2,         1u << 20,
-              42,        1000,
-              5,         1u << 20,
-              10000,     1000,
-              0,         true,
-              false};
+    opts o = {.mixes = "read100,read90,read50",
+              .dists = "uniform",
+              .threads = {1, 2},
+              .nthreads = 2,
+              .keys = 1u << 20,
+              .seed = 42,
+              .dur_ms = 1000,
+              .reps = 5,
+              .trace_len = 1u << 20,
+              .rate = 10000,
+              .lat_ms = 1000,
+              .throughput = true};
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *a = argv[i], *v = argv[i + 1];
         uint64_t x = 0;
@@ -229,6 +233,8 @@ int mixpeer_main(int argc, char **argv, const mixpeer_contestant *cs, int n) {
             o.mixes = v;
         else if (!strcmp(a, "--dist"))
             o.dists = v;
+        else if (!strcmp(a, "--latency-mixes"))
+            o.latency_mixes = v;
         else if (!strcmp(a, "--threads"))
             ok = (o.nthreads = bench_parse_u64_list(v, o.threads, 16)) > 0;
         else if (!strcmp(a, "--keys"))

@@ -427,6 +427,7 @@ type opts struct {
 	traceLen, rate, latMs   uint64
 	throughput, latency     bool
 	verifyOps               uint64
+	latencyMixes            []string // nil: all
 }
 
 func jsonHead(kind, name, mix, dist string, threads int, keysN uint64) string {
@@ -540,7 +541,7 @@ func run(o *opts, name string, ms []*mix) {
 					fmt.Printf("%s,\"mops\":%.4f,\"mops_min\":%.4f,\"mops_max\":%.4f,\"reps\":%d,\"duration_ms\":%d,\"ops\":%d,\"allocs_per_op\":%.4f,\"bytes_per_entry\":%.4f,\"checksum\":%d,\"seed\":%d}\n",
 						jsonHead("mix", name, mx.name, d, threads, o.keys), med, lo, hi, o.reps, o.durMs, ops, apo, bpe, sum, o.seed)
 				}
-				if o.latency {
+				if o.latency && o.latencyFor(mx.name) {
 					h := newHist()
 					_, ops, sum := runOnce(m, o.seed, trs, threads, true, o.latMs, o.rate, h)
 					fmt.Printf("%s,\"rate\":%d,\"scheduled\":%d,\"p50_ns\":%d,\"p90_ns\":%d,\"p99_ns\":%d,\"p999_ns\":%d,\"max_ns\":%d,\"ops\":%d,\"allocs_per_op\":%.4f,\"bytes_per_entry\":%.4f,\"checksum\":%d,\"seed\":%d}\n",
@@ -550,6 +551,18 @@ func run(o *opts, name string, ms []*mix) {
 		}
 	}
 	runtime.KeepAlive(m)
+}
+
+func (o *opts) latencyFor(mix string) bool {
+	if o.latencyMixes == nil {
+		return true
+	}
+	for _, m := range o.latencyMixes {
+		if m == mix {
+			return true
+		}
+	}
+	return false
 }
 
 func list(s string) []string {
@@ -576,9 +589,11 @@ func main() {
 	lat := flag.Int("latency", 0, "run latency cells")
 	flag.Uint64Var(&o.verifyOps, "verify-ops", 0, "verification runs of this many ops")
 	digest := flag.Bool("trace-digest", false, "print the trace digests and exit")
+	latMixes := flag.String("latency-mixes", "", "latency runs only for these mixes")
 	flag.Parse()
 	o.maps, o.mixes, o.dists = list(*maps), list(*mixesF), list(*dist)
 	o.throughput, o.latency = *tp != 0, *lat != 0
+	o.latencyMixes = list(*latMixes)
 	tl, err := keys.ParseList(*threads)
 	if err != nil || len(tl) == 0 {
 		fmt.Fprintln(os.Stderr, "peer-go-mix: bad --threads")
