@@ -1,8 +1,9 @@
 /*
- * core.c — `gomap-bench core`: the single-thread core operations, on gomap and
- * (as subprocesses running the same workload) gomap without detection, Go's
- * map and abseil's flat_hash_map.  bench/README.md specifies the workload;
- * every peer follows it step for step, so their checksums must agree.
+ * core.c — `gomap-bench core`: the single-thread core operations on gomap,
+ * gomap without detection, Go's map and abseil's flat_hash_map, each run as
+ * a process of its own (`core --peer`, this file for the first two).
+ * bench/README.md specifies the workload; every contestant follows it step
+ * for step, so their checksums must agree.
  */
 #include "bench.h"
 
