@@ -32,6 +32,7 @@ typedef struct core_opts {
     const char *out;
     bool peer;      /* run only this binary's own map and print JSON lines */
     bool no_memory; /* skip the memory pass (bytes_per_entry null) */
+    bool stat_min;  /* the table shows the minimum instead of the median */
 } core_opts;
 
 /* The operations, in the order the table lists them. */
@@ -269,6 +270,8 @@ static void core_usage(FILE *f) {
                "  --maps LIST       contestants among gomap,gomap-nodetect,go,absl (default all)\n"
                "  --json            JSON lines only on stdout\n"
                "  --out FILE        also write the JSON lines to FILE\n"
+               "  --stat min        the table shows the fastest repetition instead of the\n"
+               "                    median (on a busy machine; the JSON lines carry both)\n"
                "  --peer            run only this binary's map, JSON lines on stdout\n"
                "  --no-memory       (with --peer) skip the memory pass\n");
 }
@@ -329,6 +332,12 @@ static int parse_opts(int argc, char **argv, core_opts *o) {
             o->peer = true;
         } else if (strcmp(argv[i], "--no-memory") == 0) {
             o->no_memory = true;
+        } else if ((v = opt_value(argc, argv, &i, "--stat"))) {
+            if (strcmp(v, "min") != 0 && strcmp(v, "median") != 0) {
+                fprintf(stderr, "gomap-bench: --stat takes median or min\n");
+                return 2;
+            }
+            o->stat_min = strcmp(v, "min") == 0;
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             core_usage(stdout);
             return 1;
@@ -405,6 +414,7 @@ static void ratio_cell(bench_table *t, double num, double den, double target, in
 }
 
 static void print_tables(const core_opts *o, const bench_lines *lines) {
+    const char *stat = o->stat_min ? "ns_min" : "ns_per_op";
     static const char *const hdr[] = {"key",         "keys",       "op",      "gomap ns",
                                       "nodetect ns", "go ns",      "absl ns", "detect cost",
                                       "gomap/go",    "gomap/absl", "checksum"};
@@ -436,14 +446,14 @@ static void print_tables(const core_opts *o, const bench_lines *lines) {
                 bench_table_cell(t, "%s", op_names[op]);
                 for (int c = 0; c < NCONTESTANTS; c++) {
                     if (l[c])
-                        bench_table_cell(t, "%.1f", field(l[c], "ns_per_op"));
+                        bench_table_cell(t, "%.1f", field(l[c], stat));
                     else
                         bench_table_cell(t, "-");
                 }
-                double g = field(l[C_SELF], "ns_per_op");
-                ratio_cell(t, g, field(l[C_NODETECT], "ns_per_op"), target_detect, &met, &missed);
-                ratio_cell(t, g, field(l[C_GO], "ns_per_op"), target_vs_go[op], &met, &missed);
-                ratio_cell(t, g, field(l[C_ABSL], "ns_per_op"), target_vs_absl[op], &met, &missed);
+                double g = field(l[C_SELF], stat);
+                ratio_cell(t, g, field(l[C_NODETECT], stat), target_detect, &met, &missed);
+                ratio_cell(t, g, field(l[C_GO], stat), target_vs_go[op], &met, &missed);
+                ratio_cell(t, g, field(l[C_ABSL], stat), target_vs_absl[op], &met, &missed);
                 /* Every contestant that ran must report the same checksum. */
                 uint64_t ref = 0, sum;
                 int seen = 0;
@@ -486,8 +496,8 @@ static void print_tables(const core_opts *o, const bench_lines *lines) {
             }
         }
     }
-    printf("gomap-bench core: ns per op, median of %d repetitions (seed %" PRIu64 ")\n\n", o->reps,
-           o->seed);
+    printf("gomap-bench core: ns per op, %s of %d repetitions (seed %" PRIu64 ")\n\n",
+           o->stat_min ? "minimum" : "median", o->reps, o->seed);
     bench_table_print(t, stdout);
     printf("\nmemory after inserting N keys into an empty map (allocator-counted bytes)\n\n");
     bench_table_print(mt, stdout);
