@@ -241,25 +241,32 @@ static int record_and_check(struct target *tg) {
     return lin_check(all, n, LKEYS);
 }
 
-static struct target *new_target(const char *kind, bool broken) {
+/* One map per variant, cleared between runs (so every history starts from
+ * the empty map the checker assumes). */
+static struct target *new_target(concmap *m, bool broken) {
     static struct target tg;
     memset(&tg, 0, sizeof tg);
-    gomap_config cfg = fam_config(GOMAP_KEY_U64, 8);
-    if (concmap_new(&tg.m, kind, &cfg, NULL) != 0)
-        return NULL;
+    concmap_clear(m);
+    tg.m = m;
     tg.broken = broken;
     return &tg;
 }
 
+static concmap *new_map(const char *kind) {
+    gomap_config cfg = fam_config(GOMAP_KEY_U64, 8);
+    concmap *m = NULL;
+    CHECK_EQ(concmap_new(&m, kind, &cfg, NULL), 0);
+    return m;
+}
+
 TEST(checker_rejects_a_broken_map) {
     int runs = 40, rejected = 0;
-    for (int i = 0; i < runs; i++) {
-        struct target *tg = new_target("rw", true);
-        REQUIRE(tg);
-        if (record_and_check(tg) >= 0)
+    concmap *m = new_map("rw");
+    REQUIRE(m);
+    for (int i = 0; i < runs; i++)
+        if (record_and_check(new_target(m, true)) >= 0)
             rejected++;
-        concmap_free(tg->m);
-    }
+    concmap_free(m);
     printf("  broken map: %d of %d histories rejected\n", rejected, runs);
     CHECK(rejected > 0);
 }
@@ -268,16 +275,16 @@ TEST(every_variant_is_linearizable) {
     int runs = FAM_SANITIZED ? 100 : 400;
     FOR_EACH_KIND(kind) {
         int failed = 0;
+        concmap *m = new_map(kind);
+        REQUIRE(m);
         for (int i = 0; i < runs; i++) {
-            struct target *tg = new_target(kind, false);
-            REQUIRE(tg);
-            int bad = record_and_check(tg);
+            int bad = record_and_check(new_target(m, false));
             if (bad >= 0) {
                 fprintf(stderr, "  variant %s: run %d not linearizable (key %d)\n", kind, i, bad);
                 failed++;
             }
-            concmap_free(tg->m);
         }
+        concmap_free(m);
         CHECK_EQ(failed, 0);
     }
 }
