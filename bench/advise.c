@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- the decision --------------------------------------------------------- */
@@ -309,6 +310,73 @@ static void print_targets(const mix_results *rs, const mix_plan *p, FILE *f) {
 
 /* ---- the default run --------------------------------------------------------- */
 
+/* The machine, for the record: the CPU model and the core count. */
+static void machine(char *buf, size_t n) {
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[256];
+    snprintf(buf, n, "unknown CPU");
+    while (f && fgets(line, sizeof line, f)) {
+        char *c = strchr(line, ':');
+        if (strncmp(line, "model name", 10) == 0 && c) {
+            c[strcspn(c, "\n")] = '\0';
+            snprintf(buf, n, "%s", c + 2);
+            break;
+        }
+    }
+    if (f)
+        fclose(f);
+    size_t len = strlen(buf);
+    snprintf(buf + len, n - len, ", %ld cores", sysconf(_SC_NPROCESSORS_ONLN));
+}
+
+static void recommend_per_mix(const mix_results *rs, const mix_plan *p, FILE *f);
+static void print_targets(const mix_results *rs, const mix_plan *p, FILE *f);
+
+/* docs/benchmarks.md's results: the command, the machine, the table, the
+ * recommendations, the targets and the plots, as one markdown file. */
+static int write_markdown(const char *path, const mix_results *rs, const mix_plan *p,
+                          const mix_outputs *o, int argc, char **argv, double secs) {
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "gomap-bench: %s: cannot write\n", path);
+        return -1;
+    }
+    char m[256];
+    machine(m, sizeof m);
+    time_t now = time(NULL);
+    char date[64];
+    strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", gmtime(&now));
+    fprintf(f, "# gomap-bench results\n\nGenerated %s on %s in %.0f s by\n\n    gomap-bench", date,
+            m, secs);
+    for (int i = 1; i < argc; i++)
+        fprintf(f, " %s", argv[i]);
+    fprintf(f, "\n\n%llu keys, %llu ms x %u repetitions per cell (median shown).\n\n```\n",
+            (unsigned long long)p->keys, (unsigned long long)p->duration_ms, p->reps);
+    mix_print_table(rs, f);
+    fprintf(f, "```\n\n```");
+    recommend_per_mix(rs, p, f);
+    print_targets(rs, p, f);
+    fprintf(f, "```\n");
+    if (o->plot) {
+        /* links relative to the markdown file when the plots sit beside it */
+        const char *slash = strrchr(path, '/');
+        size_t dirlen = slash ? (size_t)(slash - path) : 0;
+        const char *rel = o->plot;
+        if (dirlen && strncmp(o->plot, path, dirlen) == 0 && o->plot[dirlen] == '/')
+            rel = o->plot + dirlen + 1;
+        else if (!dirlen || strncmp(o->plot, path, dirlen) == 0)
+            rel = dirlen ? "." : o->plot;
+        fprintf(f, "\n## Plots\n\n");
+        for (int mi = 0; mi < p->nmixes; mi++)
+            for (int di = 0; di < p->ndists; di++)
+                fprintf(f, "![%s %s](%s/tput-%s-%s.svg)\n", p->mixes[mi]->name,
+                        wl_dist_name(p->dists[di]), rel, p->mixes[mi]->name,
+                        wl_dist_name(p->dists[di]));
+        fprintf(f, "![latency](%s/latency.svg)\n![memory](%s/memory.svg)\n", rel, rel);
+    }
+    return fclose(f) == 0 ? 0 : -1;
+}
+
 static void recommend_per_mix(const mix_results *rs, const mix_plan *p, FILE *f) {
     fprintf(f,
             "\nrecommendation per mix (highest throughput; within %.0f%%: lower p99, then "
@@ -350,49 +418,34 @@ int bench_default_main(int argc, char **argv) {
     p.latency = true;
     p.latency_mixes = "read90";
     p.lat_ms = 500;
-    bool json = false;
-    const char *outpath = NULL, *csv = NULL, *plot = NULL;
+    mix_outputs o = {0};
     for (int i = 1; i < argc; i++) {
         int r = mix_plan_option(&p, argc, argv, &i);
         if (r < 0)
             return 2;
-        if (r > 0)
+        if (r > 0 || mix_output_option(&o, argc, argv, &i))
             continue;
-        if (strcmp(argv[i], "--json") == 0)
-            json = true;
-        else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
-            outpath = argv[++i];
-        else if (strcmp(argv[i], "--csv") == 0 && i + 1 < argc)
-            csv = argv[++i];
-        else if (strcmp(argv[i], "--plot") == 0 && i + 1 < argc)
-            plot = argv[++i];
-        else {
-            fprintf(stderr, "gomap-bench: unknown option %s (gomap-bench help)\n", argv[i]);
-            return 2;
-        }
+        fprintf(stderr, "gomap-bench: unknown option %s (gomap-bench help)\n", argv[i]);
+        return 2;
     }
     bench_output out;
-    if (bench_output_open(&out, json, outpath) != 0)
+    if (bench_output_open(&out, o.json, o.out) != 0)
         return 1;
     mix_results rs = {0};
     uint64_t t0 = bench_now_ns();
     int rc = mix_run(&p, &out, &rs);
-    FILE *f = json ? stderr : stdout;
-    if (!json)
+    double secs = (double)(bench_now_ns() - t0) / 1e9;
+    FILE *f = o.json ? stderr : stdout;
+    if (!o.json)
         mix_print_table(&rs, stdout);
     recommend_per_mix(&rs, &p, f);
     print_targets(&rs, &p, f);
-    fprintf(f,
-            "(%.0f s; %llu keys, %llu ms x %u reps per cell; the lead's figures: "
-            "docs/benchmarks.md)\n",
-            (double)(bench_now_ns() - t0) / 1e9, (unsigned long long)p.keys,
-            (unsigned long long)p.duration_ms, p.reps);
-    if (csv && mix_write_csv(&rs, csv) != 0)
+    fprintf(f, "(%.0f s; %llu keys, %llu ms x %u reps per cell)\n", secs,
+            (unsigned long long)p.keys, (unsigned long long)p.duration_ms, p.reps);
+    if (mix_write_outputs(&o, &rs, f) != 0)
         rc = 1;
-    if (plot) {
-        int made = mix_write_plots(&rs, plot);
-        fprintf(f, "plots: %d written to %s/\n", made < 0 ? 0 : made, plot);
-    }
+    if (o.markdown && write_markdown(o.markdown, &rs, &p, &o, argc, argv, secs) != 0)
+        rc = 1;
     mix_results_free(&rs);
     bench_output_close(&out);
     return rc;

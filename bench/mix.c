@@ -1030,52 +1030,69 @@ static void mix_usage(FILE *f) {
             "urcu-lfht\n");
 }
 
+int mix_output_option(mix_outputs *o, int argc, char **argv, int *i) {
+    const char *a = argv[*i];
+    const char **slot = NULL;
+    if (strcmp(a, "--json") == 0) {
+        o->json = true;
+        return 1;
+    }
+    if (strcmp(a, "--out") == 0)
+        slot = &o->out;
+    else if (strcmp(a, "--csv") == 0)
+        slot = &o->csv;
+    else if (strcmp(a, "--plot") == 0)
+        slot = &o->plot;
+    else if (strcmp(a, "--markdown") == 0)
+        slot = &o->markdown;
+    if (!slot || *i + 1 >= argc)
+        return 0;
+    *slot = argv[++*i];
+    return 1;
+}
+
+int mix_write_outputs(const mix_outputs *o, const mix_results *rs, FILE *f) {
+    int rc = 0;
+    if (o->csv && mix_write_csv(rs, o->csv) != 0)
+        rc = -1;
+    if (o->plot) {
+        int made = mix_write_plots(rs, o->plot);
+        if (made < 0)
+            rc = -1;
+        fprintf(f, "plots: %d written to %s/\n", made < 0 ? 0 : made, o->plot);
+    }
+    return rc;
+}
+
 int bench_mix_main(int argc, char **argv) {
     mix_plan p;
     mix_plan_defaults(&p);
-    bool json = false;
-    const char *outpath = NULL, *csv = NULL, *plot = NULL;
+    mix_outputs o = {0};
     for (int i = 1; i < argc; i++) {
         int r = mix_plan_option(&p, argc, argv, &i);
         if (r < 0) {
             fprintf(stderr, "gomap-bench mix: bad value for %s\n", argv[i]);
             return 2;
         }
-        if (r > 0)
+        if (r > 0 || mix_output_option(&o, argc, argv, &i))
             continue;
-        if (strcmp(argv[i], "--json") == 0)
-            json = true;
-        else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
-            outpath = argv[++i];
-        else if (strcmp(argv[i], "--csv") == 0 && i + 1 < argc)
-            csv = argv[++i];
-        else if (strcmp(argv[i], "--plot") == 0 && i + 1 < argc)
-            plot = argv[++i];
-        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             mix_usage(stdout);
             return 0;
-        } else {
-            fprintf(stderr, "gomap-bench mix: unknown option %s\n", argv[i]);
-            mix_usage(stderr);
-            return 2;
         }
+        fprintf(stderr, "gomap-bench mix: unknown option %s\n", argv[i]);
+        mix_usage(stderr);
+        return 2;
     }
     bench_output out;
-    if (bench_output_open(&out, json, outpath) != 0)
+    if (bench_output_open(&out, o.json, o.out) != 0)
         return 1;
     mix_results rs = {0};
     int rc = mix_run(&p, &out, &rs);
-    if (!json)
+    if (!o.json)
         mix_print_table(&rs, stdout);
-    if (csv && mix_write_csv(&rs, csv) != 0)
+    if (mix_write_outputs(&o, &rs, o.json ? stderr : stdout) != 0)
         rc = 1;
-    if (plot) {
-        int made = mix_write_plots(&rs, plot);
-        if (made < 0)
-            rc = 1;
-        else if (!json)
-            printf("plots: %d written to %s/\n", made, plot);
-    }
     mix_results_free(&rs);
     bench_output_close(&out);
     return rc;

@@ -60,11 +60,11 @@ typedef struct mix_plan {
     size_t value_size;
     bool throughput, latency;
     const char *latency_mixes; /* latency runs only for these mixes; NULL = all */
-    uint64_t rate;       /* latency runs: ops/s per thread */
-    uint64_t lat_ms;     /* latency run length */
-    uint64_t verify_ops; /* > 0: verification runs instead (single thread) */
-    bool peers;          /* run the peer programs too */
-    bool quiet;          /* no notices on stderr */
+    uint64_t rate;             /* latency runs: ops/s per thread */
+    uint64_t lat_ms;           /* latency run length */
+    uint64_t verify_ops;       /* > 0: verification runs instead (single thread) */
+    bool peers;                /* run the peer programs too */
+    bool quiet;                /* no notices on stderr */
 } mix_plan;
 
 void mix_plan_defaults(mix_plan *p);
@@ -85,6 +85,20 @@ bool mix_is_gomap(const char *map);
 void mix_print_table(const mix_results *rs, FILE *f);
 int mix_write_csv(const mix_results *rs, const char *path);
 int mix_write_plots(const mix_results *rs, const char *dir);
+
+/* Where results go besides the table: --json, --out FILE, --csv FILE,
+ * --plot DIR, --markdown FILE. */
+typedef struct mix_outputs {
+    bool json;
+    const char *out, *csv, *plot, *markdown;
+} mix_outputs;
+
+/* Parses one output option at argv[*i]; 1 if consumed, 0 if not one. */
+int mix_output_option(mix_outputs *o, int argc, char **argv, int *i);
+
+/* Writes the CSV and the plots asked for; returns 0 or -1.  Reports the
+ * plots written on f. */
+int mix_write_outputs(const mix_outputs *o, const mix_results *rs, FILE *f);
 
 /* ---- the advisor's decision, apart from any timing ----------------------- */
 
