@@ -144,17 +144,15 @@ typedef struct skey {
 
 /* ---- data structures ---------------------------------------------------- */
 
-/* A bucket's header: the tophash word (byte i = slot i) and the overflow
- * chain.  Invariant: if byte 7 is EMPTY_REST, `next` is NULL or heads a chain
- * of empty buckets; a lookup stops there without reading `next`. */
-typedef struct bhdr {
+/* Each bucket has a tophash word (byte i = slot i) and an overflow pointer.
+ * For the buckets of an array they live in two dense arrays, `tops` and
+ * `nexts`, apart from the slots; an overflow bucket carries both in front of
+ * its slots.  Invariant: if byte 7 of a tophash word is EMPTY_REST, the
+ * bucket's overflow pointer is NULL or heads a chain of empty buckets, so a
+ * lookup stops there without reading it. */
+typedef struct obucket {
     uint64_t top;
     struct obucket *next;
-} bhdr;
-
-/* An overflow bucket: its header, then its 8 slots. */
-typedef struct obucket {
-    bhdr h;
 } obucket;
 
 /* One bucket array: one allocation holding this descriptor, 2^B headers, 2^B
@@ -166,8 +164,9 @@ typedef struct barray {
     struct barray *retired_next; /* on the map's retired list */
     size_t bytes;                /* size of the allocation */
     uintptr_t nbuckets;
-    bhdr *hdr;
-    char *slots;
+    uint64_t *tops;  /* nbuckets tophash words */
+    obucket **nexts; /* nbuckets overflow pointers */
+    char *slots;     /* nbuckets * 8 slots */
     char *pool;      /* first pool bucket */
     char *pool_next; /* next unused pool bucket */
     char *pool_end;
@@ -199,9 +198,11 @@ struct gomap {
     uint32_t slot_size;
     uint32_t vsize;
     size_t count;               /* live entries; gomap_len */
-    bhdr *hdr;                  /* arr->hdr, or NULL before the first insert */
+    uint64_t *tops;             /* arr->tops, or NULL before the first insert */
+    obucket **nexts;            /* arr->nexts */
     char *slots;                /* arr->slots */
-    bhdr *oldhdr;               /* oldarr->hdr while growing, else NULL */
+    uint64_t *oldtops;          /* oldarr->tops while growing, else NULL */
+    obucket **oldnexts;         /* oldarr->nexts */
     char *oldslots;             /* oldarr->slots */
     gomap_hash_secret sec;      /* derived from seed for the integer hash */
     uint64_t seed;              /* the per-map random hash seed */
@@ -318,8 +319,8 @@ static inline bool chain_ends(uint64_t top) {
 
 /* An old bucket is evacuated when its first slot holds an evacuation mark
  * (evacuation marks every slot of the bucket, empty ones included). */
-static inline bool evacuated(const bhdr *h) {
-    uint8_t t = (uint8_t)h->top;
+static inline bool evacuated(uint64_t top) {
+    uint8_t t = (uint8_t)top;
     return t > EMPTY_ONE && t < MIN_TOPHASH;
 }
 
@@ -335,7 +336,7 @@ static inline char *oslots(obucket *o) {
     return (char *)(o + 1);
 }
 static inline bool growing(const gomap *m) {
-    return m->oldhdr != NULL;
+    return m->oldtops != NULL;
 }
 static inline uintptr_t bucket_mask(unsigned B) {
     return ((uintptr_t)1 << B) - 1;
@@ -354,20 +355,28 @@ static inline bool too_many_overflow(size_t noverflow, unsigned B) {
 
 /* A bucket: its header and its slots. */
 typedef struct bref {
-    bhdr *h;
+    uint64_t *top;
+    obucket **next;
     char *s;
 } bref;
 
-static inline bref bucket_at(const gomap *m, bhdr *hdr, char *slots, uintptr_t i) {
-    bref b = {&hdr[i], slots + i * bucket_bytes(m)};
+static inline bref bucket_at(const gomap *m, uint64_t *tops, obucket **nexts, char *slots,
+                             uintptr_t i) {
+    bref b = {&tops[i], &nexts[i], slots + i * bucket_bytes(m)};
     return b;
 }
+static inline bref arr_bucket(const gomap *m, const barray *a, uintptr_t i) {
+    return bucket_at(m, a->tops, a->nexts, a->slots, i);
+}
+static inline bref obucket_ref(obucket *o) {
+    bref b = {&o->top, &o->next, oslots(o)};
+    return b;
+}
+/* The next bucket of a chain; .top NULL at the end. */
 static inline bref next_bucket(bref b) {
-    bref n = {NULL, NULL};
-    if (b.h->next) {
-        n.h = &b.h->next->h;
-        n.s = oslots(b.h->next);
-    }
+    if (*b.next)
+        return obucket_ref(*b.next);
+    bref n = {NULL, NULL, NULL};
     return n;
 }
 
@@ -377,7 +386,7 @@ static barray *new_array(const gomap *m, unsigned B) {
     uintptr_t nb = (uintptr_t)1 << B;
     uintptr_t npool = B >= 4 ? (uintptr_t)1 << (B - 4) : 0;
     size_t head = (sizeof(barray) + 63) & ~(size_t)63;
-    size_t hdrs = nb * sizeof(bhdr);
+    size_t hdrs = nb * (sizeof(uint64_t) + sizeof(obucket *));
     size_t slots = nb * bucket_bytes(m);
     size_t pool = npool * obucket_bytes(m);
     size_t bytes = head + hdrs + slots + pool;
@@ -398,7 +407,8 @@ static barray *new_array(const gomap *m, unsigned B) {
     a->retired_next = NULL;
     a->bytes = bytes;
     a->nbuckets = nb;
-    a->hdr = (bhdr *)(p + head);
+    a->tops = (uint64_t *)(p + head);
+    a->nexts = (obucket **)(p + head + nb * sizeof(uint64_t));
     a->slots = p + head + hdrs;
     a->pool = a->slots + slots;
     a->pool_next = a->pool;
@@ -717,18 +727,20 @@ static inline void write_end(gomap *m) {
  * has not been evacuated, else in the current one. */
 ALWAYS_INLINE bref home_bucket(const gomap *m, uint64_t hash) {
     uintptr_t mask = bucket_mask(m->B);
-    bhdr *hdr = m->hdr;
+    uint64_t *tops = m->tops;
+    obucket **nexts = m->nexts;
     char *slots = m->slots;
     uintptr_t idx = hash & mask;
     if (unlikely(growing(m))) {
         uintptr_t oi = hash & (m->same_size ? mask : mask >> 1);
-        if (!evacuated(&m->oldhdr[oi])) {
-            hdr = m->oldhdr;
+        if (!evacuated(m->oldtops[oi])) {
+            tops = m->oldtops;
+            nexts = m->oldnexts;
             slots = m->oldslots;
             idx = oi;
         }
     }
-    return bucket_at(m, hdr, slots, idx);
+    return bucket_at(m, tops, nexts, slots, idx);
 }
 
 /* Finds a key's slot, in the old bucket if it has not been evacuated yet.
@@ -737,14 +749,20 @@ ALWAYS_INLINE char *find_slot(const gomap *m, const void *key, uint64_t hash, in
     uint8_t t = tophash(hash);
     bref b = home_bucket(m, hash);
     size_t ss = m->slot_size;
+#ifdef GOMAP_PREFETCH_SLOTS
+    __builtin_prefetch(b.s);
+#if GOMAP_PREFETCH_SLOTS > 1
+    __builtin_prefetch(b.s + 64);
+#endif
+#endif
     for (;;) {
-        uint64_t top = b.h->top;
+        uint64_t top = *b.top;
         for (uint64_t mt = match_top(top, t); mt; mt &= mt - 1) {
             char *slot = b.s + first_slot(mt) * ss;
             if (likely(key_equal(m, slot, key, kind)))
                 return slot;
         }
-        if (chain_ends(top) || !b.h->next)
+        if (chain_ends(top) || !*b.next)
             return NULL;
         b = next_bucket(b);
     }
@@ -808,7 +826,7 @@ typedef struct osupply {
 static void supply_free(const gomap *m, osupply *sup) {
     while (sup->extra) {
         obucket *o = sup->extra;
-        sup->extra = o->h.next;
+        sup->extra = o->next;
         m_free(m, o, obucket_bytes(m));
     }
 }
@@ -823,7 +841,7 @@ static int supply_reserve(const gomap *m, osupply *sup, size_t n) {
             supply_free(m, sup);
             return ENOMEM;
         }
-        o->h.next = sup->extra;
+        o->next = sup->extra;
         sup->extra = o;
     }
     return 0;
@@ -838,22 +856,22 @@ static obucket *supply_take(gomap *m, osupply *sup) {
         a->pool_next += obucket_bytes(m);
     } else if (sup->extra) {
         o = sup->extra;
-        sup->extra = o->h.next;
+        sup->extra = o->next;
     } else {
         gomap__internal_error("overflow bucket supply exhausted");
     }
-    o->h.top = 0;
-    o->h.next = NULL;
+    o->top = 0;
+    o->next = NULL;
     m->noverflow++;
     return o;
 }
 
 /* Frees the non-pool overflow buckets of one bucket's chain and unlinks it. */
-static void free_chain(const gomap *m, const barray *a, bhdr *h) {
-    obucket *o = h->next;
-    h->next = NULL;
+static void free_chain(const gomap *m, const barray *a, obucket **head) {
+    obucket *o = *head;
+    *head = NULL;
     while (o) {
-        obucket *n = o->h.next;
+        obucket *n = o->next;
         if (!in_pool(a, o))
             m_free(m, o, obucket_bytes(m));
         o = n;
@@ -862,24 +880,27 @@ static void free_chain(const gomap *m, const barray *a, bhdr *h) {
 
 /* Frees the heap strings of the live slots of one chain. */
 static void free_chain_keys(const gomap *m, bref b) {
-    while (b.h) {
+    while (b.top) {
         for (unsigned i = 0; i < BUCKET_CNT; i++)
-            if (top_at(b.h->top, i) >= MIN_TOPHASH)
+            if (top_at(*b.top, i) >= MIN_TOPHASH)
                 free_key(m, b.s + i * m->slot_size);
         b = next_bucket(b);
     }
 }
 
-/* Frees a whole array: its overflow chains and, if live_keys, the heap
- * strings of its live slots. */
-static void free_array(const gomap *m, barray *a, bool live_keys) {
-    if (!a)
-        return;
+/* Frees an array's overflow chains and, if live_keys, the heap strings of
+ * its live slots. */
+static void free_chains(const gomap *m, barray *a, bool live_keys) {
     for (uintptr_t i = 0; i < a->nbuckets; i++) {
         if (live_keys && owns_strings(m))
-            free_chain_keys(m, bucket_at(m, a->hdr, a->slots, i));
-        free_chain(m, a, &a->hdr[i]);
+            free_chain_keys(m, arr_bucket(m, a, i));
+        free_chain(m, a, &a->nexts[i]);
     }
+}
+
+/* Frees a whole array. */
+static void free_array(const gomap *m, barray *a, bool live_keys) {
+    free_chains(m, a, live_keys);
     m_free(m, a, a->bytes);
 }
 
@@ -908,10 +929,12 @@ static int hash_grow(gomap *m) {
     uint8_t f = atomic_load_explicit(&m->iter_flags, memory_order_relaxed);
     atomic_store_explicit(&m->iter_flags, (f & ITER_NEW) ? ITER_OLD : 0, memory_order_relaxed);
     m->oldarr = m->arr;
-    m->oldhdr = m->hdr;
+    m->oldtops = m->tops;
+    m->oldnexts = m->nexts;
     m->oldslots = m->slots;
     m->arr = a;
-    m->hdr = a->hdr;
+    m->tops = a->tops;
+    m->nexts = a->nexts;
     m->slots = a->slots;
     m->B = (uint8_t)newB;
     m->same_size = !bigger;
@@ -938,7 +961,8 @@ static void finish_growth(gomap *m) {
     uint8_t f = atomic_load_explicit(&m->iter_flags, memory_order_relaxed);
     atomic_store_explicit(&m->iter_flags, f & (uint8_t)~ITER_OLD, memory_order_relaxed);
     m->oldarr = NULL;
-    m->oldhdr = NULL;
+    m->oldtops = NULL;
+    m->oldnexts = NULL;
     m->oldslots = NULL;
     m->same_size = 0;
 }
@@ -949,7 +973,7 @@ static void advance_evacuation_mark(gomap *m, uintptr_t newbit) {
     uintptr_t stop = m->nevacuate + EVACUATION_SCAN_LIMIT;
     if (stop > newbit)
         stop = newbit;
-    while (m->nevacuate != stop && evacuated(&m->oldhdr[m->nevacuate]))
+    while (m->nevacuate != stop && evacuated(m->oldtops[m->nevacuate]))
         m->nevacuate++;
     if (m->nevacuate == newbit)
         finish_growth(m);
@@ -965,17 +989,16 @@ typedef struct evacdst {
  * Allocates every overflow bucket it may need before moving anything, so
  * ENOMEM leaves the map unchanged. */
 ALWAYS_INLINE int evacuate_impl(gomap *m, uintptr_t ob, int kind) {
-    bhdr *oh = &m->oldhdr[ob];
     uintptr_t newbit = old_nbuckets(m);
-    if (!evacuated(oh)) {
-        bref first = bucket_at(m, m->oldhdr, m->oldslots, ob);
+    if (!evacuated(m->oldtops[ob])) {
+        bref first = arr_bucket(m, m->oldarr, ob);
         osupply sup = {NULL};
-        if (oh->next) {
+        if (m->oldnexts[ob]) {
             /* A chain: count where its entries go to reserve destinations. */
             size_t nx = 0, ny = 0;
-            for (bref b = first; b.h; b = next_bucket(b))
+            for (bref b = first; b.top; b = next_bucket(b))
                 for (unsigned i = 0; i < BUCKET_CNT; i++)
-                    if (top_at(b.h->top, i) >= MIN_TOPHASH) {
+                    if (top_at(*b.top, i) >= MIN_TOPHASH) {
                         uint64_t h = hash_slot(m, b.s + i * m->slot_size, kind);
                         if (!m->same_size && (h & newbit))
                             ny++;
@@ -988,15 +1011,15 @@ ALWAYS_INLINE int evacuate_impl(gomap *m, uintptr_t ob, int kind) {
                 return ENOMEM;
         }
         evacdst d[2];
-        d[0].b = bucket_at(m, m->hdr, m->slots, ob);
+        d[0].b = arr_bucket(m, m->arr, ob);
         d[0].i = 0;
         if (!m->same_size) {
-            d[1].b = bucket_at(m, m->hdr, m->slots, ob + newbit);
+            d[1].b = arr_bucket(m, m->arr, ob + newbit);
             d[1].i = 0;
         }
         size_t ss = m->slot_size;
-        for (bref b = first; b.h; b = next_bucket(b)) {
-            uint64_t top = b.h->top;
+        for (bref b = first; b.top; b = next_bucket(b)) {
+            uint64_t top = *b.top;
             for (unsigned i = 0; i < BUCKET_CNT; i++) {
                 uint8_t t = top_at(top, i);
                 if (t <= EMPTY_ONE) {
@@ -1013,20 +1036,19 @@ ALWAYS_INLINE int evacuate_impl(gomap *m, uintptr_t ob, int kind) {
                 evacdst *dst = &d[y];
                 if (dst->i == BUCKET_CNT) {
                     obucket *o = supply_take(m, &sup);
-                    dst->b.h->next = o;
-                    dst->b.h = &o->h;
-                    dst->b.s = oslots(o);
+                    *dst->b.next = o;
+                    dst->b = obucket_ref(o);
                     dst->i = 0;
                 }
                 memcpy(dst->b.s + dst->i * ss, slot, ss);
-                set_top(&dst->b.h->top, dst->i, t);
+                set_top(dst->b.top, dst->i, t);
                 dst->i++;
             }
-            b.h->top = top;
+            *b.top = top;
         }
         supply_free(m, &sup);
         if (!(atomic_load_explicit(&m->iter_flags, memory_order_relaxed) & ITER_OLD))
-            free_chain(m, m->oldarr, oh);
+            free_chain(m, m->oldarr, &m->oldnexts[ob]);
     }
     if (ob == m->nevacuate)
         advance_evacuation_mark(m, newbit);
@@ -1084,7 +1106,8 @@ static int first_array(gomap *m) {
     if (!a)
         return ENOMEM;
     m->arr = a;
-    m->hdr = a->hdr;
+    m->tops = a->tops;
+    m->nexts = a->nexts;
     m->slots = a->slots;
     return 0;
 }
@@ -1094,7 +1117,7 @@ static int first_array(gomap *m) {
  * or ENOMEM with the map unchanged.  Runs under the writing flag. */
 ALWAYS_INLINE int assign_impl(gomap *m, const void *key, uint64_t hash, char **slot_out,
                               bool *inserted, int kind) {
-    if (unlikely(m->hdr == NULL) && first_array(m))
+    if (unlikely(m->tops == NULL) && first_array(m))
         return ENOMEM;
     uint8_t t = tophash(hash);
     size_t ss = m->slot_size;
@@ -1102,12 +1125,12 @@ again:;
     uintptr_t idx = hash & bucket_mask(m->B);
     if (unlikely(growing(m)) && grow_work(m, idx))
         return ENOMEM;
-    bref b = bucket_at(m, m->hdr, m->slots, idx);
-    bhdr *ins_h = NULL;
+    bref b = bucket_at(m, m->tops, m->nexts, m->slots, idx);
+    uint64_t *ins_top = NULL;
     char *ins_s = NULL;
     unsigned ins_i = 0;
     for (;;) {
-        uint64_t top = b.h->top;
+        uint64_t top = *b.top;
         for (uint64_t mt = match_top(top, t); mt; mt &= mt - 1) {
             char *slot = b.s + first_slot(mt) * ss;
             if (likely(key_equal(m, slot, key, kind))) {
@@ -1116,15 +1139,15 @@ again:;
                 return 0;
             }
         }
-        if (!ins_h) {
+        if (!ins_top) {
             uint64_t em = match_empty(top);
             if (em) {
-                ins_h = b.h;
+                ins_top = b.top;
                 ins_s = b.s;
                 ins_i = first_slot(em);
             }
         }
-        if (chain_ends(top) || !b.h->next)
+        if (chain_ends(top) || !*b.next)
             break;
         b = next_bucket(b);
     }
@@ -1141,7 +1164,7 @@ again:;
         if (prepare_key(m, key, &ks))
             return ENOMEM;
     }
-    if (!ins_h) {
+    if (!ins_top) {
         osupply sup = {NULL};
         if (supply_reserve(m, &sup, 1)) {
             if (kind == K_STR || (kind == K_GEN && owns_strings(m)))
@@ -1149,8 +1172,8 @@ again:;
             return ENOMEM;
         }
         obucket *o = supply_take(m, &sup);
-        b.h->next = o;
-        ins_h = &o->h;
+        *b.next = o;
+        ins_top = &o->top;
         ins_s = oslots(o);
         ins_i = 0;
     }
@@ -1177,7 +1200,7 @@ again:;
         else
             memcpy(slot, key, m->ksize);
     }
-    set_top(&ins_h->top, ins_i, t);
+    set_top(ins_top, ins_i, t);
     m->count++;
     *slot_out = slot;
     *inserted = true;
@@ -1195,7 +1218,7 @@ ALWAYS_INLINE bool delete_impl(gomap *m, const void *key, uint64_t hash, int kin
     bref b = first;
     size_t ss = m->slot_size;
     for (;;) {
-        uint64_t top = b.h->top;
+        uint64_t top = *b.top;
         for (uint64_t mt = match_top(top, t); mt; mt &= mt - 1) {
             unsigned i = first_slot(mt);
             char *slot = b.s + i * ss;
@@ -1203,36 +1226,36 @@ ALWAYS_INLINE bool delete_impl(gomap *m, const void *key, uint64_t hash, int kin
                 continue;
             if (kind == K_STR || (kind == K_GEN && owns_strings(m)))
                 release_key(m, slot);
-            set_top(&b.h->top, i, EMPTY_ONE);
+            set_top(b.top, i, EMPTY_ONE);
             /* If the slot is now followed only by empties, mark it and the
              * empty slots before it EMPTY_REST (Go's walk back). */
             bool followed = i == BUCKET_CNT - 1
-                                ? (b.h->next && top_at(b.h->next->h.top, 0) != EMPTY_REST)
-                                : top_at(b.h->top, i + 1) != EMPTY_REST;
+                                ? (*b.next && top_at((*b.next)->top, 0) != EMPTY_REST)
+                                : top_at(*b.top, i + 1) != EMPTY_REST;
             if (!followed) {
-                bhdr *cur = b.h;
+                bref cur = b;
                 int j = (int)i;
                 for (;;) {
-                    set_top(&cur->top, (unsigned)j, EMPTY_REST);
+                    set_top(cur.top, (unsigned)j, EMPTY_REST);
                     if (j == 0) {
-                        if (cur == first.h)
+                        if (cur.top == first.top)
                             break;
-                        bhdr *prev = first.h;
-                        while (&prev->next->h != cur)
-                            prev = &prev->next->h;
+                        bref prev = first;
+                        while (*prev.next != (obucket *)((char *)cur.top - offsetof(obucket, top)))
+                            prev = next_bucket(prev);
                         cur = prev;
                         j = BUCKET_CNT - 1;
                     } else {
                         j--;
                     }
-                    if (top_at(cur->top, (unsigned)j) != EMPTY_ONE)
+                    if (top_at(*cur.top, (unsigned)j) != EMPTY_ONE)
                         break;
                 }
             }
             m->count--;
             return true;
         }
-        if (chain_ends(top) || !b.h->next)
+        if (chain_ends(top) || !*b.next)
             return false;
         b = next_bucket(b);
     }
@@ -1481,18 +1504,13 @@ static void release_contents(gomap *m) {
          * belong to the new array). */
         free_array(m, m->oldarr, true);
         m->oldarr = NULL;
-        m->oldhdr = NULL;
+        m->oldtops = NULL;
+        m->oldnexts = NULL;
         m->oldslots = NULL;
     }
     free_retired(m);
-    barray *a = m->arr;
-    if (a) {
-        for (uintptr_t i = 0; i < a->nbuckets; i++) {
-            if (owns_strings(m))
-                free_chain_keys(m, bucket_at(m, a->hdr, a->slots, i));
-            free_chain(m, a, &a->hdr[i]);
-        }
-    }
+    if (m->arr)
+        free_chains(m, m->arr, true);
 }
 
 GOMAP_API void gomap_free(gomap *m) {
@@ -1512,7 +1530,7 @@ GOMAP_API void gomap_clear(gomap *m) {
     release_contents(m);
     barray *a = m->arr;
     if (a) {
-        memset(a->hdr, 0, a->nbuckets * sizeof(bhdr));
+        memset(a->tops, 0, a->nbuckets * sizeof(uint64_t));
         a->pool_next = a->pool;
     }
     m->same_size = 0;
@@ -1567,14 +1585,13 @@ GOMAP_API void gomap_iter_init(gomap_iter *it, const gomap *m) {
 ALWAYS_INLINE bool iter_next_impl(gomap_iter *it, const void **keyp, void **valp, int kind) {
     const gomap *m = it->m;
     barray *arr = it->array;
-    bhdr *bh = it->bucket;
-    char *bs = it->slots;
+    bref b = {it->bucket, it->next, it->slots};
     uintptr_t bucket = it->bucket_index;
     uintptr_t check = it->check_bucket;
     unsigned i = it->i;
     size_t ss = m->slot_size;
     for (;;) {
-        if (bh == NULL) {
+        if (b.top == NULL) {
             if (bucket == it->start_bucket && it->wrapped) {
                 it->m = NULL;
                 return false;
@@ -1584,19 +1601,16 @@ ALWAYS_INLINE bool iter_next_impl(gomap_iter *it, const void **keyp, void **valp
                  * evacuated, walk it and return only the entries bound for
                  * this bucket. */
                 uintptr_t ob = bucket & (old_nbuckets(m) - 1);
-                if (!evacuated(&m->oldhdr[ob])) {
+                if (!evacuated(m->oldtops[ob])) {
                     mark_iter(m, ITER_OLD);
-                    bh = &m->oldhdr[ob];
-                    bs = m->oldslots + ob * bucket_bytes(m);
+                    b = arr_bucket(m, m->oldarr, ob);
                     check = bucket;
                 } else {
-                    bh = &arr->hdr[bucket];
-                    bs = arr->slots + bucket * bucket_bytes(m);
+                    b = arr_bucket(m, arr, bucket);
                     check = NO_CHECK;
                 }
             } else {
-                bh = &arr->hdr[bucket];
-                bs = arr->slots + bucket * bucket_bytes(m);
+                b = arr_bucket(m, arr, bucket);
                 check = NO_CHECK;
             }
             bucket++;
@@ -1608,10 +1622,10 @@ ALWAYS_INLINE bool iter_next_impl(gomap_iter *it, const void **keyp, void **valp
         }
         for (; i < BUCKET_CNT; i++) {
             unsigned off = (i + it->offset) & (BUCKET_CNT - 1);
-            uint8_t t = top_at(bh->top, off);
+            uint8_t t = top_at(*b.top, off);
             if (t <= EMPTY_ONE || t == EVACUATED_EMPTY)
                 continue;
-            char *slot = bs + off * ss;
+            char *slot = b.s + off * ss;
             if (check != NO_CHECK && !m->same_size) {
                 if ((hash_slot(m, slot, kind) & bucket_mask(it->B)) != check)
                     continue;
@@ -1642,20 +1656,15 @@ ALWAYS_INLINE bool iter_next_impl(gomap_iter *it, const void **keyp, void **valp
             }
             if (valp)
                 *valp = found + m->voff;
-            it->bucket = bh;
-            it->slots = bs;
+            it->bucket = b.top;
+            it->next = b.next;
+            it->slots = b.s;
             it->bucket_index = bucket;
             it->check_bucket = check;
             it->i = (uint8_t)(i + 1);
             return true;
         }
-        if (bh->next) {
-            bs = oslots(bh->next);
-            bh = &bh->next->h;
-        } else {
-            bh = NULL;
-            bs = NULL;
-        }
+        b = next_bucket(b);
         i = 0;
     }
 }
@@ -1685,7 +1694,7 @@ GOMAP_API bool gomap_iter_next(gomap_iter *it, const void **key, void **value) {
  * a clone, and publishes the slots by setting its tophash word: only slots
  * whose key the clone owns are ever live in it, so freeing a half-built clone
  * frees exactly what it allocated. */
-static int clone_bucket_keys(gomap *c, uint64_t top, char *slots, bhdr *dst) {
+static int clone_bucket_keys(gomap *c, uint64_t top, char *slots, uint64_t *dst) {
     if (owns_strings(c)) {
         for (unsigned i = 0; i < BUCKET_CNT; i++) {
             if (top_at(top, i) < MIN_TOPHASH)
@@ -1699,14 +1708,14 @@ static int clone_bucket_keys(gomap *c, uint64_t top, char *slots, bhdr *dst) {
                 for (unsigned j = i; j < BUCKET_CNT; j++)
                     if (top_at(top, j) >= MIN_TOPHASH)
                         set_top(&top, j, EMPTY_ONE);
-                dst->top = top;
+                *dst = top;
                 return ENOMEM;
             }
             memcpy(p, k->u.h.ptr, len);
             k->u.h.ptr = p;
         }
     }
-    dst->top = top;
+    *dst = top;
     return 0;
 }
 
@@ -1717,25 +1726,27 @@ static int clone_direct(const gomap *m, gomap *c) {
     if (!a)
         return ENOMEM;
     c->arr = a;
-    c->hdr = a->hdr;
+    c->tops = a->tops;
+    c->nexts = a->nexts;
     c->slots = a->slots;
     c->B = m->B;
     memcpy(a->slots, m->slots, a->nbuckets * bucket_bytes(m));
     for (uintptr_t i = 0; i < a->nbuckets; i++) {
-        bhdr *src = &m->hdr[i];
-        bhdr *dst = &a->hdr[i];
-        if (clone_bucket_keys(c, src->top, a->slots + i * bucket_bytes(m), dst))
-            return ENOMEM;
-        for (obucket *so = src->next; so; so = so->h.next) {
+        bref src = arr_bucket(m, m->arr, i);
+        bref dst = arr_bucket(c, a, i);
+        for (;;) {
+            if (clone_bucket_keys(c, *src.top, dst.s, dst.top))
+                return ENOMEM;
+            if (!*src.next)
+                break;
             osupply sup = {NULL};
             if (supply_reserve(c, &sup, 1))
                 return ENOMEM;
             obucket *o = supply_take(c, &sup);
-            dst->next = o;
-            memcpy(oslots(o), oslots(so), bucket_bytes(m));
-            dst = &o->h;
-            if (clone_bucket_keys(c, so->h.top, oslots(o), dst))
-                return ENOMEM;
+            *dst.next = o;
+            src = next_bucket(src);
+            dst = obucket_ref(o);
+            memcpy(dst.s, src.s, bucket_bytes(m));
         }
     }
     c->count = m->count;
@@ -1748,9 +1759,9 @@ static int clone_reinsert(const gomap *m, gomap *c) {
     for (int pass = 0; pass < 2; pass++) {
         barray *a = pass == 0 ? m->oldarr : m->arr;
         for (uintptr_t bi = 0; bi < a->nbuckets; bi++) {
-            for (bref b = bucket_at(m, a->hdr, a->slots, bi); b.h; b = next_bucket(b)) {
+            for (bref b = arr_bucket(m, a, bi); b.top; b = next_bucket(b)) {
                 for (unsigned i = 0; i < BUCKET_CNT; i++) {
-                    if (top_at(b.h->top, i) < MIN_TOPHASH)
+                    if (top_at(*b.top, i) < MIN_TOPHASH)
                         continue;
                     const char *slot = b.s + i * m->slot_size;
                     gomap_str s;
@@ -1812,14 +1823,14 @@ static void probe_walk(const gomap *m, uint64_t hash, const char *target, double
     bref b = home_bucket(m, hash);
     for (;;) {
         *buckets += 1;
-        uint64_t top = b.h->top;
+        uint64_t top = *b.top;
         for (uint64_t mt = match_top(top, t); mt; mt &= mt - 1) {
             char *slot = b.s + first_slot(mt) * m->slot_size;
             *compares += 1;
             if (slot == target)
                 return;
         }
-        if (chain_ends(top) || !b.h->next)
+        if (chain_ends(top) || !*b.next)
             return;
         b = next_bucket(b);
     }
@@ -1837,7 +1848,7 @@ void gomap__stats(const gomap *m, size_t nmiss, gomap__stats_t *st) {
             continue;
         st->bytes += a->bytes;
         for (uintptr_t i = 0; i < a->nbuckets; i++) {
-            for (obucket *o = a->hdr[i].next; o; o = o->h.next) {
+            for (obucket *o = a->nexts[i]; o; o = o->next) {
                 if (pass == 0)
                     st->overflow++;
                 if (!in_pool(a, o))
@@ -1850,9 +1861,9 @@ void gomap__stats(const gomap *m, size_t nmiss, gomap__stats_t *st) {
     st->buckets = m->arr->nbuckets;
     size_t hits = 0;
     for (uintptr_t i = 0; i < m->arr->nbuckets; i++)
-        for (bref b = bucket_at(m, m->hdr, m->slots, i); b.h; b = next_bucket(b))
+        for (bref b = arr_bucket(m, m->arr, i); b.top; b = next_bucket(b))
             for (unsigned j = 0; j < BUCKET_CNT; j++)
-                if (top_at(b.h->top, j) >= MIN_TOPHASH) {
+                if (top_at(*b.top, j) >= MIN_TOPHASH) {
                     char *slot = b.s + j * m->slot_size;
                     probe_walk(m, hash_slot(m, slot, K_GEN), slot, &st->hit_buckets,
                                &st->hit_compares);

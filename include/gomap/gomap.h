@@ -212,7 +212,8 @@ typedef struct gomap_iter {
     /* private */
     const gomap *m;
     void *array;  /* the bucket array the iteration started on */
-    void *bucket; /* the current bucket's header, NULL between buckets */
+    void *bucket; /* the current bucket's tophash word, NULL between buckets */
+    void *next;   /* the current bucket's overflow pointer */
     void *slots;  /* the current bucket's slots */
     uintptr_t start_bucket;
     uintptr_t bucket_index;
