@@ -33,118 +33,6 @@
 #include "hist.h"
 #include "runner.h"
 
-/* ---- results ------------------------------------------------------------- */
-
-void mix_results_add(mix_results *rs, const mix_result *r) {
-    if (rs->n == rs->cap) {
-        size_t cap = rs->cap ? 2 * rs->cap : 64;
-        mix_result *nr = realloc(rs->r, cap * sizeof *nr);
-        if (!nr)
-            return;
-        rs->r = nr;
-        rs->cap = cap;
-    }
-    rs->r[rs->n++] = *r;
-}
-
-void mix_results_free(mix_results *rs) {
-    free(rs->r);
-    memset(rs, 0, sizeof *rs);
-}
-
-static void result_init(mix_result *r, const char *kind) {
-    memset(r, 0, sizeof *r);
-    snprintf(r->kind, sizeof r->kind, "%s", kind);
-    r->allocs_per_op = -1;
-    r->bytes_per_entry = -1;
-    r->p50 = r->p90 = r->p99 = r->p999 = r->pmax = -1;
-}
-
-bool mix_result_parse(const char *line, mix_result *r) {
-    char kind[sizeof r->kind];
-    if (!bench_json_get_str(line, "kind", kind, sizeof kind))
-        return false;
-    if (strcmp(kind, "mix") != 0 && strcmp(kind, "latency") != 0 && strcmp(kind, "verify") != 0)
-        return false;
-    result_init(r, kind);
-    double d;
-    bench_json_get_str(line, "map", r->map, sizeof r->map);
-    bench_json_get_str(line, "mix", r->mix, sizeof r->mix);
-    bench_json_get_str(line, "dist", r->dist, sizeof r->dist);
-    if (bench_json_get_f64(line, "threads", &d))
-        r->threads = (unsigned)d;
-    bench_json_get_u64(line, "keys", &r->keys);
-    bench_json_get_f64(line, "mops", &r->mops);
-    bench_json_get_f64(line, "mops_min", &r->mops_min);
-    bench_json_get_f64(line, "mops_max", &r->mops_max);
-    bench_json_get_f64(line, "allocs_per_op", &r->allocs_per_op);
-    bench_json_get_f64(line, "bytes_per_entry", &r->bytes_per_entry);
-    bench_json_get_u64(line, "rate", &r->rate);
-    bench_json_get_f64(line, "p50_ns", &r->p50);
-    bench_json_get_f64(line, "p90_ns", &r->p90);
-    bench_json_get_f64(line, "p99_ns", &r->p99);
-    bench_json_get_f64(line, "p999_ns", &r->p999);
-    bench_json_get_f64(line, "max_ns", &r->pmax);
-    bench_json_get_u64(line, "checksum", &r->checksum);
-    bench_json_get_u64(line, "final_len", &r->final_len);
-    bench_json_get_u64(line, "final_sum", &r->final_sum);
-    bench_json_get_u64(line, "ops", &r->ops);
-    bench_json_get_u64(line, "scheduled", &r->scheduled);
-    return true;
-}
-
-const mix_result *mix_results_find(const mix_results *rs, const char *kind, const char *map,
-                                   const char *mix, const char *dist, unsigned threads) {
-    for (size_t i = 0; i < rs->n; i++) {
-        const mix_result *r = &rs->r[i];
-        if (strcmp(r->kind, kind) == 0 && strcmp(r->map, map) == 0 &&
-            (!mix || strcmp(r->mix, mix) == 0) && (!dist || strcmp(r->dist, dist) == 0) &&
-            (!threads || r->threads == threads))
-            return r;
-    }
-    return NULL;
-}
-
-static void result_emit(bench_output *out, const mix_result *r, const mix_plan *p) {
-    bench_json j;
-    bench_json_begin(&j);
-    bench_json_str(&j, "kind", r->kind);
-    bench_json_str(&j, "map", r->map);
-    bench_json_str(&j, "mix", r->mix);
-    bench_json_str(&j, "dist", r->dist);
-    bench_json_u64(&j, "threads", r->threads);
-    bench_json_u64(&j, "keys", r->keys);
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    bench_json_bool(&j, "oversubscribed", cores > 0 && r->threads > (unsigned long)cores);
-    if (strcmp(r->kind, "mix") == 0) {
-        bench_json_f64(&j, "mops", r->mops);
-        bench_json_f64(&j, "mops_min", r->mops_min);
-        bench_json_f64(&j, "mops_max", r->mops_max);
-        bench_json_u64(&j, "reps", p->reps);
-        bench_json_u64(&j, "duration_ms", p->duration_ms);
-    } else if (strcmp(r->kind, "latency") == 0) {
-        bench_json_u64(&j, "rate", r->rate);
-        /* fewer ops than scheduled: the contestant could not sustain the rate */
-        bench_json_u64(&j, "scheduled", r->scheduled);
-        bench_json_f64(&j, "p50_ns", r->p50);
-        bench_json_f64(&j, "p90_ns", r->p90);
-        bench_json_f64(&j, "p99_ns", r->p99);
-        bench_json_f64(&j, "p999_ns", r->p999);
-        bench_json_f64(&j, "max_ns", r->pmax);
-    } else {
-        bench_json_u64(&j, "final_len", r->final_len);
-        bench_json_u64(&j, "final_sum", r->final_sum);
-    }
-    bench_json_u64(&j, "ops", r->ops);
-    if (r->allocs_per_op >= 0)
-        bench_json_f64(&j, "allocs_per_op", r->allocs_per_op);
-    if (r->bytes_per_entry >= 0)
-        bench_json_f64(&j, "bytes_per_entry", r->bytes_per_entry);
-    bench_json_u64(&j, "checksum", r->checksum);
-    bench_json_u64(&j, "seed", p->seed);
-    bench_output_emit(out, bench_json_end(&j));
-}
-
 /* ---- contestants ---------------------------------------------------------- */
 
 /* gomap's variants: the name concmap_new takes, the name in results. */
@@ -500,11 +388,6 @@ static uint64_t plan_units(const mix_plan *p, int nvariants) {
     return cells * per;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* The verification run of one variant on one (mix, dist): a fresh map,
  * thread 0's trace for verify_ops operations, single-threaded. */
 static void verify_one(const mix_plan *p, int v, const wl_mix *m, wl_dist d, const traces *ts,
@@ -516,12 +399,7 @@ static void verify_one(const mix_plan *p, int v, const wl_mix *m, wl_dist d, con
     uint64_t sum;
     double apo = count_allocs(map, p->seed, &ts->tr[0], p->verify_ops, false, &sum);
     mix_result r;
-    result_init(&r, "verify");
-    snprintf(r.map, sizeof r.map, "%s", variants[v].name);
-    snprintf(r.mix, sizeof r.mix, "%s", m->name);
-    snprintf(r.dist, sizeof r.dist, "%s", wl_dist_name(d));
-    r.threads = 1;
-    r.keys = p->keys;
+    mix_result_cell(&r, "verify", variants[v].name, m->name, wl_dist_name(d), 1, p->keys, p->seed);
     r.ops = p->verify_ops;
     r.checksum = sum;
     r.allocs_per_op = apo;
@@ -529,7 +407,7 @@ static void verify_one(const mix_plan *p, int v, const wl_mix *m, wl_dist d, con
     r.final_len = concmap_len(map);
     concmap_range(map, sum_range, &r.final_sum);
     concmap_free(map);
-    result_emit(out, &r, p);
+    mix_result_emit(out, &r);
     mix_results_add(rs, &r);
 }
 
@@ -609,21 +487,14 @@ static int run_gomap(const mix_plan *p, bench_output *out, mix_results *rs) {
                             sum += s;
                             bench_progress_add(1, variants[v].name);
                         }
-                        result_init(&r, "mix");
-                        snprintf(r.map, sizeof r.map, "%s", variants[v].name);
-                        snprintf(r.mix, sizeof r.mix, "%s", m->name);
-                        snprintf(r.dist, sizeof r.dist, "%s", wl_dist_name(d));
-                        r.threads = th;
-                        r.keys = p->keys;
-                        qsort(mops, p->reps, sizeof mops[0], cmp_double);
-                        r.mops = bench_median(mops, p->reps);
-                        r.mops_min = mops[0];
-                        r.mops_max = mops[p->reps - 1];
+                        mix_result_cell(&r, "mix", variants[v].name, m->name, wl_dist_name(d), th,
+                                        p->keys, p->seed);
+                        mix_result_throughput(&r, mops, p->reps, p->duration_ms);
                         r.ops = ops;
                         r.checksum = sum;
                         r.allocs_per_op = apo;
                         r.bytes_per_entry = bpe[v];
-                        result_emit(out, &r, p);
+                        mix_result_emit(out, &r);
                         mix_results_add(rs, &r);
                     }
                     if (p->latency && bench_list_has(p->latency_mixes, m->name)) {
@@ -634,25 +505,15 @@ static int run_gomap(const mix_plan *p, bench_output *out, mix_results *rs) {
                         uint64_t o, s;
                         run_threads(&c, p->seed, ts.tr, th, p->lat_ms, p->rate, h, &o, &s);
                         bench_progress_add(1, variants[v].name);
-                        result_init(&r, "latency");
-                        snprintf(r.map, sizeof r.map, "%s", variants[v].name);
-                        snprintf(r.mix, sizeof r.mix, "%s", m->name);
-                        snprintf(r.dist, sizeof r.dist, "%s", wl_dist_name(d));
-                        r.threads = th;
-                        r.keys = p->keys;
-                        r.rate = p->rate;
-                        r.scheduled = th * (p->lat_ms * p->rate / 1000);
-                        r.p50 = (double)hist_quantile(h, 0.50);
-                        r.p90 = (double)hist_quantile(h, 0.90);
-                        r.p99 = (double)hist_quantile(h, 0.99);
-                        r.p999 = (double)hist_quantile(h, 0.999);
-                        r.pmax = (double)h->max;
+                        mix_result_cell(&r, "latency", variants[v].name, m->name, wl_dist_name(d),
+                                        th, p->keys, p->seed);
+                        mix_result_latency(&r, h, p->rate, th * (p->lat_ms * p->rate / 1000));
                         r.ops = o;
                         r.checksum = s;
                         r.allocs_per_op = apo;
                         r.bytes_per_entry = bpe[v];
                         free(h);
-                        result_emit(out, &r, p);
+                        mix_result_emit(out, &r);
                         mix_results_add(rs, &r);
                     }
                 }

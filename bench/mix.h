@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "bench.h"
+#include "hist.h"
 #include "workload.h"
 
 enum { MIX_MAX_THREADS = 64, MIX_MAX_LIST = 16 };
@@ -30,6 +31,8 @@ typedef struct mix_result {
     double p50, p90, p99, p999, pmax; /* latency, ns */
     uint64_t checksum, final_len, final_sum, ops;
     uint64_t scheduled; /* latency: operations the rate asked for */
+    unsigned reps;
+    uint64_t duration_ms, seed;
 } mix_result;
 
 typedef struct mix_results {
@@ -37,6 +40,14 @@ typedef struct mix_results {
     size_t n, cap;
 } mix_results;
 
+/* results.c: building, printing and parsing records (no libgomap needed). */
+void mix_result_init(mix_result *r, const char *kind); /* unmeasured fields < 0 */
+void mix_result_cell(mix_result *r, const char *kind, const char *map, const char *mix,
+                     const char *dist, unsigned threads, uint64_t keys, uint64_t seed);
+/* Sorts mops[0..reps) and records median, min and max. */
+void mix_result_throughput(mix_result *r, double *mops, unsigned reps, uint64_t duration_ms);
+void mix_result_latency(mix_result *r, const hist *h, uint64_t rate, uint64_t scheduled);
+void mix_result_emit(bench_output *out, const mix_result *r); /* one JSON line */
 void mix_results_add(mix_results *rs, const mix_result *r);
 void mix_results_free(mix_results *rs);
 /* Parses one JSON line (ours or a peer's); false when it is not a mix line. */

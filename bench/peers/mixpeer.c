@@ -2,6 +2,8 @@
  * bench/mix.c passes them to every peer); the JSON lines are bench/mix.c's. */
 #include "mixpeer.h"
 
+#include "mix.h"
+
 #include <malloc.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -41,23 +43,8 @@ typedef struct opts {
     bool throughput, latency;
 } opts;
 
-static void head(bench_json *j, const char *kind, const char *map, const char *mix,
-                 const char *dist, unsigned threads, uint64_t keys) {
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    bench_json_begin(j);
-    bench_json_str(j, "kind", kind);
-    bench_json_str(j, "map", map);
-    bench_json_str(j, "mix", mix);
-    bench_json_str(j, "dist", dist);
-    bench_json_u64(j, "threads", threads);
-    bench_json_u64(j, "keys", keys);
-    bench_json_bool(j, "oversubscribed", cores > 0 && threads > (unsigned long)cores);
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
+/* Every line goes to stdout, where gomap-bench reads it. */
+static bench_output out = {true, NULL};
 
 /* Mixes in run order: churn changes the key set, so it comes last. */
 static int ordered_mixes(const char *list, const wl_mix **out) {
@@ -101,17 +88,16 @@ static void verify(const opts *o, const mixpeer_contestant *c) {
             uint64_t a = count_off();
             uint64_t len = 0, fsum = 0;
             c->range_sum(r.m, &len, &fsum);
-            bench_json j;
-            head(&j, "verify", c->name, ms[mi]->name, wl_dist_name(ds[di]), 1, o->keys);
-            bench_json_u64(&j, "final_len", len);
-            bench_json_u64(&j, "final_sum", fsum);
-            bench_json_u64(&j, "ops", o->verify_ops);
-            bench_json_f64(&j, "allocs_per_op", (double)a / (double)o->verify_ops);
-            bench_json_f64(&j, "bytes_per_entry", bpe);
-            bench_json_u64(&j, "checksum", sum);
-            bench_json_u64(&j, "seed", o->seed);
-            puts(bench_json_end(&j));
-            fflush(stdout);
+            mix_result res;
+            mix_result_cell(&res, "verify", c->name, ms[mi]->name, wl_dist_name(ds[di]), 1, o->keys,
+                            o->seed);
+            res.final_len = len;
+            res.final_sum = fsum;
+            res.ops = o->verify_ops;
+            res.allocs_per_op = (double)a / (double)o->verify_ops;
+            res.bytes_per_entry = bpe;
+            res.checksum = sum;
+            mix_result_emit(&out, &res);
             wl_trace_free(&tr);
             c->destroy(r.m);
         }
@@ -145,7 +131,7 @@ static void run(const opts *o, const mixpeer_contestant *c) {
             double apo = done ? (double)count_off() / (double)done : 0;
             for (int ti = 0; ti < o->nthreads; ti++) {
                 unsigned th = (unsigned)o->threads[ti];
-                bench_json j;
+                mix_result res;
                 if (o->throughput) {
                     double mops[100];
                     uint64_t ops = 0, sum = 0, op, su;
@@ -155,20 +141,14 @@ static void run(const opts *o, const mixpeer_contestant *c) {
                         ops += op;
                         sum += su;
                     }
-                    qsort(mops, o->reps, sizeof mops[0], cmp_double);
-                    head(&j, "mix", c->name, ms[mi]->name, wl_dist_name(ds[di]), th, o->keys);
-                    bench_json_f64(&j, "mops", bench_median(mops, o->reps));
-                    bench_json_f64(&j, "mops_min", mops[0]);
-                    bench_json_f64(&j, "mops_max", mops[o->reps - 1]);
-                    bench_json_u64(&j, "reps", o->reps);
-                    bench_json_u64(&j, "duration_ms", o->dur_ms);
-                    bench_json_u64(&j, "ops", ops);
-                    bench_json_f64(&j, "allocs_per_op", apo);
-                    bench_json_f64(&j, "bytes_per_entry", bpe);
-                    bench_json_u64(&j, "checksum", sum);
-                    bench_json_u64(&j, "seed", o->seed);
-                    puts(bench_json_end(&j));
-                    fflush(stdout);
+                    mix_result_cell(&res, "mix", c->name, ms[mi]->name, wl_dist_name(ds[di]), th,
+                                    o->keys, o->seed);
+                    mix_result_throughput(&res, mops, (unsigned)o->reps, o->dur_ms);
+                    res.ops = ops;
+                    res.checksum = sum;
+                    res.allocs_per_op = apo;
+                    res.bytes_per_entry = bpe;
+                    mix_result_emit(&out, &res);
                 }
                 if (o->latency && bench_list_has(o->latency_mixes, ms[mi]->name)) {
                     hist *h = malloc(sizeof *h);
@@ -177,21 +157,14 @@ static void run(const opts *o, const mixpeer_contestant *c) {
                     hist_init(h);
                     uint64_t ops, sum;
                     run_threads(&r, o->seed, tr, th, o->lat_ms, o->rate, h, &ops, &sum);
-                    head(&j, "latency", c->name, ms[mi]->name, wl_dist_name(ds[di]), th, o->keys);
-                    bench_json_u64(&j, "rate", o->rate);
-                    bench_json_u64(&j, "scheduled", th * (o->lat_ms * o->rate / 1000));
-                    bench_json_u64(&j, "p50_ns", hist_quantile(h, 0.5));
-                    bench_json_u64(&j, "p90_ns", hist_quantile(h, 0.9));
-                    bench_json_u64(&j, "p99_ns", hist_quantile(h, 0.99));
-                    bench_json_u64(&j, "p999_ns", hist_quantile(h, 0.999));
-                    bench_json_u64(&j, "max_ns", h->max);
-                    bench_json_u64(&j, "ops", ops);
-                    bench_json_f64(&j, "allocs_per_op", apo);
-                    bench_json_f64(&j, "bytes_per_entry", bpe);
-                    bench_json_u64(&j, "checksum", sum);
-                    bench_json_u64(&j, "seed", o->seed);
-                    puts(bench_json_end(&j));
-                    fflush(stdout);
+                    mix_result_cell(&res, "latency", c->name, ms[mi]->name, wl_dist_name(ds[di]),
+                                    th, o->keys, o->seed);
+                    mix_result_latency(&res, h, o->rate, th * (o->lat_ms * o->rate / 1000));
+                    res.ops = ops;
+                    res.checksum = sum;
+                    res.allocs_per_op = apo;
+                    res.bytes_per_entry = bpe;
+                    mix_result_emit(&out, &res);
                     free(h);
                 }
             }
