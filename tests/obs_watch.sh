@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# obs_watch.sh — gomap-watch end to end.
+#
+#   obs_watch.sh GOMAP_WATCH OBS_TARGET EXPFMT_CHECK [SANITIZER]
+#
+# Two targets wait (OBS_GO) for the daemon: A does the conflict rounds and the
+# core-map work, B the thread-safe maps.  gomap-watch attaches to both and
+# writes its ready file; the targets then run, and /metrics (scraped with
+# curl) must show exactly their counts.  Then both exit: the daemon must
+# report it (gomap_watch_target_up 0) and keep serving the same counts.
+# Every scrape must pass the exposition-format checker.  Exit 77 (ctest
+# SKIP_RETURN_CODE) only where eBPF is refused, or in sanitizer builds.
+set -u
+watch=$1 target=$2 check=$3 sanitize=${4:-}
+
+skip() {
+    echo "SKIP: $*"
+    exit 77
+}
+fail() {
+    echo "FAIL (gomap-watch): $*"
+    for f in watch.log a.out b.out metrics.txt; do
+        echo "--- $f ---"
+        head -150 "$tmp/$f" 2>/dev/null
+    done
+    exit 1
+}
+[ -z "$sanitize" ] || skip "eBPF tool tests run in the normal build only (this is a $sanitize build)"
+[ "$(id -u)" = 0 ] || skip "eBPF needs root (uid $(id -u))"
+command -v curl >/dev/null || skip "curl is not installed"
+
+tmp=$(mktemp -d)
+apid="" bpid="" wpid=""
+cleanup() {
+    for p in $wpid $apid $bpid; do kill "$p" 2>/dev/null; done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+. "$(dirname "$0")/obs_lib.sh"
+
+OBS_GO=$tmp/goa OBS_PHASES=conflicts,core OBS_SEMS=conflict,op GOMAP_DEBUG=conflict=report \
+    "$target" >"$tmp/a.out" 2>"$tmp/a.err" &
+apid=$!
+OBS_GO=$tmp/gob OBS_PHASES=concmap OBS_SEMS=concmap_op,lock_hold "$target" >"$tmp/b.out" \
+    2>"$tmp/b.err" &
+bpid=$!
+wait_for waiting 30 "$tmp/a.out" "$apid" && wait_for waiting 30 "$tmp/b.out" "$bpid" || fail "targets did not start"
+
+# A free port: the kernel's choice for a socket we close at once.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null ||
+    echo $((20000 + $$ % 20000)))
+"$watch" --port "$port" --ready-file "$tmp/ready" "$apid" "$bpid" >"$tmp/watch.log" 2>&1 &
+wpid=$!
+for ((i = 0; i < 600; i++)); do
+    [ -s "$tmp/ready" ] && break
+    alive "$wpid" || break
+    sleep 0.1
+done
+if [ ! -s "$tmp/ready" ]; then
+    grep -qiE "permission|not permitted|needs root" "$tmp/watch.log" &&
+        skip "the kernel refused eBPF: $(head -1 "$tmp/watch.log")"
+    fail "gomap-watch did not start"
+fi
+touch "$tmp/goa" "$tmp/gob"
+wait_for "obs_target: done" 120 "$tmp/a.out" "$apid" || fail "target A did not finish: $(cat "$tmp/a.err")"
+wait_for "obs_target: done" 120 "$tmp/b.out" "$bpid" || fail "target B did not finish: $(cat "$tmp/b.err")"
+
+scrape() {
+    curl -sf "http://127.0.0.1:$port/metrics" >"$tmp/metrics.txt" || fail "curl /metrics failed"
+    "$check" "$tmp/metrics.txt" || fail "the exposition format check failed"
+}
+expect() { sed -n "s/^obs_target: expect $2 //p" "$tmp/$1.out"; }
+value() { # metric-with-labels regex -> value (first match)
+    grep -E "^$1 " "$tmp/metrics.txt" | head -1 | awk '{print $2}'
+}
+is() { # series regex, expected value
+    local v
+    v=$(value "$1")
+    [ "$v" = "$2" ] || fail "$1 is '${v}', expected $2"
+}
+positive() {
+    local v
+    v=$(value "$1")
+    [ -n "$v" ] && awk -v v="$v" 'BEGIN{exit !(v > 0)}' || fail "$1 is '${v}', expected > 0"
+}
+
+check_counts() {
+    local A="pid=\"$apid\",comm=\"obs_target\"" B="pid=\"$bpid\",comm=\"obs_target\""
+    is "gomap_conflicts_total\{$A,kind=\"read_write\"\}" "$(expect a conflicts_read_write)"
+    is "gomap_conflicts_total\{$A,kind=\"iter_write\"\}" "$(expect a conflicts_iter_write)"
+    is "gomap_conflicts_total\{$A,kind=\"writes\"\}" 0
+    is "gomap_conflicts_total\{$B,kind=\"read_write\"\}" 0
+    is "gomap_ops_total\{$A,op=\"set\"\}" "$(expect a process_core_set)"
+    local gets
+    gets=$(value "gomap_ops_total\{$A,op=\"get\"\}")
+    [ -n "$gets" ] && [ "$gets" -ge "$(expect a process_core_get_min)" ] &&
+        [ "$gets" -le "$(expect a process_core_get_max)" ] ||
+        fail "gomap_ops_total{op=get} of A is '$gets', expected $(expect a process_core_get_min)..$(expect a process_core_get_max)"
+    is "gomap_ops_total\{$A,op=\"delete\"\}" "$(expect a process_core_delete)"
+    # Target A inserts NSET keys into one map from empty: 11 doublings.
+    is "gomap_grows_total\{$A,kind=\"double\"\}" 11
+    positive "gomap_evacuations_total\{$A\}"
+    positive "gomap_evacuation_seconds_count\{$A\}"
+    positive "gomap_last_conflict_timestamp_seconds\{$A\}"
+    local kind
+    for kind in shard sync cow; do
+        grep -q "^obs_target: concmap $kind 0x" "$tmp/b.out" || continue
+        is "gomap_concmap_ops_total\{$B,variant=\"$kind\",op=\"store\"\}" "$(expect b concmap_store)"
+        is "gomap_concmap_ops_total\{$B,variant=\"$kind\",op=\"load\"\}" "$(expect b concmap_load)"
+        is "gomap_concmap_ops_total\{$B,variant=\"$kind\",op=\"delete\"\}" "$(expect b concmap_delete)"
+    done
+    if grep -q "^obs_target: concmap rw 0x" "$tmp/b.out"; then
+        is "gomap_concmap_ops_total\{$B,variant=\"rw\",op=\"store\"\}" "$(expect b concmap_rw_store)"
+        is "gomap_concmap_ops_total\{$B,variant=\"rw\",op=\"load\"\}" "$(expect b concmap_rw_load)"
+        positive "gomap_lock_hold_seconds_count\{$B,variant=\"rw\",mode=\"exclusive\"\}"
+    fi
+    if grep -q "^obs_target: concmap sync 0x" "$tmp/b.out"; then
+        positive "gomap_syncmap_misses_total\{$B\}"
+        positive "gomap_syncmap_promotions_total\{$B\}"
+    fi
+}
+
+scrape
+is "gomap_watch_target_up\{pid=\"$apid\",comm=\"obs_target\"\}" 1
+check_counts
+cp "$tmp/metrics.txt" "$tmp/metrics.live"
+
+# The targets exit; the daemon notices, says so, and keeps the values.
+touch "$tmp/goa.stop" "$tmp/gob.stop"
+wait "$apid" || fail "target A failed: $(cat "$tmp/a.err")"
+wait "$bpid" || fail "target B failed: $(cat "$tmp/b.err")"
+apid_done=$apid bpid_done=$bpid
+wait_for "pid $apid_done \(obs_target\) exited" 10 "$tmp/watch.log" || fail "exit of A not reported"
+wait_for "pid $bpid_done \(obs_target\) exited" 10 "$tmp/watch.log" || fail "exit of B not reported"
+scrape
+is "gomap_watch_target_up\{pid=\"$apid_done\",comm=\"obs_target\"\}" 0
+is "gomap_watch_target_up\{pid=\"$bpid_done\",comm=\"obs_target\"\}" 0
+check_counts
+apid="" bpid=""
+grep -c "conflict: pid" "$tmp/watch.log" | grep -qx "$(($(expect a conflicts_read_write) + $(expect a conflicts_iter_write)))" ||
+    fail "gomap-watch did not log each conflict from its ring buffer"
+
+kill -INT "$wpid"
+wait "$wpid" || fail "gomap-watch exited with an error"
+wpid=""
+echo "PASS (gomap-watch): $(grep -vc '^#' "$tmp/metrics.txt") series; excerpt:"
+grep -E 'conflicts_total|ops_total\{.*op="set"|grows_total\{.*double|target_up' "$tmp/metrics.live" | head -12
+exit 0

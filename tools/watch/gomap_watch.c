@@ -1,0 +1,638 @@
+/*
+ * gomap-watch — watches the gomap maps of running processes through their
+ * USDT probes and serves what it sees as Prometheus metrics.
+ *
+ *   gomap-watch [--port N] [--ready-file PATH] [--verbose] PID...
+ *
+ * For each PID it finds the modules of the process that carry gomap's probes
+ * (the program itself when gomap is linked statically, or libgomap.so), and
+ * attaches gomap_watch.bpf.c's programs to them with libbpf; the kernel raises
+ * each probe's semaphore while attached, so the target computes probe
+ * arguments only from then on.  Counts and duration histograms accumulate in
+ * a BPF hash; each conflict also arrives through a ring buffer and is logged
+ * on stdout as it happens.  GET /metrics on 127.0.0.1:PORT (default 9464)
+ * reads the BPF maps and answers in the Prometheus text format.
+ *
+ * Uprobes never stop the target.  When a target exits, gomap-watch logs it,
+ * detaches from it, and keeps serving its last values with
+ * gomap_watch_target_up 0; it runs until SIGINT or SIGTERM.
+ */
+#define _GNU_SOURCE
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/types.h>
+
+#include "gomap_watch.h"
+#include "gomap_watch_bpf.skel.h"
+
+enum { MAX_TARGETS = 64, MAX_MODULES = 8 };
+
+static const char *const kind_names[] = {"writes", "read_write", "iter_write", "unknown"};
+static const char *const op_names[] = {"get", "set", "delete", "iter"};
+static const char *const concmap_op_names[] = {"load", "store", "delete", "other"};
+static const char *const variant_names[WATCH_VARIANTS] = {"rw", "shard", "sync", "cow", "other"};
+
+/* One watched process.  `up` turns false once it has exited; its counters stay
+ * in the BPF hash, keyed by its pid, and keep being served. */
+struct target {
+    pid_t pid;
+    char comm[32];
+    bool up;
+    int nlinks;
+    struct bpf_link *links[MAX_MODULES * 9];
+    uint64_t conflicts_logged;
+    double last_conflict; /* Unix seconds of the latest conflict, 0 if none */
+};
+
+static struct {
+    struct gomap_watch_bpf *skel;
+    struct target targets[MAX_TARGETS];
+    int ntargets;
+    pthread_mutex_t lock; /* guards targets[] between main loop and HTTP thread */
+    bool verbose;
+    volatile sig_atomic_t stop;
+} w = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void logf_(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("gomap-watch: ", stdout);
+    vprintf(fmt, ap);
+    fputc('\n', stdout);
+    fflush(stdout);
+    va_end(ap);
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap) {
+    if (level == LIBBPF_DEBUG || (level == LIBBPF_INFO && !w.verbose))
+        return 0;
+    if (!w.verbose && level == LIBBPF_WARN)
+        return 0; /* failed attaches are reported by us, with context */
+    return vfprintf(stderr, fmt, ap);
+}
+
+/* ---- finding the modules that carry gomap's probes ----------------------- */
+
+/* Whether the ELF file at `path` has a stapsdt note with provider "gomap". */
+static bool has_gomap_probes(const char *path) {
+    bool found = false;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || (size_t)st.st_size < sizeof(Elf64_Ehdr)) {
+        close(fd);
+        return false;
+    }
+    size_t size = (size_t)st.st_size;
+    const unsigned char *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED)
+        return false;
+    const Elf64_Ehdr *eh = (const void *)p;
+    if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
+        eh->e_shoff == 0 || eh->e_shoff + (size_t)eh->e_shnum * sizeof(Elf64_Shdr) > size)
+        goto out;
+    const Elf64_Shdr *sh = (const void *)(p + eh->e_shoff);
+    for (unsigned i = 0; i < eh->e_shnum && !found; i++) {
+        if (sh[i].sh_type != SHT_NOTE || sh[i].sh_offset + sh[i].sh_size > size)
+            continue;
+        /* Notes: namesz, descsz, type, name (padded to 4), desc (padded).
+         * A stapsdt desc is pc, base, semaphore, then "provider\0name\0args\0". */
+        const unsigned char *n = p + sh[i].sh_offset, *end = n + sh[i].sh_size;
+        while (n + sizeof(Elf64_Nhdr) <= end) {
+            const Elf64_Nhdr *nh = (const void *)n;
+            const unsigned char *name = n + sizeof *nh;
+            const unsigned char *desc = name + ((nh->n_namesz + 3) & ~3u);
+            const unsigned char *next = desc + ((nh->n_descsz + 3) & ~3u);
+            if (next > end)
+                break;
+            if (nh->n_type == 3 && nh->n_namesz == 8 && memcmp(name, "stapsdt", 8) == 0 &&
+                nh->n_descsz > 3 * 8 + 6 && memcmp(desc + 24, "gomap", 6) == 0) {
+                found = true;
+                break;
+            }
+            n = next;
+        }
+    }
+out:
+    munmap((void *)p, size);
+    return found;
+}
+
+/* Fills paths[] with the distinct executable file mappings of pid that carry
+ * gomap probes; returns their number, or -1 when the process is gone. */
+static int gomap_modules(pid_t pid, char paths[][PATH_MAX], int max) {
+    char fn[64], line[PATH_MAX + 256];
+    snprintf(fn, sizeof fn, "/proc/%d/maps", (int)pid);
+    FILE *f = fopen(fn, "re");
+    if (!f)
+        return -1;
+    int n = 0;
+    while (n < max && fgets(line, sizeof line, f)) {
+        char perms[8];
+        int off = 0;
+        if (sscanf(line, "%*s %7s %*s %*s %*s%n", perms, &off) != 1 || perms[2] != 'x')
+            continue;
+        char *path = line + off;
+        while (*path == ' ')
+            path++;
+        path[strcspn(path, "\n")] = '\0';
+        if (path[0] != '/')
+            continue;
+        bool seen = false;
+        for (int i = 0; i < n && !seen; i++)
+            seen = strcmp(paths[i], path) == 0;
+        if (!seen && has_gomap_probes(path))
+            snprintf(paths[n++], PATH_MAX, "%s", path);
+    }
+    fclose(f);
+    return n;
+}
+
+/* ---- attaching ------------------------------------------------------------ */
+
+static int attach(pid_t pid) {
+    if (w.ntargets == MAX_TARGETS) {
+        logf_("too many targets (max %d)", MAX_TARGETS);
+        return -1;
+    }
+    struct target *t = &w.targets[w.ntargets];
+    memset(t, 0, sizeof *t);
+    t->pid = pid;
+    char fn[64];
+    snprintf(fn, sizeof fn, "/proc/%d/comm", (int)pid);
+    FILE *f = fopen(fn, "re");
+    if (!f || !fgets(t->comm, sizeof t->comm, f)) {
+        logf_("pid %d: no such process", (int)pid);
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    fclose(f);
+    t->comm[strcspn(t->comm, "\n")] = '\0';
+
+    static char paths[MAX_MODULES][PATH_MAX];
+    int nmod = gomap_modules(pid, paths, MAX_MODULES);
+    if (nmod <= 0) {
+        logf_("pid %d (%s): no module with gomap probes", (int)pid, t->comm);
+        return -1;
+    }
+    const struct {
+        const char *probe;
+        struct bpf_program *prog;
+    } probes[] = {
+        {"conflict", w.skel->progs.on_conflict},
+        {"op", w.skel->progs.on_op},
+        {"concmap_op", w.skel->progs.on_concmap_op},
+        {"grow_start", w.skel->progs.on_grow_start},
+        {"evacuate", w.skel->progs.on_evacuate},
+        {"syncmap_miss", w.skel->progs.on_syncmap_miss},
+        {"syncmap_promote", w.skel->progs.on_syncmap_promote},
+        {"lock_wait", w.skel->progs.on_lock_wait},
+        {"lock_hold", w.skel->progs.on_lock_hold},
+    };
+    for (int m = 0; m < nmod; m++) {
+        int attached = 0;
+        for (size_t i = 0; i < sizeof probes / sizeof probes[0]; i++) {
+            struct bpf_link *l = bpf_program__attach_usdt(probes[i].prog, pid, paths[m], "gomap",
+                                                          probes[i].probe, NULL);
+            if (!l) {
+                logf_("pid %d: %s: probe gomap:%s not attached (%s)", (int)pid, paths[m],
+                      probes[i].probe, strerror(errno));
+                continue;
+            }
+            t->links[t->nlinks++] = l;
+            attached++;
+        }
+        logf_("pid %d (%s): %s: %d probes attached", (int)pid, t->comm, paths[m], attached);
+    }
+    if (t->nlinks == 0)
+        return -1;
+    t->up = true;
+    pthread_mutex_lock(&w.lock);
+    w.ntargets++;
+    pthread_mutex_unlock(&w.lock);
+    return 0;
+}
+
+static void detach(struct target *t) {
+    for (int i = 0; i < t->nlinks; i++)
+        bpf_link__destroy(t->links[i]);
+    t->nlinks = 0;
+}
+
+/* A process is gone when kill(pid, 0) says so, or when it is a zombie
+ * waiting for its parent (its probes can no longer fire either). */
+static bool process_alive(pid_t pid) {
+    if (kill(pid, 0) != 0 && errno == ESRCH)
+        return false;
+    char fn[64], buf[512];
+    snprintf(fn, sizeof fn, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(fn, "re");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *rp = strrchr(buf, ')');
+    return !(rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X'));
+}
+
+static void check_targets(void) {
+    for (int i = 0; i < w.ntargets; i++) {
+        struct target *t = &w.targets[i];
+        if (!t->up || process_alive(t->pid))
+            continue;
+        pthread_mutex_lock(&w.lock);
+        t->up = false;
+        pthread_mutex_unlock(&w.lock);
+        detach(t);
+        logf_("pid %d (%s) exited; keeping its last values", (int)t->pid, t->comm);
+    }
+}
+
+static struct target *find_target(pid_t pid) {
+    for (int i = 0; i < w.ntargets; i++)
+        if (w.targets[i].pid == pid)
+            return &w.targets[i];
+    return NULL;
+}
+
+static int on_conflict_event(void *ctx, void *data, size_t len) {
+    (void)ctx;
+    const struct watch_conflict *e = data;
+    if (len < sizeof *e)
+        return 0;
+    static const char *const what[] = {"concurrent map writes", "concurrent map read and map write",
+                                       "concurrent map iteration and map write", "unknown"};
+    pthread_mutex_lock(&w.lock);
+    struct target *t = find_target((pid_t)e->pid);
+    if (t) {
+        t->conflicts_logged++;
+        t->last_conflict = (double)time(NULL);
+    }
+    pthread_mutex_unlock(&w.lock);
+    logf_("conflict: pid %u (%s): %s: map 0x%" PRIx64 " detector tid %" PRId64
+          " writer tid %" PRId64,
+          e->pid, t ? t->comm : "?", what[e->kind < 4 ? e->kind : 3], (uint64_t)e->map,
+          (int64_t)e->detector_tid, (int64_t)e->writer_tid);
+    return 0;
+}
+
+/* ---- the exposition --------------------------------------------------------- */
+
+struct counter {
+    struct watch_key k;
+    uint64_t v;
+};
+
+struct snapshot {
+    struct counter *c;
+    size_t n;
+};
+
+static int key_cmp(const void *a, const void *b) {
+    const struct watch_key *x = a, *y = b;
+    if (x->pid != y->pid)
+        return x->pid < y->pid ? -1 : 1;
+    if (x->metric != y->metric)
+        return x->metric < y->metric ? -1 : 1;
+    return x->label < y->label ? -1 : x->label > y->label;
+}
+
+/* Reads the whole counters map (sorted by key, for lookups). */
+static struct snapshot take_snapshot(void) {
+    struct snapshot s = {0};
+    int fd = bpf_map__fd(w.skel->maps.counters);
+    size_t cap = 0;
+    struct watch_key k, next;
+    void *prev = NULL;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+        uint64_t v;
+        if (bpf_map_lookup_elem(fd, &next, &v) == 0) {
+            if (s.n == cap) {
+                cap = cap ? 2 * cap : 256;
+                struct counter *c = realloc(s.c, cap * sizeof *c);
+                if (!c)
+                    break;
+                s.c = c;
+            }
+            s.c[s.n].k = next;
+            s.c[s.n++].v = v;
+        }
+        k = next;
+        prev = &k;
+    }
+    qsort(s.c, s.n, sizeof *s.c, key_cmp);
+    return s;
+}
+
+static uint64_t get(const struct snapshot *s, pid_t pid, unsigned metric, unsigned label) {
+    struct watch_key k = {.pid = (__u32)pid, .metric = (__u16)metric, .label = (__u16)label};
+    const struct counter *c = bsearch(&k, s->c, s->n, sizeof *s->c, key_cmp);
+    return c ? c->v : 0;
+}
+
+static void family(FILE *out, const char *name, const char *type, const char *help) {
+    fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* Writes one histogram series from log2 buckets (bucket b holds values in
+ * [2^b, 2^(b+1)) ns); `le` bounds are in seconds, as Prometheus prefers. */
+static void histogram(FILE *out, const char *name, const char *labels, const struct snapshot *s,
+                      pid_t pid, unsigned bucket_metric, unsigned sum_metric, unsigned series) {
+    uint64_t counts[WATCH_BUCKETS], total = 0;
+    for (unsigned b = 0; b < WATCH_BUCKETS; b++)
+        total += counts[b] = get(s, pid, bucket_metric, series * WATCH_BUCKETS + b);
+    if (total == 0)
+        return;
+    uint64_t cum = 0;
+    for (unsigned b = 0; b < 36; b++) {
+        cum += counts[b];
+        if (b >= 6) /* the first bound is 128 ns */
+            fprintf(out, "%s_bucket{%s,le=\"%.9g\"} %" PRIu64 "\n", name, labels,
+                    (double)(1ULL << (b + 1)) / 1e9, cum);
+    }
+    fprintf(out, "%s_bucket{%s,le=\"+Inf\"} %" PRIu64 "\n", name, labels, total);
+    fprintf(out, "%s_sum{%s} %.9g\n", name, labels, (double)get(s, pid, sum_metric, series) / 1e9);
+    fprintf(out, "%s_count{%s} %" PRIu64 "\n", name, labels, total);
+}
+
+/* Writes every metric family, for every target ever watched. */
+static void write_metrics(FILE *out) {
+    struct snapshot s = take_snapshot();
+    pthread_mutex_lock(&w.lock);
+    int n = w.ntargets;
+    struct target *ts = w.targets;
+    char l[128];
+#define LABELS(t) (snprintf(l, sizeof l, "pid=\"%d\",comm=\"%s\"", (int)(t)->pid, (t)->comm), l)
+
+    family(out, "gomap_watch_target_up", "gauge",
+           "1 while the watched process runs, 0 once it has exited (its values are kept).");
+    for (int i = 0; i < n; i++)
+        fprintf(out, "gomap_watch_target_up{%s} %d\n", LABELS(&ts[i]), ts[i].up ? 1 : 0);
+
+    family(out, "gomap_conflicts_total", "counter",
+           "Concurrent map misuse detected, by kind (writes, read_write, iter_write).");
+    for (int i = 0; i < n; i++)
+        for (unsigned k = 0; k < 3; k++)
+            fprintf(out, "gomap_conflicts_total{%s,kind=\"%s\"} %" PRIu64 "\n", LABELS(&ts[i]),
+                    kind_names[k], get(&s, ts[i].pid, WM_CONFLICT, k));
+
+    family(out, "gomap_last_conflict_timestamp_seconds", "gauge",
+           "When gomap-watch last saw a conflict in the process (0: never).");
+    for (int i = 0; i < n; i++)
+        fprintf(out, "gomap_last_conflict_timestamp_seconds{%s} %.0f\n", LABELS(&ts[i]),
+                ts[i].last_conflict);
+
+    family(out, "gomap_ops_total", "counter", "Core map (gomap) operations, by kind.");
+    for (int i = 0; i < n; i++)
+        for (unsigned k = 0; k < 4; k++)
+            fprintf(out, "gomap_ops_total{%s,op=\"%s\"} %" PRIu64 "\n", LABELS(&ts[i]), op_names[k],
+                    get(&s, ts[i].pid, WM_OP, k));
+
+    family(out, "gomap_concmap_ops_total", "counter",
+           "Thread-safe map operations, by variant and kind.");
+    for (int i = 0; i < n; i++)
+        for (unsigned v = 0; v < WATCH_VARIANTS; v++)
+            for (unsigned k = 0; k < 4; k++) {
+                uint64_t c = get(&s, ts[i].pid, WM_CONCMAP_OP, v * 4 + k);
+                if (c || v < WATCH_VARIANT_OTHER)
+                    fprintf(out,
+                            "gomap_concmap_ops_total{%s,variant=\"%s\",op=\"%s\"} %" PRIu64 "\n",
+                            LABELS(&ts[i]), variant_names[v], concmap_op_names[k], c);
+            }
+
+    family(out, "gomap_grows_total", "counter",
+           "Core map growths started: double (load factor) or same_size (overflow buckets).");
+    for (int i = 0; i < n; i++)
+        for (unsigned k = 0; k < 2; k++)
+            fprintf(out, "gomap_grows_total{%s,kind=\"%s\"} %" PRIu64 "\n", LABELS(&ts[i]),
+                    k ? "same_size" : "double", get(&s, ts[i].pid, WM_GROW, k));
+
+    family(out, "gomap_evacuations_total", "counter",
+           "Old buckets evacuated during incremental growth.");
+    for (int i = 0; i < n; i++)
+        fprintf(out, "gomap_evacuations_total{%s} %" PRIu64 "\n", LABELS(&ts[i]),
+                get(&s, ts[i].pid, WM_EVACUATE, 0));
+
+    family(out, "gomap_evacuation_seconds", "histogram", "Time to evacuate one old bucket.");
+    for (int i = 0; i < n; i++)
+        histogram(out, "gomap_evacuation_seconds", LABELS(&ts[i]), &s, ts[i].pid,
+                  WM_EVACUATE_NS_BUCKET, WM_EVACUATE_NS_SUM, 0);
+
+    family(out, "gomap_syncmap_misses_total", "counter",
+           "syncmap loads that missed the read-only map and took the mutex.");
+    for (int i = 0; i < n; i++)
+        fprintf(out, "gomap_syncmap_misses_total{%s} %" PRIu64 "\n", LABELS(&ts[i]),
+                get(&s, ts[i].pid, WM_SYNCMAP_MISS, 0));
+
+    family(out, "gomap_syncmap_promotions_total", "counter",
+           "syncmap promotions of the dirty map to the read-only map.");
+    for (int i = 0; i < n; i++)
+        fprintf(out, "gomap_syncmap_promotions_total{%s} %" PRIu64 "\n", LABELS(&ts[i]),
+                get(&s, ts[i].pid, WM_SYNCMAP_PROMOTE, 0));
+
+    static const struct {
+        const char *name, *help;
+        unsigned bucket, sum;
+    } locks[] = {
+        {"gomap_lock_wait_seconds", "Time spent waiting for a thread-safe map's lock.",
+         WM_LOCK_WAIT_NS_BUCKET, WM_LOCK_WAIT_NS_SUM},
+        {"gomap_lock_hold_seconds", "Time a thread-safe map's lock was held.",
+         WM_LOCK_HOLD_NS_BUCKET, WM_LOCK_HOLD_NS_SUM},
+    };
+    for (size_t h = 0; h < 2; h++) {
+        family(out, locks[h].name, "histogram", locks[h].help);
+        for (int i = 0; i < n; i++)
+            for (unsigned v = 0; v < WATCH_VARIANTS; v++)
+                for (unsigned x = 0; x < 2; x++) {
+                    char hl[192];
+                    snprintf(hl, sizeof hl, "%s,variant=\"%s\",mode=\"%s\"", LABELS(&ts[i]),
+                             variant_names[v], x ? "exclusive" : "shared");
+                    histogram(out, locks[h].name, hl, &s, ts[i].pid, locks[h].bucket, locks[h].sum,
+                              v * 2 + x);
+                }
+    }
+    pthread_mutex_unlock(&w.lock);
+#undef LABELS
+
+    uint64_t dropped[2] = {0, 0};
+    for (__u32 i = 0; i < 2; i++)
+        bpf_map_lookup_elem(bpf_map__fd(w.skel->maps.dropped), &i, &dropped[i]);
+    family(
+        out, "gomap_watch_dropped_total", "counter",
+        "Data gomap-watch lost: conflict events (ring buffer full), counter updates (map full).");
+    fprintf(out, "gomap_watch_dropped_total{what=\"events\"} %" PRIu64 "\n", dropped[0]);
+    fprintf(out, "gomap_watch_dropped_total{what=\"counters\"} %" PRIu64 "\n", dropped[1]);
+    free(s.c);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls) {
+    (void)cls, (void)version, (void)upload_data, (void)upload_data_size, (void)con_cls;
+    struct MHD_Response *r;
+    unsigned status = MHD_HTTP_OK;
+    if (strcmp(method, "GET") != 0) {
+        static const char msg[] = "only GET\n";
+        r = MHD_create_response_from_buffer(sizeof msg - 1, (void *)msg, MHD_RESPMEM_PERSISTENT);
+        status = MHD_HTTP_METHOD_NOT_ALLOWED;
+    } else if (strcmp(url, "/metrics") == 0) {
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *out = open_memstream(&buf, &len);
+        if (!out)
+            return MHD_NO;
+        write_metrics(out);
+        fclose(out);
+        r = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
+        MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    } else {
+        static const char msg[] = "gomap-watch: metrics at /metrics\n";
+        r = MHD_create_response_from_buffer(sizeof msg - 1, (void *)msg, MHD_RESPMEM_PERSISTENT);
+        status = strcmp(url, "/") == 0 ? MHD_HTTP_OK : MHD_HTTP_NOT_FOUND;
+    }
+    enum MHD_Result ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* ---- main ------------------------------------------------------------------- */
+
+static void on_signal(int sig) {
+    (void)sig;
+    w.stop = 1;
+}
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: gomap-watch [--port N] [--ready-file PATH] [--verbose] PID...\n"
+               "Serves Prometheus metrics of the gomap maps in each PID on "
+               "http://127.0.0.1:N/metrics (default port 9464).\n");
+}
+
+int main(int argc, char **argv) {
+    static const struct option opts[] = {{"port", required_argument, NULL, 'p'},
+                                         {"ready-file", required_argument, NULL, 'r'},
+                                         {"verbose", no_argument, NULL, 'v'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    unsigned port = 9464;
+    const char *ready = NULL;
+    for (int c; (c = getopt_long(argc, argv, "p:r:vh", opts, NULL)) != -1;) {
+        switch (c) {
+        case 'p':
+            port = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        case 'r':
+            ready = optarg;
+            break;
+        case 'v':
+            w.verbose = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind == argc || port == 0 || port > 65535) {
+        usage(stderr);
+        return 2;
+    }
+    libbpf_set_print(libbpf_print);
+    /* Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK; later ones to
+     * the memory cgroup.  Raising it may fail (no privilege): harmless then. */
+    struct rlimit unlimited = {RLIM_INFINITY, RLIM_INFINITY};
+    (void)setrlimit(RLIMIT_MEMLOCK, &unlimited);
+
+    w.skel = gomap_watch_bpf__open_and_load();
+    if (!w.skel) {
+        fprintf(stderr,
+                "gomap-watch: cannot load the BPF program: %s (needs root or "
+                "CAP_BPF+CAP_PERFMON)\n",
+                strerror(errno));
+        return 1;
+    }
+    for (int i = optind; i < argc; i++) {
+        char *end;
+        long pid = strtol(argv[i], &end, 10);
+        if (*end || pid <= 0) {
+            fprintf(stderr, "gomap-watch: not a pid: %s\n", argv[i]);
+            return 2;
+        }
+        (void)attach((pid_t)pid);
+    }
+    if (w.ntargets == 0) {
+        fprintf(stderr, "gomap-watch: no target could be watched\n");
+        gomap_watch_bpf__destroy(w.skel);
+        return 1;
+    }
+    struct ring_buffer *rb =
+        ring_buffer__new(bpf_map__fd(w.skel->maps.events), on_conflict_event, NULL, NULL);
+    if (!rb) {
+        fprintf(stderr, "gomap-watch: ring buffer: %s\n", strerror(errno));
+        return 1;
+    }
+    struct sockaddr_in addr = {.sin_family = AF_INET,
+                               .sin_port = htons((uint16_t)port),
+                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct MHD_Daemon *httpd =
+        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, (uint16_t)port, NULL,
+                         NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_END);
+    if (!httpd) {
+        fprintf(stderr, "gomap-watch: cannot listen on 127.0.0.1:%u\n", port);
+        return 1;
+    }
+    logf_("serving http://127.0.0.1:%u/metrics for %d target(s)", port, w.ntargets);
+    if (ready) {
+        FILE *f = fopen(ready, "we");
+        if (f) {
+            fprintf(f, "%d\n", (int)getpid());
+            fclose(f);
+        }
+    }
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    while (!w.stop) {
+        int err = ring_buffer__poll(rb, 200);
+        if (err < 0 && err != -EINTR) {
+            fprintf(stderr, "gomap-watch: ring buffer poll: %s\n", strerror(-err));
+            break;
+        }
+        check_targets();
+    }
+    MHD_stop_daemon(httpd);
+    ring_buffer__free(rb);
+    for (int i = 0; i < w.ntargets; i++)
+        detach(&w.targets[i]);
+    gomap_watch_bpf__destroy(w.skel);
+    logf_("stopped");
+    return 0;
+}

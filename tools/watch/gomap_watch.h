@@ -1,0 +1,48 @@
+/*
+ * gomap_watch.h — what gomap-watch's BPF program (gomap_watch.bpf.c) and its
+ * user-space half (gomap_watch.c) agree on: the layout of the counters map
+ * and of the ring-buffer events.  The includer provides __u16/__u32/__u64.
+ */
+#ifndef GOMAP_WATCH_H
+#define GOMAP_WATCH_H
+
+/* Which counter a key names.  Each counter is kept per target process (its
+ * tgid) and per label, whose meaning depends on the metric. */
+enum watch_metric {
+    WM_CONFLICT = 1,        /* label: gomap_conflict_kind */
+    WM_OP,                  /* label: op (0 get, 1 set, 2 delete, 3 iter) */
+    WM_CONCMAP_OP,          /* label: variant * 4 + op (0 load, 1 store, 2 delete, 3 other) */
+    WM_GROW,                /* label: 0 doubling, 1 same-size */
+    WM_EVACUATE,            /* label 0: evacuation steps */
+    WM_EVACUATE_NS_SUM,     /* label 0: their total nanoseconds */
+    WM_EVACUATE_NS_BUCKET,  /* label: log2 bucket of nanoseconds */
+    WM_SYNCMAP_MISS,        /* label 0 */
+    WM_SYNCMAP_PROMOTE,     /* label 0 */
+    WM_LOCK_WAIT_NS_SUM,    /* label: variant * 2 + exclusive */
+    WM_LOCK_WAIT_NS_BUCKET, /* label: (variant * 2 + exclusive) * 64 + log2 bucket */
+    WM_LOCK_HOLD_NS_SUM,
+    WM_LOCK_HOLD_NS_BUCKET,
+};
+
+/* The variant names the thread-safe maps pass to their probes, by index;
+ * anything else counts as WATCH_VARIANT_OTHER. */
+enum { WATCH_VARIANT_OTHER = 4, WATCH_VARIANTS = 5, WATCH_BUCKETS = 64 };
+
+/* Padding-free, so that the BPF side and user space hash the same bytes. */
+struct watch_key {
+    __u32 pid;
+    __u16 metric;
+    __u16 label;
+};
+
+/* One detected conflict, sent through the ring buffer as it happens. */
+struct watch_conflict {
+    __u32 pid;
+    __u32 kind;
+    __u64 map;
+    __s64 detector_tid;
+    __s64 writer_tid;
+    __u64 boot_ns; /* bpf_ktime_get_boot_ns() */
+};
+
+#endif /* GOMAP_WATCH_H */
