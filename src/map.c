@@ -69,6 +69,9 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #define likely(x)     __builtin_expect(!!(x), 1)
 #define unlikely(x)   __builtin_expect(!!(x), 0)
@@ -198,7 +201,8 @@ struct gomap {
     uint32_t slot_size;
     uint32_t vsize;
     size_t count;               /* live entries; gomap_len */
-    uint64_t *tops;             /* arr->tops, or NULL before the first insert */
+    uintptr_t mask;             /* 2^B - 1 */
+    uint64_t *tops;             /* arr->tops, or empty_tops before the first insert */
     obucket **nexts;            /* arr->nexts */
     char *slots;                /* arr->slots */
     uint64_t *oldtops;          /* oldarr->tops while growing, else NULL */
@@ -278,10 +282,31 @@ static inline uint8_t tophash(uint64_t hash) {
     return t < MIN_TOPHASH ? (uint8_t)(t + MIN_TOPHASH) : t;
 }
 
-/* 0x80 in each byte of w that is zero ("Bit Twiddling Hacks", determine if a
- * word has a zero byte).  The short form can also flag a byte that is 0x01
- * when a lower byte is zero (the borrow propagates).  The callers below are
- * safe with that: see each. */
+#if defined(__SSE2__)
+/* With SSE2 (every x86-64), the 8 tophash bytes are compared at once with
+ * one pcmpeqb, and pmovmskb gives one bit per slot: bit i = slot i.  The
+ * word sits in the low 8 bytes of the register; the high 8 are zero. */
+static inline uint64_t match_top(uint64_t top, uint8_t t) {
+    __m128i w = _mm_cvtsi64_si128((long long)top);
+    __m128i b = _mm_cvtsi64_si128((long long)(BYTES_01 * t));
+    /* The high bytes (0 == 0) match too: keep the low 8 bits. */
+    return (uint64_t)(_mm_movemask_epi8(_mm_cmpeq_epi8(w, b)) & 0xff);
+}
+
+/* Empty slots (EMPTY_REST or EMPTY_ONE: the byte is 0 or 1). */
+static inline uint64_t match_empty(uint64_t top) {
+    __m128i w = _mm_cvtsi64_si128((long long)(top & ~BYTES_01));
+    return (uint64_t)(_mm_movemask_epi8(_mm_cmpeq_epi8(w, _mm_setzero_si128())) & 0xff);
+}
+
+static inline unsigned first_slot(uint64_t mask) {
+    return (unsigned)__builtin_ctzll(mask);
+}
+#else
+/* Elsewhere, SWAR: 0x80 in each byte of w that is zero ("Bit Twiddling
+ * Hacks", determine if a word has a zero byte).  This short form can also
+ * flag a byte that is 0x01 when a lower byte is zero (the borrow
+ * propagates); the callers below are safe with that: see each. */
 static inline uint64_t zero_bytes(uint64_t w) {
     return (w - BYTES_01) & ~w & BYTES_80;
 }
@@ -304,6 +329,7 @@ static inline uint64_t match_empty(uint64_t top) {
 static inline unsigned first_slot(uint64_t mask) {
     return (unsigned)__builtin_ctzll(mask) >> 3;
 }
+#endif
 
 static inline uint8_t top_at(uint64_t top, unsigned i) {
     return (uint8_t)(top >> (i * 8));
@@ -353,7 +379,13 @@ static inline bool too_many_overflow(size_t noverflow, unsigned B) {
     return noverflow >= ((size_t)1 << b);
 }
 
-/* A bucket: its header and its slots. */
+/* The bucket of a map that has none yet (B = 0, before the first insert):
+ * one empty tophash word, so a lookup needs no special case.  Never written:
+ * a write allocates a real array first. */
+static const uint64_t empty_tops[1];
+static obucket *const empty_nexts[1];
+
+/* A bucket: its tophash word, its overflow pointer and its slots. */
 typedef struct bref {
     uint64_t *top;
     obucket **next;
@@ -726,7 +758,7 @@ static inline void write_end(gomap *m) {
 /* The first bucket of a key's chain: in the old array while its old bucket
  * has not been evacuated, else in the current one. */
 ALWAYS_INLINE bref home_bucket(const gomap *m, uint64_t hash) {
-    uintptr_t mask = bucket_mask(m->B);
+    uintptr_t mask = m->mask;
     uint64_t *tops = m->tops;
     obucket **nexts = m->nexts;
     char *slots = m->slots;
@@ -771,8 +803,6 @@ ALWAYS_INLINE char *find_slot(const gomap *m, const void *key, uint64_t hash, in
 /* A lookup without the misuse checks. */
 ALWAYS_INLINE void *lookup(const gomap *m, const void *key, uint64_t hash, bool have_hash,
                            int kind) {
-    if (unlikely(m->count == 0))
-        return NULL;
     if (!have_hash)
         hash = hash_key(m, key, kind);
     char *slot = find_slot(m, key, hash, kind);
@@ -937,6 +967,7 @@ static int hash_grow(gomap *m) {
     m->nexts = a->nexts;
     m->slots = a->slots;
     m->B = (uint8_t)newB;
+    m->mask = bucket_mask(newB);
     m->same_size = !bigger;
     m->nevacuate = 0;
     m->noverflow = 0;
@@ -1117,12 +1148,12 @@ static int first_array(gomap *m) {
  * or ENOMEM with the map unchanged.  Runs under the writing flag. */
 ALWAYS_INLINE int assign_impl(gomap *m, const void *key, uint64_t hash, char **slot_out,
                               bool *inserted, int kind) {
-    if (unlikely(m->tops == NULL) && first_array(m))
+    if (unlikely(m->arr == NULL) && first_array(m))
         return ENOMEM;
     uint8_t t = tophash(hash);
     size_t ss = m->slot_size;
 again:;
-    uintptr_t idx = hash & bucket_mask(m->B);
+    uintptr_t idx = hash & m->mask;
     if (unlikely(growing(m)) && grow_work(m, idx))
         return ENOMEM;
     bref b = bucket_at(m, m->tops, m->nexts, m->slots, idx);
@@ -1315,8 +1346,11 @@ ALWAYS_INLINE bool del_impl(gomap *m, const void *key, uint64_t hash, bool have_
     X(u64, K_U64) X(u32, K_U32) X(str, K_STR) X(bstr, K_BSTR) X(bytes, K_BYTES) X(gen, K_GEN)
 
 #define DEFINE_KIND_FNS(name, k)                                                                   \
-    NOINLINE void *get_##name(const gomap *m, const void *key, uint64_t hash, bool have_hash) {    \
-        return get_impl(m, key, hash, have_hash, k);                                               \
+    NOINLINE void *get_##name(const gomap *m, const void *key) {                                   \
+        return get_impl(m, key, 0, false, k);                                                      \
+    }                                                                                              \
+    NOINLINE void *get_hashed_##name(const gomap *m, const void *key, uint64_t hash) {             \
+        return get_impl(m, key, hash, true, k);                                                    \
     }                                                                                              \
     NOINLINE int set_##name(gomap *m, const void *key, uint64_t hash, bool have_hash,              \
                             const void *value, void **value_out, bool *inserted_out) {             \
@@ -1359,16 +1393,21 @@ uint64_t gomap__hash(const gomap *m, const void *key) {
     }
 }
 
+static void *get_other(const gomap *m, const void *key){DISPATCH(m, get, m, key)}
+
 GOMAP_API void *gomap_get(const gomap *m, const void *key) {
     if (m == NULL)
         return NULL;
-    DISPATCH(m, get, m, key, 0, false)
+    /* u64 keys, the commonest kind, skip the dispatch. */
+    if (likely(m->kind == K_U64))
+        return get_impl(m, key, 0, false, K_U64);
+    return get_other(m, key);
 }
 
 void *gomap__get_hashed(const gomap *m, const void *key, uint64_t hash) {
     if (m == NULL)
         return NULL;
-    DISPATCH(m, get, m, key, hash, true)
+    DISPATCH(m, get_hashed, m, key, hash)
 }
 
 GOMAP_API bool gomap_contains(const gomap *m, const void *key) {
@@ -1474,6 +1513,9 @@ static int new_map(gomap **out, const gomap_config *cfg, uint64_t seed) {
     while (over_load_factor(cfg->hint, B))
         B++;
     m->B = (uint8_t)B;
+    m->mask = bucket_mask(B);
+    m->tops = (uint64_t *)empty_tops;
+    m->nexts = (obucket **)empty_nexts;
     if (B > 0 || cfg->hint > 0) {
         if (first_array(m)) {
             al->free(m, sizeof *m, al->ctx);
@@ -1730,6 +1772,7 @@ static int clone_direct(const gomap *m, gomap *c) {
     c->nexts = a->nexts;
     c->slots = a->slots;
     c->B = m->B;
+    c->mask = m->mask;
     memcpy(a->slots, m->slots, a->nbuckets * bucket_bytes(m));
     for (uintptr_t i = 0; i < a->nbuckets; i++) {
         bref src = arr_bucket(m, m->arr, i);
