@@ -42,3 +42,7 @@ if(GOMAP_PROBES)
                                                         LABELS obs)
   endforeach()
 endif()
+
+# The probes' cost, untraced: a fixed core workload (tools/probe_overhead.sh
+# counts its instructions with and without probes).
+gomap_test(obs_overhead SOURCES obs_overhead.c)
