@@ -15,9 +15,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* The writer writes its 1000 keys ROUNDS times (overwriting them), so that
- * the two threads overlap even on a busy machine. */
-enum { KEYS = 1000, ROUNDS = 1000 };
+/* The reader reads the keys until it has found all of them PASSES times;
+ * the writer writes its keys, and writes them again (overwriting) until the
+ * reader has finished, so the two threads run at the same time even on a
+ * busy machine. */
+enum { KEYS = 1000, PASSES = 50 };
 
 static gomap_u64u64 *m;
 /* A start line: each thread waits (spinning, so it is running, not asleep)
@@ -28,25 +30,30 @@ static void start_together(int threads) {
     while (atomic_load(&arrived) < threads)
         sched_yield();
 }
-static atomic_bool writer_done;
+static atomic_bool reader_done;
 
 void *writer(void *arg) {
     (void)arg;
     start_together(2);
-    for (int round = 0; round < ROUNDS; round++)
+    do {
         for (uint64_t k = 0; k < KEYS; k++)
             gomap_u64u64_set(m, k, k * k); /* BUG: no lock */
-    atomic_store(&writer_done, true);
+    } while (!atomic_load(&reader_done));
     return NULL;
 }
 
-/* Reads the keys over and over until the writer has finished. */
+/* Reads the keys over and over (absent ones too, until they are written). */
 void *reader(void *arg) {
     uint64_t *found = (uint64_t *)arg;
     start_together(2);
-    while (!atomic_load(&writer_done))
+    for (int full = 0; full < PASSES;) {
+        uint64_t hits = 0;
         for (uint64_t k = 0; k < KEYS; k++)
-            *found += gomap_u64u64_get(m, k, NULL); /* BUG: no lock */
+            hits += gomap_u64u64_get(m, k, NULL); /* BUG: no lock */
+        full += hits == KEYS;
+        *found += hits;
+    }
+    atomic_store(&reader_done, true);
     return NULL;
 }
 

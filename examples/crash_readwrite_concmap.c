@@ -14,9 +14,11 @@
 #include <stdio.h>
 #include <string.h>
 
-/* The writer writes its 1000 keys ROUNDS times (overwriting them), so that
- * the two threads overlap even on a busy machine. */
-enum { KEYS = 1000, ROUNDS = 1000 };
+/* The reader reads the keys until it has found all of them PASSES times;
+ * the writer writes its keys, and writes them again (overwriting) until the
+ * reader has finished, so the two threads run at the same time even on a
+ * busy machine. */
+enum { KEYS = 1000, PASSES = 50 };
 
 static concmap *m;
 /* A start line: each thread waits (spinning, so it is running, not asleep)
@@ -27,34 +29,37 @@ static void start_together(int threads) {
     while (atomic_load(&arrived) < threads)
         sched_yield();
 }
-static atomic_bool writer_done;
+static atomic_bool reader_done;
 
 void *writer(void *arg) {
     (void)arg;
     start_together(2);
-    for (int round = 0; round < ROUNDS; round++) {
+    do {
         for (uint64_t k = 0; k < KEYS; k++) {
             uint64_t v = k * k;
             if (concmap_store(m, &k, &v) != 0) /* FIX: a map made for threads */
                 fprintf(stderr, "out of memory\n");
         }
-    }
-    atomic_store(&writer_done, true);
+    } while (!atomic_load(&reader_done));
     return NULL;
 }
 
 void *reader(void *arg) {
     uint64_t *found = (uint64_t *)arg;
     start_together(2);
-    while (!atomic_load(&writer_done)) {
+    for (int full = 0; full < PASSES;) {
+        uint64_t hits = 0;
         for (uint64_t k = 0; k < KEYS; k++) {
             uint64_t v;
             bool ok = concmap_load(m, &k, &v); /* copies the value out */
             if (ok && v != k * k)
                 fprintf(stderr, "key %llu: wrong value\n", (unsigned long long)k);
-            *found += ok;
+            hits += ok;
         }
+        full += hits == KEYS;
+        *found += hits;
     }
+    atomic_store(&reader_done, true);
     return NULL;
 }
 

@@ -12,9 +12,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* The writer writes its 1000 keys ROUNDS times (overwriting them), so that
- * the two threads overlap even on a busy machine. */
-enum { KEYS = 1000, ROUNDS = 1000 };
+/* The reader reads the keys until it has found all of them PASSES times;
+ * the writer writes its keys, and writes them again (overwriting) until the
+ * reader has finished, so the two threads run at the same time even on a
+ * busy machine. */
+enum { KEYS = 1000, PASSES = 50 };
 
 static gomap_u64u64 *m;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -26,12 +28,12 @@ static void start_together(int threads) {
     while (atomic_load(&arrived) < threads)
         sched_yield();
 }
-static atomic_bool writer_done;
+static atomic_bool reader_done;
 
 void *writer(void *arg) {
     (void)arg;
     start_together(2);
-    for (int round = 0; round < ROUNDS; round++) {
+    do {
         for (uint64_t k = 0; k < KEYS; k++) {
             pthread_mutex_lock(&mu); /* FIX */
             int rc = gomap_u64u64_set(m, k, k * k);
@@ -39,15 +41,15 @@ void *writer(void *arg) {
             if (rc != 0)
                 fprintf(stderr, "out of memory\n");
         }
-    }
-    atomic_store(&writer_done, true);
+    } while (!atomic_load(&reader_done));
     return NULL;
 }
 
 void *reader(void *arg) {
     uint64_t *found = (uint64_t *)arg;
     start_together(2);
-    while (!atomic_load(&writer_done)) {
+    for (int full = 0; full < PASSES;) {
+        uint64_t hits = 0;
         for (uint64_t k = 0; k < KEYS; k++) {
             uint64_t v;
             pthread_mutex_lock(&mu); /* FIX: readers lock too */
@@ -55,9 +57,12 @@ void *reader(void *arg) {
             pthread_mutex_unlock(&mu);
             if (ok && v != k * k)
                 fprintf(stderr, "key %llu: wrong value\n", (unsigned long long)k);
-            *found += ok;
+            hits += ok;
         }
+        full += hits == KEYS;
+        *found += hits;
     }
+    atomic_store(&reader_done, true);
     return NULL;
 }
 

@@ -20,10 +20,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* Each thread writes its 1000 keys ROUNDS times (overwriting them), so that
- * the threads overlap even on a busy machine where one round may finish
- * before the next thread is scheduled. */
-enum { THREADS = 10, KEYS_PER_THREAD = 1000, ROUNDS = 100 };
+enum { THREADS = 10, KEYS_PER_THREAD = 1000 };
 
 static gomap_u64u64 *m;
 /* A start line: each thread waits (spinning, so it is running, not asleep)
@@ -35,15 +32,30 @@ static void start_together(int threads) {
         sched_yield();
 }
 
+/* Each thread writes its 1000 keys, then writes them again (overwriting)
+ * until every thread has written its keys once: so all the threads are
+ * writing at the same time, even on a busy machine where one thread could
+ * finish its keys before the next one is scheduled. */
+static atomic_int threads_done_once;
+static bool all_done_once(bool *counted) {
+    if (!*counted) {
+        atomic_fetch_add(&threads_done_once, 1);
+        *counted = true;
+    }
+    return atomic_load(&threads_done_once) == THREADS;
+}
+
 /* Each thread writes its own 1000 keys: no two threads ever touch the same
  * key, and still the map's shared structure (buckets, growth) is corrupted
  * without a lock.  That is what the detector catches. */
 void *writer(void *arg) {
     uint64_t base = (uint64_t)(uintptr_t)arg * KEYS_PER_THREAD;
+    bool counted = false;
     start_together(THREADS);
-    for (int round = 0; round < ROUNDS; round++)
+    do {
         for (uint64_t i = 0; i < KEYS_PER_THREAD; i++)
             gomap_u64u64_set(m, base + i, i); /* BUG: no lock */
+    } while (!all_done_once(&counted));
     return NULL;
 }
 

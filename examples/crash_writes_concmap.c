@@ -5,6 +5,9 @@
  *   ./crash_writes_concmap shard   many maps, one lock each, picked by hash
  *   ./crash_writes_concmap sync    Go's sync.Map design (lock-free reads)
  *
+ * (cow works too, but copies the whole map on every write: it is made for
+ * rare writes, the opposite of this program.)
+ *
  * The threads need no lock of their own: every concmap function is safe to
  * call from any number of threads.  The variant is chosen by name at run
  * time; a program that knows its variant can include its header (rwmap.h,
@@ -19,10 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Each thread writes its 1000 keys ROUNDS times (overwriting them), so that
- * the threads overlap even on a busy machine where one round may finish
- * before the next thread is scheduled. */
-enum { THREADS = 10, KEYS_PER_THREAD = 1000, ROUNDS = 100 };
+enum { THREADS = 10, KEYS_PER_THREAD = 1000 };
 
 static concmap *m;
 /* A start line: each thread waits (spinning, so it is running, not asleep)
@@ -34,10 +34,24 @@ static void start_together(int threads) {
         sched_yield();
 }
 
+/* Each thread writes its 1000 keys, then writes them again (overwriting)
+ * until every thread has written its keys once: so all the threads are
+ * writing at the same time, even on a busy machine where one thread could
+ * finish its keys before the next one is scheduled. */
+static atomic_int threads_done_once;
+static bool all_done_once(bool *counted) {
+    if (!*counted) {
+        atomic_fetch_add(&threads_done_once, 1);
+        *counted = true;
+    }
+    return atomic_load(&threads_done_once) == THREADS;
+}
+
 void *writer(void *arg) {
     uint64_t base = (uint64_t)(uintptr_t)arg * KEYS_PER_THREAD;
+    bool counted = false;
     start_together(THREADS);
-    for (int round = 0; round < ROUNDS; round++) {
+    do {
         for (uint64_t i = 0; i < KEYS_PER_THREAD; i++) {
             uint64_t k = base + i;
             if (concmap_store(m, &k, &i) != 0) { /* FIX: a map made for threads */
@@ -45,7 +59,7 @@ void *writer(void *arg) {
                 return NULL;
             }
         }
-    }
+    } while (!all_done_once(&counted));
     return NULL;
 }
 

@@ -40,6 +40,12 @@ static void run_example(const char *name, const char *arg1, const char *const *e
 /* Detection is best-effort (as Go's): a run whose threads never overlap (a
  * busy machine) finishes without a report, so give it a few tries. */
 static void crashes_with(const char *name, const char *line, const char *fn) {
+#ifdef GOMAP_TEST_NO_DETECT
+    printf("  %s: skipped: detection compiled out\n", name);
+    (void)line;
+    (void)fn;
+    return;
+#endif
     int tries;
     for (tries = 1; tries <= 10; tries++) {
         run_example(name, NULL, crash_env);
@@ -87,13 +93,19 @@ TEST(fixed_with_mutex) {
     exits_with_count("crash_readwrite_mutex", NULL, "final count: 1000 ");
 }
 
+/* The three variants issue 3 names for these examples.  (cow works too, but
+ * copies the whole map on every write: ten writers are its worst case, and
+ * under ThreadSanitizer that run takes minutes.) */
 TEST(fixed_with_concmap) {
-    int kinds = 0;
-    for (const char *const *k = concmap_kinds; *k; k++, kinds++) {
-        exits_with_count("crash_writes_concmap", *k, "final count: 10000 ");
-        exits_with_count("crash_readwrite_concmap", *k, "final count: 1000 ");
+    static const char *const kinds[] = {"rw", "shard", "sync"};
+    for (int i = 0; i < 3; i++) {
+        bool listed = false;
+        for (const char *const *k = concmap_kinds; *k; k++)
+            listed |= strcmp(*k, kinds[i]) == 0;
+        CHECK(listed);
+        exits_with_count("crash_writes_concmap", kinds[i], "final count: 10000 ");
+        exits_with_count("crash_readwrite_concmap", kinds[i], "final count: 1000 ");
     }
-    CHECK(kinds >= 2);
     run_example("crash_writes_concmap", "no-such-map", NULL);
     CHECK(result.exited && result.status == 2);
 }
