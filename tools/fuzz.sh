@@ -4,9 +4,10 @@
 #   tools/fuzz.sh [--seconds N] [--merge] [TARGET...]
 #
 #   --seconds N   time per target (default 60)
-#   --merge       afterwards, merge what the run found into the committed
-#                 seed corpus (tests/fuzz/corpus/<target>/, minimised with
-#                 libFuzzer's -merge=1) so the regression tests replay it
+#   --merge       afterwards, add what the run found to the committed corpus
+#                 (tests/fuzz/corpus/<target>/found-*): of the inputs that add
+#                 coverage (libFuzzer -merge=1), the smallest $FUZZ_KEEP (40),
+#                 so the regression tests replay them
 #   TARGET        fuzz_core, fuzz_concmap, fuzz_iter (default: all)
 #
 # Environment: FUZZ_BUILD (build dir, default build-fuzz), FUZZ_JOBS (build
@@ -70,7 +71,14 @@ for t in "${targets[@]}"; do
   summary+=("$(printf '%-14s %6ss %12s execs %8s/s  cov %6s  corpus %6s  crashes %s' \
     "$t" "$seconds" "${execs:-?}" "${rate:-?}" "${cov:-?}" "$ncorp" "$ncrash")")
   if [ "$merge" = 1 ] && [ "$rc" -eq 0 ]; then
-    "$build/tests/$t" -merge=1 "tests/fuzz/corpus/$t" "$work" >/dev/null 2>&1
+    # Keep the committed corpus small (the sanitizer suites replay it): of
+    # the inputs that add coverage to it, take the smallest $keep.
+    fresh=$build/fuzz-merge/$t
+    rm -rf "$fresh" && mkdir -p "$fresh"
+    "$build/tests/$t" -merge=1 "$fresh" "tests/fuzz/corpus/$t" "$work" >/dev/null 2>&1
+    for f in "tests/fuzz/corpus/$t"/*; do rm -f "$fresh/$(sha1sum "$f" | cut -d' ' -f1)"; done
+    find "$fresh" -type f -printf '%s %p\n' | sort -n | head -"${FUZZ_KEEP:-40}" |
+      while read -r _ f; do cp "$f" "tests/fuzz/corpus/$t/found-$(basename "$f" | cut -c1-16)"; done
     echo "    merged: tests/fuzz/corpus/$t now has $(ls "tests/fuzz/corpus/$t" | wc -l) inputs"
   fi
 done
