@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -241,6 +242,45 @@ int cowmap_swap(cowmap *m, const void *key, const void *value, void *previous_ou
 
 int cowmap_store(cowmap *m, const void *key, const void *value) {
     return cowmap_swap(m, key, value, NULL, NULL);
+}
+
+/* The size of one key as the API takes it. */
+static size_t cm_key_stride(const gomap_config *cfg) {
+    switch (cfg->key_kind) {
+    case GOMAP_KEY_U32:
+        return sizeof(uint32_t);
+    case GOMAP_KEY_STRING:
+    case GOMAP_KEY_STRING_BORROWED:
+        return sizeof(gomap_str);
+    case GOMAP_KEY_BYTES:
+        return cfg->key_size;
+    case GOMAP_KEY_U64:
+        break;
+    }
+    return sizeof(uint64_t);
+}
+
+int cowmap_store_many(cowmap *m, size_t n, const void *keys, const void *values) {
+    if (n == 0)
+        return 0;
+    size_t ks = cm_key_stride(&m->cfg), vs = m->cfg.value_size;
+    int rc = 0;
+    gomap__rcu_enter();
+    cm_lock(m);
+    struct cm_version *cur = atomic_load_explicit(&m->cur, memory_order_relaxed);
+    struct cm_version *nv = cm_copy(m, cur);
+    if (!nv)
+        rc = ENOMEM;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = gomap_set(nv->m, (const char *)keys + i * ks,
+                       values ? (const char *)values + i * vs : NULL);
+    if (rc == 0)
+        cm_publish(m, cur, nv);
+    else if (nv)
+        cm_version_free(m, nv);
+    cm_unlock(m);
+    gomap__rcu_exit();
+    return rc;
 }
 
 int cowmap_load_or_store(cowmap *m, const void *key, const void *value, void *actual_out,

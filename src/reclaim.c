@@ -1,5 +1,5 @@
-/* RCU for syncmap and cowmap: lazy thread registration, retirement through
- * call_rcu, per-map accounting, and ThreadSanitizer annotations.  The design
+/* RCU for syncmap and cowmap: lazy thread registration, the reclaimer
+ * thread and its queue, per-map accounting, and ThreadSanitizer annotations.  The design
  * and its caveats are in reclaim.h. */
 #include "reclaim.h"
 
@@ -214,8 +214,8 @@ void gomap__rcu_reclaimed(struct gomap__reclaim *r) {
 }
 
 /* Polls until *count is 0.  Acquire pairs with the callbacks' release
- * decrements.  Sleeps grow from 20 us to 1 ms: a grace period plus the
- * call_rcu thread's batching take from microseconds to ~10 ms. */
+ * decrements.  Sleeps grow from 20 us to 1 ms: a grace period takes from
+ * microseconds to milliseconds (plus up to 1 ms of batching under load). */
 static void rcu_wait_zero(atomic_long *count_l, atomic_size_t *count_z) {
     long ns = 20000;
     for (;;) {

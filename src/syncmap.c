@@ -66,7 +66,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdalign.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -76,16 +75,25 @@
  * the object's kind in its two low bits (a syncmap is at least 8-aligned), so
  * that one callback frees any of them with the owner's allocator. */
 struct sm_obj {
-    struct gomap__rcu_head rcu;
+    union {
+        struct gomap__rcu_head rcu; /* once retired */
+        struct sm_entry *chain;     /* entries, while linked: m->expunged or a
+                                       to-retire list; under mu */
+    };
     uintptr_t owner_kind;
 };
 
 enum sm_kind { SM_VALUE, SM_ENTRY, SM_TABLE };
 
-/* An immutable copy of a value. */
+/* An immutable copy of a value, in its own allocation (kind SM_VALUE) or
+ * inline: the value a key was created with lives in the entry's allocation
+ * right after the entry, and the entry's address serves as the copy's (so
+ * its kind reads SM_ENTRY: not freed on its own, but with the entry, which
+ * outlives every reader of the entry, hence of the copy).  The bytes are at
+ * vdata(v) either way. */
 struct sm_value {
     struct sm_obj obj;
-    alignas(16) unsigned char data[];
+    _Alignas(16) unsigned char data[];
 };
 
 /* The two marks: never allocated, never freed. */
@@ -97,8 +105,15 @@ static struct sm_value sm_present_mark;
 struct sm_entry {
     struct sm_obj obj;
     _Atomic(struct sm_value *) p; /* value copy, NULL or EXPUNGED (see above) */
-    struct sm_entry *chain;       /* m->expunged list, or a to-retire list; under mu */
+    /* followed by the inline copy's bytes (value_size > 0) */
 };
+
+_Static_assert(sizeof(struct sm_entry) == offsetof(struct sm_value, data),
+               "an inline copy's bytes must sit where a copy's data does");
+
+static unsigned char *vdata(const struct sm_value *v) {
+    return (unsigned char *)v + offsetof(struct sm_value, data);
+}
 
 /* A read or dirty table: a core map from key to struct sm_entry *, hashed
  * with the syncmap's seed so that one hash serves both tables. */
@@ -147,12 +162,18 @@ static size_t value_bytes(const syncmap *m) {
     return sizeof(struct sm_value) + m->vsize;
 }
 
+static size_t entry_bytes(const syncmap *m) {
+    return sizeof(struct sm_entry) + m->vsize;
+}
+
 static void *obj_new(syncmap *m, enum sm_kind kind, size_t size) {
     struct sm_obj *o = sm_alloc(m, size);
     if (o)
         o->owner_kind = (uintptr_t)m | (uintptr_t)kind;
     return o;
 }
+
+static void value_free_now(syncmap *m, struct sm_value *v);
 
 /* Frees an object that nobody can reach any more (after a grace period, or
  * never published, or at syncmap_free). */
@@ -166,9 +187,8 @@ static void obj_free_now(syncmap *m, struct sm_obj *o) {
         /* Relaxed sees the final p: the grace period (or the exclusive
          * owner at free) ordered every access to it before this. */
         struct sm_value *v = atomic_load_explicit(&e->p, memory_order_relaxed);
-        if (value_live(v) && v != PRESENT)
-            obj_free_now(m, &v->obj);
-        sm_dealloc(m, e, sizeof *e);
+        value_free_now(m, v);
+        sm_dealloc(m, e, entry_bytes(m));
         break;
     }
     case SM_TABLE:
@@ -201,37 +221,54 @@ static struct sm_value *value_new(syncmap *m, const void *value) {
         return PRESENT;
     struct sm_value *v = obj_new(m, SM_VALUE, value_bytes(m));
     if (v)
-        gomap__copy_in(v->data, value, m->vsize);
+        gomap__copy_in(vdata(v), value, m->vsize);
     return v;
 }
 
-/* Frees a copy that was never published. */
+/* A copy with its own allocation (not a mark, not inline in an entry). */
+static bool value_owned(const struct sm_value *v) {
+    return value_live(v) && v != PRESENT &&
+           (((const struct sm_obj *)v)->owner_kind & 3) == SM_VALUE;
+}
+
+/* Frees a copy that was never published (or whose entry is being freed). */
 static void value_free_now(syncmap *m, struct sm_value *v) {
-    if (value_live(v) && v != PRESENT)
+    if (value_owned(v))
         obj_free_now(m, &v->obj);
 }
 
-/* Retires a copy that an atomic step of this thread just unlinked. */
+/* Retires a copy that an atomic step of this thread just unlinked.  An
+ * inline copy is not retired: it dies with its entry, which outlives every
+ * reader of the entry, hence of the copy. */
 static void value_retire(syncmap *m, struct sm_value *v, bool now) {
-    if (value_live(v) && v != PRESENT)
+    if (value_owned(v))
         obj_retire(m, &v->obj, now);
 }
 
 static void copy_out(const syncmap *m, void *dst, const struct sm_value *v) {
-    gomap__copy_out(dst, v->data, m->vsize);
+    gomap__copy_out(dst, vdata(v), m->vsize);
 }
 
 /* By bytes; old NULL means all-zero bytes (concmap's rule, locked.h). */
 static bool value_equal(const syncmap *m, const struct sm_value *v, const void *old) {
-    return gomap__value_equal(v->data, old, m->vsize);
+    return gomap__value_equal(vdata(v), old, m->vsize);
 }
 
-static struct sm_entry *entry_new(syncmap *m, struct sm_value *v) {
-    struct sm_entry *e = obj_new(m, SM_ENTRY, sizeof *e);
+/* A new entry holding a copy of `value` (NULL: zeros) in its own
+ * allocation: a key written once and read many times (sync.Map's first use
+ * case) costs one allocation, and a load finds the value next to the entry
+ * instead of one more dependent cache miss away. */
+static struct sm_entry *entry_new(syncmap *m, const void *value) {
+    struct sm_entry *e = obj_new(m, SM_ENTRY, entry_bytes(m));
     if (!e)
         return NULL;
+    struct sm_value *v = PRESENT;
+    if (m->vsize) {
+        v = (struct sm_value *)(void *)e;
+        gomap__copy_in(vdata(v), value, m->vsize);
+    }
     atomic_init(&e->p, v);
-    e->chain = NULL;
+    e->obj.chain = NULL;
     return e;
 }
 
@@ -452,8 +489,8 @@ static void promote_locked(syncmap *m) {
     struct sm_entry *e = m->expunged;
     m->expunged = NULL;
     while (e) {
-        struct sm_entry *next = e->chain;
-        e->chain = NULL;
+        struct sm_entry *next = e->obj.chain;
+        e->obj.chain = NULL;
         if (atomic_load_explicit(&e->p, memory_order_relaxed) == EXPUNGED)
             obj_retire(m, &e->obj, false);
         e = next;
@@ -505,12 +542,12 @@ static int dirty_locked(syncmap *m) {
             struct sm_entry *e;
             memcpy(&e, slot, sizeof e);
             if (entry_try_expunge_locked(e)) {
-                e->chain = m->expunged;
+                e->obj.chain = m->expunged;
                 m->expunged = e;
             } else if (gomap_set(d->m, key, &e) != 0) {
                 for (e = m->expunged; e; e = m->expunged) {
-                    m->expunged = e->chain;
-                    e->chain = NULL;
+                    m->expunged = e->obj.chain;
+                    e->obj.chain = NULL;
                     atomic_store_explicit(&e->p, NULL, memory_order_relaxed);
                 }
                 obj_free_now(m, &d->obj);
@@ -522,20 +559,20 @@ static int dirty_locked(syncmap *m) {
     return 0;
 }
 
-/* Adds a new key with copy nv to dirty (Go's "else" branch of Store).  r is
- * the read word as seen under mu.  0 or ENOMEM (nv not stored). */
-static int insert_new_locked(syncmap *m, const void *key, uint64_t h, struct sm_value *nv,
+/* Adds a new key with `value` to dirty (Go's "else" branch of Store).  r is
+ * the read word as seen under mu.  0 or ENOMEM (nothing stored). */
+static int insert_new_locked(syncmap *m, const void *key, uint64_t h, const void *value,
                              uintptr_t r) {
     if (!rd_amended(r)) {
         int rc = dirty_locked(m);
         if (rc)
             return rc;
     }
-    struct sm_entry *e = entry_new(m, nv);
+    struct sm_entry *e = entry_new(m, value);
     if (!e)
         return ENOMEM;
     if (gomap__set_hashed(m->dirty->m, key, h, &e) != 0) {
-        sm_dealloc(m, e, sizeof *e); /* not obj_free_now: the caller frees nv */
+        obj_free_now(m, &e->obj);
         return ENOMEM;
     }
     live_add(m, 1);
@@ -549,10 +586,10 @@ static void clear_locked(syncmap *m, bool now) {
     struct sm_entry *doomed = NULL, *e, *next;
     /* The read table's expunged entries: in no other table. */
     for (e = m->expunged; e; e = next) {
-        next = e->chain;
-        e->chain = NULL;
+        next = e->obj.chain;
+        e->obj.chain = NULL;
         if (atomic_load_explicit(&e->p, memory_order_relaxed) == EXPUNGED) {
-            e->chain = doomed;
+            e->obj.chain = doomed;
             doomed = e;
         }
     }
@@ -575,7 +612,7 @@ static void clear_locked(syncmap *m, bool now) {
                 live_add(m, -1);
                 value_retire(m, old, now);
             }
-            e->chain = doomed;
+            e->obj.chain = doomed;
             doomed = e;
         }
     }
@@ -586,7 +623,7 @@ static void clear_locked(syncmap *m, bool now) {
         gomap_clear(m->dirty->m);
     m->misses = 0;
     for (e = doomed; e; e = next) {
-        next = e->chain;
+        next = e->obj.chain;
         obj_retire(m, &e->obj, now);
     }
     if (rd_table(r))
@@ -665,25 +702,29 @@ bool syncmap_load(syncmap *m, const void *key, void *value_out) {
 }
 
 int syncmap_swap(syncmap *m, const void *key, const void *value, void *previous_out, bool *loaded) {
-    struct sm_value *nv = value_new(m, value);
-    if (!nv)
-        return ENOMEM;
     uint64_t h = gomap__hash(m->hasher, key);
     int rc = 0;
-    struct sm_value *old = NULL;
+    struct sm_value *old = NULL, *nv = NULL;
     gomap__rcu_enter();
     struct sm_entry *e = table_find(rd_table(rd_load(m)), key, h);
-    if (!e || !entry_try_swap(m, e, nv, &old)) {
+    if (e && !(nv = value_new(m, value))) {
+        rc = ENOMEM;
+    } else if (!e || !entry_try_swap(m, e, nv, &old)) {
         sm_lock(m);
         uintptr_t r = rd_locked(m);
-        if ((e = table_find(rd_table(r), key, h))) {
-            rc = entry_unexpunge_locked(m, e, key, h);
+        struct sm_entry *in_read = table_find(rd_table(r), key, h);
+        if ((e = in_read ? in_read : table_find(m->dirty, key, h))) {
+            /* A copy is needed now (a new key's goes inline instead). */
+            if (!nv && !(nv = value_new(m, value)))
+                rc = ENOMEM;
+            else if (in_read)
+                rc = entry_unexpunge_locked(m, e, key, h);
             if (rc == 0)
                 old = entry_swap_locked(m, e, nv);
-        } else if ((e = table_find(m->dirty, key, h))) {
-            old = entry_swap_locked(m, e, nv);
         } else {
-            rc = insert_new_locked(m, key, h, nv, r);
+            rc = insert_new_locked(m, key, h, value, r);
+            value_free_now(m, nv); /* unused: stored inline */
+            nv = NULL;
         }
         sm_unlock(m);
     }
@@ -723,12 +764,9 @@ int syncmap_load_or_store(syncmap *m, const void *key, const void *value, void *
             rc = entry_try_load_or_store(m, e, value, actual_out, &was);
             miss_locked(m);
         } else {
-            struct sm_value *nv = value_new(m, value);
-            rc = nv ? insert_new_locked(m, key, h, nv, r) : ENOMEM;
-            if (rc == 0)
-                copy_out(m, actual_out, nv);
-            else if (nv)
-                value_free_now(m, nv);
+            rc = insert_new_locked(m, key, h, value, r);
+            if (rc == 0 && actual_out)
+                gomap__copy_in(actual_out, value, m->vsize);
         }
         sm_unlock(m);
     }
@@ -836,7 +874,7 @@ void syncmap_range(syncmap *m, concmap_range_fn fn, void *ctx) {
             struct sm_entry *e;
             memcpy(&e, slot, sizeof e);
             struct sm_value *v = entry_load(e);
-            if (v && !fn(key, v->data, ctx))
+            if (v && !fn(key, vdata(v), ctx))
                 break;
         }
     }

@@ -3,3 +3,4 @@
 # concmap_kinds.
 gomap_test(syncmap_test SOURCES syncmap_test.c LABELS family)
 gomap_test(reclaim_test SOURCES reclaim_test.c LABELS family)
+gomap_test(cowmap_test SOURCES cowmap_test.c LABELS family)

@@ -22,11 +22,12 @@
  * process while it runs, and must not free a syncmap or cowmap; a program
  * that registers its own threads with liburcu's memb flavour must not call
  * cowmap from them; the allocator hook must be thread-safe (frees run on
- * liburcu's call_rcu thread).
+ * gomap's reclaimer thread).
  *
  * Per function:
  *   function            lock                        allocates, cost
  *   load                never                       never; O(1)
+ *   store_many          the writers' mutex          one copy for the batch
  *   store, swap         the writers' mutex          a full copy, O(n) — except
  *                                                   a store of the value the
  *                                                   key already has: no copy
@@ -93,6 +94,14 @@ GOMAP_API void cowmap_delete(cowmap *m, const void *key);
 /* Stores `value`, returning the previous one.  0 or ENOMEM. */
 GOMAP_API int cowmap_swap(cowmap *m, const void *key, const void *value, void *previous_out,
                           bool *loaded);
+
+/* Stores n keys at once, paying for one copy of the map instead of n:
+ * O(len + n).  keys is an array of n keys as the other functions take them
+ * (uint64_t, uint32_t, gomap_str, or key_size-byte keys, back to back);
+ * values is n * value_size bytes (NULL: zeros).  A key given twice keeps
+ * its last value.  Readers see all n stores at once or none.  0 or ENOMEM
+ * (nothing stored). */
+GOMAP_API int cowmap_store_many(cowmap *m, size_t n, const void *keys, const void *values);
 
 /* Replaces the value if it equals old_value by bytes.  0 or ENOMEM. */
 GOMAP_API int cowmap_compare_and_swap(cowmap *m, const void *key, const void *old_value,

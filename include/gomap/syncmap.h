@@ -23,9 +23,12 @@
  *
  * Memory: old read maps, dead entries and replaced value copies are freed
  * with RCU (liburcu, memb flavour) once no thread can still be reading them;
- * see "Threads and reclamation" below.  Each stored value is a separate heap
- * block (value_size + 32 bytes); each key costs a 40-byte entry plus its
- * slots in the read and dirty maps.
+ * see "Threads and reclamation" below.  Each key costs an entry of
+ * 32 + value_size bytes that also holds the key's first value (write-once
+ * keys need one allocation, and a load finds the value beside the entry),
+ * plus its slots in the read and dirty maps; every later value of a key is
+ * a separate block of 32 + value_size bytes (the entry's inline bytes then
+ * go unused).
  *
  * Threads and reclamation.  No registration by hand: the first syncmap or
  * cowmap call a thread makes registers it with liburcu, and it is
@@ -36,8 +39,9 @@
  *   2. a program that registers its own threads with liburcu's memb flavour
  *      must not call syncmap/cowmap from those threads (urcu-memb cannot
  *      register a thread twice).
- * Freed memory goes back through the map's allocator hook from liburcu's
- * call_rcu thread: a custom allocator must be thread-safe.
+ * Retired memory is freed by one gomap thread per process (started by the
+ * first retirement, it takes no signals), through the map's allocator hook:
+ * a custom allocator must be thread-safe.
  *
  * Blocking and allocation, per function (the summary; details below):
  *   function            lock                          allocates
