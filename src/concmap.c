@@ -19,7 +19,9 @@
  */
 #define CONCMAP_VARIANTS(X)                                                                        \
     X("rw", gomap_rwmap_ops)                                                                       \
-    X("shard", gomap_shardmap_ops)
+    X("shard", gomap_shardmap_ops)                                                                 \
+    X("sync", gomap_syncmap_ops)                                                                   \
+    X("cow", gomap_cowmap_ops)
 /* ========================================================================== */
 
 #define NAME_OF(name, ops) name,
