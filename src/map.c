@@ -706,6 +706,27 @@ ALWAYS_INLINE void copy_value(void *dst, const void *src, size_t vsize) {
     }
 }
 
+/* Copies a whole slot; constant sizes for the common ones, so evacuation does
+ * not call memcpy per entry. */
+ALWAYS_INLINE void copy_slot(void *dst, const void *src, size_t ss) {
+    switch (ss) {
+    case 8:
+        memcpy(dst, src, 8);
+        break;
+    case 16:
+        memcpy(dst, src, 16);
+        break;
+    case 24:
+        memcpy(dst, src, 24);
+        break;
+    case 32:
+        memcpy(dst, src, 32);
+        break;
+    default:
+        memcpy(dst, src, ss);
+    }
+}
+
 /* ---- detection ------------------------------------------------------------ */
 
 #ifndef GOMAP_NO_DETECT
@@ -1071,7 +1092,7 @@ ALWAYS_INLINE int evacuate_impl(gomap *m, uintptr_t ob, int kind) {
                     dst->b = obucket_ref(o);
                     dst->i = 0;
                 }
-                memcpy(dst->b.s + dst->i * ss, slot, ss);
+                copy_slot(dst->b.s + dst->i * ss, slot, ss);
                 set_top(dst->b.top, dst->i, t);
                 dst->i++;
             }
