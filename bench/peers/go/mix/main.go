@@ -169,7 +169,7 @@ func (c *cowMap) Range(f func(k, v uint64) bool) {
 
 // cowMaxKeys: as in bench/mix.c, a key-by-key prefill of a copy-on-write map
 // is O(N^2), so it is left out above this size.
-const cowMaxKeys = 1 << 16
+const cowMaxKeys = 1 << 13
 
 var contestants = []string{"go-rwmutex-map", "go-shard-map", "go-sync-map", "go-cow-map"}
 
