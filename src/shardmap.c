@@ -62,8 +62,14 @@ struct shard {
     _Atomic size_t len;
 };
 
+/* Every field is written once, at creation, and only read afterwards, so
+ * this struct's cache line stays shared by all cores. */
 struct shardmap {
     struct shard *shards; /* 2^bits of them, inside `raw` */
+    gomap *hasher;        /* an empty map with the shards' seed, never written:
+                             hashing through it reads no line that a shard's
+                             writers write (a shard map's header holds its
+                             count and flags next to its seed) */
     void *raw;            /* the allocation holding the shards (for alignment) */
     size_t raw_size;
     unsigned bits;
@@ -172,7 +178,7 @@ static inline void publish_len(struct shard *s) {
 /* Hashes once; the shard's map gets the same hash (all shards share the
  * seed, so any shard's map computes it). */
 static inline struct shard *pick(shardmap *m, const void *key, uint64_t *h) {
-    *h = gomap__hash(m->shards[0].map, key);
+    *h = gomap__hash(m->hasher, key);
     return &m->shards[(size_t)(*h >> m->shift) & m->mask];
 }
 
@@ -189,6 +195,7 @@ static unsigned default_bits(void) {
 /* ---- life cycle ----------------------------------------------------------- */
 
 static void destroy(shardmap *m, size_t made) {
+    gomap_free(m->hasher);
     for (size_t i = 0; i < made; i++) {
         lock_destroy(&m->shards[i].lock);
         gomap_free(m->shards[i].map);
@@ -228,6 +235,8 @@ int shardmap_new(shardmap **out, const gomap_config *cfg, unsigned shard_bits) {
     size_t per = cfg->hint >> bits;
     scfg.hint = per ? per + per / 8 + 8 : cfg->hint ? 8 : 0; /* room for uneven shards */
     uint64_t seed = gomap__random64();
+    gomap_config hcfg = *cfg;
+    hcfg.hint = 0;
     for (size_t i = 0; i < n; i++) {
         int err = gomap__new_seeded(&m->shards[i].map, &scfg, seed);
         if (err) {
@@ -236,6 +245,11 @@ int shardmap_new(shardmap **out, const gomap_config *cfg, unsigned shard_bits) {
         }
         lock_init(&m->shards[i].lock);
         atomic_init(&m->shards[i].len, 0);
+    }
+    int err = gomap__new_seeded(&m->hasher, &hcfg, seed);
+    if (err) {
+        destroy(m, n);
+        return err;
     }
     *out = m;
     return 0;
