@@ -380,14 +380,13 @@ static unsigned plan_max_threads(const mix_plan *p) {
 /* Progress units: one per throughput repetition or latency run. */
 static uint64_t plan_units(const mix_plan *p, int nvariants) {
     uint64_t cells = (uint64_t)nvariants * (uint64_t)p->nmixes * (uint64_t)p->ndists;
-    uint64_t per = 0;
     if (p->verify_ops)
         return cells;
-    if (p->throughput)
-        per += (uint64_t)p->nthreads * p->reps;
-    if (p->latency)
-        per += (uint64_t)p->nthreads;
-    return cells * per;
+    uint64_t units = p->throughput ? cells * p->nthreads * p->reps : 0;
+    for (int i = 0; p->latency && i < p->nmixes; i++)
+        if (bench_list_has(p->latency_mixes, p->mixes[i]->name))
+            units += (uint64_t)nvariants * p->ndists * p->nthreads;
+    return units;
 }
 
 /* The verification run of one variant on one (mix, dist): a fresh map,
