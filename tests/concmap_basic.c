@@ -459,4 +459,50 @@ TEST(allocation_failure_leaves_map_unchanged) {
     }
 }
 
+static bool long_key_cb(const void *key, const void *value, void *ctx) {
+    size_t *seen = ctx; /* [0] short keys, [1] the long key, [2] bad */
+    const gomap_str *k = key;
+    uint64_t v;
+    memcpy(&v, value, 8);
+    if (k->len == 5000)
+        seen[1] += v == 5000 && k->ptr[0] == 'L' && k->ptr[4999] == 'L';
+    else if (k->len < 5000 && v == k->len)
+        seen[0]++;
+    else
+        seen[2]++;
+    return true;
+}
+
+/* Range without memory on a string map whose one key is longer than any
+ * fixed buffer a range could fall back to: still every entry, once. */
+TEST(range_without_memory_long_string_key) {
+    FOR_EACH_KIND(kind) {
+        struct failing_alloc fa = {false, 0};
+        gomap_allocator al = {fa_alloc, fa_free, &fa};
+        gomap_config cfg = fam_config(GOMAP_KEY_STRING, 8);
+        cfg.allocator = &al;
+        concmap *m;
+        REQUIRE_EQ(concmap_new(&m, kind, &cfg, NULL), 0);
+        static char buf[5000];
+        memset(buf, 'L', sizeof buf);
+        for (uint64_t len = 1; len <= 300; len++) {
+            gomap_str k = {buf, len};
+            REQUIRE_EQ(concmap_store(m, &k, &len), 0);
+        }
+        gomap_str lk = {buf, sizeof buf};
+        uint64_t lv = sizeof buf;
+        REQUIRE_EQ(concmap_store(m, &lk, &lv), 0);
+        fa.failing = true;
+        size_t seen[3] = {0, 0, 0};
+        concmap_range(m, long_key_cb, seen);
+        CHECK_EQ(seen[0], 300);
+        CHECK_EQ(seen[1], 1);
+        CHECK_EQ(seen[2], 0);
+        fa.failing = false;
+        concmap_free(m);
+        if (check_case_failed)
+            fprintf(stderr, "  (variant %s)\n", kind);
+    }
+}
+
 TEST_MAIN()
