@@ -802,12 +802,6 @@ ALWAYS_INLINE char *find_slot(const gomap *m, const void *key, uint64_t hash, in
     uint8_t t = tophash(hash);
     bref b = home_bucket(m, hash);
     size_t ss = m->slot_size;
-#ifdef GOMAP_PREFETCH_SLOTS
-    __builtin_prefetch(b.s);
-#if GOMAP_PREFETCH_SLOTS > 1
-    __builtin_prefetch(b.s + 64);
-#endif
-#endif
     for (;;) {
         uint64_t top = *b.top;
         for (uint64_t mt = match_top(top, t); mt; mt &= mt - 1) {
