@@ -9,11 +9,12 @@
  * lines (64-byte aligned), so threads working on different shards share
  * nothing; two threads contend only when their keys fall in the same shard.
  *
- * Shard lock: a plain mutex (chosen by measurement over a reader-writer lock
- * and a spin lock; the figures are in docs/design.md).  A reader-writer
- * lock's shared reader count is written by every reader, which is the cost a
- * sharded map exists to spread out, and with short critical sections the
- * mutex is as fast for readers and cheaper for writers.
+ * Shard lock: a plain mutex, chosen by measurement over a reader-writer lock
+ * and a spin lock (figures in src/shardmap.c).  A reader-writer lock's shared
+ * reader count is written by every reader, which is the cost a sharded map
+ * exists to spread out; with critical sections this short the mutex is as
+ * fast for readers (one thread per shard at a time is rarely a limit with
+ * 4 x CPUs shards) and cheaper for writers.
  *
  * Every single-key operation is linearizable (it touches one shard under its
  * lock).  Range and clear walk the shards one at a time and are therefore
