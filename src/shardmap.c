@@ -119,10 +119,12 @@ static void lock_destroy(shard_lock *l) {
 #endif
 }
 
+#if GOMAP_SHARD_LOCK != SHARD_LOCK_SPIN
 static void check(int err, const char *what) {
     if (err)
         gomap__locked_internal_error(what, err);
 }
+#endif
 
 static void acquire_exclusive(void *arg) {
     shard_lock *l = arg;
@@ -138,8 +140,10 @@ static void acquire_exclusive(void *arg) {
         while (atomic_load_explicit(l, memory_order_relaxed)) {
             if (++spins > 64)
                 sched_yield(); /* the holder may be preempted */
+#if defined(__x86_64__) || defined(__i386__)
             else
                 __builtin_ia32_pause();
+#endif
         }
     }
 #endif
