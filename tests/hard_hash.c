@@ -25,17 +25,6 @@
 #include <math.h>
 #include <pthread.h>
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define HARD_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define HARD_SANITIZED 1
-#endif
-#endif
-#ifndef HARD_SANITIZED
-#define HARD_SANITIZED 0
-#endif
-
 /* ---- counting hash and equality -------------------------------------------- */
 
 /* A user hash that is the built-in seeded hash, counting calls: it lets the
