@@ -217,6 +217,23 @@ static void *lin_worker(void *arg) {
     return NULL;
 }
 
+/* Operations recorded, and how many overlapped an operation of another
+ * thread (the checker has something to decide only for those). */
+static long stat_ops, stat_overlapping;
+
+static void count_overlaps(const struct run *r) {
+    for (int t = 0; t < LT; t++)
+        for (size_t i = 0; i < r->nops[t]; i++) {
+            const struct lin_op *a = &r->ops[t][i];
+            bool overlaps = false;
+            for (int u = 0; u < LT && !overlaps; u++)
+                for (size_t j = 0; u != t && j < r->nops[u] && !overlaps; j++)
+                    overlaps = r->ops[u][j].call <= a->ret && a->call <= r->ops[u][j].ret;
+            stat_ops++;
+            stat_overlapping += overlaps;
+        }
+}
+
 /* Records one run on tg and checks it; returns -1 if linearizable, else the
  * offending key (LKEYS for a range that visited a key twice). */
 static int record_and_check(struct target *tg) {
@@ -231,6 +248,7 @@ static int record_and_check(struct target *tg) {
     }
     for (int i = 0; i < LT; i++)
         pthread_join(w[i].th, NULL);
+    count_overlaps(&r);
     if (r.bad_range)
         return LKEYS;
     static struct lin_op all[LT * LOPS * LKEYS];
@@ -275,6 +293,7 @@ TEST(every_variant_is_linearizable) {
     int runs = FAM_SANITIZED ? 100 : 400;
     FOR_EACH_KIND(kind) {
         int failed = 0;
+        stat_ops = stat_overlapping = 0;
         concmap *m = new_map(kind);
         REQUIRE(m);
         for (int i = 0; i < runs; i++) {
@@ -285,6 +304,9 @@ TEST(every_variant_is_linearizable) {
             }
         }
         concmap_free(m);
+        printf("  %s: %d histories, %ld operations, %ld (%.0f%%) overlapping another thread's\n",
+               kind, runs, stat_ops, stat_overlapping,
+               100.0 * (double)stat_overlapping / (double)stat_ops);
         CHECK_EQ(failed, 0);
     }
 }
