@@ -24,7 +24,7 @@ enum { MAX_SIZES = 16 };
 typedef struct core_opts {
     uint64_t sizes[MAX_SIZES];
     int nsizes;
-    const char *key_kinds; /* "u64,str" */
+    const char *key_kinds; /* "u64,str" (kind_names) */
     const char *maps;      /* NULL = every contestant */
     int reps;
     uint64_t seed;
@@ -39,6 +39,12 @@ typedef struct core_opts {
 enum core_op { OP_INSERT, OP_GET_HIT, OP_GET_MISS, OP_DELETE, OP_ITERATE, NOPS };
 static const char *const op_names[NOPS] = {"insert", "get_hit", "get_miss", "delete", "iterate"};
 
+/* The key/value kinds: u64 -> u64, 16-byte string -> u64, and u64 -> a
+ * 64-byte value (issue 4's large-value case; only on request). */
+enum core_kind { KIND_U64, KIND_STR, KIND_V64, NKINDS };
+static const char *const kind_names[NKINDS] = {"u64", "str", "u64v64"};
+enum { V64_WORDS = 8 };
+
 /* Ratio targets of issue 2 (gomap time / peer time); 0 = no target. */
 static const double target_vs_go[NOPS] = {0.5, 0.5, 0.5, 0.5, 0.5};
 static const double target_vs_absl[NOPS] = {1.2, 1.0, 1.0, 0, 0};
@@ -51,7 +57,7 @@ static const double target_detect = 1.03;
  * for key i is bench_key_u64(seed, i), so every checksum depends on the
  * key stream. */
 typedef struct workload {
-    bool str;
+    int kind; /* enum core_kind */
     uint64_t n, seed;
     uint64_t rounds; /* how many times each op runs per repetition */
     uint64_t *u64;   /* 2n u64 keys (also the values) */
@@ -66,9 +72,9 @@ static uint64_t rounds_for(uint64_t n) {
     return r ? r : 1;
 }
 
-static int workload_init(workload *w, bool str, uint64_t n, uint64_t seed) {
+static int workload_init(workload *w, int kind, uint64_t n, uint64_t seed) {
     memset(w, 0, sizeof *w);
-    w->str = str;
+    w->kind = kind;
     w->n = n;
     w->seed = seed;
     w->rounds = rounds_for(n);
@@ -77,7 +83,7 @@ static int workload_init(workload *w, bool str, uint64_t n, uint64_t seed) {
         return -1;
     for (uint64_t i = 0; i < 2 * n; i++)
         w->u64[i] = bench_key_u64(seed, i);
-    if (str) {
+    if (kind == KIND_STR) {
         w->strbuf = malloc(2 * n * BENCH_STR_KEY_LEN);
         if (!w->strbuf)
             return -1;
@@ -93,20 +99,20 @@ static void workload_free(workload *w) {
 }
 
 /* The key argument gomap takes for key i: a uint64_t, or a gomap_str built in
- * *tmp.  Inlined into loops where `str` is a constant, so the branch folds. */
-static inline const void *key_at(const workload *w, bool str, uint64_t i, gomap_str *tmp) {
-    if (!str)
+ * *tmp.  Inlined into loops where `kind` is a constant, so the branch folds. */
+static inline const void *key_at(const workload *w, int kind, uint64_t i, gomap_str *tmp) {
+    if (kind != KIND_STR)
         return &w->u64[i];
     tmp->ptr = w->strbuf + i * BENCH_STR_KEY_LEN;
     tmp->len = BENCH_STR_KEY_LEN;
     return tmp;
 }
 
-static gomap *new_map(bool str, const gomap_allocator *a) {
+static gomap *new_map(int kind, const gomap_allocator *a) {
     gomap_config cfg;
     memset(&cfg, 0, sizeof cfg);
-    cfg.key_kind = str ? GOMAP_KEY_STRING : GOMAP_KEY_U64;
-    cfg.value_size = sizeof(uint64_t);
+    cfg.key_kind = kind == KIND_STR ? GOMAP_KEY_STRING : GOMAP_KEY_U64;
+    cfg.value_size = kind == KIND_V64 ? V64_WORDS * sizeof(uint64_t) : sizeof(uint64_t);
     cfg.allocator = a;
     gomap *m;
     if (gomap_new(&m, &cfg) != 0) {
@@ -116,18 +122,30 @@ static gomap *new_map(bool str, const gomap_allocator *a) {
     return m;
 }
 
-static void fill(gomap *m, const workload *w, bool str) {
+/* Inserts keys 0..n-1.  The value of key i is its u64 key k; a 64-byte
+ * value is the words k ^ 0 .. k ^ 7, built as it is stored (every contestant
+ * does the same), so checksums, which read the first word, do not change. */
+static inline void fill(gomap *m, const workload *w, int kind) {
     gomap_str tmp;
-    for (uint64_t i = 0; i < w->n; i++)
-        if (gomap_set(m, key_at(w, str, i, &tmp), &w->u64[i]) != 0) {
+    for (uint64_t i = 0; i < w->n; i++) {
+        uint64_t big[V64_WORDS];
+        const void *value = &w->u64[i];
+        if (kind == KIND_V64) {
+            for (uint64_t j = 0; j < V64_WORDS; j++)
+                big[j] = w->u64[i] ^ j;
+            value = big;
+        }
+        if (gomap_set(m, key_at(w, kind, i, &tmp), value) != 0) {
             fprintf(stderr, "gomap-bench: gomap_set failed\n");
             exit(1);
         }
+    }
 }
 
 /* One repetition: every op `rounds` times; ns[op] gets the time per op and
  * sum[op] the op's checksum (README: what each checksum adds up). */
-static void run_rep(const workload *w, bool str, double ns[NOPS], uint64_t sum[NOPS]) {
+static inline __attribute__((always_inline)) void run_rep(const workload *w, int kind,
+                                                          double ns[NOPS], uint64_t sum[NOPS]) {
     const uint64_t n = w->n, rounds = w->rounds;
     const double ops = (double)n * (double)rounds;
     gomap_str tmp;
@@ -138,8 +156,8 @@ static void run_rep(const workload *w, bool str, double ns[NOPS], uint64_t sum[N
         if (m)
             gomap_free(m);
         t = bench_now_ns();
-        m = new_map(str, NULL);
-        fill(m, w, str);
+        m = new_map(kind, NULL);
+        fill(m, w, kind);
         elapsed += bench_now_ns() - t;
         s += gomap_len(m);
     }
@@ -150,7 +168,7 @@ static void run_rep(const workload *w, bool str, double ns[NOPS], uint64_t sum[N
     t = bench_now_ns();
     for (uint64_t r = 0; r < rounds; r++)
         for (uint64_t i = 0; i < n; i++) {
-            const uint64_t *v = gomap_get(m, key_at(w, str, i, &tmp));
+            const uint64_t *v = gomap_get(m, key_at(w, kind, i, &tmp));
             s += v ? *v : 0;
         }
     ns[OP_GET_HIT] = (double)(bench_now_ns() - t) / ops;
@@ -161,7 +179,7 @@ static void run_rep(const workload *w, bool str, double ns[NOPS], uint64_t sum[N
     t = bench_now_ns();
     for (uint64_t r = 0; r < rounds; r++)
         for (uint64_t i = n; i < 2 * n; i++) {
-            const uint64_t *v = gomap_get(m, key_at(w, str, i, &tmp));
+            const uint64_t *v = gomap_get(m, key_at(w, kind, i, &tmp));
             s += v ? *v + 1 : 0;
         }
     ns[OP_GET_MISS] = (double)(bench_now_ns() - t) / ops;
@@ -185,10 +203,10 @@ static void run_rep(const workload *w, bool str, double ns[NOPS], uint64_t sum[N
     elapsed = 0;
     for (uint64_t r = 0; r < rounds; r++) {
         if (r > 0)
-            fill(m, w, str); /* untimed: put back what the last round deleted */
+            fill(m, w, kind); /* untimed: put back what the last round deleted */
         t = bench_now_ns();
         for (uint64_t i = 0; i < n; i++)
-            s += gomap_delete(m, key_at(w, str, i, &tmp));
+            s += gomap_delete(m, key_at(w, kind, i, &tmp));
         elapsed += bench_now_ns() - t;
     }
     ns[OP_DELETE] = (double)elapsed / ops;
@@ -198,29 +216,29 @@ static void run_rep(const workload *w, bool str, double ns[NOPS], uint64_t sum[N
 
 /* The memory pass, untimed: bytes per entry and allocations per insert of a
  * map grown from empty to n entries. */
-static void measure_memory(const workload *w, bool str, double *bytes_per_entry,
+static void measure_memory(const workload *w, int kind, double *bytes_per_entry,
                            double *allocs_per_insert) {
     bench_counter c;
     bench_counter_reset(&c);
     gomap_allocator a = bench_counting_allocator(&c);
-    gomap *m = new_map(str, &a);
+    gomap *m = new_map(kind, &a);
     uint64_t allocs0 = c.allocs;
-    fill(m, w, str);
+    fill(m, w, kind);
     *bytes_per_entry = (double)c.live_bytes / (double)w->n;
     *allocs_per_insert = (double)(c.allocs - allocs0) / (double)w->n;
     gomap_free(m);
 }
 
 /* Runs one cell on this binary's map and appends its JSON lines to *lines. */
-static void run_self(const core_opts *o, bool str, uint64_t n, bench_lines *lines) {
+static void run_self(const core_opts *o, int kind, uint64_t n, bench_lines *lines) {
     workload w;
-    if (workload_init(&w, str, n, o->seed) != 0) {
+    if (workload_init(&w, kind, n, o->seed) != 0) {
         fprintf(stderr, "gomap-bench: out of memory for %" PRIu64 " keys\n", n);
         exit(1);
     }
     double bpe = NAN, apo = -1;
     if (!o->no_memory)
-        measure_memory(&w, str, &bpe, &apo);
+        measure_memory(&w, kind, &bpe, &apo);
     double *samples = malloc((size_t)o->reps * NOPS * sizeof *samples);
     uint64_t sum[NOPS], first[NOPS];
     bool stable = true;
@@ -228,7 +246,13 @@ static void run_self(const core_opts *o, bool str, uint64_t n, bench_lines *line
         exit(1);
     for (int rep = 0; rep < o->reps; rep++) {
         double ns[NOPS];
-        run_rep(&w, str, ns, sum);
+        /* One copy of run_rep per kind, the kind a constant in each. */
+        if (kind == KIND_STR)
+            run_rep(&w, KIND_STR, ns, sum);
+        else if (kind == KIND_V64)
+            run_rep(&w, KIND_V64, ns, sum);
+        else
+            run_rep(&w, KIND_U64, ns, sum);
         for (int op = 0; op < NOPS; op++) {
             samples[op * o->reps + rep] = ns[op];
             if (rep == 0)
@@ -242,7 +266,7 @@ static void run_self(const core_opts *o, bool str, uint64_t n, bench_lines *line
     for (int op = 0; op < NOPS; op++) {
         bench_core_line r = {BENCH_SELF_NAME,
                              op_names[op],
-                             str ? "str" : "u64",
+                             kind_names[kind],
                              n,
                              bench_summarize(&samples[op * o->reps], (size_t)o->reps),
                              bpe,
@@ -264,7 +288,8 @@ static void run_self(const core_opts *o, bool str, uint64_t n, bench_lines *line
 static void core_usage(FILE *f) {
     fprintf(f, "usage: gomap-bench core [OPTIONS]\n"
                "  --keys N[,N...]   map sizes (default 1024,1048576; k/m suffixes allowed)\n"
-               "  --key u64,str     key kinds (default both; str = 16-byte strings)\n"
+               "  --key LIST        key kinds among u64, str (16-byte strings) and u64v64\n"
+               "                    (u64 keys, 64-byte values); default u64,str\n"
                "  --reps R          repetitions, the median is reported (default 5)\n"
                "  --seed S          key stream seed (default 1)\n"
                "  --maps LIST       contestants among gomap,gomap-nodetect,go,absl (default all)\n"
@@ -347,9 +372,16 @@ static int parse_opts(int argc, char **argv, core_opts *o) {
             return 2;
         }
     }
-    if (!bench_list_has(o->key_kinds, "u64") && !bench_list_has(o->key_kinds, "str")) {
-        fprintf(stderr, "gomap-bench: --key takes u64, str or both\n");
-        return 2;
+    for (const char *p = o->key_kinds; *p;) {
+        size_t len = strcspn(p, ",");
+        bool known = false;
+        for (int k = 0; k < NKINDS; k++)
+            known |= strlen(kind_names[k]) == len && strncmp(p, kind_names[k], len) == 0;
+        if (!known) {
+            fprintf(stderr, "gomap-bench: --key takes a list of u64, str, u64v64\n");
+            return 2;
+        }
+        p += len + (p[len] == ',');
     }
     return 0;
 }
@@ -430,8 +462,8 @@ static void print_tables(const core_opts *o, const bench_lines *lines) {
                                        "absl allocs/insert"};
     bench_table *mt = bench_table_new(9, mhdr);
     int met = 0, missed = 0, bad_sums = 0;
-    const char *kinds[2] = {"u64", "str"};
-    for (int k = 0; k < 2; k++) {
+    const char *const *kinds = kind_names;
+    for (int k = 0; k < NKINDS; k++) {
         if (!bench_list_has(o->key_kinds, kinds[k]))
             continue;
         for (int s = 0; s < o->nsizes; s++) {
@@ -611,13 +643,13 @@ int bench_core_main(int argc, char **argv) {
     int rc = parse_opts(argc, argv, &o);
     if (rc)
         return rc == 1 ? 0 : rc;
-    const char *kinds[2] = {"u64", "str"};
+    const char *const *kinds = kind_names;
     bench_lines lines = {0};
 
     if (o.peer) {
-        for (int k = 0; k < 2; k++)
+        for (int k = 0; k < NKINDS; k++)
             for (int s = 0; s < o.nsizes && bench_list_has(o.key_kinds, kinds[k]); s++)
-                run_self(&o, k == 1, o.sizes[s], &lines);
+                run_self(&o, k, o.sizes[s], &lines);
         for (size_t i = 0; i < lines.len; i++)
             printf("%s\n", lines.line[i]);
         bench_lines_free(&lines);
@@ -648,10 +680,10 @@ int bench_core_main(int argc, char **argv) {
     }
 
     int ncells = 0;
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < NKINDS; k++)
         ncells += bench_list_has(o.key_kinds, kinds[k]) ? o.nsizes : 0;
     bench_progress_start((uint64_t)ncells * (uint64_t)ncont * (uint64_t)o.reps, "core");
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < NKINDS; k++) {
         if (!bench_list_has(o.key_kinds, kinds[k]))
             continue;
         for (int s = 0; s < o.nsizes; s++) {

@@ -1,17 +1,18 @@
 // peer-absl-core: gomap-bench's core workload (bench/README.md) on abseil's
 // flat_hash_map, printing the same JSON lines as `gomap-bench core --peer`.
 //
-//   peer-absl-core core --peer --key u64|str --keys N[,N] --reps R --seed S
+//   peer-absl-core core --peer --key u64,str,u64v64 --keys N[,N] --reps R --seed S
 //   peer-absl-core keys --seed S --count C
 //
-// Keys: uint64_t, and std::string for the 16-byte strings (longer than
-// libstdc++'s 15-byte small-string buffer, so the map owns a heap copy of
-// each key, as gomap does).  Memory: a replaced global operator new counts
+// Keys: uint64_t (values uint64_t, or 64 bytes for u64v64), and std::string
+// for the 16-byte strings (longer than libstdc++'s 15-byte small-string
+// buffer, so the map owns a heap copy of each key, as gomap does).  Memory: a replaced global operator new counts
 // what the map (and its strings) hold, in malloc_usable_size bytes as
 // bench_counter does, during the memory pass only.
 #include <malloc.h>
 
 #include <algorithm>
+#include <array>
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
@@ -87,12 +88,34 @@ struct Rep {
     uint64_t sum[NOPS];
 };
 
+// The values: a uint64_t (the u64 key), or for u64v64 64 bytes, the words
+// k^0 .. k^7, built as they are stored, as every contestant does; checksums
+// read the first word.
+using V64 = std::array<uint64_t, 8>;
+
+template <class V> inline V make_value(uint64_t k);
+template <> inline uint64_t make_value<uint64_t>(uint64_t k) {
+    return k;
+}
+template <> inline V64 make_value<V64>(uint64_t k) {
+    V64 v;
+    for (uint64_t j = 0; j < v.size(); j++)
+        v[j] = k ^ j;
+    return v;
+}
+inline uint64_t first_word(uint64_t v) {
+    return v;
+}
+inline uint64_t first_word(const V64 &v) {
+    return v[0];
+}
+
 // One repetition of every op; K is uint64_t or std::string.  keys[i] is key
 // i, vals[i] its value (bench_key_u64(seed, i)).
-template <class K>
+template <class K, class V>
 Rep run_rep(const std::vector<K> &keys, const std::vector<uint64_t> &vals, uint64_t n,
             uint64_t rounds) {
-    using Map = absl::flat_hash_map<K, uint64_t>;
+    using Map = absl::flat_hash_map<K, V>;
     Rep r;
     const double ops = double(n) * double(rounds);
     Map *m = nullptr;
@@ -103,7 +126,7 @@ Rep run_rep(const std::vector<K> &keys, const std::vector<uint64_t> &vals, uint6
         t = bench_now_ns();
         m = new Map();
         for (uint64_t j = 0; j < n; j++)
-            (*m)[keys[j]] = vals[j];
+            (*m)[keys[j]] = make_value<V>(vals[j]);
         elapsed += bench_now_ns() - t;
         s += m->size();
     }
@@ -115,7 +138,7 @@ Rep run_rep(const std::vector<K> &keys, const std::vector<uint64_t> &vals, uint6
     for (uint64_t i = 0; i < rounds; i++)
         for (uint64_t j = 0; j < n; j++) {
             auto it = m->find(keys[j]);
-            s += it != m->end() ? it->second : 0;
+            s += it != m->end() ? first_word(it->second) : 0;
         }
     r.ns[OP_GET_HIT] = double(bench_now_ns() - t) / ops;
     r.sum[OP_GET_HIT] = s;
@@ -126,7 +149,7 @@ Rep run_rep(const std::vector<K> &keys, const std::vector<uint64_t> &vals, uint6
     for (uint64_t i = 0; i < rounds; i++)
         for (uint64_t j = n; j < 2 * n; j++) {
             auto it = m->find(keys[j]);
-            s += it != m->end() ? it->second + 1 : 0;
+            s += it != m->end() ? first_word(it->second) + 1 : 0;
         }
     r.ns[OP_GET_MISS] = double(bench_now_ns() - t) / ops;
     r.sum[OP_GET_MISS] = s;
@@ -136,7 +159,7 @@ Rep run_rep(const std::vector<K> &keys, const std::vector<uint64_t> &vals, uint6
     t = bench_now_ns();
     for (uint64_t i = 0; i < rounds; i++)
         for (const auto &kv : *m)
-            s += kv.second;
+            s += first_word(kv.second);
     r.ns[OP_ITERATE] = double(bench_now_ns() - t) / ops;
     r.sum[OP_ITERATE] = s;
     bench_keep(s);
@@ -146,7 +169,7 @@ Rep run_rep(const std::vector<K> &keys, const std::vector<uint64_t> &vals, uint6
     for (uint64_t i = 0; i < rounds; i++) {
         if (i > 0)
             for (uint64_t j = 0; j < n; j++)
-                (*m)[keys[j]] = vals[j];
+                (*m)[keys[j]] = make_value<V>(vals[j]);
         t = bench_now_ns();
         for (uint64_t j = 0; j < n; j++)
             s += m->erase(keys[j]);
@@ -161,32 +184,32 @@ Rep run_rep(const std::vector<K> &keys, const std::vector<uint64_t> &vals, uint6
 // The memory pass: bytes the map holds after n inserts into an empty map,
 // and allocations per insert.  String keys are constructed during the
 // inserts, so their heap copies are counted.
-template <class K>
+template <class K, class V>
 void memory(const std::vector<K> &keys, const std::vector<uint64_t> &vals, uint64_t n,
             double *bytes_per_entry, double *allocs_per_insert) {
-    auto *m = new absl::flat_hash_map<K, uint64_t>();
+    auto *m = new absl::flat_hash_map<K, V>();
     live_bytes = 0;
     allocs = 0;
     counting = true;
     for (uint64_t j = 0; j < n; j++)
-        m->emplace(keys[j], vals[j]);
+        m->emplace(keys[j], make_value<V>(vals[j]));
     counting = false;
     *bytes_per_entry = double(live_bytes) / double(n);
     *allocs_per_insert = double(allocs) / double(n);
     delete m;
 }
 
-template <class K>
+template <class K, class V>
 void run_cell(const std::vector<K> &keys, const std::vector<uint64_t> &vals, const char *kind,
               uint64_t n, uint64_t seed, int reps, bool with_memory) {
     const uint64_t rounds = rounds_for(n);
     double bpe = NAN, apo = -1;
     if (with_memory)
-        memory(keys, vals, n, &bpe, &apo);
+        memory<K, V>(keys, vals, n, &bpe, &apo);
     std::vector<double> samples[NOPS];
     uint64_t first[NOPS] = {0};
     for (int i = 0; i < reps; i++) {
-        Rep r = run_rep(keys, vals, n, rounds);
+        Rep r = run_rep<K, V>(keys, vals, n, rounds);
         for (int op = 0; op < NOPS; op++) {
             samples[op].push_back(r.ns[op]);
             if (i == 0)
@@ -275,7 +298,7 @@ int main(int argc, char **argv) {
         for (uint64_t i = 0; i < 2 * n; i++)
             vals[i] = bench_key_u64(seed, i);
         if (bench_list_has(kinds, "u64"))
-            run_cell(vals, vals, "u64", n, seed, reps, with_memory);
+            run_cell<uint64_t, uint64_t>(vals, vals, "u64", n, seed, reps, with_memory);
     }
     for (int s = 0; s < nsizes && bench_list_has(kinds, "str"); s++) {
         const uint64_t n = sizes[s];
@@ -287,7 +310,14 @@ int main(int argc, char **argv) {
             keys[i].assign(buf, BENCH_STR_KEY_LEN);
             vals[i] = bench_key_u64(seed, i);
         }
-        run_cell(keys, vals, "str", n, seed, reps, with_memory);
+        run_cell<std::string, uint64_t>(keys, vals, "str", n, seed, reps, with_memory);
+    }
+    for (int s = 0; s < nsizes && bench_list_has(kinds, "u64v64"); s++) {
+        const uint64_t n = sizes[s];
+        std::vector<uint64_t> vals(2 * n);
+        for (uint64_t i = 0; i < 2 * n; i++)
+            vals[i] = bench_key_u64(seed, i);
+        run_cell<uint64_t, V64>(vals, vals, "u64v64", n, seed, reps, with_memory);
     }
     return 0;
 }

@@ -5,7 +5,7 @@
 // mapaccess instead of the mapaccess*_fast64/_faststr paths that ordinary Go
 // code gets, and would understate Go.
 //
-//	peer-go-core core --peer --key u64|str --keys N[,N] --reps R --seed S
+//	peer-go-core core --peer --key u64,str,u64v64 --keys N[,N] --reps R --seed S
 //	peer-go-core keys --seed S --count C
 package main
 
@@ -199,12 +199,13 @@ func runStr(ks, ls []string, vs []uint64, n, rounds uint64) rep {
 // only what the map keeps) and the allocations per insert.  The string keys
 // are built from bytes during the inserts, so the map's keys own their bytes
 // as gomap's copies do and those bytes are counted.
-func memory(str bool, seed, n uint64) (bytesPerEntry, allocsPerInsert float64) {
+func memory(kind string, seed, n uint64) (bytesPerEntry, allocsPerInsert float64) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	var keep interface{}
-	if str {
+	switch kind {
+	case "str":
 		m := make(map[string]uint64)
 		var buf []byte
 		for i := uint64(0); i < n; i++ {
@@ -212,7 +213,14 @@ func memory(str bool, seed, n uint64) (bytesPerEntry, allocsPerInsert float64) {
 			m[string(buf)] = keys.U64(seed, i)
 		}
 		keep = m
-	} else {
+	case "u64v64":
+		m := make(map[uint64]v64)
+		for i := uint64(0); i < n; i++ {
+			k := keys.U64(seed, i)
+			m[k] = bigValue(k)
+		}
+		keep = m
+	default:
 		m := make(map[uint64]uint64)
 		for i := uint64(0); i < n; i++ {
 			k := keys.U64(seed, i)
@@ -244,7 +252,8 @@ func median(v []float64) (med, lo, hi float64) {
 	return med, s[0], s[n-1]
 }
 
-func runCell(str bool, n, seed uint64, reps int, withMemory bool) {
+func runCell(kind string, n, seed uint64, reps int, withMemory bool) {
+	str := kind == "str"
 	r := rounds(n)
 	ks := make([]uint64, 2*n)
 	for i := range ks {
@@ -261,16 +270,19 @@ func runCell(str bool, n, seed uint64, reps int, withMemory bool) {
 	}
 	bpe, apo := -1.0, -1.0
 	if withMemory {
-		bpe, apo = memory(str, seed, n)
+		bpe, apo = memory(kind, seed, n)
 	}
 	samples := make([][]float64, nOps)
 	var first [nOps]uint64
 	for i := 0; i < reps; i++ {
 		runtime.GC()
 		var res rep
-		if str {
+		switch kind {
+		case "str":
 			res = runStr(ss, ls, ks, n, r)
-		} else {
+		case "u64v64":
+			res = runU64V64(ks, n, r)
+		default:
 			res = runU64(ks, n, r)
 		}
 		for op := 0; op < nOps; op++ {
@@ -281,10 +293,6 @@ func runCell(str bool, n, seed uint64, reps int, withMemory bool) {
 				fmt.Fprintln(os.Stderr, "peer-go-core: checksums differ between repetitions")
 			}
 		}
-	}
-	kind := "u64"
-	if str {
-		kind = "str"
 	}
 	for op := 0; op < nOps; op++ {
 		med, lo, hi := median(samples[op])
@@ -330,12 +338,12 @@ func main() {
 			fmt.Fprintln(os.Stderr, "peer-go-core: bad --keys or --reps")
 			os.Exit(2)
 		}
-		for _, kind := range []string{"u64", "str"} {
+		for _, kind := range []string{"u64", "str", "u64v64"} {
 			if !strings.Contains(","+*kinds+",", ","+kind+",") {
 				continue
 			}
 			for _, n := range sizes {
-				runCell(kind == "str", n, *seed, *reps, !*noMemory)
+				runCell(kind, n, *seed, *reps, !*noMemory)
 			}
 		}
 	default:
