@@ -159,7 +159,9 @@ static int create_prefilled(const mix_plan *p, const char *kind, concmap **m, do
         nanosleep(&ts, NULL);
     }
     atomic_store_explicit(&gate_on, false, memory_order_relaxed);
-    *bpe = p->keys ? (double)gate_counter.live_bytes / (double)p->keys : 0;
+    /* relaxed atomic load: a reclamation thread may still be counting a free */
+    int64_t live = __atomic_load_n(&gate_counter.live_bytes, __ATOMIC_RELAXED);
+    *bpe = p->keys ? (double)live / (double)p->keys : 0;
     return err;
 }
 
@@ -176,7 +178,8 @@ static double count_allocs(concmap *m, uint64_t seed, const wl_trace *tr, uint64
     else
         *sum = run_serial(&c, seed, tr, ops);
     atomic_store_explicit(&gate_on, false, memory_order_relaxed);
-    return done ? (double)gate_counter.allocs / (double)done : 0;
+    uint64_t allocs = __atomic_load_n(&gate_counter.allocs, __ATOMIC_RELAXED);
+    return done ? (double)allocs / (double)done : 0;
 }
 
 static bool sum_range(const void *key, const void *value, void *ctx) {
@@ -565,7 +568,9 @@ static int run_peers(const mix_plan *p, bench_output *out, mix_results *rs) {
         char path[4096];
         if (!bench_peer_path(peers[k].program, path, sizeof path)) {
             if (!p->quiet)
-                fprintf(stderr, "gomap-bench: %s: not built (its package was missing); skipped\n",
+                fprintf(stderr,
+                        "gomap-bench: %s: not built (its package is missing, or this build leaves "
+                        "it out); skipped\n",
                         peers[k].program);
             continue;
         }
