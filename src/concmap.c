@@ -9,6 +9,7 @@
 
 #include "concmap_impl.h"
 #include "locked.h"
+#include "metrics.h"
 #include "probes.h"
 
 /*
@@ -40,6 +41,9 @@ struct concmap {
     const struct concmap_ops *ops;
     void *impl;
     const gomap_allocator *alloc;
+    /* NULL until concmap_metrics_enable (metrics.c; see src/metrics.h for
+     * the ordering); freed with the handle. */
+    _Atomic(struct gomap__metrics *) metrics;
 };
 
 /* concmap_op probe's op codes (probes.h). */
@@ -47,7 +51,19 @@ enum { OP_LOAD = 0, OP_STORE = 1, OP_DELETE = 2, OP_OTHER = 3 };
 
 /* Untraced, a USDT probe is one nop; its arguments are already in
  * registers, so no GOMAP_PROBE_ENABLED guard is needed. */
-#define TRACE(m, op) GOMAP_PROBE3(concmap_op, (m)->impl, (m)->ops->name, op)
+/* Metrics off, the hook is one load and a predictable branch; acquire pairs
+ * with the release that publishes the block (metrics.c). */
+#define TRACE(m, op)                                                                               \
+    do {                                                                                           \
+        GOMAP_PROBE3(concmap_op, (m)->impl, (m)->ops->name, op);                                   \
+        struct gomap__metrics *mx_ = atomic_load_explicit(&(m)->metrics, memory_order_acquire);    \
+        if (__builtin_expect(mx_ != NULL, 0))                                                      \
+            gomap__metrics_count(mx_, op);                                                         \
+    } while (0)
+
+_Atomic(struct gomap__metrics *) *gomap__concmap_metrics_slot(const concmap *m) {
+    return (_Atomic(struct gomap__metrics *) *)&m->metrics;
+}
 
 int concmap_new(concmap **out, const char *kind, const gomap_config *cfg,
                 const concmap_options *opts) {
@@ -67,6 +83,7 @@ int concmap_new(concmap **out, const char *kind, const gomap_config *cfg,
         return ENOMEM;
     m->ops = ops;
     m->alloc = cfg->allocator;
+    atomic_init(&m->metrics, NULL);
     int err = ops->create(&m->impl, cfg, opts);
     if (err) {
         gomap__locked_free(cfg->allocator, m, sizeof *m);
@@ -84,6 +101,7 @@ void concmap_free(concmap *m) {
     if (!m)
         return;
     m->ops->destroy(m->impl);
+    gomap__metrics_release(atomic_load_explicit(&m->metrics, memory_order_relaxed));
     gomap__locked_free(m->alloc, m, sizeof *m);
 }
 
