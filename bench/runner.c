@@ -45,14 +45,10 @@ typedef struct worker {
     uint64_t ops, sum;
 } worker;
 
-static void *throughput_worker(void *arg) {
-    worker *w = arg;
-    if (w->c->thread_enter)
-        w->c->thread_enter();
+static void throughput_loop(worker *w) {
     const uint32_t *e = w->tr->e;
     size_t len = w->tr->len, pos = 0;
     uint64_t i = 0, sum = 0;
-    pthread_barrier_wait(w->bar);
     /* relaxed: the flag only has to be seen eventually; pthread_join orders
      * the results with the reader. */
     while (!atomic_load_explicit(w->stop, memory_order_relaxed)) {
@@ -65,9 +61,6 @@ static void *throughput_worker(void *arg) {
     }
     w->ops = i;
     w->sum = sum;
-    if (w->c->thread_exit)
-        w->c->thread_exit();
-    return NULL;
 }
 
 static inline void cpu_relax(void) {
@@ -78,14 +71,10 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-static void *latency_worker(void *arg) {
-    worker *w = arg;
-    if (w->c->thread_enter)
-        w->c->thread_enter();
+static void latency_loop(worker *w) {
     const uint32_t *e = w->tr->e;
     size_t len = w->tr->len, pos = 0;
     uint64_t i = 0, sum = 0;
-    pthread_barrier_wait(w->bar);
     for (;; i++) {
         uint64_t due = w->t0 + i * w->interval_ns;
         if (due >= w->t_end)
@@ -102,6 +91,17 @@ static void *latency_worker(void *arg) {
     }
     w->ops = i;
     w->sum = sum;
+}
+
+static void *worker_main(void *arg) {
+    worker *w = arg;
+    if (w->c->thread_enter)
+        w->c->thread_enter();
+    pthread_barrier_wait(w->bar);
+    if (w->h)
+        latency_loop(w);
+    else
+        throughput_loop(w);
     if (w->c->thread_exit)
         w->c->thread_exit();
     return NULL;
@@ -137,7 +137,7 @@ double run_threads(const run_map *c, uint64_t seed, const wl_trace *tr, unsigned
             w[t].t_end = t0 + duration_ms * 1000000u;
             w[t].t_give_up = t0 + 2 * duration_ms * 1000000u;
         }
-        pthread_create(&w[t].th, NULL, latency ? latency_worker : throughput_worker, &w[t]);
+        pthread_create(&w[t].th, NULL, worker_main, &w[t]);
     }
     pthread_barrier_wait(&bar);
     uint64_t start = bench_now_ns();
