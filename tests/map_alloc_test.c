@@ -312,6 +312,49 @@ TEST(new_fails_cleanly) {
     }
 }
 
+/* Hints too large to satisfy: gomap_new returns ENOMEM (or, as Go's
+ * makemap does with an absurd hint, ignores it), never crashes or wraps a
+ * size computation around to a small table that it then overruns.  The
+ * allocator refuses anything over 1 GB, as a real one would fail. */
+static void *capped_alloc(size_t size, void *ctx) {
+    return size > ((size_t)1 << 30) ? NULL : tu_alloc_fn(size, ctx);
+}
+static void absurd_hint_child(void *arg) {
+    static const gomap_allocator capped = {capped_alloc, tu_free_fn, &A};
+    alarm(10); /* a size computation that loops forever fails the test */
+    gomap_config cfg = tu_config(GOMAP_KEY_BYTES, 128);
+    cfg.key_size = 128;
+    cfg.allocator = &capped;
+    cfg.hint = *(const size_t *)arg;
+    gomap *m = (gomap *)&m;
+    int rc = gomap_new(&m, &cfg);
+    if (rc == 0) {
+        if (!m || !set_key(m, GOMAP_KEY_BYTES, 128, 1) ||
+            !holds_exactly(m, GOMAP_KEY_BYTES, 128, 1, 2, UINT64_MAX))
+            printf("map broken\n");
+        gomap_free(m);
+    } else if (rc != ENOMEM || m != NULL) {
+        printf("rc %d\n", rc);
+    }
+    if (A.live_bytes != 0)
+        printf("leaked %zu bytes\n", A.live_bytes);
+}
+
+/* Each in a child process, so that a hang ends in SIGALRM, not a stuck suite. */
+TEST(absurd_hints) {
+    static const size_t hints[] = {(size_t)1 << 28, (size_t)1 << 40, (size_t)1 << 56,
+                                   (size_t)1 << 62, SIZE_MAX / 2,    SIZE_MAX};
+    static struct child_result r;
+    for (size_t h = 0; h < sizeof hints / sizeof hints[0]; h++) {
+        run_in_child(absurd_hint_child, (void *)&hints[h], NULL, &r);
+        if (!r.exited || r.status != 0 || r.err[0]) {
+            fprintf(stderr, "  hint %zu: %s %d, output:\n%.2000s\n", hints[h],
+                    r.exited ? "exit" : "signal", r.status, r.err);
+            CHECK(!"gomap_new with an absurd hint: ENOMEM or a working map");
+        }
+    }
+}
+
 /* Random failures over a long random run (Verstable's approach): every failed
  * set leaves the map as the model says. */
 TEST(random_failures) {
