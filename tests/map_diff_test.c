@@ -3,21 +3,24 @@
  * compared with a trivial reference model (a present flag and a value tag per
  * key index), over many seeds, key kinds, value sizes, key-space sizes (down
  * to one key) and hash functions: the built-in ones, a constant hash (one
- * overflow chain), a hash that keeps 3 bits, and a hash shared by runs of 32
- * consecutive keys.  A last mode slides a window of 400 live keys through
- * the map with a hash shared by runs of 512 keys: the window's keys fill one
- * bucket's overflow chain (about 50 buckets long), then the next bucket's,
- * and so on, so that without same-size growth every bucket would keep such a
- * chain, emptied: memory would grow about 20-fold.  That memory stays bounded
- * is the behavioural proof that same-size growth happens (checked by
- * disabling too_many_overflow in a copy of map.c: this test then fails). */
+ * overflow chain), a hash that keeps 3 bits, a hash shared by runs of 32
+ * consecutive keys, and one whose top byte (the tophash) takes every value.
+ *
+ * A last mode slides a window of 400 live keys through the map with a hash
+ * shared by runs of 512 keys: the window's keys fill one bucket's overflow
+ * chain (about 50 buckets long), then the next bucket's, and so on, so that
+ * without same-size growth every bucket would keep such a chain, emptied:
+ * memory would grow about 20-fold.  That memory stays bounded is the
+ * behavioural proof that same-size growth happens (checked by disabling
+ * too_many_overflow in a copy of map.c: this test then fails). */
 #include "check.h"
 #include "map_test_util.h"
 
 #include <errno.h>
 
-enum hash_mode { H_BUILTIN, H_CONST, H_LOW3, H_GROUP32, H_GROUP512, H_MODES };
-static const char *const hash_names[] = {"builtin", "const", "low3", "group32", "group512"};
+enum hash_mode { H_BUILTIN, H_CONST, H_LOW3, H_GROUP32, H_TOPBYTE, H_GROUP512, H_MODES };
+static const char *const hash_names[] = {"builtin", "const",   "low3",
+                                         "group32", "topbyte", "group512"};
 
 struct run {
     gomap_key_kind kind;
@@ -42,7 +45,7 @@ static uint64_t total_ops;
 static int sweeps_done; /* the issue asks for >= 1,000,000 operations over all sweeps */
 
 static void sweep_done(void) {
-    if (++sweeps_done == 5) {
+    if (++sweeps_done == 6) {
         printf("  total: %llu operations\n", (unsigned long long)total_ops);
         CHECK(total_ops >= 1000000);
     }
@@ -61,6 +64,8 @@ static uint64_t user_hash(const void *key, uint64_t seed, void *ctx) {
     }
     case H_GROUP32:
         return i >> 5;
+    case H_TOPBYTE: /* every top byte in turn, the reserved marks 0..4 and 0x80+ too */
+        return (i * 0x9d) << 56 | (i >> 2);
     default:
         return i >> 9;
     }
@@ -299,6 +304,9 @@ TEST(differential_low3_hash) {
 }
 TEST(differential_group32_hash) {
     sweep(H_GROUP32);
+}
+TEST(differential_topbyte_hash) {
+    sweep(H_TOPBYTE);
 }
 
 /* Keys flow through the map (insert at the head, delete at the tail): memory
