@@ -43,6 +43,8 @@ ulimit -l unlimited 2>/dev/null || true
 tmp=$(mktemp -d)
 tpid="" bpid=""
 cleanup() {
+    # OBS_KEEP=DIR keeps the outputs (docs/observability.md quotes them).
+    [ -n "${OBS_KEEP:-}" ] && mkdir -p "$OBS_KEEP" && cp "$tmp"/*.out "$OBS_KEEP/" 2>/dev/null
     [ -n "$bpid" ] && kill "$bpid" 2>/dev/null
     [ -n "$tpid" ] && kill "$tpid" 2>/dev/null
     rm -rf "$tmp"

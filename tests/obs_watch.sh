@@ -32,6 +32,9 @@ command -v curl >/dev/null || skip "curl is not installed"
 tmp=$(mktemp -d)
 apid="" bpid="" wpid=""
 cleanup() {
+    # OBS_KEEP=DIR keeps the outputs (docs/observability.md quotes them).
+    [ -n "${OBS_KEEP:-}" ] && mkdir -p "$OBS_KEEP" &&
+        cp "$tmp"/*.out "$tmp"/watch.log "$tmp"/metrics.* "$OBS_KEEP/" 2>/dev/null
     for p in $wpid $apid $bpid; do kill "$p" 2>/dev/null; done
     rm -rf "$tmp"
 }
