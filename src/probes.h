@@ -9,8 +9,10 @@
  * Building with GOMAP_NO_PROBES (cmake -DGOMAP_PROBES=OFF) removes them all.
  *
  * Adding a probe: declare it below with GOMAP_PROBE_DECLARE, define its
- * semaphore in probes.c with GOMAP_PROBE_DEFINE, call GOMAP_PROBEn at the site,
- * and document it in docs/probes.md.
+ * semaphore in probes.c with GOMAP_PROBE_DEFINE and add its anchor site there
+ * (see probes.c), call GOMAP_PROBEn at the site, and document it in
+ * docs/probes.md.  The test obs_probes fails until every declared probe has a
+ * real site in the library.
  */
 #ifndef GOMAP_PROBES_H
 #define GOMAP_PROBES_H
