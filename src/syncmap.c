@@ -920,6 +920,14 @@ void gomap__syncmap_state(syncmap *m, struct gomap__syncmap_state *s) {
     sm_unlock(m);
 }
 
+void gomap__syncmap_lock(syncmap *m) {
+    sm_lock(m);
+}
+
+void gomap__syncmap_unlock(syncmap *m) {
+    sm_unlock(m);
+}
+
 /* ---- concmap glue --------------------------------------------------------- */
 
 static int ops_create(void **out, const gomap_config *cfg, const concmap_options *opts) {

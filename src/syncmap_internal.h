@@ -19,4 +19,9 @@ struct gomap__syncmap_state {
 /* Takes the map's lock for a consistent view. */
 void gomap__syncmap_state(syncmap *m, struct gomap__syncmap_state *s);
 
+/* Takes / releases the map's mutex (tests: proving which paths never wait
+ * for it). */
+void gomap__syncmap_lock(syncmap *m);
+void gomap__syncmap_unlock(syncmap *m);
+
 #endif /* GOMAP_SYNCMAP_INTERNAL_H */
