@@ -142,8 +142,10 @@ GOMAP_API bool syncmap_compare_and_delete(syncmap *m, const void *key, const voi
 GOMAP_API void syncmap_range(syncmap *m, concmap_range_fn fn, void *ctx);
 
 /* Deletes every key (Go 1.23's Clear): empties the read map and the dirty
- * map under the lock.  Stores racing with clear land either before it (and
- * are cleared) or after it.  O(n) (each entry and value is retired).  Never
+ * map under the lock.  Per key it is atomic: a store racing with clear lands
+ * either before it (and is cleared) or after it.  Across keys it is not a
+ * snapshot: a concurrent reader may see one key already gone and another
+ * not yet.  O(n) (each entry and value is retired).  Never
  * allocates. */
 GOMAP_API void syncmap_clear(syncmap *m);
 
