@@ -3,7 +3,7 @@
 # obs_target does a fixed amount of map work (tests/obs_target.c); run alone
 # it is a plain test (conflicts in report mode, every variant exercised).  The
 # tools' tests start it under a tracer and check what the tracer prints; they
-# skip (exit 77) where the kernel refuses eBPF and in sanitizer builds.
+# skip (exit 77) only where the kernel refuses eBPF.
 gomap_test(obs_target SOURCES obs_target.c TIMEOUT 300)
 if(NOT GOMAP_PROBES)
   target_compile_definitions(obs_target PRIVATE GOMAP_NO_PROBES=1)
@@ -37,7 +37,7 @@ if(GOMAP_PROBES)
     add_test(NAME obs_trace_${script}
              COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/obs_trace.sh
                      ${PROJECT_SOURCE_DIR}/tools/trace/${script}.bt $<TARGET_FILE:obs_target>
-                     ${sems} "${GOMAP_SANITIZE}")
+                     ${sems})
     # RUN_SERIAL: eBPF tests in parallel could make the kernel skip each
     # other's programs (docs/observability.md, "Counts are lower bounds").
     set_tests_properties(obs_trace_${script} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300

@@ -2,7 +2,7 @@
 # obs_trace.sh — runs one of tools/trace/*.bt against a live obs_target and
 # checks what the script prints.
 #
-#   obs_trace.sh SCRIPT TARGET SEMAPHORES [SANITIZER]
+#   obs_trace.sh SCRIPT TARGET SEMAPHORES
 #
 # The target waits (OBS_GO) until bpftrace has printed its BEGIN line — which
 # bpftrace does only after every probe is attached — so no event is missed;
@@ -11,7 +11,7 @@
 # test adds makes bpftrace exit) and stays alive until bpftrace has printed
 # its summary (user stacks are symbolized from the live process).  Exit 77 (ctest SKIP_RETURN_CODE) only where eBPF is refused.
 set -u
-script=$1 target=$2 sems=$3 sanitize=${4:-}
+script=$1 target=$2 sems=$3
 name=$(basename "$script" .bt)
 
 skip() {
@@ -28,10 +28,6 @@ fail() {
     exit 1
 }
 
-# A sanitizer build's target is too slow and its shadow memory confuses
-# nothing here, but bpftrace's symbolization of ASan/TSan frames is noisy and
-# the tools are the same: they are tested in the normal build.
-[ -z "$sanitize" ] || skip "eBPF tool tests run in the normal build only (this is a $sanitize build)"
 [ "$(id -u)" = 0 ] || skip "eBPF needs root (uid $(id -u))"
 command -v bpftrace >/dev/null || skip "bpftrace is not installed"
 if [ ! -e /sys/kernel/tracing/uprobe_events ] && [ ! -e /sys/kernel/debug/tracing/uprobe_events ]; then

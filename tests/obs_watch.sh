@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # obs_watch.sh — gomap-watch end to end.
 #
-#   obs_watch.sh GOMAP_WATCH OBS_TARGET EXPFMT_CHECK [SANITIZER]
+#   obs_watch.sh GOMAP_WATCH OBS_TARGET EXPFMT_CHECK
 #
 # Two targets wait (OBS_GO) for the daemon: A does the conflict rounds and the
 # core-map work, B the thread-safe maps.  gomap-watch attaches to both and
@@ -9,9 +9,9 @@
 # curl) must show exactly their counts.  Then both exit: the daemon must
 # report it (gomap_watch_target_up 0) and keep serving the same counts.
 # Every scrape must pass the exposition-format checker.  Exit 77 (ctest
-# SKIP_RETURN_CODE) only where eBPF is refused, or in sanitizer builds.
+# SKIP_RETURN_CODE) only where eBPF is refused.
 set -u
-watch=$1 target=$2 check=$3 sanitize=${4:-}
+watch=$1 target=$2 check=$3
 
 skip() {
     echo "SKIP: $*"
@@ -25,7 +25,6 @@ fail() {
     done
     exit 1
 }
-[ -z "$sanitize" ] || skip "eBPF tool tests run in the normal build only (this is a $sanitize build)"
 [ "$(id -u)" = 0 ] || skip "eBPF needs root (uid $(id -u))"
 command -v curl >/dev/null || skip "curl is not installed"
 
