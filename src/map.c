@@ -106,9 +106,15 @@ enum {
     MIN_TOPHASH = 5,     /* smallest tophash of a live entry */
 };
 
+/* Largest B a hint may ask for: 2^40 buckets of 8 slots is 2^43 entries,
+ * terabytes for the smallest slots; far above it, 2^B * 13 would overflow. */
+#define MAX_B 40
+
 /* Growth copies at most this many already-evacuated old buckets past the
  * evacuation cursor in one write, bounding its work (Go's bound). */
 #define EVACUATION_SCAN_LIMIT 1024
+
+enum { WSLOW_CB = 1, WSLOW_STACK = 2 }; /* gomap.wslow bits */
 
 /* iter_flags bits: whether an iterator may hold pointers into an array. */
 enum {
@@ -185,14 +191,18 @@ typedef struct dstr {
 struct gomap {
     /* Hot: everything a lookup reads is in this first cache line. */
 #ifndef GOMAP_NO_DETECT
-    /* The writing flag (Go's hashWriting) and the id of the thread that set
-     * it.  Relaxed atomics: detection is best effort and publishes nothing
-     * (no data is read because of the flag's value), so no ordering is
-     * needed; relaxed loads and stores are plain moves on x86, and being
-     * atomic keeps the deliberately racing tests meaningful under TSan. */
-    _Atomic uint8_t writing;
-    uint8_t wstack; /* record the writer's stack (GOMAP_DEBUG=writerstack=1) */
-    uint8_t has_cb; /* a user hash or equal function: check reentrancy */
+    /* The writing flag (Go's hashWriting): 0, or the id of the thread that is
+     * writing — flag and writer in one word, so a write stores once.  Relaxed
+     * atomics: detection is best effort and publishes nothing (no data is
+     * read because of the flag's value), so no ordering is needed; relaxed
+     * loads and stores are plain moves on x86, and being atomic keeps the
+     * deliberately racing tests meaningful under TSan. */
+    _Atomic int writing;
+    /* Why a write takes its slow path even without a conflict: WSLOW_CB, the
+     * map has a user hash or equal function (check reentrancy); WSLOW_STACK,
+     * record the writer's stack (GOMAP_DEBUG=writerstack=1).  One byte, so
+     * the fast path tests it once. */
+    uint8_t wslow;
 #endif
     uint8_t B;         /* log2 of the bucket count; 0 before the first insert */
     uint8_t kind;      /* K_* */
@@ -213,9 +223,6 @@ struct gomap {
     uint32_t ksize;             /* GOMAP_KEY_BYTES key size, else the slot key size */
     uint8_t base_kind;          /* the public gomap_key_kind */
     _Atomic uint8_t iter_flags; /* ITER_*; see "Memory kept for iterators" */
-#ifndef GOMAP_NO_DETECT
-    _Atomic int writer_tid;
-#endif
     /* Cold. */
     barray *arr;
     barray *oldarr;
@@ -731,7 +738,7 @@ ALWAYS_INLINE void copy_slot(void *dst, const void *src, size_t ss) {
 
 #ifndef GOMAP_NO_DETECT
 static inline int writer_of(const gomap *m) {
-    return atomic_load_explicit(&((gomap *)m)->writer_tid, memory_order_relaxed);
+    return atomic_load_explicit(&((gomap *)m)->writing, memory_order_relaxed);
 }
 
 /* A read (or iterator step) checks the flag: Go's mapaccess check. */
@@ -743,35 +750,36 @@ static inline void check_read(const gomap *m, gomap_conflict_kind kind) {
 NOINLINE void write_begin_slow(gomap *m) {
     if (atomic_load_explicit(&m->writing, memory_order_relaxed))
         gomap__conflict(m, GOMAP_CONFLICT_WRITES, writer_of(m));
-    else if (m->has_cb && in_callback == m)
+    else if ((m->wslow & WSLOW_CB) && in_callback == m)
         /* A write from inside a hash or equality function the map called
          * during a read of itself (a write's own callbacks find the flag). */
         gomap__conflict(m, GOMAP_CONFLICT_READ_WRITE, gomap__tid());
-    if (m->wstack)
+    if (m->wslow & WSLOW_STACK)
         gomap__record_writer_stack();
 }
 
-/* Sets the writing flag (Go sets hashWriting).  Relaxed: see the field. */
-static inline void write_begin(gomap *m) {
-    if (unlikely(atomic_load_explicit(&m->writing, memory_order_relaxed) | m->has_cb | m->wstack))
+/* Sets the writing flag (Go sets hashWriting) to the caller's thread id,
+ * which it returns for write_end.  Relaxed: see the field. */
+static inline int write_begin(gomap *m) {
+    if (unlikely(atomic_load_explicit(&m->writing, memory_order_relaxed) | m->wslow))
         write_begin_slow(m);
-    atomic_store_explicit(&m->writer_tid, gomap__tid(), memory_order_relaxed);
-    atomic_store_explicit(&m->writing, 1, memory_order_relaxed);
+    int me = gomap__tid();
+    atomic_store_explicit(&m->writing, me, memory_order_relaxed);
+    return me;
 }
 
-/* Clears it; finding it already clear means another writer ran meanwhile. */
-static inline void write_end(gomap *m) {
-    if (unlikely(!atomic_load_explicit(&m->writing, memory_order_relaxed))) {
-        /* The other writer cleared the flag; its id may still be there. */
-        int w = writer_of(m);
-        gomap__conflict(m, GOMAP_CONFLICT_WRITES, w == gomap__tid() ? 0 : w);
-    }
+/* Clears it.  Finding another value means another writer ran meanwhile: it
+ * cleared the flag (0, writer unknown) or holds it now (its id). */
+static inline void write_end(gomap *m, int me) {
+    int w = atomic_load_explicit(&m->writing, memory_order_relaxed);
+    if (unlikely(w != me))
+        gomap__conflict(m, GOMAP_CONFLICT_WRITES, w);
     atomic_store_explicit(&m->writing, 0, memory_order_relaxed);
 }
 #else
 #define check_read(m, kind) ((void)0)
-#define write_begin(m)      ((void)0)
-#define write_end(m)        ((void)0)
+#define write_begin(m)      0
+#define write_end(m, me)    ((void)(me))
 #endif
 
 /* ---- lookup ---------------------------------------------------------------- */
@@ -825,13 +833,8 @@ ALWAYS_INLINE void *lookup(const gomap *m, const void *key, uint64_t hash, bool 
 }
 
 #ifndef GOMAP_NO_DETECT
-/* The slow paths of a read that finds the writing flag set, before or after
- * its lookup.  Kept out of line and reached by tail calls, so the fast path
- * of every lookup saves no registers. */
-NOINLINE void *get_conflict_before(const gomap *m, const void *key, uint64_t hash, bool have_hash) {
-    gomap__conflict(m, GOMAP_CONFLICT_READ_WRITE, writer_of(m));
-    return lookup(m, key, hash, have_hash, K_GEN);
-}
+/* The slow path of a read that finds the writing flag set.  Out of line and
+ * reached by a tail call, so the fast path of a lookup saves no registers. */
 NOINLINE void *get_conflict_after(const gomap *m, void *result) {
     gomap__conflict(m, GOMAP_CONFLICT_READ_WRITE, writer_of(m));
     return result;
@@ -841,15 +844,14 @@ static inline bool writing_now(const gomap *m) {
 }
 #endif
 
-/* Go's mapaccess.  Checks the writing flag before the lookup, as Go does, and
- * again after it, which catches a write that began during the lookup (the
- * window in which the lookup may have read a half-changed bucket). */
+/* Go's mapaccess.  Checks the writing flag once, after the lookup (Go checks
+ * before): that catches a write that was running when the lookup began and
+ * still is, and also one that began during the lookup — the window in which
+ * the lookup may have read a half-changed bucket and its result is suspect.
+ * A second check before the lookup cost 9% of a lookup's instructions for
+ * little more detection (docs/design.md). */
 ALWAYS_INLINE void *get_impl(const gomap *m, const void *key, uint64_t hash, bool have_hash,
                              int kind) {
-#ifndef GOMAP_NO_DETECT
-    if (unlikely(writing_now(m)))
-        return get_conflict_before(m, key, hash, have_hash);
-#endif
     GOMAP_PROBE2(op, (const void *)m, 0);
     void *r = lookup(m, key, hash, have_hash, kind);
 #ifndef GOMAP_NO_DETECT
@@ -1313,7 +1315,7 @@ ALWAYS_INLINE int set_impl(gomap *m, const void *key, uint64_t hash, bool have_h
                            const void *value, void **value_out, bool *inserted_out, int kind) {
     if (unlikely(m == NULL))
         gomap__fatal("assignment to entry in nil map");
-    write_begin(m);
+    int wtok = write_begin(m);
     GOMAP_PROBE2(op, (void *)m, 1);
     if (!have_hash)
         hash = hash_key(m, key, kind);
@@ -1333,14 +1335,14 @@ ALWAYS_INLINE int set_impl(gomap *m, const void *key, uint64_t hash, bool have_h
     } else if (value_out) {
         *value_out = NULL;
     }
-    write_end(m);
+    write_end(m, wtok);
     return r;
 }
 
 ALWAYS_INLINE bool del_impl(gomap *m, const void *key, uint64_t hash, bool have_hash, int kind) {
     if (m == NULL)
         return false;
-    write_begin(m);
+    int wtok = write_begin(m);
     GOMAP_PROBE2(op, (void *)m, 2);
     bool r = false;
     if (m->count != 0) {
@@ -1348,7 +1350,7 @@ ALWAYS_INLINE bool del_impl(gomap *m, const void *key, uint64_t hash, bool have_
             hash = hash_key(m, key, kind);
         r = delete_impl(m, key, hash, kind);
     }
-    write_end(m);
+    write_end(m, wtok);
     return r;
 }
 
@@ -1521,12 +1523,19 @@ static int new_map(gomap **out, const gomap_config *cfg, uint64_t seed) {
     m->seed = seed;
     m->sec = gomap__hash_secret(seed);
 #ifndef GOMAP_NO_DETECT
-    m->has_cb = cfg->hash || cfg->equal;
-    m->wstack = gomap__debug_writerstack();
+    m->wslow = (uint8_t)((cfg->hash || cfg->equal ? WSLOW_CB : 0) |
+                         (gomap__debug_writerstack() ? WSLOW_STACK : 0));
 #endif
     unsigned B = 0;
-    while (over_load_factor(cfg->hint, B))
-        B++;
+    while (over_load_factor(cfg->hint, B)) {
+        /* 2^MAX_B buckets would take more memory than any machine has; a
+         * hint that asks for more (and would overflow the arithmetic) is
+         * an allocation that cannot succeed. */
+        if (++B > MAX_B) {
+            al->free(m, sizeof *m, al->ctx);
+            return ENOMEM;
+        }
+    }
     m->B = (uint8_t)B;
     m->mask = bucket_mask(B);
     m->tops = (uint64_t *)empty_tops;
@@ -1583,7 +1592,7 @@ GOMAP_API void gomap_free(gomap *m) {
 GOMAP_API void gomap_clear(gomap *m) {
     if (!m)
         return;
-    write_begin(m);
+    int wtok = write_begin(m);
     release_contents(m);
     barray *a = m->arr;
     if (a) {
@@ -1596,7 +1605,7 @@ GOMAP_API void gomap_clear(gomap *m) {
     m->count = 0;
     m->clear_seq++;
     atomic_store_explicit(&m->iter_flags, 0, memory_order_relaxed);
-    write_end(m);
+    write_end(m, wtok);
 }
 
 GOMAP_API size_t gomap_len(const gomap *m) {
