@@ -207,7 +207,15 @@ GOMAP_API int gomap_clone(const gomap *m, gomap **out);
  * not be returned; it keeps working while the map grows; after gomap_clear no
  * further entry is returned.  Writes between steps are allowed (from the
  * iterating thread); a write running concurrently with a step is fatal
- * "concurrent map iteration and map write". */
+ * "concurrent map iteration and map write".
+ *
+ * Memory: an iterator needs no cleanup, so the map cannot know when one is
+ * abandoned.  If iterators were started while the map grows, the map keeps
+ * the smaller bucket arrays they may still walk (and the bytes of owned
+ * string keys deleted meanwhile) until gomap_clear or gomap_free: at most
+ * as much memory again as the current array.  For GOMAP_KEY_STRING_BORROWED
+ * the same applies to the caller's bytes: a key deleted during such an
+ * iteration may still be read by it. */
 typedef struct gomap_iter {
     /* private */
     const gomap *m;
