@@ -14,7 +14,9 @@
 # parallelism, default 2), FUZZ_CFLAGS (extra compile flags, e.g.
 # -fno-sanitize=pointer-overflow to fuzz on past a known UBSan finding).  Needs clang and libFuzzer (Debian
 # libfuzzer-14-dev, libclang-rt-14-dev).  The library is built with
-# -fsanitize=fuzzer-no-link and ASan+UBSan, the targets with -fsanitize=fuzzer.
+# -fsanitize=fuzzer-no-link and ASan+UBSan (set here, not by GOMAP_SANITIZE,
+# so that FUZZ_CFLAGS comes last and can switch a check off), the targets
+# with -fsanitize=fuzzer.
 #
 # Exit status 0 when no target crashed.  A crash leaves its input in
 # $FUZZ_BUILD/fuzz-crashes/<target>/; replay it with
@@ -40,7 +42,9 @@ jobs=${FUZZ_JOBS:-2}
 
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-  "-DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link ${FUZZ_CFLAGS:-}" -DGOMAP_SANITIZE=address -DGOMAP_FUZZ=ON \
+  -DGOMAP_SANITIZE= -DGOMAP_FUZZ=ON \
+  "-DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined ${FUZZ_CFLAGS:-}" \
+  "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined" \
   -DGOMAP_BUILD_BENCH=OFF -DGOMAP_BUILD_EXAMPLES=OFF -DGOMAP_BUILD_TOOLS=OFF >/dev/null
 build_targets=()
 for t in "${targets[@]}"; do build_targets+=("$t" "hard_$t"); done
@@ -52,6 +56,7 @@ for t in "${targets[@]}"; do
   work=$build/fuzz-work/$t
   crashes=$build/fuzz-crashes/$t
   log=$build/fuzz-$t.log
+  rm -rf "$crashes"
   mkdir -p "$work" "$crashes"
   echo "=== $t: fuzzing for ${seconds}s"
   rc=0
