@@ -64,6 +64,7 @@
 #include "probes.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -264,9 +265,20 @@ static inline void m_free(const gomap *m, void *p, size_t n) {
  * from getrandom once per thread. */
 static __thread uint64_t rand_state;
 
+/* A forked child must not draw its parent's next seeds: the child's copy of
+ * the forking thread's state is reset, so it reseeds from getrandom. */
+static void rand_atfork_child(void) {
+    rand_state = 0;
+}
+static pthread_once_t rand_atfork_once = PTHREAD_ONCE_INIT;
+static void rand_register_atfork(void) {
+    pthread_atfork(NULL, NULL, rand_atfork_child);
+}
+
 uint64_t gomap__random64(void) {
     uint64_t s = rand_state;
     if (unlikely(s == 0)) {
+        pthread_once(&rand_atfork_once, rand_register_atfork);
         if (getrandom(&s, sizeof s, 0) != (ssize_t)sizeof s) {
             struct timespec ts;
             clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -622,6 +634,18 @@ ALWAYS_INLINE bool key_equal(const gomap *m, const char *slot, const void *key, 
     }
 }
 
+/* Whether a caller's key is a string no object can hold: longer than the
+ * 56 bits a heap key's length keeps (no address space is that large).  Such
+ * a key is absent from every map, and a set of it is EINVAL; without this
+ * test hashing it would read far past its bytes. */
+ALWAYS_INLINE bool absurd_key(const gomap *m, const void *key, int kind) {
+    if (kind == K_STR || kind == K_BSTR ||
+        (kind == K_GEN &&
+         (m->base_kind == GOMAP_KEY_STRING || m->base_kind == GOMAP_KEY_STRING_BORROWED)))
+        return unlikely(((const gomap_str *)key)->len > HEAP_LEN_MASK);
+    return false;
+}
+
 static inline bool owns_strings(const gomap *m) {
     return m->base_kind == GOMAP_KEY_STRING;
 }
@@ -853,6 +877,15 @@ static inline bool writing_now(const gomap *m) {
 ALWAYS_INLINE void *get_impl(const gomap *m, const void *key, uint64_t hash, bool have_hash,
                              int kind) {
     GOMAP_PROBE2(op, (const void *)m, 0);
+#ifndef GOMAP_NO_DETECT
+    /* With user functions, check before the lookup too: a hash function
+     * that reads its own map during a write must stop at the first nested
+     * read, not recurse until the stack overflows. */
+    if (kind == K_GEN && unlikely(writing_now(m)))
+        return get_conflict_after(m, NULL);
+#endif
+    if (absurd_key(m, key, kind))
+        return NULL;
     void *r = lookup(m, key, hash, have_hash, kind);
 #ifndef GOMAP_NO_DETECT
     if (unlikely(writing_now(m)))
@@ -1315,6 +1348,11 @@ ALWAYS_INLINE int set_impl(gomap *m, const void *key, uint64_t hash, bool have_h
                            const void *value, void **value_out, bool *inserted_out, int kind) {
     if (unlikely(m == NULL))
         gomap__fatal("assignment to entry in nil map");
+    if (absurd_key(m, key, kind)) {
+        if (value_out)
+            *value_out = NULL;
+        return EINVAL;
+    }
     int wtok = write_begin(m);
     GOMAP_PROBE2(op, (void *)m, 1);
     if (!have_hash)
@@ -1341,6 +1379,8 @@ ALWAYS_INLINE int set_impl(gomap *m, const void *key, uint64_t hash, bool have_h
 
 ALWAYS_INLINE bool del_impl(gomap *m, const void *key, uint64_t hash, bool have_hash, int kind) {
     if (m == NULL)
+        return false;
+    if (absurd_key(m, key, kind))
         return false;
     int wtok = write_begin(m);
     GOMAP_PROBE2(op, (void *)m, 2);
@@ -1395,6 +1435,8 @@ FOR_EACH_KIND(DEFINE_KIND_FNS)
     }
 
 uint64_t gomap__hash(const gomap *m, const void *key) {
+    if (absurd_key(m, key, K_GEN))
+        return 0; /* any value: every operation rejects the key */
     switch (m->kind) {
     case K_U64:
         return hash_key(m, key, K_U64);
