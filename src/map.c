@@ -634,11 +634,13 @@ ALWAYS_INLINE bool key_equal(const gomap *m, const char *slot, const void *key, 
     }
 }
 
-/* Whether a caller's key is a string no object can hold: longer than the
+/* Whether a caller's key is NULL, or a string no object can hold: longer than the
  * 56 bits a heap key's length keeps (no address space is that large).  Such
  * a key is absent from every map, and a set of it is EINVAL; without this
  * test hashing it would read far past its bytes. */
 ALWAYS_INLINE bool absurd_key(const gomap *m, const void *key, int kind) {
+    if (unlikely(key == NULL))
+        return true;
     if (kind == K_STR || kind == K_BSTR ||
         (kind == K_GEN &&
          (m->base_kind == GOMAP_KEY_STRING || m->base_kind == GOMAP_KEY_STRING_BORROWED)))

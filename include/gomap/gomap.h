@@ -168,8 +168,9 @@ GOMAP_API bool gomap_contains(const gomap *m, const void *key);
 /* Inserts the key with a copy of `value` (value_size bytes; may be NULL when
  * value_size is 0, or to zero-fill), or overwrites the value of an existing
  * key.  Returns 0, or ENOMEM with the map unchanged (no partial insert, no
- * partial growth visible to readers), or EINVAL for a string key longer than
- * any object can be (2^56 bytes or more; such a key is absent from reads).  O(1) amortised; a write
+ * partial growth visible to readers), or EINVAL for a NULL key or a string
+ * key longer than any object can be (2^56 bytes or more); such keys are
+ * absent from gomap_get and gomap_delete.  O(1) amortised; a write
  * evacuates at most two old buckets of an ongoing growth, so no single call pays for the whole
  * table.  On a NULL map: fatal "assignment to entry in nil map". A write: fatal "concurrent map
  * writes" if another write is running. */
