@@ -46,6 +46,18 @@ struct concmap {
     _Atomic(struct gomap__metrics *) metrics;
 };
 
+/* A NULL handle reads as an empty map that cannot be written: reads find
+ * nothing, len is 0, range visits nothing, delete and clear do nothing, and
+ * every function that returns an int returns EINVAL (unlike Go's nil map,
+ * whose writes panic: in C a recoverable errno is the gentler contract, and
+ * the caller already checks these codes for ENOMEM).  The check is one
+ * predictable branch, taken before TRACE dereferences the handle. */
+#define NULL_HANDLE(m, ret)                                                                        \
+    do {                                                                                           \
+        if (__builtin_expect((m) == NULL, 0))                                                      \
+            return ret;                                                                            \
+    } while (0)
+
 /* concmap_op probe's op codes (probes.h). */
 enum { OP_LOAD = 0, OP_STORE = 1, OP_DELETE = 2, OP_OTHER = 3 };
 
@@ -106,58 +118,69 @@ void concmap_free(concmap *m) {
 }
 
 bool concmap_load(concmap *m, const void *key, void *value_out) {
+    NULL_HANDLE(m, false);
     TRACE(m, OP_LOAD);
     return m->ops->load(m->impl, key, value_out);
 }
 
 int concmap_store(concmap *m, const void *key, const void *value) {
+    NULL_HANDLE(m, EINVAL);
     TRACE(m, OP_STORE);
     return m->ops->store(m->impl, key, value);
 }
 
 int concmap_load_or_store(concmap *m, const void *key, const void *value, void *actual_out,
                           bool *loaded) {
+    NULL_HANDLE(m, EINVAL);
     TRACE(m, OP_OTHER);
     return m->ops->load_or_store(m->impl, key, value, actual_out, loaded);
 }
 
 bool concmap_load_and_delete(concmap *m, const void *key, void *value_out) {
+    NULL_HANDLE(m, false);
     TRACE(m, OP_DELETE);
     return m->ops->load_and_delete(m->impl, key, value_out);
 }
 
 void concmap_delete(concmap *m, const void *key) {
+    NULL_HANDLE(m, );
     TRACE(m, OP_DELETE);
     m->ops->delete_(m->impl, key);
 }
 
 int concmap_swap(concmap *m, const void *key, const void *value, void *previous_out, bool *loaded) {
+    NULL_HANDLE(m, EINVAL);
     TRACE(m, OP_STORE);
     return m->ops->swap(m->impl, key, value, previous_out, loaded);
 }
 
 int concmap_compare_and_swap(concmap *m, const void *key, const void *old_value,
                              const void *new_value, bool *swapped) {
+    NULL_HANDLE(m, EINVAL);
     TRACE(m, OP_OTHER);
     return m->ops->compare_and_swap(m->impl, key, old_value, new_value, swapped);
 }
 
 bool concmap_compare_and_delete(concmap *m, const void *key, const void *old_value) {
+    NULL_HANDLE(m, false);
     TRACE(m, OP_DELETE);
     return m->ops->compare_and_delete(m->impl, key, old_value);
 }
 
 void concmap_range(concmap *m, concmap_range_fn fn, void *ctx) {
+    NULL_HANDLE(m, );
     TRACE(m, OP_OTHER);
     m->ops->range(m->impl, fn, ctx);
 }
 
 void concmap_clear(concmap *m) {
+    NULL_HANDLE(m, );
     TRACE(m, OP_OTHER);
     m->ops->clear(m->impl);
 }
 
 size_t concmap_len(concmap *m) {
+    NULL_HANDLE(m, 0);
     TRACE(m, OP_OTHER);
     return m->ops->len(m->impl);
 }

@@ -21,7 +21,11 @@
  * (compare_and_swap, compare_and_delete).
  *
  * Errors: functions that may allocate return 0 or ENOMEM (the map unchanged);
- * functions that cannot fail return their result directly.  Every function is
+ * functions that cannot fail return their result directly.  A NULL handle
+ * reads as an empty map that cannot be written: load, load_and_delete and
+ * compare_and_delete return false, len 0, range calls nothing, delete and
+ * clear do nothing, concmap_kind returns NULL, and every function returning
+ * an int returns EINVAL (nothing else is touched).  Every function is
  * safe to call from any number of threads at once, and every single-key
  * operation is linearizable.  Blocking, allocation, what range sees during
  * writes and how len behaves are documented per variant in its header.
