@@ -373,10 +373,11 @@ static bool cl_cb(const void *key, const void *value, void *arg) {
     return true;
 }
 
-/* Clears and ranges (alternately) until the writers finish their main phase. */
+/* Clears and ranges (alternately) until the writers finish their main phase,
+ * at least once even if a busy machine lets the writers finish first. */
 static void *cl_clearer(void *arg) {
     struct cl_ctx *c = arg;
-    while (atomic_load(&c->writers_done) < NTHREADS) {
+    do {
         concmap_clear(c->m);
         c->clears++;
         static struct cl_seen s;
@@ -386,7 +387,7 @@ static void *cl_clearer(void *arg) {
             atomic_fetch_add(&c->bad, 1);
         c->ranges++;
         sched_yield();
-    }
+    } while (atomic_load(&c->writers_done) < NTHREADS);
     atomic_store(&c->clearer_done, 1);
     return NULL;
 }
