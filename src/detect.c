@@ -33,7 +33,8 @@ int gomap__tid_slow(void) {
 
 /* ---- GOMAP_DEBUG ------------------------------------------------------ */
 
-/* debug_state: 0 until GOMAP_DEBUG has been parsed, then 1 | (writerstack << 1).
+/* debug_state: 0 until GOMAP_DEBUG has been parsed, then
+ * 1 | (writerstack << 1) | (checkfree << 2).
  * Parsing is idempotent, so two threads racing to parse both store the same
  * value: relaxed loads and stores suffice (no other data is published with
  * it).  conflict_mode likewise holds a plain enum value. */
@@ -41,10 +42,22 @@ static atomic_int debug_state;
 static atomic_int conflict_mode;
 static _Atomic uint64_t conflict_counts[GOMAP_CONFLICT_KINDS];
 
+/* A forked child reads GOMAP_DEBUG's options again at its next use: a test
+ * harness (or a program) may set the variable between fork and the child's
+ * first map.  The conflict mode already chosen stays (see below). */
+static void debug_atfork_child(void) {
+    atomic_store_explicit(&debug_state, 0, memory_order_relaxed);
+}
+static pthread_once_t debug_atfork_once = PTHREAD_ONCE_INIT;
+static void debug_register_atfork(void) {
+    pthread_atfork(NULL, NULL, debug_atfork_child);
+}
+
 static int parse_debug(void) {
     int st = atomic_load_explicit(&debug_state, memory_order_relaxed);
     if (st)
         return st;
+    pthread_once(&debug_atfork_once, debug_register_atfork);
     st = 1;
     int mode = GOMAP_CONFLICT_ABORT;
     const char *env = getenv("GOMAP_DEBUG");
@@ -58,6 +71,8 @@ static int parse_debug(void) {
             mode = GOMAP_CONFLICT_COUNT;
         else if (n == strlen("writerstack=1") && !strncmp(env, "writerstack=1", n))
             st |= 2;
+        else if (n == strlen("checkfree=1") && !strncmp(env, "checkfree=1", n))
+            st |= 4;
         env += n;
         if (*env == ',')
             env++;
@@ -89,6 +104,10 @@ GOMAP_API uint64_t gomap_conflict_count(gomap_conflict_kind kind) {
 
 bool gomap__debug_writerstack(void) {
     return (parse_debug() & 2) != 0;
+}
+
+bool gomap__debug_checkfree(void) {
+    return (parse_debug() & 4) != 0;
 }
 
 /* ---- writer stacks ------------------------------------------------------ */
@@ -153,7 +172,18 @@ static const char *const conflict_msgs[GOMAP_CONFLICT_KINDS] = {
  * never releases it, so later reporters wait for the process to die. */
 static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* A freed map (checkfree mode) is not a conflict: always fatal, whatever
+ * the conflict mode, and named as what it is. */
+static _Noreturn void freed_map_used(gomap_conflict_kind kind) {
+    gomap__fatal(kind == GOMAP_CONFLICT_ITER_WRITE
+                     ? "gomap_iter_next on a freed map (GOMAP_DEBUG=checkfree)"
+                 : kind == GOMAP_CONFLICT_WRITES ? "write to a freed map (GOMAP_DEBUG=checkfree)"
+                                                 : "read of a freed map (GOMAP_DEBUG=checkfree)");
+}
+
 void gomap__conflict(const gomap *m, gomap_conflict_kind kind, int writer_tid) {
+    if (writer_tid == GOMAP__FREED_WRITER)
+        freed_map_used(kind);
     int me = gomap__tid();
     GOMAP_PROBE4(conflict, (int)kind, (const void *)m, me, writer_tid);
     atomic_fetch_add_explicit(&conflict_counts[kind], 1, memory_order_relaxed);

@@ -39,6 +39,13 @@ void gomap__conflict(const gomap *m, gomap_conflict_kind kind, int writer_tid);
 /* Whether GOMAP_DEBUG asks for writer stacks (parses GOMAP_DEBUG once). */
 bool gomap__debug_writerstack(void);
 
+/* Whether GOMAP_DEBUG=checkfree=1 is set (parses GOMAP_DEBUG once).  In that
+ * mode gomap_free keeps the map's header, with its writing flag set to
+ * GOMAP__FREED_WRITER, so every later read, write or iterator step takes the
+ * conflict path, and gomap__conflict reports a use of a freed map. */
+bool gomap__debug_checkfree(void);
+#define GOMAP__FREED_WRITER (-1) /* never a thread id */
+
 /* Records the calling thread's stack as "the writer's stack" (writerstack
  * mode only): the report of a conflict with this thread prints it. */
 void gomap__record_writer_stack(void);

@@ -1623,12 +1623,71 @@ static void release_contents(gomap *m) {
         free_chains(m, m->arr, true);
 }
 
+#ifndef GOMAP_NO_DETECT
+/* GOMAP_DEBUG=checkfree=1: freed headers are kept here instead of going back
+ * to the allocator, each emptied (no array: a lookup reads empty_tops only)
+ * and with its writing flag held by GOMAP__FREED_WRITER, so any later read,
+ * write or iterator step takes the conflict path it already has and
+ * gomap__conflict names the freed map — no check on any hot path.
+ * Invariant (under quarantine_lock): the non-NULL entries of quarantine are
+ * the last QUARANTINE_LEN freed headers, a ring whose next slot to fill,
+ * quarantine_next, holds the oldest (or NULL); the oldest is really freed
+ * when its slot is reused.  Held in a static array, so they stay reachable
+ * (LeakSanitizer does not report them).  The flag store is relaxed like
+ * every store to it (see the field): a thread using a map another thread
+ * frees is racing already. */
+enum { QUARANTINE_LEN = 1024 };
+static gomap *quarantine[QUARANTINE_LEN];
+static size_t quarantine_next;
+static pthread_mutex_t quarantine_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* A child forked while another thread held the lock would find it held
+ * forever: it starts with a fresh one. */
+static void quarantine_atfork_child(void) {
+    pthread_mutex_init(&quarantine_lock, NULL);
+}
+static pthread_once_t quarantine_atfork_once = PTHREAD_ONCE_INIT;
+static void quarantine_register_atfork(void) {
+    pthread_atfork(NULL, NULL, quarantine_atfork_child);
+}
+
+static void quarantine_map(gomap *m) {
+    pthread_once(&quarantine_atfork_once, quarantine_register_atfork);
+    m->arr = NULL;
+    m->B = 0;
+    m->mask = 0;
+    m->count = 0;
+    m->tops = (uint64_t *)empty_tops;
+    m->nexts = (obucket **)empty_nexts;
+    m->slots = NULL;
+    atomic_store_explicit(&m->writing, GOMAP__FREED_WRITER, memory_order_relaxed);
+    pthread_mutex_lock(&quarantine_lock);
+    gomap *old = quarantine[quarantine_next];
+    quarantine[quarantine_next] = m;
+    quarantine_next = (quarantine_next + 1) % QUARANTINE_LEN;
+    pthread_mutex_unlock(&quarantine_lock);
+    if (old)
+        old->alloc.free(old, sizeof *old, old->alloc.ctx);
+}
+#endif
+
 GOMAP_API void gomap_free(gomap *m) {
     if (!m)
         return;
+#ifndef GOMAP_NO_DETECT
+    bool checkfree = gomap__debug_checkfree();
+    if (checkfree && writer_of(m) == GOMAP__FREED_WRITER)
+        gomap__fatal("gomap_free of a freed map (GOMAP_DEBUG=checkfree)");
+#endif
     release_contents(m);
     if (m->arr)
         m_free(m, m->arr, m->arr->bytes);
+#ifndef GOMAP_NO_DETECT
+    if (checkfree) {
+        quarantine_map(m);
+        return;
+    }
+#endif
     gomap_allocator al = m->alloc;
     al.free(m, sizeof *m, al.ctx);
 }

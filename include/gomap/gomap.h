@@ -51,13 +51,19 @@
  *   that held the flag (and its stack, in the debug mode), then abort().
  *   Like Go's, detection is best-effort: it catches most conflicts, not all,
  *   and it never reports one in a correctly synchronized program.
- *   The environment variable GOMAP_DEBUG (read once, at the first report or
- *   the first call of gomap_debug_mode) chooses what a conflict does:
+ *   The environment variable GOMAP_DEBUG (read once, at the first map or
+ *   report or call of gomap_debug_mode, and again in a forked child) chooses
+ *   what a conflict does:
  *       GOMAP_DEBUG=conflict=abort    print and abort (the default)
  *       GOMAP_DEBUG=conflict=report   print and continue
  *       GOMAP_DEBUG=conflict=count    only count (gomap_conflict_count)
  *       GOMAP_DEBUG=writerstack=1     record the writer's stack at every
  *                                     write, so reports show both stacks
+ *       GOMAP_DEBUG=checkfree=1       gomap_free keeps the map's emptied
+ *                                     header (the last 1024) so a later
+ *                                     get, set, delete, clear, clone or
+ *                                     iterator step on it aborts with
+ *                                     "fatal error: ... freed map"
  *   Options combine with commas: GOMAP_DEBUG=conflict=report,writerstack=1.
  *
  * Thread safety, for every function below unless it says otherwise: calls
