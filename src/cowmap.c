@@ -328,6 +328,7 @@ void cowmap_range(cowmap *m, concmap_range_fn fn, void *ctx) {
         while (gomap_iter_next(&it, &key, &value))
             if (!fn(key, value, ctx))
                 break;
+        gomap_iter_stop(&it);
     }
     gomap__rcu_exit();
 }

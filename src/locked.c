@@ -255,8 +255,10 @@ static bool range_in_chunks(struct gomap__snapshot *s, gomap_iter *it,
         if (go_on && !under_lock_stop)
             go_on = visit(&big, fn, ctx);
         gomap__snapshot_destroy(&big);
-        if (!go_on || under_lock_stop)
+        if (!go_on || under_lock_stop) {
+            gomap_iter_stop(it); /* lets the map free what it kept for it */
             return false;
+        }
         if (ended)
             return true;
         lk->lock(lk->arg);

@@ -53,10 +53,14 @@
  * through the garbage collector; we keep it alive ourselves: a map remembers
  * (iter_flags) whether an iterator may still hold its current or its old
  * array, and when a growth finishes with such an iterator possible, the old
- * array is retired (kept, on the map's `retired` list) instead of freed, and
- * freed by gomap_clear or gomap_free.  Retired memory is at most the sum of
- * the smaller arrays, i.e. less than the current array; a map that is never
- * iterated while it grows retires nothing.
+ * array is retired (kept, on the map's `retired` list) instead of freed.
+ * Iterations are counted from start to end (gomap_iter_next returning false,
+ * or gomap_iter_stop), in two cohorts, and a write frees what no running
+ * iteration can still read, in the manner of RCU's grace periods (see
+ * drop_iterator_memory): under churn with iterations that end, kept memory
+ * stays bounded.  An abandoned iterator is never seen to end, so its cohort
+ * keeps memory until gomap_clear or gomap_free.  A map that is never iterated
+ * while it grows retires nothing.
  */
 #include "detect.h"
 #include "hash.h"
@@ -224,14 +228,21 @@ struct gomap {
     uint32_t ksize;             /* GOMAP_KEY_BYTES key size, else the slot key size */
     uint8_t base_kind;          /* the public gomap_key_kind */
     _Atomic uint8_t iter_flags; /* ITER_*; see "Memory kept for iterators" */
+    /* Iterations started and not yet ended (by gomap_iter_next returning
+     * false or by gomap_iter_stop), in two cohorts: an iteration joins
+     * cohort iter_phase when it starts.  See "Memory kept for iterators". */
+    _Atomic uint32_t iters_live[2];
+    uint8_t iter_phase; /* changed only by writes */
     /* Cold. */
     barray *arr;
     barray *oldarr;
     uintptr_t nevacuate; /* old buckets below this are all evacuated */
     size_t noverflow;    /* overflow buckets hanging off arr (pool ones included) */
     uint64_t clear_seq;  /* bumped by gomap_clear; iterators stop when it changes */
-    barray *retired;     /* arrays kept for iterators */
-    dstr *deferred;      /* heap key strings kept for iterators */
+    barray *retired;     /* arrays kept for iterators of either cohort */
+    dstr *deferred;      /* heap key strings kept likewise */
+    barray *retired_old; /* arrays kept only for cohort iter_phase ^ 1 */
+    dstr *deferred_old;  /* heap key strings kept likewise */
     gomap_hash_fn hash_fn;
     gomap_equal_fn equal_fn;
     void *fn_ctx;
@@ -695,18 +706,35 @@ static void free_key(const gomap *m, char *slot) {
         m_free(m, k->u.h.ptr, k->u.h.len_tag & HEAP_LEN_MASK);
 }
 
+/* Whether some iteration may still be running.  Relaxed: iterators and
+ * writes are ordered by the map's contract (a write never runs concurrently
+ * with an iterator step), so the count only has to be exact, which the
+ * atomic read-modify-writes of concurrent iterators keep it. */
+static inline uint32_t cohort_live(const gomap *m, unsigned cohort) {
+    return atomic_load_explicit(&((gomap *)m)->iters_live[cohort], memory_order_relaxed);
+}
+
+static inline bool iterations_live(const gomap *m) {
+    return cohort_live(m, 0) + cohort_live(m, 1) != 0;
+}
+
 /* Whether an iterator may read a deleted key's bytes later: it walks an
  * array whose evacuated slots still name the key, and looks it up. */
 static inline bool keys_may_be_read_stale(const gomap *m) {
-    return m->retired != NULL ||
-           (growing(m) && (atomic_load_explicit(&m->iter_flags, memory_order_relaxed) & ITER_OLD));
+    return iterations_live(m) &&
+           (m->retired != NULL || m->retired_old != NULL ||
+            (growing(m) &&
+             (atomic_load_explicit(&m->iter_flags, memory_order_relaxed) & ITER_OLD)));
 }
 
 /* Frees, or defers freeing, the heap bytes of a deleted owned key. */
+static void drop_iterator_memory(gomap *m);
+
 static void release_key(gomap *m, char *slot) {
     skey *k = (skey *)slot;
     if ((uint8_t)k->u.b[15] != SSO_HEAP)
         return;
+    drop_iterator_memory(m);
     if (keys_may_be_read_stale(m)) {
         dstr *d = (dstr *)k->u.h.ptr;
         d->len = k->u.h.len_tag & HEAP_LEN_MASK;
@@ -986,17 +1014,52 @@ static void free_array(const gomap *m, barray *a, bool live_keys) {
     m_free(m, a, a->bytes);
 }
 
-static void free_retired(gomap *m) {
-    while (m->retired) {
-        barray *a = m->retired;
-        m->retired = a->retired_next;
+static void free_kept(gomap *m, barray **arrays, dstr **strings) {
+    while (*arrays) {
+        barray *a = *arrays;
+        *arrays = a->retired_next;
         free_array(m, a, false);
     }
-    while (m->deferred) {
-        dstr *d = m->deferred;
-        m->deferred = d->next;
+    while (*strings) {
+        dstr *d = *strings;
+        *strings = d->next;
         m_free(m, d, d->len);
     }
+}
+
+/* Frees everything kept for iterators (clear and free: no iterator will read
+ * the arrays again). */
+static void free_retired(gomap *m) {
+    free_kept(m, &m->retired, &m->deferred);
+    free_kept(m, &m->retired_old, &m->deferred_old);
+}
+
+/* Frees what was kept for iterators that have all ended, in the manner of
+ * RCU's two-phase grace periods: memory kept at time t can be read only by
+ * iterations started before t.  Memory moves to the `_old` lists at a phase
+ * change, which happens only when the other cohort is empty, so every
+ * iteration that might read it is then in cohort iter_phase, which becomes
+ * the old cohort; no iteration joins that cohort again until the next phase
+ * change, which waits for it to drain and frees the `_old` lists first.  So
+ * with iterations started and ended steadily, kept memory is bounded by what
+ * two phases retire; an abandoned iterator (never ended) keeps its cohort
+ * alive and the map keeps memory until clear or free, as gomap.h says. */
+static void drop_iterator_memory(gomap *m) {
+    if (!m->retired && !m->deferred && !m->retired_old && !m->deferred_old)
+        return;
+    if (!iterations_live(m)) {
+        free_retired(m);
+        return;
+    }
+    unsigned old = m->iter_phase ^ 1u;
+    if (cohort_live(m, old) != 0)
+        return;
+    free_kept(m, &m->retired_old, &m->deferred_old);
+    m->retired_old = m->retired;
+    m->deferred_old = m->deferred;
+    m->retired = NULL;
+    m->deferred = NULL;
+    m->iter_phase = (uint8_t)old;
 }
 
 /* Go's hashGrow: allocates the new array and makes the current one old.
@@ -1008,6 +1071,9 @@ static int hash_grow(gomap *m) {
     if (!a)
         return ENOMEM;
     GOMAP_PROBE5(grow_start, (void *)m, (unsigned)m->B, newB, !bigger, m->count);
+    drop_iterator_memory(m);
+    if (!iterations_live(m))
+        atomic_store_explicit(&m->iter_flags, 0, memory_order_relaxed);
     uint8_t f = atomic_load_explicit(&m->iter_flags, memory_order_relaxed);
     atomic_store_explicit(&m->iter_flags, (f & ITER_NEW) ? ITER_OLD : 0, memory_order_relaxed);
     m->oldarr = m->arr;
@@ -1036,8 +1102,14 @@ static inline uintptr_t old_nbuckets(const gomap *m) {
 static void finish_growth(gomap *m) {
     barray *old = m->oldarr;
     if (atomic_load_explicit(&m->iter_flags, memory_order_relaxed) & ITER_OLD) {
-        old->retired_next = m->retired;
-        m->retired = old;
+        if (iterations_live(m)) {
+            old->retired_next = m->retired;
+            m->retired = old;
+        } else {
+            /* Marked, but every iteration has ended since: the chains the
+             * evacuation kept for them can go now, with the array. */
+            free_array(m, old, false);
+        }
     } else {
         m_free(m, old, old->bytes);
     }
@@ -1048,6 +1120,7 @@ static void finish_growth(gomap *m) {
     m->oldnexts = NULL;
     m->oldslots = NULL;
     m->same_size = 0;
+    drop_iterator_memory(m);
 }
 
 /* Go's advanceEvacuationMark. */
@@ -1749,6 +1822,20 @@ GOMAP_API void gomap_iter_init(gomap_iter *it, const gomap *m) {
     it->check_bucket = NO_CHECK;
     it->clear_seq = m->clear_seq;
     mark_iter(m, growing(m) ? ITER_NEW | ITER_OLD : ITER_NEW);
+    it->cohort = m->iter_phase;
+    atomic_fetch_add_explicit(&((gomap *)m)->iters_live[it->cohort], 1, memory_order_relaxed);
+}
+
+/* Ends an iteration: the map may free what it kept for it.  it->m is the
+ * mark of a counted iteration, cleared here so it ends once. */
+static void iter_end(gomap_iter *it) {
+    atomic_fetch_sub_explicit(&((gomap *)it->m)->iters_live[it->cohort], 1, memory_order_relaxed);
+    it->m = NULL;
+}
+
+GOMAP_API void gomap_iter_stop(gomap_iter *it) {
+    if (it && it->m)
+        iter_end(it);
 }
 
 ALWAYS_INLINE bool iter_next_impl(gomap_iter *it, const void **keyp, void **valp, int kind) {
@@ -1762,7 +1849,7 @@ ALWAYS_INLINE bool iter_next_impl(gomap_iter *it, const void **keyp, void **valp
     for (;;) {
         if (b.top == NULL) {
             if (bucket == it->start_bucket && it->wrapped) {
-                it->m = NULL;
+                iter_end(it);
                 return false;
             }
             if (growing(m) && it->B == m->B) {
@@ -1851,7 +1938,7 @@ GOMAP_API bool gomap_iter_next(gomap_iter *it, const void **key, void **value) {
     check_read(m, GOMAP_CONFLICT_ITER_WRITE);
     GOMAP_PROBE2(op, (const void *)m, 3);
     if (it->clear_seq != m->clear_seq) {
-        it->m = NULL;
+        iter_end(it);
         return false;
     }
     DISPATCH(m, iter, it, key, value)

@@ -877,6 +877,7 @@ void syncmap_range(syncmap *m, concmap_range_fn fn, void *ctx) {
             if (v && !fn(key, vdata(v), ctx))
                 break;
         }
+        gomap_iter_stop(&it);
     }
     gomap__rcu_exit();
 }

@@ -217,13 +217,16 @@ GOMAP_API int gomap_clone(const gomap *m, gomap **out);
  * iterating thread); a write running concurrently with a step is fatal
  * "concurrent map iteration and map write".
  *
- * Memory: an iterator needs no cleanup, so the map cannot know when one is
- * abandoned.  If iterators were started while the map grows, the map keeps
- * the smaller bucket arrays they may still walk (and the bytes of owned
- * string keys deleted meanwhile) until gomap_clear or gomap_free: at most
- * as much memory again as the current array.  For GOMAP_KEY_STRING_BORROWED
- * the same applies to the caller's bytes: a key deleted during such an
- * iteration may still be read by it. */
+ * Memory: while an iteration runs and the map grows, the map keeps the
+ * bucket arrays the iterator may still walk (and the bytes of owned string
+ * keys deleted meanwhile), and frees them at a growth after the iteration
+ * ends.  An iteration ends when gomap_iter_next returns false or when
+ * gomap_iter_stop is called; an iterator that is simply abandoned makes the
+ * map keep such memory until gomap_clear or gomap_free (call gomap_iter_stop
+ * when you leave a loop early on a map that keeps growing).  For
+ * GOMAP_KEY_STRING_BORROWED the same applies to the caller's bytes: a key
+ * deleted during a running iteration may still be read by it.  Do not copy a
+ * running iterator and advance both copies. */
 typedef struct gomap_iter {
     /* private */
     const gomap *m;
@@ -238,6 +241,7 @@ typedef struct gomap_iter {
     uint8_t B;
     uint8_t offset;
     uint8_t i;
+    uint8_t cohort; /* which of the map's two counts of live iterations */
     bool wrapped;
     gomap_str key_view;
 } gomap_iter;
@@ -251,6 +255,11 @@ GOMAP_API void gomap_iter_init(gomap_iter *it, const gomap *m);
  * gomap_str valid until the next step.  The value may be modified in place.
  * Amortised O(1) per entry (O(buckets/len) for sparse maps). */
 GOMAP_API bool gomap_iter_next(gomap_iter *it, const void **key, void **value);
+
+/* Ends an iteration before gomap_iter_next has returned false, so the map
+ * can free the memory it keeps for running iterators (see above).  Optional;
+ * a no-op on an ended or empty iteration.  O(1). */
+GOMAP_API void gomap_iter_stop(gomap_iter *it);
 
 /* ---- hashing -------------------------------------------------------------- */
 
