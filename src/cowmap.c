@@ -26,6 +26,13 @@
 #include <stdatomic.h>
 #include <string.h>
 
+/* Old versions a map may have waiting for reclamation before its writers
+ * are paced (gomap__rcu_throttle): its retired memory stays within about
+ * this many copies of the map.  Small enough to bound memory, large enough
+ * that one grace period (tens of microseconds to a millisecond) frees a
+ * whole batch before writers notice. */
+#define COWMAP_MAX_RETIRED_VERSIONS 32
+
 struct cm_version {
     gomap *m;
     struct cowmap *owner;
@@ -176,6 +183,10 @@ static int cm_write(cowmap *m, struct cm_call *c) {
         cm_unlock(m);
     }
     gomap__rcu_exit();
+    /* Every changing write retires a whole version: without pacing, a
+     * writer in a loop outruns the grace periods and the old versions pile
+     * up (hundreds of MiB for a 3,000-key map in tools/soak). */
+    gomap__rcu_throttle(&m->reclaim, COWMAP_MAX_RETIRED_VERSIONS);
     if (rc != 0 && c->op != CM_SWAP && c->op != CM_LOAD_OR_STORE)
         c->result = false;
     return rc;

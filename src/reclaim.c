@@ -246,6 +246,22 @@ void gomap__rcu_drain(struct gomap__reclaim *r, const char *who) {
     rcu_wait_zero(NULL, &r->pending);
 }
 
+void gomap__rcu_throttle(struct gomap__reclaim *r, size_t limit) {
+    /* Relaxed: only a heuristic of how far the reclaimer lags; nothing is
+     * accessed on the strength of it. */
+    if (atomic_load_explicit(&r->pending, memory_order_relaxed) <= limit || gomap__rcu_in_section())
+        return;
+    long waited = 0, ns = 20000;
+    while (atomic_load_explicit(&r->pending, memory_order_relaxed) > limit / 2 &&
+           waited < 2000000) {
+        struct timespec ts = {0, ns};
+        nanosleep(&ts, NULL);
+        waited += ns;
+        if (ns < 500000)
+            ns *= 2;
+    }
+}
+
 void gomap__rcu_barrier(void) {
     rcu_wait_zero(&rcu_pending_all, NULL);
 }

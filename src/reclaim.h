@@ -110,6 +110,15 @@ void gomap__rcu_reclaimed(struct gomap__reclaim *r);
  * error then. */
 void gomap__rcu_drain(struct gomap__reclaim *r, const char *who);
 
+/* Paces a writer that retires faster than grace periods free: when more than
+ * `limit` objects of r are pending, waits (outside any section; inside one
+ * it returns at once, since it would wait for itself) until at most limit/2
+ * are, or until about 2 ms have passed.  With a reclaimer that merely lags,
+ * this bounds r's retired memory to about `limit` objects; with a reader
+ * stalled in a section, writers slow to ~500 writes/s instead of blocking, and
+ * memory grows with what they still write (RCU's unavoidable cost). */
+void gomap__rcu_throttle(struct gomap__reclaim *r, size_t limit);
+
 /* Waits until no object retired by any map is pending (all maps' counts are
  * 0).  For tests, in a quiet moment: with writers running it may not
  * return. */
