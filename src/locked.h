@@ -18,6 +18,8 @@
 #define GOMAP_LOCKED_H
 
 #include <gomap/concmap.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -114,6 +116,28 @@ static inline void gomap__snapshot_reset(struct gomap__snapshot *s) {
 }
 
 /* The lock operations a locked range needs. */
+/* A writer-preferring reader-writer lock that spins, then yields, instead of
+ * sleeping in the kernel.  Why not pthread_rwlock: with 10% writes on two
+ * threads, glibc's rwlock (either preference) puts a reader to sleep behind
+ * every writer and wakes it with a futex call, so each operation pays a
+ * context switch: gomap-bench measured rwmap read90 at 2 threads at 0.23
+ * Mops/s against 5.8 at 1 thread (Go's RWMutex, which spins first: 4.3).
+ * Critical sections here are a single map operation (tens to hundreds of
+ * nanoseconds), the case spinning is made for; after GOMAP__SPIN_LIMIT
+ * spins a waiter yields its CPU, which keeps oversubscribed runs moving.
+ *
+ * state: bits 0..29 the number of readers inside, WRITER set while a writer
+ * is inside, WAITING set while a writer waits (new readers hold back, so
+ * writers are not starved, as with Go's RWMutex). */
+struct gomap__rwspin {
+    _Atomic uint32_t state;
+};
+
+void gomap__rwspin_read_lock(struct gomap__rwspin *l);
+void gomap__rwspin_read_unlock(struct gomap__rwspin *l);
+void gomap__rwspin_write_lock(struct gomap__rwspin *l);
+void gomap__rwspin_write_unlock(struct gomap__rwspin *l);
+
 struct gomap__range_lock {
     void (*lock)(void *arg);
     void (*unlock)(void *arg);

@@ -25,7 +25,7 @@
  *     hook are read from it without the lock.
  */
 struct rwmap {
-    pthread_rwlock_t lock;
+    struct gomap__rwspin lock; /* see locked.h for why not pthread_rwlock */
     gomap *map;
     _Atomic size_t len;
     size_t value_size;
@@ -37,21 +37,11 @@ static const char RW_NAME[] = "rw";
 /* ---- locking -------------------------------------------------------------- */
 
 static void acquire_shared(void *l) {
-    int e = pthread_rwlock_rdlock(l);
-    if (e)
-        gomap__locked_internal_error("rwmap: pthread_rwlock_rdlock failed", e);
+    gomap__rwspin_read_lock(l);
 }
 
 static void acquire_exclusive(void *l) {
-    int e = pthread_rwlock_wrlock(l);
-    if (e)
-        gomap__locked_internal_error("rwmap: pthread_rwlock_wrlock failed", e);
-}
-
-static void release(void *l) {
-    int e = pthread_rwlock_unlock(l);
-    if (e)
-        gomap__locked_internal_error("rwmap: pthread_rwlock_unlock failed", e);
+    gomap__rwspin_write_lock(l);
 }
 
 /* Takes the lock; returns the traced acquisition time or 0 (untraced: no
@@ -75,7 +65,10 @@ static inline uint64_t lock_exclusive(rwmap *m) {
 static inline void unlock(rwmap *m, uint64_t t, int exclusive) {
     if (t)
         gomap__lock_release_traced(m, RW_NAME, exclusive, t);
-    release(&m->lock);
+    if (exclusive)
+        gomap__rwspin_write_unlock(&m->lock);
+    else
+        gomap__rwspin_read_unlock(&m->lock);
 }
 
 /* Publishes the count before the exclusive lock is released.  Relaxed is
@@ -101,29 +94,12 @@ int rwmap_new(rwmap **out, const gomap_config *cfg) {
         gomap__locked_free(cfg->allocator, m, sizeof *m);
         return err;
     }
-    pthread_rwlockattr_t attr;
-    pthread_rwlockattr_init(&attr);
     /* Writer-preferring, as Go's RWMutex: a waiting writer holds back new
-     * readers, so readers cannot starve it (glibc's default prefers
-     * readers).  Measured by building with -DGOMAP_RWMAP_READER_PREFERRING
-     * (2 cores, heavily shared machine):
-     *   - 3 threads loading in a loop, 1 thread storing every 200 us, 5000
-     *     stores, 3 runs: the store's latency, writer- / reader-preferring:
-     *     p99 2.7-3.8 ms / 350-490 ms, max 57-122 ms / 1.2-4.3 s.  Reader
-     *     preference starves writers; this is the choice's reason.
-     *   - throughput (best of 5, cpu-ns/op, 1024 keys): read100 1 thread
-     *     20.1 / 21.6, 2 threads 21.2 / 19.0; read90 1 thread 24.4 / 28.1,
-     *     2 threads 20.2 / 19.3: no difference above the noise. */
-#ifndef GOMAP_RWMAP_READER_PREFERRING
-    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-#endif
-    err = pthread_rwlock_init(&m->lock, &attr);
-    pthread_rwlockattr_destroy(&attr);
-    if (err) {
-        gomap_free(m->map);
-        gomap__locked_free(cfg->allocator, m, sizeof *m);
-        return err == ENOMEM ? ENOMEM : EINVAL;
-    }
+     * readers, so readers cannot starve it.  Measured with glibc's rwlock
+     * (3 threads loading, 1 storing every 200 us): reader preference gave
+     * store latencies of p99 350-490 ms and max 1.2-4.3 s, writer preference
+     * p99 2.7-3.8 ms.  The spinning lock keeps that preference (locked.h). */
+    atomic_init(&m->lock.state, 0);
     m->value_size = cfg->value_size;
     m->cfg = *cfg;
     atomic_init(&m->len, gomap_len(m->map));
@@ -134,7 +110,6 @@ int rwmap_new(rwmap **out, const gomap_config *cfg) {
 void rwmap_free(rwmap *m) {
     if (!m)
         return;
-    pthread_rwlock_destroy(&m->lock);
     gomap_free(m->map);
     gomap__locked_free(m->cfg.allocator, m, sizeof *m);
 }
@@ -277,7 +252,7 @@ static void range_lock(void *arg) {
 }
 
 static void range_unlock(void *arg) {
-    release(&((rwmap *)arg)->lock);
+    gomap__rwspin_read_unlock(&((rwmap *)arg)->lock);
 }
 
 void rwmap_range(rwmap *m, concmap_range_fn fn, void *ctx) {
