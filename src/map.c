@@ -414,6 +414,10 @@ static inline bool too_many_overflow(size_t noverflow, unsigned B) {
  * a write allocates a real array first. */
 static const uint64_t empty_tops[1];
 static obucket *const empty_nexts[1];
+/* Its slots: never read (the tophash word says every slot is empty), but a
+ * real address, since even NULL + 0 is undefined in C (clang's UBSan stops on
+ * it; found by tests/fuzz/fuzz_iter). */
+static const char empty_slots[1];
 
 /* A bucket: its tophash word, its overflow pointer and its slots. */
 typedef struct bref {
@@ -1657,6 +1661,7 @@ static int new_map(gomap **out, const gomap_config *cfg, uint64_t seed) {
     m->mask = bucket_mask(B);
     m->tops = (uint64_t *)empty_tops;
     m->nexts = (obucket **)empty_nexts;
+    m->slots = (char *)empty_slots;
     if (B > 0 || cfg->hint > 0) {
         if (first_array(m)) {
             al->free(m, sizeof *m, al->ctx);
@@ -1732,7 +1737,7 @@ static void quarantine_map(gomap *m) {
     m->count = 0;
     m->tops = (uint64_t *)empty_tops;
     m->nexts = (obucket **)empty_nexts;
-    m->slots = NULL;
+    m->slots = (char *)empty_slots;
     atomic_store_explicit(&m->writing, GOMAP__FREED_WRITER, memory_order_relaxed);
     pthread_mutex_lock(&quarantine_lock);
     gomap *old = quarantine[quarantine_next];
