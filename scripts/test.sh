@@ -1,17 +1,30 @@
 #!/usr/bin/env bash
 # Installs what is needed, then builds and runs the whole test suite three
-# times: a normal build, AddressSanitizer+UBSan, and ThreadSanitizer.
+# times: a normal build, AddressSanitizer+UBSan, and ThreadSanitizer; then
+# soaks every thread-safe map for a minute (invariants and bounded memory
+# under churn) and fuzzes each libFuzzer target for a minute (clang).
+# GOMAP_QUICK=1 skips the soak and the fuzzing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 jobs=$(nproc)
 status=0
+build() { # build <flavour>: configures and builds build-ci-<flavour>
+  local san=$([ "$1" = normal ] && echo "" || echo "$1")
+  cmake -S . -B "build-ci-$1" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGOMAP_SANITIZE="$san" >/dev/null
+  cmake --build "build-ci-$1" -j"$jobs" >/dev/null
+}
+if [ "${GOMAP_QUICK:-0}" != 1 ]; then
+  build normal
+  echo "=== soak: 60 s per thread-safe map ==="
+  build-ci-normal/tools/soak/gomap-soak --seconds 60 --variant all --threads 3 || status=1
+  echo "=== fuzz: 60 s per target ==="
+  FUZZ_BUILD=build-ci-fuzz tools/fuzz.sh --seconds 60 || status=1
+fi
+# The test suite last, so that ctest's summary closes the output.
 for flavour in normal address thread; do
-  dir=build-ci-$flavour
-  san=$([ "$flavour" = normal ] && echo "" || echo "$flavour")
   echo "=== $flavour build ==="
-  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGOMAP_SANITIZE="$san" >/dev/null
-  cmake --build "$dir" -j"$jobs" >/dev/null
-  ctest --test-dir "$dir" --output-on-failure -j"$jobs" || status=1
+  build "$flavour"
+  ctest --test-dir "build-ci-$flavour" --output-on-failure -j"$jobs" || status=1
 done
 exit $status
