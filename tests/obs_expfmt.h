@@ -299,8 +299,7 @@ static int expfmt_check(const char *text, char *err, size_t errlen) {
     for (int i = 0; i < st->nhist; i++) {
         struct expfmt_hist *h = &st->hist[i];
         if (!h->has_inf || !h->has_sum || !h->has_count || h->inf != h->count) {
-            snprintf(err, errlen, "histogram %.120s: needs +Inf bucket = _count, and _sum",
-                     h->key);
+            snprintf(err, errlen, "histogram %.120s: needs +Inf bucket = _count, and _sum", h->key);
             goto fail;
         }
     }
