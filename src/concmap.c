@@ -9,6 +9,7 @@
 
 #include "concmap_impl.h"
 #include "locked.h"
+#include "map_internal.h"
 #include "metrics.h"
 #include "probes.h"
 
@@ -82,7 +83,7 @@ int concmap_new(concmap **out, const char *kind, const gomap_config *cfg,
     if (!out)
         return EINVAL;
     *out = NULL;
-    if (!kind || !cfg)
+    if (!kind || gomap__config_check(cfg) != 0)
         return EINVAL;
     const struct concmap_ops *ops = NULL;
     for (size_t i = 0; i < NVARIANTS; i++)
@@ -169,6 +170,8 @@ bool concmap_compare_and_delete(concmap *m, const void *key, const void *old_val
 
 void concmap_range(concmap *m, concmap_range_fn fn, void *ctx) {
     NULL_HANDLE(m, );
+    if (!fn)
+        return;
     TRACE(m, OP_OTHER);
     m->ops->range(m->impl, fn, ctx);
 }

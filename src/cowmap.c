@@ -274,6 +274,8 @@ static size_t cm_key_stride(const gomap_config *cfg) {
 int cowmap_store_many(cowmap *m, size_t n, const void *keys, const void *values) {
     if (n == 0)
         return 0;
+    if (!keys)
+        return EINVAL;
     size_t ks = cm_key_stride(&m->cfg), vs = m->cfg.value_size;
     int rc = 0;
     gomap__rcu_enter();

@@ -198,6 +198,18 @@ static bool visit(const struct gomap__snapshot *s, concmap_range_fn fn, void *ct
     return true;
 }
 
+static void *system_alloc(size_t size, void *ctx) {
+    (void)ctx;
+    return malloc(size);
+}
+static void system_free(void *p, size_t size, void *ctx) {
+    (void)size;
+    (void)ctx;
+    free(p);
+}
+/* The last resort of range_in_chunks for one oversized entry. */
+static const gomap_allocator system_allocator = {system_alloc, system_free, NULL};
+
 /* The fallback when the full snapshot cannot be allocated (see locked.h):
  * called with the lock held and the entry (k, v) already taken from *it;
  * returns with the lock released. */
@@ -216,7 +228,6 @@ static bool range_in_chunks(struct gomap__snapshot *s, gomap_iter *it,
         struct gomap__snapshot big = chunk; /* one oversized record, if any */
         big.buf = NULL;
         big.cap = 0;
-        bool under_lock_stop = false;
         bool ended = false;
         for (;;) {
             if (!have_entry) {
@@ -238,13 +249,21 @@ static bool range_in_chunks(struct gomap__snapshot *s, gomap_iter *it,
                     break;
                 continue;
             }
-            /* A string entry that does not fit the room left. */
-            if (reserve(&big, need)) {
-                put_rec(&big, k, v);
-            } else {
-                const void *key = k;
-                under_lock_stop = !fn(key, v, ctx); /* documented: lock held */
+            /* A string entry that does not fit the room left.  fn must not
+             * run with the lock held (a read from fn would take it again:
+             * a self-deadlock with a mutex, or with a writer-preferring lock
+             * once a writer waits), so without room the entry is copied
+             * into system memory, and without that the program stops. */
+            if (!reserve(&big, need)) {
+                big.alloc = &system_allocator;
+                if (!reserve(&big, need)) {
+                    fputs("fatal error: out of memory (a map's range could not copy one "
+                          "entry)\n",
+                          stderr);
+                    abort();
+                }
             }
+            put_rec(&big, k, v);
             break;
         }
         lk->unlock(lk->arg);
@@ -252,12 +271,12 @@ static bool range_in_chunks(struct gomap__snapshot *s, gomap_iter *it,
             go_on = visit(s, fn, ctx);
             gomap__snapshot_reset(s);
         }
-        if (go_on && !under_lock_stop)
+        if (go_on)
             go_on = visit(&chunk, fn, ctx);
-        if (go_on && !under_lock_stop)
+        if (go_on)
             go_on = visit(&big, fn, ctx);
         gomap__snapshot_destroy(&big);
-        if (!go_on || under_lock_stop) {
+        if (!go_on) {
             gomap_iter_stop(it); /* lets the map free what it kept for it */
             return false;
         }

@@ -151,9 +151,10 @@ struct gomap__range_lock {
  * ENOMEM, and skipping entries would be worse): chunks of a
  * GOMAP__SNAPSHOT_MIN-byte stack buffer taken under successive lock holds, in
  * which a key deleted and stored again after it was visited may be visited
- * again; a single entry too large for that buffer gets its own allocation,
- * and if even that fails it is passed to fn with the lock held (fn must then
- * not write the map).  Returns false if fn stopped the visit. */
+ * again; a single entry too large for that buffer gets its own allocation
+ * (the allocator hook, else malloc, else a fatal out-of-memory error), so fn
+ * never runs with the lock held and may read the map in every path.
+ * Returns false if fn stopped the visit. */
 bool gomap__locked_range(struct gomap__snapshot *s, const gomap *m,
                          const struct gomap__range_lock *lk, concmap_range_fn fn, void *ctx);
 

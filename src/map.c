@@ -247,6 +247,10 @@ struct gomap {
     gomap_equal_fn equal_fn;
     void *fn_ctx;
     gomap_allocator alloc;
+    /* The header itself came from malloc, not from alloc: so it is under
+     * GOMAP_DEBUG=checkfree, whose quarantine frees headers long after
+     * gomap_free returned, when the user's allocator may be gone. */
+    bool header_malloc;
 };
 
 /* ---- allocation --------------------------------------------------------- */
@@ -616,6 +620,12 @@ ALWAYS_INLINE uint64_t hash_slot(const gomap *m, const char *slot, int kind) {
     return hash_key(m, slot, kind);
 }
 
+/* memcmp for string keys: a gomap_str of length 0 may have a NULL ptr
+ * (gomap.h), and memcmp's arguments must not be NULL even for 0 bytes. */
+ALWAYS_INLINE bool bytes_equal(const void *a, const void *b, size_t n) {
+    return n == 0 || memcmp(a, b, n) == 0;
+}
+
 /* Whether a stored key equals a caller's key. */
 ALWAYS_INLINE bool key_equal(const gomap *m, const char *slot, const void *key, int kind) {
     switch (kind) {
@@ -626,12 +636,12 @@ ALWAYS_INLINE bool key_equal(const gomap *m, const char *slot, const void *key, 
     case K_STR: {
         const gomap_str *k = key;
         gomap_str s = skey_view((const skey *)slot);
-        return s.len == k->len && memcmp(s.ptr, k->ptr, k->len) == 0;
+        return s.len == k->len && bytes_equal(s.ptr, k->ptr, k->len);
     }
     case K_BSTR: {
         const gomap_str *k = key;
         const gomap_str *s = (const gomap_str *)slot;
-        return s->len == k->len && (s->ptr == k->ptr || memcmp(s->ptr, k->ptr, k->len) == 0);
+        return s->len == k->len && (s->ptr == k->ptr || bytes_equal(s->ptr, k->ptr, k->len));
     }
     case K_BYTES:
         return memcmp(slot, key, m->ksize) == 0;
@@ -641,7 +651,7 @@ ALWAYS_INLINE bool key_equal(const gomap *m, const char *slot, const void *key, 
             if (m->equal_fn)
                 return user_equal(m, &s, key);
             const gomap_str *k = key;
-            return s.len == k->len && memcmp(s.ptr, k->ptr, k->len) == 0;
+            return s.len == k->len && bytes_equal(s.ptr, k->ptr, k->len);
         }
         if (m->equal_fn)
             return user_equal(m, slot, key);
@@ -649,17 +659,24 @@ ALWAYS_INLINE bool key_equal(const gomap *m, const char *slot, const void *key, 
     }
 }
 
-/* Whether a caller's key is NULL, or a string no object can hold: longer than the
- * 56 bits a heap key's length keeps (no address space is that large).  Such
- * a key is absent from every map, and a set of it is EINVAL; without this
- * test hashing it would read far past its bytes. */
+/* The longest string key accepted: 2^47 - 1 bytes.  x86-64 gives user space
+ * 2^47 bytes, so no object there is longer: a longer length is a bogus one,
+ * and hashing it would read far past the caller's bytes.  It also fits the
+ * 56 bits a heap key's length keeps. */
+#define MAX_STR_LEN ((((uint64_t)1) << 47) - 1)
+
+/* Whether a caller's key is NULL, or a string longer than MAX_STR_LEN or
+ * with a NULL pointer and a length.  Such a key is absent from every map,
+ * and a set of it is EINVAL. */
 ALWAYS_INLINE bool absurd_key(const gomap *m, const void *key, int kind) {
     if (unlikely(key == NULL))
         return true;
     if (kind == K_STR || kind == K_BSTR ||
         (kind == K_GEN &&
-         (m->base_kind == GOMAP_KEY_STRING || m->base_kind == GOMAP_KEY_STRING_BORROWED)))
-        return unlikely(((const gomap_str *)key)->len > HEAP_LEN_MASK);
+         (m->base_kind == GOMAP_KEY_STRING || m->base_kind == GOMAP_KEY_STRING_BORROWED))) {
+        const gomap_str *s = key;
+        return unlikely(s->len > MAX_STR_LEN || (s->ptr == NULL && s->len != 0));
+    }
     return false;
 }
 
@@ -1600,10 +1617,7 @@ GOMAP_API gomap_str gomap_cstr(const char *s) {
     return r;
 }
 
-static int new_map(gomap **out, const gomap_config *cfg, uint64_t seed) {
-    if (out == NULL)
-        return EINVAL;
-    *out = NULL;
+int gomap__config_check(const gomap_config *cfg) {
     if (cfg == NULL || (unsigned)cfg->key_kind > GOMAP_KEY_BYTES ||
         cfg->value_size > GOMAP_MAX_VALUE_SIZE)
         return EINVAL;
@@ -1611,14 +1625,39 @@ static int new_map(gomap **out, const gomap_config *cfg, uint64_t seed) {
         (cfg->key_size < 1 || cfg->key_size > GOMAP_MAX_KEY_SIZE ||
          (cfg->hash == NULL) != (cfg->equal == NULL)))
         return EINVAL;
-    const gomap_allocator *al = cfg->allocator ? cfg->allocator : &default_allocator;
-    if (al->alloc == NULL || al->free == NULL)
+    if (cfg->allocator && (cfg->allocator->alloc == NULL || cfg->allocator->free == NULL))
         return EINVAL;
-    gomap *m = al->alloc(sizeof *m, al->ctx);
+    return 0;
+}
+
+/* Frees the map header itself (see header_malloc). */
+static void free_header(gomap *m) {
+    if (m->header_malloc) {
+        free(m);
+        return;
+    }
+    gomap_allocator al = m->alloc;
+    al.free(m, sizeof *m, al.ctx);
+}
+
+static int new_map(gomap **out, const gomap_config *cfg, uint64_t seed) {
+    if (out == NULL)
+        return EINVAL;
+    *out = NULL;
+    if (gomap__config_check(cfg) != 0)
+        return EINVAL;
+    const gomap_allocator *al = cfg->allocator ? cfg->allocator : &default_allocator;
+#ifndef GOMAP_NO_DETECT
+    bool header_malloc = gomap__debug_checkfree();
+#else
+    bool header_malloc = false;
+#endif
+    gomap *m = header_malloc ? malloc(sizeof *m) : al->alloc(sizeof *m, al->ctx);
     if (!m)
         return ENOMEM;
     memset(m, 0, sizeof *m);
     m->alloc = *al;
+    m->header_malloc = header_malloc;
     m->base_kind = (uint8_t)cfg->key_kind;
     m->hash_fn = cfg->hash;
     m->equal_fn = cfg->equal;
@@ -1653,7 +1692,7 @@ static int new_map(gomap **out, const gomap_config *cfg, uint64_t seed) {
          * hint that asks for more (and would overflow the arithmetic) is
          * an allocation that cannot succeed. */
         if (++B > MAX_B) {
-            al->free(m, sizeof *m, al->ctx);
+            free_header(m);
             return ENOMEM;
         }
     }
@@ -1664,7 +1703,7 @@ static int new_map(gomap **out, const gomap_config *cfg, uint64_t seed) {
     m->slots = (char *)empty_slots;
     if (B > 0 || cfg->hint > 0) {
         if (first_array(m)) {
-            al->free(m, sizeof *m, al->ctx);
+            free_header(m);
             return ENOMEM;
         }
     }
@@ -1745,7 +1784,7 @@ static void quarantine_map(gomap *m) {
     quarantine_next = (quarantine_next + 1) % QUARANTINE_LEN;
     pthread_mutex_unlock(&quarantine_lock);
     if (old)
-        old->alloc.free(old, sizeof *old, old->alloc.ctx);
+        free_header(old);
 }
 #endif
 
@@ -1766,8 +1805,7 @@ GOMAP_API void gomap_free(gomap *m) {
         return;
     }
 #endif
-    gomap_allocator al = m->alloc;
-    al.free(m, sizeof *m, al.ctx);
+    free_header(m);
 }
 
 GOMAP_API void gomap_clear(gomap *m) {
@@ -1790,7 +1828,15 @@ GOMAP_API void gomap_clear(gomap *m) {
 }
 
 GOMAP_API size_t gomap_len(const gomap *m) {
-    return m ? m->count : 0;
+    if (!m)
+        return 0;
+#ifndef GOMAP_NO_DETECT
+    /* Not Go's check (len reads no buckets), only checkfree's: a freed map
+     * holds GOMAP__FREED_WRITER, which no live map's flag ever does. */
+    if (unlikely(writer_of(m) == GOMAP__FREED_WRITER))
+        gomap__conflict(m, GOMAP_CONFLICT_READ_WRITE, GOMAP__FREED_WRITER);
+#endif
+    return m->count;
 }
 
 /* ---- iteration --------------------------------------------------------------- */
@@ -1814,6 +1860,8 @@ static void mark_iter(const gomap *m, uint8_t bits) {
 }
 
 GOMAP_API void gomap_iter_init(gomap_iter *it, const gomap *m) {
+    if (it == NULL)
+        return;
     memset(it, 0, sizeof *it);
     if (m == NULL || m->count == 0)
         return;
@@ -1839,8 +1887,13 @@ static void iter_end(gomap_iter *it) {
 }
 
 GOMAP_API void gomap_iter_stop(gomap_iter *it) {
-    if (it && it->m)
-        iter_end(it);
+    if (!it || !it->m)
+        return;
+#ifndef GOMAP_NO_DETECT
+    if (unlikely(writer_of(it->m) == GOMAP__FREED_WRITER))
+        gomap__fatal("gomap_iter_stop on a freed map (GOMAP_DEBUG=checkfree)");
+#endif
+    iter_end(it);
 }
 
 ALWAYS_INLINE bool iter_next_impl(gomap_iter *it, const void **keyp, void **valp, int kind) {
@@ -1937,6 +1990,8 @@ ALWAYS_INLINE bool iter_next_impl(gomap_iter *it, const void **keyp, void **valp
 FOR_EACH_KIND(DEFINE_ITER_FN)
 
 GOMAP_API bool gomap_iter_next(gomap_iter *it, const void **key, void **value) {
+    if (it == NULL)
+        return false;
     const gomap *m = it->m;
     if (m == NULL)
         return false;

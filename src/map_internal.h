@@ -48,6 +48,11 @@ bool gomap__delete_hashed(gomap *m, const void *key, uint64_t hash);
  * A write (detected as one). */
 int gomap__upsert(gomap *m, const void *key, uint64_t hash, void **value_slot, bool *inserted);
 
+/* 0 if gomap_new would accept cfg (kind, sizes, user hash pair, allocator
+ * functions), else EINVAL.  Allocates nothing: the thread-safe maps call it
+ * before allocating their handle through cfg's allocator hook. */
+int gomap__config_check(const gomap_config *cfg);
+
 /* gomap_new with a given seed instead of a random one, so that several maps
  * (the shards of a shardmap, a cowmap's generations) hash alike. */
 int gomap__new_seeded(gomap **out, const gomap_config *cfg, uint64_t seed);

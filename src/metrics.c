@@ -134,6 +134,8 @@ static void put_label(FILE *out, const char *s) {
 }
 
 int gomap_metrics_write_prometheus(FILE *out) {
+    if (!out)
+        return EINVAL;
     static const char *const kinds[GOMAP_CONFLICT_KINDS] = {"writes", "read_write", "iter_write"};
     static const char *const ops[OPS] = {"load", "store", "delete", "other"};
     fputs("# HELP gomap_conflicts_total Concurrent map misuse detected in this process, by "

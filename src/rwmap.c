@@ -83,7 +83,7 @@ int rwmap_new(rwmap **out, const gomap_config *cfg) {
     if (!out)
         return EINVAL;
     *out = NULL;
-    if (!cfg)
+    if (gomap__config_check(cfg) != 0)
         return EINVAL;
     rwmap *m = gomap__locked_alloc(cfg->allocator, sizeof *m);
     if (!m)

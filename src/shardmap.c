@@ -225,7 +225,7 @@ int shardmap_new(shardmap **out, const gomap_config *cfg, unsigned shard_bits) {
     if (!out)
         return EINVAL;
     *out = NULL;
-    if (!cfg || shard_bits > SHARDMAP_MAX_BITS)
+    if (gomap__config_check(cfg) != 0 || shard_bits > SHARDMAP_MAX_BITS)
         return EINVAL;
     unsigned bits = shard_bits ? shard_bits : default_bits();
     size_t n = (size_t)1 << bits;

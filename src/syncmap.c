@@ -571,9 +571,10 @@ static int insert_new_locked(syncmap *m, const void *key, uint64_t h, const void
     struct sm_entry *e = entry_new(m, value);
     if (!e)
         return ENOMEM;
-    if (gomap__set_hashed(m->dirty->m, key, h, &e) != 0) {
+    int rc = gomap__set_hashed(m->dirty->m, key, h, &e);
+    if (rc != 0) { /* ENOMEM, or EINVAL for a key no map can hold */
         obj_free_now(m, &e->obj);
-        return ENOMEM;
+        return rc;
     }
     live_add(m, 1);
     if (!rd_amended(r))
@@ -660,6 +661,19 @@ int syncmap_new(syncmap **out, const gomap_config *cfg) {
     atomic_init(&m->reclaim.pending, 0);
     atomic_init(&m->live, 0);
     pthread_mutex_init(&m->mu, NULL);
+    /* The hint sizes the first dirty table.  Built now, so that a hint no
+     * memory can hold is ENOMEM here (as for the other variants) rather
+     * than on every store; an empty dirty table with amended clear is a
+     * valid state (dirty holds every read entry: none). */
+    if (cfg->hint) {
+        m->dirty = table_new(m, cfg->hint);
+        if (!m->dirty) {
+            pthread_mutex_destroy(&m->mu);
+            gomap_free(hasher);
+            sm_dealloc(m, m, sizeof *m);
+            return ENOMEM;
+        }
+    }
     *out = m;
     return 0;
 }

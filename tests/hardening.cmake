@@ -17,6 +17,7 @@ endforeach()
 gomap_test(hard_alloc SOURCES hard_alloc.c LABELS hardening)
 gomap_test(hard_hash SOURCES hard_hash.c LIBS m LABELS hardening)
 gomap_test(hard_badinput SOURCES hard_badinput.c LABELS hardening)
+gomap_test(hard_defects SOURCES hard_defects.c LABELS hardening TIMEOUT 300)
 
 # The classic crash programs shaped exactly like Go's (one pass), for
 # tools/detection.sh; a program, not a test.

@@ -21,7 +21,10 @@
  * (compare_and_swap, compare_and_delete).
  *
  * Errors: functions that may allocate return 0 or ENOMEM (the map unchanged);
- * functions that cannot fail return their result directly.  A NULL handle
+ * functions that cannot fail return their result directly.  A key no map
+ * can hold (a NULL key pointer, or a string longer than 2^47 - 1 bytes) is
+ * absent from every map, and a store of it returns EINVAL.  A NULL range
+ * callback visits nothing.  A NULL handle
  * reads as an empty map that cannot be written: load, load_and_delete and
  * compare_and_delete return false, len 0, range calls nothing, delete and
  * clear do nothing, concmap_kind returns NULL, and every function returning

@@ -99,8 +99,9 @@ GOMAP_API int cowmap_swap(cowmap *m, const void *key, const void *value, void *p
  * O(len + n).  keys is an array of n keys as the other functions take them
  * (uint64_t, uint32_t, gomap_str, or key_size-byte keys, back to back);
  * values is n * value_size bytes (NULL: zeros).  A key given twice keeps
- * its last value.  Readers see all n stores at once or none.  0 or ENOMEM
- * (nothing stored). */
+ * its last value.  Readers see all n stores at once or none.  0, ENOMEM,
+ * or EINVAL (keys NULL with n > 0, or a key no map can hold: see
+ * concmap.h); nothing is stored on an error. */
 GOMAP_API int cowmap_store_many(cowmap *m, size_t n, const void *keys, const void *values);
 
 /* Replaces the value if it equals old_value by bytes.  0 or ENOMEM. */

@@ -246,14 +246,16 @@ typedef struct gomap_iter {
     gomap_str key_view;
 } gomap_iter;
 
-/* Starts an iteration over m (NULL: an empty iteration).  O(1). */
+/* Starts an iteration over m (NULL: an empty iteration).  O(1).  it NULL:
+ * does nothing. */
 GOMAP_API void gomap_iter_init(gomap_iter *it, const gomap *m);
 
 /* Advances: stores pointers to the next entry's key and value in *key and
  * *value (either may be NULL when not wanted) and returns true, or returns
  * false when the iteration is over.  For string maps *key points to a
  * gomap_str valid until the next step.  The value may be modified in place.
- * Amortised O(1) per entry (O(buckets/len) for sparse maps). */
+ * Amortised O(1) per entry (O(buckets/len) for sparse maps).  it NULL:
+ * returns false. */
 GOMAP_API bool gomap_iter_next(gomap_iter *it, const void **key, void **value);
 
 /* Ends an iteration before gomap_iter_next has returned false, so the map

@@ -57,8 +57,8 @@ typedef struct gomap_metrics_counts {
 GOMAP_API int concmap_metrics_read(const concmap *m, gomap_metrics_counts *out);
 
 /* Writes the Prometheus text exposition (format 0.0.4) of the process's
- * conflict counters and of every map with metrics.  Returns 0, or EIO when
- * writing to `out` failed. */
+ * conflict counters and of every map with metrics.  Returns 0, EINVAL when
+ * out is NULL, or EIO when writing to `out` failed. */
 GOMAP_API int gomap_metrics_write_prometheus(FILE *out);
 
 #ifdef __cplusplus

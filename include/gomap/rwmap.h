@@ -93,9 +93,11 @@ GOMAP_API bool rwmap_compare_and_delete(rwmap *m, const void *key, const void *o
  * returning).  If that buffer cannot be allocated, range cannot report ENOMEM
  * and does not skip entries: it falls back to copying 4 KiB chunks under
  * successive lock holds, where a key deleted and stored again after it was
- * visited may be visited again; and an entry whose string key alone exceeds
- * 4 KiB and cannot be allocated even by itself is passed to fn with the
- * shared lock held (fn must then not write the map, or it deadlocks). */
+ * visited may be visited again; an entry whose string key alone exceeds
+ * 4 KiB is copied into a buffer of its own (from the allocator hook, or if
+ * that fails from malloc).  fn never runs with the lock held.  Only when
+ * even malloc fails does range stop the program ("fatal error: out of
+ * memory"), as Go does when memory runs out. */
 GOMAP_API void rwmap_range(rwmap *m, concmap_range_fn fn, void *ctx);
 
 /* Deletes every entry, keeping the allocated buckets.  Exclusive lock;
