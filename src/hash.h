@@ -43,7 +43,7 @@ static inline uint64_t gomap__hash_u64_secret(uint64_t key, gomap_hash_secret s)
     /* The mum alone keeps structure for runs of small keys: its low half's
      * low bits are a bijection of the key's low bits, and for some seeds the
      * signature the map uses (low bits + top byte) of the keys 0..2^18
-     * collided 2.7x as often as random (tests/hash_test.c's birthday
+     * collided 2.7x as often as random (tests/core/hash_test.c's birthday
      * check).  A multiply by the golden ratio and an xor-shift finish the
      * mixing: measured over 30 seeds, 130.3k..131.7k colliding pairs where
      * random gives 131.1k +- 1.1k.  The finish is invertible, so the seed

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # probe_overhead.sh [BUILD_WITH] [BUILD_WITHOUT] — what gomap's USDT probes cost
 # when nobody traces them, as callgrind instruction counts of a fixed core-map
-# workload (tests/obs_overhead.c): instructions are stable on a busy machine,
+# workload (tests/observability/obs_overhead.c): instructions are stable on a busy machine,
 # where timings are not.  Configures and builds the two trees if needed
 # (default build-probes-on / build-probes-off, -DGOMAP_PROBES=ON / OFF).
 # Prints both counts and the ratio; the target is <= 1.01.

@@ -12,7 +12,7 @@
 #ifndef GOMAP_FUZZ_COMMON_H
 #define GOMAP_FUZZ_COMMON_H
 
-#include "../hard_util.h"
+#include "hard_util.h"
 
 #include <gomap/concmap.h>
 

@@ -1,6 +1,6 @@
 /*
  * obs_expfmt.c — the exposition-format checker (obs_expfmt.h) as a program:
- *   obs_expfmt FILE   checks FILE (used by tests/obs_watch.sh on gomap-watch's
+ *   obs_expfmt FILE   checks FILE (used by tests/observability/obs_watch.sh on gomap-watch's
  *                     /metrics), exit 0 when valid;
  *   obs_expfmt        runs the checker's own tests: it accepts valid input
  *                     and rejects each kind of mistake.

@@ -11,7 +11,7 @@
  * right answer.  The number of failure points exercised is printed.
  */
 #include "check.h"
-#include "fuzz/fuzz_common.h"
+#include "../fuzz/fuzz_common.h"
 
 #include <errno.h>
 
