@@ -1610,6 +1610,104 @@ bool gomap__delete_hashed(gomap *m, const void *key, uint64_t hash) {
     DISPATCH(m, del, m, key, hash, true)
 }
 
+/* ---- optimistic reads ------------------------------------------------------- */
+
+/* Racy loads for gomap__get_optimistic: each value is loaded exactly once
+ * (the compiler may not reload it and see another), and torn values cannot
+ * happen for aligned words.  Relaxed: the caller's sequence check orders the
+ * whole lookup (map_internal.h). */
+#define RACY_LOAD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+
+/* Longest chain (home bucket + overflow buckets) an optimistic lookup
+ * follows.  Go's growth rules keep chains short; a longer walk means the
+ * chain is being relinked under the reader (pool buckets are reused after
+ * a clear), and the caller falls back to its lock. */
+#define OPTIMISTIC_CHAIN_LIMIT 32
+
+/* Starts loading the first two lines of a bucket's slots.  The tophash word
+ * and the slots live in different arrays, so a lookup in a large map pays
+ * two DRAM misses, the second only after the first (the slot is known only
+ * once the tophash byte matched); the bucket's address is known from the
+ * hash alone, so both misses can overlap.  Two lines hold a whole bucket of
+ * 16-byte slots (u64 -> u64). */
+static inline void prefetch_slots(const gomap *m, const char *slots) {
+    __builtin_prefetch(slots);
+    if (bucket_bytes(m) > 64)
+        __builtin_prefetch(slots + 64);
+}
+
+void gomap__prefetch(const gomap *m, uint64_t hash) {
+#ifndef GOMAP__TSAN
+    /* Header fields only (the header outlives every array), read racily:
+     * a stale or mixed value only prefetches a useless line, and a prefetch
+     * never faults. */
+    uintptr_t i = hash & RACY_LOAD(&m->mask);
+    const uint64_t *tops = RACY_LOAD(&m->tops);
+    const char *slots = RACY_LOAD(&m->slots);
+    __builtin_prefetch(tops + i);
+    prefetch_slots(m, slots + i * bucket_bytes(m));
+#else
+    (void)m;
+    (void)hash;
+#endif
+}
+
+bool gomap__optimistic_ok(const gomap *m) {
+    return m && (m->kind == K_U64 || m->kind == K_U32 || m->kind == K_BYTES);
+}
+
+void *gomap__get_optimistic(const gomap *m, const void *key, uint64_t hash, bool *retry) {
+    GOMAP_PROBE2(op, (const void *)m, 0);
+    *retry = false;
+    /* The array descriptor, not the header's cached tops/mask/slots: a
+     * growing writer changes those one by one, while a barray's geometry
+     * never changes, so these four fields always agree. */
+    const barray *a = RACY_LOAD(&m->arr);
+    if (RACY_LOAD(&m->oldarr)) {
+        *retry = true; /* growing: the key may be in either array */
+        return NULL;
+    }
+    if (!a)
+        return NULL; /* nothing inserted yet */
+    uintptr_t i = hash & (a->nbuckets - 1);
+    const uint64_t *top = &a->tops[i];
+    obucket *const *next = &a->nexts[i];
+    const char *slots = a->slots + i * bucket_bytes(m);
+    prefetch_slots(m, slots);
+    uint8_t t = tophash(hash);
+    size_t ss = m->slot_size;
+    for (unsigned n = 0; n < OPTIMISTIC_CHAIN_LIMIT; n++) {
+        uint64_t w = RACY_LOAD(top);
+        for (uint64_t mt = match_top(w, t); mt; mt &= mt - 1) {
+            const char *slot = slots + first_slot(mt) * ss;
+            bool eq;
+            switch (m->kind) {
+            case K_U64:
+                eq = key_equal(m, slot, key, K_U64);
+                break;
+            case K_U32:
+                eq = key_equal(m, slot, key, K_U32);
+                break;
+            default:
+                eq = key_equal(m, slot, key, K_BYTES);
+                break;
+            }
+            if (eq)
+                return (char *)slot + m->voff;
+        }
+        if (chain_ends(w))
+            return NULL;
+        obucket *o = RACY_LOAD(next);
+        if (!o)
+            return NULL;
+        top = &o->top;
+        next = &o->next;
+        slots = oslots(o);
+    }
+    *retry = true;
+    return NULL;
+}
+
 /* ---- life cycle ------------------------------------------------------------ */
 
 GOMAP_API gomap_str gomap_cstr(const char *s) {

@@ -26,6 +26,17 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* Whether this is a ThreadSanitizer build (gcc says so with a macro, clang
+ * with a feature test): the code paths that race on purpose (optimistic
+ * reads, prefetches) are left out of it. */
+#if defined(__SANITIZE_THREAD__)
+#define GOMAP__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define GOMAP__TSAN 1
+#endif
+#endif
+
 /* The map's hash of a key (its seed, its key kind, the user hash if any).
  * Calls the user hash function, if any, exactly once.  m must not be NULL. */
 uint64_t gomap__hash(const gomap *m, const void *key);
@@ -52,6 +63,44 @@ int gomap__upsert(gomap *m, const void *key, uint64_t hash, void **value_slot, b
  * functions), else EINVAL.  Allocates nothing: the thread-safe maps call it
  * before allocating their handle through cfg's allocator hook. */
 int gomap__config_check(const gomap_config *cfg);
+
+/* Starts loading the lines a lookup of this hash will read (its tophash word
+ * and its bucket's first slots), without waiting for them.  May be called
+ * without the map's lock, concurrently with writers (it only reads header
+ * fields and never faults); the lock-based maps call it before taking their
+ * lock, so the DRAM misses overlap the lock's atomic operations.  A no-op
+ * under ThreadSanitizer (its racy reads would be reported). */
+void gomap__prefetch(const gomap *m, uint64_t hash);
+
+/* Optimistic reads, for a map that takes no lock for its readers
+ * (shardmap.c).  The caller keeps, around every write of m, a sequence
+ * counter that is odd while the write runs; a reader loads the counter,
+ * calls gomap__get_optimistic, copies the value out, and accepts the result
+ * only if the counter was even and has not changed (a seqlock: Linux's
+ * seqcount; Boehm, "Can seqlocks get along with programming language memory
+ * models?", 2012, for the fences).
+ *
+ * What makes the racing lookup safe, not just usually right:
+ *   - everything it reads stays allocated while it reads: the map must be
+ *     created with an allocator whose free waits for an RCU grace period,
+ *     and the reader must be inside a read-side section (reclaim.h);
+ *   - it reads the bucket array's own descriptor (whose geometry never
+ *     changes), not the header fields a growing writer updates one by one,
+ *     so every index stays inside the array it loaded;
+ *   - each word it reads (tophash word, overflow pointer) is loaded once,
+ *     so a pointer tested non-NULL is the pointer followed;
+ *   - it walks at most a bounded number of buckets (a chain relinked under
+ *     it could otherwise loop);
+ *   - it compares keys by bytes inside the slot (fixed-size kinds only: an
+ *     owned string's pointer could be torn; a user function could see a
+ *     half-written key): gomap__optimistic_ok says whether m qualifies.
+ * It checks no writing flag (the whole point is to run beside a writer) and
+ * sets *retry, returning NULL, when it cannot answer (the map is growing, or
+ * the chain was too long): the caller then takes its lock.  Otherwise it
+ * returns the value's slot or NULL, both meaningful only if the sequence
+ * check passes. */
+bool gomap__optimistic_ok(const gomap *m);
+void *gomap__get_optimistic(const gomap *m, const void *key, uint64_t hash, bool *retry);
 
 /* gomap_new with a given seed instead of a random one, so that several maps
  * (the shards of a shardmap, a cowmap's generations) hash alike. */

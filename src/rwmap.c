@@ -10,25 +10,21 @@
 #include <string.h>
 
 #include "concmap_impl.h"
+#include "guarded.h"
 #include "locked.h"
 #include "map_internal.h"
 
 /*
  * Invariants:
- *   - `map` is read only under `lock` (shared or exclusive) and written only
- *     under it exclusively; the handle pointer itself and the map's seed never
- *     change, so gomap__hash(map, key) runs before the lock is taken.
- *   - `len` equals gomap_len(map) whenever the lock is not held exclusively:
- *     every write stores it before unlocking.  It is the only field read
- *     without the lock.
- *   - `cfg` is the creation config, immutable: value_size and the allocator
- *     hook are read from it without the lock.
+ *   - `lock` guards `g` (guarded.h states what it guards and how): read
+ *     under the shared lock, written under the exclusive one; the map's seed
+ *     never changes, so a key is hashed before the lock is taken.
+ *   - `cfg` is the creation config, immutable: the allocator hook is read
+ *     from it without the lock.
  */
 struct rwmap {
     struct gomap__rwspin lock; /* see locked.h for why not pthread_rwlock */
-    gomap *map;
-    _Atomic size_t len;
-    size_t value_size;
+    struct gomap__guarded g;
     gomap_config cfg;
 };
 
@@ -71,12 +67,6 @@ static inline void unlock(rwmap *m, uint64_t t, int exclusive) {
         gomap__rwspin_read_unlock(&m->lock);
 }
 
-/* Publishes the count before the exclusive lock is released.  Relaxed is
- * enough: len is a standalone number, and nothing is read through it. */
-static inline void publish_len(rwmap *m) {
-    atomic_store_explicit(&m->len, gomap_len(m->map), memory_order_relaxed);
-}
-
 /* ---- life cycle ----------------------------------------------------------- */
 
 int rwmap_new(rwmap **out, const gomap_config *cfg) {
@@ -89,20 +79,18 @@ int rwmap_new(rwmap **out, const gomap_config *cfg) {
     if (!m)
         return ENOMEM;
     memset(m, 0, sizeof *m);
-    int err = gomap_new(&m->map, cfg);
+    int err = gomap_new(&m->g.map, cfg);
     if (err) {
         gomap__locked_free(cfg->allocator, m, sizeof *m);
         return err;
     }
     /* Writer-preferring, as Go's RWMutex: a waiting writer holds back new
-     * readers, so readers cannot starve it.  Measured with glibc's rwlock
-     * (3 threads loading, 1 storing every 200 us): reader preference gave
-     * store latencies of p99 350-490 ms and max 1.2-4.3 s, writer preference
-     * p99 2.7-3.8 ms.  The spinning lock keeps that preference (locked.h). */
+     * readers, so readers cannot starve it (docs/design-family.md has the
+     * measurement that chose it). */
     atomic_init(&m->lock.state, 0);
-    m->value_size = cfg->value_size;
+    m->g.value_size = cfg->value_size;
     m->cfg = *cfg;
-    atomic_init(&m->len, gomap_len(m->map));
+    atomic_init(&m->g.len, gomap_len(m->g.map));
     *out = m;
     return 0;
 }
@@ -110,136 +98,44 @@ int rwmap_new(rwmap **out, const gomap_config *cfg) {
 void rwmap_free(rwmap *m) {
     if (!m)
         return;
-    gomap_free(m->map);
+    gomap_free(m->g.map);
     gomap__locked_free(m->cfg.allocator, m, sizeof *m);
 }
 
 /* ---- single-key operations ------------------------------------------------ */
 
+GOMAP__GUARDED_INLINE uint64_t rw_hash(void *owner, const void *key) {
+    return gomap__hash(((rwmap *)owner)->g.map, key);
+}
+
+GOMAP__GUARDED_INLINE struct gomap__guarded *rw_lock_write(void *owner, uint64_t h, uint64_t *t) {
+    rwmap *m = owner;
+    gomap__prefetch(m->g.map, h); /* the misses overlap the lock's atomics */
+    *t = lock_exclusive(m);
+    return &m->g;
+}
+
+GOMAP__GUARDED_INLINE void rw_unlock_write(void *owner, struct gomap__guarded *g, uint64_t t) {
+    (void)g;
+    unlock(owner, t, 1);
+}
+
+GOMAP__GUARDED_INLINE bool rw_load(void *owner, const void *key, uint64_t h, void *value_out) {
+    rwmap *m = owner;
+    gomap__prefetch(m->g.map, h);
+    uint64_t t = lock_shared(m);
+    bool found = gomap__guarded_get(&m->g, key, h, value_out);
+    unlock(m, t, 0);
+    return found;
+}
+
+static const struct gomap__locking RW_LOCKING = {rw_hash, rw_lock_write, rw_unlock_write, rw_load};
+
 bool rwmap_load(rwmap *m, const void *key, void *value_out) {
-    uint64_t h = gomap__hash(m->map, key);
-    uint64_t t = lock_shared(m);
-    const void *v = gomap__get_hashed(m->map, key, h);
-    if (v)
-        gomap__copy_out(value_out, v, m->value_size);
-    unlock(m, t, 0);
-    return v != NULL;
+    return rw_load(m, key, rw_hash(m, key), value_out);
 }
 
-/* Finds or inserts the key under the exclusive lock (held by the caller). */
-static int upsert(rwmap *m, const void *key, uint64_t h, void **slot, bool *inserted) {
-    int err = gomap__upsert(m->map, key, h, slot, inserted);
-    if (!err && *inserted)
-        publish_len(m);
-    return err;
-}
-
-int rwmap_store(rwmap *m, const void *key, const void *value) {
-    uint64_t h = gomap__hash(m->map, key);
-    uint64_t t = lock_exclusive(m);
-    void *slot;
-    bool inserted;
-    int err = upsert(m, key, h, &slot, &inserted);
-    if (!err)
-        gomap__copy_in(slot, value, m->value_size);
-    unlock(m, t, 1);
-    return err;
-}
-
-int rwmap_load_or_store(rwmap *m, const void *key, const void *value, void *actual_out,
-                        bool *loaded) {
-    uint64_t h = gomap__hash(m->map, key);
-    /* A hit is a read: answer it under the shared lock, as sync.Map answers
-     * LoadOrStore of a present key from its read map. */
-    uint64_t t = lock_shared(m);
-    const void *v = gomap__get_hashed(m->map, key, h);
-    if (v) {
-        gomap__copy_out(actual_out, v, m->value_size);
-        unlock(m, t, 0);
-        if (loaded)
-            *loaded = true;
-        return 0;
-    }
-    unlock(m, t, 0);
-    t = lock_exclusive(m);
-    void *slot;
-    bool inserted;
-    int err = upsert(m, key, h, &slot, &inserted);
-    if (!err) {
-        if (inserted)
-            gomap__copy_in(slot, value, m->value_size);
-        gomap__copy_out(actual_out, slot, m->value_size);
-        if (loaded)
-            *loaded = !inserted;
-    }
-    unlock(m, t, 1);
-    return err;
-}
-
-bool rwmap_load_and_delete(rwmap *m, const void *key, void *value_out) {
-    uint64_t h = gomap__hash(m->map, key);
-    uint64_t t = lock_exclusive(m);
-    const void *v = gomap__get_hashed(m->map, key, h);
-    if (v) {
-        gomap__copy_out(value_out, v, m->value_size);
-        gomap__delete_hashed(m->map, key, h);
-        publish_len(m);
-    }
-    unlock(m, t, 1);
-    return v != NULL;
-}
-
-void rwmap_delete(rwmap *m, const void *key) {
-    uint64_t h = gomap__hash(m->map, key);
-    uint64_t t = lock_exclusive(m);
-    if (gomap__delete_hashed(m->map, key, h))
-        publish_len(m);
-    unlock(m, t, 1);
-}
-
-int rwmap_swap(rwmap *m, const void *key, const void *value, void *previous_out, bool *loaded) {
-    uint64_t h = gomap__hash(m->map, key);
-    uint64_t t = lock_exclusive(m);
-    void *slot;
-    bool inserted;
-    int err = upsert(m, key, h, &slot, &inserted);
-    if (!err) {
-        if (!inserted)
-            gomap__copy_out(previous_out, slot, m->value_size);
-        gomap__copy_in(slot, value, m->value_size);
-        if (loaded)
-            *loaded = !inserted;
-    }
-    unlock(m, t, 1);
-    return err;
-}
-
-int rwmap_compare_and_swap(rwmap *m, const void *key, const void *old_value, const void *new_value,
-                           bool *swapped) {
-    uint64_t h = gomap__hash(m->map, key);
-    uint64_t t = lock_exclusive(m);
-    void *slot = gomap__get_hashed(m->map, key, h);
-    bool ok = slot && gomap__value_equal(slot, old_value, m->value_size);
-    if (ok)
-        gomap__copy_in(slot, new_value, m->value_size);
-    unlock(m, t, 1);
-    if (swapped)
-        *swapped = ok;
-    return 0;
-}
-
-bool rwmap_compare_and_delete(rwmap *m, const void *key, const void *old_value) {
-    uint64_t h = gomap__hash(m->map, key);
-    uint64_t t = lock_exclusive(m);
-    const void *slot = gomap__get_hashed(m->map, key, h);
-    bool ok = slot && gomap__value_equal(slot, old_value, m->value_size);
-    if (ok) {
-        gomap__delete_hashed(m->map, key, h);
-        publish_len(m);
-    }
-    unlock(m, t, 1);
-    return ok;
-}
+GOMAP__DEFINE_GUARDED_WRITES(rwmap, rwmap, RW_LOCKING)
 
 /* ---- whole-map operations ------------------------------------------------- */
 
@@ -260,19 +156,19 @@ void rwmap_range(rwmap *m, concmap_range_fn fn, void *ctx) {
     struct gomap__snapshot s;
     gomap__snapshot_init(&s, &m->cfg);
     struct gomap__range_lock lk = {range_lock, range_unlock, m};
-    gomap__locked_range(&s, m->map, &lk, fn, ctx);
+    gomap__locked_range(&s, m->g.map, &lk, fn, ctx);
     gomap__snapshot_destroy(&s);
 }
 
 void rwmap_clear(rwmap *m) {
     uint64_t t = lock_exclusive(m);
-    gomap_clear(m->map);
-    publish_len(m);
+    gomap_clear(m->g.map);
+    gomap__guarded_publish_len(&m->g);
     unlock(m, t, 1);
 }
 
 size_t rwmap_len(rwmap *m) {
-    return atomic_load_explicit(&m->len, memory_order_relaxed);
+    return atomic_load_explicit(&m->g.len, memory_order_relaxed);
 }
 
 /* ---- the concmap face ----------------------------------------------------- */

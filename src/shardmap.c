@@ -5,78 +5,70 @@
 #include <gomap/shardmap.h>
 
 #include <errno.h>
-#include <pthread.h>
-#include <sched.h>
+#include <linux/futex.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "concmap_impl.h"
+#include "guarded.h"
 #include "locked.h"
 #include "map_internal.h"
+#include "reclaim.h"
 
-/*
- * The shard lock.  Three candidates, selected at compile time
- * (-DGOMAP_SHARD_LOCK=n) so that one measuring program can compare them:
- *   SHARD_LOCK_MUTEX  pthread_mutex_t: futex-based, sleeps when contended.
- *   SHARD_LOCK_RW     pthread_rwlock_t: readers share, but every reader
- *                     writes the lock's reader count (one contended line).
- *   SHARD_LOCK_SPIN   test-and-test-and-set with pause, yielding after a
- *                     while: cheapest uncontended, but a preempted holder
- *                     makes waiters burn their time slice.
- * Measured (2-core machine shared with ~15 other runnable threads, so only
- * CPU time per operation means anything: best of 5 runs of 0.5 s, u64 keys,
- * uniform, 8 shards; cpu-ns/op, mutex / rwlock / spin):
- *   1024 keys (in cache, the lock's cost shows)
- *     read100 1 thread  20.4 / 21.4 / 17.3    2 threads  20.5 / 22.4 / 19.2
- *     read90  1 thread  23.6 / 25.4 / 19.4    2 threads  21.1 / 31.7 / 21.6
- *   1M keys: 210-400 for all three, dominated by the DRAM miss; no
- *   difference above the noise.
- * The rwlock is slowest, most under read90 with two threads (its shared
- * reader count bounces between cores, FIELD.md's point); the spin lock is
- * 2-4 ns ahead when uncontended and within noise at two threads, and it is
- * the one that degrades when the machine is oversubscribed, as this one is.
- * So: the mutex.
- */
-#define SHARD_LOCK_MUTEX 1
-#define SHARD_LOCK_RW    2
-#define SHARD_LOCK_SPIN  3
-#ifndef GOMAP_SHARD_LOCK
-#define GOMAP_SHARD_LOCK SHARD_LOCK_MUTEX
-#endif
-
-#if GOMAP_SHARD_LOCK == SHARD_LOCK_MUTEX
-typedef pthread_mutex_t shard_lock;
-#define SHARED_READS 0
-#elif GOMAP_SHARD_LOCK == SHARD_LOCK_RW
-typedef pthread_rwlock_t shard_lock;
-#define SHARED_READS 1
-#elif GOMAP_SHARD_LOCK == SHARD_LOCK_SPIN
-typedef _Atomic int shard_lock;
-#define SHARED_READS 0
+/* ThreadSanitizer cannot be told that a seqlock reader's racing reads are
+ * discarded when the sequence check fails, so TSan builds answer every load
+ * under the shard lock (the optimistic path is the one difference). */
+#ifdef GOMAP__TSAN
+#define SHARD_TSAN 1
 #else
-#error "GOMAP_SHARD_LOCK must be 1 (mutex), 2 (rwlock) or 3 (spin)"
+#define SHARD_TSAN 0
 #endif
+
+/* Largest value an optimistic load copies (into a stack buffer, since a copy
+ * that fails its check must not reach the caller's buffer).  Larger values
+ * are loaded under the lock. */
+#define OPTIMISTIC_MAX_VALUE 128
+
+/* Optimistic attempts before a load takes the lock: each attempt that finds
+ * a writer inside (an odd sequence) pauses once.  A writer holds a shard
+ * for one map operation, so a few pauses usually outlast it; a load that
+ * keeps losing to writers falls back to the lock, which queues it fairly. */
+#define OPTIMISTIC_TRIES 8
+
+/* Spins of a contended lock before it sleeps (Go's sync.Mutex spins 4
+ * times 30 PAUSEs before it parks; our critical sections are as short). */
+#define LOCK_SPINS 100
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
 
 /*
  * One shard.  Invariants:
- *   - `map` is read and written only under `lock` (shared mode suffices for
- *     reads when the lock has one); the pointer itself never changes.
- *   - `len` equals gomap_len(map) whenever the lock is free: every write
- *     stores it before unlocking.  It is the only field read without the lock.
- *   - A key lives in shard (hash >> shift) & mask for the map's whole life:
+ *   - `lock` guards `g` (guarded.h): every write, every read that does not
+ *     go optimistic, range and clear hold it;
+ *   - `seq` is odd exactly while a writer may be changing g.map (it is
+ *     changed only under `lock`); an optimistic reader accepts what it read
+ *     only if seq was even before and unchanged after (see load_optimistic);
+ *   - a key lives in shard (hash >> shift) & mask for the map's whole life:
  *     all shards share one seed, so the hash never changes.
  * Aligned to a cache line so that two shards never share one (false sharing
- * between a hot shard's lock and its neighbour's would serialize them).
+ * between a hot shard's lock and its neighbour's would serialize them); the
+ * lock, the sequence and the map pointer a reader needs are in that line.
  */
 struct shard {
-    _Alignas(64) shard_lock lock;
-    gomap *map;
-    _Atomic size_t len;
+    _Alignas(64) _Atomic uint32_t lock; /* see mutex_lock */
+    _Atomic uint32_t seq;
+    struct gomap__guarded g;
 };
 
-/* Every field is written once, at creation, and only read afterwards, so
- * this struct's cache line stays shared by all cores. */
+/* Every field but `reclaim` is written once, at creation, and only read
+ * afterwards, so their cache line stays shared by all cores; `reclaim`
+ * (written by every retirement) is kept a line away. */
 struct shardmap {
     struct shard *shards; /* 2^bits of them, inside `raw` */
     gomap *hasher;        /* an empty map with the shards' seed, never written:
@@ -88,123 +80,168 @@ struct shardmap {
     unsigned bits;
     unsigned shift; /* hash >> shift, masked, is the shard index */
     size_t mask;
+    bool optimistic;  /* loads try load_optimistic first */
     gomap_config cfg; /* immutable after creation */
+    /* With optimistic loads, the shards' maps allocate through this hook:
+     * the user's allocator (or malloc), with every free deferred past an
+     * RCU grace period, so a reader racing a writer never reads freed
+     * memory. */
+    gomap_allocator deferred;
+    char pad_[64];
+    struct gomap__reclaim reclaim; /* deferred frees not yet done */
 };
 
 static const char SHARD_NAME[] = "shard";
 
 /* ---- the lock ------------------------------------------------------------- */
 
-static void lock_init(shard_lock *l) {
-#if GOMAP_SHARD_LOCK == SHARD_LOCK_MUTEX
-    pthread_mutex_init(l, NULL);
-#elif GOMAP_SHARD_LOCK == SHARD_LOCK_RW
-    pthread_rwlockattr_t attr;
-    pthread_rwlockattr_init(&attr);
-    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-    pthread_rwlock_init(l, &attr);
-    pthread_rwlockattr_destroy(&attr);
-#else
-    atomic_init(l, 0);
-#endif
+static long futex(_Atomic uint32_t *addr, int op, uint32_t val) {
+    return syscall(SYS_futex, addr, op, val, NULL, NULL, 0);
 }
 
-static void lock_destroy(shard_lock *l) {
-#if GOMAP_SHARD_LOCK == SHARD_LOCK_MUTEX
-    pthread_mutex_destroy(l);
-#elif GOMAP_SHARD_LOCK == SHARD_LOCK_RW
-    pthread_rwlock_destroy(l);
-#else
-    (void)l;
-#endif
-}
-
-#if GOMAP_SHARD_LOCK != SHARD_LOCK_SPIN
-static void check(int err, const char *what) {
-    if (err)
-        gomap__locked_internal_error(what, err);
-}
-#endif
-
-static void acquire_exclusive(void *arg) {
-    shard_lock *l = arg;
-#if GOMAP_SHARD_LOCK == SHARD_LOCK_MUTEX
-    check(pthread_mutex_lock(l), "shardmap: pthread_mutex_lock failed");
-#elif GOMAP_SHARD_LOCK == SHARD_LOCK_RW
-    check(pthread_rwlock_wrlock(l), "shardmap: pthread_rwlock_wrlock failed");
-#else
-    /* Acquire pairs with the release in release(): the holder's writes to
-     * the shard are visible to the next holder. */
-    unsigned spins = 0;
-    while (atomic_exchange_explicit(l, 1, memory_order_acquire)) {
-        while (atomic_load_explicit(l, memory_order_relaxed)) {
-            if (++spins > 64)
-                sched_yield(); /* the holder may be preempted */
-#if defined(__x86_64__) || defined(__i386__)
-            else
-                __builtin_ia32_pause();
-#endif
-        }
+/*
+ * A mutex that spins, then sleeps: Go's sync.Mutex's policy (spin while the
+ * holder is likely running, since it holds the lock for one map operation;
+ * park in the kernel when it is not, so that a waiter behind a preempted
+ * holder gives its CPU away instead of burning its slice).  The states are
+ * those of Drepper's "Futexes Are Tricky" (mutex 2): 0 free, 1 locked, 2
+ * locked and maybe with sleepers, so an unlock makes a system call only when
+ * someone may sleep.  docs/design-family.md has the measurements that chose
+ * it over pthread_mutex_t, a reader-writer lock and a pure spin lock.
+ *
+ * Acquire on every successful lock, release on unlock: the holder's writes
+ * to the shard happen-before the next holder's reads.
+ */
+static void mutex_lock(void *arg) {
+    _Atomic uint32_t *l = arg;
+    uint32_t c = 0;
+    if (atomic_compare_exchange_strong_explicit(l, &c, 1, memory_order_acquire,
+                                                memory_order_relaxed))
+        return;
+    for (unsigned i = 0; i < LOCK_SPINS; i++) {
+        cpu_relax();
+        c = atomic_load_explicit(l, memory_order_relaxed);
+        if (c == 0 && atomic_compare_exchange_weak_explicit(l, &c, 1, memory_order_acquire,
+                                                            memory_order_relaxed))
+            return;
     }
-#endif
+    /* Announce a sleeper (2) before sleeping; whoever takes the lock from
+     * here on takes it as 2, since others may still sleep. */
+    if (c != 2)
+        c = atomic_exchange_explicit(l, 2, memory_order_acquire);
+    while (c != 0) {
+        futex(l, FUTEX_WAIT_PRIVATE, 2); /* returns at once unless still 2 */
+        c = atomic_exchange_explicit(l, 2, memory_order_acquire);
+    }
 }
 
-static void acquire_shared(void *arg) {
-#if SHARED_READS
-    check(pthread_rwlock_rdlock(arg), "shardmap: pthread_rwlock_rdlock failed");
-#else
-    acquire_exclusive(arg);
-#endif
-}
-
-static void release(void *arg) {
-    shard_lock *l = arg;
-#if GOMAP_SHARD_LOCK == SHARD_LOCK_MUTEX
-    check(pthread_mutex_unlock(l), "shardmap: pthread_mutex_unlock failed");
-#elif GOMAP_SHARD_LOCK == SHARD_LOCK_RW
-    check(pthread_rwlock_unlock(l), "shardmap: pthread_rwlock_unlock failed");
-#else
-    atomic_store_explicit(l, 0, memory_order_release);
-#endif
+static void mutex_unlock(_Atomic uint32_t *l) {
+    if (atomic_exchange_explicit(l, 0, memory_order_release) == 2)
+        futex(l, FUTEX_WAKE_PRIVATE, 1);
 }
 
 /* Takes a shard's lock; returns the traced acquisition time, or 0 without
  * reading the clock when no tracer is attached. */
-static inline uint64_t lock_shard(shardmap *m, struct shard *s, int exclusive) {
-    void (*acquire)(void *) = exclusive ? acquire_exclusive : acquire_shared;
+static inline uint64_t lock_shard(shardmap *m, struct shard *s) {
     if (!GOMAP__LOCK_TRACED()) {
-        acquire(&s->lock);
+        mutex_lock(&s->lock);
         return 0;
     }
-    return gomap__lock_acquire_traced(m, SHARD_NAME, exclusive || !SHARED_READS, acquire, &s->lock);
+    return gomap__lock_acquire_traced(m, SHARD_NAME, 1, mutex_lock, &s->lock);
 }
 
-static inline void unlock_shard(shardmap *m, struct shard *s, uint64_t t, int exclusive) {
+static inline void unlock_shard(shardmap *m, struct shard *s, uint64_t t) {
     if (t)
-        gomap__lock_release_traced(m, SHARD_NAME, exclusive || !SHARED_READS, t);
-    release(&s->lock);
+        gomap__lock_release_traced(m, SHARD_NAME, 1, t);
+    mutex_unlock(&s->lock);
 }
 
-/* Relaxed: len is a standalone number; nothing is read through it. */
-static inline void publish_len(struct shard *s) {
-    atomic_store_explicit(&s->len, gomap_len(s->map), memory_order_relaxed);
+/* The writer's half of the seqlock, under the lock.  The odd value is stored
+ * before any change to the map: the release fence orders it before the
+ * map's stores, pairing with the reader's acquire fence before its second
+ * load (a reader that read any of those stores sees seq changed).  The
+ * final even value is stored with release, pairing with the reader's first
+ * (acquire) load: a reader that starts on it sees the whole write. */
+static inline void begin_write(struct shard *s) {
+#if !SHARD_TSAN /* no optimistic reader to tell (and TSan rejects fences) */
+    uint32_t q = atomic_load_explicit(&s->seq, memory_order_relaxed);
+    atomic_store_explicit(&s->seq, q + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+#else
+    (void)s;
+#endif
+}
+
+static inline void end_write(struct shard *s) {
+#if !SHARD_TSAN
+    uint32_t q = atomic_load_explicit(&s->seq, memory_order_relaxed);
+    atomic_store_explicit(&s->seq, q + 1, memory_order_release);
+#else
+    (void)s;
+#endif
+}
+
+/* ---- deferred frees (for optimistic readers) ------------------------------ */
+
+/* What precedes every block the shards' maps allocate: the link for the
+ * reclaimer and what the final free needs.  32 bytes, so the block keeps
+ * malloc's 16-byte alignment. */
+struct deferred_block {
+    struct gomap__rcu_head head;
+    size_t size;
+    shardmap *owner;
+};
+
+static void *deferred_alloc(size_t size, void *ctx) {
+    shardmap *m = ctx;
+    struct deferred_block *b = gomap__locked_alloc(m->cfg.allocator, sizeof *b + size);
+    if (!b)
+        return NULL;
+    b->size = size;
+    b->owner = m;
+    return b + 1;
+}
+
+static void deferred_reclaim(struct gomap__rcu_head *head) {
+    gomap__rcu_callback_begin(head);
+    struct deferred_block *b = GOMAP__CONTAINER_OF(head, struct deferred_block, head);
+    shardmap *m = b->owner;
+    gomap__locked_free(m->cfg.allocator, b, sizeof *b + b->size);
+    gomap__rcu_reclaimed(&m->reclaim); /* the last access to m */
+}
+
+/* The map no longer links the block, but a reader that found it before may
+ * still read it: free it after a grace period. */
+static void deferred_free(void *p, size_t size, void *ctx) {
+    (void)size;
+    shardmap *m = ctx;
+    struct deferred_block *b = (struct deferred_block *)p - 1;
+    gomap__rcu_retire(&m->reclaim, &b->head, deferred_reclaim);
 }
 
 /* ---- shard choice --------------------------------------------------------- */
 
-/* Hashes once; the shard's map gets the same hash (all shards share the
- * seed, so any shard's map computes it). */
-static inline struct shard *pick(shardmap *m, const void *key, uint64_t *h) {
-    *h = gomap__hash(m->hasher, key);
-    return &m->shards[(size_t)(*h >> m->shift) & m->mask];
+static inline struct shard *shard_of(shardmap *m, uint64_t h) {
+    return &m->shards[(size_t)(h >> m->shift) & m->mask];
 }
 
+/* Hashes once; the shard's map gets the same hash (all shards share the
+ * seed, so any shard's map computes it). */
+GOMAP__GUARDED_INLINE uint64_t shard_hash(void *owner, const void *key) {
+    return gomap__hash(((shardmap *)owner)->hasher, key);
+}
+
+/* At least 64 shards, and 16 per CPU: with loads optimistic, what shards
+ * buy is how rarely two operations meet in one (a write makes the loads of
+ * its shard retry, two writes queue on its lock).  Measured against other
+ * counts in docs/design-family.md. */
 static unsigned default_bits(void) {
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     if (ncpu < 1)
         ncpu = 1;
+    size_t want = (size_t)ncpu * 16 < 64 ? 64 : (size_t)ncpu * 16;
     unsigned bits = 0;
-    while (bits < SHARDMAP_DEFAULT_MAX_BITS && ((size_t)1 << bits) < (size_t)ncpu * 4)
+    while (bits < SHARDMAP_DEFAULT_MAX_BITS && ((size_t)1 << bits) < want)
         bits++;
     return bits;
 }
@@ -213,10 +250,10 @@ static unsigned default_bits(void) {
 
 static void destroy(shardmap *m, size_t made) {
     gomap_free(m->hasher);
-    for (size_t i = 0; i < made; i++) {
-        lock_destroy(&m->shards[i].lock);
-        gomap_free(m->shards[i].map);
-    }
+    for (size_t i = 0; i < made; i++)
+        gomap_free(m->shards[i].g.map);
+    /* The maps' deferred frees use m (its allocator and counter). */
+    gomap__rcu_drain(&m->reclaim, "shardmap_free");
     gomap__locked_free(m->cfg.allocator, m->raw, m->raw_size);
     gomap__locked_free(m->cfg.allocator, m, sizeof *m);
 }
@@ -235,6 +272,7 @@ int shardmap_new(shardmap **out, const gomap_config *cfg, unsigned shard_bits) {
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
     m->bits = bits;
+    atomic_init(&m->reclaim.pending, 0);
     /* Bits 56-k .. 55: the map uses the top 8 (tophash) and the low B; see
      * gomap__map_hash_bits.  With k = 0 the mask is 0 and the shift unused. */
     m->shift = 56 - (bits ? bits : 1);
@@ -248,25 +286,34 @@ int shardmap_new(shardmap **out, const gomap_config *cfg, unsigned shard_bits) {
     m->shards = (struct shard *)(((uintptr_t)m->raw + 63) & ~(uintptr_t)63);
     memset(m->shards, 0, n * sizeof(struct shard));
 
-    gomap_config scfg = *cfg;
-    size_t per = cfg->hint >> bits;
-    scfg.hint = per ? per + per / 8 + 8 : cfg->hint ? 8 : 0; /* room for uneven shards */
     uint64_t seed = gomap__random64();
     gomap_config hcfg = *cfg;
     hcfg.hint = 0;
+    int err = gomap__new_seeded(&m->hasher, &hcfg, seed);
+    if (err) {
+        destroy(m, 0);
+        return err;
+    }
+    m->optimistic =
+        !SHARD_TSAN && gomap__optimistic_ok(m->hasher) && cfg->value_size <= OPTIMISTIC_MAX_VALUE;
+    gomap_config scfg = *cfg;
+    if (m->optimistic) {
+        m->deferred = (gomap_allocator){deferred_alloc, deferred_free, m};
+        scfg.allocator = &m->deferred;
+    }
+    size_t per = cfg->hint >> bits;
+    scfg.hint = per ? per + per / 8 + 8 : cfg->hint ? 8 : 0; /* room for uneven shards */
     for (size_t i = 0; i < n; i++) {
-        int err = gomap__new_seeded(&m->shards[i].map, &scfg, seed);
+        struct shard *s = &m->shards[i];
+        err = gomap__new_seeded(&s->g.map, &scfg, seed);
         if (err) {
             destroy(m, i);
             return err;
         }
-        lock_init(&m->shards[i].lock);
-        atomic_init(&m->shards[i].len, 0);
-    }
-    int err = gomap__new_seeded(&m->hasher, &hcfg, seed);
-    if (err) {
-        destroy(m, n);
-        return err;
+        atomic_init(&s->lock, 0);
+        atomic_init(&s->seq, 0);
+        atomic_init(&s->g.len, 0);
+        s->g.value_size = cfg->value_size;
     }
     *out = m;
     return 0;
@@ -283,126 +330,93 @@ size_t shardmap_shards(const shardmap *m) {
 
 /* ---- single-key operations ------------------------------------------------ */
 
+/* A load without the lock: 1 present (value copied out), 0 absent, -1
+ * undecided (the caller takes the lock).  The reader's half of the seqlock
+ * (begin_write has the writer's): the first load of seq is acquire, pairing
+ * with end_write's release; the acquire fence before the second load pairs
+ * with begin_write's release fence.  The read-side section keeps every
+ * block the lookup may reach allocated (deferred_free). */
+GOMAP__GUARDED_INLINE int load_optimistic(struct shard *s, const void *key, uint64_t h,
+                                          void *value_out) {
+#if SHARD_TSAN
+    (void)s;
+    (void)key;
+    (void)h;
+    (void)value_out;
+    return -1;
+#else
+    unsigned char buf[OPTIMISTIC_MAX_VALUE];
+    size_t vs = value_out ? s->g.value_size : 0;
+    int r = -1;
+    gomap__rcu_enter();
+    for (unsigned i = 0; i < OPTIMISTIC_TRIES; i++) {
+        uint32_t q = atomic_load_explicit(&s->seq, memory_order_acquire);
+        if (q & 1) {
+            cpu_relax(); /* a writer is inside */
+            continue;
+        }
+        bool retry;
+        const void *v = gomap__get_optimistic(s->g.map, key, h, &retry);
+        if (retry)
+            break;
+        if (v && vs == 8)
+            memcpy(buf, v, 8); /* the common size, without a call */
+        else if (v && vs)
+            memcpy(buf, v, vs); /* may be torn; kept only if seq says not */
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&s->seq, memory_order_relaxed) == q) {
+            r = v != NULL;
+            break;
+        }
+    }
+    gomap__rcu_exit();
+    if (r == 1 && vs == 8)
+        memcpy(value_out, buf, 8);
+    else if (r == 1 && vs)
+        memcpy(value_out, buf, vs);
+    return r;
+#endif
+}
+
+GOMAP__GUARDED_INLINE bool shard_load(void *owner, const void *key, uint64_t h, void *value_out) {
+    shardmap *m = owner;
+    struct shard *s = shard_of(m, h);
+    if (m->optimistic) {
+        int r = load_optimistic(s, key, h, value_out);
+        if (r >= 0)
+            return r;
+    }
+    gomap__prefetch(s->g.map, h);
+    uint64_t t = lock_shard(m, s);
+    bool found = gomap__guarded_get(&s->g, key, h, value_out);
+    unlock_shard(m, s, t);
+    return found;
+}
+
+GOMAP__GUARDED_INLINE struct gomap__guarded *shard_lock_write(void *owner, uint64_t h,
+                                                              uint64_t *t) {
+    shardmap *m = owner;
+    struct shard *s = shard_of(m, h);
+    gomap__prefetch(s->g.map, h);
+    *t = lock_shard(m, s);
+    begin_write(s);
+    return &s->g;
+}
+
+GOMAP__GUARDED_INLINE void shard_unlock_write(void *owner, struct gomap__guarded *g, uint64_t t) {
+    struct shard *s = GOMAP__CONTAINER_OF(g, struct shard, g);
+    end_write(s);
+    unlock_shard(owner, s, t);
+}
+
+static const struct gomap__locking SHARD_LOCKING = {shard_hash, shard_lock_write,
+                                                    shard_unlock_write, shard_load};
+
 bool shardmap_load(shardmap *m, const void *key, void *value_out) {
-    uint64_t h;
-    struct shard *s = pick(m, key, &h);
-    uint64_t t = lock_shard(m, s, 0);
-    const void *v = gomap__get_hashed(s->map, key, h);
-    if (v)
-        gomap__copy_out(value_out, v, m->cfg.value_size);
-    unlock_shard(m, s, t, 0);
-    return v != NULL;
+    return shard_load(m, key, shard_hash(m, key), value_out);
 }
 
-static int upsert(struct shard *s, const void *key, uint64_t h, void **slot, bool *inserted) {
-    int err = gomap__upsert(s->map, key, h, slot, inserted);
-    if (!err && *inserted)
-        publish_len(s);
-    return err;
-}
-
-int shardmap_store(shardmap *m, const void *key, const void *value) {
-    uint64_t h;
-    struct shard *s = pick(m, key, &h);
-    uint64_t t = lock_shard(m, s, 1);
-    void *slot;
-    bool inserted;
-    int err = upsert(s, key, h, &slot, &inserted);
-    if (!err)
-        gomap__copy_in(slot, value, m->cfg.value_size);
-    unlock_shard(m, s, t, 1);
-    return err;
-}
-
-int shardmap_load_or_store(shardmap *m, const void *key, const void *value, void *actual_out,
-                           bool *loaded) {
-    uint64_t h;
-    struct shard *s = pick(m, key, &h);
-    uint64_t t = lock_shard(m, s, 1);
-    void *slot;
-    bool inserted;
-    int err = upsert(s, key, h, &slot, &inserted);
-    if (!err) {
-        if (inserted)
-            gomap__copy_in(slot, value, m->cfg.value_size);
-        gomap__copy_out(actual_out, slot, m->cfg.value_size);
-        if (loaded)
-            *loaded = !inserted;
-    }
-    unlock_shard(m, s, t, 1);
-    return err;
-}
-
-bool shardmap_load_and_delete(shardmap *m, const void *key, void *value_out) {
-    uint64_t h;
-    struct shard *s = pick(m, key, &h);
-    uint64_t t = lock_shard(m, s, 1);
-    const void *v = gomap__get_hashed(s->map, key, h);
-    if (v) {
-        gomap__copy_out(value_out, v, m->cfg.value_size);
-        gomap__delete_hashed(s->map, key, h);
-        publish_len(s);
-    }
-    unlock_shard(m, s, t, 1);
-    return v != NULL;
-}
-
-void shardmap_delete(shardmap *m, const void *key) {
-    uint64_t h;
-    struct shard *s = pick(m, key, &h);
-    uint64_t t = lock_shard(m, s, 1);
-    if (gomap__delete_hashed(s->map, key, h))
-        publish_len(s);
-    unlock_shard(m, s, t, 1);
-}
-
-int shardmap_swap(shardmap *m, const void *key, const void *value, void *previous_out,
-                  bool *loaded) {
-    uint64_t h;
-    struct shard *s = pick(m, key, &h);
-    uint64_t t = lock_shard(m, s, 1);
-    void *slot;
-    bool inserted;
-    int err = upsert(s, key, h, &slot, &inserted);
-    if (!err) {
-        if (!inserted)
-            gomap__copy_out(previous_out, slot, m->cfg.value_size);
-        gomap__copy_in(slot, value, m->cfg.value_size);
-        if (loaded)
-            *loaded = !inserted;
-    }
-    unlock_shard(m, s, t, 1);
-    return err;
-}
-
-int shardmap_compare_and_swap(shardmap *m, const void *key, const void *old_value,
-                              const void *new_value, bool *swapped) {
-    uint64_t h;
-    struct shard *s = pick(m, key, &h);
-    uint64_t t = lock_shard(m, s, 1);
-    void *slot = gomap__get_hashed(s->map, key, h);
-    bool ok = slot && gomap__value_equal(slot, old_value, m->cfg.value_size);
-    if (ok)
-        gomap__copy_in(slot, new_value, m->cfg.value_size);
-    unlock_shard(m, s, t, 1);
-    if (swapped)
-        *swapped = ok;
-    return 0;
-}
-
-bool shardmap_compare_and_delete(shardmap *m, const void *key, const void *old_value) {
-    uint64_t h;
-    struct shard *s = pick(m, key, &h);
-    uint64_t t = lock_shard(m, s, 1);
-    const void *slot = gomap__get_hashed(s->map, key, h);
-    bool ok = slot && gomap__value_equal(slot, old_value, m->cfg.value_size);
-    if (ok) {
-        gomap__delete_hashed(s->map, key, h);
-        publish_len(s);
-    }
-    unlock_shard(m, s, t, 1);
-    return ok;
-}
+GOMAP__DEFINE_GUARDED_WRITES(shardmap, shardmap, SHARD_LOCKING)
 
 /* ---- whole-map operations ------------------------------------------------- */
 
@@ -411,17 +425,18 @@ struct range_arg {
     struct shard *s;
 };
 
+/* Range takes the lock without touching seq: it only reads, so optimistic
+ * loads of the shard go on meanwhile. */
 static void range_lock(void *arg) {
     struct range_arg *a = arg;
     if (GOMAP__LOCK_TRACED()) /* waits only; a hold would span fn in the fallback */
-        (void)gomap__lock_acquire_traced(a->m, SHARD_NAME, !SHARED_READS, acquire_shared,
-                                         &a->s->lock);
+        (void)gomap__lock_acquire_traced(a->m, SHARD_NAME, 1, mutex_lock, &a->s->lock);
     else
-        acquire_shared(&a->s->lock);
+        mutex_lock(&a->s->lock);
 }
 
 static void range_unlock(void *arg) {
-    release(&((struct range_arg *)arg)->s->lock);
+    mutex_unlock(&((struct range_arg *)arg)->s->lock);
 }
 
 void shardmap_range(shardmap *m, concmap_range_fn fn, void *ctx) {
@@ -431,7 +446,7 @@ void shardmap_range(shardmap *m, concmap_range_fn fn, void *ctx) {
     for (size_t i = 0; i <= m->mask; i++) {
         struct range_arg a = {m, &m->shards[(start + i) & m->mask]};
         struct gomap__range_lock lk = {range_lock, range_unlock, &a};
-        if (!gomap__locked_range(&snap, a.s->map, &lk, fn, ctx))
+        if (!gomap__locked_range(&snap, a.s->g.map, &lk, fn, ctx))
             break;
     }
     gomap__snapshot_destroy(&snap);
@@ -440,17 +455,19 @@ void shardmap_range(shardmap *m, concmap_range_fn fn, void *ctx) {
 void shardmap_clear(shardmap *m) {
     for (size_t i = 0; i <= m->mask; i++) {
         struct shard *s = &m->shards[i];
-        uint64_t t = lock_shard(m, s, 1);
-        gomap_clear(s->map);
-        publish_len(s);
-        unlock_shard(m, s, t, 1);
+        uint64_t t = lock_shard(m, s);
+        begin_write(s);
+        gomap_clear(s->g.map);
+        gomap__guarded_publish_len(&s->g);
+        end_write(s);
+        unlock_shard(m, s, t);
     }
 }
 
 size_t shardmap_len(shardmap *m) {
     size_t n = 0;
     for (size_t i = 0; i <= m->mask; i++)
-        n += atomic_load_explicit(&m->shards[i].len, memory_order_relaxed);
+        n += atomic_load_explicit(&m->shards[i].g.len, memory_order_relaxed);
     return n;
 }
 

@@ -9,12 +9,18 @@
  * lines (64-byte aligned), so threads working on different shards share
  * nothing; two threads contend only when their keys fall in the same shard.
  *
- * Shard lock: a plain mutex, chosen by measurement over a reader-writer lock
- * and a spin lock (figures in src/shardmap.c).  A reader-writer lock's shared
- * reader count is written by every reader, which is the cost a sharded map
- * exists to spread out; with critical sections this short the mutex is as
- * fast for readers (one thread per shard at a time is rarely a limit with
- * 4 x CPUs shards) and cheaper for writers.
+ * Loads take no lock and write nothing shared: a load reads the shard's
+ * map optimistically between two reads of the shard's sequence counter,
+ * which every write makes odd while it changes the map, and keeps the result
+ * only if the counter was even and unchanged (a seqlock); memory the map
+ * frees is freed only after every load that might still read it has ended
+ * (RCU, as syncmap).  After a few attempts that meet a writer, a load takes
+ * the lock instead.  That path applies to keys of fixed size (u64, u32,
+ * bytes) with the built-in hash and values of at most 128 bytes; other maps
+ * (strings, user functions, larger values) and ThreadSanitizer builds load
+ * under the lock.  Writes take the shard's lock: a mutex that spins briefly,
+ * then sleeps (Go's sync.Mutex's policy).  docs/design-family.md has the
+ * measurements behind both choices.
  *
  * Every single-key operation is linearizable (it touches one shard under its
  * lock).  Range and clear walk the shards one at a time and are therefore
@@ -25,7 +31,10 @@
  * reachable as concmap_new("shard", ...).  Every function is safe to call
  * from any number of threads at once.  "Blocking" below means: may wait for
  * the lock of the key's shard, held by another thread for one operation.  No
- * lock is held while user code other than hash/equality runs.
+ * lock is held while user code other than hash/equality runs.  With
+ * optimistic loads, the allocator hook's free runs later, on gomap's
+ * reclaimer thread (the hook must be thread-safe, as it already must be for
+ * shards written at once), and shardmap_free waits for those frees.
  */
 #ifndef GOMAP_SHARDMAP_H
 #define GOMAP_SHARDMAP_H
@@ -46,8 +55,8 @@ enum {
 };
 
 /* Creates a map of 2^shard_bits shards.  shard_bits 0 picks the default: the
- * smallest power of two >= 4 x the number of online CPUs, at most
- * 2^SHARDMAP_DEFAULT_MAX_BITS (a 2-CPU machine gets 8 shards).  The hint is
+ * smallest power of two >= 16 x the number of online CPUs and >= 64, at most
+ * 2^SHARDMAP_DEFAULT_MAX_BITS (a 2-CPU machine gets 64 shards).  The hint is
  * spread over the shards.  0 and *out set; EINVAL (bad config, out NULL,
  * shard_bits > SHARDMAP_MAX_BITS; *out = NULL) or ENOMEM.  Allocates
  * 64 bytes per shard plus each shard's map. */
@@ -60,7 +69,8 @@ GOMAP_API void shardmap_free(shardmap *m);
 GOMAP_API size_t shardmap_shards(const shardmap *m);
 
 /* Copies the key's value to value_out (if not NULL); returns whether the key
- * is present.  Blocking (the shard's lock).  Never allocates. */
+ * is present.  Lock-free while no write runs in the key's shard; otherwise
+ * (or for maps without optimistic loads) blocking.  Never allocates. */
 GOMAP_API bool shardmap_load(shardmap *m, const void *key, void *value_out);
 
 /* Inserts or overwrites.  0, or ENOMEM with the map unchanged.  Blocking.

@@ -1,0 +1,221 @@
+/*
+ * guarded.h — the single-key operations of the lock-based maps (rwmap.c,
+ * shardmap.c), written once.
+ *
+ * Both maps keep the same state behind a lock: a core map and its published
+ * length (struct gomap__guarded).  They differ only in how a key finds its
+ * lock (rwmap: one lock for all keys; shardmap: the lock of the key's shard)
+ * and in how a load is answered (rwmap: under the shared lock; shardmap:
+ * optimistically, without any lock).  A variant describes that in a
+ * `static const struct gomap__locking`; the operations below are
+ * always-inlined, so the compiler sees the constant table and calls the
+ * variant's functions directly (no indirect call on any path).
+ */
+#ifndef GOMAP_GUARDED_H
+#define GOMAP_GUARDED_H
+
+#include <gomap/concmap.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "locked.h"
+#include "map_internal.h"
+
+#define GOMAP__GUARDED_INLINE static inline __attribute__((always_inline))
+
+/* The state a lock guards.  Invariants:
+ *   - `map` is read under the lock (or optimistically, see shardmap.c) and
+ *     written only under it exclusively; the pointer never changes;
+ *   - `len` equals gomap_len(map) whenever no writer holds the lock: every
+ *     write that changes the count stores it before unlocking.  It is the
+ *     only field read without the lock;
+ *   - `value_size` is the map's, immutable. */
+struct gomap__guarded {
+    gomap *map;
+    _Atomic size_t len;
+    size_t value_size;
+};
+
+/* How a variant finds and takes the lock of a key.  All functions take the
+ * variant's own handle as `owner`. */
+struct gomap__locking {
+    /* The key's hash (the core map's, computed without any lock). */
+    uint64_t (*hash)(void *owner, const void *key);
+    /* Takes the lock guarding hash's key for a write and returns the state
+     * it guards; *token receives what unlock_write needs (the traced
+     * acquisition time, or 0). */
+    struct gomap__guarded *(*lock_write)(void *owner, uint64_t hash, uint64_t *token);
+    void (*unlock_write)(void *owner, struct gomap__guarded *g, uint64_t token);
+    /* A load with a known hash: copies the value out and returns whether
+     * the key is present, linearizably. */
+    bool (*load)(void *owner, const void *key, uint64_t hash, void *value_out);
+};
+
+/* Publishes the count before the writer unlocks.  Relaxed: len is a
+ * standalone number, nothing is read through it. */
+GOMAP__GUARDED_INLINE void gomap__guarded_publish_len(struct gomap__guarded *g) {
+    atomic_store_explicit(&g->len, gomap_len(g->map), memory_order_relaxed);
+}
+
+/* A lookup under a lock the caller holds (shared suffices). */
+GOMAP__GUARDED_INLINE bool gomap__guarded_get(struct gomap__guarded *g, const void *key, uint64_t h,
+                                              void *value_out) {
+    const void *v = gomap__get_hashed(g->map, key, h);
+    if (v)
+        gomap__copy_out(value_out, v, g->value_size);
+    return v != NULL;
+}
+
+/* Finds or inserts the key under the write lock (held by the caller). */
+GOMAP__GUARDED_INLINE int gomap__guarded_upsert(struct gomap__guarded *g, const void *key,
+                                                uint64_t h, void **slot, bool *inserted) {
+    int err = gomap__upsert(g->map, key, h, slot, inserted);
+    if (!err && *inserted)
+        gomap__guarded_publish_len(g);
+    return err;
+}
+
+GOMAP__GUARDED_INLINE int gomap__guarded_store(const struct gomap__locking *L, void *owner,
+                                               const void *key, const void *value) {
+    uint64_t h = L->hash(owner, key), t;
+    struct gomap__guarded *g = L->lock_write(owner, h, &t);
+    void *slot;
+    bool inserted;
+    int err = gomap__guarded_upsert(g, key, h, &slot, &inserted);
+    if (!err)
+        gomap__copy_in(slot, value, g->value_size);
+    L->unlock_write(owner, g, t);
+    return err;
+}
+
+GOMAP__GUARDED_INLINE int gomap__guarded_load_or_store(const struct gomap__locking *L, void *owner,
+                                                       const void *key, const void *value,
+                                                       void *actual_out, bool *loaded) {
+    uint64_t h = L->hash(owner, key), t;
+    /* A hit is a read: answered without the write lock, as sync.Map answers
+     * LoadOrStore of a present key from its read map.  The write path below
+     * looks again, so a key stored meanwhile is loaded, not overwritten. */
+    if (L->load(owner, key, h, actual_out)) {
+        if (loaded)
+            *loaded = true;
+        return 0;
+    }
+    struct gomap__guarded *g = L->lock_write(owner, h, &t);
+    void *slot;
+    bool inserted;
+    int err = gomap__guarded_upsert(g, key, h, &slot, &inserted);
+    if (!err) {
+        if (inserted)
+            gomap__copy_in(slot, value, g->value_size);
+        gomap__copy_out(actual_out, slot, g->value_size);
+        if (loaded)
+            *loaded = !inserted;
+    }
+    L->unlock_write(owner, g, t);
+    return err;
+}
+
+GOMAP__GUARDED_INLINE bool gomap__guarded_load_and_delete(const struct gomap__locking *L,
+                                                          void *owner, const void *key,
+                                                          void *value_out) {
+    uint64_t h = L->hash(owner, key), t;
+    struct gomap__guarded *g = L->lock_write(owner, h, &t);
+    bool found = gomap__guarded_get(g, key, h, value_out);
+    if (found) {
+        gomap__delete_hashed(g->map, key, h);
+        gomap__guarded_publish_len(g);
+    }
+    L->unlock_write(owner, g, t);
+    return found;
+}
+
+GOMAP__GUARDED_INLINE void gomap__guarded_delete(const struct gomap__locking *L, void *owner,
+                                                 const void *key) {
+    uint64_t h = L->hash(owner, key), t;
+    struct gomap__guarded *g = L->lock_write(owner, h, &t);
+    if (gomap__delete_hashed(g->map, key, h))
+        gomap__guarded_publish_len(g);
+    L->unlock_write(owner, g, t);
+}
+
+GOMAP__GUARDED_INLINE int gomap__guarded_swap(const struct gomap__locking *L, void *owner,
+                                              const void *key, const void *value,
+                                              void *previous_out, bool *loaded) {
+    uint64_t h = L->hash(owner, key), t;
+    struct gomap__guarded *g = L->lock_write(owner, h, &t);
+    void *slot;
+    bool inserted;
+    int err = gomap__guarded_upsert(g, key, h, &slot, &inserted);
+    if (!err) {
+        if (!inserted)
+            gomap__copy_out(previous_out, slot, g->value_size);
+        gomap__copy_in(slot, value, g->value_size);
+        if (loaded)
+            *loaded = !inserted;
+    }
+    L->unlock_write(owner, g, t);
+    return err;
+}
+
+GOMAP__GUARDED_INLINE int gomap__guarded_compare_and_swap(const struct gomap__locking *L,
+                                                          void *owner, const void *key,
+                                                          const void *old_value,
+                                                          const void *new_value, bool *swapped) {
+    uint64_t h = L->hash(owner, key), t;
+    struct gomap__guarded *g = L->lock_write(owner, h, &t);
+    void *slot = gomap__get_hashed(g->map, key, h);
+    bool ok = slot && gomap__value_equal(slot, old_value, g->value_size);
+    if (ok)
+        gomap__copy_in(slot, new_value, g->value_size);
+    L->unlock_write(owner, g, t);
+    if (swapped)
+        *swapped = ok;
+    return 0;
+}
+
+GOMAP__GUARDED_INLINE bool gomap__guarded_compare_and_delete(const struct gomap__locking *L,
+                                                             void *owner, const void *key,
+                                                             const void *old_value) {
+    uint64_t h = L->hash(owner, key), t;
+    struct gomap__guarded *g = L->lock_write(owner, h, &t);
+    const void *slot = gomap__get_hashed(g->map, key, h);
+    bool ok = slot && gomap__value_equal(slot, old_value, g->value_size);
+    if (ok) {
+        gomap__delete_hashed(g->map, key, h);
+        gomap__guarded_publish_len(g);
+    }
+    L->unlock_write(owner, g, t);
+    return ok;
+}
+
+/* The public functions of a variant PREFIX (PREFIX_store ... PREFIX_
+ * compare_and_delete) over its locking table L, each one line; PREFIX_load
+ * is the variant's own. */
+#define GOMAP__DEFINE_GUARDED_WRITES(PREFIX, TYPE, L)                                              \
+    int PREFIX##_store(TYPE *m, const void *key, const void *value) {                              \
+        return gomap__guarded_store(&L, m, key, value);                                            \
+    }                                                                                              \
+    int PREFIX##_load_or_store(TYPE *m, const void *key, const void *value, void *actual_out,      \
+                               bool *loaded) {                                                     \
+        return gomap__guarded_load_or_store(&L, m, key, value, actual_out, loaded);                \
+    }                                                                                              \
+    bool PREFIX##_load_and_delete(TYPE *m, const void *key, void *value_out) {                     \
+        return gomap__guarded_load_and_delete(&L, m, key, value_out);                              \
+    }                                                                                              \
+    void PREFIX##_delete(TYPE *m, const void *key) {                                               \
+        gomap__guarded_delete(&L, m, key);                                                         \
+    }                                                                                              \
+    int PREFIX##_swap(TYPE *m, const void *key, const void *value, void *previous_out,             \
+                      bool *loaded) {                                                              \
+        return gomap__guarded_swap(&L, m, key, value, previous_out, loaded);                       \
+    }                                                                                              \
+    int PREFIX##_compare_and_swap(TYPE *m, const void *key, const void *old_value,                 \
+                                  const void *new_value, bool *swapped) {                          \
+        return gomap__guarded_compare_and_swap(&L, m, key, old_value, new_value, swapped);         \
+    }                                                                                              \
+    bool PREFIX##_compare_and_delete(TYPE *m, const void *key, const void *old_value) {            \
+        return gomap__guarded_compare_and_delete(&L, m, key, old_value);                           \
+    }
+
+#endif /* GOMAP_GUARDED_H */

@@ -1,0 +1,203 @@
+/*
+ * shardmap_test.c — shardmap's lock-free loads against writers that grow,
+ * shrink, overwrite and clear the very shards being read.
+ *
+ * A load that races a writer must never return a value the key never had
+ * (a torn or stale copy that slipped past the sequence check), never read
+ * freed memory (AddressSanitizer would stop it: the maps' frees wait for an
+ * RCU grace period), and never miss a key no writer touches.  The writers
+ * keep every value a function of its key, so each load can check itself.
+ */
+#include <gomap/shardmap.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "check.h"
+#include "concmap_util.h"
+
+/* Values are VWORDS words, each a function of the key, so that a copy mixing
+ * two writes of different keys or a half-written slot is detectable. */
+enum { VWORDS = 4 };
+struct val {
+    uint64_t w[VWORDS];
+};
+
+static struct val val_of(uint64_t k, uint64_t gen) {
+    struct val v;
+    for (unsigned i = 0; i < VWORDS; i++)
+        v.w[i] = (k * 0x9e3779b97f4a7c15ull) ^ (gen << 8) ^ i;
+    return v;
+}
+
+/* Whether v is val_of(k, gen) for some gen. */
+static bool val_ok(uint64_t k, const struct val *v) {
+    uint64_t gen = ((v->w[0] ^ (k * 0x9e3779b97f4a7c15ull)) >> 8);
+    struct val want = val_of(k, gen);
+    return memcmp(&want, v, sizeof want) == 0;
+}
+
+enum { CHURN_KEYS = 4096, STABLE_KEYS = 256 };
+
+#if FAM_SANITIZED
+enum { WRITER_OPS = 60000, READER_OPS = 60000 };
+#else
+enum { WRITER_OPS = 600000, READER_OPS = 600000 };
+#endif
+
+struct race {
+    shardmap *m;
+    atomic_long bad_value;
+    atomic_int writers_left;
+    uint64_t seed;
+};
+
+/* Churn keys are CHURN_KEYS.. (stored, overwritten, deleted, cleared);
+ * stable keys 0..STABLE_KEYS-1 are stored once and never touched again —
+ * except by clear, which the stable checks account for by re-storing. */
+static void *writer(void *arg) {
+    struct race *r = arg;
+    uint64_t st = __atomic_add_fetch(&r->seed, 0x1234567, __ATOMIC_RELAXED);
+    for (long i = 0; i < WRITER_OPS; i++) {
+        uint64_t k = STABLE_KEYS + fam_rand(&st) % CHURN_KEYS;
+        unsigned op = (unsigned)(fam_rand(&st) % 100);
+        if (op < 60) {
+            struct val v = val_of(k, (uint64_t)i);
+            CHECK_EQ(shardmap_store(r->m, &k, &v), 0);
+        } else {
+            shardmap_delete(r->m, &k);
+        }
+        if (i % (WRITER_OPS / 6) == WRITER_OPS / 12) {
+            /* Rarely: empty every shard (their arrays are reset and their
+             * overflow buckets reused), then re-store the stable keys. */
+            shardmap_clear(r->m);
+            for (uint64_t s = 0; s < STABLE_KEYS; s++) {
+                struct val v = val_of(s, 0);
+                CHECK_EQ(shardmap_store(r->m, &s, &v), 0);
+            }
+        }
+    }
+    atomic_fetch_sub(&r->writers_left, 1);
+    return NULL;
+}
+
+static void *reader(void *arg) {
+    struct race *r = arg;
+    uint64_t st = __atomic_add_fetch(&r->seed, 0x7654321, __ATOMIC_RELAXED);
+    for (long i = 0; i < READER_OPS || atomic_load(&r->writers_left) > 0; i++) {
+        uint64_t k = fam_rand(&st) % (STABLE_KEYS + CHURN_KEYS);
+        struct val v;
+        memset(&v, 0xa5, sizeof v);
+        if (shardmap_load(r->m, &k, &v) && !val_ok(k, &v))
+            atomic_fetch_add(&r->bad_value, 1);
+        if (i >= 4 * READER_OPS)
+            break;
+    }
+    return NULL;
+}
+
+/* Few shards, an empty start: the shards grow (arrays retired under the
+ * readers), chains form and are cleared, and writers and readers meet in
+ * the same shard all the time. */
+static void race_run(unsigned shard_bits) {
+    struct race r;
+    memset(&r, 0, sizeof r);
+    gomap_config cfg = fam_config(GOMAP_KEY_U64, sizeof(struct val));
+    REQUIRE_EQ(shardmap_new(&r.m, &cfg, shard_bits), 0);
+    for (uint64_t s = 0; s < STABLE_KEYS; s++) {
+        struct val v = val_of(s, 0);
+        REQUIRE_EQ(shardmap_store(r.m, &s, &v), 0);
+    }
+    atomic_store(&r.writers_left, 2);
+    pthread_t t[4];
+    pthread_create(&t[0], NULL, writer, &r);
+    pthread_create(&t[1], NULL, writer, &r);
+    pthread_create(&t[2], NULL, reader, &r);
+    pthread_create(&t[3], NULL, reader, &r);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    CHECK_EQ(atomic_load(&r.bad_value), 0);
+    /* Quiet now: every stable key is there with its first value. */
+    for (uint64_t s = 0; s < STABLE_KEYS; s++) {
+        struct val v;
+        CHECK(shardmap_load(r.m, &s, &v));
+        CHECK(val_ok(s, &v));
+    }
+    shardmap_free(r.m);
+}
+
+TEST(loads_race_growth_deletes_and_clears_one_shard) {
+    race_run(0);
+}
+
+TEST(loads_race_growth_deletes_and_clears_four_shards) {
+    race_run(2);
+}
+
+/* An allocator that counts, to show that every block a shard's map freed
+ * (deferred past a grace period) has been freed when shardmap_free returns. */
+struct counting {
+    atomic_long blocks;
+    atomic_long bytes;
+};
+
+static void *count_alloc(size_t size, void *ctx) {
+    struct counting *c = ctx;
+    void *p = malloc(size);
+    if (p) {
+        atomic_fetch_add(&c->blocks, 1);
+        atomic_fetch_add(&c->bytes, (long)size);
+    }
+    return p;
+}
+
+static void count_free(void *p, size_t size, void *ctx) {
+    struct counting *c = ctx;
+    if (!p)
+        return;
+    atomic_fetch_sub(&c->blocks, 1);
+    atomic_fetch_sub(&c->bytes, (long)size);
+    free(p);
+}
+
+TEST(free_waits_for_deferred_frees) {
+    struct counting c = {0};
+    gomap_allocator al = {count_alloc, count_free, &c};
+    gomap_config cfg = fam_config(GOMAP_KEY_U64, 8);
+    cfg.allocator = &al;
+    shardmap *m;
+    REQUIRE_EQ(shardmap_new(&m, &cfg, 2), 0);
+    /* Growth from empty retires every smaller array; deletes and a clear
+     * free overflow buckets. */
+    for (uint64_t k = 0; k < 20000; k++)
+        REQUIRE_EQ(shardmap_store(m, &k, &k), 0);
+    for (uint64_t k = 0; k < 20000; k += 2)
+        shardmap_delete(m, &k);
+    shardmap_clear(m);
+    for (uint64_t k = 0; k < 5000; k++)
+        REQUIRE_EQ(shardmap_store(m, &k, &k), 0);
+    CHECK_EQ(shardmap_len(m), 5000);
+    shardmap_free(m);
+    CHECK_EQ(atomic_load(&c.blocks), 0);
+    CHECK_EQ(atomic_load(&c.bytes), 0);
+}
+
+/* Maps the optimistic path does not serve (owned strings) still answer
+ * through the lock: same results as a u64 map. */
+TEST(string_keys_load_under_the_lock) {
+    gomap_config cfg = fam_config(GOMAP_KEY_STRING, 8);
+    shardmap *m;
+    REQUIRE_EQ(shardmap_new(&m, &cfg, 3), 0);
+    struct fam_key kb;
+    for (uint64_t i = 0; i < 1000; i++)
+        REQUIRE_EQ(shardmap_store(m, fam_key(&kb, GOMAP_KEY_STRING, i), &i), 0);
+    for (uint64_t i = 0; i < 1000; i++) {
+        uint64_t v = 0;
+        CHECK(shardmap_load(m, fam_key(&kb, GOMAP_KEY_STRING, i), &v));
+        CHECK_EQ(v, i);
+    }
+    uint64_t absent = 5000;
+    CHECK(!shardmap_load(m, fam_key(&kb, GOMAP_KEY_STRING, absent), NULL));
+    shardmap_free(m);
+}
+
+TEST_MAIN()
