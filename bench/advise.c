@@ -240,44 +240,87 @@ static void target_line(FILE *f, const char *what, double ratio, double need) {
 }
 
 static double ratio_of(const mix_results *rs, const char *a, const char *b, const char *mix,
-                       unsigned th) {
-    const mix_result *x = mix_results_find(rs, "mix", a, mix, "uniform", th);
-    const mix_result *y = mix_results_find(rs, "mix", b, mix, "uniform", th);
+                       const char *dist, unsigned th) {
+    const mix_result *x = mix_results_find(rs, "mix", a, mix, dist, th);
+    const mix_result *y = mix_results_find(rs, "mix", b, mix, dist, th);
     return x && y && y->mops > 0 ? x->mops / y->mops : -1;
+}
+
+/* Threads beyond the cores share them: such runs measure how a variant
+ * behaves when a lock holder can be preempted, and are marked. */
+static const char *oversubscribed(unsigned th) {
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    return ncpu > 0 && th > (unsigned)ncpu ? " (oversubscribed)" : "";
+}
+
+/* The memory limit (limit.c) and each variant's share of it, per mix. */
+static void print_limit(const mix_results *rs, const mix_plan *p, FILE *f) {
+    for (size_t i = 0; i < rs->n; i++) {
+        const mix_result *l = &rs->r[i];
+        if (strcmp(l->kind, "limit"))
+            continue;
+        fprintf(f,
+                "  memory limit: %u threads, one dependent random access per op into %.0f MiB: "
+                "%.2f Mops/s\n",
+                l->threads, (double)l->keys * l->bytes_per_entry / 1048576.0, l->mops);
+        for (int mi = 0; mi < p->nmixes; mi++) {
+            fprintf(f, "    %-9s", p->mixes[mi]->name);
+            for (size_t j = 0; j < rs->n; j++) {
+                const mix_result *r = &rs->r[j];
+                if (!strcmp(r->kind, "mix") && !strcmp(r->mix, p->mixes[mi]->name) &&
+                    !strcmp(r->dist, "uniform") && r->threads == l->threads && l->mops > 0)
+                    fprintf(f, " %s %.2f", r->map, r->mops / l->mops);
+            }
+            fprintf(f, "\n");
+        }
+    }
 }
 
 static void print_targets(const mix_results *rs, const mix_plan *p, FILE *f) {
     unsigned th = 2;
     char what[160];
     targets_met = targets_missed = targets_unmeasured = 0;
-    fprintf(f, "\ntargets (issue 4; %u threads, uniform keys, median of %u reps, one run):\n", th,
-            p->reps);
-    target_line(f, "syncmap read100 / go-sync-map",
-                ratio_of(rs, "syncmap", "go-sync-map", "read100", th), 1.5);
-    target_line(f, "syncmap read75 / go-sync-map",
-                ratio_of(rs, "syncmap", "go-sync-map", "read75", th), 1.0);
+    fprintf(f, "\ntargets (median of %u reps, one run; %u threads unless said):\n", p->reps, th);
+    /* syncmap against the design it follows */
+    const char *sy[] = {"read100", "read90", "read75", "read50"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(what, sizeof what, "syncmap %s / go-sync-map", sy[i]);
+        target_line(f, what, ratio_of(rs, "syncmap", "go-sync-map", sy[i], "uniform", th),
+                    i == 0 ? 1.5 : 1.0);
+    }
+    /* shardmap against Go's sharded map: every mix, distribution and
+     * thread count of the run */
+    for (int mi = 0; mi < p->nmixes; mi++)
+        for (int di = 0; di < p->ndists; di++)
+            for (int ti = 0; ti < p->nthreads; ti++) {
+                const char *mix = p->mixes[mi]->name, *dist = wl_dist_name(p->dists[di]);
+                unsigned t = p->threads[ti];
+                snprintf(what, sizeof what, "shardmap %s %s@%u / go-shard-map%s", mix, dist, t,
+                         oversubscribed(t));
+                target_line(f, what, ratio_of(rs, "shardmap", "go-shard-map", mix, dist, t), 1.2);
+            }
     const char *sm[] = {"read90", "read50"};
     for (int i = 0; i < 2; i++) {
         snprintf(what, sizeof what, "shardmap %s / go-rwmutex-map", sm[i]);
-        target_line(f, what, ratio_of(rs, "shardmap", "go-rwmutex-map", sm[i], th), 2.0);
-        snprintf(what, sizeof what, "shardmap %s / go-shard-map", sm[i]);
-        target_line(f, what, ratio_of(rs, "shardmap", "go-shard-map", sm[i], th), 1.0);
+        target_line(f, what, ratio_of(rs, "shardmap", "go-rwmutex-map", sm[i], "uniform", th), 2.0);
     }
-    for (int mi = 0; mi < p->nmixes; mi++) {
-        const char *mix = p->mixes[mi]->name;
-        adv_candidate c[8];
-        int n = gather(rs, mix, "uniform", th, c, 8), best = -1;
-        for (int i = 0; i < n; i++)
-            if (best < 0 || c[i].mops > c[best].mops)
-                best = i;
-        const char *peers[] = {"tbb-chm", "urcu-lfht"};
-        for (int k = 0; k < 2; k++) {
-            snprintf(what, sizeof what, "best gomap %s (%s) / %s", mix,
-                     best >= 0 ? c[best].name : "-", peers[k]);
-            target_line(f, what, best >= 0 ? ratio_of(rs, c[best].name, peers[k], mix, th) : -1,
-                        1.0);
+    for (int mi = 0; mi < p->nmixes; mi++)
+        for (int di = 0; di < p->ndists; di++) {
+            const char *mix = p->mixes[mi]->name, *dist = wl_dist_name(p->dists[di]);
+            adv_candidate c[8];
+            int n = gather(rs, mix, dist, th, c, 8), best = -1;
+            for (int i = 0; i < n; i++)
+                if (best < 0 || c[i].mops > c[best].mops)
+                    best = i;
+            const char *peers[] = {"tbb-chm", "urcu-lfht"};
+            for (int k = 0; k < 2; k++) {
+                snprintf(what, sizeof what, "best gomap %s %s (%s) / %s", mix, dist,
+                         best >= 0 ? c[best].name : "-", peers[k]);
+                target_line(f, what,
+                            best >= 0 ? ratio_of(rs, c[best].name, peers[k], mix, dist, th) : -1,
+                            1.0);
+            }
         }
-    }
     /* p99: the analog's p99 over the variant's, so >= 1 means "no worse" */
     for (size_t i = 0; i < rs->n; i++) {
         const mix_result *l = &rs->r[i];
@@ -304,8 +347,39 @@ static void print_targets(const mix_results *rs, const mix_plan *p, FILE *f) {
                     r->allocs_per_op);
         }
     }
+    print_limit(rs, p, f);
     fprintf(f, "targets: %d met, %d missed, %d not measured\n", targets_met, targets_missed,
             targets_unmeasured);
+}
+
+/* Adds the memory-limit record: an array as large as the largest gomap
+ * variant's table of a locked map (rwmap's bytes per entry, else 38, the
+ * core map's at 1M u64 keys), walked by as many threads as the run's
+ * largest thread count up to 2. */
+static void add_memory_limit(mix_results *rs, const mix_plan *p) {
+    unsigned th = 0;
+    for (int i = 0; i < p->nthreads; i++)
+        if (p->threads[i] <= 2 && p->threads[i] > th)
+            th = p->threads[i];
+    if (!p->throughput || th == 0)
+        return;
+    const mix_result *rw = NULL;
+    for (size_t i = 0; i < rs->n && !rw; i++)
+        if (!strcmp(rs->r[i].kind, "mix") && !strcmp(rs->r[i].map, "rwmap") &&
+            rs->r[i].bytes_per_entry > 0)
+            rw = &rs->r[i];
+    double bpe = rw ? rw->bytes_per_entry : 38.0;
+    mix_result r;
+    mix_result_init(&r, "limit");
+    mix_result_cell(&r, "limit", "memory-limit", "-", "uniform", th, p->keys, p->seed);
+    double mops[64];
+    unsigned reps = p->reps < 64 ? p->reps : 64;
+    for (unsigned i = 0; i < reps; i++)
+        mops[i] = mix_memory_limit((uint64_t)((double)p->keys * bpe), th, p->duration_ms, 1);
+    mix_result_throughput(&r, mops, reps, p->duration_ms);
+    r.bytes_per_entry = bpe;
+    if (r.mops > 0)
+        mix_results_add(rs, &r);
 }
 
 /* ---- the default run --------------------------------------------------------- */
@@ -416,7 +490,7 @@ int bench_default_main(int argc, char **argv) {
     p.trace_len = 1u << 19;
     /* latency: read90 only, open loop, at the same thread count */
     p.latency = true;
-    p.latency_mixes = "read90";
+    p.latency_mixes = "read90,read50";
     p.lat_ms = 500;
     mix_outputs o = {0};
     for (int i = 1; i < argc; i++) {
@@ -434,6 +508,7 @@ int bench_default_main(int argc, char **argv) {
     mix_results rs = {0};
     uint64_t t0 = bench_now_ns();
     int rc = mix_run(&p, &out, &rs);
+    add_memory_limit(&rs, &p);
     double secs = (double)(bench_now_ns() - t0) / 1e9;
     FILE *f = o.json ? stderr : stdout;
     if (!o.json)

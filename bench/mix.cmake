@@ -5,7 +5,8 @@
 # table.  Each peer is built only when its Debian package is found.
 
 set(BENCH_MIX_SOURCES ${BENCH_DIR}/mix.c ${BENCH_DIR}/advise.c ${BENCH_DIR}/workload.c
-                      ${BENCH_DIR}/hist.c ${BENCH_DIR}/runner.c ${BENCH_DIR}/results.c)
+                      ${BENCH_DIR}/hist.c ${BENCH_DIR}/runner.c ${BENCH_DIR}/results.c
+                      ${BENCH_DIR}/limit.c)
 # What the C/C++ peers share: the workload, the histogram, the loops and the
 # peer driver (bench/peers/mixpeer.c).
 set(BENCH_PEER_SOURCES ${BENCH_DIR}/common.c ${BENCH_DIR}/workload.c ${BENCH_DIR}/hist.c

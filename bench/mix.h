@@ -88,6 +88,11 @@ int mix_plan_option(mix_plan *p, int argc, char **argv, int *i);
  * selected peer program; each result is emitted on out and appended to rs. */
 int mix_run(const mix_plan *p, bench_output *out, mix_results *rs);
 
+/* limit.c: the memory limit, in Mops/s (median of reps runs of duration_ms):
+ * `threads` threads each doing one dependent random access per operation
+ * into an array of at least `bytes` bytes; -1 when it cannot run. */
+double mix_memory_limit(uint64_t bytes, unsigned threads, uint64_t duration_ms, unsigned reps);
+
 /* The Go analog of a gomap variant ("syncmap" -> "go-sync-map"), or NULL. */
 const char *mix_go_analog(const char *map);
 bool mix_is_gomap(const char *map);
