@@ -29,20 +29,26 @@
 #include <unistd.h>
 
 #include <gomap/concmap.h>
+#include <gomap/syncmap.h>
 
 #include "hist.h"
 #include "runner.h"
 
 /* ---- contestants ---------------------------------------------------------- */
 
-/* gomap's variants: the name concmap_new takes, the name in results. */
+/* gomap's variants: the name concmap_new takes, the name in results, the Go
+ * analog, the options; `on_request` ones run only when --maps names them
+ * (configurations of a variant, not variants). */
 static const struct {
     const char *kind, *name, *analog;
+    concmap_options opts;
+    bool on_request;
 } variants[] = {
-    {"rw", "rwmap", "go-rwmutex-map"},
-    {"shard", "shardmap", "go-shard-map"},
-    {"sync", "syncmap", "go-sync-map"},
-    {"cow", "cowmap", "go-cow-map"},
+    {"rw", "rwmap", "go-rwmutex-map", {0}, false},
+    {"shard", "shardmap", "go-shard-map", {0}, false},
+    {"sync", "syncmap", "go-sync-map", {0}, false},
+    {"cow", "cowmap", "go-cow-map", {0}, false},
+    {"sync", "syncmap-adaptive", "go-sync-map", {.sync_promotion = SYNCMAP_PROMOTE_ADAPTIVE}, true},
 };
 enum { NVARIANTS = sizeof variants / sizeof variants[0] };
 
@@ -133,25 +139,25 @@ static run_map cm_run_map(concmap *m) {
 
 /* ---- one variant ---------------------------------------------------------------- */
 
-static int new_map(const mix_plan *p, const char *kind, concmap **m) {
+static int new_map(const mix_plan *p, int v, concmap **m) {
     gomap_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.key_kind = GOMAP_KEY_U64;
     cfg.value_size = p->value_size;
     cfg.hint = p->keys; /* every contestant is pre-sized for the key set */
     cfg.allocator = &gate_allocator;
-    return concmap_new(m, kind, &cfg, NULL);
+    return concmap_new(m, variants[v].kind, &cfg, &variants[v].opts);
 }
 
 /* Creates a variant's map and stores the key set [0, keys), with the counting
  * gate open from before the map's first allocation; returns the bytes per
  * entry the map holds afterwards.  Variants that free through RCU (syncmap,
- * cowmap) hand old memory to a reclamation thread: the gate stays open a
+ * cowmap, shardmap) hand old memory to a reclamation thread: the gate stays open a
  * little longer so those frees are counted. */
-static int create_prefilled(const mix_plan *p, const char *kind, concmap **m, double *bpe) {
+static int create_prefilled(const mix_plan *p, int v, concmap **m, double *bpe) {
     bench_counter_reset(&gate_counter);
     atomic_store_explicit(&gate_on, true, memory_order_relaxed);
-    int err = new_map(p, kind, m);
+    int err = new_map(p, v, m);
     if (err == 0) {
         run_map c = cm_run_map(*m);
         run_prefill(&c, p->seed, p->keys);
@@ -398,7 +404,7 @@ static void verify_one(const mix_plan *p, int v, const wl_mix *m, wl_dist d, con
                        bench_output *out, mix_results *rs) {
     concmap *map;
     double bpe;
-    if (create_prefilled(p, variants[v].kind, &map, &bpe) != 0)
+    if (create_prefilled(p, v, &map, &bpe) != 0)
         return;
     uint64_t sum;
     double apo = count_allocs(map, p->seed, &ts->tr[0], p->verify_ops, false, &sum);
@@ -421,11 +427,12 @@ static int run_gomap(const mix_plan *p, bench_output *out, mix_results *rs) {
     double bpe[NVARIANTS];
     int nsel = 0;
     for (int v = 0; v < NVARIANTS; v++) {
-        sel[v] = plan_has(p, variants[v].kind, variants[v].name);
+        sel[v] = variants[v].on_request ? p->maps && bench_list_has(p->maps, variants[v].name)
+                                        : plan_has(p, variants[v].kind, variants[v].name);
         if (!sel[v])
             continue;
         concmap *probe;
-        int err = new_map(p, variants[v].kind, &probe);
+        int err = new_map(p, v, &probe);
         if (err) {
             if (!p->quiet)
                 fprintf(stderr, "gomap-bench: %s: not available (concmap_new: %s); skipped\n",
@@ -467,7 +474,7 @@ static int run_gomap(const mix_plan *p, bench_output *out, mix_results *rs) {
                     bench_progress_add(1, variants[v].name);
                     continue;
                 }
-                if (!maps[v] && create_prefilled(p, variants[v].kind, &maps[v], &bpe[v]) != 0) {
+                if (!maps[v] && create_prefilled(p, v, &maps[v], &bpe[v]) != 0) {
                     sel[v] = false;
                     continue;
                 }
@@ -894,7 +901,8 @@ static void mix_usage(FILE *f) {
             "         [--verify-ops N] [--no-peers]\n"
             "mixes: read100 read99 read90 read75 read50 update100 churn (docs/workloads.md)\n"
             "peers: go-rwmutex-map go-shard-map go-sync-map go-cow-map absl-rwlock tbb-chm "
-            "urcu-lfht\n");
+            "urcu-lfht\n"
+            "on request: syncmap-adaptive (syncmap with SYNCMAP_PROMOTE_ADAPTIVE)\n");
 }
 
 int mix_output_option(mix_outputs *o, int argc, char **argv, int *i) {

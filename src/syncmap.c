@@ -139,6 +139,8 @@ struct syncmap {
     uint64_t locked_at; /* traced acquisition time, or 0 */
     struct sm_table *dirty;
     size_t misses;
+    size_t inserts;            /* new keys added to dirty since the last promotion */
+    syncmap_promotion rule;    /* see syncmap.h */
     struct sm_entry *expunged; /* entries dirty_locked expunged (some since revived) */
 };
 
@@ -485,6 +487,7 @@ static void promote_locked(syncmap *m) {
     rd_publish(m, d, false);
     m->dirty = NULL;
     m->misses = 0;
+    m->inserts = 0;
     /* Unlinked now: the old table and its expunged entries (R \ D). */
     struct sm_entry *e = m->expunged;
     m->expunged = NULL;
@@ -499,14 +502,23 @@ static void promote_locked(syncmap *m) {
         obj_retire(m, &old->obj, false);
 }
 
-/* Go's missLocked: counts a miss and promotes when misses reach len(dirty).
- * Requires dirty != NULL (the read word was amended). */
+/* Go's missLocked: counts a miss and promotes when misses reach len(dirty)
+ * (or, under the adaptive rule, len(dirty) scaled by the share of new keys
+ * among the lock's recent work; syncmap.h).  Requires dirty != NULL (the read
+ * word was amended). */
 static void miss_locked(syncmap *m) {
     m->misses++;
     size_t dlen = gomap_len(m->dirty->m);
     GOMAP_PROBE3(syncmap_miss, m, m->misses, dlen);
-    if (m->misses < dlen)
+    if (m->rule == SYNCMAP_PROMOTE_ADAPTIVE) {
+        /* misses >= dlen * ins / (ins + misses), without a division; in
+         * double, since the products may pass 64 bits only in theory. */
+        double ins = (double)m->inserts, mi = (double)m->misses;
+        if (mi * (ins + mi) < (double)dlen * ins)
+            return;
+    } else if (m->misses < dlen) {
         return;
+    }
     promote_locked(m);
 }
 
@@ -577,6 +589,7 @@ static int insert_new_locked(syncmap *m, const void *key, uint64_t h, const void
         return rc;
     }
     live_add(m, 1);
+    m->inserts++;
     if (!rd_amended(r))
         rd_publish(m, rd_table(r), true);
     return 0;
@@ -623,6 +636,7 @@ static void clear_locked(syncmap *m, bool now) {
     if (m->dirty)
         gomap_clear(m->dirty->m);
     m->misses = 0;
+    m->inserts = 0;
     for (e = doomed; e; e = next) {
         next = e->obj.chain;
         obj_retire(m, &e->obj, now);
@@ -935,6 +949,15 @@ void gomap__syncmap_state(syncmap *m, struct gomap__syncmap_state *s) {
     sm_unlock(m);
 }
 
+int syncmap_set_promotion(syncmap *m, syncmap_promotion rule) {
+    if (!m || (rule != SYNCMAP_PROMOTE_GO && rule != SYNCMAP_PROMOTE_ADAPTIVE))
+        return EINVAL;
+    sm_lock(m);
+    m->rule = rule;
+    sm_unlock(m);
+    return 0;
+}
+
 void gomap__syncmap_lock(syncmap *m) {
     sm_lock(m);
 }
@@ -946,8 +969,13 @@ void gomap__syncmap_unlock(syncmap *m) {
 /* ---- concmap glue --------------------------------------------------------- */
 
 static int ops_create(void **out, const gomap_config *cfg, const concmap_options *opts) {
-    (void)opts;
-    return syncmap_new((syncmap **)out, cfg);
+    if (opts && opts->sync_promotion != SYNCMAP_PROMOTE_GO &&
+        opts->sync_promotion != SYNCMAP_PROMOTE_ADAPTIVE)
+        return EINVAL;
+    int rc = syncmap_new((syncmap **)out, cfg);
+    if (rc == 0 && opts)
+        ((syncmap *)*out)->rule = (syncmap_promotion)opts->sync_promotion;
+    return rc;
 }
 
 GOMAP__DEFINE_CONCMAP_OPS(gomap_syncmap_ops, "sync", syncmap, syncmap, ops_create);

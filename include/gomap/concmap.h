@@ -46,7 +46,8 @@ typedef struct concmap concmap;
 
 /* Options beyond gomap_config that only some variants read. */
 typedef struct concmap_options {
-    unsigned shard_bits; /* shardmap: 2^shard_bits shards; 0 = default */
+    unsigned shard_bits;     /* shardmap: 2^shard_bits shards; 0 = default */
+    unsigned sync_promotion; /* syncmap: a syncmap_promotion; 0 = Go's rule */
 } concmap_options;
 
 /* The names concmap_new accepts, NULL-terminated: "rw", "shard", "sync", "cow". */

@@ -83,6 +83,33 @@ typedef struct syncmap syncmap;
  * EINVAL / ENOMEM with *out = NULL. */
 GOMAP_API int syncmap_new(syncmap **out, const gomap_config *cfg);
 
+/* When the dirty map is promoted to the read map.  Every load of a key that
+ * only the dirty map holds takes the lock and counts a miss; promotion ends
+ * those misses, but the next new key must then copy the whole read map into
+ * a new dirty map (O(len)).
+ *   SYNCMAP_PROMOTE_GO        Go's rule: promote when misses reach
+ *                             len(dirty), so a copy is paid for by as many
+ *                             locked misses.  The default.
+ *   SYNCMAP_PROMOTE_ADAPTIVE  follow the ratio of new keys to misses since
+ *                             the last promotion: promote when
+ *                             misses >= len(dirty) x inserts / (inserts +
+ *                             misses).  When the lock sees mostly misses (a
+ *                             few new keys read many times) promotion comes
+ *                             early (after about sqrt(len) misses for one new
+ *                             key), so readers stop taking the lock soon; when
+ *                             it sees mostly new keys (churn) it approaches
+ *                             Go's rule, so copies stay rare.  Never later
+ *                             than Go's rule. */
+typedef enum syncmap_promotion {
+    SYNCMAP_PROMOTE_GO = 0,
+    SYNCMAP_PROMOTE_ADAPTIVE = 1,
+} syncmap_promotion;
+
+/* Sets the promotion rule (takes effect at the next miss).  0, or EINVAL
+ * for an unknown rule.  Thread-safe (takes the lock).  concmap_new sets it
+ * from concmap_options.sync_promotion. */
+GOMAP_API int syncmap_set_promotion(syncmap *m, syncmap_promotion rule);
+
 /* Frees the map and, once no thread can still read them, everything it
  * retired.  No other thread may be using the map.  Blocks for a grace
  * period when some of its memory is still queued for reclamation; calling it

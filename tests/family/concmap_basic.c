@@ -336,13 +336,13 @@ TEST(kinds_and_creation_errors) {
         CHECK_EQ(concmap_new(&m, kind, &bad, NULL), EINVAL);
         /* shard_bits: a valid value works everywhere, an absurd one fails
          * for the variant that reads it */
-        concmap_options o = {3};
+        concmap_options o = {.shard_bits = 3};
         REQUIRE_EQ(concmap_new(&m, kind, &cfg, &o), 0);
         CHECK_EQ(put(m, &fam_shapes[0], 7, 8), 0);
         CHECK_EQ(get(m, &fam_shapes[0], 7), 8);
         concmap_free(m);
     }
-    concmap_options huge = {40};
+    concmap_options huge = {.shard_bits = 40};
     CHECK_EQ(concmap_new(&m, "shard", &cfg, &huge), EINVAL);
     concmap_free(NULL);
     CHECK(concmap_kind(NULL) == NULL);

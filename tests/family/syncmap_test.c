@@ -79,6 +79,80 @@ TEST(promotion_after_len_dirty_misses) {
     syncmap_free(m);
 }
 
+static bool count_none(const void *key, const void *value, void *ctx) {
+    (void)key;
+    (void)value;
+    (void)ctx;
+    return true;
+}
+
+/* Misses it takes, after one new key joins a promoted map of n keys, until
+ * the dirty map is promoted again. */
+static void misses_to_promote(syncmap_promotion rule, uint64_t n, size_t *out) {
+    *out = 0;
+    syncmap *m = new_u64(NULL, 8);
+    REQUIRE(m);
+    REQUIRE(syncmap_set_promotion(m, rule) == 0);
+    for (uint64_t k = 0; k < n; k++)
+        REQUIRE(syncmap_store(m, &k, &k) == 0);
+    syncmap_range(m, count_none, NULL); /* promotes: read holds all n */
+    REQUIRE(!state(m).amended);
+    uint64_t fresh = n; /* one new key: dirty rebuilt with n + 1 */
+    REQUIRE(syncmap_store(m, &fresh, &fresh) == 0);
+    REQUIRE(state(m).amended);
+    size_t misses = 0;
+    while (state(m).amended && misses <= n + 1) {
+        uint64_t v = 0;
+        CHECK(syncmap_load(m, &fresh, &v)); /* a miss until promoted */
+        CHECK_EQ(v, fresh);
+        misses++;
+    }
+    CHECK(!state(m).amended);
+    CHECK_EQ(state(m).read_len, n + 1);
+    syncmap_free(m);
+    *out = misses;
+}
+
+/* Go's rule waits for len(dirty) misses; the adaptive rule, with one new key
+ * and nothing but misses after it, promotes once misses * (1 + misses) >=
+ * len(dirty): after about sqrt(len(dirty)) of them. */
+TEST(adaptive_promotion_follows_the_miss_share) {
+    size_t go, adaptive;
+    misses_to_promote(SYNCMAP_PROMOTE_GO, 400, &go);
+    misses_to_promote(SYNCMAP_PROMOTE_ADAPTIVE, 400, &adaptive);
+    CHECK_EQ(go, 401);
+    CHECK_EQ(adaptive, 20); /* 20 * 21 >= 401 > 19 * 20 */
+    syncmap *m = new_u64(NULL, 8);
+    REQUIRE(m);
+    CHECK_EQ(syncmap_set_promotion(m, (syncmap_promotion)7), EINVAL);
+    syncmap_free(m);
+}
+
+/* Under churn (as many new keys as misses) the adaptive rule waits about as
+ * long as Go's: half of len(dirty) misses or more, never more than Go. */
+TEST(adaptive_promotion_under_churn_stays_near_go) {
+    syncmap *m = new_u64(NULL, 8);
+    REQUIRE(m);
+    REQUIRE(syncmap_set_promotion(m, SYNCMAP_PROMOTE_ADAPTIVE) == 0);
+    enum { N = 200 };
+    for (uint64_t k = 0; k < N; k++)
+        REQUIRE(syncmap_store(m, &k, &k) == 0);
+    syncmap_range(m, count_none, NULL);
+    size_t misses = 0;
+    uint64_t next = N;
+    do {
+        REQUIRE(syncmap_store(m, &next, &next) == 0); /* one new key ... */
+        CHECK(syncmap_load(m, &next, NULL));          /* ... and one miss */
+        next++;
+        misses++;
+    } while (state(m).amended && misses < 4 * N);
+    CHECK(!state(m).amended);
+    /* misses = inserts = i: promoted when i * 2i >= (N + i) * i, i = N */
+    CHECK(misses >= N / 2);
+    CHECK(misses <= (size_t)(next - N) + N);
+    syncmap_free(m);
+}
+
 static bool count_fn(const void *key, const void *value, void *ctx) {
     (void)key;
     (void)value;

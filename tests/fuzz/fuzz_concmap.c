@@ -88,7 +88,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     uint8_t h = fz_u8(&in);
     enum hard_kind kind = (enum hard_kind)(h & 3);
     enum hard_hash_mode mode = (enum hard_hash_mode)(((h >> 2) & 7) % HARD_HASH_MODES);
-    concmap_options opts = {fz_u8(&in) % 5u};
+    concmap_options opts = {.shard_bits = fz_u8(&in) % 5u};
 
     struct hard_alloc a;
     gomap_allocator hook;

@@ -381,7 +381,7 @@ TEST(concmap_new_rejects_bad_arguments) {
 }
 
 static void shard_bits_absurd(void *arg) {
-    concmap_options o = {*(unsigned *)arg};
+    concmap_options o = {.shard_bits = *(unsigned *)arg};
     concmap *m = NULL;
     int rc = concmap_new(&m, "shard", &u64cfg, &o);
     if (rc != 0 && rc != EINVAL && rc != ENOMEM)
