@@ -1663,13 +1663,20 @@ void *gomap__get_optimistic(const gomap *m, const void *key, uint64_t hash, bool
      * growing writer changes those one by one, while a barray's geometry
      * never changes, so these four fields always agree. */
     const barray *a = RACY_LOAD(&m->arr);
-    if (RACY_LOAD(&m->oldarr)) {
-        *retry = true; /* growing: the key may be in either array */
-        return NULL;
-    }
     if (!a)
         return NULL; /* nothing inserted yet */
     uintptr_t i = hash & (a->nbuckets - 1);
+    /* Growing: the key is still in its old bucket unless that bucket was
+     * evacuated (home_bucket's rule; the old index is hash & (old buckets -
+     * 1) for a doubling and a same-size grow alike). */
+    const barray *o = RACY_LOAD(&m->oldarr);
+    if (o) {
+        uintptr_t oi = hash & (o->nbuckets - 1);
+        if (!evacuated(RACY_LOAD(&o->tops[oi]))) {
+            a = o;
+            i = oi;
+        }
+    }
     const uint64_t *top = &a->tops[i];
     obucket *const *next = &a->nexts[i];
     const char *slots = a->slots + i * bucket_bytes(m);

@@ -95,8 +95,8 @@ void gomap__prefetch(const gomap *m, uint64_t hash);
  *     owned string's pointer could be torn; a user function could see a
  *     half-written key): gomap__optimistic_ok says whether m qualifies.
  * It checks no writing flag (the whole point is to run beside a writer) and
- * sets *retry, returning NULL, when it cannot answer (the map is growing, or
- * the chain was too long): the caller then takes its lock.  Otherwise it
+ * sets *retry, returning NULL, when it cannot answer (the chain was too
+ * long): the caller then takes its lock.  Otherwise it
  * returns the value's slot or NULL, both meaningful only if the sequence
  * check passes. */
 bool gomap__optimistic_ok(const gomap *m);

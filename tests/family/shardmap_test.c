@@ -46,7 +46,9 @@ enum { WRITER_OPS = 600000, READER_OPS = 600000 };
 
 struct race {
     shardmap *m;
+    bool clears; /* writers clear the map now and then */
     atomic_long bad_value;
+    atomic_long stable_missing; /* without clears: a stable key not found */
     atomic_int writers_left;
     uint64_t seed;
 };
@@ -66,7 +68,7 @@ static void *writer(void *arg) {
         } else {
             shardmap_delete(r->m, &k);
         }
-        if (i % (WRITER_OPS / 6) == WRITER_OPS / 12) {
+        if (r->clears && i % (WRITER_OPS / 6) == WRITER_OPS / 12) {
             /* Rarely: empty every shard (their arrays are reset and their
              * overflow buckets reused), then re-store the stable keys. */
             shardmap_clear(r->m);
@@ -87,8 +89,11 @@ static void *reader(void *arg) {
         uint64_t k = fam_rand(&st) % (STABLE_KEYS + CHURN_KEYS);
         struct val v;
         memset(&v, 0xa5, sizeof v);
-        if (shardmap_load(r->m, &k, &v) && !val_ok(k, &v))
+        bool found = shardmap_load(r->m, &k, &v);
+        if (found && !val_ok(k, &v))
             atomic_fetch_add(&r->bad_value, 1);
+        if (!found && k < STABLE_KEYS && !r->clears)
+            atomic_fetch_add(&r->stable_missing, 1);
         if (i >= 4 * READER_OPS)
             break;
     }
@@ -98,9 +103,10 @@ static void *reader(void *arg) {
 /* Few shards, an empty start: the shards grow (arrays retired under the
  * readers), chains form and are cleared, and writers and readers meet in
  * the same shard all the time. */
-static void race_run(unsigned shard_bits) {
+static void race_run(unsigned shard_bits, bool clears) {
     struct race r;
     memset(&r, 0, sizeof r);
+    r.clears = clears;
     gomap_config cfg = fam_config(GOMAP_KEY_U64, sizeof(struct val));
     REQUIRE_EQ(shardmap_new(&r.m, &cfg, shard_bits), 0);
     for (uint64_t s = 0; s < STABLE_KEYS; s++) {
@@ -116,6 +122,7 @@ static void race_run(unsigned shard_bits) {
     for (int i = 0; i < 4; i++)
         pthread_join(t[i], NULL);
     CHECK_EQ(atomic_load(&r.bad_value), 0);
+    CHECK_EQ(atomic_load(&r.stable_missing), 0);
     /* Quiet now: every stable key is there with its first value. */
     for (uint64_t s = 0; s < STABLE_KEYS; s++) {
         struct val v;
@@ -126,11 +133,18 @@ static void race_run(unsigned shard_bits) {
 }
 
 TEST(loads_race_growth_deletes_and_clears_one_shard) {
-    race_run(0);
+    race_run(0, true);
 }
 
 TEST(loads_race_growth_deletes_and_clears_four_shards) {
-    race_run(2);
+    race_run(2, true);
+}
+
+/* Without clears every stable key is present throughout: a load during
+ * growth must find it in its old bucket or its new one, never neither. */
+TEST(loads_during_growth_find_every_untouched_key) {
+    race_run(0, false);
+    race_run(3, false);
 }
 
 /* An allocator that counts, to show that every block a shard's map freed
