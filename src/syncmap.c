@@ -58,6 +58,7 @@
 #include <gomap/syncmap.h>
 
 #include "concmap_impl.h"
+#include "detect.h"
 #include "locked.h"
 #include "map_internal.h"
 #include "probes.h"
@@ -66,6 +67,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -111,6 +113,29 @@ struct sm_entry {
 _Static_assert(sizeof(struct sm_entry) == offsetof(struct sm_value, data),
                "an inline copy's bytes must sit where a copy's data does");
 
+/* Small values (1 to 8 bytes) live in the entry itself, in one of two cells
+ * that follow it, so a store allocates nothing and a load follows no pointer
+ * past the entry.  p then points to the cell holding the value (or is NULL or
+ * EXPUNGED, as always).  Invariants:
+ *   - a cell is written only by the holder of `lock`, and only while p does
+ *     not point to it; p is set to point to a cell only by the lock holder,
+ *     right after writing it (release);
+ *   - every write that reads or replaces the value (store, swap, delete,
+ *     compare-and-*, load-or-store) holds `lock`; the mark transitions under
+ *     mu (expunge, unexpunge, clear) change p alone, by CAS or exchange,
+ *     without it, so the lock holder sets p by CAS and retries when a mark
+ *     moved it;
+ *   - a reader takes no lock: it loads p, the cell, and p again, and keeps
+ *     the cell's bits if p did not change.  The bits were the value at some
+ *     instant between the two loads of p: the cell was either not rewritten
+ *     since the first load (the value then), or rewritten and p moved back
+ *     to it before the second load (the value then).  Cells are atomic words,
+ *     so no read is torn. */
+struct sm_small {
+    _Atomic uint64_t cell[2];
+    _Atomic uint32_t lock; /* 0 free, 1 held */
+};
+
 static unsigned char *vdata(const struct sm_value *v) {
     return (unsigned char *)v + offsetof(struct sm_value, data);
 }
@@ -129,6 +154,7 @@ struct syncmap {
     gomap *hasher;     /* an empty map with the seed: computes key hashes */
     gomap_config tcfg; /* the tables' config: value = struct sm_entry * */
     size_t vsize;      /* the user's value_size */
+    bool small;        /* 1 <= vsize <= 8: values live in the entry's cells */
     uint64_t seed;
     struct gomap__reclaim reclaim;
     char pad0[64];
@@ -165,7 +191,7 @@ static size_t value_bytes(const syncmap *m) {
 }
 
 static size_t entry_bytes(const syncmap *m) {
-    return sizeof(struct sm_entry) + m->vsize;
+    return sizeof(struct sm_entry) + (m->small ? sizeof(struct sm_small) : m->vsize);
 }
 
 static void *obj_new(syncmap *m, enum sm_kind kind, size_t size) {
@@ -235,7 +261,7 @@ static bool value_owned(const struct sm_value *v) {
 
 /* Frees a copy that was never published (or whose entry is being freed). */
 static void value_free_now(syncmap *m, struct sm_value *v) {
-    if (value_owned(v))
+    if (!m->small && value_owned(v)) /* small values live in their entry */
         obj_free_now(m, &v->obj);
 }
 
@@ -243,7 +269,7 @@ static void value_free_now(syncmap *m, struct sm_value *v) {
  * inline copy is not retired: it dies with its entry, which outlives every
  * reader of the entry, hence of the copy. */
 static void value_retire(syncmap *m, struct sm_value *v, bool now) {
-    if (value_owned(v))
+    if (!m->small && value_owned(v))
         obj_retire(m, &v->obj, now);
 }
 
@@ -256,6 +282,22 @@ static bool value_equal(const syncmap *m, const struct sm_value *v, const void *
     return gomap__value_equal(vdata(v), old, m->vsize);
 }
 
+static struct sm_small *small_of(struct sm_entry *e) {
+    return (struct sm_small *)(void *)(e + 1);
+}
+
+static struct sm_value *small_cell(struct sm_entry *e, int i) {
+    return (struct sm_value *)(void *)&small_of(e)->cell[i];
+}
+
+/* A value's bits (NULL: zeros, as gomap__copy_in); bytes past vsize are 0. */
+static uint64_t small_bits(const syncmap *m, const void *value) {
+    uint64_t b = 0;
+    if (value)
+        memcpy(&b, value, m->vsize);
+    return b;
+}
+
 /* A new entry holding a copy of `value` (NULL: zeros) in its own
  * allocation: a key written once and read many times (sync.Map's first use
  * case) costs one allocation, and a load finds the value next to the entry
@@ -265,7 +307,13 @@ static struct sm_entry *entry_new(syncmap *m, const void *value) {
     if (!e)
         return NULL;
     struct sm_value *v = PRESENT;
-    if (m->vsize) {
+    if (m->small) {
+        struct sm_small *s = small_of(e);
+        atomic_init(&s->cell[0], small_bits(m, value));
+        atomic_init(&s->cell[1], 0);
+        atomic_init(&s->lock, 0);
+        v = small_cell(e, 0);
+    } else if (m->vsize) {
         v = (struct sm_value *)(void *)e;
         gomap__copy_in(vdata(v), value, m->vsize);
     }
@@ -335,6 +383,163 @@ static struct sm_value *entry_load(struct sm_entry *e) {
     return value_live(v) ? v : NULL;
 }
 
+enum { SM_SLOW = -1 }; /* "the entry is expunged: retry under mu" */
+
+/* ---- small values ----------------------------------------------------------- */
+
+static void small_out(const syncmap *m, void *dst, uint64_t b) {
+    if (dst)
+        memcpy(dst, &b, m->vsize);
+}
+
+/* The bits of the cell p points to; relaxed: under the lock (the cell cannot
+ * change), or ordered by the caller. */
+static uint64_t small_get(const struct sm_value *p) {
+    return atomic_load_explicit((_Atomic uint64_t *)(void *)p, memory_order_relaxed);
+}
+
+static void small_lock(struct sm_small *s) {
+    unsigned spins = 0;
+    /* Acquire pairs with small_unlock's release: the holder's cell writes
+     * and p updates are visible to the next holder. */
+    while (atomic_exchange_explicit(&s->lock, 1, memory_order_acquire)) {
+        while (atomic_load_explicit(&s->lock, memory_order_relaxed)) {
+            if (++spins > 64)
+                sched_yield(); /* the holder may be preempted */
+        }
+    }
+}
+
+static void small_unlock(struct sm_small *s) {
+    atomic_store_explicit(&s->lock, 0, memory_order_release);
+}
+
+/* A lock-free load: true and *bits if present (see struct sm_small). */
+static bool small_read(struct sm_entry *e, uint64_t *bits) {
+    /* Acquire: pairs with the release that pointed p at the cell, so the
+     * cell's bits written before are visible. */
+    struct sm_value *v = atomic_load_explicit(&e->p, memory_order_acquire);
+    for (;;) {
+        if (!value_live(v))
+            return false;
+        /* Acquire keeps the second load of p after this one. */
+        uint64_t b = atomic_load_explicit((_Atomic uint64_t *)(void *)v, memory_order_acquire);
+        struct sm_value *again = atomic_load_explicit(&e->p, memory_order_acquire);
+        if (again == v) {
+            *bits = b;
+            return true;
+        }
+        v = again;
+    }
+}
+
+/* Writes `value` into the cell p does not point to and points p at it, under
+ * the lock.  false when p is EXPUNGED (nothing done); else *had says whether
+ * there was a value and *old holds it.  acq_rel: release publishes the cell,
+ * acquire orders the previous cell's read (done before, under the lock). */
+static bool small_try_swap(syncmap *m, struct sm_entry *e, const void *value, uint64_t *old,
+                           bool *had) {
+    struct sm_small *s = small_of(e);
+    uint64_t nb = small_bits(m, value);
+    small_lock(s);
+    struct sm_value *p = atomic_load_explicit(&e->p, memory_order_acquire);
+    for (;;) {
+        if (p == EXPUNGED) {
+            small_unlock(s);
+            return false;
+        }
+        struct sm_value *c = p == small_cell(e, 0) ? small_cell(e, 1) : small_cell(e, 0);
+        atomic_store_explicit((_Atomic uint64_t *)(void *)c, nb, memory_order_relaxed);
+        uint64_t prev = value_live(p) ? small_get(p) : 0;
+        if (atomic_compare_exchange_strong_explicit(&e->p, &p, c, memory_order_acq_rel,
+                                                    memory_order_acquire)) {
+            if (p == NULL)
+                live_add(m, 1);
+            *had = p != NULL;
+            *old = prev;
+            small_unlock(s);
+            return true;
+        }
+        /* A mark transition under mu moved p (never to a cell): again. */
+    }
+}
+
+/* Go's tryLoadOrStore for small values: 0 or SM_SLOW (expunged). */
+static int small_try_load_or_store(syncmap *m, struct sm_entry *e, const void *value,
+                                   void *actual_out, bool *loaded) {
+    struct sm_small *s = small_of(e);
+    small_lock(s);
+    struct sm_value *p = atomic_load_explicit(&e->p, memory_order_acquire);
+    for (;;) {
+        if (p == EXPUNGED) {
+            small_unlock(s);
+            return SM_SLOW;
+        }
+        if (p) {
+            small_out(m, actual_out, small_get(p));
+            *loaded = true;
+            small_unlock(s);
+            return 0;
+        }
+        uint64_t nb = small_bits(m, value);
+        struct sm_value *c = small_cell(e, 0);
+        atomic_store_explicit((_Atomic uint64_t *)(void *)c, nb, memory_order_relaxed);
+        if (atomic_compare_exchange_strong_explicit(&e->p, &p, c, memory_order_acq_rel,
+                                                    memory_order_acquire)) {
+            live_add(m, 1);
+            small_out(m, actual_out, nb);
+            *loaded = false;
+            small_unlock(s);
+            return 0;
+        }
+    }
+}
+
+/* Go's tryCompareAndSwap for small values (never allocates). */
+static void small_try_cas(syncmap *m, struct sm_entry *e, const void *old, const void *new_value,
+                          bool *swapped) {
+    struct sm_small *s = small_of(e);
+    uint64_t ob = small_bits(m, old), nb = small_bits(m, new_value);
+    *swapped = false;
+    small_lock(s);
+    struct sm_value *p = atomic_load_explicit(&e->p, memory_order_acquire);
+    for (;;) {
+        if (!value_live(p) || small_get(p) != ob)
+            break;
+        struct sm_value *c = p == small_cell(e, 0) ? small_cell(e, 1) : small_cell(e, 0);
+        atomic_store_explicit((_Atomic uint64_t *)(void *)c, nb, memory_order_relaxed);
+        if (atomic_compare_exchange_strong_explicit(&e->p, &p, c, memory_order_acq_rel,
+                                                    memory_order_acquire)) {
+            *swapped = true;
+            break;
+        }
+    }
+    small_unlock(s);
+}
+
+/* Go's entry.delete (with an optional comparison) for small values. */
+static bool small_delete(syncmap *m, struct sm_entry *e, bool compare, const void *expect,
+                         void *value_out) {
+    struct sm_small *s = small_of(e);
+    bool done = false;
+    small_lock(s);
+    struct sm_value *p = atomic_load_explicit(&e->p, memory_order_acquire);
+    for (;;) {
+        if (!value_live(p) || (compare && small_get(p) != small_bits(m, expect)))
+            break;
+        uint64_t b = small_get(p);
+        if (atomic_compare_exchange_strong_explicit(&e->p, &p, NULL, memory_order_acq_rel,
+                                                    memory_order_acquire)) {
+            live_add(m, -1);
+            small_out(m, value_out, b);
+            done = true;
+            break;
+        }
+    }
+    small_unlock(s);
+    return done;
+}
+
 /* Go's tryStore/trySwap: replaces p with nv unless expunged.  Returns false
  * (nothing done) when expunged; else stores the previous p in *old.
  * acq_rel: release publishes nv's bytes, acquire makes the old copy's bytes
@@ -380,12 +585,12 @@ static int entry_unexpunge_locked(syncmap *m, struct sm_entry *e, const void *ke
     return 0;
 }
 
-enum { SM_SLOW = -1 }; /* "the entry is expunged: retry under mu" */
-
 /* Go's tryLoadOrStore.  0 (done: *loaded, actual_out set), SM_SLOW or ENOMEM
  * (nothing changed).  The copy is allocated only once it may be stored. */
 static int entry_try_load_or_store(syncmap *m, struct sm_entry *e, const void *value,
                                    void *actual_out, bool *loaded) {
+    if (m->small)
+        return small_try_load_or_store(m, e, value, actual_out, loaded);
     struct sm_value *p = atomic_load_explicit(&e->p, memory_order_acquire), *nv = NULL;
     for (;;) {
         if (p == EXPUNGED) {
@@ -416,6 +621,10 @@ static int entry_try_load_or_store(syncmap *m, struct sm_entry *e, const void *v
  * allocated only once the comparison has held. */
 static int entry_try_cas(syncmap *m, struct sm_entry *e, const void *old, const void *new_value,
                          bool *swapped) {
+    if (m->small) {
+        small_try_cas(m, e, old, new_value, swapped);
+        return 0;
+    }
     struct sm_value *p = atomic_load_explicit(&e->p, memory_order_acquire), *nv = NULL;
     *swapped = false;
     for (;;) {
@@ -438,6 +647,8 @@ static int entry_try_cas(syncmap *m, struct sm_entry *e, const void *old, const 
  * Returns whether this call removed a value (copied to value_out). */
 static bool entry_delete(syncmap *m, struct sm_entry *e, bool compare, const void *expect,
                          void *value_out) {
+    if (m->small)
+        return small_delete(m, e, compare, expect, value_out);
     struct sm_value *p = atomic_load_explicit(&e->p, memory_order_acquire);
     for (;;) {
         if (!value_live(p) || (compare && !value_equal(m, p, expect)))
@@ -671,6 +882,7 @@ int syncmap_new(syncmap **out, const gomap_config *cfg) {
     m->hasher = hasher;
     m->tcfg = tcfg;
     m->vsize = cfg->value_size;
+    m->small = cfg->value_size >= 1 && cfg->value_size <= sizeof(uint64_t);
     m->seed = seed;
     atomic_init(&m->reclaim.pending, 0);
     atomic_init(&m->live, 0);
@@ -722,15 +934,59 @@ bool syncmap_load(syncmap *m, const void *key, void *value_out) {
         }
         sm_unlock(m);
     }
-    struct sm_value *v = e ? entry_load(e) : NULL;
-    if (v)
-        copy_out(m, value_out, v);
+    bool found;
+    if (m->small) {
+        uint64_t b;
+        found = e && small_read(e, &b);
+        if (found)
+            small_out(m, value_out, b);
+    } else {
+        struct sm_value *v = e ? entry_load(e) : NULL;
+        found = v != NULL;
+        if (v)
+            copy_out(m, value_out, v);
+    }
     gomap__rcu_exit();
-    return v != NULL;
+    return found;
+}
+
+/* syncmap_swap for small values: the same paths, with no copy to allocate. */
+static int small_swap(syncmap *m, const void *key, uint64_t h, const void *value,
+                      void *previous_out, bool *loaded) {
+    int rc = 0;
+    uint64_t old = 0;
+    bool had = false;
+    gomap__rcu_enter();
+    struct sm_entry *e = table_find(rd_table(rd_load(m)), key, h);
+    if (!e || !small_try_swap(m, e, value, &old, &had)) {
+        sm_lock(m);
+        uintptr_t r = rd_locked(m);
+        struct sm_entry *in_read = table_find(rd_table(r), key, h);
+        if ((e = in_read ? in_read : table_find(m->dirty, key, h))) {
+            if (in_read)
+                rc = entry_unexpunge_locked(m, e, key, h);
+            /* Not expunged now, and mu keeps it so: the swap succeeds. */
+            if (rc == 0 && !small_try_swap(m, e, value, &old, &had))
+                gomap__internal_error("syncmap: an entry expunged under mu");
+        } else {
+            rc = insert_new_locked(m, key, h, value, r);
+        }
+        sm_unlock(m);
+    }
+    if (rc == 0) {
+        if (loaded)
+            *loaded = had;
+        if (had)
+            small_out(m, previous_out, old);
+    }
+    gomap__rcu_exit();
+    return rc;
 }
 
 int syncmap_swap(syncmap *m, const void *key, const void *value, void *previous_out, bool *loaded) {
     uint64_t h = gomap__hash(m->hasher, key);
+    if (m->small)
+        return small_swap(m, key, h, value, previous_out, loaded);
     int rc = 0;
     struct sm_value *old = NULL, *nv = NULL;
     gomap__rcu_enter();
@@ -901,6 +1157,16 @@ void syncmap_range(syncmap *m, concmap_range_fn fn, void *ctx) {
         while (gomap_iter_next(&it, &key, &slot)) {
             struct sm_entry *e;
             memcpy(&e, slot, sizeof e);
+            if (m->small) {
+                uint64_t b;
+                unsigned char buf[sizeof b];
+                if (!small_read(e, &b))
+                    continue;
+                small_out(m, buf, b);
+                if (!fn(key, buf, ctx))
+                    break;
+                continue;
+            }
             struct sm_value *v = entry_load(e);
             if (v && !fn(key, vdata(v), ctx))
                 break;

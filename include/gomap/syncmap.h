@@ -23,12 +23,15 @@
  *
  * Memory: old read maps, dead entries and replaced value copies are freed
  * with RCU (liburcu, memb flavour) once no thread can still be reading them;
- * see "Threads and reclamation" below.  Each key costs an entry of
- * 32 + value_size bytes that also holds the key's first value (write-once
- * keys need one allocation, and a load finds the value beside the entry),
- * plus its slots in the read and dirty maps; every later value of a key is
- * a separate block of 32 + value_size bytes (the entry's inline bytes then
- * go unused).
+ * see "Threads and reclamation" below.  Values of 1 to 8 bytes live in
+ * their key's entry (56 bytes, two value cells): no store of an existing key
+ * allocates, and a load reads the value inside the entry; writers of one key
+ * serialise on a per-entry spin lock (loads never take it).  Larger values:
+ * each key costs an entry of 32 + value_size bytes that also holds the key's
+ * first value (write-once keys need one allocation, and a load finds the
+ * value beside the entry); every later value of a key is a separate block of
+ * 32 + value_size bytes (the entry's inline bytes then go unused).  Plus the
+ * key's slots in the read and dirty maps.
  *
  * Threads and reclamation.  No registration by hand: the first syncmap or
  * cowmap call a thread makes registers it with liburcu, and it is
@@ -46,17 +49,19 @@
  * Blocking and allocation, per function (the summary; details below):
  *   function            lock                          allocates
  *   load                never                         never
- *   store, swap         only for a key absent from    a value copy (plus an
- *                       the read map                  entry for a new key; a
- *                                                     dirty-map rebuild, O(n),
- *                                                     after a promotion)
+ *   store, swap         only for a key absent from    a value copy if value_size
+ *                       the read map                  > 8 (plus an entry for a
+ *                                                     new key; a dirty-map
+ *                                                     rebuild, O(n), after a
+ *                                                     promotion)
  *   load_or_store       only if the key is absent     only when it stores
  *                       from the read map
  *   load_and_delete,    only for a key absent from    never
  *   delete,             the read map while the map
  *   compare_and_delete  is amended
  *   compare_and_swap    as compare_and_delete         a value copy when the
- *                                                     comparison succeeds
+ *                                                     comparison succeeds and
+ *                                                     value_size > 8
  *   range               once, if amended (promotes)   never
  *   clear               yes                           never
  *   len                 never                         never
@@ -124,8 +129,8 @@ GOMAP_API void syncmap_free(syncmap *m);
 GOMAP_API bool syncmap_load(syncmap *m, const void *key, void *value_out);
 
 /* Sets the key's value.  An existing key of the read map is overwritten with
- * one compare-and-swap, no lock; a new key takes the lock.  Allocates the
- * value copy; 0 or ENOMEM. */
+ * one compare-and-swap, without the map's lock; a new key takes the lock.
+ * Allocates the value copy when value_size > 8; 0 or ENOMEM. */
 GOMAP_API int syncmap_store(syncmap *m, const void *key, const void *value);
 
 /* Go's LoadOrStore: the existing value (*loaded = true) or stores `value`

@@ -317,6 +317,53 @@ TEST(load_allocates_nothing) {
     CHECK_EQ(atomic_load(&t.allocs), atomic_load(&t.frees));
 }
 
+/* Values of up to 8 bytes live in their entry: overwriting, swapping,
+ * compare-and-swapping, deleting and reviving a key of the read table
+ * allocate nothing, and every answer is the value last written. */
+TEST(small_values_are_stored_in_place) {
+    struct tally t;
+    tally_init(&t);
+    syncmap *m = new_u64(&t, 8);
+    REQUIRE(m);
+    for (uint64_t k = 0; k < 500; k++)
+        REQUIRE(syncmap_store(m, &k, &k) == 0);
+    syncmap_range(m, stop_after_one, &(int){0}); /* promote: read holds all */
+    long before = atomic_load(&t.allocs);
+    for (uint64_t round = 1; round <= 10; round++)
+        for (uint64_t k = 0; k < 500; k++) {
+            uint64_t v = k * 1000 + round, prev = 0, got = 0;
+            bool loaded = false, sw = false;
+            CHECK(syncmap_swap(m, &k, &v, &prev, &loaded) == 0);
+            CHECK(loaded);
+            CHECK_EQ(prev, round == 1 ? k : k * 1000 + round - 1);
+            CHECK(syncmap_load(m, &k, &got));
+            CHECK_EQ(got, v);
+            uint64_t next = v + 1;
+            CHECK(syncmap_compare_and_swap(m, &k, &v, &next, &sw) == 0);
+            CHECK(sw);
+            CHECK(syncmap_compare_and_swap(m, &k, &v, &next, &sw) == 0);
+            CHECK(!sw);
+            CHECK(syncmap_load_and_delete(m, &k, &got));
+            CHECK_EQ(got, next);
+            CHECK(!syncmap_load(m, &k, NULL));
+            /* revived in place (the entry is still in the read table) */
+            CHECK(syncmap_store(m, &k, &v) == 0);
+        }
+    CHECK_EQ(atomic_load(&t.allocs), before);
+    CHECK_EQ(syncmap_len(m), 500);
+    /* a 4-byte value keeps its bytes and only them */
+    syncmap *m4 = new_u64(&t, 4);
+    REQUIRE(m4);
+    uint32_t a = 0xdeadbeef, b = 0;
+    uint64_t key = 7;
+    REQUIRE(syncmap_store(m4, &key, &a) == 0);
+    CHECK(syncmap_load(m4, &key, &b));
+    CHECK_EQ(b, 0xdeadbeef);
+    syncmap_free(m4);
+    syncmap_free(m);
+    CHECK_EQ(atomic_load(&t.allocs), atomic_load(&t.frees));
+}
+
 struct lockfree_run {
     syncmap *m;
     atomic_int done;
