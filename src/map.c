@@ -51,7 +51,7 @@
  *
  * Memory kept for iterators.  Go's iterator keeps an old bucket array alive
  * through the garbage collector; we keep it alive ourselves: a map remembers
- * (iter_flags) whether an iterator may still hold its current or its old
+ * (iters->flags) whether an iterator may still hold its current or its old
  * array, and when a growth finishes with such an iterator possible, the old
  * array is retired (kept, on the map's `retired` list) instead of freed.
  * Iterations are counted from start to end (gomap_iter_next returning false,
@@ -121,17 +121,37 @@ enum {
 
 enum { WSLOW_CB = 1, WSLOW_STACK = 2 }; /* gomap.wslow bits */
 
-/* iter_flags bits: whether an iterator may hold pointers into an array. */
+/* iter_registry.flags bits: whether an iterator may hold pointers into an array. */
 enum {
     ITER_NEW = 1, /* into `arr` (set by gomap_iter_init) */
     ITER_OLD = 2, /* into `oldarr` (carried over from ITER_NEW by a growth, or
                      set by an iterator reading an old bucket) */
 };
 
-/* Internal key kinds: the public kinds, plus GEN for any kind with a user
- * hash or equality function.  The hot paths are instantiated once per kind,
- * so the built-in kinds make no indirect call. */
-enum { K_U64, K_U32, K_STR, K_BSTR, K_BYTES, K_GEN };
+/* Key kinds as the hot paths see them (`kind`): the public gomap_key_kind
+ * the map was created with (`config_kind`), except that every map with a
+ * user hash or equality function is K_GEN.  The hot paths are instantiated
+ * once per kind, so the built-in kinds make no indirect call.  KEY_KINDS is
+ * the one list of them: X(name, K_kind); the enum, the per-kind functions
+ * and key_ops_table are all generated from it. */
+#define KEY_KINDS(X)                                                                               \
+    X(u64, K_U64) X(u32, K_U32) X(str, K_STR) X(bstr, K_BSTR) X(bytes, K_BYTES) X(gen, K_GEN)
+#define KEY_KIND_ENUM(name, k) k,
+enum { KEY_KINDS(KEY_KIND_ENUM) NKEY_KINDS };
+
+/* Each key kind's instance of the hot paths (see "dispatch" below).  The map
+ * keeps its kind, and an operation calls key_ops_table[m->kind].op. */
+typedef struct key_ops {
+    void *(*get)(const gomap *m, const void *key);
+    void *(*get_hashed)(const gomap *m, const void *key, uint64_t hash);
+    int (*set)(gomap *m, const void *key, uint64_t hash, bool have_hash, const void *value,
+               void **value_out, bool *inserted_out);
+    bool (*del)(gomap *m, const void *key, uint64_t hash, bool have_hash);
+    bool (*iter)(gomap_iter *it, const void **key, void **value);
+    int (*evacuate)(gomap *m, uintptr_t ob);
+    uint64_t (*hash)(const gomap *m, const void *key);
+} key_ops;
+static const key_ops key_ops_table[NKEY_KINDS];
 
 /* An owned string key (GOMAP_KEY_STRING) occupies 16 bytes in its slot.
  * Strings of up to 15 bytes are stored inline: bytes 0..14 hold the bytes
@@ -186,6 +206,21 @@ typedef struct barray {
     char *pool_end;
 } barray;
 
+/* What iterations record in a map.  An iteration takes a const gomap *
+ * (gomap.h): it changes none of the map's entries or shape, only this
+ * bookkeeping, so the bookkeeping is kept apart and reached through the
+ * non-const pointer gomap.iters; it is the only part of a map that an
+ * operation on a const map writes.  Atomic because concurrent iterations of
+ * one map (readers) update it together; relaxed, see cohort_live and
+ * mark_iter. */
+typedef struct iter_registry {
+    _Atomic uint8_t flags; /* ITER_*; see "Memory kept for iterators" */
+    /* Iterations started and not yet ended (by gomap_iter_next returning
+     * false or by gomap_iter_stop), in two cohorts: an iteration joins
+     * cohort gomap.iter_phase when it starts. */
+    _Atomic uint32_t live[2];
+} iter_registry;
+
 /* A deferred-free heap string (see gomap_delete): the string's own first 16
  * bytes hold the link, so deferring never allocates. */
 typedef struct dstr {
@@ -215,24 +250,20 @@ struct gomap {
     uint16_t voff;     /* offset of the value in a slot */
     uint32_t slot_size;
     uint32_t vsize;
-    size_t count;               /* live entries; gomap_len */
-    uintptr_t mask;             /* 2^B - 1 */
-    uint64_t *tops;             /* arr->tops, or empty_tops before the first insert */
-    obucket **nexts;            /* arr->nexts */
-    char *slots;                /* arr->slots */
-    uint64_t *oldtops;          /* oldarr->tops while growing, else NULL */
-    obucket **oldnexts;         /* oldarr->nexts */
-    char *oldslots;             /* oldarr->slots */
-    gomap_hash_secret sec;      /* derived from seed for the integer hash */
-    uint64_t seed;              /* the per-map random hash seed */
-    uint32_t ksize;             /* GOMAP_KEY_BYTES key size, else the slot key size */
-    uint8_t base_kind;          /* the public gomap_key_kind */
-    _Atomic uint8_t iter_flags; /* ITER_*; see "Memory kept for iterators" */
-    /* Iterations started and not yet ended (by gomap_iter_next returning
-     * false or by gomap_iter_stop), in two cohorts: an iteration joins
-     * cohort iter_phase when it starts.  See "Memory kept for iterators". */
-    _Atomic uint32_t iters_live[2];
-    uint8_t iter_phase; /* changed only by writes */
+    size_t count;          /* live entries; gomap_len */
+    uintptr_t mask;        /* 2^B - 1 */
+    uint64_t *tops;        /* arr->tops, or empty_tops before the first insert */
+    obucket **nexts;       /* arr->nexts */
+    char *slots;           /* arr->slots */
+    uint64_t *oldtops;     /* oldarr->tops while growing, else NULL */
+    obucket **oldnexts;    /* oldarr->nexts */
+    char *oldslots;        /* oldarr->slots */
+    gomap_hash_secret sec; /* derived from seed for the integer hash */
+    uint64_t seed;         /* the per-map random hash seed */
+    uint32_t ksize;        /* GOMAP_KEY_BYTES key size, else the slot key size */
+    uint8_t config_kind;   /* the public gomap_key_kind it was created with */
+    uint8_t iter_phase;    /* changed only by writes */
+    iter_registry *iters;  /* &iters_store, set at creation; see iter_registry */
     /* Cold. */
     barray *arr;
     barray *oldarr;
@@ -251,6 +282,7 @@ struct gomap {
      * GOMAP_DEBUG=checkfree, whose quarantine frees headers long after
      * gomap_free returned, when the user's allocator may be gone. */
     bool header_malloc;
+    iter_registry iters_store;
 };
 
 /* ---- allocation --------------------------------------------------------- */
@@ -414,14 +446,15 @@ static inline bool too_many_overflow(size_t noverflow, unsigned B) {
 }
 
 /* The bucket of a map that has none yet (B = 0, before the first insert):
- * one empty tophash word, so a lookup needs no special case.  Never written:
- * a write allocates a real array first. */
-static const uint64_t empty_tops[1];
-static obucket *const empty_nexts[1];
+ * one empty tophash word, so a lookup needs no special case.  Never written
+ * (a write allocates a real array first), but not const: the map's array
+ * pointers, which also point into real arrays, point here. */
+static uint64_t empty_tops[1];
+static obucket *empty_nexts[1];
 /* Its slots: never read (the tophash word says every slot is empty), but a
  * real address, since even NULL + 0 is undefined in C (clang's UBSan stops on
  * it; found by tests/fuzz/fuzz_iter). */
-static const char empty_slots[1];
+static char empty_slots[1];
 
 /* A bucket: its tophash word, its overflow pointer and its slots. */
 typedef struct bref {
@@ -448,6 +481,23 @@ static inline bref next_bucket(bref b) {
         return obucket_ref(*b.next);
     bref n = {NULL, NULL, NULL};
     return n;
+}
+
+/* Makes `a` the map's current array: the map caches its parts in its first
+ * cache line for lookups.  NULL installs the empty bucket (no array yet). */
+static void install_array(gomap *m, barray *a) {
+    m->arr = a;
+    m->tops = a ? a->tops : empty_tops;
+    m->nexts = a ? a->nexts : empty_nexts;
+    m->slots = a ? a->slots : empty_slots;
+}
+
+/* Makes `a` the map's old array (being evacuated); NULL: not growing. */
+static void install_old_array(gomap *m, barray *a) {
+    m->oldarr = a;
+    m->oldtops = a ? a->tops : NULL;
+    m->oldnexts = a ? a->nexts : NULL;
+    m->oldslots = a ? a->slots : NULL;
 }
 
 /* Allocates a bucket array of 2^B buckets with its overflow pool, all
@@ -532,9 +582,24 @@ static inline gomap_str skey_view(const skey *k) {
     return s;
 }
 
+/* Whether a map's keys are strings (a caller passes a gomap_str), owned or
+ * borrowed.  With kind a constant this folds to a constant, except for
+ * K_GEN, which asks the map; pass K_GEN where the kind is not known. */
+ALWAYS_INLINE bool string_keys(const gomap *m, int kind) {
+    return kind == K_STR || kind == K_BSTR ||
+           (kind == K_GEN &&
+            (m->config_kind == GOMAP_KEY_STRING || m->config_kind == GOMAP_KEY_STRING_BORROWED));
+}
+
+/* Whether the map owns its keys' bytes (GOMAP_KEY_STRING: it copies them in
+ * and frees them).  kind as for string_keys. */
+ALWAYS_INLINE bool owns_keys(const gomap *m, int kind) {
+    return kind == K_STR || (kind == K_GEN && m->config_kind == GOMAP_KEY_STRING);
+}
+
 /* The gomap_str view of a stored string key of either string kind. */
 static inline gomap_str slot_str(const gomap *m, const char *slot) {
-    if (m->base_kind == GOMAP_KEY_STRING)
+    if (owns_keys(m, K_GEN))
         return skey_view((const skey *)slot);
     gomap_str s;
     memcpy(&s, slot, sizeof s);
@@ -595,7 +660,7 @@ ALWAYS_INLINE uint64_t hash_key(const gomap *m, const void *key, int kind) {
     default:
         if (m->hash_fn)
             return user_hash(m, key);
-        switch (m->base_kind) {
+        switch (m->config_kind) {
         case GOMAP_KEY_U64:
             return hash_key(m, key, K_U64);
         case GOMAP_KEY_U32:
@@ -611,9 +676,7 @@ ALWAYS_INLINE uint64_t hash_key(const gomap *m, const void *key, int kind) {
 
 /* Hash of a stored key (a slot's key part). */
 ALWAYS_INLINE uint64_t hash_slot(const gomap *m, const char *slot, int kind) {
-    if (kind == K_STR || kind == K_BSTR ||
-        (kind == K_GEN &&
-         (m->base_kind == GOMAP_KEY_STRING || m->base_kind == GOMAP_KEY_STRING_BORROWED))) {
+    if (string_keys(m, kind)) {
         gomap_str s = slot_str(m, slot);
         return hash_key(m, &s, kind);
     }
@@ -646,7 +709,7 @@ ALWAYS_INLINE bool key_equal(const gomap *m, const char *slot, const void *key, 
     case K_BYTES:
         return memcmp(slot, key, m->ksize) == 0;
     default:
-        if (m->base_kind == GOMAP_KEY_STRING || m->base_kind == GOMAP_KEY_STRING_BORROWED) {
+        if (string_keys(m, K_GEN)) {
             gomap_str s = slot_str(m, slot);
             if (m->equal_fn)
                 return user_equal(m, &s, key);
@@ -671,17 +734,11 @@ ALWAYS_INLINE bool key_equal(const gomap *m, const char *slot, const void *key, 
 ALWAYS_INLINE bool absurd_key(const gomap *m, const void *key, int kind) {
     if (unlikely(key == NULL))
         return true;
-    if (kind == K_STR || kind == K_BSTR ||
-        (kind == K_GEN &&
-         (m->base_kind == GOMAP_KEY_STRING || m->base_kind == GOMAP_KEY_STRING_BORROWED))) {
+    if (string_keys(m, kind)) {
         const gomap_str *s = key;
         return unlikely(s->len > MAX_STR_LEN || (s->ptr == NULL && s->len != 0));
     }
     return false;
-}
-
-static inline bool owns_strings(const gomap *m) {
-    return m->base_kind == GOMAP_KEY_STRING;
 }
 
 /* A key as it will be stored, prepared before the map is changed so that its
@@ -694,7 +751,7 @@ typedef struct kstore {
 } kstore;
 
 static int prepare_key(const gomap *m, const void *key, kstore *ks) {
-    if (m->base_kind == GOMAP_KEY_STRING) {
+    if (owns_keys(m, K_GEN)) {
         const gomap_str *k = key;
         memset(&ks->u.s, 0, sizeof ks->u.s);
         if (k->len <= SSO_MAX) {
@@ -716,7 +773,7 @@ static int prepare_key(const gomap *m, const void *key, kstore *ks) {
 }
 
 static void unprepare_key(const gomap *m, kstore *ks) {
-    if (m->base_kind == GOMAP_KEY_STRING && (uint8_t)ks->u.s.u.b[15] == SSO_HEAP)
+    if (owns_keys(m, K_GEN) && (uint8_t)ks->u.s.u.b[15] == SSO_HEAP)
         m_free(m, ks->u.s.u.h.ptr, ks->u.s.u.h.len_tag & HEAP_LEN_MASK);
 }
 
@@ -732,7 +789,7 @@ static void free_key(const gomap *m, char *slot) {
  * with an iterator step), so the count only has to be exact, which the
  * atomic read-modify-writes of concurrent iterators keep it. */
 static inline uint32_t cohort_live(const gomap *m, unsigned cohort) {
-    return atomic_load_explicit(&((gomap *)m)->iters_live[cohort], memory_order_relaxed);
+    return atomic_load_explicit(&m->iters->live[cohort], memory_order_relaxed);
 }
 
 static inline bool iterations_live(const gomap *m) {
@@ -745,7 +802,7 @@ static inline bool keys_may_be_read_stale(const gomap *m) {
     return iterations_live(m) &&
            (m->retired != NULL || m->retired_old != NULL ||
             (growing(m) &&
-             (atomic_load_explicit(&m->iter_flags, memory_order_relaxed) & ITER_OLD)));
+             (atomic_load_explicit(&m->iters->flags, memory_order_relaxed) & ITER_OLD)));
 }
 
 /* Frees, or defers freeing, the heap bytes of a deleted owned key. */
@@ -813,12 +870,12 @@ ALWAYS_INLINE void copy_slot(void *dst, const void *src, size_t ss) {
 
 #ifndef GOMAP_NO_DETECT
 static inline int writer_of(const gomap *m) {
-    return atomic_load_explicit(&((gomap *)m)->writing, memory_order_relaxed);
+    return atomic_load_explicit(&m->writing, memory_order_relaxed);
 }
 
 /* A read (or iterator step) checks the flag: Go's mapaccess check. */
 static inline void check_read(const gomap *m, gomap_conflict_kind kind) {
-    if (unlikely(atomic_load_explicit(&((gomap *)m)->writing, memory_order_relaxed)))
+    if (unlikely(atomic_load_explicit(&m->writing, memory_order_relaxed)))
         gomap__conflict(m, kind, writer_of(m));
 }
 
@@ -915,7 +972,7 @@ NOINLINE void *get_conflict_after(const gomap *m, void *result) {
     return result;
 }
 static inline bool writing_now(const gomap *m) {
-    return atomic_load_explicit(&((gomap *)m)->writing, memory_order_relaxed) != 0;
+    return atomic_load_explicit(&m->writing, memory_order_relaxed) != 0;
 }
 #endif
 
@@ -923,8 +980,8 @@ static inline bool writing_now(const gomap *m) {
  * before): that catches a write that was running when the lookup began and
  * still is, and also one that began during the lookup — the window in which
  * the lookup may have read a half-changed bucket and its result is suspect.
- * A second check before the lookup cost 9% of a lookup's instructions for
- * little more detection (docs/design.md). */
+ * A second check before the lookup was measured and dropped: it catches
+ * little more (docs/design.md has its cost). */
 ALWAYS_INLINE void *get_impl(const gomap *m, const void *key, uint64_t hash, bool have_hash,
                              int kind) {
     GOMAP_PROBE2(op, (const void *)m, 0);
@@ -1023,7 +1080,7 @@ static void free_chain_keys(const gomap *m, bref b) {
  * its live slots. */
 static void free_chains(const gomap *m, barray *a, bool live_keys) {
     for (uintptr_t i = 0; i < a->nbuckets; i++) {
-        if (live_keys && owns_strings(m))
+        if (live_keys && owns_keys(m, K_GEN))
             free_chain_keys(m, arr_bucket(m, a, i));
         free_chain(m, a, &a->nexts[i]);
     }
@@ -1094,17 +1151,11 @@ static int hash_grow(gomap *m) {
     GOMAP_PROBE5(grow_start, (void *)m, (unsigned)m->B, newB, !bigger, m->count);
     drop_iterator_memory(m);
     if (!iterations_live(m))
-        atomic_store_explicit(&m->iter_flags, 0, memory_order_relaxed);
-    uint8_t f = atomic_load_explicit(&m->iter_flags, memory_order_relaxed);
-    atomic_store_explicit(&m->iter_flags, (f & ITER_NEW) ? ITER_OLD : 0, memory_order_relaxed);
-    m->oldarr = m->arr;
-    m->oldtops = m->tops;
-    m->oldnexts = m->nexts;
-    m->oldslots = m->slots;
-    m->arr = a;
-    m->tops = a->tops;
-    m->nexts = a->nexts;
-    m->slots = a->slots;
+        atomic_store_explicit(&m->iters->flags, 0, memory_order_relaxed);
+    uint8_t f = atomic_load_explicit(&m->iters->flags, memory_order_relaxed);
+    atomic_store_explicit(&m->iters->flags, (f & ITER_NEW) ? ITER_OLD : 0, memory_order_relaxed);
+    install_old_array(m, m->arr);
+    install_array(m, a);
     m->B = (uint8_t)newB;
     m->mask = bucket_mask(newB);
     m->same_size = !bigger;
@@ -1122,7 +1173,7 @@ static inline uintptr_t old_nbuckets(const gomap *m) {
  * this is O(1). */
 static void finish_growth(gomap *m) {
     barray *old = m->oldarr;
-    if (atomic_load_explicit(&m->iter_flags, memory_order_relaxed) & ITER_OLD) {
+    if (atomic_load_explicit(&m->iters->flags, memory_order_relaxed) & ITER_OLD) {
         if (iterations_live(m)) {
             old->retired_next = m->retired;
             m->retired = old;
@@ -1134,12 +1185,9 @@ static void finish_growth(gomap *m) {
     } else {
         m_free(m, old, old->bytes);
     }
-    uint8_t f = atomic_load_explicit(&m->iter_flags, memory_order_relaxed);
-    atomic_store_explicit(&m->iter_flags, f & (uint8_t)~ITER_OLD, memory_order_relaxed);
-    m->oldarr = NULL;
-    m->oldtops = NULL;
-    m->oldnexts = NULL;
-    m->oldslots = NULL;
+    uint8_t f = atomic_load_explicit(&m->iters->flags, memory_order_relaxed);
+    atomic_store_explicit(&m->iters->flags, f & (uint8_t)~ITER_OLD, memory_order_relaxed);
+    install_old_array(m, NULL);
     m->same_size = 0;
     drop_iterator_memory(m);
 }
@@ -1224,7 +1272,7 @@ ALWAYS_INLINE int evacuate_impl(gomap *m, uintptr_t ob, int kind) {
             *b.top = top;
         }
         supply_free(m, &sup);
-        if (!(atomic_load_explicit(&m->iter_flags, memory_order_relaxed) & ITER_OLD))
+        if (!(atomic_load_explicit(&m->iters->flags, memory_order_relaxed) & ITER_OLD))
             free_chain(m, m->oldarr, &m->oldnexts[ob]);
     }
     if (ob == m->nevacuate)
@@ -1232,21 +1280,14 @@ ALWAYS_INLINE int evacuate_impl(gomap *m, uintptr_t ob, int kind) {
     return 0;
 }
 
-NOINLINE int evacuate_kind(gomap *m, uintptr_t ob) {
-    switch (m->kind) {
-    case K_U64:
-        return evacuate_impl(m, ob, K_U64);
-    case K_U32:
-        return evacuate_impl(m, ob, K_U32);
-    case K_STR:
-        return evacuate_impl(m, ob, K_STR);
-    case K_BSTR:
-        return evacuate_impl(m, ob, K_BSTR);
-    case K_BYTES:
-        return evacuate_impl(m, ob, K_BYTES);
-    default:
-        return evacuate_impl(m, ob, K_GEN);
+#define DEFINE_EVACUATE_FN(name, k)                                                                \
+    NOINLINE int evacuate_##name(gomap *m, uintptr_t ob) {                                         \
+        return evacuate_impl(m, ob, k);                                                            \
     }
+KEY_KINDS(DEFINE_EVACUATE_FN)
+
+static int evacuate_kind(gomap *m, uintptr_t ob) {
+    return key_ops_table[m->kind].evacuate(m, ob);
 }
 
 static int evacuate(gomap *m, uintptr_t ob) {
@@ -1282,10 +1323,7 @@ static int first_array(gomap *m) {
     barray *a = new_array(m, m->B);
     if (!a)
         return ENOMEM;
-    m->arr = a;
-    m->tops = a->tops;
-    m->nexts = a->nexts;
-    m->slots = a->slots;
+    install_array(m, a);
     return 0;
 }
 
@@ -1337,14 +1375,14 @@ again:;
         goto again;
     }
     kstore ks;
-    if (kind == K_STR || (kind == K_GEN && owns_strings(m))) {
+    if (owns_keys(m, kind)) {
         if (prepare_key(m, key, &ks))
             return ENOMEM;
     }
     if (!ins_top) {
         osupply sup = {NULL};
         if (supply_reserve(m, &sup, 1)) {
-            if (kind == K_STR || (kind == K_GEN && owns_strings(m)))
+            if (owns_keys(m, kind))
                 unprepare_key(m, &ks);
             return ENOMEM;
         }
@@ -1372,7 +1410,7 @@ again:;
         memcpy(slot, key, m->ksize);
         break;
     default:
-        if (owns_strings(m))
+        if (owns_keys(m, K_GEN))
             memcpy(slot, &ks.u.s, sizeof(skey));
         else
             memcpy(slot, key, m->ksize);
@@ -1401,7 +1439,7 @@ ALWAYS_INLINE bool delete_impl(gomap *m, const void *key, uint64_t hash, int kin
             char *slot = b.s + i * ss;
             if (!key_equal(m, slot, key, kind))
                 continue;
-            if (kind == K_STR || (kind == K_GEN && owns_strings(m)))
+            if (owns_keys(m, kind))
                 release_key(m, slot);
             set_top(b.top, i, EMPTY_ONE);
             /* If the slot is now followed only by empties, mark it and the
@@ -1490,14 +1528,12 @@ ALWAYS_INLINE bool del_impl(gomap *m, const void *key, uint64_t hash, bool have_
     return r;
 }
 
-/* Each kind gets its own copy of get, set and delete, compiled with the kind
- * a constant: no indirect call and no kind test inside, and small functions
- * whose registers are allocated for their kind alone.  The public functions
- * dispatch with one switch (a jump, well predicted: a program uses few
- * kinds). */
-#define FOR_EACH_KIND(X)                                                                           \
-    X(u64, K_U64) X(u32, K_U32) X(str, K_STR) X(bstr, K_BSTR) X(bytes, K_BYTES) X(gen, K_GEN)
-
+/* Each kind gets its own copy of get, set, delete, hash (and evacuate and
+ * iterate, above and below), compiled with the kind a constant: no indirect
+ * call and no kind test inside, and small functions whose registers are
+ * allocated for their kind alone.  The public functions dispatch through
+ * key_ops_table, indexed by the map's kind (one indirect jump, well
+ * predicted: a program uses few kinds). */
 #define DEFINE_KIND_FNS(name, k)                                                                   \
     NOINLINE void *get_##name(const gomap *m, const void *key) {                                   \
         return get_impl(m, key, 0, false, k);                                                      \
@@ -1511,44 +1547,29 @@ ALWAYS_INLINE bool del_impl(gomap *m, const void *key, uint64_t hash, bool have_
     }                                                                                              \
     NOINLINE bool del_##name(gomap *m, const void *key, uint64_t hash, bool have_hash) {           \
         return del_impl(m, key, hash, have_hash, k);                                               \
+    }                                                                                              \
+    NOINLINE uint64_t hash_##name(const gomap *m, const void *key) {                               \
+        return hash_key(m, key, k);                                                                \
     }
-FOR_EACH_KIND(DEFINE_KIND_FNS)
+KEY_KINDS(DEFINE_KIND_FNS)
 
-#define DISPATCH(m, fn, ...)                                                                       \
-    switch ((m)->kind) {                                                                           \
-    case K_U64:                                                                                    \
-        return fn##_u64(__VA_ARGS__);                                                              \
-    case K_U32:                                                                                    \
-        return fn##_u32(__VA_ARGS__);                                                              \
-    case K_STR:                                                                                    \
-        return fn##_str(__VA_ARGS__);                                                              \
-    case K_BSTR:                                                                                   \
-        return fn##_bstr(__VA_ARGS__);                                                             \
-    case K_BYTES:                                                                                  \
-        return fn##_bytes(__VA_ARGS__);                                                            \
-    default:                                                                                       \
-        return fn##_gen(__VA_ARGS__);                                                              \
-    }
+/* Calls the map's kind's instance of a hot path. */
+#define DISPATCH(m, fn, ...) return key_ops_table[(m)->kind].fn(__VA_ARGS__)
 
 uint64_t gomap__hash(const gomap *m, const void *key) {
     if (absurd_key(m, key, K_GEN))
         return 0; /* any value: every operation rejects the key */
-    switch (m->kind) {
-    case K_U64:
+    /* u64 and string keys, the commonest kinds, skip the dispatch. */
+    if (likely(m->kind == K_U64))
         return hash_key(m, key, K_U64);
-    case K_U32:
-        return hash_key(m, key, K_U32);
-    case K_STR:
-    case K_BSTR:
+    if (m->kind == K_STR || m->kind == K_BSTR)
         return hash_key(m, key, K_STR);
-    case K_BYTES:
-        return hash_key(m, key, K_BYTES);
-    default:
-        return hash_key(m, key, K_GEN);
-    }
+    DISPATCH(m, hash, m, key);
 }
 
-static void *get_other(const gomap *m, const void *key){DISPATCH(m, get, m, key)}
+static void *get_other(const gomap *m, const void *key) {
+    DISPATCH(m, get, m, key);
+}
 
 GOMAP_API void *gomap_get(const gomap *m, const void *key) {
     if (m == NULL)
@@ -1562,7 +1583,7 @@ GOMAP_API void *gomap_get(const gomap *m, const void *key) {
 void *gomap__get_hashed(const gomap *m, const void *key, uint64_t hash) {
     if (m == NULL)
         return NULL;
-    DISPATCH(m, get_hashed, m, key, hash)
+    DISPATCH(m, get_hashed, m, key, hash);
 }
 
 GOMAP_API bool gomap_contains(const gomap *m, const void *key) {
@@ -1572,17 +1593,17 @@ GOMAP_API bool gomap_contains(const gomap *m, const void *key) {
 GOMAP_API int gomap_set(gomap *m, const void *key, const void *value) {
     if (unlikely(m == NULL))
         gomap__fatal("assignment to entry in nil map");
-    DISPATCH(m, set, m, key, 0, false, value, NULL, NULL)
+    DISPATCH(m, set, m, key, 0, false, value, NULL, NULL);
 }
 
 int gomap__set_hashed(gomap *m, const void *key, uint64_t hash, const void *value) {
     if (unlikely(m == NULL))
         gomap__fatal("assignment to entry in nil map");
-    DISPATCH(m, set, m, key, hash, true, value, NULL, NULL)
+    DISPATCH(m, set, m, key, hash, true, value, NULL, NULL);
 }
 
 static int upsert(gomap *m, const void *key, uint64_t hash, void **value_slot, bool *inserted) {
-    DISPATCH(m, set, m, key, hash, true, NULL, value_slot, inserted)
+    DISPATCH(m, set, m, key, hash, true, NULL, value_slot, inserted);
 }
 
 int gomap__upsert(gomap *m, const void *key, uint64_t hash, void **value_slot, bool *inserted) {
@@ -1601,13 +1622,13 @@ int gomap__upsert(gomap *m, const void *key, uint64_t hash, void **value_slot, b
 GOMAP_API bool gomap_delete(gomap *m, const void *key) {
     if (m == NULL)
         return false;
-    DISPATCH(m, del, m, key, 0, false)
+    DISPATCH(m, del, m, key, 0, false);
 }
 
 bool gomap__delete_hashed(gomap *m, const void *key, uint64_t hash) {
     if (m == NULL)
         return false;
-    DISPATCH(m, del, m, key, hash, true)
+    DISPATCH(m, del, m, key, hash, true);
 }
 
 /* ---- optimistic reads ------------------------------------------------------- */
@@ -1722,6 +1743,13 @@ GOMAP_API gomap_str gomap_cstr(const char *s) {
     return r;
 }
 
+/* The key kind of a map without user functions, by public key kind. */
+static const uint8_t kind_of_config[] = {
+    [GOMAP_KEY_U64] = K_U64,     [GOMAP_KEY_U32] = K_U32,
+    [GOMAP_KEY_STRING] = K_STR,  [GOMAP_KEY_STRING_BORROWED] = K_BSTR,
+    [GOMAP_KEY_BYTES] = K_BYTES,
+};
+
 int gomap__config_check(const gomap_config *cfg) {
     if (cfg == NULL || (unsigned)cfg->key_kind > GOMAP_KEY_BYTES ||
         cfg->value_size > GOMAP_MAX_VALUE_SIZE)
@@ -1762,22 +1790,16 @@ static int new_map(gomap **out, const gomap_config *cfg, uint64_t seed) {
         return ENOMEM;
     memset(m, 0, sizeof *m);
     m->alloc = *al;
+    m->iters = &m->iters_store;
     m->header_malloc = header_malloc;
-    m->base_kind = (uint8_t)cfg->key_kind;
+    m->config_kind = (uint8_t)cfg->key_kind;
     m->hash_fn = cfg->hash;
     m->equal_fn = cfg->equal;
     m->fn_ctx = cfg->fn_ctx;
     size_t ks = slot_key_size(cfg->key_kind, cfg->key_size);
     m->ksize = (uint32_t)ks;
     m->vsize = (uint32_t)cfg->value_size;
-    if (cfg->hash || cfg->equal)
-        m->kind = K_GEN;
-    else
-        m->kind = (uint8_t)(cfg->key_kind == GOMAP_KEY_U64               ? K_U64
-                            : cfg->key_kind == GOMAP_KEY_U32             ? K_U32
-                            : cfg->key_kind == GOMAP_KEY_STRING          ? K_STR
-                            : cfg->key_kind == GOMAP_KEY_STRING_BORROWED ? K_BSTR
-                                                                         : K_BYTES);
+    m->kind = (uint8_t)(cfg->hash || cfg->equal ? K_GEN : kind_of_config[cfg->key_kind]);
     size_t va = cfg->value_size ? natural_align(cfg->value_size) : 1;
     size_t voff = (ks + va - 1) & ~(va - 1);
     size_t align = natural_align(ks) > va ? natural_align(ks) : va;
@@ -1803,9 +1825,7 @@ static int new_map(gomap **out, const gomap_config *cfg, uint64_t seed) {
     }
     m->B = (uint8_t)B;
     m->mask = bucket_mask(B);
-    m->tops = (uint64_t *)empty_tops;
-    m->nexts = (obucket **)empty_nexts;
-    m->slots = (char *)empty_slots;
+    install_array(m, NULL);
     if (B > 0 || cfg->hint > 0) {
         if (first_array(m)) {
             free_header(m);
@@ -1835,10 +1855,7 @@ static void release_contents(gomap *m) {
         /* Live keys in old buckets not yet evacuated (evacuated slots' keys
          * belong to the new array). */
         free_array(m, m->oldarr, true);
-        m->oldarr = NULL;
-        m->oldtops = NULL;
-        m->oldnexts = NULL;
-        m->oldslots = NULL;
+        install_old_array(m, NULL);
     }
     free_retired(m);
     if (m->arr)
@@ -1875,13 +1892,10 @@ static void quarantine_register_atfork(void) {
 
 static void quarantine_map(gomap *m) {
     pthread_once(&quarantine_atfork_once, quarantine_register_atfork);
-    m->arr = NULL;
+    install_array(m, NULL);
     m->B = 0;
     m->mask = 0;
     m->count = 0;
-    m->tops = (uint64_t *)empty_tops;
-    m->nexts = (obucket **)empty_nexts;
-    m->slots = (char *)empty_slots;
     atomic_store_explicit(&m->writing, GOMAP__FREED_WRITER, memory_order_relaxed);
     pthread_mutex_lock(&quarantine_lock);
     gomap *old = quarantine[quarantine_next];
@@ -1928,7 +1942,7 @@ GOMAP_API void gomap_clear(gomap *m) {
     m->noverflow = 0;
     m->count = 0;
     m->clear_seq++;
-    atomic_store_explicit(&m->iter_flags, 0, memory_order_relaxed);
+    atomic_store_explicit(&m->iters->flags, 0, memory_order_relaxed);
     write_end(m, wtok);
 }
 
@@ -1956,7 +1970,7 @@ GOMAP_API size_t gomap_len(const gomap *m) {
 #define NO_CHECK ((uintptr_t)-1)
 
 static void mark_iter(const gomap *m, uint8_t bits) {
-    _Atomic uint8_t *f = &((gomap *)m)->iter_flags;
+    _Atomic uint8_t *f = &m->iters->flags;
     /* Relaxed: the flags are read by writes, which the contract orders
      * after this read-side call; the atomic RMW only keeps concurrent
      * iterators (readers) from racing with each other. */
@@ -1981,13 +1995,13 @@ GOMAP_API void gomap_iter_init(gomap_iter *it, const gomap *m) {
     it->clear_seq = m->clear_seq;
     mark_iter(m, growing(m) ? ITER_NEW | ITER_OLD : ITER_NEW);
     it->cohort = m->iter_phase;
-    atomic_fetch_add_explicit(&((gomap *)m)->iters_live[it->cohort], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->iters->live[it->cohort], 1, memory_order_relaxed);
 }
 
 /* Ends an iteration: the map may free what it kept for it.  it->m is the
  * mark of a counted iteration, cleared here so it ends once. */
 static void iter_end(gomap_iter *it) {
-    atomic_fetch_sub_explicit(&((gomap *)it->m)->iters_live[it->cohort], 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&it->m->iters->live[it->cohort], 1, memory_order_relaxed);
     it->m = NULL;
 }
 
@@ -2054,9 +2068,7 @@ ALWAYS_INLINE bool iter_next_impl(gomap_iter *it, const void **keyp, void **valp
                 /* The map grew since this array was current: the entry's
                  * live copy, if any, is elsewhere. */
                 uint64_t h = hash_slot(m, slot, kind);
-                if (kind == K_STR || kind == K_BSTR ||
-                    (kind == K_GEN && (m->base_kind == GOMAP_KEY_STRING ||
-                                       m->base_kind == GOMAP_KEY_STRING_BORROWED))) {
+                if (string_keys(m, kind)) {
                     gomap_str s = slot_str(m, slot);
                     found = find_slot(m, &s, h, kind);
                 } else {
@@ -2066,7 +2078,7 @@ ALWAYS_INLINE bool iter_next_impl(gomap_iter *it, const void **keyp, void **valp
                     continue; /* deleted */
             }
             if (keyp) {
-                if (kind == K_STR || (kind == K_GEN && m->base_kind == GOMAP_KEY_STRING)) {
+                if (owns_keys(m, kind)) {
                     it->key_view = skey_view((const skey *)found);
                     *keyp = &it->key_view;
                 } else {
@@ -2092,7 +2104,12 @@ ALWAYS_INLINE bool iter_next_impl(gomap_iter *it, const void **keyp, void **valp
     NOINLINE bool iter_##name(gomap_iter *it, const void **key, void **value) {                    \
         return iter_next_impl(it, key, value, k);                                                  \
     }
-FOR_EACH_KIND(DEFINE_ITER_FN)
+KEY_KINDS(DEFINE_ITER_FN)
+
+#define KEY_OPS_ENTRY(name, k)                                                                     \
+    [k] = {get_##name,  get_hashed_##name, set_##name, del_##name,                                 \
+           iter_##name, evacuate_##name,   hash_##name},
+static const key_ops key_ops_table[NKEY_KINDS] = {KEY_KINDS(KEY_OPS_ENTRY)};
 
 GOMAP_API bool gomap_iter_next(gomap_iter *it, const void **key, void **value) {
     if (it == NULL)
@@ -2106,7 +2123,7 @@ GOMAP_API bool gomap_iter_next(gomap_iter *it, const void **key, void **value) {
         iter_end(it);
         return false;
     }
-    DISPATCH(m, iter, it, key, value)
+    DISPATCH(m, iter, it, key, value);
 }
 
 /* ---- clone -------------------------------------------------------------------- */
@@ -2116,7 +2133,7 @@ GOMAP_API bool gomap_iter_next(gomap_iter *it, const void **key, void **value) {
  * whose key the clone owns are ever live in it, so freeing a half-built clone
  * frees exactly what it allocated. */
 static int clone_bucket_keys(gomap *c, uint64_t top, char *slots, uint64_t *dst) {
-    if (owns_strings(c)) {
+    if (owns_keys(c, K_GEN)) {
         for (unsigned i = 0; i < BUCKET_CNT; i++) {
             if (top_at(top, i) < MIN_TOPHASH)
                 continue;
@@ -2146,10 +2163,7 @@ static int clone_direct(const gomap *m, gomap *c) {
     barray *a = new_array(c, m->B);
     if (!a)
         return ENOMEM;
-    c->arr = a;
-    c->tops = a->tops;
-    c->nexts = a->nexts;
-    c->slots = a->slots;
+    install_array(c, a);
     c->B = m->B;
     c->mask = m->mask;
     memcpy(a->slots, m->slots, a->nbuckets * bucket_bytes(m));
@@ -2188,8 +2202,7 @@ static int clone_reinsert(const gomap *m, gomap *c) {
                     const char *slot = b.s + i * m->slot_size;
                     gomap_str s;
                     const void *key = slot;
-                    if (m->base_kind == GOMAP_KEY_STRING ||
-                        m->base_kind == GOMAP_KEY_STRING_BORROWED) {
+                    if (string_keys(m, K_GEN)) {
                         s = slot_str(m, slot);
                         key = &s;
                     }
@@ -2212,8 +2225,8 @@ GOMAP_API int gomap_clone(const gomap *m, gomap **out) {
     if (m == NULL)
         return 0;
     check_read(m, GOMAP_CONFLICT_READ_WRITE);
-    gomap_config cfg = {(gomap_key_kind)m->base_kind,
-                        m->base_kind == GOMAP_KEY_BYTES ? m->ksize : 0,
+    gomap_config cfg = {(gomap_key_kind)m->config_kind,
+                        m->config_kind == GOMAP_KEY_BYTES ? m->ksize : 0,
                         m->vsize,
                         growing(m) ? m->count : 0,
                         m->hash_fn,

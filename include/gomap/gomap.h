@@ -247,7 +247,17 @@ typedef struct gomap_iter {
 } gomap_iter;
 
 /* Starts an iteration over m (NULL: an empty iteration).  O(1).  it NULL:
- * does nothing. */
+ * does nothing.
+ *
+ * m is const because iterating changes none of the map's entries, length or
+ * layout, so a program can iterate a map it holds as const and several
+ * threads may iterate one map at once.  The map does keep a count of its
+ * running iterations (so that it knows which old bucket arrays an iterator
+ * may still walk, see above): gomap_iter_init, gomap_iter_next and
+ * gomap_iter_stop update that count, which lives in bookkeeping the map
+ * keeps apart from its contents and which these calls update atomically.
+ * So a const gomap is never written except for that count, and the map
+ * itself must be writable memory (as every map gomap_new returns is). */
 GOMAP_API void gomap_iter_init(gomap_iter *it, const gomap *m);
 
 /* Advances: stores pointers to the next entry's key and value in *key and
