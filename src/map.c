@@ -1700,14 +1700,14 @@ void *gomap__get_optimistic(const gomap *m, const void *key, uint64_t hash, bool
     }
     const uint64_t *top = &a->tops[i];
     obucket *const *next = &a->nexts[i];
-    const char *slots = a->slots + i * bucket_bytes(m);
+    char *slots = a->slots + i * bucket_bytes(m);
     prefetch_slots(m, slots);
     uint8_t t = tophash(hash);
     size_t ss = m->slot_size;
     for (unsigned n = 0; n < OPTIMISTIC_CHAIN_LIMIT; n++) {
         uint64_t w = RACY_LOAD(top);
         for (uint64_t mt = match_top(w, t); mt; mt &= mt - 1) {
-            const char *slot = slots + first_slot(mt) * ss;
+            char *slot = slots + first_slot(mt) * ss;
             bool eq;
             switch (m->kind) {
             case K_U64:
@@ -1721,7 +1721,7 @@ void *gomap__get_optimistic(const gomap *m, const void *key, uint64_t hash, bool
                 break;
             }
             if (eq)
-                return (char *)slot + m->voff;
+                return slot + m->voff;
         }
         if (chain_ends(w))
             return NULL;
