@@ -1,8 +1,9 @@
 /*
  * advise.c — `gomap-bench advise` (a short trial of the user's profile on
  * every variant, and a recommendation), the default run (a curated matrix,
- * a recommendation per mix, and the targets of issue 4), and the decision
- * rule they share (adv_choose, unit-tested apart from any timing).
+ * a recommendation per mix, the targets of docs/benchmarks.md and the
+ * memory limit), and the decision rule they share (adv_choose, unit-tested
+ * apart from any timing).
  */
 #include "mix.h"
 

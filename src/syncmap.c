@@ -28,7 +28,9 @@
  *            the read table without the lock is seen through dirty too.
  *   values   immutable heap copies (struct sm_value), swapped in and out of
  *            entries by compare-and-swap.  For value_size 0 every present
- *            entry points to one static PRESENT copy.
+ *            entry points to one static PRESENT copy.  For value_size 1..8
+ *            the value lives in one of two cells inside the entry and p
+ *            points to that cell (struct sm_small has the rules).
  *
  * Reclamation.  An object is retired (gomap__rcu_retire) only after it has
  * been unlinked, i.e. once no thread that enters a section afterwards can
