@@ -261,4 +261,14 @@ TEST(checksums_agree_across_contestants) {
     mix_results_free(&rs);
 }
 
+/* The memory limit runs the walk it describes: it does operations (a
+ * positive rate) and refuses what it cannot run.  No time is asserted. */
+TEST(memory_limit_walks_or_refuses) {
+    CHECK(mix_memory_limit(1u << 20, 2, 20, 1) > 0);
+    CHECK(mix_memory_limit(1u << 20, 1, 20, 3) > 0);
+    CHECK(mix_memory_limit(1u << 20, 0, 20, 1) < 0);
+    CHECK(mix_memory_limit(1u << 20, MIX_MAX_THREADS + 1, 20, 1) < 0);
+    CHECK(mix_memory_limit(1u << 20, 2, 20, 0) < 0);
+}
+
 TEST_MAIN()
