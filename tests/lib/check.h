@@ -24,25 +24,11 @@
 
 typedef void (*check_case_fn)(void);
 
-struct check_case {
-    const char *name;
-    check_case_fn fn;
-};
+/* Failures recorded in the running case (the REQUIRE* macros read it). */
+extern int check_case_failed;
 
-enum { CHECK_MAX_CASES = 512 };
-static struct check_case check_cases[CHECK_MAX_CASES];
-static int check_ncases;
-static int check_case_failed;
-
-static inline void check_register(const char *name, check_case_fn fn) {
-    if (check_ncases == CHECK_MAX_CASES) {
-        fprintf(stderr, "check.h: too many cases\n");
-        exit(2);
-    }
-    check_cases[check_ncases].name = name;
-    check_cases[check_ncases].fn = fn;
-    check_ncases++;
-}
+/* Registers a case; TEST() calls it from a constructor, before main. */
+void check_register(const char *name, check_case_fn fn);
 
 #define TEST(name)                                                                                 \
     static void test_##name(void);                                                                 \
@@ -51,10 +37,8 @@ static inline void check_register(const char *name, check_case_fn fn) {
     }                                                                                              \
     static void test_##name(void)
 
-static inline void check_fail(const char *file, int line, const char *what) {
-    fprintf(stderr, "  FAIL %s:%d: %s\n", file, line, what);
-    check_case_failed++;
-}
+/* Records a failure of the running case. */
+void check_fail(const char *file, int line, const char *what);
 
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
@@ -99,76 +83,13 @@ struct child_result {
 /* Runs fn(arg) in a forked child whose stderr (and stdout) is captured into
  * r->err.  `env` entries ("NAME=value") are set in the child before fn runs.
  * The child exits 0 when fn returns. */
-static inline void run_in_child(void (*fn)(void *), void *arg, const char *const *env,
-                                struct child_result *r) {
-    int fds[2];
-    memset(r, 0, sizeof *r);
-    if (pipe(fds) != 0) {
-        perror("pipe");
-        exit(2);
-    }
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid < 0) {
-        perror("fork");
-        exit(2);
-    }
-    if (pid == 0) {
-        close(fds[0]);
-        dup2(fds[1], 2);
-        dup2(fds[1], 1);
-        close(fds[1]);
-        for (; env && *env; env++)
-            putenv((char *)*env);
-        fn(arg);
-        fflush(NULL);
-        _exit(0);
-    }
-    close(fds[1]);
-    size_t used = 0;
-    for (;;) {
-        char buf[4096];
-        ssize_t n = read(fds[0], buf, sizeof buf);
-        if (n <= 0)
-            break;
-        size_t room = sizeof r->err - 1 - used;
-        size_t take = (size_t)n < room ? (size_t)n : room;
-        memcpy(r->err + used, buf, take);
-        used += take;
-    }
-    r->err[used] = '\0';
-    close(fds[0]);
-    int st;
-    while (waitpid(pid, &st, 0) < 0) {
-    }
-    if (WIFEXITED(st)) {
-        r->exited = 1;
-        r->status = WEXITSTATUS(st);
-    } else {
-        r->exited = 0;
-        r->status = WIFSIGNALED(st) ? WTERMSIG(st) : -1;
-    }
-}
+void run_in_child(void (*fn)(void *), void *arg, const char *const *env, struct child_result *r);
 
 /* Runs every registered case (or those whose names contain argv[1]). */
+int check_main(int argc, char **argv);
 #define TEST_MAIN()                                                                                \
     int main(int argc, char **argv) {                                                              \
-        int passed = 0, failed = 0;                                                                \
-        for (int i = 0; i < check_ncases; i++) {                                                   \
-            if (argc > 1 && !strstr(check_cases[i].name, argv[1]))                                 \
-                continue;                                                                          \
-            check_case_failed = 0;                                                                 \
-            check_cases[i].fn();                                                                   \
-            printf("%s %s\n", check_case_failed ? "FAIL" : "ok  ", check_cases[i].name);           \
-            fflush(stdout);                                                                        \
-            if (check_case_failed)                                                                 \
-                failed++;                                                                          \
-            else                                                                                   \
-                passed++;                                                                          \
-        }                                                                                          \
-        printf("%d passed, %d failed\n", passed, failed);                                          \
-        return failed ? 1 : 0;                                                                     \
+        return check_main(argc, argv);                                                             \
     }
 
 #endif /* GOMAP_TESTS_CHECK_H */

@@ -29,40 +29,11 @@ struct tally_hdr {
     uint64_t size;
 };
 
-static void *tally_alloc(size_t size, void *ctx) {
-    struct tally *t = ctx;
-    struct tally_hdr *h = malloc(sizeof *h + size);
-    if (!h)
-        return NULL;
-    h->mark = TALLY_LIVE;
-    h->size = size;
-    atomic_fetch_add(&t->allocs, 1);
-    atomic_fetch_add(&t->live_bytes, (long)size);
-    return h + 1;
-}
+void *tally_alloc(size_t size, void *ctx);
 
-static void tally_free(void *p, size_t size, void *ctx) {
-    struct tally *t = ctx;
-    if (!p)
-        return;
-    struct tally_hdr *h = (struct tally_hdr *)p - 1;
-    if (h->mark != TALLY_LIVE || h->size != size) {
-        atomic_fetch_add(&t->bad, 1);
-        return;
-    }
-    h->mark = TALLY_DEAD;
-    memset(p, 0xdd, size);
-    atomic_fetch_add(&t->frees, 1);
-    atomic_fetch_sub(&t->live_bytes, (long)size);
-    free(h);
-}
+void tally_free(void *p, size_t size, void *ctx);
 
-static inline void tally_init(struct tally *t) {
-    memset(t, 0, sizeof *t);
-    t->hook.alloc = tally_alloc;
-    t->hook.free = tally_free;
-    t->hook.ctx = t;
-}
+void tally_init(struct tally *t);
 
 /* A 16-byte value that proves its own integrity: check = f(key, seq). */
 struct tval {

@@ -6,7 +6,7 @@
  *                     and rejects each kind of mistake.
  */
 #include "check.h"
-#include "obs_expfmt.h"
+#include "expfmt.h"
 
 static bool valid(const char *text) {
     char err[256];
@@ -63,10 +63,7 @@ static int check_file(const char *path) {
     return 0;
 }
 
-#define main check_main
-TEST_MAIN()
-#undef main
-
+/* A file to check, or the cases (check_main, the harness's runner). */
 int main(int argc, char **argv) {
     if (argc > 1 && access(argv[1], R_OK) == 0)
         return check_file(argv[1]);

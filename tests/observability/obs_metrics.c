@@ -6,7 +6,7 @@
  * process's conflict counters.
  */
 #include "check.h"
-#include "obs_expfmt.h"
+#include "expfmt.h"
 
 #include <errno.h>
 #include <pthread.h>

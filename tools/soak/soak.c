@@ -31,7 +31,7 @@
  * Exit status: 0 when every invariant held, 1 on the first violation (which
  * is printed), 2 on bad usage.
  */
-#include "../../tests/lib/hard_util.h"
+#include "hard_util.h"
 
 #include <gomap/concmap.h>
 
