@@ -266,9 +266,9 @@ gomap_allocator bench_counting_allocator(bench_counter *c);
  * process's exit status.  main.c dispatches to them. */
 int bench_core_main(int argc, char **argv);    /* core.c: single-thread core ops */
 int bench_keys_main(int argc, char **argv);    /* core.c: print the first workload keys */
-int bench_mix_main(int argc, char **argv);     /* mix.c (BENCH_HAVE_MIX) */
-int bench_advise_main(int argc, char **argv);  /* mix.c (BENCH_HAVE_MIX) */
-int bench_default_main(int argc, char **argv); /* mix.c (BENCH_HAVE_MIX); else core */
+int bench_mix_main(int argc, char **argv);     /* mix_cli.c (BENCH_HAVE_MIX) */
+int bench_advise_main(int argc, char **argv);  /* advise.c (BENCH_HAVE_MIX) */
+int bench_default_main(int argc, char **argv); /* advise.c (BENCH_HAVE_MIX); else core */
 
 #ifdef __cplusplus
 }

@@ -4,7 +4,8 @@
 # std::shared_mutex, TBB's concurrent_hash_map and liburcu's lock-free hash
 # table.  Each peer is built only when its Debian package is found.
 
-set(BENCH_MIX_SOURCES ${BENCH_DIR}/mix.c ${BENCH_DIR}/advise.c ${BENCH_DIR}/workload.c
+set(BENCH_MIX_SOURCES ${BENCH_DIR}/mix_cli.c ${BENCH_DIR}/mix_run.c ${BENCH_DIR}/mix_report.c
+                      ${BENCH_DIR}/mix_contestants.c ${BENCH_DIR}/advise.c ${BENCH_DIR}/workload.c
                       ${BENCH_DIR}/hist.c ${BENCH_DIR}/runner.c ${BENCH_DIR}/results.c
                       ${BENCH_DIR}/limit.c)
 # What the C/C++ peers share: the workload, the histogram, the loops and the

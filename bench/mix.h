@@ -1,6 +1,8 @@
 /*
  * mix.h — the concurrent-mix runner of gomap-bench, shared by `mix`,
- * `advise`, `targets` and the default run (mix.c, advise.c).
+ * `advise`, `targets` and the default run: mix_cli.c (the command line),
+ * mix_run.c (running), mix_report.c (table, CSV, plots), mix_contestants.c
+ * (who takes part; mix_impl.h shares them among these files) and advise.c.
  */
 #ifndef GOMAP_BENCH_MIX_H
 #define GOMAP_BENCH_MIX_H

@@ -1,0 +1,51 @@
+/*
+ * mix_contestants.c — who takes part in `gomap-bench mix`: gomap's variants
+ * (run in this process through concmap), the peer programs and the
+ * contestants each one runs, and the order the table shows them in.
+ */
+#include "mix_impl.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <gomap/syncmap.h>
+
+const mix_variant mix_variants[MIX_NVARIANTS] = {
+    {"rw", "rwmap", "go-rwmutex-map", {0}, false},
+    {"shard", "shardmap", "go-shard-map", {0}, false},
+    {"sync", "syncmap", "go-sync-map", {0}, false},
+    {"cow", "cowmap", "go-cow-map", {0}, false},
+    {"sync", "syncmap-adaptive", "go-sync-map", {.sync_promotion = SYNCMAP_PROMOTE_ADAPTIVE}, true},
+};
+
+const mix_peer mix_peers[MIX_NPEERS] = {
+    {"peer-go-mix", {"go-rwmutex-map", "go-shard-map", "go-sync-map", "go-cow-map", NULL}},
+    {"peer-absl-mix", {"absl-rwlock", NULL}},
+    {"peer-tbb-mix", {"tbb-chm", NULL}},
+    {"peer-urcu-mix", {"urcu-lfht", NULL}},
+};
+
+const char *const mix_table_order[] = {
+    "rwmap",  "go-rwmutex-map", "shardmap",    "go-shard-map", "syncmap",   "go-sync-map",
+    "cowmap", "go-cow-map",     "absl-rwlock", "tbb-chm",      "urcu-lfht", NULL,
+};
+
+const char *mix_go_analog(const char *map) {
+    for (int i = 0; i < MIX_NVARIANTS; i++)
+        if (strcmp(mix_variants[i].name, map) == 0)
+            return mix_variants[i].analog;
+    return NULL;
+}
+
+bool mix_is_gomap(const char *map) {
+    return mix_go_analog(map) != NULL;
+}
+
+bool mix_plan_has(const mix_plan *p, const char *kind, const char *name) {
+    return !p->maps || bench_list_has(p->maps, name) || (kind && bench_list_has(p->maps, kind));
+}
+
+void mix_list_append(char *buf, size_t n, const char *item) {
+    size_t len = strlen(buf);
+    snprintf(buf + len, n - len, "%s%s", len ? "," : "", item);
+}
