@@ -40,12 +40,13 @@ enum core_op { OP_INSERT, OP_GET_HIT, OP_GET_MISS, OP_DELETE, OP_ITERATE, NOPS }
 static const char *const op_names[NOPS] = {"insert", "get_hit", "get_miss", "delete", "iterate"};
 
 /* The key/value kinds: u64 -> u64, 16-byte string -> u64, and u64 -> a
- * 64-byte value (issue 4's large-value case; only on request). */
+ * 64-byte value (the large-value case; only on request). */
 enum core_kind { KIND_U64, KIND_STR, KIND_V64, NKINDS };
 static const char *const kind_names[NKINDS] = {"u64", "str", "u64v64"};
 enum { V64_WORDS = 8 };
 
-/* Ratio targets of issue 2 (gomap time / peer time); 0 = no target. */
+/* Ratio targets (gomap time / peer time; docs/benchmarks.md, "Targets");
+ * 0 = no target. */
 static const double target_vs_go[NOPS] = {0.5, 0.5, 0.5, 0.5, 0.5};
 static const double target_vs_absl[NOPS] = {1.2, 1.0, 1.0, 0, 0};
 static const double target_detect = 1.03;
@@ -515,7 +516,7 @@ static void print_tables(const core_opts *o, const bench_lines *lines) {
                 else
                     bench_table_cell(mt, "-");
             }
-            /* Issue 2's memory target is for 1M u64 -> u64. */
+            /* The memory target is for 1M u64 -> u64 (docs/benchmarks.md). */
             double mem_target = (k == 0 && n >= 1048576) ? 1.0 : 0;
             ratio_cell(mt, field(ins[C_SELF], "bytes_per_entry"),
                        field(ins[C_GO], "bytes_per_entry"), mem_target, &met, &missed);

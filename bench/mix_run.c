@@ -33,9 +33,8 @@
 #include "runner.h"
 
 /* cowmap copies the whole map on every write, so prefilling it key by key
- * through concmap (which has no bulk load) costs N copies, N^2/2 inserts:
- * about 3 s at 8192 keys on this machine, minutes at 50,000.  Above this many
- * keys it is left out. */
+ * through concmap (which has no bulk load) costs N copies, N^2/2 inserts
+ * (docs/benchmarks.md gives the time).  Above this many keys it is left out. */
 enum { COW_MAX_KEYS = 1 << 13 };
 
 /* ---- the counting gate ------------------------------------------------------ */

@@ -93,7 +93,7 @@ TEST(fixed_with_mutex) {
     exits_with_count("crash_readwrite_mutex", NULL, "final count: 1000 ");
 }
 
-/* The three variants issue 3 names for these examples.  (cow works too, but
+/* The three variants the examples' usage names (crash_*_concmap.c).  (cow works too, but
  * copies the whole map on every write: ten writers are its worst case, and
  * under ThreadSanitizer that run takes minutes.) */
 TEST(fixed_with_concmap) {

@@ -1,5 +1,5 @@
 /*
- * hard_alloc.c — allocation failure everywhere (issue 6, item 2).
+ * hard_alloc.c — allocation failure everywhere.
  *
  * For every public operation that may allocate, of the core map and of every
  * thread-safe variant, fail the Nth allocation it makes for N = 1, 2, ...

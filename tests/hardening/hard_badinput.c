@@ -1,5 +1,5 @@
 /*
- * hard_badinput.c — bad input (issue 6, item 4): every misuse gets a
+ * hard_badinput.c — bad input: every misuse gets a
  * documented error code or a clear fatal message, never undefined behaviour
  * inside the library.  docs/errors.md lists each case with its outcome; the
  * cases here are that table's proof.
@@ -295,8 +295,7 @@ static void iter_after_free(void *arg) {
     exit(20);                               /* not detected */
 }
 
-/* The debug mode that checks for use of a freed map (proposed to core in
- * /work/team/core-bugs.md; change here if core names it differently). */
+/* The debug mode that checks for use of a freed map (docs/errors.md). */
 #define HARD_DEBUG_FREED_ENV "GOMAP_DEBUG=checkfree=1"
 
 TEST(iterator_used_after_the_map_was_freed_debug_mode) {

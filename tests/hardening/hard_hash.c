@@ -1,5 +1,5 @@
 /*
- * hard_hash.c — hash flooding and hash quality (issue 6, item 3).
+ * hard_hash.c — hash flooding and hash quality.
  *
  * Flooding: keys chosen by brute force to collide under one seed (same low
  * bucket bits, and for the harsher set the same tophash byte too) are

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-/* Sanitizer builds run the optional (beyond the issue's minimums) repetitions
+/* Sanitizer builds run the optional (beyond the stated minimums) repetitions
  * fewer times; they are 2-15x slower. */
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
 #define FAM_SANITIZED 1

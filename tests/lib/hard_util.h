@@ -19,7 +19,7 @@
 #include <string.h>
 
 /* 1 in sanitizer builds (2-15x slower), where tests shrink their loops
- * while keeping the minimum counts their issue names. */
+ * while keeping the minimum counts each test needs to mean something. */
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define HARD_SANITIZED 1
 #elif defined(__has_feature)

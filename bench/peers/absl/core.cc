@@ -6,8 +6,8 @@
 //
 // Keys: uint64_t (values uint64_t, or 64 bytes for u64v64), and std::string
 // for the 16-byte strings (longer than libstdc++'s 15-byte small-string
-// buffer, so the map owns a heap copy of each key, as gomap does).  Memory: a replaced global operator new counts
-// what the map (and its strings) hold, in malloc_usable_size bytes as
+// buffer, so the map owns a heap copy of each key, as gomap does).  Memory: a replaced global
+// operator new counts what the map (and its strings) hold, in malloc_usable_size bytes as
 // bench_counter does, during the memory pass only.
 #include <malloc.h>
 
