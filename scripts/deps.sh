@@ -6,7 +6,7 @@ PACKAGES=(
   build-essential cmake pkg-config clang clang-format
   liburcu-dev libxxhash-dev systemtap-sdt-dev
   golang-go libabsl-dev libtbb-dev libck-dev
-  libbpf-dev bpftool bpftrace libmicrohttpd-dev curl
+  libbpf-dev bpftool bpftrace libmicrohttpd-dev curl prometheus jq
   gnuplot valgrind libfuzzer-14-dev libclang-rt-14-dev
 )
 SUDO=""

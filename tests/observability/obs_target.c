@@ -27,6 +27,9 @@
  *   concmap    for every variant: NSTORE stores, NLOAD loads, NCDEL deletes;
  *              then two threads hammer one "rw" map (lock waits); the "sync"
  *              variant's loads of freshly stored keys miss and promote.
+ * OBS_REPEAT=N (at most MAX_REPEAT) runs the core and concmap phases N times,
+ * OBS_PAUSE_MS apart (default 500), so that a scraper sampling every second
+ * sees the counters move; the expectations printed are those of one round.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -52,6 +55,7 @@ enum {
     NLOAD = 2000,
     NCDEL = 100,
     NCONTEND = 20000,
+    MAX_REPEAT = 64,
 };
 
 static long obs_tid(void) {
@@ -353,10 +357,19 @@ int main(void) {
     /* The "rw" map also takes the two contending threads' operations. */
     printf("obs_target: expect concmap_rw_store %d\n", NSTORE + 2 * (NCONTEND / 4));
     printf("obs_target: expect concmap_rw_load %d\n", NLOAD + 2 * (NCONTEND - NCONTEND / 4));
+    int repeat = getenv("OBS_REPEAT") ? atoi(getenv("OBS_REPEAT")) : 1;
+    repeat = repeat < 1 ? 1 : repeat > MAX_REPEAT ? MAX_REPEAT : repeat;
+    int pause_ms = getenv("OBS_PAUSE_MS") ? atoi(getenv("OBS_PAUSE_MS")) : 500;
     gomap *conflict_map = conflicts ? run_conflicts() : NULL;
-    gomap_u64u64 *core_map = core ? run_core() : NULL;
-    if (conc)
-        run_concmaps();
+    gomap_u64u64 *core_maps[MAX_REPEAT] = {NULL};
+    for (int r = 0; r < repeat; r++) {
+        if (r > 0)
+            usleep((useconds_t)pause_ms * 1000);
+        if (core)
+            core_maps[r] = run_core();
+        if (conc)
+            run_concmaps();
+    }
     printf("obs_target: counted conflicts read_write %llu iter_write %llu writes %llu\n",
            (unsigned long long)gomap_conflict_count(GOMAP_CONFLICT_READ_WRITE),
            (unsigned long long)gomap_conflict_count(GOMAP_CONFLICT_ITER_WRITE),
@@ -368,6 +381,7 @@ int main(void) {
     for (int i = 0; i < nparked; i++)
         pthread_join(parked[i], NULL);
     gomap_free(conflict_map);
-    gomap_u64u64_free(core_map);
+    for (int r = 0; r < repeat; r++)
+        gomap_u64u64_free(core_maps[r]);
     return 0;
 }

@@ -104,6 +104,12 @@ check_counts() {
     positive "gomap_evacuations_total\{$A\}"
     positive "gomap_evacuation_seconds_count\{$A\}"
     positive "gomap_last_conflict_timestamp_seconds\{$A\}"
+    # Each conflict's call site: the reader thread's function in obs_target.
+    local cmap
+    cmap=$(sed -n 's/^obs_target: conflict map //p' "$tmp/a.out")
+    is "gomap_conflict_sites_total\{$A,kind=\"read_write\",map=\"$cmap\",site=\"reader_main\"\}" "$(expect a conflicts_read_write)"
+    is "gomap_conflict_sites_total\{$A,kind=\"iter_write\",map=\"$cmap\",site=\"reader_main\"\}" "$(expect a conflicts_iter_write)"
+    is "gomap_watch_dropped_total\{what=\"sites\"\}" 0
     local kind
     for kind in shard sync cow; do
         grep -q "^obs_target: concmap $kind 0x" "$tmp/b.out" || continue
@@ -124,6 +130,8 @@ check_counts() {
 
 scrape
 is "gomap_watch_target_up\{pid=\"$apid\",comm=\"obs_target\"\}" 1
+curl -sf "http://127.0.0.1:$port/healthz" | grep -qx "ok: 2 target(s) watched, 2 running" ||
+    fail "/healthz did not answer ok for 2 running targets"
 check_counts
 cp "$tmp/metrics.txt" "$tmp/metrics.live"
 
@@ -137,6 +145,8 @@ wait_for "pid $bpid_done \(obs_target\) exited" 10 "$tmp/watch.log" || fail "exi
 scrape
 is "gomap_watch_target_up\{pid=\"$apid_done\",comm=\"obs_target\"\}" 0
 is "gomap_watch_target_up\{pid=\"$bpid_done\",comm=\"obs_target\"\}" 0
+curl -sf "http://127.0.0.1:$port/healthz" | grep -qx "ok: 2 target(s) watched, 0 running" ||
+    fail "/healthz did not stay ok once the targets exited"
 check_counts
 apid="" bpid=""
 grep -c "conflict: pid" "$tmp/watch.log" | grep -qx "$(($(expect a conflicts_read_write) + $(expect a conflicts_iter_write)))" ||

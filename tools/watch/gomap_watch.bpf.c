@@ -108,6 +108,11 @@ int BPF_USDT(on_conflict, long kind, long map, long detector_tid, long writer_ti
     e->detector_tid = detector_tid;
     e->writer_tid = writer_tid;
     e->boot_ns = bpf_ktime_get_boot_ns();
+    /* The detecting thread's stack, so user space can name the call site
+     * (frame pointers: the library is built with them). */
+    long n = bpf_get_stack(ctx, e->stack, sizeof e->stack, BPF_F_USER_STACK);
+    e->nframes = n > 0 ? (__u32)(n / sizeof e->stack[0]) : 0;
+    e->reserved = 0;
     bpf_ringbuf_submit(e, 0);
     return 0;
 }

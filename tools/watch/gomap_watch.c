@@ -3,15 +3,20 @@
  * USDT probes and serves what it sees as Prometheus metrics.
  *
  *   gomap-watch [--port N] [--ready-file PATH] [--verbose] PID...
+ *   gomap-watch [--port N] [--ready-file PATH] [--verbose] --all
  *
- * For each PID it finds the modules of the process that carry gomap's probes
+ * With --all it watches every process that maps libgomap.so, and looks for
+ * new ones every two seconds.  For each PID it finds the modules of the process that carry gomap's probes
  * (the program itself when gomap is linked statically, or libgomap.so), and
  * attaches gomap_watch.bpf.c's programs to them with libbpf; the kernel raises
  * each probe's semaphore while attached, so the target computes probe
  * arguments only from then on.  Counts and duration histograms accumulate in
  * a BPF hash; each conflict also arrives through a ring buffer and is logged
- * on stdout as it happens.  GET /metrics on 127.0.0.1:PORT (default 9464)
- * reads the BPF maps and answers in the Prometheus text format.
+ * on stdout as it happens, with the detecting thread's stack, which names the
+ * call site: the first function outside the library (gomap_conflict_sites_total).
+ * GET /metrics on 127.0.0.1:PORT (default 9464) reads the BPF maps and answers
+ * in the Prometheus text format; GET /healthz answers "ok" while the daemon
+ * serves.
  *
  * Uprobes never stop the target.  When a target exits, gomap-watch logs it,
  * detaches from it, and keeps serving its last values with
@@ -20,6 +25,7 @@
 #define _GNU_SOURCE
 #include <elf.h>
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -46,7 +52,7 @@
 #include "gomap_watch.h"
 #include "gomap_watch_bpf.skel.h"
 
-enum { MAX_TARGETS = 64, MAX_MODULES = 8 };
+enum { MAX_TARGETS = 64, MAX_MODULES = 8, MAX_SITES = 256, MAX_ELF_FILES = 16 };
 
 static const char *const kind_names[] = {"writes", "read_write", "iter_write", "unknown"};
 static const char *const op_names[] = {"get", "set", "delete", "iter"};
@@ -65,11 +71,25 @@ struct target {
     double last_conflict; /* Unix seconds of the latest conflict, 0 if none */
 };
 
+/* Conflicts counted per (process, kind, map, call site), from the ring
+ * buffer's events; at most MAX_SITES distinct ones, the rest counted in
+ * gomap_watch_dropped_total{what="sites"}. */
+struct site {
+    pid_t pid;
+    unsigned kind;
+    uint64_t map;
+    char site[96];
+    uint64_t n;
+};
+
 static struct {
     struct gomap_watch_bpf *skel;
     struct target targets[MAX_TARGETS];
     int ntargets;
-    pthread_mutex_t lock; /* guards targets[] between main loop and HTTP thread */
+    struct site sites[MAX_SITES];
+    int nsites;
+    uint64_t sites_dropped;
+    pthread_mutex_t lock; /* guards targets[] and sites[] between main loop and HTTP thread */
     bool verbose;
     volatile sig_atomic_t stop;
 } w = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -170,6 +190,205 @@ static int gomap_modules(pid_t pid, char paths[][PATH_MAX], int max) {
     }
     fclose(f);
     return n;
+}
+
+/* ---- naming a conflict's call site ------------------------------------------ */
+
+/* An ELF file mapped for symbol lookups, kept for the daemon's lifetime (a
+ * handful of modules: the targets' programs and libgomap.so). */
+struct elf_file {
+    char path[PATH_MAX];
+    const unsigned char *p;
+    size_t size;
+};
+static struct elf_file elf_files[MAX_ELF_FILES];
+static int nelf_files;
+
+static const struct elf_file *elf_open(const char *path) {
+    for (int i = 0; i < nelf_files; i++)
+        if (strcmp(elf_files[i].path, path) == 0)
+            return &elf_files[i];
+    if (nelf_files == MAX_ELF_FILES)
+        return NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    void *p = MAP_FAILED;
+    if (fstat(fd, &st) == 0 && (size_t)st.st_size >= sizeof(Elf64_Ehdr))
+        p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED)
+        return NULL;
+    const Elf64_Ehdr *eh = p;
+    if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
+        eh->e_shoff + (size_t)eh->e_shnum * sizeof(Elf64_Shdr) > (size_t)st.st_size ||
+        eh->e_phoff + (size_t)eh->e_phnum * sizeof(Elf64_Phdr) > (size_t)st.st_size) {
+        munmap(p, (size_t)st.st_size);
+        return NULL;
+    }
+    struct elf_file *f = &elf_files[nelf_files++];
+    snprintf(f->path, sizeof f->path, "%s", path);
+    f->p = p;
+    f->size = (size_t)st.st_size;
+    return f;
+}
+
+/* The library's own source files (their basenames, comma-separated, from the
+ * build): a local function whose STT_FILE symbol names one of them is library
+ * code even when the program links gomap statically. */
+#ifndef WATCH_LIBRARY_FILES
+#define WATCH_LIBRARY_FILES ""
+#endif
+
+static bool library_file(const char *file) {
+    static const char files[] = WATCH_LIBRARY_FILES;
+    const char *base = strrchr(file, '/');
+    base = base ? base + 1 : file;
+    size_t n = strlen(base);
+    if (n == 0)
+        return false;
+    for (const char *p = files; (p = strstr(p, base)) != NULL; p += n)
+        if ((p == files || p[-1] == ',') && (p[n] == '\0' || p[n] == ','))
+            return true;
+    return false;
+}
+
+static bool library_symbol(const char *name) {
+    static const char *const prefixes[] = {"gomap", "concmap_", "rwmap_",
+                                           "shardmap_", "syncmap_", "cowmap_"};
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
+        if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0)
+            return true;
+    return false;
+}
+
+/* Names the function of `f` that contains file offset `off`; *library tells
+ * whether it is gomap's own code.  Returns NULL when no symbol covers it. */
+static const char *elf_function(const struct elf_file *f, uint64_t off, bool *library) {
+    const Elf64_Ehdr *eh = (const void *)f->p;
+    const Elf64_Phdr *ph = (const void *)(f->p + eh->e_phoff);
+    uint64_t vaddr = 0;
+    bool loaded = false;
+    for (unsigned i = 0; i < eh->e_phnum && !loaded; i++)
+        if (ph[i].p_type == PT_LOAD && off >= ph[i].p_offset &&
+            off < ph[i].p_offset + ph[i].p_filesz) {
+            vaddr = off - ph[i].p_offset + ph[i].p_vaddr;
+            loaded = true;
+        }
+    if (!loaded)
+        return NULL;
+    const Elf64_Shdr *sh = (const void *)(f->p + eh->e_shoff);
+    /* .symtab when the file has one (it also has the static functions), else
+     * .dynsym. */
+    for (unsigned want = SHT_SYMTAB; want; want = want == SHT_SYMTAB ? SHT_DYNSYM : 0) {
+        for (unsigned i = 0; i < eh->e_shnum; i++) {
+            if (sh[i].sh_type != want || sh[i].sh_link >= eh->e_shnum ||
+                sh[i].sh_offset + sh[i].sh_size > f->size)
+                continue;
+            const Elf64_Shdr *strs = &sh[sh[i].sh_link];
+            if (strs->sh_offset + strs->sh_size > f->size)
+                continue;
+            const char *str = (const char *)f->p + strs->sh_offset;
+            const Elf64_Sym *sym = (const void *)(f->p + sh[i].sh_offset);
+            size_t n = sh[i].sh_size / sizeof *sym;
+            const char *file = ""; /* the STT_FILE before the local symbols that follow it */
+            for (size_t j = 0; j < n; j++) {
+                if (sym[j].st_name >= strs->sh_size)
+                    continue;
+                const char *name = str + sym[j].st_name;
+                if (ELF64_ST_TYPE(sym[j].st_info) == STT_FILE) {
+                    file = name;
+                    continue;
+                }
+                if (ELF64_ST_TYPE(sym[j].st_info) != STT_FUNC || sym[j].st_size == 0 ||
+                    vaddr < sym[j].st_value || vaddr >= sym[j].st_value + sym[j].st_size)
+                    continue;
+                *library = library_symbol(name) ||
+                           (ELF64_ST_BIND(sym[j].st_info) == STB_LOCAL && library_file(file));
+                return name;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* The call site of a conflict: walking the detecting thread's stack outwards
+ * from the probe, the first function that is not gomap's (not in libgomap.so,
+ * not one of the library's symbols).  Writes "?" when the stack or symbols
+ * are missing. */
+static void call_site(pid_t pid, const struct watch_conflict *e, char *out, size_t outsz) {
+    snprintf(out, outsz, "?");
+    char fn[64], line[PATH_MAX + 256];
+    snprintf(fn, sizeof fn, "/proc/%d/maps", (int)pid);
+    FILE *f = fopen(fn, "re");
+    if (!f)
+        return;
+    struct {
+        uint64_t start, end, off;
+        char path[PATH_MAX];
+    } maps[64];
+    int nmaps = 0;
+    while (nmaps < 64 && fgets(line, sizeof line, f)) {
+        unsigned long long start, end, off;
+        char perms[8];
+        int pos = 0;
+        if (sscanf(line, "%llx-%llx %7s %llx %*s %*s%n", &start, &end, perms, &off, &pos) != 4 ||
+            perms[2] != 'x')
+            continue;
+        char *path = line + pos;
+        while (*path == ' ')
+            path++;
+        path[strcspn(path, "\n")] = '\0';
+        if (path[0] != '/')
+            continue;
+        maps[nmaps].start = start, maps[nmaps].end = end, maps[nmaps].off = off;
+        snprintf(maps[nmaps].path, sizeof maps[nmaps].path, "%s", path);
+        nmaps++;
+    }
+    fclose(f);
+    bool in_library = false;
+    for (unsigned i = 0; i < e->nframes && i < WATCH_STACK_DEPTH; i++) {
+        /* A return address points after its call: look up the call itself. */
+        uint64_t ip = e->stack[i] - (i > 0);
+        int m = 0;
+        while (m < nmaps && !(ip >= maps[m].start && ip < maps[m].end))
+            m++;
+        if (m == nmaps)
+            return;
+        const char *base = strrchr(maps[m].path, '/') + 1;
+        bool library = strncmp(base, "libgomap", 8) == 0;
+        const struct elf_file *ef = elf_open(maps[m].path);
+        const char *name = ef ? elf_function(ef, ip - maps[m].start + maps[m].off, &library) : NULL;
+        if (library) {
+            in_library = true;
+            continue;
+        }
+        if (!in_library)
+            continue; /* frames before the library's (none in practice) */
+        if (name)
+            snprintf(out, outsz, "%s", name);
+        else
+            snprintf(out, outsz, "%s+0x%" PRIx64, base, ip - maps[m].start + maps[m].off);
+        return;
+    }
+}
+
+static void count_site(pid_t pid, unsigned kind, uint64_t map, const char *site) {
+    for (int i = 0; i < w.nsites; i++) {
+        struct site *s = &w.sites[i];
+        if (s->pid == pid && s->kind == kind && s->map == map && strcmp(s->site, site) == 0) {
+            s->n++;
+            return;
+        }
+    }
+    if (w.nsites == MAX_SITES) {
+        w.sites_dropped++;
+        return;
+    }
+    struct site *s = &w.sites[w.nsites++];
+    *s = (struct site){.pid = pid, .kind = kind, .map = map, .n = 1};
+    snprintf(s->site, sizeof s->site, "%s", site);
 }
 
 /* ---- attaching ------------------------------------------------------------ */
@@ -281,6 +500,39 @@ static struct target *find_target(pid_t pid) {
     return NULL;
 }
 
+/* Whether process pid maps a file named libgomap.so*. */
+static bool maps_libgomap(pid_t pid) {
+    char fn[64], line[PATH_MAX + 256];
+    snprintf(fn, sizeof fn, "/proc/%d/maps", (int)pid);
+    FILE *f = fopen(fn, "re");
+    if (!f)
+        return false;
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f)) {
+        const char *base = strrchr(line, '/');
+        found = base && strncmp(base + 1, "libgomap.so", 11) == 0;
+    }
+    fclose(f);
+    return found;
+}
+
+/* --all: attaches to every process that maps libgomap.so and was not seen
+ * before (a pid reused after its first process exited stays unwatched). */
+static void scan_processes(void) {
+    DIR *d = opendir("/proc");
+    if (!d)
+        return;
+    for (struct dirent *de; (de = readdir(d)) != NULL;) {
+        char *end;
+        long pid = strtol(de->d_name, &end, 10);
+        if (*end || pid <= 0 || pid == (long)getpid())
+            continue;
+        if (!find_target((pid_t)pid) && maps_libgomap((pid_t)pid))
+            (void)attach((pid_t)pid);
+    }
+    closedir(d);
+}
+
 static int on_conflict_event(void *ctx, void *data, size_t len) {
     (void)ctx;
     const struct watch_conflict *e = data;
@@ -288,17 +540,20 @@ static int on_conflict_event(void *ctx, void *data, size_t len) {
         return 0;
     static const char *const what[] = {"concurrent map writes", "concurrent map read and map write",
                                        "concurrent map iteration and map write", "unknown"};
+    char site[96];
+    call_site((pid_t)e->pid, e, site, sizeof site);
     pthread_mutex_lock(&w.lock);
     struct target *t = find_target((pid_t)e->pid);
     if (t) {
         t->conflicts_logged++;
         t->last_conflict = (double)time(NULL);
     }
+    count_site((pid_t)e->pid, e->kind < 4 ? e->kind : 3, (uint64_t)e->map, site);
     pthread_mutex_unlock(&w.lock);
     logf_("conflict: pid %u (%s): %s: map 0x%" PRIx64 " detector tid %" PRId64
-          " writer tid %" PRId64,
+          " writer tid %" PRId64 " call site %s",
           e->pid, t ? t->comm : "?", what[e->kind < 4 ? e->kind : 3], (uint64_t)e->map,
-          (int64_t)e->detector_tid, (int64_t)e->writer_tid);
+          (int64_t)e->detector_tid, (int64_t)e->writer_tid, site);
     return 0;
 }
 
@@ -408,6 +663,19 @@ static void write_metrics(FILE *out) {
         fprintf(out, "gomap_last_conflict_timestamp_seconds{%s} %.0f\n", LABELS(&ts[i]),
                 ts[i].last_conflict);
 
+    family(out, "gomap_conflict_sites_total", "counter",
+           "Conflicts by kind, map and call site (the first function outside gomap on the "
+           "detecting thread's stack).");
+    for (int i = 0; i < w.nsites; i++) {
+        const struct site *st = &w.sites[i];
+        const struct target *t = find_target(st->pid);
+        if (t)
+            fprintf(out,
+                    "gomap_conflict_sites_total{%s,kind=\"%s\",map=\"0x%" PRIx64
+                    "\",site=\"%s\"} %" PRIu64 "\n",
+                    LABELS(t), kind_names[st->kind], st->map, st->site, st->n);
+    }
+
     family(out, "gomap_ops_total", "counter", "Core map (gomap) operations, by kind.");
     for (int i = 0; i < n; i++)
         for (unsigned k = 0; k < 4; k++)
@@ -477,17 +745,20 @@ static void write_metrics(FILE *out) {
                               v * 2 + x);
                 }
     }
-    pthread_mutex_unlock(&w.lock);
 #undef LABELS
 
+    uint64_t sites_dropped = w.sites_dropped;
+    pthread_mutex_unlock(&w.lock);
     uint64_t dropped[2] = {0, 0};
     for (__u32 i = 0; i < 2; i++)
         bpf_map_lookup_elem(bpf_map__fd(w.skel->maps.dropped), &i, &dropped[i]);
     family(
         out, "gomap_watch_dropped_total", "counter",
-        "Data gomap-watch lost: conflict events (ring buffer full), counter updates (map full).");
+        "Data gomap-watch lost: conflict events (ring buffer full), counter updates (map full), "
+        "call sites (table full). Non-zero: the counts are lower bounds.");
     fprintf(out, "gomap_watch_dropped_total{what=\"events\"} %" PRIu64 "\n", dropped[0]);
     fprintf(out, "gomap_watch_dropped_total{what=\"counters\"} %" PRIu64 "\n", dropped[1]);
+    fprintf(out, "gomap_watch_dropped_total{what=\"sites\"} %" PRIu64 "\n", sites_dropped);
     free(s.c);
 }
 
@@ -511,8 +782,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         fclose(out);
         r = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
         MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    } else if (strcmp(url, "/healthz") == 0) {
+        /* Liveness: the HTTP thread answers and the BPF programs are loaded
+         * (they stay loaded until exit).  Targets coming and going is not a
+         * fault of the daemon: gomap_watch_target_up says that. */
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *out = open_memstream(&buf, &len);
+        if (!out)
+            return MHD_NO;
+        int up = 0;
+        pthread_mutex_lock(&w.lock);
+        for (int i = 0; i < w.ntargets; i++)
+            up += w.targets[i].up;
+        int n = w.ntargets;
+        pthread_mutex_unlock(&w.lock);
+        fprintf(out, "ok: %d target(s) watched, %d running\n", n, up);
+        fclose(out);
+        r = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
+        MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
     } else {
-        static const char msg[] = "gomap-watch: metrics at /metrics\n";
+        static const char msg[] = "gomap-watch: metrics at /metrics, health at /healthz\n";
         r = MHD_create_response_from_buffer(sizeof msg - 1, (void *)msg, MHD_RESPMEM_PERSISTENT);
         status = strcmp(url, "/") == 0 ? MHD_HTTP_OK : MHD_HTTP_NOT_FOUND;
     }
@@ -530,19 +820,23 @@ static void on_signal(int sig) {
 
 static void usage(FILE *f) {
     fprintf(f, "usage: gomap-watch [--port N] [--ready-file PATH] [--verbose] PID...\n"
-               "Serves Prometheus metrics of the gomap maps in each PID on "
-               "http://127.0.0.1:N/metrics (default port 9464).\n");
+               "       gomap-watch [--port N] [--ready-file PATH] [--verbose] --all\n"
+               "Serves Prometheus metrics of the gomap maps in each PID (--all: in every\n"
+               "process that maps libgomap.so, checked every 2 s) on\n"
+               "http://127.0.0.1:N/metrics (default port 9464); /healthz answers \"ok\".\n");
 }
 
 int main(int argc, char **argv) {
     static const struct option opts[] = {{"port", required_argument, NULL, 'p'},
                                          {"ready-file", required_argument, NULL, 'r'},
                                          {"verbose", no_argument, NULL, 'v'},
+                                         {"all", no_argument, NULL, 'a'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     unsigned port = 9464;
     const char *ready = NULL;
-    for (int c; (c = getopt_long(argc, argv, "p:r:vh", opts, NULL)) != -1;) {
+    bool all = false;
+    for (int c; (c = getopt_long(argc, argv, "p:r:vah", opts, NULL)) != -1;) {
         switch (c) {
         case 'p':
             port = (unsigned)strtoul(optarg, NULL, 10);
@@ -553,6 +847,9 @@ int main(int argc, char **argv) {
         case 'v':
             w.verbose = true;
             break;
+        case 'a':
+            all = true;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -561,7 +858,7 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    if (optind == argc || port == 0 || port > 65535) {
+    if ((optind == argc) == !all || port == 0 || port > 65535) {
         usage(stderr);
         return 2;
     }
@@ -588,7 +885,9 @@ int main(int argc, char **argv) {
         }
         (void)attach((pid_t)pid);
     }
-    if (w.ntargets == 0) {
+    if (all)
+        scan_processes();
+    if (w.ntargets == 0 && !all) {
         fprintf(stderr, "gomap-watch: no target could be watched\n");
         gomap_watch_bpf__destroy(w.skel);
         return 1;
@@ -609,7 +908,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "gomap-watch: cannot listen on 127.0.0.1:%u\n", port);
         return 1;
     }
-    logf_("serving http://127.0.0.1:%u/metrics for %d target(s)", port, w.ntargets);
+    logf_("serving http://127.0.0.1:%u/metrics for %d target(s)%s", port, w.ntargets,
+          all ? ", and every new process that maps libgomap.so" : "");
     if (ready) {
         FILE *f = fopen(ready, "we");
         if (f) {
@@ -620,6 +920,8 @@ int main(int argc, char **argv) {
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    struct timespec last_scan;
+    clock_gettime(CLOCK_MONOTONIC, &last_scan);
     while (!w.stop) {
         int err = ring_buffer__poll(rb, 200);
         if (err < 0 && err != -EINTR) {
@@ -627,6 +929,12 @@ int main(int argc, char **argv) {
             break;
         }
         check_targets();
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (all && now.tv_sec - last_scan.tv_sec >= 2) {
+            scan_processes();
+            last_scan = now;
+        }
     }
     MHD_stop_daemon(httpd);
     ring_buffer__free(rb);

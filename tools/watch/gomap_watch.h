@@ -28,6 +28,10 @@ enum watch_metric {
  * anything else counts as WATCH_VARIANT_OTHER. */
 enum { WATCH_VARIANT_OTHER = 4, WATCH_VARIANTS = 5, WATCH_BUCKETS = 64 };
 
+/* Frames of the detecting thread's user stack sent with each conflict: enough
+ * to get from the probe, through the library, to the caller's call site. */
+enum { WATCH_STACK_DEPTH = 16 };
+
 /* Padding-free, so that the BPF side and user space hash the same bytes. */
 struct watch_key {
     __u32 pid;
@@ -42,7 +46,10 @@ struct watch_conflict {
     __u64 map;
     __s64 detector_tid;
     __s64 writer_tid;
-    __u64 boot_ns; /* bpf_ktime_get_boot_ns() */
+    __u64 boot_ns;  /* bpf_ktime_get_boot_ns() */
+    __u32 nframes;  /* valid entries of stack[] (0: the stack could not be read) */
+    __u32 reserved; /* keeps stack[] 8-byte aligned without implicit padding */
+    __u64 stack[WATCH_STACK_DEPTH]; /* return addresses, innermost first */
 };
 
 #endif /* GOMAP_WATCH_H */
