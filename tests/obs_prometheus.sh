@@ -111,6 +111,7 @@ eventually() {
     for ((i = 0; i < $1 * 2; i++)); do
         query "$2" | jq -e "$3" >/dev/null && return 0
         alive "$ppid_" || fail "prometheus exited"
+        alive "$wpid" || fail "gomap-watch exited"
         sleep 0.5
     done
     return 1

@@ -2,8 +2,10 @@
 # obs_trace.sh — runs one of tools/trace/*.bt against a live obs_target and
 # checks what the script prints.
 #
-#   obs_trace.sh SCRIPT TARGET SEMAPHORES
+#   obs_trace.sh SCRIPT TARGET SEMAPHORES LIBRARY
 #
+# (LIBRARY: libgomap, whose functions tools/trace/heatmap tells from the
+# target's.)
 # The target waits (OBS_GO) until bpftrace has printed its BEGIN line — which
 # bpftrace does only after every probe is attached — so no event is missed;
 # it then checks that the semaphores in SEMAPHORES were raised (exit 3 if
@@ -11,7 +13,7 @@
 # test adds makes bpftrace exit) and stays alive until bpftrace has printed
 # its summary (user stacks are symbolized from the live process).  Exit 77 (ctest SKIP_RETURN_CODE) only where eBPF is refused.
 set -u
-script=$1 target=$2 sems=$3
+script=$1 target=$2 sems=$3 library=$4
 name=$(basename "$script" .bt)
 
 skip() {
@@ -65,12 +67,16 @@ wait_for "waiting" 30 "$tmp/target.out" "$tpid" || fail "the target did not star
     cat "$script"
     printf '\nuprobe:%s:obs_target_done\n{\n\texit();\n}\n' "$target"
 } >"$tmp/tool.bt"
+# Run through the script's own first line, which sets
 # BPFTRACE_CACHE_USER_SYMBOLS=1: without it bpftrace 0.17 builds a symbol
 # cache per thread id and, on this machine, at random closed descriptors of
 # its own maps ("failed to look up stack id ...: -9", END never printed).
 # Attached by path rather than -p: -p mode enables the semaphores through
 # bcc and its detach then fails with EBADF now and then (docs/observability.md).
-BPFTRACE_CACHE_USER_SYMBOLS=1 bpftrace "$tmp/tool.bt" "$target" >"$tmp/bt.out" 2>"$tmp/bt.err" &
+head -1 "$tmp/tool.bt" | grep -q "BPFTRACE_CACHE_USER_SYMBOLS=1 bpftrace" ||
+    fail "$script does not set BPFTRACE_CACHE_USER_SYMBOLS=1 on its first line"
+chmod +x "$tmp/tool.bt"
+"$tmp/tool.bt" "$target" >"$tmp/bt.out" 2>"$tmp/bt.err" &
 bpid=$!
 if ! wait_for "tracing" 60 "$tmp/bt.out" "$bpid"; then
     if grep -qiE "permission|not permitted|EPERM|lockdown" "$tmp/bt.err"; then
@@ -120,6 +126,19 @@ conflicts)
     has "^ +writer_main\+"
     heat=$(awk -F': ' '/^@heat\[[0-9]+, reader_main, 0x/ { n += $2 } END { print n + 0 }' "$out")
     [ "$heat" = $((rw + it)) ] || fail "the heat map credits reader_main with $heat conflicts"
+    # The heat map as a picture (tools/trace/heatmap): one row per call site
+    # of each thread, each with every conflict.
+    "$(dirname "$script")/heatmap" --library "$library" "$out" "$tmp/heat" >"$tmp/heatmap.out" 2>&1 ||
+        fail "heatmap failed: $(cat "$tmp/heatmap.out")"
+    grep -q "^ *$((rw + it))  detecting: reader_main\$" "$tmp/heatmap.out" ||
+        fail "heatmap: no row 'detecting: reader_main' with $((rw + it)): $(cat "$tmp/heatmap.out")"
+    grep -q "^ *$((rw + it))  writer: writer_main\$" "$tmp/heatmap.out" ||
+        fail "heatmap: no row 'writer: writer_main' with $((rw + it)): $(cat "$tmp/heatmap.out")"
+    grep -q "detecting: reader_main ($((rw + it)))" "$tmp/heat.svg" || fail "heatmap: the SVG lacks the reader_main row"
+    grep -q "^<svg" "$tmp/heat.svg" || fail "heatmap: no SVG"
+    head -c 8 "$tmp/heat.png" | od -An -c | grep -q "P   N   G" || fail "heatmap: no PNG"
+    [ "$(awk '{ for (i = 1; i <= NF; i++) n += $i } END { print n }' "$tmp/heat.dat")" = $((2 * (rw + it))) ] ||
+        fail "heatmap: the matrix does not hold every conflict twice (both threads)"
     ;;
 ops)
     m=$(sed -n 's/^obs_target: core map //p' "$tmp/target.out")

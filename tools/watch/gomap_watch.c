@@ -3,12 +3,12 @@
  * USDT probes and serves what it sees as Prometheus metrics.
  *
  *   gomap-watch [--port N] [--ready-file PATH] [--verbose] PID...
- *   gomap-watch [--port N] [--ready-file PATH] [--verbose] --all
+ *   gomap-watch [--port N] [--ready-file PATH] [--verbose] --all [--library LIB]
  *
- * With --all it watches every process that maps libgomap.so, and looks for
- * new ones every two seconds.  For each PID it finds the modules of the process that carry gomap's probes
- * (the program itself when gomap is linked statically, or libgomap.so), and
- * attaches gomap_watch.bpf.c's programs to them with libbpf; the kernel raises
+ * With --all it watches every process that maps libgomap.so (with --library,
+ * the file LIB only), and looks for new ones every two seconds.  For each PID it finds the modules
+ * of the process that carry gomap's probes (the program itself when gomap is linked statically, or
+ * libgomap.so), and attaches gomap_watch.bpf.c's programs to them with libbpf; the kernel raises
  * each probe's semaphore while attached, so the target computes probe
  * arguments only from then on.  Counts and duration histograms accumulate in
  * a BPF hash; each conflict also arrives through a ring buffer and is logged
@@ -255,7 +255,7 @@ static bool library_file(const char *file) {
 }
 
 static bool library_symbol(const char *name) {
-    static const char *const prefixes[] = {"gomap", "concmap_", "rwmap_",
+    static const char *const prefixes[] = {"gomap",     "concmap_", "rwmap_",
                                            "shardmap_", "syncmap_", "cowmap_"};
     for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
         if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0)
@@ -500,7 +500,14 @@ static struct target *find_target(pid_t pid) {
     return NULL;
 }
 
-/* Whether process pid maps a file named libgomap.so*. */
+/* --all --library PATH: only processes that map this very file. */
+static const char *only_library;
+
+/* Processes --all could not attach to, not to be retried at every scan. */
+static pid_t refused[256];
+static unsigned nrefused;
+
+/* Whether process pid maps a file named libgomap.so* (or only_library). */
 static bool maps_libgomap(pid_t pid) {
     char fn[64], line[PATH_MAX + 256];
     snprintf(fn, sizeof fn, "/proc/%d/maps", (int)pid);
@@ -509,8 +516,13 @@ static bool maps_libgomap(pid_t pid) {
         return false;
     bool found = false;
     while (!found && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        const char *path = strchr(line, '/');
         const char *base = strrchr(line, '/');
-        found = base && strncmp(base + 1, "libgomap.so", 11) == 0;
+        if (only_library)
+            found = path && strcmp(path, only_library) == 0;
+        else
+            found = base && strncmp(base + 1, "libgomap.so", 11) == 0;
     }
     fclose(f);
     return found;
@@ -527,8 +539,11 @@ static void scan_processes(void) {
         long pid = strtol(de->d_name, &end, 10);
         if (*end || pid <= 0 || pid == (long)getpid())
             continue;
-        if (!find_target((pid_t)pid) && maps_libgomap((pid_t)pid))
-            (void)attach((pid_t)pid);
+        bool seen = find_target((pid_t)pid) != NULL;
+        for (unsigned i = 0; i < nrefused && i < sizeof refused / sizeof refused[0] && !seen; i++)
+            seen = refused[i] == (pid_t)pid;
+        if (!seen && maps_libgomap((pid_t)pid) && attach((pid_t)pid) != 0)
+            refused[nrefused++ % (sizeof refused / sizeof refused[0])] = (pid_t)pid;
     }
     closedir(d);
 }
@@ -601,11 +616,14 @@ static struct snapshot take_snapshot(void) {
         k = next;
         prev = &k;
     }
-    qsort(s.c, s.n, sizeof *s.c, key_cmp);
+    if (s.n) /* s.c is NULL before the first event: qsort wants a real array */
+        qsort(s.c, s.n, sizeof *s.c, key_cmp);
     return s;
 }
 
 static uint64_t get(const struct snapshot *s, pid_t pid, unsigned metric, unsigned label) {
+    if (s->n == 0)
+        return 0;
     struct watch_key k = {.pid = (__u32)pid, .metric = (__u16)metric, .label = (__u16)label};
     const struct counter *c = bsearch(&k, s->c, s->n, sizeof *s->c, key_cmp);
     return c ? c->v : 0;
@@ -752,10 +770,9 @@ static void write_metrics(FILE *out) {
     uint64_t dropped[2] = {0, 0};
     for (__u32 i = 0; i < 2; i++)
         bpf_map_lookup_elem(bpf_map__fd(w.skel->maps.dropped), &i, &dropped[i]);
-    family(
-        out, "gomap_watch_dropped_total", "counter",
-        "Data gomap-watch lost: conflict events (ring buffer full), counter updates (map full), "
-        "call sites (table full). Non-zero: the counts are lower bounds.");
+    family(out, "gomap_watch_dropped_total", "counter",
+           "Data gomap-watch lost: conflict events (ring buffer full), counter updates (map full), "
+           "call sites (table full). Non-zero: the counts are lower bounds.");
     fprintf(out, "gomap_watch_dropped_total{what=\"events\"} %" PRIu64 "\n", dropped[0]);
     fprintf(out, "gomap_watch_dropped_total{what=\"counters\"} %" PRIu64 "\n", dropped[1]);
     fprintf(out, "gomap_watch_dropped_total{what=\"sites\"} %" PRIu64 "\n", sites_dropped);
@@ -819,11 +836,12 @@ static void on_signal(int sig) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: gomap-watch [--port N] [--ready-file PATH] [--verbose] PID...\n"
-               "       gomap-watch [--port N] [--ready-file PATH] [--verbose] --all\n"
-               "Serves Prometheus metrics of the gomap maps in each PID (--all: in every\n"
-               "process that maps libgomap.so, checked every 2 s) on\n"
-               "http://127.0.0.1:N/metrics (default port 9464); /healthz answers \"ok\".\n");
+    fprintf(f,
+            "usage: gomap-watch [--port N] [--ready-file PATH] [--verbose] PID...\n"
+            "       gomap-watch [--port N] [--ready-file PATH] [--verbose] --all [--library LIB]\n"
+            "Serves Prometheus metrics of the gomap maps in each PID (--all: in every\n"
+            "process that maps libgomap.so, or the file LIB, checked every 2 s) on\n"
+            "http://127.0.0.1:N/metrics (default port 9464); /healthz answers \"ok\".\n");
 }
 
 int main(int argc, char **argv) {
@@ -831,12 +849,13 @@ int main(int argc, char **argv) {
                                          {"ready-file", required_argument, NULL, 'r'},
                                          {"verbose", no_argument, NULL, 'v'},
                                          {"all", no_argument, NULL, 'a'},
+                                         {"library", required_argument, NULL, 'l'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     unsigned port = 9464;
     const char *ready = NULL;
     bool all = false;
-    for (int c; (c = getopt_long(argc, argv, "p:r:vah", opts, NULL)) != -1;) {
+    for (int c; (c = getopt_long(argc, argv, "p:r:val:h", opts, NULL)) != -1;) {
         switch (c) {
         case 'p':
             port = (unsigned)strtoul(optarg, NULL, 10);
@@ -850,6 +869,15 @@ int main(int argc, char **argv) {
         case 'a':
             all = true;
             break;
+        case 'l': {
+            static char real[PATH_MAX];
+            if (!realpath(optarg, real)) {
+                fprintf(stderr, "gomap-watch: %s: %s\n", optarg, strerror(errno));
+                return 2;
+            }
+            only_library = real;
+            break;
+        }
         case 'h':
             usage(stdout);
             return 0;
