@@ -480,7 +480,11 @@ static bool process_alive(pid_t pid) {
     return !(rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X'));
 }
 
+/* Marks and logs every target that has exited, then detaches from them: the
+ * kernel can take seconds to unregister uprobes on a loaded machine, and the
+ * exit must be reported (and served) without waiting for that. */
 static void check_targets(void) {
+    bool gone[MAX_TARGETS] = {false};
     for (int i = 0; i < w.ntargets; i++) {
         struct target *t = &w.targets[i];
         if (!t->up || process_alive(t->pid))
@@ -488,9 +492,12 @@ static void check_targets(void) {
         pthread_mutex_lock(&w.lock);
         t->up = false;
         pthread_mutex_unlock(&w.lock);
-        detach(t);
+        gone[i] = true;
         logf_("pid %d (%s) exited; keeping its last values", (int)t->pid, t->comm);
     }
+    for (int i = 0; i < w.ntargets; i++)
+        if (gone[i])
+            detach(&w.targets[i]);
 }
 
 static struct target *find_target(pid_t pid) {
