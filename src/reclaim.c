@@ -3,8 +3,11 @@
  * and its caveats are in reclaim.h. */
 #include "reclaim.h"
 
+#include <urcu/list.h>
+#include <urcu/static/urcu-common.h>
 #include <urcu/urcu-memb.h>
 
+#include <dlfcn.h>
 #include <linux/futex.h>
 #include <signal.h>
 #include <string.h>
@@ -37,46 +40,124 @@ static char gomap_rcu_tsan_sync;
 #define TSAN_ACQUIRE(p) ((void)(p))
 #endif
 
-/* Whether this thread is registered with urcu-memb.  Only its own thread
- * reads and writes it.  initial-exec: the library is position-independent,
- * and the default model would call __tls_get_addr on every load (measured:
- * visible in a profile of in-cache loads); one byte of static TLS is always
- * available, even when libgomap.so is loaded with dlopen. */
-static _Thread_local bool rcu_registered __attribute__((tls_model("initial-exec")));
+/* The calling thread's state.  Only its own thread reads and writes it.
+ *   registered  registered with urcu-memb;
+ *   exiting     the thread is running its TLS destructors and gomap's has
+ *               run: from then on each outermost section registers the
+ *               thread and unregisters it again when it ends, so a later
+ *               destructor (any round) may still use a syncmap or cowmap
+ *               and the thread never exits registered.
+ * initial-exec: the library is position-independent, and the default model
+ * would call __tls_get_addr on every load (measured: visible in a profile of
+ * in-cache loads); two bytes of static TLS are always available, even when
+ * libgomap.so is loaded with dlopen. */
+static _Thread_local struct {
+    bool registered;
+    bool exiting;
+} rcu_tls __attribute__((tls_model("initial-exec")));
+
+/* liburcu-memb's per-thread reader record (urcu/static/urcu-memb.h); its
+ * `node` links the thread into liburcu's registry of readers. */
+extern __thread struct urcu_reader urcu_memb_reader;
+
+/* The threads gomap registered, so that a forked child can take the
+ * parent's other threads (which do not exist in the child) out of liburcu's
+ * registry.  Each node lives in its thread's TLS.  Under rcu_reg_lock. */
+struct rcu_thread {
+    struct rcu_thread *next, *prev;
+    struct urcu_reader *reader;
+};
+static _Thread_local struct rcu_thread rcu_self;
+static struct rcu_thread *rcu_threads;
+
+/* Fork safety.  A child has only the thread that called fork; liburcu's
+ * registry still lists the others, and a lock that one of them held is held
+ * for ever.  So every call into liburcu that takes its locks happens under
+ * one of these, and the fork handlers take both:
+ *   rcu_reg_lock  around registering and unregistering a thread;
+ *   rcu_gp_lock   around the reclaimer's whole batch (taking the queue, the
+ *                 grace period, the callbacks), so that no batch is in
+ *                 flight at a fork: every retired object is either freed or
+ *                 still in the queue, which the child's reclaimer serves.
+ * Two locks, not one: a thread starting while a grace period waits on a
+ * long section must still be able to register (liburcu allows it). */
+static pthread_mutex_t rcu_reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t rcu_gp_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static pthread_key_t rcu_exit_key;
-static pthread_once_t rcu_exit_key_once = PTHREAD_ONCE_INIT;
+static pthread_once_t rcu_init_once = PTHREAD_ONCE_INIT;
 
-/* Runs at thread exit (the key's value is non-NULL only for registered
- * threads).  A thread cannot exit inside one of gomap's sections. */
-static void rcu_unregister_at_exit(void *unused) {
-    (void)unused;
-    if (rcu_registered) {
-        urcu_memb_unregister_thread();
-        rcu_registered = false;
-    }
+static void rcu_register(void) {
+    pthread_mutex_lock(&rcu_reg_lock);
+    urcu_memb_register_thread();
+    rcu_self.reader = &urcu_memb_reader;
+    rcu_self.prev = NULL;
+    rcu_self.next = rcu_threads;
+    if (rcu_threads)
+        rcu_threads->prev = &rcu_self;
+    rcu_threads = &rcu_self;
+    pthread_mutex_unlock(&rcu_reg_lock);
+    rcu_tls.registered = true;
 }
 
-static void rcu_make_exit_key(void) {
-    if (pthread_key_create(&rcu_exit_key, rcu_unregister_at_exit) != 0) {
-        fputs("gomap: internal error: pthread_key_create failed for RCU thread exit\n", stderr);
+static void rcu_unregister(void) {
+    pthread_mutex_lock(&rcu_reg_lock);
+    urcu_memb_unregister_thread();
+    if (rcu_self.prev)
+        rcu_self.prev->next = rcu_self.next;
+    else
+        rcu_threads = rcu_self.next;
+    if (rcu_self.next)
+        rcu_self.next->prev = rcu_self.prev;
+    pthread_mutex_unlock(&rcu_reg_lock);
+    rcu_tls.registered = false;
+}
+
+/* Runs among the thread's TLS destructors (the key's value is non-NULL only
+ * for registered threads).  A thread cannot exit inside one of gomap's
+ * sections. */
+static void rcu_unregister_at_exit(void *unused) {
+    (void)unused;
+    rcu_tls.exiting = true;
+    if (rcu_tls.registered)
+        rcu_unregister();
+}
+
+static void rcu_prefork(void);
+static void rcu_postfork_parent(void);
+static void rcu_postfork_child(void);
+
+/* Once per process, at the first section or retirement: the exit key, the
+ * fork handlers, and the library made non-unloadable.  From now on threads
+ * may run gomap code (the reclaimer) or hold a TLS destructor in it (every
+ * registered thread), so a dlclose that unmapped libgomap.so would leave
+ * them calling into unmapped memory: RTLD_NODELETE on the already loaded
+ * object makes dlclose keep it (glibc's `-z nodelete`, set at run time).
+ * In a static link dladdr names the executable, and the call is harmless. */
+static void rcu_init(void) {
+    if (pthread_key_create(&rcu_exit_key, rcu_unregister_at_exit) != 0 ||
+        pthread_atfork(rcu_prefork, rcu_postfork_parent, rcu_postfork_child) != 0) {
+        fputs("gomap: internal error: cannot set up RCU thread exit and fork handlers\n", stderr);
         abort();
     }
+    Dl_info info;
+    if (dladdr((void *)&rcu_init, &info) && info.dli_fname)
+        (void)dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
 }
 
 static void rcu_register_slow(void) {
-    pthread_once(&rcu_exit_key_once, rcu_make_exit_key);
-    urcu_memb_register_thread();
-    rcu_registered = true;
-    /* Any non-NULL value: it only makes the destructor run at exit.  A
-     * failure (ENOMEM) would leave the thread registered after exit, which
-     * makes later grace periods wait on a dead reader's zero counter: not
-     * harmful, so it is ignored rather than failing a read. */
-    (void)pthread_setspecific(rcu_exit_key, &rcu_registered);
+    pthread_once(&rcu_init_once, rcu_init);
+    rcu_register();
+    /* Any non-NULL value: it only makes the destructor run at exit.  It
+     * can fail only for want of memory for the thread's key block (glibc
+     * keeps the first 32 keys in the thread descriptor); the thread would
+     * then exit registered, which nothing here can repair. */
+    if (!rcu_tls.exiting)
+        (void)pthread_setspecific(rcu_exit_key, &rcu_tls);
 }
 
 void gomap__rcu_enter(void) {
-    if (__builtin_expect(!rcu_registered, 0))
+    if (__builtin_expect(!rcu_tls.registered, 0))
         rcu_register_slow();
     urcu_memb_read_lock();
 }
@@ -84,10 +165,12 @@ void gomap__rcu_enter(void) {
 void gomap__rcu_exit(void) {
     TSAN_RELEASE(&gomap_rcu_tsan_sync);
     urcu_memb_read_unlock();
+    if (__builtin_expect(rcu_tls.exiting, 0) && !urcu_memb_read_ongoing())
+        rcu_unregister();
 }
 
 bool gomap__rcu_in_section(void) {
-    return rcu_registered && urcu_memb_read_ongoing();
+    return rcu_tls.registered && urcu_memb_read_ongoing();
 }
 
 /* Objects retired by all maps and not yet freed (for gomap__rcu_barrier). */
@@ -119,10 +202,12 @@ static void rq_futex(atomic_int *addr, int op, int val) {
 static void *rq_worker(void *unused) {
     (void)unused;
     for (;;) {
+        pthread_mutex_lock(&rcu_gp_lock);
         /* Acquire: pairs with the pushers' CAS, so each object's last
          * writes before retirement are visible to its callback. */
         struct gomap__rcu_head *batch = atomic_exchange(&rq_head, NULL);
         if (!batch) {
+            pthread_mutex_unlock(&rcu_gp_lock);
             atomic_store(&rq_sleeping, 1);
             if (atomic_load(&rq_head) == NULL)
                 rq_futex(&rq_sleeping, FUTEX_WAIT_PRIVATE, 1);
@@ -140,6 +225,7 @@ static void *rq_worker(void *unused) {
             batch = next;
             n++;
         }
+        pthread_mutex_unlock(&rcu_gp_lock);
         if (n >= RQ_BATCH) {
             struct timespec ts = {0, RQ_BATCH_PAUSE};
             nanosleep(&ts, NULL);
@@ -173,16 +259,60 @@ static void rq_start(void) {
     pthread_mutex_unlock(&rq_start_lock);
 }
 
-/* A forked child has no reclaimer thread: its first retirement starts one. */
-static void rq_after_fork_child(void) {
+/* ---- fork ----------------------------------------------------------------
+ * See rcu_reg_lock.  The forking thread must not be inside a section while it
+ * waits for rcu_gp_lock: the grace period holding it may wait for that very
+ * section.  In a section (fork from a range callback) it only tries, and a
+ * fork that cannot proceed is a fatal error rather than a hang. */
+static void rcu_prefork(void) {
+    if (!gomap__rcu_in_section()) {
+        pthread_mutex_lock(&rcu_reg_lock);
+        pthread_mutex_lock(&rcu_gp_lock);
+        return;
+    }
+    for (int i = 0; i < 2000; i++) {
+        if (pthread_mutex_trylock(&rcu_reg_lock) == 0) {
+            if (pthread_mutex_trylock(&rcu_gp_lock) == 0)
+                return;
+            pthread_mutex_unlock(&rcu_reg_lock);
+        }
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    fputs("fatal error: fork called inside a syncmap/cowmap range callback while a grace "
+          "period waits for that callback\n",
+          stderr);
+    abort();
+}
+
+static void rcu_postfork_parent(void) {
+    pthread_mutex_unlock(&rcu_gp_lock);
+    pthread_mutex_unlock(&rcu_reg_lock);
+}
+
+/* The child: only this thread exists.  Every other thread gomap registered
+ * leaves liburcu's registry (their TLS, where the registry's nodes live, is
+ * still mapped at this point); a thread of the parent that was inside a
+ * section would otherwise make every grace period wait for ever, and its
+ * node would be overwritten when glibc reuses its stack.  The reclaimer
+ * thread is gone too: the next retirement or drain starts a new one, which
+ * serves the objects still queued. */
+static void rcu_postfork_child(void) {
+    for (struct rcu_thread *t = rcu_threads, *next; t; t = next) {
+        next = t->next;
+        if (t != &rcu_self)
+            cds_list_del(&t->reader->node);
+    }
+    rcu_threads = NULL;
+    if (rcu_tls.registered) {
+        rcu_self.next = rcu_self.prev = NULL;
+        rcu_threads = &rcu_self;
+    }
+    pthread_mutex_init(&rcu_reg_lock, NULL);
+    pthread_mutex_init(&rcu_gp_lock, NULL);
     atomic_store_explicit(&rq_started, false, memory_order_relaxed);
     atomic_store_explicit(&rq_sleeping, 0, memory_order_relaxed);
     pthread_mutex_init(&rq_start_lock, NULL);
-}
-
-static pthread_once_t rq_atfork_once = PTHREAD_ONCE_INIT;
-static void rq_install_atfork(void) {
-    pthread_atfork(NULL, NULL, rq_after_fork_child);
 }
 
 void gomap__rcu_retire(struct gomap__reclaim *r, struct gomap__rcu_head *head,
@@ -192,7 +322,7 @@ void gomap__rcu_retire(struct gomap__reclaim *r, struct gomap__rcu_head *head,
     atomic_fetch_add_explicit(&r->pending, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&rcu_pending_all, 1, memory_order_relaxed);
     if (!atomic_load_explicit(&rq_started, memory_order_acquire)) {
-        pthread_once(&rq_atfork_once, rq_install_atfork);
+        pthread_once(&rcu_init_once, rcu_init);
         rq_start();
     }
     head->fn = fn;
@@ -242,6 +372,9 @@ void gomap__rcu_drain(struct gomap__reclaim *r, const char *who) {
                 who);
         abort();
     }
+    /* A forked child inherits queued objects but no reclaimer. */
+    if (!atomic_load_explicit(&rq_started, memory_order_acquire))
+        rq_start();
     /* Not a global barrier: only this map's objects matter. */
     rcu_wait_zero(NULL, &r->pending);
 }
