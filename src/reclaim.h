@@ -39,6 +39,18 @@
  *   - a section is open during range callbacks: a callback that blocks for a
  *     long time delays every reclamation in the process (memory grows until
  *     it returns), and must not free a syncmap or cowmap.
+ * After the pthread key destructor has run (glibc runs TLS destructors in up
+ * to four rounds), a later destructor may still use the maps: each of its
+ * sections registers the thread and unregisters it again.
+ *
+ * Process events (docs/errors.md has the user's view):
+ *   - fork: registration and each reclaimer batch run under locks the fork
+ *     handlers take, so the child finds no liburcu lock held and no batch
+ *     half done; it removes the parent's other threads from liburcu's
+ *     registry and starts a reclaimer of its own when it needs one;
+ *   - dlclose: once a thread is registered or the reclaimer runs, the
+ *     library marks itself RTLD_NODELETE, so it is never unmapped under
+ *     them.
  *
  * Each map counts its objects that are retired and not yet freed (struct
  * gomap__reclaim), so that freeing a map waits only when some of its objects

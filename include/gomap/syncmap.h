@@ -45,6 +45,10 @@
  * Retired memory is freed by one gomap thread per process (started by the
  * first retirement, it takes no signals), through the map's allocator hook:
  * a custom allocator must be thread-safe.
+ * Process events: a forked child may use, create and free maps of every
+ * variant (not a map another thread was writing at the fork); TLS
+ * destructors may use the maps; once a thread has used them, libgomap.so
+ * is never unloaded by dlclose.  docs/errors.md has the details.
  *
  * Blocking and allocation, per function (the summary; details below):
  *   function            lock                          allocates

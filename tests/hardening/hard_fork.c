@@ -142,8 +142,16 @@ TEST(fork_child_uses_every_variant_single_threaded_parent) {
     fork_rounds(0);
 }
 
+/* Not under AddressSanitizer: its allocator (gcc 12's libasan) takes no
+ * fork handlers, so a child forked while a churning thread is inside malloc
+ * waits for that allocator lock for ever, before gomap is involved.  The
+ * normal and ThreadSanitizer builds run it. */
 TEST(fork_child_uses_every_variant_with_churning_parent_threads) {
+#if defined(__SANITIZE_ADDRESS__)
+    puts("  (skipped under AddressSanitizer: its allocator is not fork-safe)");
+#else
     fork_rounds(2);
+#endif
 }
 
 TEST_MAIN()
