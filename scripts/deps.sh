@@ -8,6 +8,7 @@ PACKAGES=(
   golang-go libabsl-dev libtbb-dev libck-dev
   libbpf-dev bpftool bpftrace libmicrohttpd-dev curl prometheus jq
   gnuplot valgrind libfuzzer-14-dev libclang-rt-14-dev
+  libdw-dev
 )
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo

@@ -5,18 +5,25 @@
  * other party: the id of the thread that held the writing flag and, in the
  * writerstack mode, the stack it recorded when it set the flag.
  *
- * Stacks are printed with backtrace_symbols_fd, which names functions through
- * the dynamic symbol table (dladdr): functions of libgomap.so and of shared
- * libraries are named, functions of an executable only if it exports its
- * symbols (link with -rdynamic, or set CMake's ENABLE_EXPORTS on the target).
- * Static functions show as addresses (addr2line -e <binary> <address>).
+ * Stacks are captured with backtrace() (cheap: no symbol lookup) and printed
+ * as Go prints them, a function per frame with its file:line.  The names
+ * and lines come from the DWARF debug information through libdw (elfutils),
+ * loaded with dlopen at the first report: a program that never has a
+ * conflict never loads it, and a machine without it still gets a report
+ * (backtrace_symbols_fd: exported names and offsets).  gomap's own frames at
+ * the top of a stack are folded away, so the first frame shown is the
+ * user's call.
  */
 #include "detect.h"
 
 #include "probes.h"
 
+#include <dlfcn.h>
+#include <dwarf.h>
+#include <elfutils/libdwfl.h>
 #include <execinfo.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +60,13 @@ static void debug_register_atfork(void) {
     pthread_atfork(NULL, NULL, debug_atfork_child);
 }
 
+static void say(const char *s);
+
+/* Whether the option env[0..n) is `name` (e.g. "conflict=report"). */
+static bool is_option(const char *env, size_t n, const char *name) {
+    return n == strlen(name) && strncmp(env, name, n) == 0;
+}
+
 static int parse_debug(void) {
     int st = atomic_load_explicit(&debug_state, memory_order_relaxed);
     if (st)
@@ -61,21 +75,42 @@ static int parse_debug(void) {
     st = 1;
     int mode = GOMAP_CONFLICT_ABORT;
     const char *env = getenv("GOMAP_DEBUG");
+    /* Unknown options are named in one warning line, not ignored: a typo
+     * (conflict=reprot) would otherwise leave the program in abort mode
+     * without a word. */
+    char unknown[200] = "";
     while (env && *env) {
         size_t n = strcspn(env, ",");
-        if (n == strlen("conflict=abort") && !strncmp(env, "conflict=abort", n))
+        if (is_option(env, n, "conflict=abort"))
             mode = GOMAP_CONFLICT_ABORT;
-        else if (n == strlen("conflict=report") && !strncmp(env, "conflict=report", n))
+        else if (is_option(env, n, "conflict=report"))
             mode = GOMAP_CONFLICT_REPORT;
-        else if (n == strlen("conflict=count") && !strncmp(env, "conflict=count", n))
+        else if (is_option(env, n, "conflict=count"))
             mode = GOMAP_CONFLICT_COUNT;
-        else if (n == strlen("writerstack=1") && !strncmp(env, "writerstack=1", n))
+        else if (is_option(env, n, "writerstack=1"))
             st |= 2;
-        else if (n == strlen("checkfree=1") && !strncmp(env, "checkfree=1", n))
+        else if (is_option(env, n, "writerstack=0"))
+            st &= ~2;
+        else if (is_option(env, n, "checkfree=1"))
             st |= 4;
+        else if (is_option(env, n, "checkfree=0"))
+            st &= ~4;
+        else if (n > 0) {
+            size_t used = strlen(unknown);
+            snprintf(unknown + used, sizeof unknown - used, "%s'%.*s'", used ? ", " : "",
+                     (int)(n > 60 ? 60 : n), env);
+        }
         env += n;
         if (*env == ',')
             env++;
+    }
+    if (unknown[0]) {
+        char line[400];
+        snprintf(line, sizeof line,
+                 "gomap: GOMAP_DEBUG: ignoring unknown option %s (known: "
+                 "conflict=abort|report|count, writerstack=0|1, checkfree=0|1)\n",
+                 unknown);
+        say(line);
     }
     /* A mode set by gomap_debug_set_mode before the first parse wins: it
      * marks itself with bit 8 of conflict_mode. */
@@ -104,6 +139,10 @@ GOMAP_API uint64_t gomap_conflict_count(gomap_conflict_kind kind) {
 
 bool gomap__debug_writerstack(void) {
     return (parse_debug() & 2) != 0;
+}
+
+bool gomap__debug_serialize(void) {
+    return gomap_debug_mode() != GOMAP_CONFLICT_ABORT;
 }
 
 bool gomap__debug_checkfree(void) {
@@ -138,7 +177,7 @@ void gomap__record_writer_stack(void) {
     atomic_store_explicit(&wstacks[s].tid, tid, memory_order_relaxed);
 }
 
-/* ---- reports ------------------------------------------------------------ */
+/* ---- stacks -------------------------------------------------------------- */
 
 static void say(const char *s) {
     size_t n = strlen(s);
@@ -151,15 +190,278 @@ static void say(const char *s) {
     }
 }
 
-static void print_stack(void **pcs, int n) {
-    backtrace_symbols_fd(pcs, n, STDERR_FILENO);
+/* libdw, loaded at the first report (see the file's comment).  Only the
+ * functions below are used; each is looked up by name.  Guarded by
+ * report_lock, as is everything that prints. */
+static struct {
+    int state; /* 0 not tried, 1 loaded, -1 unavailable */
+    Dwfl *dwfl;
+    Dwfl *(*begin)(const Dwfl_Callbacks *);
+    int (*proc_report)(Dwfl *, pid_t);
+    int (*report_end)(Dwfl *, int (*)(Dwfl_Module *, void *, const char *, Dwarf_Addr, void *),
+                      void *);
+    void (*end)(Dwfl *);
+    Dwfl_Module *(*addrmodule)(Dwfl *, Dwarf_Addr);
+    const char *(*addrinfo)(Dwfl_Module *, GElf_Addr, GElf_Off *, GElf_Sym *, GElf_Word *, Elf **,
+                            GElf_Addr *);
+    Dwfl_Line *(*getsrc)(Dwfl_Module *, Dwarf_Addr);
+    const char *(*lineinfo)(Dwfl_Line *, Dwarf_Addr *, int *, int *, Dwarf_Word *, Dwarf_Word *);
+    const char *(*module_info)(Dwfl_Module *, void ***, Dwarf_Addr *, Dwarf_Addr *, Dwarf_Addr *,
+                               Dwarf_Addr *, const char **, const char **);
+    /* For the functions inlined at an address (optional: without them
+     * each address is one frame). */
+    Dwarf_Die *(*addrdie)(Dwfl_Module *, Dwarf_Addr, Dwarf_Addr *);
+    int (*getscopes)(Dwarf_Die *, Dwarf_Addr, Dwarf_Die **);
+    int (*tag)(Dwarf_Die *);
+    Dwarf_Attribute *(*attr_integrate)(Dwarf_Die *, unsigned int, Dwarf_Attribute *);
+    const char *(*formstring)(Dwarf_Attribute *);
+    int (*formudata)(Dwarf_Attribute *, Dwarf_Word *);
+    int (*getsrcfiles)(Dwarf_Die *, Dwarf_Files **, size_t *);
+    const char *(*filesrc)(Dwarf_Files *, size_t, Dwarf_Word *, Dwarf_Word *);
+    bool inlines;
+    Dwfl_Callbacks cb;
+    char *debuginfo_path;
+} dw;
+
+#define DW_LOOKUP(handle, field, name) (*(void **)&dw.field = dlsym(handle, name))
+
+/* Makes the process's module list (again: `refresh` after a frame fell in
+ * no known module, e.g. a library loaded since).  False without libdw. */
+static bool dw_ready(bool refresh) {
+    if (dw.state == 0) {
+        dw.state = -1;
+        void *h = dlopen("libdw.so.1", RTLD_NOW | RTLD_LOCAL);
+        if (!h)
+            return false;
+        void *find_elf = dlsym(h, "dwfl_linux_proc_find_elf");
+        void *find_dbg = dlsym(h, "dwfl_standard_find_debuginfo");
+        if (!DW_LOOKUP(h, begin, "dwfl_begin") ||
+            !DW_LOOKUP(h, proc_report, "dwfl_linux_proc_report") ||
+            !DW_LOOKUP(h, report_end, "dwfl_report_end") || !DW_LOOKUP(h, end, "dwfl_end") ||
+            !DW_LOOKUP(h, addrmodule, "dwfl_addrmodule") ||
+            !DW_LOOKUP(h, addrinfo, "dwfl_module_addrinfo") ||
+            !DW_LOOKUP(h, getsrc, "dwfl_module_getsrc") ||
+            !DW_LOOKUP(h, lineinfo, "dwfl_lineinfo") ||
+            !DW_LOOKUP(h, module_info, "dwfl_module_info") || !find_elf || !find_dbg)
+            return false;
+        dw.inlines = DW_LOOKUP(h, addrdie, "dwfl_module_addrdie") &&
+                     DW_LOOKUP(h, getscopes, "dwarf_getscopes") && DW_LOOKUP(h, tag, "dwarf_tag") &&
+                     DW_LOOKUP(h, attr_integrate, "dwarf_attr_integrate") &&
+                     DW_LOOKUP(h, formstring, "dwarf_formstring") &&
+                     DW_LOOKUP(h, formudata, "dwarf_formudata") &&
+                     DW_LOOKUP(h, getsrcfiles, "dwarf_getsrcfiles") &&
+                     DW_LOOKUP(h, filesrc, "dwarf_filesrc");
+        *(void **)&dw.cb.find_elf = find_elf;
+        *(void **)&dw.cb.find_debuginfo = find_dbg;
+        dw.cb.debuginfo_path = &dw.debuginfo_path;
+        dw.state = 1;
+        refresh = true;
+    }
+    if (dw.state < 0)
+        return false;
+    if (refresh) {
+        if (dw.dwfl)
+            dw.end(dw.dwfl);
+        dw.dwfl = dw.begin(&dw.cb);
+        if (dw.dwfl &&
+            (dw.proc_report(dw.dwfl, getpid()) != 0 || dw.report_end(dw.dwfl, NULL, NULL) != 0)) {
+            dw.end(dw.dwfl);
+            dw.dwfl = NULL;
+        }
+    }
+    return dw.dwfl != NULL;
 }
 
-static void print_own_stack(void) {
-    void *pcs[64];
-    int n = backtrace(pcs, 64);
-    print_stack(pcs, n);
+/* One frame, resolved: its function (NULL if unknown), source file and line
+ * (NULL/0 without debug information), module path and offset. */
+typedef struct frame {
+    uintptr_t pc;
+    const char *fn;
+    const char *file;
+    int line;
+    const char *module;
+    uintptr_t off;
+} frame;
+
+/* The name of a function DIE (through DW_AT_abstract_origin for an inlined
+ * one), or NULL. */
+static const char *die_name(Dwarf_Die *die) {
+    Dwarf_Attribute a;
+    return dw.attr_integrate(die, DW_AT_name, &a) ? dw.formstring(&a) : NULL;
 }
+
+/* The functions inlined at `at` (libdw's scopes, innermost first): each
+ * becomes a frame of its own, as Go prints inlined calls, the innermost at
+ * the address's own line and each outer one at the line of the inlined
+ * call.  `base` is filled already (outermost function, module, line);
+ * returns how many frames went to out[] (at least 1). */
+static int expand_inlines(Dwfl_Module *mod, uintptr_t at, const frame *base, frame *out, int room) {
+    out[0] = *base;
+    if (!dw.inlines || room < 2)
+        return 1;
+    Dwarf_Addr bias = 0;
+    Dwarf_Die *cu = dw.addrdie(mod, at, &bias);
+    Dwarf_Die *scopes = NULL;
+    int ns = cu ? dw.getscopes(cu, at - bias, &scopes) : 0;
+    Dwarf_Files *files = NULL;
+    size_t nfiles = 0;
+    if (ns <= 0 || dw.getsrcfiles(cu, &files, &nfiles) != 0) {
+        free(scopes);
+        return 1;
+    }
+    int n = 0;
+    const char *file = base->file;
+    int line = base->line;
+    bool outermost = false;
+    for (int i = 0; i < ns && n < room; i++) {
+        int tag = dw.tag(&scopes[i]);
+        if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram)
+            continue;
+        out[n] = *base;
+        const char *name = die_name(&scopes[i]);
+        if (name)
+            out[n].fn = name;
+        out[n].file = file;
+        out[n].line = line;
+        n++;
+        if (tag == DW_TAG_subprogram) {
+            outermost = true;
+            break;
+        }
+        Dwarf_Attribute a;
+        Dwarf_Word cf = 0, cl = 0;
+        if (dw.attr_integrate(&scopes[i], DW_AT_call_file, &a) && dw.formudata(&a, &cf) == 0 &&
+            cf < nfiles)
+            file = dw.filesrc(files, cf, NULL, NULL);
+        if (dw.attr_integrate(&scopes[i], DW_AT_call_line, &a) && dw.formudata(&a, &cl) == 0)
+            line = (int)cl;
+    }
+    free(scopes);
+    /* libdw lists an inlined call's scopes up to the compile unit, without
+     * the function it was inlined into: that one is the symbol table's
+     * function at this address, at the line of the outermost inlined call. */
+    if (!outermost && n < room) {
+        out[n] = *base;
+        out[n].file = file;
+        out[n].line = line;
+        n++;
+    }
+    return n;
+}
+
+/* A return address points after the call; looking up pc - 1 finds the call's
+ * own line (and its function, if the call was the function's last
+ * instruction).  Fills up to `room` frames (inlined calls expanded) and
+ * returns how many. */
+static int resolve(uintptr_t pc, bool is_return, frame *out, int room) {
+    frame f;
+    memset(&f, 0, sizeof f);
+    f.pc = pc;
+    uintptr_t at = is_return && pc ? pc - 1 : pc;
+    if (dw.state == 1 && dw.dwfl) {
+        Dwfl_Module *mod = dw.addrmodule(dw.dwfl, at);
+        if (!mod && dw_ready(true))
+            mod = dw.addrmodule(dw.dwfl, at);
+        if (mod) {
+            GElf_Off off = 0;
+            GElf_Sym sym;
+            f.fn = dw.addrinfo(mod, at, &off, &sym, NULL, NULL, NULL);
+            f.off = (uintptr_t)off + (at != pc);
+            Dwarf_Addr start = 0;
+            f.module = dw.module_info(mod, NULL, &start, NULL, NULL, NULL, NULL, NULL);
+            Dwfl_Line *line = dw.getsrc(mod, at);
+            if (line)
+                f.file = dw.lineinfo(line, NULL, &f.line, NULL, NULL, NULL);
+            return expand_inlines(mod, at, &f, out, room);
+        }
+    }
+    Dl_info info;
+    if (dladdr((void *)at, &info)) {
+        f.fn = info.dli_sname;
+        f.module = info.dli_fname;
+        f.off = info.dli_saddr ? pc - (uintptr_t)info.dli_saddr : pc - (uintptr_t)info.dli_fbase;
+    }
+    out[0] = f;
+    return 1;
+}
+
+/* Whether a frame is gomap's own code: its source file lies beside this one
+ * (debug information), or it lies in libgomap.so, or (no debug information
+ * in a static link) its name is one of gomap's. */
+static bool internal_frame(const frame *f) {
+    /* here: ".../src/detect.c"; gomap's sources are ".../src/<file>". */
+    static const char here[] = __FILE__;
+    const char *slash = strrchr(here, '/');
+    size_t dir = slash ? (size_t)(slash - here) + 1 : 0;
+    if (f->file && dir && strncmp(f->file, here, dir) == 0 && !strchr(f->file + dir, '/'))
+        return true;
+    /* backtrace() itself, or a wrapper of it: a sanitizer's interceptor
+     * (ASan, TSan builds) or a program's own (only this file calls it). */
+    if (f->fn && (strcmp(f->fn, "backtrace") == 0 || strncmp(f->fn, "__interceptor_", 14) == 0 ||
+                  strncmp(f->fn, "__sanitizer_", 12) == 0))
+        return true;
+    /* A public header's inline function (a typed helper), wherever the
+     * headers are installed. */
+    if (f->file && f->fn && strncmp(f->fn, "gomap_", 6) == 0 &&
+        (strncmp(f->file, "gomap/", 6) == 0 || strstr(f->file, "/gomap/")))
+        return true;
+    if (f->module) {
+        const char *base = strrchr(f->module, '/');
+        base = base ? base + 1 : f->module;
+        if (strncmp(base, "libgomap", 8) == 0)
+            return true;
+    }
+    return !f->file && f->fn && strncmp(f->fn, "gomap_", 6) == 0;
+}
+
+enum { STACK_DEPTH = 64 };
+
+/* Prints a captured stack as Go does: "function()" then "\tfile:line +0xoff"
+ * per frame; leading internal frames folded. */
+static void print_stack(void **pcs, int n) {
+    if (n <= 0) {
+        say("\t(no stack)\n");
+        return;
+    }
+    dw_ready(false);
+    static frame fr[2 * STACK_DEPTH]; /* under report_lock */
+    int pcs_n = n > STACK_DEPTH ? STACK_DEPTH : n;
+    n = 0;
+    for (int i = 0; i < pcs_n && n < 2 * STACK_DEPTH; i++)
+        n += resolve((uintptr_t)pcs[i], true, &fr[n], 2 * STACK_DEPTH - n);
+    /* Fold up to the last of gomap's frames at the top: frames above them
+     * (a wrapper of backtrace itself) go too; the first frame after them
+     * is the caller's. */
+    int first = 0;
+    for (int i = 0; i < n - 1; i++) {
+        if (internal_frame(&fr[i]))
+            first = i + 1;
+        else if (first > 0)
+            break;
+    }
+    if (dw.state != 1 && first == 0) {
+        /* No libdw and nothing recognised: the raw form. */
+        backtrace_symbols_fd(pcs, pcs_n, STDERR_FILENO);
+        return;
+    }
+    char buf[600];
+    for (int i = first; i < n; i++) {
+        const frame *f = &fr[i];
+        if (f->fn)
+            snprintf(buf, sizeof buf, "%s()\n", f->fn);
+        else
+            snprintf(buf, sizeof buf, "?()\n");
+        say(buf);
+        if (f->file)
+            snprintf(buf, sizeof buf, "\t%s:%d +0x%lx\n", f->file, f->line, (unsigned long)f->off);
+        else
+            snprintf(buf, sizeof buf, "\t%s +0x%lx [%p]\n", f->module ? f->module : "?",
+                     (unsigned long)f->off, (void *)f->pc);
+        say(buf);
+    }
+}
+
+/* ---- reports ------------------------------------------------------------ */
 
 static const char *const conflict_msgs[GOMAP_CONFLICT_KINDS] = {
     "concurrent map writes",
@@ -172,6 +474,34 @@ static const char *const conflict_msgs[GOMAP_CONFLICT_KINDS] = {
  * never releases it, so later reporters wait for the process to die. */
 static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* In the report mode a program that keeps running may meet the same misuse
+ * millions of times: each call site (kind and detecting stack) is printed
+ * once, later conflicts there are counted only.  An open-addressed set of
+ * stack hashes, under report_lock; when full, nothing more is printed. */
+enum { SEEN_SLOTS = 256 };
+static uint64_t seen[SEEN_SLOTS];
+static unsigned seen_used;
+
+static bool first_time_seen(gomap_conflict_kind kind, void **pcs, int n) {
+    uint64_t h = 0x9e3779b97f4a7c15u * ((uint64_t)kind + 1);
+    for (int i = 0; i < n; i++)
+        h = (h ^ (uint64_t)(uintptr_t)pcs[i]) * 0x100000001b3u;
+    h |= 1; /* 0 marks a free slot */
+    for (unsigned i = 0; i < SEEN_SLOTS; i++) {
+        uint64_t *s = &seen[(h + i) % SEEN_SLOTS];
+        if (*s == h)
+            return false;
+        if (*s == 0) {
+            if (seen_used >= SEEN_SLOTS / 2)
+                return false;
+            *s = h;
+            seen_used++;
+            return true;
+        }
+    }
+    return false;
+}
+
 /* A freed map (checkfree mode) is not a conflict: always fatal, whatever
  * the conflict mode, and named as what it is. */
 static _Noreturn void freed_map_used(gomap_conflict_kind kind) {
@@ -181,63 +511,129 @@ static _Noreturn void freed_map_used(gomap_conflict_kind kind) {
                                                  : "read of a freed map (GOMAP_DEBUG=checkfree)");
 }
 
-void gomap__conflict(const gomap *m, gomap_conflict_kind kind, int writer_tid) {
+/* Whether tid names a live thread of this process.  A writing word holding
+ * anything else was not written by a writer: most likely the map was freed
+ * and its memory reused. */
+static bool live_thread(int tid) {
+    if (tid <= 0 || tid > GOMAP__TID_MASK)
+        return false;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%d", tid);
+    return access(path, F_OK) == 0;
+}
+
+static void print_other_party(int writer_tid, int me, bool writer_live) {
+    char buf[400];
+    if (writer_tid == 0) {
+        say("\nwriter: unknown (it had finished or not yet recorded its id)\n");
+        return;
+    }
+    if (writer_tid == GOMAP__READERS) {
+        say("\nthe other party: a reader inside the map (readers do not record their id; "
+            "its own report, if it saw this write, names this thread)\n");
+        return;
+    }
+    if (writer_tid != me && !writer_live) {
+        snprintf(buf, sizeof buf,
+                 "\nthe map's writing flag holds %d, which is no thread of this process: "
+                 "a map that was freed (its memory reused) reads this way — run with "
+                 "GOMAP_DEBUG=checkfree=1 to check for a use after gomap_free\n",
+                 writer_tid);
+        say(buf);
+        return;
+    }
+    snprintf(buf, sizeof buf, "\nthread %d (held the map's writing flag)%s\n", writer_tid,
+             writer_tid == me ? " — the same thread: a reentrant call from a hash or "
+                                "equality function"
+                              : "");
+    say(buf);
+    unsigned s = (unsigned)writer_tid % WSTACK_SLOTS;
+    if (atomic_load_explicit(&wstacks[s].tid, memory_order_relaxed) == writer_tid) {
+        void *pcs[WSTACK_DEPTH];
+        int n = atomic_load_explicit(&wstacks[s].depth, memory_order_relaxed);
+        if (n > WSTACK_DEPTH)
+            n = WSTACK_DEPTH;
+        for (int i = 0; i < n; i++)
+            pcs[i] = (void *)atomic_load_explicit(&wstacks[s].pc[i], memory_order_relaxed);
+        say("its stack when it set the flag (at its latest write):\n");
+        print_stack(pcs, n);
+    } else if (!gomap__debug_writerstack()) {
+        say("(run with GOMAP_DEBUG=writerstack=1 to see its stack)\n");
+    }
+}
+
+void gomap__conflict(const gomap *m, gomap_conflict_kind kind, int writer_tid, bool serialized) {
     if (writer_tid == GOMAP__FREED_WRITER)
         freed_map_used(kind);
+    if (writer_tid > 0)
+        writer_tid &= GOMAP__TID_MASK;
+    else if (writer_tid < 0 && writer_tid != GOMAP__READERS)
+        writer_tid = INT32_MIN; /* garbage (a freed map?): not a tid, not a marker */
     int me = gomap__tid();
+    /* Looked at first: a writer that finishes and exits while this report
+     * prints is a thread that existed. */
+    bool writer_live = writer_tid == 0 || writer_tid == GOMAP__READERS || writer_tid == me ||
+                       live_thread(writer_tid);
     GOMAP_PROBE4(conflict, (int)kind, (const void *)m, me, writer_tid);
     atomic_fetch_add_explicit(&conflict_counts[kind], 1, memory_order_relaxed);
     int mode = (int)gomap_debug_mode();
     if (mode == GOMAP_CONFLICT_COUNT)
         return;
+    void *pcs[STACK_DEPTH];
+    int n = backtrace(pcs, STACK_DEPTH);
     pthread_mutex_lock(&report_lock);
+    if (mode == GOMAP_CONFLICT_REPORT && !first_time_seen(kind, pcs, n)) {
+        pthread_mutex_unlock(&report_lock);
+        return;
+    }
     char buf[256];
     snprintf(buf, sizeof buf, "fatal error: %s\n\nthread %d (detected the conflict, map %p):\n",
              conflict_msgs[kind], me, (const void *)m);
     say(buf);
-    print_own_stack();
-    if (writer_tid == 0) {
-        say("\nwriter: unknown (it had finished or not yet recorded its id)\n");
-    } else {
-        snprintf(buf, sizeof buf, "\nthread %d (held the map's writing flag)%s\n", writer_tid,
-                 writer_tid == me ? " — the same thread: a reentrant call from a hash or "
-                                    "equality function"
-                                  : "");
-        say(buf);
-        unsigned s = (unsigned)writer_tid % WSTACK_SLOTS;
-        if (atomic_load_explicit(&wstacks[s].tid, memory_order_relaxed) == writer_tid) {
-            void *pcs[WSTACK_DEPTH];
-            int n = atomic_load_explicit(&wstacks[s].depth, memory_order_relaxed);
-            if (n > WSTACK_DEPTH)
-                n = WSTACK_DEPTH;
-            for (int i = 0; i < n; i++)
-                pcs[i] = (void *)atomic_load_explicit(&wstacks[s].pc[i], memory_order_relaxed);
-            say("its stack when it set the flag (at its latest write):\n");
-            print_stack(pcs, n);
-        } else if (!gomap__debug_writerstack()) {
-            say("(run with GOMAP_DEBUG=writerstack=1 to see its stack)\n");
-        }
-    }
+    print_stack(pcs, n);
+    print_other_party(writer_tid, me, writer_live);
     if (mode == GOMAP_CONFLICT_ABORT)
         abort();
-    say("gomap: continuing (GOMAP_DEBUG=conflict=report)\n");
+    say(writer_tid == me
+            ? "gomap: continuing (GOMAP_DEBUG=conflict=report): a call from the map's own "
+              "callback cannot wait for its own thread, so it goes on\n\n"
+        : serialized ? "gomap: continuing (GOMAP_DEBUG=conflict=report): this call waits for the "
+                       "other to finish, so the map stays intact; later conflicts from this call "
+                       "site are counted, not printed (gomap_conflict_count)\n\n"
+                     : "gomap: continuing (GOMAP_DEBUG=conflict=report); this map was created "
+                       "before the mode was set, so the two calls race and the map may be "
+                       "corrupt\n\n");
     pthread_mutex_unlock(&report_lock);
 }
 
+void gomap__conflict_wait(unsigned *spins) {
+    if (++*spins < 64) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    } else {
+        sched_yield();
+    }
+}
+
 _Noreturn void gomap__fatal(const char *msg) {
+    void *pcs[STACK_DEPTH];
+    int n = backtrace(pcs, STACK_DEPTH);
     pthread_mutex_lock(&report_lock);
     char buf[256];
     snprintf(buf, sizeof buf, "fatal error: %s\n\nthread %d:\n", msg, gomap__tid());
     say(buf);
-    print_own_stack();
+    print_stack(pcs, n);
     abort();
 }
 
 _Noreturn void gomap__internal_error(const char *msg) {
+    void *pcs[STACK_DEPTH];
+    int n = backtrace(pcs, STACK_DEPTH);
     pthread_mutex_lock(&report_lock);
     char buf[256];
     snprintf(buf, sizeof buf, "gomap: internal error: %s\n", msg);
     say(buf);
-    print_own_stack();
+    print_stack(pcs, n);
     abort();
 }

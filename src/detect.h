@@ -11,6 +11,7 @@
 #define GOMAP_DETECT_H
 
 #include <gomap/gomap.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -31,23 +32,65 @@ static inline int gomap__tid(void) {
     return __builtin_expect(t != 0, 1) ? t : gomap__tid_slow();
 }
 
+/* The map's writing word (gomap.writing), shared by map.c and the reports:
+ *   0                       no write running (a map in the default mode,
+ *                           without user functions or debug options)
+ *   tid                     thread `tid` is writing (bits 0..28: a Linux
+ *                           thread id is below 2^22)
+ *   GOMAP__SLOW [| tid]     a map whose calls take their slow path even
+ *                           without a conflict (user hash or equality
+ *                           functions: reentrancy checks; writerstack=1)
+ *   GOMAP__SERIAL [| tid]   a map created in a survive mode
+ *                           (GOMAP_DEBUG=conflict=report|count): every
+ *                           read, write and iterator step takes the slow
+ *                           path, which serializes a conflicting call
+ *                           instead of letting it race
+ *   GOMAP__FREED_WRITER     a freed map (checkfree mode)
+ * A map's idle value (no write running) is its mode bits alone, so the fast
+ * paths test the word once, against 0.  GOMAP__READERS is not a value of
+ * the word: passed to gomap__conflict as the other party when a writer of a
+ * serializing map finds readers inside. */
+#define GOMAP__TID_MASK     0x1fffffff
+#define GOMAP__SLOW         0x20000000
+#define GOMAP__SERIAL       0x40000000
+#define GOMAP__FREED_WRITER (-1) /* never a thread id */
+#define GOMAP__READERS      (-2)
+
+/* The read-side check, one relaxed load and a branch, for every reader of a
+ * core map (map.c's lookups and iterator steps, and any inline lookup in a
+ * public header): nonzero means "take the slow path" — a conflict, a
+ * serializing map or a freed one.  Relaxed: the flag publishes nothing in
+ * the default mode; a serializing map's slow path orders itself. */
+#define GOMAP__WRITING_WORD_SET(word_ptr)                                                          \
+    (__builtin_expect(atomic_load_explicit((word_ptr), memory_order_relaxed) != 0, 0))
+
 /* Reports a conflict of `kind` on map m found by the calling thread, the
- * writing flag being held by thread writer_tid (0: unknown).  Aborts, prints
- * and returns, or only counts, per the mode.  Cold. */
-void gomap__conflict(const gomap *m, gomap_conflict_kind kind, int writer_tid);
+ * writing flag being held by thread writer_tid (0: unknown; GOMAP__READERS:
+ * the caller is a writer that found readers inside; GOMAP__FREED_WRITER:
+ * the map was freed).  Aborts, prints and returns, or only counts, per the
+ * mode; `serialized` says the caller will wait for the other party instead
+ * of racing with it (the report says so).  Cold. */
+void gomap__conflict(const gomap *m, gomap_conflict_kind kind, int writer_tid, bool serialized);
 
 /* Whether GOMAP_DEBUG asks for writer stacks (parses GOMAP_DEBUG once). */
 bool gomap__debug_writerstack(void);
+
+/* Whether the conflict mode in force is a survive mode (report or count):
+ * maps created now serialize conflicting calls (see GOMAP__SERIAL). */
+bool gomap__debug_serialize(void);
 
 /* Whether GOMAP_DEBUG=checkfree=1 is set (parses GOMAP_DEBUG once).  In that
  * mode gomap_free keeps the map's header, with its writing flag set to
  * GOMAP__FREED_WRITER, so every later read, write or iterator step takes the
  * conflict path, and gomap__conflict reports a use of a freed map. */
 bool gomap__debug_checkfree(void);
-#define GOMAP__FREED_WRITER (-1) /* never a thread id */
 
 /* Records the calling thread's stack as "the writer's stack" (writerstack
  * mode only): the report of a conflict with this thread prints it. */
 void gomap__record_writer_stack(void);
+
+/* Waits a little while another thread finishes its call on a map (survive
+ * modes): spins briefly, then yields the CPU. */
+void gomap__conflict_wait(unsigned *spins);
 
 #endif /* GOMAP_DETECT_H */

@@ -119,7 +119,7 @@ enum {
  * evacuation cursor in one write, bounding its work (Go's bound). */
 #define EVACUATION_SCAN_LIMIT 1024
 
-enum { WSLOW_CB = 1, WSLOW_STACK = 2 }; /* gomap.wslow bits */
+enum { WSLOW_CB = 1, WSLOW_STACK = 2, WSLOW_SERIAL = 4 }; /* gomap.wslow bits */
 
 /* iter_registry.flags bits: whether an iterator may hold pointers into an array. */
 enum {
@@ -232,16 +232,19 @@ struct gomap {
     /* Hot: everything a lookup reads is in this first cache line. */
 #ifndef GOMAP_NO_DETECT
     /* The writing flag (Go's hashWriting): 0, or the id of the thread that is
-     * writing — flag and writer in one word, so a write stores once.  Relaxed
-     * atomics: detection is best effort and publishes nothing (no data is
-     * read because of the flag's value), so no ordering is needed; relaxed
-     * loads and stores are plain moves on x86, and being atomic keeps the
-     * deliberately racing tests meaningful under TSan. */
+     * writing — flag and writer in one word, so a write stores once; in a
+     * serializing map GOMAP__SERIAL is always set (detect.h lists the
+     * values).  In the default mode the accesses are relaxed: detection is
+     * best effort and publishes nothing (no data is read because of the
+     * flag's value); relaxed loads and stores are plain moves on x86, and
+     * being atomic keeps the deliberately racing tests meaningful under
+     * TSan.  A serializing map uses it as a lock (see "survive modes"). */
     _Atomic int writing;
     /* Why a write takes its slow path even without a conflict: WSLOW_CB, the
      * map has a user hash or equal function (check reentrancy); WSLOW_STACK,
-     * record the writer's stack (GOMAP_DEBUG=writerstack=1).  One byte, so
-     * the fast path tests it once. */
+     * record the writer's stack (GOMAP_DEBUG=writerstack=1); WSLOW_SERIAL,
+     * the map serializes conflicting calls.  One byte, so the fast path
+     * tests it once. */
     uint8_t wslow;
 #endif
     uint8_t B;         /* log2 of the bucket count; 0 before the first insert */
@@ -264,6 +267,9 @@ struct gomap {
     uint8_t config_kind;   /* the public gomap_key_kind it was created with */
     uint8_t iter_phase;    /* changed only by writes */
     iter_registry *iters;  /* &iters_store, set at creation; see iter_registry */
+#ifndef GOMAP_NO_DETECT
+    _Atomic int *readers; /* &readers_store, set at creation; see "Survive modes" */
+#endif
     /* Cold. */
     barray *arr;
     barray *oldarr;
@@ -283,6 +289,12 @@ struct gomap {
      * gomap_free returned, when the user's allocator may be gone. */
     bool header_malloc;
     iter_registry iters_store;
+#ifndef GOMAP_NO_DETECT
+    /* Serializing maps only: readers and iterator steps inside the map now
+     * (see "survive modes"), through `readers` (set at creation, so a const
+     * map's readers can count themselves).  Always 0 in other maps. */
+    _Atomic int readers_store;
+#endif
 };
 
 /* ---- allocation --------------------------------------------------------- */
@@ -868,48 +880,199 @@ ALWAYS_INLINE void copy_slot(void *dst, const void *src, size_t ss) {
 
 /* ---- detection ------------------------------------------------------------ */
 
+/* How a read entered the map: unchecked or reported (PLAIN), counted in a
+ * serializing map's readers (ANNOUNCED), or not at all (SKIP: a nested read
+ * from the writer's own callback). */
+enum read_entry { READ_PLAIN, READ_ANNOUNCED, READ_SKIP };
+
 #ifndef GOMAP_NO_DETECT
 static inline int writer_of(const gomap *m) {
     return atomic_load_explicit(&m->writing, memory_order_relaxed);
 }
 
-/* A read (or iterator step) checks the flag: Go's mapaccess check. */
-static inline void check_read(const gomap *m, gomap_conflict_kind kind) {
-    if (unlikely(atomic_load_explicit(&m->writing, memory_order_relaxed)))
-        gomap__conflict(m, kind, writer_of(m));
+/* The writing word of m when no write runs: its mode bits (detect.h). */
+static inline int idle_word(const gomap *m) {
+    return ((m->wslow & WSLOW_SERIAL) ? GOMAP__SERIAL : 0) |
+           ((m->wslow & (WSLOW_CB | WSLOW_STACK)) ? GOMAP__SLOW : 0);
 }
 
-NOINLINE void write_begin_slow(gomap *m) {
-    if (atomic_load_explicit(&m->writing, memory_order_relaxed))
-        gomap__conflict(m, GOMAP_CONFLICT_WRITES, writer_of(m));
+/* Whether a reader must take the slow path: a write is running, or the map
+ * serializes (or was freed).  The same test any inline lookup in a public
+ * header must make before reading the map (GOMAP__WRITING_WORD_SET). */
+static inline bool writing_now(const gomap *m) {
+    return GOMAP__WRITING_WORD_SET(&m->writing);
+}
+
+/*
+ * Survive modes.  With GOMAP_DEBUG=conflict=report or count a map created
+ * then (WSLOW_SERIAL) keeps the program and the map correct after a
+ * conflict: the conflicting call is reported (or counted) and then waits
+ * for the other party instead of racing with it.  Its writing word always
+ * holds GOMAP__SERIAL, so every read, write and iterator step takes its
+ * slow path, which makes the word a lock:
+ *   - a writer claims it by compare-and-swap from GOMAP__SERIAL to
+ *     GOMAP__SERIAL | tid (acquire: it sees everything the previous writer
+ *     wrote, pairing with that writer's release in write_end_slow), then
+ *     waits until no reader is inside;
+ *   - a reader (or iterator step) announces itself in `readers`, then looks
+ *     at the word; if a writer holds it, it withdraws, waits and retries.
+ *     The announcement and the writer's claim are sequentially consistent,
+ *     so of a reader and a writer arriving together at least one sees the
+ *     other (Dekker): never both inside.  The reader's withdrawal is a
+ *     release, pairing with the writer's load of `readers`.
+ * The default mode keeps its fast paths: none of this is reached there.
+ * A call the map makes into a user function, that calls back into the map,
+ * cannot wait for its own thread: it is reported and goes on, as before.
+ */
+static enum read_entry read_begin_serial(const gomap *m, gomap_conflict_kind kind);
+
+/* The slow path of a read or iterator step that found the word nonzero. */
+NOINLINE enum read_entry read_begin_slow(const gomap *m, gomap_conflict_kind kind) {
+    int w = writer_of(m);
+    if (w != GOMAP__FREED_WRITER && !(w & GOMAP__TID_MASK))
+        return (w & GOMAP__SERIAL) ? read_begin_serial(m, kind) : READ_PLAIN;
+    if (w == GOMAP__FREED_WRITER || !(w & GOMAP__SERIAL)) {
+        gomap__conflict(m, kind, w, false);
+        /* A nested read from the writer's own callback (report mode) must
+         * not look: the write may be half done, and a hash function reading
+         * its own map would recurse without end. */
+        return (w & GOMAP__TID_MASK) == gomap__tid() ? READ_SKIP : READ_PLAIN;
+    }
+    return read_begin_serial(m, kind);
+}
+
+/* A serializing map's reader: announce, then look for a writer. */
+static enum read_entry read_begin_serial(const gomap *m, gomap_conflict_kind kind) {
+    bool reported = false;
+    unsigned spins = 0;
+    for (;;) {
+        atomic_fetch_add_explicit(m->readers, 1, memory_order_seq_cst);
+        int w = atomic_load_explicit(&m->writing, memory_order_seq_cst);
+        if (!(w & GOMAP__TID_MASK))
+            return READ_ANNOUNCED;
+        atomic_fetch_sub_explicit(m->readers, 1, memory_order_release);
+        if ((w & GOMAP__TID_MASK) == gomap__tid()) {
+            gomap__conflict(m, kind, w, false);
+            return READ_SKIP;
+        }
+        if (!reported) {
+            gomap__conflict(m, kind, w, true);
+            reported = true;
+        }
+        while (atomic_load_explicit(&m->writing, memory_order_relaxed) & GOMAP__TID_MASK)
+            gomap__conflict_wait(&spins);
+    }
+}
+
+static inline void read_end(const gomap *m, enum read_entry e) {
+    if (e == READ_ANNOUNCED)
+        atomic_fetch_sub_explicit(m->readers, 1, memory_order_release);
+}
+
+/* A read (or iterator step) that cannot retry its work checks the flag at
+ * its start and end: gomap_clone. */
+static inline enum read_entry read_begin(const gomap *m, gomap_conflict_kind kind) {
+    return unlikely(writing_now(m)) ? read_begin_slow(m, kind) : READ_PLAIN;
+}
+
+/* A serializing map's write: claims the word, then waits for readers. */
+static int write_begin_serial(gomap *m) {
+    int me = gomap__tid();
+    bool reported = false;
+    unsigned spins = 0;
+    int idle = idle_word(m);
+    for (;;) {
+        int w = idle;
+        if (atomic_compare_exchange_strong_explicit(&m->writing, &w, idle | me,
+                                                    memory_order_seq_cst, memory_order_relaxed))
+            break;
+        if (w == GOMAP__FREED_WRITER || (w & GOMAP__TID_MASK) == me) {
+            /* Freed (fatal), or a write from inside this thread's own
+             * write (a callback): it cannot wait for itself, and its end
+             * must leave the outer write's claim (the token says so). */
+            gomap__conflict(m, GOMAP_CONFLICT_WRITES, w, false);
+            return GOMAP__SERIAL;
+        }
+        if (!reported) {
+            gomap__conflict(m, GOMAP_CONFLICT_WRITES, w, true);
+            reported = true;
+        }
+        gomap__conflict_wait(&spins);
+    }
+    /* A write from inside a read's callback on this thread: its own read
+     * is counted in `readers` and would never leave. */
+    if ((m->wslow & WSLOW_CB) && in_callback == m) {
+        gomap__conflict(m, GOMAP_CONFLICT_READ_WRITE, me, false);
+    } else {
+        reported = false;
+        while (atomic_load_explicit(m->readers, memory_order_seq_cst) != 0) {
+            if (!reported) {
+                gomap__conflict(m, GOMAP_CONFLICT_READ_WRITE, GOMAP__READERS, true);
+                reported = true;
+            }
+            gomap__conflict_wait(&spins);
+        }
+    }
+    if (m->wslow & WSLOW_STACK)
+        gomap__record_writer_stack();
+    return me;
+}
+
+NOINLINE int write_begin_slow(gomap *m) {
+    if (m->wslow & WSLOW_SERIAL)
+        return write_begin_serial(m);
+    int w = writer_of(m);
+    if (w & GOMAP__TID_MASK)
+        gomap__conflict(m, GOMAP_CONFLICT_WRITES, w, false);
     else if ((m->wslow & WSLOW_CB) && in_callback == m)
         /* A write from inside a hash or equality function the map called
          * during a read of itself (a write's own callbacks find the flag). */
-        gomap__conflict(m, GOMAP_CONFLICT_READ_WRITE, gomap__tid());
+        gomap__conflict(m, GOMAP_CONFLICT_READ_WRITE, gomap__tid(), false);
     if (m->wslow & WSLOW_STACK)
         gomap__record_writer_stack();
+    int me = gomap__tid();
+    atomic_store_explicit(&m->writing, idle_word(m) | me, memory_order_relaxed);
+    return me;
 }
 
 /* Sets the writing flag (Go sets hashWriting) to the caller's thread id,
- * which it returns for write_end.  Relaxed: see the field. */
+ * which it returns for write_end.  Relaxed: see the field.  Any other
+ * state (a conflict, a map with callbacks, debug modes) goes slow. */
 static inline int write_begin(gomap *m) {
-    if (unlikely(atomic_load_explicit(&m->writing, memory_order_relaxed) | m->wslow))
-        write_begin_slow(m);
+    if (unlikely(atomic_load_explicit(&m->writing, memory_order_relaxed)))
+        return write_begin_slow(m);
     int me = gomap__tid();
     atomic_store_explicit(&m->writing, me, memory_order_relaxed);
     return me;
 }
 
-/* Clears it.  Finding another value means another writer ran meanwhile: it
- * cleared the flag (0, writer unknown) or holds it now (its id). */
+/* The word was not the writer's own id at the end of its write: another
+ * writer ran meanwhile (it cleared the flag, 0, or holds it now, its id), or
+ * the map has mode bits (the word is idle | me).  Either way the word goes
+ * back to the map's idle value; release order, pairing with the next
+ * claimant's acquire in a serializing map. */
+NOINLINE void write_end_slow(gomap *m, int me, int w) {
+    if (me == GOMAP__SERIAL)
+        return; /* a nested write (see write_begin_serial) */
+    int idle = idle_word(m);
+    if (w != (idle | me))
+        gomap__conflict(m, GOMAP_CONFLICT_WRITES, w, false);
+    atomic_store_explicit(&m->writing, idle, memory_order_release);
+}
+
+/* Clears it: Go's second check, at the end of a write. */
 static inline void write_end(gomap *m, int me) {
     int w = atomic_load_explicit(&m->writing, memory_order_relaxed);
-    if (unlikely(w != me))
-        gomap__conflict(m, GOMAP_CONFLICT_WRITES, w);
+    if (unlikely(w != me)) {
+        write_end_slow(m, me, w);
+        return;
+    }
     atomic_store_explicit(&m->writing, 0, memory_order_relaxed);
 }
 #else
-#define check_read(m, kind) ((void)0)
+#define writing_now(m)      false
+#define read_begin(m, kind) READ_PLAIN
+#define read_end(m, e)      ((void)(e))
 #define write_begin(m)      0
 #define write_end(m, me)    ((void)(me))
 #endif
@@ -965,41 +1128,33 @@ ALWAYS_INLINE void *lookup(const gomap *m, const void *key, uint64_t hash, bool 
 }
 
 #ifndef GOMAP_NO_DETECT
-/* The slow path of a read that finds the writing flag set.  Out of line and
- * reached by a tail call, so the fast path of a lookup saves no registers. */
-NOINLINE void *get_conflict_after(const gomap *m, void *result) {
-    gomap__conflict(m, GOMAP_CONFLICT_READ_WRITE, writer_of(m));
-    return result;
-}
-static inline bool writing_now(const gomap *m) {
-    return atomic_load_explicit(&m->writing, memory_order_relaxed) != 0;
+/* The slow path of a read that found the writing word set (see "Survive
+ * modes").  Out of line and reached by a tail call, so the fast path of a
+ * lookup saves no registers; the kind is a variable here. */
+NOINLINE void *get_slow(const gomap *m, const void *key, uint64_t hash, bool have_hash, int kind) {
+    enum read_entry e = read_begin_slow(m, GOMAP_CONFLICT_READ_WRITE);
+    void *r = NULL;
+    if (e != READ_SKIP && !absurd_key(m, key, kind))
+        r = lookup(m, key, hash, have_hash, kind);
+    read_end(m, e);
+    return r;
 }
 #endif
 
-/* Go's mapaccess.  Checks the writing flag once, after the lookup (Go checks
- * before): that catches a write that was running when the lookup began and
- * still is, and also one that began during the lookup — the window in which
- * the lookup may have read a half-changed bucket and its result is suspect.
- * A second check before the lookup was measured and dropped: it catches
- * little more (docs/design.md has its cost). */
+/* Go's mapaccess.  Checks the writing flag before the lookup, as Go does:
+ * a write running then is caught before the lookup touches a bucket it may
+ * be changing, and a serializing map (survive modes) waits there.  The
+ * check is one relaxed load of the header's first word and a branch. */
 ALWAYS_INLINE void *get_impl(const gomap *m, const void *key, uint64_t hash, bool have_hash,
                              int kind) {
     GOMAP_PROBE2(op, (const void *)m, 0);
 #ifndef GOMAP_NO_DETECT
-    /* With user functions, check before the lookup too: a hash function
-     * that reads its own map during a write must stop at the first nested
-     * read, not recurse until the stack overflows. */
-    if (kind == K_GEN && unlikely(writing_now(m)))
-        return get_conflict_after(m, NULL);
+    if (unlikely(writing_now(m)))
+        return get_slow(m, key, hash, have_hash, kind);
 #endif
     if (absurd_key(m, key, kind))
         return NULL;
-    void *r = lookup(m, key, hash, have_hash, kind);
-#ifndef GOMAP_NO_DETECT
-    if (unlikely(writing_now(m)))
-        return get_conflict_after(m, r);
-#endif
-    return r;
+    return lookup(m, key, hash, have_hash, kind);
 }
 
 /* ---- growth ----------------------------------------------------------------- */
@@ -1811,7 +1966,12 @@ static int new_map(gomap **out, const gomap_config *cfg, uint64_t seed) {
     m->sec = gomap__hash_secret(seed);
 #ifndef GOMAP_NO_DETECT
     m->wslow = (uint8_t)((cfg->hash || cfg->equal ? WSLOW_CB : 0) |
-                         (gomap__debug_writerstack() ? WSLOW_STACK : 0));
+                         (gomap__debug_writerstack() ? WSLOW_STACK : 0) |
+                         (gomap__debug_serialize() ? WSLOW_SERIAL : 0));
+    /* Relaxed: the map is not shared yet. */
+    atomic_store_explicit(&m->writing, idle_word(m), memory_order_relaxed);
+    m->readers = &m->readers_store;
+    atomic_store_explicit(m->readers, 0, memory_order_relaxed);
 #endif
     unsigned B = 0;
     while (over_load_factor(cfg->hint, B)) {
@@ -1953,7 +2113,7 @@ GOMAP_API size_t gomap_len(const gomap *m) {
     /* Not Go's check (len reads no buckets), only checkfree's: a freed map
      * holds GOMAP__FREED_WRITER, which no live map's flag ever does. */
     if (unlikely(writer_of(m) == GOMAP__FREED_WRITER))
-        gomap__conflict(m, GOMAP_CONFLICT_READ_WRITE, GOMAP__FREED_WRITER);
+        gomap__conflict(m, GOMAP_CONFLICT_READ_WRITE, GOMAP__FREED_WRITER, false);
 #endif
     return m->count;
 }
@@ -2111,19 +2271,39 @@ KEY_KINDS(DEFINE_ITER_FN)
            iter_##name, evacuate_##name,   hash_##name},
 static const key_ops key_ops_table[NKEY_KINDS] = {KEY_KINDS(KEY_OPS_ENTRY)};
 
-GOMAP_API bool gomap_iter_next(gomap_iter *it, const void **key, void **value) {
-    if (it == NULL)
-        return false;
+static bool iter_step(gomap_iter *it, const void **key, void **value) {
     const gomap *m = it->m;
-    if (m == NULL)
-        return false;
-    check_read(m, GOMAP_CONFLICT_ITER_WRITE);
     GOMAP_PROBE2(op, (const void *)m, 3);
     if (it->clear_seq != m->clear_seq) {
         iter_end(it);
         return false;
     }
     DISPATCH(m, iter, it, key, value);
+}
+
+/* An iterator step that found the writing word set: Go's mapiternext check;
+ * a serializing map's step waits for the write instead. */
+NOINLINE bool iter_next_slow(gomap_iter *it, const void **key, void **value) {
+#ifndef GOMAP_NO_DETECT
+    const gomap *m = it->m; /* the step's end may clear it->m */
+    enum read_entry e = read_begin_slow(m, GOMAP_CONFLICT_ITER_WRITE);
+    bool r = iter_step(it, key, value);
+    read_end(m, e);
+    return r;
+#else
+    return iter_step(it, key, value);
+#endif
+}
+
+GOMAP_API bool gomap_iter_next(gomap_iter *it, const void **key, void **value) {
+    if (it == NULL)
+        return false;
+    const gomap *m = it->m;
+    if (m == NULL)
+        return false;
+    if (unlikely(writing_now(m)))
+        return iter_next_slow(it, key, value);
+    return iter_step(it, key, value);
 }
 
 /* ---- clone -------------------------------------------------------------------- */
@@ -2224,7 +2404,9 @@ GOMAP_API int gomap_clone(const gomap *m, gomap **out) {
     *out = NULL;
     if (m == NULL)
         return 0;
-    check_read(m, GOMAP_CONFLICT_READ_WRITE);
+    /* The clone reads the whole map: a write found at its start or its end
+     * overlapped it.  A serializing map keeps writes out meanwhile. */
+    enum read_entry e = read_begin(m, GOMAP_CONFLICT_READ_WRITE);
     gomap_config cfg = {(gomap_key_kind)m->config_kind,
                         m->config_kind == GOMAP_KEY_BYTES ? m->ksize : 0,
                         m->vsize,
@@ -2235,11 +2417,17 @@ GOMAP_API int gomap_clone(const gomap *m, gomap **out) {
                         &m->alloc};
     gomap *c;
     int r = new_map(&c, &cfg, m->seed);
-    if (r)
+    if (r) {
+        read_end(m, e);
         return r;
+    }
     if (m->count > 0 || growing(m))
         r = growing(m) ? clone_reinsert(m, c) : clone_direct(m, c);
-    check_read(m, GOMAP_CONFLICT_READ_WRITE);
+#ifndef GOMAP_NO_DETECT
+    if (e == READ_PLAIN && unlikely(writing_now(m)))
+        e = read_begin_slow(m, GOMAP_CONFLICT_READ_WRITE);
+#endif
+    read_end(m, e);
     if (r) {
         gomap_free(c);
         return r;

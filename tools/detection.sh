@@ -9,6 +9,11 @@
 #   --runs N     runs per program (default 100)
 #   --build DIR  a gomap build with the examples (default build; configured
 #                and built here if the examples are missing)
+#   --only TEXT  run only the rows whose label holds TEXT
+#
+# Then the survive modes (the examples under GOMAP_DEBUG=conflict=report and
+# count must end complete and correct in every run) and the compile-time
+# check (clang -Wthread-safety with gomap/annotate.h, beside go vet).
 #
 # Go programs (examples/go/) are built offline with the installed toolchain
 # (GOPROXY=off; they have no dependencies).  Each run has a 30 s limit: a
@@ -20,11 +25,13 @@ cd "$(dirname "$0")/.."
 
 runs=100
 build=build
+only=
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs=$2; shift 2 ;;
     --build) build=$2; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --only) only=$2; shift 2 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -51,6 +58,7 @@ trap 'rm -rf "$tmp"' EXIT
 run_many() {
   local label=$1 pattern=$2
   shift 2
+  [[ -z $only || $label == *"$only"* ]] || return 0
   local detected=0 clean=0 hung=0 other=0 i rc
   for ((i = 0; i < runs; i++)); do
     rc=0
@@ -88,7 +96,7 @@ run_many "C gomap: writer + reader, classic (1 pass each; tests/hard_classic)" "
 run_many "Go map: writer + reader, classic (1 pass each)" "$fatal" "$gobin/crash_readwrite"
 run_many "C gomap: writer + reader, 1 pass, start line" "$fatal" "$classic" readwrite --together
 run_many "Go map: writer + reader, 1 pass, start line" "$fatal" "$gobin/crash_readwrite" -together
-run_many "C gomap: examples/crash_readwrite (1 writer x 1000 passes, 1 reader)" "$fatal" \
+run_many "C gomap: examples/crash_readwrite (1000 passes, reader until done)" "$fatal" \
   "$build/examples/crash_readwrite"
 run_many "Go map: writer + reader, like the C example (1000 passes, start line)" "$fatal" \
   "$gobin/crash_readwrite" -rounds 1000 -together
@@ -110,6 +118,77 @@ run_many "Go map + Mutex: ten writers (100 passes, start line)" "$any" \
   "$gobin/crash_writes" -mutex -rounds 100 -together
 run_many "Go map + RWMutex: writer + reader (1000 passes, start line)" "$any" \
   "$gobin/crash_readwrite" -mutex -rounds 1000 -together
+# survive_many LABEL WANT ENV CMD...: runs CMD $runs times with GOMAP_DEBUG=ENV;
+# a run "survives" when it exits 0 and its stdout holds WANT (the example's
+# final count, complete).  Prints one table row.
+survive_many() {
+  local label=$1 want=$2 env=$3
+  shift 3
+  [[ -z $only || $label == *"$only"* ]] || return 0
+  local ok=0 wrong=0 crashed=0 hung=0 reported=0 i rc
+  for ((i = 0; i < runs; i++)); do
+    rc=0
+    { GOMAP_DEBUG=$env timeout 60 "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?; } 2>/dev/null
+    grep -q 'fatal error: concurrent map' "$tmp/err" && reported=$((reported + 1))
+    if [ "$rc" -eq 124 ]; then
+      hung=$((hung + 1))
+    elif [ "$rc" -ne 0 ]; then
+      crashed=$((crashed + 1))
+      cp "$tmp/err" "$tmp/other-$label" 2>/dev/null || true
+    elif grep -qF "$want" "$tmp/out"; then
+      ok=$((ok + 1))
+    else
+      wrong=$((wrong + 1))
+      cp "$tmp/out" "$tmp/other-$label" 2>/dev/null || true
+    fi
+  done
+  printf '| %-58s | %4d | %8d (%3d%%) | %5d | %7d | %4d | %8d |\n' "$label" "$runs" "$ok" \
+    $((100 * ok / runs)) "$wrong" "$crashed" "$hung" "$reported"
+}
+
+echo
+echo 'Survive modes (GOMAP_DEBUG=conflict=report|count: the program goes on, the map must stay'
+echo 'correct; Go has no such mode, its conflicts are always fatal):'
+echo
+echo '| program | runs | complete and correct | wrong result | crashed | hung | printed a report |'
+echo '|---|---|---|---|---|---|---|'
+survive_many "examples/crash_writes, conflict=report (all 10,000 keys)" \
+  "final count: 10000 (expected 10000)" conflict=report "$build/examples/crash_writes"
+survive_many "examples/crash_writes, conflict=count (all 10,000 keys)" \
+  "final count: 10000 (expected 10000)" conflict=count "$build/examples/crash_writes"
+survive_many "examples/crash_readwrite, conflict=report" \
+  "final count: 1000 (expected 1000)" conflict=report "$build/examples/crash_readwrite"
+survive_many "examples/crash_readwrite, conflict=count" \
+  "final count: 1000 (expected 1000)" conflict=count "$build/examples/crash_readwrite"
+survive_many "hard_classic writes --together, conflict=report" \
+  "final count: 10000 (expected 10000)" conflict=report "$classic" writes --together
+
+# The compile-time check: clang's thread-safety analysis with
+# gomap/annotate.h, and what Go's vet says about the Go programs of the same
+# bugs (it has no check for unsynchronized map use).
+echo
+echo 'Compile-time detection (before the program runs):'
+echo
+echo '| check | program | finds |'
+echo '|---|---|---|'
+if command -v clang >/dev/null; then
+  want=$(grep -c 'WARN: ' tests/core/annotate_warns.c)
+  got=$(clang -Wthread-safety -fsyntax-only -I include tests/core/annotate_warns.c 2>&1 |
+    grep -c 'annotate_warns.c:[0-9]*:[0-9]*: warning:' || true)
+  printf '| clang -Wthread-safety + gomap/annotate.h | tests/core/annotate_warns.c (%d unguarded uses) | %d warnings |\n' \
+    "$want" "$got"
+  for ex in crash_writes_mutex crash_readwrite_mutex; do
+    got=$(clang -Wthread-safety -D_POSIX_C_SOURCE=200809L -fsyntax-only -I include \
+      "examples/$ex.c" 2>&1 | grep -c 'warning:' || true)
+    printf '| clang -Wthread-safety + gomap/annotate.h | examples/%s.c (the cure) | %d warnings |\n' \
+      "$ex" "$got"
+  done
+fi
+for p in crash_writes crash_readwrite; do
+  got=$( (cd "examples/go/$p" && go vet main.go 2>&1) | grep -c ':[0-9]*:[0-9]*: ' || true)
+  printf '| go vet | examples/go/%s (the same bug in Go) | %d diagnostics |\n' "$p" "$got"
+done
+
 for f in "$tmp"/other-*; do
   [ -e "$f" ] || continue
   echo

@@ -55,8 +55,12 @@
  *   report or call of gomap_debug_mode, and again in a forked child) chooses
  *   what a conflict does:
  *       GOMAP_DEBUG=conflict=abort    print and abort (the default)
- *       GOMAP_DEBUG=conflict=report   print and continue
- *       GOMAP_DEBUG=conflict=count    only count (gomap_conflict_count)
+ *       GOMAP_DEBUG=conflict=report   print and continue: the conflicting
+ *                                     call waits for the other to finish,
+ *                                     so the map stays correct (each call
+ *                                     site is printed once, then counted)
+ *       GOMAP_DEBUG=conflict=count    only count (gomap_conflict_count),
+ *                                     and wait likewise
  *       GOMAP_DEBUG=writerstack=1     record the writer's stack at every
  *                                     write, so reports show both stacks
  *       GOMAP_DEBUG=checkfree=1       gomap_free keeps the map's emptied
@@ -64,7 +68,13 @@
  *                                     get, set, delete, clear, clone or
  *                                     iterator step on it aborts with
  *                                     "fatal error: ... freed map"
- *   Options combine with commas: GOMAP_DEBUG=conflict=report,writerstack=1.
+ *   Options combine with commas: GOMAP_DEBUG=conflict=report,writerstack=1;
+ *   an unknown option is named in one warning line on stderr.  The waiting
+ *   of the report and count modes applies to maps created while the mode is
+ *   in force (every read and write of such a map then pays two atomic
+ *   operations); a map created in abort mode keeps its fast paths.
+ *   A call from inside the map's own hash or equality function cannot wait
+ *   for its own thread: it is reported and goes on.
  *
  * Thread safety, for every function below unless it says otherwise: calls
  * that only read (get, len, iteration) may run concurrently with each other;

@@ -88,6 +88,34 @@ static void exits_with_count(const char *name, const char *arg1, const char *cou
                 result.exited ? "exit" : "signal", result.status, result.err);
 }
 
+/* GOMAP_DEBUG=conflict=report and count keep the misused program running and
+ * its map correct: every run ends with the full count (the conflicting calls
+ * wait for each other), and report mode printed the conflict. */
+TEST(survive_modes_keep_the_map_correct) {
+#ifdef GOMAP_TEST_NO_DETECT
+    printf("  skipped: detection compiled out\n");
+    return;
+#endif
+    static const char *const report[] = {"GOMAP_DEBUG=conflict=report", NULL};
+    static const char *const count[] = {"GOMAP_DEBUG=conflict=count", NULL};
+    for (int run = 0; run < 3; run++) {
+        const char *const *env = run % 2 ? count : report;
+        run_example("crash_writes", NULL, env);
+        CHECK(result.exited && result.status == 0);
+        CHECK(strstr(result.err, "final count: 10000 (expected 10000)") != NULL);
+        run_example("crash_readwrite", NULL, env);
+        CHECK(result.exited && result.status == 0);
+        CHECK(strstr(result.err, "final count: 1000 (expected 1000)") != NULL);
+        if (env == count)
+            CHECK(!strstr(result.err, "fatal error"));
+        if (check_case_failed) {
+            fprintf(stderr, "  %s: %s %d, output:\n%.3000s\n", env[0],
+                    result.exited ? "exit" : "signal", result.status, result.err);
+            return;
+        }
+    }
+}
+
 TEST(fixed_with_mutex) {
     exits_with_count("crash_writes_mutex", NULL, "final count: 10000 ");
     exits_with_count("crash_readwrite_mutex", NULL, "final count: 1000 ");

@@ -13,6 +13,7 @@
  * detector exists to catch, which it catches before touching the map's data
  * (so ThreadSanitizer has nothing to report). */
 #include "check.h"
+#include "detect.h"
 #include "map_internal.h"
 #include "map_test_util.h"
 
@@ -136,21 +137,38 @@ static uint64_t cf_hash(const void *key, uint64_t seed, void *ctx) {
     return gomap_hash_bytes(key, 8, seed);
 }
 
+static uint64_t conflicts_counted(void) {
+    uint64_t n = 0;
+    for (int k = 0; k < GOMAP_CONFLICT_KINDS; k++)
+        n += gomap_conflict_count((gomap_conflict_kind)k);
+    return n;
+}
+
 /* Called by the write (flag up): hands over to the detector thread and waits
- * until its step has returned (it never does when the step aborts). */
+ * until its step has returned (it never does when the step aborts) or, in
+ * the survive modes, where the step waits for this write to end, until the
+ * step has counted its conflict. */
 static bool cf_equal(const void *a, const void *b, void *ctx) {
     (void)ctx;
     if (pthread_equal(pthread_self(), cf.writer) &&
         atomic_exchange_explicit(&cf.armed, false, memory_order_relaxed)) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += 20;
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        time_t deadline = now.tv_sec + 20;
         pthread_mutex_lock(&cf.mu);
         cf.go = 1;
         pthread_cond_broadcast(&cf.cv);
-        while (!cf.done)
-            if (pthread_cond_timedwait(&cf.cv, &cf.mu, &until) == ETIMEDOUT)
+        while (!cf.done && conflicts_counted() == 0) {
+            clock_gettime(CLOCK_REALTIME, &now);
+            if (now.tv_sec >= deadline)
                 break;
+            now.tv_nsec += 1000000;
+            if (now.tv_nsec >= 1000000000) {
+                now.tv_sec++;
+                now.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&cf.cv, &cf.mu, &now);
+        }
         pthread_mutex_unlock(&cf.mu);
     }
     return memcmp(a, b, 8) == 0;
@@ -283,12 +301,29 @@ static void conflict_child(void *arg) {
                 printf("count of kind %d is %llu\n", k, (unsigned long long)c);
         }
     }
-    if (cf.step <= STEP_ITER) {
-        uint64_t k = 1;
-        const uint64_t *p = (const uint64_t *)gomap_get(cf.m, &k);
-        if (!p || *p != 7)
-            printf("the write was lost\n");
+    /* In the survive modes both calls took effect, one after the other:
+     * the writer's set of key 1 to 7, then the detector's step. */
+    uint64_t k1 = 1, k2 = 2, k3 = 3;
+    const uint64_t *p1 = (const uint64_t *)gomap_get(cf.m, &k1);
+    const uint64_t *p3 = (const uint64_t *)gomap_get(cf.m, &k3);
+    bool intact = true;
+    switch (cf.step) {
+    case STEP_CLEAR:
+        intact = gomap_len(cf.m) == 0;
+        break;
+    case STEP_DELETE:
+        intact = p1 && *p1 == 7 && !gomap_contains(cf.m, &k2) && gomap_len(cf.m) == 1;
+        break;
+    case STEP_SET:
+    case STEP_SET_HASHED:
+        intact =
+            p1 && *p1 == 7 && p3 && *p3 == 3 && gomap_contains(cf.m, &k2) && gomap_len(cf.m) == 3;
+        break;
+    default:
+        intact = p1 && *p1 == 7 && gomap_len(cf.m) == 2;
     }
+    if (!intact)
+        printf("the write was lost\n");
     gomap_free(cf.m);
 }
 
@@ -375,12 +410,17 @@ TEST(writerstack_mode_shows_both_stacks) {
     }
 }
 
-/* conflict=report prints the same report and carries on: the child exits 0. */
+/* conflict=report prints the same report and carries on: the child exits 0,
+ * and both calls took effect (the conflicting one waited for the other). */
+static const enum step all_steps[] = {STEP_GET,    STEP_CONTAINS, STEP_ITER,      STEP_SET,
+                                      STEP_DELETE, STEP_CLEAR,    STEP_SET_HASHED};
+enum { ALL_STEPS = sizeof all_steps / sizeof all_steps[0] };
+
 TEST(report_mode_continues) {
     NEEDS_DETECTION();
     REQUIRE(setup_shared());
-    static const enum step steps[] = {STEP_GET, STEP_CONTAINS, STEP_ITER};
-    for (int i = 0; i < 3; i++) {
+    const enum step *steps = all_steps;
+    for (int i = 0; i < ALL_STEPS; i++) {
         for (int ws = 0; ws < 2; ws++) {
             run_in_child(conflict_child, (void *)(intptr_t)steps[i],
                          ws ? env_report_ws : env_report, &result);
@@ -391,6 +431,7 @@ TEST(report_mode_continues) {
             CHECK(strstr(result.err, step_fns[steps[i]]) != NULL);
             CHECK(has_number(result.err, shared->writer_tid));
             CHECK(!strstr(result.err, "the write was lost"));
+            CHECK(strstr(result.err, "this call waits for the other to finish") != NULL);
             if (ws)
                 CHECK(strstr(result.err, "conflict_writer_set") != NULL);
             if (check_case_failed) {
@@ -406,8 +447,8 @@ TEST(report_mode_continues) {
 TEST(count_mode_counts_silently) {
     NEEDS_DETECTION();
     REQUIRE(setup_shared());
-    static const enum step steps[] = {STEP_GET, STEP_ITER};
-    for (int i = 0; i < 2; i++) {
+    const enum step *steps = all_steps;
+    for (int i = 0; i < ALL_STEPS; i++) {
         run_in_child(conflict_child, (void *)(intptr_t)steps[i], env_count, &result);
         CHECK(result.exited && result.status == 0);
         CHECK_EQ(strlen(result.err), 0);
@@ -431,6 +472,71 @@ TEST(set_mode_overrides_environment) {
     run_in_child(set_mode_child, NULL, env_abort, &result);
     CHECK(result.exited && result.status == 0);
     CHECK_EQ(strlen(result.err), 0);
+    if (check_case_failed)
+        fprintf(stderr, "  output:\n%s\n", result.err);
+}
+
+/* ---- GOMAP_DEBUG's options and the report's contents ----------------------- */
+
+static int count_lines_starting(const char *text, const char *prefix);
+
+static void mode_child(void *arg) {
+    (void)arg;
+    printf("mode %d\n", (int)gomap_debug_mode());
+}
+
+/* Unknown options are named in one warning line; the known ones still work. */
+TEST(unknown_debug_options_warn_once) {
+    static const char *const env[] = {"GOMAP_DEBUG=conflict=reprot,writerstack=yes,conflict=count",
+                                      NULL};
+    run_in_child(mode_child, NULL, env, &result);
+    CHECK(result.exited && result.status == 0);
+    CHECK_EQ(count_lines_starting(result.err, "gomap: GOMAP_DEBUG: ignoring unknown option"), 1);
+    CHECK(strstr(result.err, "'conflict=reprot', 'writerstack=yes'") != NULL);
+    char want[32];
+    snprintf(want, sizeof want, "mode %d", (int)GOMAP_CONFLICT_COUNT);
+    CHECK(strstr(result.err, want) != NULL);
+    if (check_case_failed)
+        fprintf(stderr, "  output:\n%s\n", result.err);
+}
+
+/* A writing flag holding no thread of the process (what a freed and reused
+ * map looks like) is named as such, with the advice to use checkfree. */
+static void garbage_writer_child(void *arg) {
+    (void)arg;
+    gomap *m = NULL;
+    gomap_config cfg = tu_config(GOMAP_KEY_U64, 8);
+    if (gomap_new(&m, &cfg) != 0)
+        _exit(3);
+    gomap__conflict(m, GOMAP_CONFLICT_WRITES, 0x1ffffff0, false);
+    gomap_free(m);
+}
+TEST(garbage_writer_suggests_checkfree) {
+    NEEDS_DETECTION();
+    run_in_child(garbage_writer_child, NULL, env_report, &result);
+    CHECK(result.exited && result.status == 0);
+    CHECK(strstr(result.err, "which is no thread of this process") != NULL);
+    CHECK(strstr(result.err, "GOMAP_DEBUG=checkfree=1") != NULL);
+    if (check_case_failed)
+        fprintf(stderr, "  output:\n%s\n", result.err);
+}
+
+/* With debug information the first frame printed is the user's own call
+ * (gomap's frames folded), named with its file and line, in both stacks. */
+TEST(report_frames_start_at_the_user_call) {
+    NEEDS_DETECTION();
+    REQUIRE(setup_shared());
+    run_in_child(conflict_child, (void *)(intptr_t)STEP_SET, env_writerstack, &result);
+    check_fatal(&result, expected_line(STEP_SET));
+    const char *d = strstr(result.err, "(detected the conflict");
+    const char *w = strstr(result.err, "its stack when it set the flag");
+    REQUIRE(d && w);
+    d = strchr(d, '\n') + 1;
+    w = strchr(w, '\n') + 1;
+    static const char dfirst[] = "detector_step_set()\n\t", wfirst[] = "conflict_writer_set()\n\t";
+    CHECK(strncmp(d, dfirst, strlen(dfirst)) == 0);
+    CHECK(strncmp(w, wfirst, strlen(wfirst)) == 0);
+    CHECK(strstr(d, "map_fatal_test.c:") != NULL);
     if (check_case_failed)
         fprintf(stderr, "  output:\n%s\n", result.err);
 }
@@ -668,7 +774,8 @@ TEST(locked_program_never_reports) {
     CHECK(result.exited && result.status == 0);
     CHECK_EQ(strlen(result.err), 0);
     if (check_case_failed)
-        fprintf(stderr, "  output:\n%s\n", result.err);
+        fprintf(stderr, "  %s %d, output:\n%s\n", result.exited ? "exit" : "signal", result.status,
+                result.err);
 }
 
 /* ---- concurrent readers are fine ----------------------------------------- */

@@ -153,13 +153,25 @@ static uint64_t key_hash(const void *key, uint64_t seed, void *ctx) {
     return gomap_hash_u64(k, seed);
 }
 
+static uint64_t conflicts_counted(void) {
+    uint64_t n = 0;
+    for (int k = 0; k < GOMAP_CONFLICT_KINDS; k++)
+        n += gomap_conflict_count((gomap_conflict_kind)k);
+    return n;
+}
+
+/* In the report and count modes the reader's step waits for this write to
+ * end (the map stays correct), so the writer goes on once the reader has
+ * counted its conflict. */
 static bool key_equal(const void *a, const void *b, void *ctx) {
     (void)ctx;
     if (is_writer && atomic_load_explicit(&phase, memory_order_relaxed) == PHASE_IDLE) {
+        uint64_t before = conflicts_counted();
         /* Release: the reader's acquire load of HOLDING sees every map write
          * this thread made before the lookup (growth work, for instance). */
         atomic_store_explicit(&phase, PHASE_HOLDING, memory_order_release);
-        while (atomic_load_explicit(&phase, memory_order_acquire) != PHASE_DONE)
+        while (atomic_load_explicit(&phase, memory_order_acquire) != PHASE_DONE &&
+               conflicts_counted() == before)
             usleep(100);
     }
     return memcmp(a, b, sizeof(uint64_t)) == 0;
@@ -233,7 +245,8 @@ static gomap *run_conflicts(void) {
             pthread_create(&parked[nparked++], NULL, reader_main, r))
             die("pthread_create failed");
         /* The next round's write must not overlap this one's. */
-        while (!atomic_load_explicit(&r->writer_done, memory_order_acquire))
+        while (!atomic_load_explicit(&r->writer_done, memory_order_acquire) ||
+               atomic_load_explicit(&phase, memory_order_acquire) != PHASE_DONE)
             usleep(100);
         printf("obs_target: conflict %d writer tid %ld reader tid %ld\n", i,
                atomic_load(&writer_tid), atomic_load(&reader_tid));
