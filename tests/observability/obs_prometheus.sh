@@ -51,7 +51,8 @@ free_port() { # the kernel's choice for a socket we close at once
         echo $((20000 + ($$ + $1) % 20000))
 }
 
-common=(OBS_REPEAT=6 OBS_PAUSE_MS=700)
+rounds=4
+common=(OBS_REPEAT=$rounds OBS_PAUSE_MS=600)
 env "${common[@]}" OBS_GO=$tmp/goa OBS_PHASES=conflicts,core OBS_SEMS=conflict,op,grow_start \
     GOMAP_DEBUG=conflict=report "$target" >"$tmp/a.out" 2>"$tmp/a.err" &
 apid=$!
@@ -149,7 +150,6 @@ between() { # expr, low, high (exclusive of NaN)
     [ -n "$v" ] && awk -v v="$v" -v lo="$2" -v hi="$3" 'BEGIN{exit !(v >= lo && v <= hi)}' ||
         fail "$1 is '$v', expected in [$2, $3]"
 }
-rounds=6
 cmap=$(sed -n 's/^obs_target: conflict map //p' "$tmp/a.out")
 is "up{job=\"gomap-watch\"}" 1
 is "gomap_watch_target_up{$A}" 1
