@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what is needed, then builds and runs the whole test suite three
-# times: a normal build, AddressSanitizer+UBSan, and ThreadSanitizer; then
-# soaks every thread-safe map for a minute (invariants and bounded memory
+# times: a normal build, AddressSanitizer+UBSan, and ThreadSanitizer (all
+# with -Werror, which a user's own build leaves off); builds the library, its
+# tests and examples as Release with gcc and with clang (-O3 finds warnings
+# -O2 does not); then soaks every thread-safe map for a minute (invariants and bounded memory
 # under churn) and fuzzes each libFuzzer target for a minute (clang).
 # GOMAP_QUICK=1 skips the soak and the fuzzing.
 set -euo pipefail
@@ -11,9 +13,18 @@ jobs=$(nproc)
 status=0
 build() { # build <flavour>: configures and builds build-ci-<flavour>
   local san=$([ "$1" = normal ] && echo "" || echo "$1")
-  cmake -S . -B "build-ci-$1" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGOMAP_SANITIZE="$san" >/dev/null
+  cmake -S . -B "build-ci-$1" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGOMAP_WERROR=ON \
+    -DGOMAP_SANITIZE="$san" >/dev/null
   cmake --build "build-ci-$1" -j"$jobs" >/dev/null
 }
+release() { # release <cc> <c++>: a Release build of what a user builds, warnings as errors
+  echo "=== Release build, $1 ==="
+  CC=$1 CXX=$2 cmake -S . -B "build-ci-release-$1" -DCMAKE_BUILD_TYPE=Release -DGOMAP_WERROR=ON \
+    -DGOMAP_BUILD_BENCH=OFF -DGOMAP_BUILD_TOOLS=OFF >/dev/null
+  cmake --build "build-ci-release-$1" -j"$jobs" >/dev/null
+}
+release gcc g++ || status=1
+release clang clang++ || status=1
 if [ "${GOMAP_QUICK:-0}" != 1 ]; then
   build normal
   echo "=== soak: 60 s per thread-safe map ==="

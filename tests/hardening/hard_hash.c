@@ -484,7 +484,7 @@ TEST(smhasher_permutation) {
                                     4u << 29, 5u << 29, 6u << 29, 7u << 29};
     static const uint32_t bit[] = {0, 1u << 31};
     struct hashset s = {0};
-    unsigned char b[80];
+    unsigned char b[80] = {0}; /* gen_perm hashes b[0..n) before it fills the tail */
     gen_perm(&s, b, 24, small, 8, 0);
     hs_check(&s, "permutation {0..7}^6");
     gen_perm(&s, b, 24, high, 8, 0);
