@@ -176,6 +176,14 @@ void concmap_range(concmap *m, concmap_range_fn fn, void *ctx) {
     m->ops->range(m->impl, fn, ctx);
 }
 
+int concmap_compute(concmap *m, const void *key, concmap_compute_fn fn, void *ctx) {
+    NULL_HANDLE(m, EINVAL);
+    if (!fn)
+        return EINVAL;
+    TRACE(m, OP_STORE);
+    return m->ops->compute(m->impl, key, fn, ctx);
+}
+
 void concmap_clear(concmap *m) {
     NULL_HANDLE(m, );
     TRACE(m, OP_OTHER);

@@ -29,6 +29,7 @@ struct concmap_ops {
     void (*range)(void *m, concmap_range_fn fn, void *ctx);
     void (*clear)(void *m);
     size_t (*len)(void *m);
+    int (*compute)(void *m, const void *key, concmap_compute_fn fn, void *ctx);
 };
 
 /* The variants, defined in their own files. */

@@ -16,6 +16,7 @@
  */
 #include <gomap/cowmap.h>
 
+#include "compute.h"
 #include "concmap_impl.h"
 #include "locked.h"
 #include "reclaim.h"
@@ -328,6 +329,47 @@ bool cowmap_compare_and_delete(cowmap *m, const void *key, const void *old_value
     struct cm_call c = {.op = CM_CAD, .key = key, .expect = old_value};
     (void)cm_write(m, &c);
     return c.result;
+}
+
+/* fn runs once under mu, on the current version (which only mu's holder
+ * replaces), so its decision is applied to exactly what it saw. */
+int cowmap_compute(cowmap *m, const void *key, concmap_compute_fn fn, void *ctx) {
+    if (!fn)
+        return EINVAL;
+    size_t n = m->cfg.value_size;
+    gomap__value_buf buf;
+    int rc = 0;
+    bool changed = false;
+    gomap__rcu_enter();
+    cm_lock(m);
+    struct cm_version *cur = atomic_load_explicit(&m->cur, memory_order_relaxed);
+    const void *slot = cur ? gomap_get(cur->m, key) : NULL;
+    if (slot)
+        memcpy(buf.bytes, slot, n);
+    else
+        memset(buf.bytes, 0, n);
+    concmap_action act = fn(buf.bytes, slot != NULL, ctx);
+    if ((act == CONCMAP_STORE && !(slot && memcmp(slot, buf.bytes, n) == 0)) ||
+        (act == CONCMAP_DELETE && slot)) {
+        struct cm_version *nv = cm_copy(m, cur);
+        if (!nv)
+            rc = ENOMEM;
+        else if (act == CONCMAP_DELETE)
+            gomap_delete(nv->m, key);
+        else
+            rc = gomap_set(nv->m, key, buf.bytes);
+        if (rc == 0) {
+            cm_publish(m, cur, nv);
+            changed = true;
+        } else if (nv) {
+            cm_version_free(m, nv);
+        }
+    }
+    cm_unlock(m);
+    gomap__rcu_exit();
+    if (changed)
+        gomap__rcu_throttle(&m->reclaim, COWMAP_MAX_RETIRED_VERSIONS);
+    return rc;
 }
 
 void cowmap_range(cowmap *m, concmap_range_fn fn, void *ctx) {

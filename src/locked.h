@@ -207,6 +207,9 @@ enum { GOMAP__SNAPSHOT_MIN = 4096 };
     static size_t PREFIX##_ops_len(void *m) {                                                      \
         return PREFIX##_len((TYPE *)m);                                                            \
     }                                                                                              \
+    static int PREFIX##_ops_compute(void *m, const void *k, concmap_compute_fn fn, void *ctx) {    \
+        return PREFIX##_compute((TYPE *)m, k, fn, ctx);                                            \
+    }                                                                                              \
     const struct concmap_ops OPS = {                                                               \
         .name = NAME,                                                                              \
         .create = CREATE,                                                                          \
@@ -222,6 +225,7 @@ enum { GOMAP__SNAPSHOT_MIN = 4096 };
         .range = PREFIX##_ops_range,                                                               \
         .clear = PREFIX##_ops_clear,                                                               \
         .len = PREFIX##_ops_len,                                                                   \
+        .compute = PREFIX##_ops_compute,                                                           \
     }
 
 #endif /* GOMAP_LOCKED_H */

@@ -1774,6 +1774,24 @@ int gomap__upsert(gomap *m, const void *key, uint64_t hash, void **value_slot, b
     return r;
 }
 
+static int upsert_unhashed(gomap *m, const void *key, void **value_slot, bool *inserted){
+    DISPATCH(m, set, m, key, 0, false, NULL, value_slot, inserted)}
+
+GOMAP_API void *gomap_upsert(gomap *m, const void *key, bool *inserted) {
+    if (unlikely(m == NULL))
+        gomap__fatal("assignment to entry in nil map");
+    void *vs = NULL;
+    bool ins = false;
+    int r = upsert_unhashed(m, key, &vs, &ins);
+    if (inserted)
+        *inserted = r == 0 && ins;
+    if (r != 0) {
+        errno = r;
+        return NULL;
+    }
+    return vs;
+}
+
 GOMAP_API bool gomap_delete(gomap *m, const void *key) {
     if (m == NULL)
         return false;

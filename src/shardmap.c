@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "compute.h"
 #include "concmap_impl.h"
 #include "guarded.h"
 #include "locked.h"
@@ -417,6 +418,20 @@ bool shardmap_load(shardmap *m, const void *key, void *value_out) {
 }
 
 GOMAP__DEFINE_GUARDED_WRITES(shardmap, shardmap, SHARD_LOCKING)
+
+int shardmap_compute(shardmap *m, const void *key, concmap_compute_fn fn, void *ctx) {
+    if (!fn)
+        return EINVAL;
+    uint64_t h;
+    struct shard *s = pick(m, key, &h);
+    uint64_t t = lock_shard(m, s, 1);
+    bool len_changed;
+    int err = gomap__compute_locked(s->map, key, h, m->cfg.value_size, fn, ctx, &len_changed);
+    if (len_changed)
+        publish_len(s);
+    unlock_shard(m, s, t, 1);
+    return err;
+}
 
 /* ---- whole-map operations ------------------------------------------------- */
 

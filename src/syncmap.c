@@ -59,6 +59,7 @@
  */
 #include <gomap/syncmap.h>
 
+#include "compute.h"
 #include "concmap_impl.h"
 #include "detect.h"
 #include "locked.h"
@@ -1138,6 +1139,15 @@ bool syncmap_compare_and_delete(syncmap *m, const void *key, const void *old_val
     bool ok = e && entry_delete(m, e, true, old_value, NULL);
     gomap__rcu_exit();
     return ok;
+}
+
+/* syncmap's writes of a present key are CASes on its entry, taken without mu
+ * (Go's design), so holding mu would not exclude them: compute is a CAS loop
+ * over the map's own conditional writes instead (compute.c). */
+int syncmap_compute(syncmap *m, const void *key, concmap_compute_fn fn, void *ctx) {
+    if (!fn)
+        return EINVAL;
+    return gomap__compute_cas(&gomap_syncmap_ops, m, key, m->vsize, fn, ctx);
 }
 
 void syncmap_range(syncmap *m, concmap_range_fn fn, void *ctx) {

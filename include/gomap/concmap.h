@@ -105,11 +105,140 @@ GOMAP_API bool concmap_compare_and_delete(concmap *m, const void *key, const voi
 typedef bool (*concmap_range_fn)(const void *key, const void *value, void *ctx);
 GOMAP_API void concmap_range(concmap *m, concmap_range_fn fn, void *ctx);
 
+/* What a compute function asks concmap_compute to do with the key. */
+typedef enum concmap_action {
+    CONCMAP_KEEP = 0, /* leave the map as it was (an absent key stays absent) */
+    CONCMAP_STORE,    /* store the buffer as the key's value (insert or overwrite) */
+    CONCMAP_DELETE,   /* delete the key (a no-op when absent) */
+} concmap_action;
+
+/* A read-modify-write step.  `value` is a value_size-byte buffer holding the
+ * key's current value when `loaded` is true, zero bytes when the key is
+ * absent; fn may change it in place and returns what to do. */
+typedef concmap_action (*concmap_compute_fn)(void *value, bool loaded, void *ctx);
+
+/* Atomically reads, changes and writes one key: fn sees the key's value (or
+ * its absence) and its decision is applied with no other write to that key in
+ * between — no lost update (a concurrent counter:
+ *     static concmap_action inc(void *v, bool loaded, void *ctx) {
+ *         (void)loaded; (void)ctx; ++*(uint64_t *)v; return CONCMAP_STORE;
+ *     }
+ *     concmap_compute(m, &key, inc, NULL);
+ * never loses an increment).  Returns 0, ENOMEM (the map unchanged: the
+ * decision was not applied) or EINVAL (fn NULL, or a NULL handle).
+ * How each variant does it: rw and shard run fn under the key's exclusive
+ * lock (the map's, or its shard's), cow under its writer mutex (a change
+ * copies the map, as any cow write: O(len)), sync in a compare-and-swap loop
+ * (lock-free for a key of the read table), where fn may run more than once
+ * and only its last decision is applied.  So fn must be quick, must not call
+ * any method of the same map (under a lock that deadlocks), and must tolerate
+ * being called again (keep its side effects in the buffer, or in ctx fields
+ * that it overwrites rather than accumulates).  O(1) expected, plus fn. */
+GOMAP_API int concmap_compute(concmap *m, const void *key, concmap_compute_fn fn, void *ctx);
+
 /* Deletes every entry. */
 GOMAP_API void concmap_clear(concmap *m);
 
 /* The number of entries (exact or approximate: see the variant's header). */
 GOMAP_API size_t concmap_len(concmap *m);
+
+/* ---- typed maps ------------------------------------------------------------ */
+
+/*
+ * CONCMAP_DEFINE_TYPED(name, key_type, value_type, key_kind) is
+ * GOMAP_DEFINE_TYPED (gomap.h) for the thread-safe maps: a type `name` and
+ * inline wrappers of the concmap_* functions of the same names (same
+ * contracts), keys and values by value:
+ *
+ *   name *name_new(const char *variant, size_t hint)  NULL on failure, errno
+ *                                          EINVAL (unknown variant, key_type
+ *                                          does not fit key_kind) or ENOMEM
+ *   void  name_free(name *m)
+ *   concmap *name_concmap(name *m)
+ *   bool  name_load(name *m, K key, V *value)         value may be NULL
+ *   int   name_store(name *m, K key, V value)         0 or ENOMEM
+ *   int   name_load_or_store(name *m, K key, V value, V *actual, bool *loaded)
+ *   bool  name_load_and_delete(name *m, K key, V *value)
+ *   void  name_delete(name *m, K key)
+ *   int   name_compute(name *m, K key, name_compute_fn fn, void *ctx)
+ *           with concmap_action name_compute_fn(V *value, bool loaded, void *ctx)
+ *   void  name_range(name *m, name_range_fn fn, void *ctx)
+ *           with bool name_range_fn(K key, V value, void *ctx)
+ *   void  name_clear(name *m)
+ *   size_t name_len(name *m)
+ *
+ * Ready instances: concmap_stru64, concmap_u64ptr, concmap_u32u32.
+ */
+#define CONCMAP_DEFINE_TYPED(name, key_type, value_type, key_kind)                                 \
+    typedef struct name name;                                                                      \
+    typedef key_type name##_key;                                                                   \
+    typedef value_type name##_value;                                                               \
+    typedef concmap_action (*name##_compute_fn)(name##_value * value, bool loaded, void *ctx);     \
+    typedef bool (*name##_range_fn)(name##_key key, name##_value value, void *ctx);                \
+    static inline name *name##_new(const char *variant, size_t hint) {                             \
+        gomap_config cfg = gomap__typed_config(                                                    \
+            key_kind, GOMAP__TYPED_KEY_SIZE(key_kind, name##_key), sizeof(name##_value), hint);    \
+        concmap *m = GOMAP_NULL;                                                                   \
+        int err = GOMAP__TYPED_KEY_OK(key_kind, name##_key)                                        \
+                      ? concmap_new(&m, variant, &cfg, GOMAP_NULL)                                 \
+                      : EINVAL;                                                                    \
+        return (name *)gomap__typed_result(err, m);                                                \
+    }                                                                                              \
+    static inline void name##_free(name *m) {                                                      \
+        concmap_free((concmap *)m);                                                                \
+    }                                                                                              \
+    static inline concmap *name##_concmap(name *m) {                                               \
+        return (concmap *)m;                                                                       \
+    }                                                                                              \
+    static inline bool name##_load(name *m, name##_key key, name##_value *value) {                 \
+        return concmap_load((concmap *)m, &key, value);                                            \
+    }                                                                                              \
+    static inline int name##_store(name *m, name##_key key, name##_value value) {                  \
+        return concmap_store((concmap *)m, &key, &value);                                          \
+    }                                                                                              \
+    static inline int name##_load_or_store(name *m, name##_key key, name##_value value,            \
+                                           name##_value *actual, bool *loaded) {                   \
+        return concmap_load_or_store((concmap *)m, &key, &value, actual, loaded);                  \
+    }                                                                                              \
+    static inline bool name##_load_and_delete(name *m, name##_key key, name##_value *value) {      \
+        return concmap_load_and_delete((concmap *)m, &key, value);                                 \
+    }                                                                                              \
+    static inline void name##_delete(name *m, name##_key key) {                                    \
+        concmap_delete((concmap *)m, &key);                                                        \
+    }                                                                                              \
+    struct name##_fn_ctx_ {                                                                        \
+        name##_compute_fn compute;                                                                 \
+        name##_range_fn range;                                                                     \
+        void *ctx;                                                                                 \
+    };                                                                                             \
+    static inline concmap_action name##_compute_tramp_(void *value, bool loaded, void *ctx) {      \
+        const struct name##_fn_ctx_ *c = (const struct name##_fn_ctx_ *)ctx;                       \
+        return c->compute((name##_value *)value, loaded, c->ctx);                                  \
+    }                                                                                              \
+    static inline int name##_compute(name *m, name##_key key, name##_compute_fn fn, void *ctx) {   \
+        struct name##_fn_ctx_ c = {fn, GOMAP_NULL, ctx};                                           \
+        return fn ? concmap_compute((concmap *)m, &key, name##_compute_tramp_, &c) : EINVAL;       \
+    }                                                                                              \
+    static inline bool name##_range_tramp_(const void *key, const void *value, void *ctx) {        \
+        const struct name##_fn_ctx_ *c = (const struct name##_fn_ctx_ *)ctx;                       \
+        return c->range(*(const name##_key *)key, *(const name##_value *)value, c->ctx);           \
+    }                                                                                              \
+    static inline void name##_range(name *m, name##_range_fn fn, void *ctx) {                      \
+        struct name##_fn_ctx_ c = {GOMAP_NULL, fn, ctx};                                           \
+        if (fn)                                                                                    \
+            concmap_range((concmap *)m, name##_range_tramp_, &c);                                  \
+    }                                                                                              \
+    static inline void name##_clear(name *m) {                                                     \
+        concmap_clear((concmap *)m);                                                               \
+    }                                                                                              \
+    static inline size_t name##_len(name *m) {                                                     \
+        return concmap_len((concmap *)m);                                                          \
+    }                                                                                              \
+    typedef int name##_defined_ /* so that a use ends with a semicolon */
+
+CONCMAP_DEFINE_TYPED(concmap_stru64, gomap_str, uint64_t, GOMAP_KEY_STRING);
+CONCMAP_DEFINE_TYPED(concmap_u64ptr, uint64_t, void *, GOMAP_KEY_U64);
+CONCMAP_DEFINE_TYPED(concmap_u32u32, uint32_t, uint32_t, GOMAP_KEY_U32);
 
 #ifdef __cplusplus
 }

@@ -116,6 +116,12 @@ GOMAP_API bool cowmap_compare_and_delete(cowmap *m, const void *key, const void 
  * snapshot).  fn may call any method of the map except cowmap_free. */
 GOMAP_API void cowmap_range(cowmap *m, concmap_range_fn fn, void *ctx);
 
+/* concmap_compute (concmap.h): an atomic read-modify-write of one key, with
+ * fn called once under the writer mutex.  A decision that changes the map
+ * copies it (O(len)); KEEP, deleting an absent key and storing the bytes the
+ * key already has copy nothing.  0, ENOMEM or EINVAL. */
+GOMAP_API int cowmap_compute(cowmap *m, const void *key, concmap_compute_fn fn, void *ctx);
+
 /* Deletes every entry: publishes an empty version.  Never allocates. */
 GOMAP_API void cowmap_clear(cowmap *m);
 

@@ -30,7 +30,14 @@
  *                       the caller guarantees the bytes stay alive and
  *                       unchanged while the key is in the map
  *     GOMAP_KEY_BYTES   key_size bytes, hashed and compared as bytes unless a
- *                       hash and equality function are given
+ *                       hash and equality function are given.  All of the
+ *                       bytes: a struct key's padding bytes count, so two
+ *                       keys with equal fields but different padding are
+ *                       different keys.  Zero the whole key before setting
+ *                       its fields (memset, or `= {0}` and then assignments
+ *                       — a compound literal or initializer alone does not
+ *                       promise zero padding), or use a struct without
+ *                       padding, or give a hash and equality over the fields
  *   Values are value_size bytes (0 is allowed: a set), copied into the map by
  *   gomap_set.  The typed helpers at the end of this file cover the common
  *   u64 -> u64 and string -> pointer cases without casts.
@@ -83,6 +90,7 @@
 #ifndef GOMAP_GOMAP_H
 #define GOMAP_GOMAP_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -191,6 +199,21 @@ GOMAP_API bool gomap_contains(const gomap *m, const void *key);
  * table.  On a NULL map: fatal "assignment to entry in nil map". A write: fatal "concurrent map
  * writes" if another write is running. */
 GOMAP_API int gomap_set(gomap *m, const void *key, const void *value);
+
+/* Finds the key, or inserts it with a zero-filled value, in one lookup (one
+ * hash on a miss), and returns a pointer to its value slot (value_size bytes;
+ * for value_size 0 a non-NULL dummy pointer): Go's `m[k]++`, abseil's
+ * try_emplace, khash's kh_put.  Sets *inserted (if not NULL) to whether the
+ * key was new.  The slot stays valid until the next write to the map, as for
+ * gomap_get; write the value through it:
+ *     uint64_t *n = gomap_upsert(counts, &word, NULL);
+ *     if (!n) return errno;    // ENOMEM: the map is unchanged
+ *     ++*n;
+ * On failure returns NULL, sets errno and *inserted = false: ENOMEM (the map
+ * unchanged) or EINVAL (a NULL key or an absurd string length, as gomap_set).
+ * O(1) amortised.  A write, with gomap_set's detection; on a NULL map: fatal
+ * "assignment to entry in nil map". */
+GOMAP_API void *gomap_upsert(gomap *m, const void *key, bool *inserted);
 
 /* Removes the key; returns whether it was present.  Deleting an absent key,
  * or any key of a NULL map, is a no-op.  Never allocates.  O(1) expected. */
@@ -314,6 +337,137 @@ GOMAP_API void gomap_debug_set_mode(gomap_conflict_mode mode);
 /* Conflicts detected so far in this process, of one kind.  Thread-safe. */
 GOMAP_API uint64_t gomap_conflict_count(gomap_conflict_kind kind);
 
+/* ---- typed maps ------------------------------------------------------------ */
+
+/* A null pointer constant that C++'s -Wzero-as-null-pointer-constant accepts. */
+#ifdef __cplusplus
+#define GOMAP_NULL nullptr
+#else
+#define GOMAP_NULL ((void *)0)
+#endif
+
+/* The key size gomap_config wants for a key kind and key type: the type's
+ * size for GOMAP_KEY_BYTES, 0 (unused) otherwise. */
+#define GOMAP__TYPED_KEY_SIZE(key_kind, key_type)                                                  \
+    ((key_kind) == GOMAP_KEY_BYTES ? sizeof(key_type) : (size_t)0)
+
+/* The config of a typed map (GOMAP_DEFINE_TYPED, CONCMAP_DEFINE_TYPED). */
+static inline gomap_config gomap__typed_config(gomap_key_kind kind, size_t key_size,
+                                               size_t value_size, size_t hint) {
+    gomap_config cfg = {kind,       key_size,   value_size, hint,
+                        GOMAP_NULL, GOMAP_NULL, GOMAP_NULL, GOMAP_NULL};
+    return cfg;
+}
+
+/* A typed constructor's result: the map, or NULL with errno = err. */
+static inline void *gomap__typed_result(int err, void *m) {
+    if (err) {
+        errno = err;
+        return GOMAP_NULL;
+    }
+    return m;
+}
+
+/* Whether key_type is the type key_kind's functions take (checked by
+ * name##_new, which fails with EINVAL otherwise). */
+#define GOMAP__TYPED_KEY_OK(key_kind, key_type)                                                    \
+    ((key_kind) == GOMAP_KEY_U64     ? sizeof(key_type) == 8                                       \
+     : (key_kind) == GOMAP_KEY_U32   ? sizeof(key_type) == 4                                       \
+     : (key_kind) == GOMAP_KEY_BYTES ? sizeof(key_type) <= GOMAP_MAX_KEY_SIZE                      \
+                                     : sizeof(key_type) == sizeof(gomap_str))
+
+/*
+ * GOMAP_DEFINE_TYPED(name, key_type, value_type, key_kind) defines a map type
+ * `name` from key_type to value_type and these functions, each a thin inline
+ * wrapper of the gomap_* function of the same name (same contract, errors,
+ * thread-safety and complexity; keys and values by value, no casts):
+ *
+ *   name *name_new(size_t hint)          NULL on failure, errno ENOMEM or
+ *                                        EINVAL (key_type does not fit key_kind)
+ *   void  name_free(name *m)
+ *   gomap *name_map(name *m)             the underlying gomap
+ *   int   name_set(name *m, K key, V value)          0 or ENOMEM/EINVAL
+ *   bool  name_get(const name *m, K key, V *value)   value may be NULL
+ *   V    *name_upsert(name *m, K key, bool *inserted) see gomap_upsert
+ *   bool  name_delete(name *m, K key)
+ *   size_t name_len(const name *m)
+ *   name_iter; void name_iter_init(name_iter *it, const name *m);
+ *   bool  name_iter_next(name_iter *it, K *key, V **value)  either may be NULL
+ *   void  name_iter_stop(name_iter *it)
+ *
+ * key_kind is one of GOMAP_KEY_U64 (an 8-byte key_type), GOMAP_KEY_U32 (4
+ * bytes), GOMAP_KEY_STRING or GOMAP_KEY_STRING_BORROWED (key_type gomap_str),
+ * or GOMAP_KEY_BYTES (any other fixed-size key_type; see "Keys and values"
+ * above: its padding bytes are compared).  Use it at file scope:
+ *
+ *     typedef struct point { int32_t x, y; } point;
+ *     GOMAP_DEFINE_TYPED(point_names, point, const char *, GOMAP_KEY_BYTES)
+ *
+ * It also defines name_key and name_value, typedefs of the two types.
+ * Ready instances: gomap_stru64 (string -> uint64_t), gomap_u64ptr (uint64_t
+ * -> void *) and gomap_u32u32 (uint32_t -> uint32_t), below.
+ */
+#define GOMAP_DEFINE_TYPED(name, key_type, value_type, key_kind)                                   \
+    typedef struct name name;                                                                      \
+    typedef key_type name##_key;                                                                   \
+    typedef value_type name##_value;                                                               \
+    typedef struct name##_iter {                                                                   \
+        gomap_iter it;                                                                             \
+    } name##_iter;                                                                                 \
+    static inline name *name##_new(size_t hint) {                                                  \
+        gomap_config cfg = gomap__typed_config(                                                    \
+            key_kind, GOMAP__TYPED_KEY_SIZE(key_kind, name##_key), sizeof(name##_value), hint);    \
+        gomap *m = GOMAP_NULL;                                                                     \
+        int err = GOMAP__TYPED_KEY_OK(key_kind, name##_key) ? gomap_new(&m, &cfg) : EINVAL;        \
+        return (name *)gomap__typed_result(err, m);                                                \
+    }                                                                                              \
+    static inline void name##_free(name *m) {                                                      \
+        gomap_free((gomap *)m);                                                                    \
+    }                                                                                              \
+    static inline gomap *name##_map(name *m) {                                                     \
+        return (gomap *)m;                                                                         \
+    }                                                                                              \
+    static inline int name##_set(name *m, name##_key key, name##_value value) {                    \
+        return gomap_set((gomap *)m, &key, &value);                                                \
+    }                                                                                              \
+    static inline bool name##_get(const name *m, name##_key key, name##_value *value) {            \
+        const name##_value *p = (const name##_value *)gomap_get((const gomap *)m, &key);           \
+        if (p && value)                                                                            \
+            *value = *p;                                                                           \
+        return p != GOMAP_NULL;                                                                    \
+    }                                                                                              \
+    static inline name##_value *name##_upsert(name *m, name##_key key, bool *inserted) {           \
+        return (name##_value *)gomap_upsert((gomap *)m, &key, inserted);                           \
+    }                                                                                              \
+    static inline bool name##_delete(name *m, name##_key key) {                                    \
+        return gomap_delete((gomap *)m, &key);                                                     \
+    }                                                                                              \
+    static inline size_t name##_len(const name *m) {                                               \
+        return gomap_len((const gomap *)m);                                                        \
+    }                                                                                              \
+    static inline void name##_iter_init(name##_iter *it, const name *m) {                          \
+        gomap_iter_init(&it->it, (const gomap *)m);                                                \
+    }                                                                                              \
+    static inline bool name##_iter_next(name##_iter *it, name##_key *key, name##_value **value) {  \
+        const void *k;                                                                             \
+        void *v;                                                                                   \
+        if (!gomap_iter_next(&it->it, &k, &v))                                                     \
+            return false;                                                                          \
+        if (key)                                                                                   \
+            *key = *(const name##_key *)k;                                                         \
+        if (value)                                                                                 \
+            *value = (name##_value *)v;                                                            \
+        return true;                                                                               \
+    }                                                                                              \
+    static inline void name##_iter_stop(name##_iter *it) {                                         \
+        gomap_iter_stop(&it->it);                                                                  \
+    }                                                                                              \
+    typedef int name##_defined_ /* so that a use ends with a semicolon */
+
+GOMAP_DEFINE_TYPED(gomap_stru64, gomap_str, uint64_t, GOMAP_KEY_STRING);
+GOMAP_DEFINE_TYPED(gomap_u64ptr, uint64_t, void *, GOMAP_KEY_U64);
+GOMAP_DEFINE_TYPED(gomap_u32u32, uint32_t, uint32_t, GOMAP_KEY_U32);
+
 /* ---- typed helpers: u64 -> u64 ------------------------------------------- */
 
 /* A gomap whose keys and values are uint64_t.  The handle is a gomap; the
@@ -321,9 +475,10 @@ GOMAP_API uint64_t gomap_conflict_count(gomap_conflict_kind kind);
 typedef struct gomap_u64u64 gomap_u64u64;
 
 static inline gomap_u64u64 *gomap_u64u64_new(size_t hint) {
-    gomap_config cfg = {GOMAP_KEY_U64, 0, sizeof(uint64_t), hint, 0, 0, 0, 0};
+    gomap_config cfg = {GOMAP_KEY_U64, 0,          sizeof(uint64_t), hint,
+                        GOMAP_NULL,    GOMAP_NULL, GOMAP_NULL,       GOMAP_NULL};
     gomap *m;
-    return gomap_new(&m, &cfg) == 0 ? (gomap_u64u64 *)m : NULL; /* NULL: ENOMEM */
+    return gomap_new(&m, &cfg) == 0 ? (gomap_u64u64 *)m : GOMAP_NULL; /* NULL: ENOMEM */
 }
 static inline gomap *gomap_u64u64_map(gomap_u64u64 *m) {
     return (gomap *)m;
@@ -339,7 +494,7 @@ static inline bool gomap_u64u64_get(const gomap_u64u64 *m, uint64_t k, uint64_t 
     const uint64_t *p = (const uint64_t *)gomap_get((const gomap *)m, &k);
     if (p && v)
         *v = *p;
-    return p != NULL;
+    return p != GOMAP_NULL;
 }
 static inline bool gomap_u64u64_delete(gomap_u64u64 *m, uint64_t k) {
     return gomap_delete((gomap *)m, &k);
@@ -354,9 +509,10 @@ static inline size_t gomap_u64u64_len(const gomap_u64u64 *m) {
 typedef struct gomap_strptr gomap_strptr;
 
 static inline gomap_strptr *gomap_strptr_new(size_t hint) {
-    gomap_config cfg = {GOMAP_KEY_STRING, 0, sizeof(void *), hint, 0, 0, 0, 0};
+    gomap_config cfg = {GOMAP_KEY_STRING, 0,          sizeof(void *), hint,
+                        GOMAP_NULL,       GOMAP_NULL, GOMAP_NULL,     GOMAP_NULL};
     gomap *m;
-    return gomap_new(&m, &cfg) == 0 ? (gomap_strptr *)m : NULL; /* NULL: ENOMEM */
+    return gomap_new(&m, &cfg) == 0 ? (gomap_strptr *)m : GOMAP_NULL; /* NULL: ENOMEM */
 }
 static inline gomap *gomap_strptr_map(gomap_strptr *m) {
     return (gomap *)m;
@@ -375,7 +531,7 @@ static inline bool gomap_strptr_get(const gomap_strptr *m, const char *s, size_t
     void *const *p = (void *const *)gomap_get((const gomap *)m, &k);
     if (p && v)
         *v = *p;
-    return p != NULL;
+    return p != GOMAP_NULL;
 }
 static inline bool gomap_strptr_delete(gomap_strptr *m, const char *s, size_t len) {
     gomap_str k = {s, len};

@@ -100,6 +100,10 @@ GOMAP_API bool rwmap_compare_and_delete(rwmap *m, const void *key, const void *o
  * memory"), as Go does when memory runs out. */
 GOMAP_API void rwmap_range(rwmap *m, concmap_range_fn fn, void *ctx);
 
+/* concmap_compute (concmap.h): an atomic read-modify-write of one key, with
+ * fn called once under the exclusive lock.  0, ENOMEM or EINVAL. */
+GOMAP_API int rwmap_compute(rwmap *m, const void *key, concmap_compute_fn fn, void *ctx);
+
 /* Deletes every entry, keeping the allocated buckets.  Exclusive lock;
  * O(buckets).  Never allocates. */
 GOMAP_API void rwmap_clear(rwmap *m);

@@ -122,6 +122,10 @@ GOMAP_API bool shardmap_compare_and_delete(shardmap *m, const void *key, const v
  * that allocation fails it degrades exactly as rwmap_range does (rwmap.h). */
 GOMAP_API void shardmap_range(shardmap *m, concmap_range_fn fn, void *ctx);
 
+/* concmap_compute (concmap.h): an atomic read-modify-write of one key, with
+ * fn called once under the key's shard lock.  0, ENOMEM or EINVAL. */
+GOMAP_API int shardmap_compute(shardmap *m, const void *key, concmap_compute_fn fn, void *ctx);
+
 /* Deletes every entry, one shard at a time: each shard is emptied
  * atomically, but a store to a shard already cleared survives, so a
  * concurrent range or load may see entries after clear has started.  When no

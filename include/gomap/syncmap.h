@@ -177,6 +177,14 @@ GOMAP_API bool syncmap_compare_and_delete(syncmap *m, const void *key, const voi
  * early. */
 GOMAP_API void syncmap_range(syncmap *m, concmap_range_fn fn, void *ctx);
 
+/* concmap_compute (concmap.h): an atomic read-modify-write of one key, as a
+ * compare-and-swap loop over load, compare_and_swap, load_or_store and
+ * compare_and_delete (each lock-free for a key of the read map).  fn runs
+ * with no lock held and may run more than once (another write to the key
+ * between its read and its decision makes it start over); only its last
+ * decision is applied.  0, ENOMEM or EINVAL. */
+GOMAP_API int syncmap_compute(syncmap *m, const void *key, concmap_compute_fn fn, void *ctx);
+
 /* Deletes every key (Go 1.23's Clear): empties the read map and the dirty
  * map under the lock.  Per key it is atomic: a store racing with clear lands
  * either before it (and is cleared) or after it.  Across keys it is not a

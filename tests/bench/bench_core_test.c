@@ -287,4 +287,35 @@ TEST(every_contestant_reports_the_predicted_checksums) {
     free(out);
 }
 
+/* The counting rows (gomap alone): upsert and get+set do the same work, so
+ * both print the predicted checksum, 3N per round (counts 1 then 2 per key). */
+TEST(counting_rows_agree) {
+    enum { N = 1000 };
+    const uint64_t rounds = ((uint64_t)1 << 18) / N;
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "'%s' core --json --key u64,str --keys %d --reps 1 --maps gomap",
+             BENCH_EXE, N);
+    char *out = capture(cmd);
+    REQUIRE(out != NULL);
+    static const char *const ops[] = {"count_upsert", "count_get_set"};
+    int seen = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char buf[64];
+        if (!bench_json_get_str(line, "op", buf, sizeof buf))
+            continue;
+        for (int op = 0; op < 2; op++) {
+            if (strcmp(buf, ops[op]) != 0)
+                continue;
+            uint64_t sum;
+            double ns;
+            seen++;
+            CHECK(bench_json_get_f64(line, "ns_per_op", &ns) && ns > 0);
+            CHECK(bench_json_get_u64(line, "checksum", &sum) && sum == rounds * 3 * N);
+        }
+    }
+    CHECK_EQ(seen, 4); /* two ops, two key kinds */
+    free(out);
+}
+
 TEST_MAIN()

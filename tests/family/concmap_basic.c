@@ -29,15 +29,11 @@ static concmap *make(const char *kind, const struct fam_shape *sh) {
     return m;
 }
 
-/* Loads key id and returns its value's integer, or UINT64_MAX-1 if absent. */
+/* Loads key id and returns its value's integer, or ABSENT. */
 static uint64_t get(concmap *m, const struct fam_shape *sh, uint64_t id) {
-    struct fam_key k;
-    unsigned char v[FAM_MAX_VALUE];
-    if (!concmap_load(m, fam_key(&k, sh->kind, id), v))
-        return UINT64_MAX - 1;
-    return fam_val_id(v, sh->value_size);
+    return fam_load_id(m, sh->kind, sh->value_size, id);
 }
-#define ABSENT (UINT64_MAX - 1)
+#define ABSENT FAM_ABSENT
 
 static int put(concmap *m, const struct fam_shape *sh, uint64_t id, uint64_t val) {
     struct fam_key k;

@@ -61,6 +61,17 @@ static inline uint64_t fam_val_id(const void *p, size_t size) {
     return memcmp(w, want, size) == 0 ? w[0] : UINT64_MAX;
 }
 
+/* Loads key id and returns its value's integer, or FAM_ABSENT if absent. */
+#define FAM_ABSENT (UINT64_MAX - 1)
+static inline uint64_t fam_load_id(concmap *m, gomap_key_kind kind, size_t value_size,
+                                   uint64_t id) {
+    struct fam_key k;
+    unsigned char v[FAM_MAX_VALUE];
+    if (!concmap_load(m, fam_key(&k, kind, id), v))
+        return FAM_ABSENT;
+    return fam_val_id(v, value_size);
+}
+
 static inline gomap_config fam_config(gomap_key_kind kind, size_t value_size) {
     gomap_config c;
     memset(&c, 0, sizeof c);
