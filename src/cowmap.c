@@ -20,6 +20,7 @@
 #include "concmap_impl.h"
 #include "locked.h"
 #include "reclaim.h"
+#include "tsan.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -73,7 +74,10 @@ static void cm_unlock(cowmap *m) {
 /* Acquire: pairs with the release store in cm_publish, so the version's
  * contents, written before publication, are visible. */
 static struct cm_version *cm_current(cowmap *m) {
-    return atomic_load_explicit(&m->cur, memory_order_acquire);
+    struct cm_version *v = atomic_load_explicit(&m->cur, memory_order_acquire);
+    if (v)
+        GOMAP__HB_ACQUIRE(v); /* the same edge, told to TSan (tsan.h) */
+    return v;
 }
 
 static void cm_version_free(cowmap *m, struct cm_version *v) {
@@ -105,6 +109,8 @@ static struct cm_version *cm_copy(cowmap *m, const struct cm_version *cur) {
 
 /* Under mu, inside a section: makes nv (NULL: empty) current and retires old. */
 static void cm_publish(cowmap *m, struct cm_version *old, struct cm_version *nv) {
+    if (nv)
+        GOMAP__HB_RELEASE(nv);
     atomic_store_explicit(&m->cur, nv, memory_order_release);
     if (old)
         gomap__rcu_retire(&m->reclaim, &old->rcu, cm_version_free_cb);

@@ -3,6 +3,7 @@
  * lock-based maps (rwmap.c, shardmap.c).  See locked.h.
  */
 #include "locked.h"
+#include "tsan.h"
 
 #include <sched.h>
 
@@ -327,8 +328,10 @@ void gomap__rwspin_read_lock(struct gomap__rwspin *l) {
          * reader sees everything the last writer wrote. */
         if (!(s & (RWSPIN_WRITER | RWSPIN_WAITING)) &&
             atomic_compare_exchange_weak_explicit(&l->state, &s, s + 1, memory_order_acquire,
-                                                  memory_order_relaxed))
+                                                  memory_order_relaxed)) {
+            GOMAP__HB_ACQUIRE(l); /* the same edge, told to TSan (tsan.h) */
             return;
+        }
         rwspin_pause(&spins);
         s = atomic_load_explicit(&l->state, memory_order_relaxed);
     }
@@ -337,6 +340,7 @@ void gomap__rwspin_read_lock(struct gomap__rwspin *l) {
 void gomap__rwspin_read_unlock(struct gomap__rwspin *l) {
     /* Release: the reader's accesses happen before a writer that then sees
      * no reader (its acquire CAS). */
+    GOMAP__HB_RELEASE(l);
     atomic_fetch_sub_explicit(&l->state, 1, memory_order_release);
 }
 
@@ -349,8 +353,10 @@ void gomap__rwspin_write_lock(struct gomap__rwspin *l) {
              * again on their next turn.  Acquire pairs with the releases of
              * the last readers and writer. */
             if (atomic_compare_exchange_weak_explicit(&l->state, &s, RWSPIN_WRITER,
-                                                      memory_order_acquire, memory_order_relaxed))
+                                                      memory_order_acquire, memory_order_relaxed)) {
+                GOMAP__HB_ACQUIRE(l);
                 return;
+            }
             continue;
         }
         if (!(s & RWSPIN_WAITING))
@@ -363,5 +369,6 @@ void gomap__rwspin_write_lock(struct gomap__rwspin *l) {
 void gomap__rwspin_write_unlock(struct gomap__rwspin *l) {
     /* Keeps WAITING, which another writer may have set meanwhile.  Release
      * pairs with the acquire of the next reader or writer. */
+    GOMAP__HB_RELEASE(l);
     atomic_fetch_and_explicit(&l->state, ~(uint32_t)RWSPIN_WRITER, memory_order_release);
 }

@@ -18,27 +18,15 @@
 #include <stdlib.h>
 #include <time.h>
 
-#if defined(__SANITIZE_THREAD__)
-#define GOMAP_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define GOMAP_TSAN 1
-#endif
-#endif
+#include "tsan.h"
 
-#ifdef GOMAP_TSAN
-#include <sanitizer/tsan_interface.h>
 /* The object every section releases on exit and every callback acquires
- * before freeing (see reclaim.h). */
+ * before freeing (see reclaim.h).  Grace periods are invisible to TSan in
+ * every build, so this edge is announced in every build in which the
+ * program runs under TSan (tsan.h). */
 static char gomap_rcu_tsan_sync;
-#define TSAN_RELEASE(p) __tsan_release(p)
-#define TSAN_ACQUIRE(p) __tsan_acquire(p)
-#else
-/* Not TSan: the sync object exists only to keep one code path. */
-static char gomap_rcu_tsan_sync;
-#define TSAN_RELEASE(p) ((void)(p))
-#define TSAN_ACQUIRE(p) ((void)(p))
-#endif
+#define TSAN_RELEASE(p) GOMAP__SYNC_RELEASE(p)
+#define TSAN_ACQUIRE(p) GOMAP__SYNC_ACQUIRE(p)
 
 /* The calling thread's state.  Only its own thread reads and writes it.
  *   registered  registered with urcu-memb;

@@ -64,7 +64,8 @@
  * section releases a process-wide synchronisation object and each callback
  * acquires it before freeing: every access made inside any section that
  * ended before the callback started happens-before the free, which is
- * exactly RCU's guarantee.  Nothing is compiled for this in other builds.
+ * exactly RCU's guarantee.  In the ordinary build the same calls go to TSan
+ * only when the program runs under it (weak references, src/tsan.h).
  */
 #ifndef GOMAP_RECLAIM_H
 #define GOMAP_RECLAIM_H

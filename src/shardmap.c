@@ -17,6 +17,7 @@
 #include "locked.h"
 #include "map_internal.h"
 #include "reclaim.h"
+#include "tsan.h"
 
 /* ThreadSanitizer cannot be told that a seqlock reader's racing reads are
  * discarded when the sequence check fails, so TSan builds answer every load
@@ -113,8 +114,7 @@ static long futex(_Atomic uint32_t *addr, int op, uint32_t val) {
  * Acquire on every successful lock, release on unlock: the holder's writes
  * to the shard happen-before the next holder's reads.
  */
-static void mutex_lock(void *arg) {
-    _Atomic uint32_t *l = arg;
+static void mutex_acquire(_Atomic uint32_t *l) {
     uint32_t c = 0;
     if (atomic_compare_exchange_strong_explicit(l, &c, 1, memory_order_acquire,
                                                 memory_order_relaxed))
@@ -136,7 +136,13 @@ static void mutex_lock(void *arg) {
     }
 }
 
+static void mutex_lock(void *arg) {
+    mutex_acquire(arg);
+    GOMAP__HB_ACQUIRE(arg); /* the acquire above, told to TSan (tsan.h) */
+}
+
 static void mutex_unlock(_Atomic uint32_t *l) {
+    GOMAP__HB_RELEASE(l); /* the release below, told to TSan */
     if (atomic_exchange_explicit(l, 0, memory_order_release) == 2)
         futex(l, FUTEX_WAKE_PRIVATE, 1);
 }
@@ -296,7 +302,8 @@ int shardmap_new(shardmap **out, const gomap_config *cfg, unsigned shard_bits) {
         return err;
     }
     m->optimistic =
-        !SHARD_TSAN && gomap__optimistic_ok(m->hasher) && cfg->value_size <= OPTIMISTIC_MAX_VALUE;
+        !SHARD_TSAN && !GOMAP__TSAN_RUNNING() && gomap__optimistic_ok(m->hasher) &&
+        cfg->value_size <= OPTIMISTIC_MAX_VALUE;
     gomap_config scfg = *cfg;
     if (m->optimistic) {
         m->deferred = (gomap_allocator){deferred_alloc, deferred_free, m};

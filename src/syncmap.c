@@ -67,6 +67,7 @@
 #include "probes.h"
 #include "reclaim.h"
 #include "syncmap_internal.h"
+#include "tsan.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -359,7 +360,10 @@ static bool rd_amended(uintptr_t r) {
 /* Acquire: pairs with the release stores of rd_publish, so the table's
  * contents (written while it was the dirty table) are visible. */
 static uintptr_t rd_load(syncmap *m) {
-    return atomic_load_explicit(&m->read, memory_order_acquire);
+    uintptr_t r = atomic_load_explicit(&m->read, memory_order_acquire);
+    if (rd_table(r))
+        GOMAP__HB_ACQUIRE(rd_table(r)); /* the same edge, told to TSan (tsan.h) */
+    return r;
 }
 
 /* Under mu, the holder's own stores are the latest: relaxed suffices. */
@@ -368,10 +372,25 @@ static uintptr_t rd_locked(syncmap *m) {
 }
 
 static void rd_publish(syncmap *m, struct sm_table *t, bool amended) {
+    if (t)
+        GOMAP__HB_RELEASE(t);
     atomic_store_explicit(&m->read, (uintptr_t)t | (amended ? 1u : 0u), memory_order_release);
 }
 
 /* ---- Go's entry methods --------------------------------------------------- */
+
+/* The release and acquire halves of the entry CASes below, told to TSan
+ * (tsan.h): a copy's bytes are published by the atomic that installs it
+ * (value_publish, before it) and read after an atomic that loaded it
+ * (value_seen, after it). */
+static inline void value_publish(const struct sm_value *nv) {
+    if (value_live(nv))
+        GOMAP__HB_RELEASE(nv);
+}
+static inline void value_seen(const struct sm_value *p) {
+    if (value_live(p))
+        GOMAP__HB_ACQUIRE(p);
+}
 
 static void live_add(syncmap *m, long d) {
     /* Relaxed: len orders nothing (see syncmap_len). */
@@ -383,6 +402,7 @@ static void live_add(syncmap *m, long d) {
  * before) are visible. */
 static struct sm_value *entry_load(struct sm_entry *e) {
     struct sm_value *v = atomic_load_explicit(&e->p, memory_order_acquire);
+    value_seen(v);
     return value_live(v) ? v : NULL;
 }
 
@@ -550,11 +570,13 @@ static bool small_delete(syncmap *m, struct sm_entry *e, bool compare, const voi
 static bool entry_try_swap(syncmap *m, struct sm_entry *e, struct sm_value *nv,
                            struct sm_value **old) {
     struct sm_value *p = atomic_load_explicit(&e->p, memory_order_acquire);
+    value_publish(nv);
     for (;;) {
         if (p == EXPUNGED)
             return false;
         if (atomic_compare_exchange_weak_explicit(&e->p, &p, nv, memory_order_acq_rel,
                                                   memory_order_acquire)) {
+            value_seen(p);
             if (p == NULL)
                 live_add(m, 1);
             *old = p;
@@ -565,7 +587,9 @@ static bool entry_try_swap(syncmap *m, struct sm_entry *e, struct sm_value *nv,
 
 /* Under mu, with e known not to be expunged (and mu keeps it so). */
 static struct sm_value *entry_swap_locked(syncmap *m, struct sm_entry *e, struct sm_value *nv) {
+    value_publish(nv);
     struct sm_value *old = atomic_exchange_explicit(&e->p, nv, memory_order_acq_rel);
+    value_seen(old);
     if (old == NULL)
         live_add(m, 1);
     return old;
@@ -601,6 +625,7 @@ static int entry_try_load_or_store(syncmap *m, struct sm_entry *e, const void *v
             return SM_SLOW;
         }
         if (p) {
+            value_seen(p);
             value_free_now(m, nv);
             copy_out(m, actual_out, p);
             *loaded = true;
@@ -608,6 +633,7 @@ static int entry_try_load_or_store(syncmap *m, struct sm_entry *e, const void *v
         }
         if (!nv && !(nv = value_new(m, value)))
             return ENOMEM;
+        value_publish(nv);
         /* acq_rel as in entry_try_swap; on failure p gets the current copy,
          * acquired for the copy-out. */
         if (atomic_compare_exchange_weak_explicit(&e->p, &p, nv, memory_order_acq_rel,
@@ -631,12 +657,14 @@ static int entry_try_cas(syncmap *m, struct sm_entry *e, const void *old, const 
     struct sm_value *p = atomic_load_explicit(&e->p, memory_order_acquire), *nv = NULL;
     *swapped = false;
     for (;;) {
+        value_seen(p);
         if (!value_live(p) || !value_equal(m, p, old)) {
             value_free_now(m, nv);
             return 0;
         }
         if (!nv && !(nv = value_new(m, new_value)))
             return ENOMEM;
+        value_publish(nv);
         if (atomic_compare_exchange_weak_explicit(&e->p, &p, nv, memory_order_acq_rel,
                                                   memory_order_acquire)) {
             value_retire(m, p, false);
@@ -654,6 +682,7 @@ static bool entry_delete(syncmap *m, struct sm_entry *e, bool compare, const voi
         return small_delete(m, e, compare, expect, value_out);
     struct sm_value *p = atomic_load_explicit(&e->p, memory_order_acquire);
     for (;;) {
+        value_seen(p);
         if (!value_live(p) || (compare && !value_equal(m, p, expect)))
             return false;
         /* acq_rel: acquire for reading p's bytes (copy-out, comparison); the
@@ -836,6 +865,7 @@ static void clear_locked(syncmap *m, bool now) {
             /* acq_rel: acquire so the copy we retire is fully ours; the
              * release half publishes nothing. */
             struct sm_value *old = atomic_exchange_explicit(&e->p, EXPUNGED, memory_order_acq_rel);
+            value_seen(old);
             if (value_live(old)) {
                 live_add(m, -1);
                 value_retire(m, old, now);

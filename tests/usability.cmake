@@ -1,6 +1,29 @@
-# What a user meets first: the typed maps, the headers from C++.
+# What a user of the installed library meets first: a ThreadSanitizer build of
+# their own program against the ordinary library.
 # tests/CMakeLists.txt may include an area file more than once.
 include_guard(GLOBAL)
+
+# tsan_user: the user's program is instrumented, the library is not (it is the
+# ordinary shared library, as installed).  Correct use must give no report;
+# the race planted in the program's own code must still be reported.  Only in
+# the ordinary build: in the TSan build the library is instrumented itself.
+if(GOMAP_SANITIZE STREQUAL "")
+  add_executable(tsan_user tsan_user.c)
+  target_compile_options(tsan_user PRIVATE ${GOMAP_WARNINGS} -fsanitize=thread -O1 -g)
+  target_link_options(tsan_user PRIVATE -fsanitize=thread)
+  target_link_libraries(tsan_user PRIVATE gomap Threads::Threads)
+  add_test(NAME tsan_user_correct COMMAND tsan_user correct)
+  set_tests_properties(tsan_user_correct PROPERTIES
+    ENVIRONMENT "TSAN_OPTIONS=halt_on_error=0"
+    PASS_REGULAR_EXPRESSION "core: done"
+    FAIL_REGULAR_EXPRESSION "ThreadSanitizer"
+    LABELS usability TIMEOUT 300)
+  add_test(NAME tsan_user_race COMMAND tsan_user race)
+  set_tests_properties(tsan_user_race PROPERTIES
+    ENVIRONMENT "TSAN_OPTIONS=halt_on_error=0"
+    PASS_REGULAR_EXPRESSION "SUMMARY: ThreadSanitizer: data race [^\n]*tsan_user.c:[0-9]+ in work"
+    LABELS usability TIMEOUT 300)
+endif()
 
 # The typed maps (gomap.h, concmap.h) from C.
 gomap_test(typed_test SOURCES typed_test.c LABELS usability)
