@@ -29,6 +29,10 @@ bench_c_program(gomap-bench gomap_static)
 bench_c_program(gomap-bench-nodetect gomap_nodetect)
 target_compile_definitions(gomap-bench-nodetect PRIVATE BENCH_SELF_NAME="gomap-nodetect")
 add_dependencies(gomap-bench gomap-bench-nodetect)
+# Installed side by side: `core` finds gomap-bench-nodetect next to itself.
+# (The Go/abseil/TBB peers are not installed; installed runs show them as not
+# built.)
+install(TARGETS gomap-bench gomap-bench-nodetect RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 
 # ---- Go peers ----------------------------------------------------------------
 find_program(BENCH_GO_EXECUTABLE go)

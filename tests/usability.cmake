@@ -31,3 +31,26 @@ gomap_test(typed_test SOURCES typed_test.c LABELS usability)
 # The public headers as C++, with -Wzero-as-null-pointer-constant an error.
 gomap_test(headers_cxx SOURCES headers_cxx.cpp LABELS usability)
 target_compile_options(headers_cxx PRIVATE -Wzero-as-null-pointer-constant -Werror)
+
+# Packaging: the library alone installed into a prefix, used by a CMake and a
+# pkg-config consumer (tests/consumer.sh).  Ordinary build only: the consumers
+# are plain builds.
+if(GOMAP_SANITIZE STREQUAL "" AND GOMAP_BUILD_BENCH)
+  add_test(NAME consumer_install
+           COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/consumer.sh ${PROJECT_SOURCE_DIR}
+                   ${PROJECT_BINARY_DIR} ${CMAKE_CURRENT_BINARY_DIR}/consumer)
+  set_tests_properties(consumer_install PROPERTIES
+    ENVIRONMENT "CC=${CMAKE_C_COMPILER}" PASS_REGULAR_EXPRESSION "consumers: ok"
+    LABELS usability TIMEOUT 600)
+endif()
+
+# Every ```c block of the README and docs/ compiles and runs against this build
+# (tests/doc_examples.sh).  Ordinary build only: the examples are plain
+# programs linked with the shared library.
+if(GOMAP_SANITIZE STREQUAL "")
+  add_test(NAME doc_examples
+           COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/doc_examples.sh ${PROJECT_SOURCE_DIR}
+                   $<TARGET_FILE_DIR:gomap> ${CMAKE_CURRENT_BINARY_DIR}/doc_examples)
+  set_tests_properties(doc_examples PROPERTIES ENVIRONMENT "CC=${CMAKE_C_COMPILER}"
+                       LABELS usability TIMEOUT 300)
+endif()

@@ -39,8 +39,10 @@
  *                       promise zero padding), or use a struct without
  *                       padding, or give a hash and equality over the fields
  *   Values are value_size bytes (0 is allowed: a set), copied into the map by
- *   gomap_set.  The typed helpers at the end of this file cover the common
- *   u64 -> u64 and string -> pointer cases without casts.
+ *   gomap_set.  The typed maps at the end of this file (GOMAP_DEFINE_TYPED,
+ *   and ready instances for string -> u64, u64 -> pointer, u32 -> u32,
+ *   u64 -> u64 and string -> pointer) take keys and values by value, without
+ *   casts.
  *
  * Pointer validity.
  *   A pointer into the map (the value returned by gomap_get, the key and value
