@@ -14,11 +14,13 @@
 #ifndef GOMAP_GUARDED_H
 #define GOMAP_GUARDED_H
 
+#include <errno.h>
 #include <gomap/concmap.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "compute.h"
 #include "locked.h"
 #include "map_internal.h"
 
@@ -189,9 +191,25 @@ GOMAP__GUARDED_INLINE bool gomap__guarded_compare_and_delete(const struct gomap_
     return ok;
 }
 
+/* concmap_compute: fn runs once under the key's write lock (compute.h). */
+GOMAP__GUARDED_INLINE int gomap__guarded_compute(const struct gomap__locking *L, void *owner,
+                                                 const void *key, concmap_compute_fn fn,
+                                                 void *ctx) {
+    if (!fn)
+        return EINVAL;
+    uint64_t h = L->hash(owner, key), t;
+    struct gomap__guarded *g = L->lock_write(owner, h, &t);
+    bool len_changed;
+    int err = gomap__compute_locked(g->map, key, h, g->value_size, fn, ctx, &len_changed);
+    if (len_changed)
+        gomap__guarded_publish_len(g);
+    L->unlock_write(owner, g, t);
+    return err;
+}
+
 /* The public functions of a variant PREFIX (PREFIX_store ... PREFIX_
- * compare_and_delete) over its locking table L, each one line; PREFIX_load
- * is the variant's own. */
+ * compare_and_delete, PREFIX_compute) over its locking table L, each one
+ * line; PREFIX_load is the variant's own. */
 #define GOMAP__DEFINE_GUARDED_WRITES(PREFIX, TYPE, L)                                              \
     int PREFIX##_store(TYPE *m, const void *key, const void *value) {                              \
         return gomap__guarded_store(&L, m, key, value);                                            \
@@ -216,6 +234,9 @@ GOMAP__GUARDED_INLINE bool gomap__guarded_compare_and_delete(const struct gomap_
     }                                                                                              \
     bool PREFIX##_compare_and_delete(TYPE *m, const void *key, const void *old_value) {            \
         return gomap__guarded_compare_and_delete(&L, m, key, old_value);                           \
+    }                                                                                              \
+    int PREFIX##_compute(TYPE *m, const void *key, concmap_compute_fn fn, void *ctx) {             \
+        return gomap__guarded_compute(&L, m, key, fn, ctx);                                        \
     }
 
 #endif /* GOMAP_GUARDED_H */

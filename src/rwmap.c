@@ -9,7 +9,6 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#include "compute.h"
 #include "concmap_impl.h"
 #include "guarded.h"
 #include "locked.h"
@@ -137,19 +136,6 @@ bool rwmap_load(rwmap *m, const void *key, void *value_out) {
 }
 
 GOMAP__DEFINE_GUARDED_WRITES(rwmap, rwmap, RW_LOCKING)
-
-int rwmap_compute(rwmap *m, const void *key, concmap_compute_fn fn, void *ctx) {
-    if (!fn)
-        return EINVAL;
-    uint64_t h = gomap__hash(m->map, key);
-    uint64_t t = lock_exclusive(m);
-    bool len_changed;
-    int err = gomap__compute_locked(m->map, key, h, m->value_size, fn, ctx, &len_changed);
-    if (len_changed)
-        publish_len(m);
-    unlock(m, t, 1);
-    return err;
-}
 
 /* ---- whole-map operations ------------------------------------------------- */
 

@@ -11,7 +11,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "compute.h"
 #include "concmap_impl.h"
 #include "guarded.h"
 #include "locked.h"
@@ -301,9 +300,8 @@ int shardmap_new(shardmap **out, const gomap_config *cfg, unsigned shard_bits) {
         destroy(m, 0);
         return err;
     }
-    m->optimistic =
-        !SHARD_TSAN && !GOMAP__TSAN_RUNNING() && gomap__optimistic_ok(m->hasher) &&
-        cfg->value_size <= OPTIMISTIC_MAX_VALUE;
+    m->optimistic = !SHARD_TSAN && !GOMAP__TSAN_RUNNING() && gomap__optimistic_ok(m->hasher) &&
+                    cfg->value_size <= OPTIMISTIC_MAX_VALUE;
     gomap_config scfg = *cfg;
     if (m->optimistic) {
         m->deferred = (gomap_allocator){deferred_alloc, deferred_free, m};
@@ -425,20 +423,6 @@ bool shardmap_load(shardmap *m, const void *key, void *value_out) {
 }
 
 GOMAP__DEFINE_GUARDED_WRITES(shardmap, shardmap, SHARD_LOCKING)
-
-int shardmap_compute(shardmap *m, const void *key, concmap_compute_fn fn, void *ctx) {
-    if (!fn)
-        return EINVAL;
-    uint64_t h;
-    struct shard *s = pick(m, key, &h);
-    uint64_t t = lock_shard(m, s, 1);
-    bool len_changed;
-    int err = gomap__compute_locked(s->map, key, h, m->cfg.value_size, fn, ctx, &len_changed);
-    if (len_changed)
-        publish_len(s);
-    unlock_shard(m, s, t, 1);
-    return err;
-}
 
 /* ---- whole-map operations ------------------------------------------------- */
 

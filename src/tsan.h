@@ -61,7 +61,7 @@ static inline void gomap__tsan_acquire(const void *p) {
 #define GOMAP__HB_ACQUIRE(p)   gomap__tsan_acquire(p)
 /* Whether the program runs under TSan: then the code paths that race on
  * purpose (shardmap's optimistic loads) are left out, as in a TSan build. */
-#define GOMAP__TSAN_RUNNING() (__tsan_acquire != 0)
+#define GOMAP__TSAN_RUNNING()  (__tsan_acquire != 0)
 #endif
 
 #endif /* GOMAP_TSAN_H */

@@ -1,5 +1,5 @@
 /* A consumer of the installed library: counts words with a typed map and
- * sums them with a thread-safe one.  Built by tests/consumer.sh through CMake
+ * sums them with a thread-safe one.  Built by tests/usability/consumer.sh through CMake
  * (find_package) and through pkg-config. */
 #include <gomap/concmap.h>
 #include <gomap/gomap.h>

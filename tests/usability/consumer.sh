@@ -4,7 +4,7 @@
 # What README's "Use the library only" promises, end to end: configures,
 # builds and installs the library alone (the benchmark, tests, examples and
 # tools off, so neither Go nor abseil nor TBB is needed) into a prefix under
-# <work dir>; then builds tests/consumer/count.c against that prefix through
+# <work dir>; then builds tests/usability/consumer/count.c against that prefix through
 # the CMake package (find_package(gomap CONFIG) -> gomap::gomap and
 # gomap::gomap_static) and through pkg-config, and runs each program.
 # Finally installs <build dir> (the full build) and checks that gomap-bench
@@ -29,7 +29,7 @@ if grep -q CMAKE_CXX_COMPILER:FILEPATH "$work/lib/CMakeCache.txt"; then
 fi
 
 echo "== CMake consumer: find_package(gomap CONFIG)"
-quiet cmake -S "$src/tests/consumer/cmake" -B "$work/cm" -DCMAKE_C_COMPILER="$cc" \
+quiet cmake -S "$src/tests/usability/consumer/cmake" -B "$work/cm" -DCMAKE_C_COMPILER="$cc" \
   -DCMAKE_PREFIX_PATH="$prefix"
 quiet cmake --build "$work/cm"
 "$work/cm/count"
@@ -39,7 +39,7 @@ echo "== pkg-config consumer"
 pcdir=$(dirname "$(find "$prefix" -name gomap.pc | head -n1)")
 libdir=$(PKG_CONFIG_PATH=$pcdir pkg-config --variable=libdir gomap)
 # shellcheck disable=SC2046
-"$cc" -o "$work/count_pc" "$src/tests/consumer/count.c" \
+"$cc" -o "$work/count_pc" "$src/tests/usability/consumer/count.c" \
   $(PKG_CONFIG_PATH=$pcdir pkg-config --cflags --libs gomap) -Wl,-rpath,"$libdir"
 "$work/count_pc"
 
