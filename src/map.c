@@ -1774,8 +1774,9 @@ int gomap__upsert(gomap *m, const void *key, uint64_t hash, void **value_slot, b
     return r;
 }
 
-static int upsert_unhashed(gomap *m, const void *key, void **value_slot, bool *inserted){
-    DISPATCH(m, set, m, key, 0, false, NULL, value_slot, inserted)}
+static int upsert_unhashed(gomap *m, const void *key, void **value_slot, bool *inserted) {
+    DISPATCH(m, set, m, key, 0, false, NULL, value_slot, inserted);
+}
 
 GOMAP_API void *gomap_upsert(gomap *m, const void *key, bool *inserted) {
     if (unlikely(m == NULL))
