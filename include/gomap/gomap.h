@@ -88,6 +88,18 @@
  * Thread safety, for every function below unless it says otherwise: calls
  * that only read (get, len, iteration) may run concurrently with each other;
  * any write must not run concurrently with any other call on the same map.
+ *
+ * What the report and count modes promise: the program goes on after a
+ * detected conflict; each one is counted (gomap_conflict_count) and, in
+ * report mode, printed; a correctly synchronized program never sees one
+ * (docs/detection.md says what a map does about the calls involved).  What
+ * they cannot promise: that every conflict is seen — a missed one is a data
+ * race, with what a race on a C hash table can do (a lost update, a present
+ * key not found, a damaged map) — nor that the racing program is right:
+ * which call goes first is chance, and a pointer from gomap_get or an
+ * iterator may be invalidated by the other thread's write.  They are for
+ * watching a service for the bug, not for living with it: fix a reported
+ * conflict with a lock or a thread-safe map (concmap.h).
  */
 #ifndef GOMAP_GOMAP_H
 #define GOMAP_GOMAP_H
