@@ -184,10 +184,10 @@ static uint64_t plan_units(const mix_plan *p, int nvariants) {
     uint64_t cells = (uint64_t)nvariants * (uint64_t)p->nmixes * (uint64_t)p->ndists;
     if (p->verify_ops)
         return cells;
-    uint64_t units = p->throughput ? cells * p->nthreads * p->reps : 0;
+    uint64_t units = p->throughput ? cells * (uint64_t)p->nthreads * p->reps : 0;
     for (int i = 0; p->latency && i < p->nmixes; i++)
         if (bench_list_has(p->latency_mixes, p->mixes[i]->name))
-            units += (uint64_t)nvariants * p->ndists * p->nthreads;
+            units += (uint64_t)nvariants * (uint64_t)p->ndists * (uint64_t)p->nthreads;
     return units;
 }
 

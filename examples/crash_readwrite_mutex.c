@@ -36,6 +36,10 @@ static void start_together(int threads) {
 }
 static atomic_bool reader_done;
 
+/* Not static: the conflict report's stack names these functions. */
+void *writer(void *arg);
+void *reader(void *arg);
+
 void *writer(void *arg) {
     (void)arg;
     start_together(2);

@@ -47,6 +47,9 @@ static bool all_done_once(bool *counted) {
     return atomic_load(&threads_done_once) == THREADS;
 }
 
+/* Not static: the conflict report's stack names these functions. */
+void *writer(void *arg);
+
 /* Each thread writes its own 1000 keys: no two threads ever touch the same
  * key, and still the map's shared structure (buckets, growth) is corrupted
  * without a lock.  That is what the detector catches. */

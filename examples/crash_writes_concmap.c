@@ -47,6 +47,9 @@ static bool all_done_once(bool *counted) {
     return atomic_load(&threads_done_once) == THREADS;
 }
 
+/* Not static: the conflict report's stack names these functions. */
+void *writer(void *arg);
+
 void *writer(void *arg) {
     uint64_t base = (uint64_t)(uintptr_t)arg * KEYS_PER_THREAD;
     bool counted = false;

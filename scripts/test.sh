@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what is needed, then builds and runs the whole test suite three
+# Installs what is needed, checks the sources' formatting (clang-format),
+# then builds and runs the whole test suite three
 # times: a normal build, AddressSanitizer+UBSan, and ThreadSanitizer (all
 # with -Werror, which a user's own build leaves off); builds the library, its
 # tests and examples as Release with gcc and with clang (-O3 finds warnings
@@ -11,6 +12,9 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh
 jobs=$(nproc)
 status=0
+# Every C/C++ source must be as clang-format (.clang-format) leaves it.
+echo "=== clang-format ==="
+git ls-files -z '*.c' '*.h' '*.cc' '*.cpp' '*.hpp' | xargs -0 clang-format --dry-run -Werror || status=1
 build() { # build <flavour>: configures and builds build-ci-<flavour>
   local san=$([ "$1" = normal ] && echo "" || echo "$1")
   cmake -S . -B "build-ci-$1" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGOMAP_WERROR=ON \

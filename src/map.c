@@ -1899,12 +1899,12 @@ void *gomap__get_optimistic(const gomap *m, const void *key, uint64_t hash, bool
         }
         if (chain_ends(w))
             return NULL;
-        obucket *o = RACY_LOAD(next);
-        if (!o)
+        obucket *ob = RACY_LOAD(next);
+        if (!ob)
             return NULL;
-        top = &o->top;
-        next = &o->next;
-        slots = oslots(o);
+        top = &ob->top;
+        next = &ob->next;
+        slots = oslots(ob);
     }
     *retry = true;
     return NULL;

@@ -44,7 +44,7 @@ typedef struct opts {
 } opts;
 
 /* Every line goes to stdout, where gomap-bench reads it. */
-static bench_output out = {true, NULL};
+static bench_output json_out = {true, NULL};
 
 /* Mixes in run order: churn changes the key set, so it comes last. */
 static int ordered_mixes(const char *list, const wl_mix **out) {
@@ -97,7 +97,7 @@ static void verify(const opts *o, const mixpeer_contestant *c) {
             res.allocs_per_op = (double)a / (double)o->verify_ops;
             res.bytes_per_entry = bpe;
             res.checksum = sum;
-            mix_result_emit(&out, &res);
+            mix_result_emit(&json_out, &res);
             wl_trace_free(&tr);
             c->destroy(r.m);
         }
@@ -148,7 +148,7 @@ static void run(const opts *o, const mixpeer_contestant *c) {
                     res.checksum = sum;
                     res.allocs_per_op = apo;
                     res.bytes_per_entry = bpe;
-                    mix_result_emit(&out, &res);
+                    mix_result_emit(&json_out, &res);
                 }
                 if (o->latency && bench_list_has(o->latency_mixes, ms[mi]->name)) {
                     hist *h = malloc(sizeof *h);
@@ -164,7 +164,7 @@ static void run(const opts *o, const mixpeer_contestant *c) {
                     res.checksum = sum;
                     res.allocs_per_op = apo;
                     res.bytes_per_entry = bpe;
-                    mix_result_emit(&out, &res);
+                    mix_result_emit(&json_out, &res);
                     free(h);
                 }
             }

@@ -76,12 +76,12 @@ static uint64_t set_fails_cleanly(gomap_key_kind kind, size_t vs, uint64_t c, si
     for (uint64_t n = 1; n < MAX_N; n++) {
         gomap *m = new_map(kind, vs, hint);
         if (!m) {
-            CHECK(!"setup");
+            CHECK_FAIL("setup");
             return 0;
         }
         for (uint64_t i = 0; i < c; i++)
             if (!set_key(m, kind, vs, i)) {
-                CHECK(!"setup");
+                CHECK_FAIL("setup");
                 gomap_free(m);
                 return 0;
             }
@@ -112,7 +112,7 @@ static uint64_t set_fails_cleanly(gomap_key_kind kind, size_t vs, uint64_t c, si
             fprintf(stderr,
                     "  kind %d, value size %zu, %llu keys, hint %zu: failing allocation %llu\n",
                     (int)kind, vs, (unsigned long long)c, hint, (unsigned long long)n);
-            CHECK(!"map changed or broken after ENOMEM");
+            CHECK_FAIL("map changed or broken after ENOMEM");
         }
         gomap_free(m);
         CHECK_EQ(A.live_bytes, 0);
@@ -121,7 +121,7 @@ static uint64_t set_fails_cleanly(gomap_key_kind kind, size_t vs, uint64_t c, si
         if (rc == 0 || check_case_failed)
             return n - 1;
     }
-    CHECK(!"set never succeeded");
+    CHECK_FAIL("set never succeeded");
     return 0;
 }
 
@@ -350,7 +350,7 @@ TEST(absurd_hints) {
         if (!r.exited || r.status != 0 || r.err[0]) {
             fprintf(stderr, "  hint %zu: %s %d, output:\n%.2000s\n", hints[h],
                     r.exited ? "exit" : "signal", r.status, r.err);
-            CHECK(!"gomap_new with an absurd hint: ENOMEM or a working map");
+            CHECK_FAIL("gomap_new with an absurd hint: ENOMEM or a working map");
         }
     }
 }

@@ -148,7 +148,7 @@ static void run_one(const struct run *r, bool window) {
     int rc = gomap_new(&m, &cfg);
     if (rc != 0 || !md.present || !md.tag || !md.seen ||
         (r->kind == GOMAP_KEY_STRING_BORROWED && !md.kb)) {
-        CHECK(!"setup failed");
+        CHECK_FAIL("setup failed");
         goto out;
     }
 
@@ -244,7 +244,7 @@ static void run_one(const struct run *r, bool window) {
         if (late_peak > 3 * warm_peak + 4096) {
             fprintf(stderr, "  memory grew: %zu bytes after warm-up, %zu later\n", warm_peak,
                     late_peak);
-            CHECK(!"window churn: overflow buckets not reclaimed (no same-size growth?)");
+            CHECK_FAIL("window churn: overflow buckets not reclaimed (no same-size growth?)");
         }
     }
     total_ops += r->ops;

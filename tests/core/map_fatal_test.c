@@ -18,6 +18,7 @@
 #include "map_test_util.h"
 
 #include <dlfcn.h>
+#include <execinfo.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -173,6 +174,19 @@ static bool cf_equal(const void *a, const void *b, void *ctx) {
     }
     return memcmp(a, b, 8) == 0;
 }
+
+/* Not static: the conflict reports' stacks must name these functions
+ * (-rdynamic exports them). */
+void detector_step_get(gomap *m);
+void detector_step_contains(gomap *m);
+void detector_step_iter(gomap *m);
+void detector_step_set(gomap *m);
+void detector_step_delete(gomap *m);
+void detector_step_clear(gomap *m);
+void detector_step_set_hashed(gomap *m);
+void conflict_writer_set(gomap *m);
+void reentrant_callback_body(bool write);
+void nil_map_write(void *arg);
 
 /* The detector's steps: one named function each, so the report's stack shows
  * which one ran. */
@@ -361,12 +375,12 @@ static void conflict_detected_every_time(enum step s, int times) {
         if (!strstr(result.err, step_fns[s])) {
             fprintf(stderr, "  %s: no %s in the detector's stack:\n%s\n", step_names[s],
                     step_fns[s], result.err);
-            CHECK(!"detecting thread's stack names the function");
+            CHECK_FAIL("detecting thread's stack names the function");
         }
         if (!has_number(result.err, shared->writer_tid)) {
             fprintf(stderr, "  %s: the writer's tid %ld is not in the report:\n%s\n", step_names[s],
                     shared->writer_tid, result.err);
-            CHECK(!"report names the writer thread");
+            CHECK_FAIL("report names the writer thread");
         }
         if (t == 0)
             printf("  --- %s report ---\n%s  ---\n", step_names[s], result.err);
@@ -403,7 +417,7 @@ TEST(writerstack_mode_shows_both_stacks) {
         CHECK(has_number(result.err, shared->writer_tid));
         if (!strstr(result.err, "conflict_writer_set")) {
             fprintf(stderr, "  no writer stack (conflict_writer_set) in:\n%s\n", result.err);
-            CHECK(!"writerstack=1 shows the writer's stack");
+            CHECK_FAIL("writerstack=1 shows the writer's stack");
         }
         if (i == 0)
             printf("  --- writerstack=1 report ---\n%s  ---\n", result.err);

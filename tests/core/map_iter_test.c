@@ -257,13 +257,13 @@ static uint64_t churn_during(unsigned shift, uint64_t n, uint64_t per_step, uint
     cfg.allocator = &al;
     gomap *m;
     if (gomap_new(&m, &cfg) != 0) {
-        CHECK(!"gomap_new");
+        CHECK_FAIL("gomap_new");
         return 0;
     }
     const uint64_t cap = n + 4096 * per_step; /* bounds the key space */
     unsigned char *seen = calloc(cap, 1), *deleted = calloc(cap, 1);
     if (!seen || !deleted) {
-        CHECK(!"calloc");
+        CHECK_FAIL("calloc");
         return 0;
     }
     struct tu_key k;
@@ -281,7 +281,7 @@ static uint64_t churn_during(unsigned shift, uint64_t n, uint64_t per_step, uint
     while (gomap_iter_next(&it, &kp, &vp)) {
         uint64_t i = tu_key_index(GOMAP_KEY_U64, kp);
         if (i >= head) {
-            CHECK(!"unknown key");
+            CHECK_FAIL("unknown key");
             break;
         }
         CHECK_EQ(*(uint64_t *)vp, i);

@@ -417,7 +417,7 @@ TEST(clear_during_stores) {
             unsigned char out[24];
             if (!concmap_load(c.m, &k, out) ||
                 fam_val_id(out, 24) != (((uint64_t)CL_FINAL << 32) | k)) {
-                CHECK(!"final value wrong");
+                CHECK_FAIL("final value wrong");
                 break;
             }
         }

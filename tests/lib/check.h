@@ -46,6 +46,9 @@ void check_fail(const char *file, int line, const char *what);
             check_fail(__FILE__, __LINE__, #cond);                                                 \
     } while (0)
 
+/* Records a failure described by msg (a path the case must not reach). */
+#define CHECK_FAIL(msg) check_fail(__FILE__, __LINE__, msg)
+
 #define REQUIRE(cond)                                                                              \
     do {                                                                                           \
         if (!(cond)) {                                                                             \

@@ -337,6 +337,7 @@ static bool phase_on(const char *name) {
 
 /* Called once the work is done: tests put a uprobe here to end a tracer
  * (bpftrace's exit()) while the process and its threads are still alive. */
+void obs_target_done(void);
 __attribute__((noinline, used)) void obs_target_done(void) {
     __asm__ volatile("" ::: "memory");
 }
