@@ -46,9 +46,9 @@ struct watch_conflict {
     __u64 map;
     __s64 detector_tid;
     __s64 writer_tid;
-    __u64 boot_ns;  /* bpf_ktime_get_boot_ns() */
-    __u32 nframes;  /* valid entries of stack[] (0: the stack could not be read) */
-    __u32 reserved; /* keeps stack[] 8-byte aligned without implicit padding */
+    __u64 boot_ns;                  /* bpf_ktime_get_boot_ns() */
+    __u32 nframes;                  /* valid entries of stack[] (0: the stack could not be read) */
+    __u32 reserved;                 /* keeps stack[] 8-byte aligned without implicit padding */
     __u64 stack[WATCH_STACK_DEPTH]; /* return addresses, innermost first */
 };
 
