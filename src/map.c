@@ -264,6 +264,7 @@ struct gomap {
     uint8_t config_kind;   /* the public gomap_key_kind it was created with */
     uint8_t iter_phase;    /* changed only by writes */
     iter_registry *iters;  /* &iters_store, set at creation; see iter_registry */
+    bool auto_shrink;      /* gomap_auto_shrink: deletes may shrink the array */
     /* Cold. */
     barray *arr;
     barray *oldarr;
@@ -936,15 +937,13 @@ ALWAYS_INLINE bref home_bucket(const gomap *m, uint64_t hash) {
     return bucket_at(m, tops, nexts, slots, idx);
 }
 
-/* Finds a key's slot, in the old bucket if it has not been evacuated yet.
- * Returns the slot or NULL. */
-ALWAYS_INLINE char *find_slot(const gomap *m, const void *key, uint64_t hash, int kind) {
-    uint8_t t = tophash(hash);
-    bref b = home_bucket(m, hash);
+/* Finds a key's slot in the chain starting at bucket b, whose tophash word
+ * is `top` and whose candidate slots are `mt`.  Returns the slot or NULL. */
+ALWAYS_INLINE char *find_in_chain(const gomap *m, const void *key, uint8_t t, bref b, uint64_t top,
+                                  uint64_t mt, int kind) {
     size_t ss = m->slot_size;
     for (;;) {
-        uint64_t top = *b.top;
-        for (uint64_t mt = match_top(top, t); mt; mt &= mt - 1) {
+        for (; mt; mt &= mt - 1) {
             char *slot = b.s + first_slot(mt) * ss;
             if (likely(key_equal(m, slot, key, kind)))
                 return slot;
@@ -952,7 +951,18 @@ ALWAYS_INLINE char *find_slot(const gomap *m, const void *key, uint64_t hash, in
         if (chain_ends(top) || !*b.next)
             return NULL;
         b = next_bucket(b);
+        top = *b.top;
+        mt = match_top(top, t);
     }
+}
+
+/* Finds a key's slot, in the old bucket if it has not been evacuated yet.
+ * Returns the slot or NULL. */
+ALWAYS_INLINE char *find_slot(const gomap *m, const void *key, uint64_t hash, int kind) {
+    uint8_t t = tophash(hash);
+    bref b = home_bucket(m, hash);
+    uint64_t top = *b.top;
+    return find_in_chain(m, key, t, b, top, match_top(top, t), kind);
 }
 
 /* A lookup without the misuse checks. */
@@ -998,6 +1008,100 @@ ALWAYS_INLINE void *get_impl(const gomap *m, const void *key, uint64_t hash, boo
 #ifndef GOMAP_NO_DETECT
     if (unlikely(writing_now(m)))
         return get_conflict_after(m, r);
+#endif
+    return r;
+}
+
+/* ---- batched lookup ---------------------------------------------------------- */
+
+/* Keys per group of a batched lookup: enough independent lookups in flight to
+ * hide a DRAM access (a core keeps 10-12 line fills outstanding), few enough
+ * that a group's state stays in registers and L1. */
+#define MANY_GROUP 64
+
+/* The size of the key argument of gomap_get (what `key` points to). */
+ALWAYS_INLINE size_t key_arg_size(const gomap *m, int kind) {
+    switch (kind) {
+    case K_U64:
+        return 8;
+    case K_U32:
+        return 4;
+    case K_STR:
+    case K_BSTR:
+        return sizeof(gomap_str);
+    case K_BYTES:
+        return m->ksize;
+    default:
+        return m->config_kind == GOMAP_KEY_STRING || m->config_kind == GOMAP_KEY_STRING_BORROWED
+                   ? sizeof(gomap_str)
+                   : m->ksize;
+    }
+}
+
+/* Looks up n keys in three passes over groups of MANY_GROUP, so the cache
+ * misses of a group overlap instead of following one another (the idea of
+ * boost's bulk visit and of abseil's prefetch-then-find): (1) hash each key,
+ * find its home bucket and prefetch the bucket's tophash line; (2) read each
+ * tophash word, match it, and prefetch the slot of the first candidate;
+ * (3) compare keys and follow chains as a single lookup does.  The keys are
+ * either contiguous (`keys`, `stride` apart) or given by pointer (`keyv`),
+ * with their hashes (`hashes`) or not.  Stores each value pointer (or NULL)
+ * in out[i]; returns how many keys were found.  No misuse checks. */
+ALWAYS_INLINE size_t lookup_many(const gomap *m, const char *keys, const void *const *keyv,
+                                 const uint64_t *hashes, size_t n, void **out, int kind) {
+    size_t stride = key_arg_size(m, kind);
+    size_t found = 0;
+    for (size_t base = 0; base < n; base += MANY_GROUP) {
+        size_t g = n - base < MANY_GROUP ? n - base : MANY_GROUP;
+        const void *k[MANY_GROUP];
+        uint8_t t[MANY_GROUP];
+        bref b[MANY_GROUP];
+        uint64_t top[MANY_GROUP], mt[MANY_GROUP];
+        for (size_t j = 0; j < g; j++) {
+            k[j] = keyv ? keyv[base + j] : keys + (base + j) * stride;
+            if (absurd_key(m, k[j], kind)) {
+                k[j] = NULL;
+                continue;
+            }
+            uint64_t h = hashes ? hashes[base + j] : hash_key(m, k[j], kind);
+            t[j] = tophash(h);
+            b[j] = home_bucket(m, h);
+            __builtin_prefetch(b[j].top);
+        }
+        for (size_t j = 0; j < g; j++) {
+            if (!k[j])
+                continue;
+            top[j] = *b[j].top;
+            mt[j] = match_top(top[j], t[j]);
+            if (mt[j])
+                __builtin_prefetch(b[j].s + first_slot(mt[j]) * m->slot_size);
+        }
+        for (size_t j = 0; j < g; j++) {
+            char *slot = k[j] ? find_in_chain(m, k[j], t[j], b[j], top[j], mt[j], kind) : NULL;
+            if (out)
+                out[base + j] = slot ? slot + m->voff : NULL;
+            found += slot != NULL;
+        }
+    }
+    return found;
+}
+
+/* A batched read: the misuse checks of get_impl, once per batch. */
+ALWAYS_INLINE size_t get_many_impl(const gomap *m, const char *keys, const void *const *keyv,
+                                   const uint64_t *hashes, size_t n, void **out, int kind) {
+    GOMAP_PROBE2(op, (const void *)m, 0);
+#ifndef GOMAP_NO_DETECT
+    if (kind == K_GEN && unlikely(writing_now(m))) {
+        if (out)
+            memset(out, 0, n * sizeof *out);
+        get_conflict_after(m, NULL);
+        return 0;
+    }
+#endif
+    size_t r = lookup_many(m, keys, keyv, hashes, n, out, kind);
+#ifndef GOMAP_NO_DETECT
+    if (unlikely(writing_now(m)))
+        get_conflict_after(m, NULL);
 #endif
     return r;
 }
@@ -1316,6 +1420,150 @@ static int grow_work(gomap *m, uintptr_t bucket) {
     return r;
 }
 
+/* ---- shrink ----------------------------------------------------------------- */
+
+/* Go's map never gives memory back after deletes; gomap_shrink (and, when the
+ * config asks, a delete that leaves the load below SHRINK_LOAD_DIV-th of the
+ * maximum) moves the entries into a smaller array.  It keeps Go's iteration
+ * guarantees the way growth does: the entries are copied, never moved, and
+ * every slot of the array left behind is marked evacuated (live ones
+ * EVACUATED_X, empty ones EVACUATED_EMPTY) with its key bytes in place, so an
+ * iterator still walking that array (kept for it, as after a growth) looks
+ * each key up in the current map: it returns the live entry or skips a
+ * deleted one.  Any growth in progress is finished first, so the array an
+ * iterator reads holds every entry.  Unlike growth, a shrink is not
+ * incremental: it costs O(buckets + len) at once. */
+
+/* Automatic shrink: when a delete leaves fewer than 1/SHRINK_LOAD_DIV of the
+ * entries the array may hold (6.5 per bucket), the array shrinks to the
+ * smallest one that holds them at half the maximum load, so inserts may
+ * double the count before the map grows again and deletes halve it before it
+ * shrinks again: each resize is paid for by as many operations as it moves
+ * entries.  Small arrays are left alone (below 2^SHRINK_MIN_B buckets the
+ * saving is a few kilobytes). */
+#define SHRINK_LOAD_DIV 4
+#define SHRINK_MIN_B    5
+
+/* The smallest B whose array holds `count` entries at a load of at most
+ * 6.5 / div per bucket. */
+static unsigned b_for_count(size_t count, unsigned div) {
+    unsigned B = 0;
+    while (B < MAX_B && over_load_factor(count * div, B))
+        B++;
+    return B;
+}
+
+/* An overflow bucket for building array `a`: from its pool, else allocated
+ * (linked on *extra by the caller's chain; counted in *nover). */
+static obucket *shrink_take(const gomap *m, barray *a, size_t *nover) {
+    obucket *o;
+    if (a->pool_next < a->pool_end) {
+        o = (obucket *)a->pool_next;
+        a->pool_next += obucket_bytes(m);
+    } else {
+        o = m_alloc(m, obucket_bytes(m));
+        if (!o)
+            return NULL;
+    }
+    o->top = 0;
+    o->next = NULL;
+    (*nover)++;
+    return o;
+}
+
+/* Copies every live entry of the current array into a new array of 2^newB
+ * buckets, then makes it current.  ENOMEM: nothing changed. */
+static int rebuild(gomap *m, unsigned newB) {
+    barray *a = new_array(m, newB);
+    if (!a)
+        return ENOMEM;
+    uintptr_t mask = bucket_mask(newB);
+    size_t ss = m->slot_size;
+    size_t nover = 0;
+    barray *old = m->arr;
+    for (uintptr_t bi = 0; bi < old->nbuckets; bi++) {
+        for (bref b = arr_bucket(m, old, bi); b.top; b = next_bucket(b)) {
+            uint64_t top = *b.top;
+            for (unsigned i = 0; i < BUCKET_CNT; i++) {
+                uint8_t t = top_at(top, i);
+                if (t < MIN_TOPHASH)
+                    continue;
+                char *slot = b.s + i * ss;
+                bref d = arr_bucket(m, a, hash_slot(m, slot, K_GEN) & mask);
+                while (*d.next)
+                    d = obucket_ref(*d.next);
+                uint64_t em = match_empty(*d.top);
+                if (!em) {
+                    obucket *o = shrink_take(m, a, &nover);
+                    if (!o) {
+                        free_array(m, a, false);
+                        return ENOMEM;
+                    }
+                    *d.next = o;
+                    d = obucket_ref(o);
+                    em = 1;
+                }
+                unsigned j = first_slot(em);
+                copy_slot(d.s + j * ss, slot, ss);
+                set_top(d.top, j, t);
+            }
+        }
+    }
+    /* Success: mark the old array evacuated for the iterators that may walk
+     * it, and keep it for them (as finish_growth does) or free it. */
+    for (uintptr_t bi = 0; bi < old->nbuckets; bi++) {
+        for (bref b = arr_bucket(m, old, bi); b.top; b = next_bucket(b)) {
+            uint64_t top = *b.top;
+            for (unsigned i = 0; i < BUCKET_CNT; i++)
+                set_top(&top, i, top_at(top, i) >= MIN_TOPHASH ? EVACUATED_X : EVACUATED_EMPTY);
+            *b.top = top;
+        }
+    }
+    drop_iterator_memory(m);
+    if ((atomic_load_explicit(&m->iters->flags, memory_order_relaxed) & ITER_NEW) &&
+        iterations_live(m)) {
+        old->retired_next = m->retired;
+        m->retired = old;
+    } else {
+        free_array(m, old, false);
+    }
+    atomic_store_explicit(&m->iters->flags, 0, memory_order_relaxed);
+    install_array(m, a);
+    m->B = (uint8_t)newB;
+    m->mask = mask;
+    m->noverflow = nover;
+    return 0;
+}
+
+/* Shrinks to the smallest array holding the entries at a load of at most
+ * 6.5 / div, or repacks at the same size if overflow buckets remain.  Runs
+ * under the writing flag.  ENOMEM: the contents are unchanged (a growth in
+ * progress may have been finished). */
+static int shrink(gomap *m, unsigned div) {
+    if (m->arr == NULL)
+        return 0;
+    while (growing(m)) {
+        int r = evacuate(m, m->nevacuate);
+        if (r)
+            return r;
+    }
+    unsigned newB = b_for_count(m->count, div);
+    if (newB > m->B)
+        newB = m->B;
+    if (newB == m->B && m->noverflow == 0)
+        return 0;
+    return rebuild(m, newB);
+}
+
+/* After a delete: the automatic shrink, if the config asked for it.  A
+ * failed allocation only means the map stays large. */
+static void maybe_shrink(gomap *m) {
+    if (m->B >= SHRINK_MIN_B && !growing(m) &&
+        (size_t)SHRINK_LOAD_DIV * m->count * LOAD_FACTOR_DEN <
+            (((size_t)1 << m->B) * LOAD_FACTOR_NUM))
+        (void)shrink(m, 2);
+}
+
 /* ---- insert ----------------------------------------------------------------- */
 
 /* Allocates the first bucket array of a map created without a hint. */
@@ -1523,6 +1771,8 @@ ALWAYS_INLINE bool del_impl(gomap *m, const void *key, uint64_t hash, bool have_
         if (!have_hash)
             hash = hash_key(m, key, kind);
         r = delete_impl(m, key, hash, kind);
+        if (r && unlikely(m->auto_shrink))
+            maybe_shrink(m);
     }
     write_end(m, wtok);
     return r;
@@ -1569,6 +1819,43 @@ uint64_t gomap__hash(const gomap *m, const void *key) {
 
 static void *get_other(const gomap *m, const void *key) {
     DISPATCH(m, get, m, key);
+}
+
+#define DEFINE_MANY_FN(name, k)                                                                    \
+    NOINLINE size_t get_many_##name(const gomap *m, const void *keys, size_t n, void **out) {      \
+        return get_many_impl(m, keys, NULL, NULL, n, out, k);                                      \
+    }                                                                                              \
+    NOINLINE size_t get_many_hashed_##name(const gomap *m, const void *const *keyv,                \
+                                           const uint64_t *hashes, size_t n, void **out) {         \
+        return get_many_impl(m, NULL, keyv, hashes, n, out, k);                                    \
+    }
+FOR_EACH_KIND(DEFINE_MANY_FN)
+
+    GOMAP_API size_t gomap_get_many(const gomap *m, const void *keys, size_t n, void **values) {
+    if (n == 0)
+        return 0;
+    if (m == NULL || keys == NULL) {
+        if (values)
+            memset(values, 0, n * sizeof *values);
+        return 0;
+    }
+    DISPATCH(m, get_many, m, keys, n, values)
+}
+
+size_t gomap__key_arg_size(const gomap *m) {
+    return key_arg_size(m, K_GEN);
+}
+
+size_t gomap__get_many_hashed(const gomap *m, const void *const *keys, const uint64_t *hashes,
+                              size_t n, void **values) {
+    if (n == 0)
+        return 0;
+    if (m == NULL) {
+        if (values)
+            memset(values, 0, n * sizeof *values);
+        return 0;
+    }
+    DISPATCH(m, get_many_hashed, m, keys, hashes, n, values)
 }
 
 GOMAP_API void *gomap_get(const gomap *m, const void *key) {
@@ -1946,6 +2233,23 @@ GOMAP_API void gomap_clear(gomap *m) {
     write_end(m, wtok);
 }
 
+GOMAP_API int gomap_shrink(gomap *m) {
+    if (!m)
+        return 0;
+    int wtok = write_begin(m);
+    int r = shrink(m, 1);
+    write_end(m, wtok);
+    return r;
+}
+
+GOMAP_API void gomap_auto_shrink(gomap *m, bool on) {
+    if (!m)
+        return;
+    int wtok = write_begin(m);
+    m->auto_shrink = on;
+    write_end(m, wtok);
+}
+
 GOMAP_API size_t gomap_len(const gomap *m) {
     if (!m)
         return 0;
@@ -2237,6 +2541,7 @@ GOMAP_API int gomap_clone(const gomap *m, gomap **out) {
     int r = new_map(&c, &cfg, m->seed);
     if (r)
         return r;
+    c->auto_shrink = m->auto_shrink;
     if (m->count > 0 || growing(m))
         r = growing(m) ? clone_reinsert(m, c) : clone_direct(m, c);
     check_read(m, GOMAP_CONFLICT_READ_WRITE);

@@ -171,6 +171,18 @@ GOMAP_API void *gomap_get(const gomap *m, const void *key);
 /* Reports whether the key is present.  Same contract as gomap_get. */
 GOMAP_API bool gomap_contains(const gomap *m, const void *key);
 
+/* Looks up n keys at once: values[i] receives what gomap_get(m, key i)
+ * would return (a pointer to the value, or NULL when absent); returns how many
+ * keys were found.  `keys` points to n key arguments in a row, each what
+ * gomap_get's `key` points to: uint64_t for GOMAP_KEY_U64, uint32_t for
+ * GOMAP_KEY_U32, gomap_str for the string kinds, key_size bytes for
+ * GOMAP_KEY_BYTES.  values may be NULL to only count.  A NULL map (or NULL
+ * keys) finds nothing.  The lookups of a group of keys run interleaved (all
+ * hashed and their buckets prefetched, then probed), so on a map larger than
+ * the caches a batch costs much less per key than single gets.  O(n)
+ * expected.  One read (checked once for a concurrent write, as gomap_get). */
+GOMAP_API size_t gomap_get_many(const gomap *m, const void *keys, size_t n, void **values);
+
 /* Inserts the key with a copy of `value` (value_size bytes; may be NULL when
  * value_size is 0, or to zero-fill), or overwrites the value of an existing
  * key.  Returns 0, or ENOMEM with the map unchanged (no partial insert, no
@@ -183,7 +195,8 @@ GOMAP_API bool gomap_contains(const gomap *m, const void *key);
 GOMAP_API int gomap_set(gomap *m, const void *key, const void *value);
 
 /* Removes the key; returns whether it was present.  Deleting an absent key,
- * or any key of a NULL map, is a no-op.  Never allocates.  O(1) expected. */
+ * or any key of a NULL map, is a no-op.  Never allocates, unless the map was
+ * set to shrink automatically (gomap_auto_shrink).  O(1) expected. */
 GOMAP_API bool gomap_delete(gomap *m, const void *key);
 
 /* ---- whole-map operations ------------------------------------------------- */
@@ -195,6 +208,28 @@ GOMAP_API size_t gomap_len(const gomap *m);
  * Iterators in progress see no entry afterwards.  NULL is a no-op.  O(buckets).
  */
 GOMAP_API void gomap_clear(gomap *m);
+
+/* Gives memory back after deletes (Go's map never does): moves the entries
+ * into the smallest bucket array that holds them (at most 6.5 per bucket, as
+ * growth allows), or repacks them at the same size when deletes left
+ * overflow buckets behind; frees the old array (or keeps it until running
+ * iterations end, see "Memory" under iteration).  Finishes a growth in
+ * progress first.  Iterators keep Go's guarantees across a shrink: an entry
+ * present for the whole iteration is returned exactly once, a deleted one is
+ * not returned.  Returns 0, or ENOMEM with the contents unchanged (a growth
+ * in progress may have advanced).  NULL is a no-op.  O(buckets + len), at
+ * once (not incremental).  A write. */
+GOMAP_API int gomap_shrink(gomap *m);
+
+/* Opt-in automatic shrink (off by default, as in Go): with `on`, a delete
+ * that leaves the map holding fewer than a quarter of the entries its array
+ * may hold shrinks it to the smallest array that holds them at half the
+ * maximum load (so the map can double again before it grows).  That delete
+ * then costs O(buckets + len) and allocates (if the allocation fails, the
+ * map just stays large); amortised over the deletes that led to it, O(1).
+ * Small maps (fewer than 32 buckets) never shrink.  Clones inherit the
+ * setting.  NULL is a no-op.  A write. */
+GOMAP_API void gomap_auto_shrink(gomap *m, bool on);
 
 /* Makes an independent copy with the same contents, hash functions,
  * allocator and hash seed (the copy is made bucket by bucket, without

@@ -76,9 +76,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         case 7:
             /* clear is rare: it would hide most other state */
             what = "clear";
-            if (fz_u8(&in) < 24) {
+            uint8_t c = fz_u8(&in);
+            if (c < 24) {
                 gomap_clear(m);
                 fz_ref_clear(&r);
+            } else if (c < 64) {
+                what = "shrink";
+                if (c & 1)
+                    gomap_auto_shrink(m, true);
+                rc = gomap_shrink(m);
+                FUZZ_CHECK(rc == 0, "shrink: %d", rc);
             }
             break;
         case 8: {
