@@ -150,6 +150,9 @@ typedef struct key_ops {
     bool (*iter)(gomap_iter *it, const void **key, void **value);
     int (*evacuate)(gomap *m, uintptr_t ob);
     uint64_t (*hash)(const gomap *m, const void *key);
+    size_t (*get_many)(const gomap *m, const void *keys, size_t n, void **out);
+    size_t (*get_many_hashed)(const gomap *m, const void *const *keyv, const uint64_t *hashes,
+                              size_t n, void **out);
 } key_ops;
 static const key_ops key_ops_table[NKEY_KINDS];
 
@@ -397,6 +400,24 @@ static inline unsigned first_slot(uint64_t mask) {
     return (unsigned)__builtin_ctzll(mask) >> 3;
 }
 #endif
+
+/* Slots holding an entry, live or evacuated (not EMPTY_REST, EMPTY_ONE or
+ * EVACUATED_EMPTY), one bit per slot: bit i = slot i.  The iterator walks
+ * these instead of testing the 8 bytes one by one. */
+static inline unsigned occupied_slots(uint64_t top) {
+#if defined(__SSE2__)
+    __m128i w = _mm_cvtsi64_si128((long long)top);
+    __m128i empty = _mm_cmpeq_epi8(_mm_and_si128(w, _mm_set1_epi8(~1)), _mm_setzero_si128());
+    __m128i evac_empty = _mm_cmpeq_epi8(w, _mm_set1_epi8(EVACUATED_EMPTY));
+    return ~(unsigned)_mm_movemask_epi8(_mm_or_si128(empty, evac_empty)) & 0xffu;
+#else
+    /* 0x80 in each byte that is 0/1 (exact, see match_empty) or 4 (a bucket
+     * holding a 4 is evacuated: no byte above it is 5, so the short zero-byte
+     * test's false positive t ^ 1 cannot occur), gathered to bits 0..7. */
+    uint64_t skip = match_empty(top) | zero_bytes(top ^ (BYTES_01 * EVACUATED_EMPTY));
+    return ~(unsigned)(((skip >> 7) * 0x0102040810204080ull) >> 56) & 0xffu;
+#endif
+}
 
 static inline uint8_t top_at(uint64_t top, unsigned i) {
     return (uint8_t)(top >> (i * 8));
@@ -1829,9 +1850,9 @@ static void *get_other(const gomap *m, const void *key) {
                                            const uint64_t *hashes, size_t n, void **out) {         \
         return get_many_impl(m, NULL, keyv, hashes, n, out, k);                                    \
     }
-FOR_EACH_KIND(DEFINE_MANY_FN)
+KEY_KINDS(DEFINE_MANY_FN)
 
-    GOMAP_API size_t gomap_get_many(const gomap *m, const void *keys, size_t n, void **values) {
+GOMAP_API size_t gomap_get_many(const gomap *m, const void *keys, size_t n, void **values) {
     if (n == 0)
         return 0;
     if (m == NULL || keys == NULL) {
@@ -1839,7 +1860,7 @@ FOR_EACH_KIND(DEFINE_MANY_FN)
             memset(values, 0, n * sizeof *values);
         return 0;
     }
-    DISPATCH(m, get_many, m, keys, n, values)
+    DISPATCH(m, get_many, m, keys, n, values);
 }
 
 size_t gomap__key_arg_size(const gomap *m) {
@@ -1855,7 +1876,7 @@ size_t gomap__get_many_hashed(const gomap *m, const void *const *keys, const uin
             memset(values, 0, n * sizeof *values);
         return 0;
     }
-    DISPATCH(m, get_many_hashed, m, keys, hashes, n, values)
+    DISPATCH(m, get_many_hashed, m, keys, hashes, n, values);
 }
 
 GOMAP_API void *gomap_get(const gomap *m, const void *key) {
@@ -2321,49 +2342,26 @@ GOMAP_API void gomap_iter_stop(gomap_iter *it) {
 
 ALWAYS_INLINE bool iter_next_impl(gomap_iter *it, const void **keyp, void **valp, int kind) {
     const gomap *m = it->m;
-    barray *arr = it->array;
     bref b = {it->bucket, it->next, it->slots};
-    uintptr_t bucket = it->bucket_index;
     uintptr_t check = it->check_bucket;
-    unsigned i = it->i;
+    unsigned todo = it->i;
+    unsigned off0 = it->offset;
     size_t ss = m->slot_size;
+    bool moved = false;
     for (;;) {
-        if (b.top == NULL) {
-            if (bucket == it->start_bucket && it->wrapped) {
-                iter_end(it);
-                return false;
-            }
-            if (growing(m) && it->B == m->B) {
-                /* Started during this growth: if the old bucket has not been
-                 * evacuated, walk it and return only the entries bound for
-                 * this bucket. */
-                uintptr_t ob = bucket & (old_nbuckets(m) - 1);
-                if (!evacuated(m->oldtops[ob])) {
-                    mark_iter(m, ITER_OLD);
-                    b = arr_bucket(m, m->oldarr, ob);
-                    check = bucket;
-                } else {
-                    b = arr_bucket(m, arr, bucket);
-                    check = NO_CHECK;
-                }
-            } else {
-                b = arr_bucket(m, arr, bucket);
-                check = NO_CHECK;
-            }
-            bucket++;
-            if (bucket == ((uintptr_t)1 << it->B)) {
-                bucket = 0;
-                it->wrapped = true;
-            }
-            i = 0;
-        }
-        for (; i < BUCKET_CNT; i++) {
-            unsigned off = (i + it->offset) & (BUCKET_CNT - 1);
+        /* The current bucket's slots not yet visited that held an entry when
+         * the iterator reached the bucket, in the iteration's order (bit k
+         * is slot (k + offset) mod 8).  Each is checked again when its turn
+         * comes: a delete since then hides its entry, a growth since then
+         * marked it evacuated.  A slot filled after the bucket was reached
+         * holds an entry added during the iteration: it may be skipped. */
+        for (; todo; todo &= todo - 1) {
+            unsigned off = ((unsigned)__builtin_ctz(todo) + off0) & (BUCKET_CNT - 1);
             uint8_t t = top_at(*b.top, off);
             if (t <= EMPTY_ONE || t == EVACUATED_EMPTY)
                 continue;
             char *slot = b.s + off * ss;
-            if (check != NO_CHECK && !m->same_size) {
+            if (unlikely(check != NO_CHECK) && !m->same_size) {
                 if ((hash_slot(m, slot, kind) & bucket_mask(it->B)) != check)
                     continue;
             }
@@ -2391,16 +2389,53 @@ ALWAYS_INLINE bool iter_next_impl(gomap_iter *it, const void **keyp, void **valp
             }
             if (valp)
                 *valp = found + m->voff;
-            it->bucket = b.top;
-            it->next = b.next;
-            it->slots = b.s;
-            it->bucket_index = bucket;
-            it->check_bucket = check;
-            it->i = (uint8_t)(i + 1);
+            it->i = (uint8_t)(todo & (todo - 1));
+            if (moved) {
+                it->bucket = b.top;
+                it->next = b.next;
+                it->slots = b.s;
+                it->check_bucket = check;
+            }
             return true;
         }
-        b = next_bucket(b);
-        i = 0;
+        /* Next bucket: along the chain, unless the bucket's last slot is
+         * EMPTY_REST (what follows, if anything, is empty: the overflow
+         * pointer is not read); else the next bucket of the array. */
+        moved = true;
+        if (b.top && !chain_ends(*b.top) && *b.next) {
+            b = next_bucket(b);
+        } else {
+            uintptr_t bucket = it->bucket_index;
+            if (bucket == it->start_bucket && it->wrapped) {
+                iter_end(it);
+                return false;
+            }
+            if (growing(m) && it->B == m->B) {
+                /* Started during this growth: if the old bucket has not been
+                 * evacuated, walk it and return only the entries bound for
+                 * this bucket. */
+                uintptr_t ob = bucket & (old_nbuckets(m) - 1);
+                if (!evacuated(m->oldtops[ob])) {
+                    mark_iter(m, ITER_OLD);
+                    b = arr_bucket(m, m->oldarr, ob);
+                    check = bucket;
+                } else {
+                    b = arr_bucket(m, it->array, bucket);
+                    check = NO_CHECK;
+                }
+            } else {
+                b = arr_bucket(m, it->array, bucket);
+                check = NO_CHECK;
+            }
+            bucket++;
+            if (bucket == ((uintptr_t)1 << it->B)) {
+                bucket = 0;
+                it->wrapped = true;
+            }
+            it->bucket_index = bucket;
+        }
+        unsigned live = occupied_slots(*b.top);
+        todo = ((live >> off0) | (live << (BUCKET_CNT - off0))) & 0xffu;
     }
 }
 
@@ -2411,9 +2446,30 @@ ALWAYS_INLINE bool iter_next_impl(gomap_iter *it, const void **keyp, void **valp
 KEY_KINDS(DEFINE_ITER_FN)
 
 #define KEY_OPS_ENTRY(name, k)                                                                     \
-    [k] = {get_##name,  get_hashed_##name, set_##name, del_##name,                                 \
-           iter_##name, evacuate_##name,   hash_##name},
+    [k] = {get_##name,      get_hashed_##name, set_##name,  del_##name,                           \
+           iter_##name,     evacuate_##name,   hash_##name, get_many_##name,                      \
+           get_many_hashed_##name},
 static const key_ops key_ops_table[NKEY_KINDS] = {KEY_KINDS(KEY_OPS_ENTRY)};
+
+/* A step of an iteration: the kind's full step, after the clear check. */
+static bool iter_step(gomap_iter *it, const void **key, void **value) {
+    const gomap *m = it->m;
+    if (it->clear_seq != m->clear_seq) {
+        iter_end(it);
+        return false;
+    }
+    DISPATCH(m, iter, it, key, value);
+}
+
+#ifndef GOMAP_NO_DETECT
+/* A step that found the writing flag set: report, then step (when the mode
+ * lets the program go on).  Out of line and reached by a tail call, so the
+ * common step saves no registers. */
+NOINLINE bool iter_conflict_then_step(gomap_iter *it, const void **key, void **value) {
+    gomap__conflict(it->m, GOMAP_CONFLICT_ITER_WRITE, writer_of(it->m));
+    return iter_step(it, key, value);
+}
+#endif
 
 GOMAP_API bool gomap_iter_next(gomap_iter *it, const void **key, void **value) {
     if (it == NULL)
@@ -2421,13 +2477,45 @@ GOMAP_API bool gomap_iter_next(gomap_iter *it, const void **key, void **value) {
     const gomap *m = it->m;
     if (m == NULL)
         return false;
-    check_read(m, GOMAP_CONFLICT_ITER_WRITE);
+#ifndef GOMAP_NO_DETECT
+    if (unlikely(writing_now(m)))
+        return iter_conflict_then_step(it, key, value);
+#endif
     GOMAP_PROBE2(op, (const void *)m, 3);
-    if (it->clear_seq != m->clear_seq) {
-        iter_end(it);
-        return false;
+    if (unlikely(it->clear_seq != m->clear_seq))
+        return iter_step(it, key, value);
+    /* The common step, kept small enough to need no saved registers: the
+     * next slot of the current bucket holds a live entry (not evacuated,
+     * and the bucket is not an old one read for a growing map).  Anything
+     * else goes to the full step for the key kind. */
+    unsigned todo = it->i;
+    if (likely(todo != 0 && it->check_bucket == NO_CHECK)) {
+        const uint64_t top = *(const uint64_t *)it->bucket;
+        do {
+            unsigned off = ((unsigned)__builtin_ctz(todo) + it->offset) & (BUCKET_CNT - 1);
+            uint8_t t = top_at(top, off);
+            if (unlikely(t < MIN_TOPHASH && t != EMPTY_ONE && t != EMPTY_REST))
+                break; /* evacuated: the full step looks the key up */
+            todo &= todo - 1;
+            if (t >= MIN_TOPHASH) {
+                char *slot = (char *)it->slots + off * m->slot_size;
+                it->i = (uint8_t)todo;
+                if (key) {
+                    if (m->config_kind == GOMAP_KEY_STRING) {
+                        it->key_view = skey_view((const skey *)slot);
+                        *key = &it->key_view;
+                    } else {
+                        *key = slot;
+                    }
+                }
+                if (value)
+                    *value = slot + m->voff;
+                return true;
+            }
+        } while (todo);
+        it->i = (uint8_t)todo;
     }
-    DISPATCH(m, iter, it, key, value);
+    return iter_step(it, key, value);
 }
 
 /* ---- clone -------------------------------------------------------------------- */
