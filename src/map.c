@@ -232,8 +232,10 @@ typedef struct dstr {
 } dstr;
 
 struct gomap {
-    /* Hot: everything a lookup reads is in this first cache line. */
-#ifndef GOMAP_NO_DETECT
+    /* Hot: everything a lookup reads is in this first cache line.  Its
+     * fields up to `sec` are also read by the typed helpers' inline lookup
+     * (struct gomap__view in gomap.h; the offsets are checked below), so
+     * they keep their places in every build, the detection fields too. */
     /* The writing flag (Go's hashWriting): 0, or the id of the thread that is
      * writing — flag and writer in one word, so a write stores once.  Relaxed
      * atomics: detection is best effort and publishes nothing (no data is
@@ -246,7 +248,6 @@ struct gomap {
      * record the writer's stack (GOMAP_DEBUG=writerstack=1).  One byte, so
      * the fast path tests it once. */
     uint8_t wslow;
-#endif
     uint8_t B;         /* log2 of the bucket count; 0 before the first insert */
     uint8_t kind;      /* K_* */
     uint8_t same_size; /* growing to the same size (valid while oldarr) */
@@ -262,6 +263,12 @@ struct gomap {
     obucket **oldnexts;    /* oldarr->nexts */
     char *oldslots;        /* oldarr->slots */
     gomap_hash_secret sec; /* derived from seed for the integer hash */
+    /* The op probe's semaphore (never 0 without probes: see new_map), for
+     * gomap.h's inline lookup, which leaves the op probe to gomap_get while
+     * a tracer is attached.  An address the library takes of its own copy:
+     * exporting the variable instead would let the executable's copy
+     * relocation hide the count the kernel raises. */
+    const volatile unsigned short *op_traced;
     uint64_t seed;         /* the per-map random hash seed */
     uint32_t ksize;        /* GOMAP_KEY_BYTES key size, else the slot key size */
     uint8_t config_kind;   /* the public gomap_key_kind it was created with */
@@ -288,6 +295,35 @@ struct gomap {
     bool header_malloc;
     iter_registry iters_store;
 };
+
+/* The inline lookup of gomap.h reads these fields through struct
+ * gomap__view, and overflow buckets as a tophash word, a pointer and the
+ * slots: the two layouts must agree. */
+#define VIEW_SAME(f, g)                                                                            \
+    _Static_assert(offsetof(struct gomap, f) == offsetof(struct gomap__view, g), "view: " #f)
+VIEW_SAME(writing, writing);
+VIEW_SAME(kind, kind);
+VIEW_SAME(voff, voff);
+VIEW_SAME(slot_size, slot_size);
+VIEW_SAME(mask, mask);
+VIEW_SAME(tops, tops);
+VIEW_SAME(nexts, nexts);
+VIEW_SAME(slots, slots);
+VIEW_SAME(oldtops, oldtops);
+VIEW_SAME(sec.s0, s0);
+VIEW_SAME(sec.s1, s1);
+VIEW_SAME(op_traced, op_traced);
+_Static_assert(sizeof(obucket) == 16 && offsetof(obucket, next) == 8, "view: overflow bucket");
+_Static_assert((int)K_U64 == (int)GOMAP__VIEW_KIND_U64, "view: u64 kind");
+
+static const volatile unsigned short *op_semaphore(void) {
+#ifdef GOMAP_HAVE_PROBES
+    return &gomap_op_semaphore;
+#else
+    static const volatile unsigned short never;
+    return &never;
+#endif
+}
 
 /* ---- allocation --------------------------------------------------------- */
 
@@ -1006,6 +1042,15 @@ static inline bool writing_now(const gomap *m) {
     return atomic_load_explicit(&m->writing, memory_order_relaxed) != 0;
 }
 #endif
+
+GOMAP_API void gomap__read_conflict(const gomap *m) {
+#ifndef GOMAP_NO_DETECT
+    if (writing_now(m))
+        gomap__conflict(m, GOMAP_CONFLICT_READ_WRITE, writer_of(m));
+#else
+    (void)m;
+#endif
+}
 
 /* Go's mapaccess.  Checks the writing flag once, after the lookup (Go checks
  * before): that catches a write that was running when the lookup began and
@@ -2117,6 +2162,7 @@ static int new_map(gomap **out, const gomap_config *cfg, uint64_t seed) {
     m->slot_size = (uint32_t)ss;
     m->seed = seed;
     m->sec = gomap__hash_secret(seed);
+    m->op_traced = op_semaphore();
 #ifndef GOMAP_NO_DETECT
     m->wslow = (uint8_t)((cfg->hash || cfg->equal ? WSLOW_CB : 0) |
                          (gomap__debug_writerstack() ? WSLOW_STACK : 0));

@@ -7,6 +7,7 @@
 #include "map_test_util.h"
 
 #include <gomap/rwmap.h>
+#include <signal.h>
 #include <gomap/shardmap.h>
 
 enum { N = 3000 };
@@ -227,6 +228,65 @@ TEST(load_many_rwmap_and_shardmap) {
     }
     rwmap_free(rw);
     shardmap_free(sh);
+}
+
+/* gomap_u64u64_get runs inline (gomap.h): it must agree with gomap_get on
+ * hits and misses, across growth (when it defers to the library), overflow
+ * chains and deletes. */
+TEST(typed_inline_get_matches_gomap_get) {
+    gomap_u64u64 *t = gomap_u64u64_new(0);
+    REQUIRE(t != NULL);
+    gomap *m = gomap_u64u64_map(t);
+    uint64_t v = 0;
+    CHECK(!gomap_u64u64_get(t, 1, &v));
+    CHECK(!gomap_u64u64_get(NULL, 1, &v));
+    for (uint64_t i = 0; i < 40000; i++) {
+        REQUIRE_EQ(gomap_u64u64_set(t, i * 0x9e3779b97f4a7c15ull, i), 0);
+        if (i % 997 == 0)
+            for (uint64_t j = 0; j < 2 * i + 2; j += 7) {
+                uint64_t k = j * 0x9e3779b97f4a7c15ull;
+                const uint64_t *p = gomap_get(m, &k);
+                bool got = gomap_u64u64_get(t, k, &v);
+                CHECK_EQ(got, p != NULL);
+                if (got && p)
+                    CHECK_EQ(v, *p);
+            }
+    }
+    for (uint64_t i = 0; i < 40000; i += 3)
+        CHECK(gomap_u64u64_delete(t, i * 0x9e3779b97f4a7c15ull));
+    for (uint64_t i = 0; i < 80000; i++) {
+        bool got = gomap_u64u64_get(t, i * 0x9e3779b97f4a7c15ull, &v);
+        CHECK_EQ(got, i < 40000 && i % 3 != 0);
+        if (got)
+            CHECK_EQ(v, i);
+    }
+    CHECK(gomap_u64u64_get(t, 3, NULL) == false);
+    gomap_u64u64_free(t);
+}
+
+/* The inline get checks the writing flag like gomap_get: a get on a map
+ * freed under GOMAP_DEBUG=checkfree=1 (whose flag the free holds) stops. */
+static void inline_get_after_free(void *arg) {
+    (void)arg;
+    gomap_u64u64 *t = gomap_u64u64_new(0);
+    if (!t)
+        exit(3);
+    for (uint64_t k = 0; k < 100; k++)
+        gomap_u64u64_set(t, k, k);
+    gomap_u64u64_free(t);
+    uint64_t v;
+    (void)gomap_u64u64_get(t, 5, &v); /* use after free */
+    exit(20);                         /* not detected */
+}
+
+TEST(typed_inline_get_checks_the_writing_flag) {
+#ifndef GOMAP_TEST_NO_DETECT
+    static const char *const env[] = {"GOMAP_DEBUG=checkfree=1", NULL};
+    static struct child_result r;
+    run_in_child(inline_get_after_free, NULL, env, &r);
+    CHECK(!r.exited && r.status == SIGABRT);
+    CHECK(strstr(r.err, "fatal error:") != NULL && strstr(r.err, "freed") != NULL);
+#endif
 }
 
 TEST_MAIN()

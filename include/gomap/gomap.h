@@ -339,6 +339,90 @@ GOMAP_API void gomap_debug_set_mode(gomap_conflict_mode mode);
 /* Conflicts detected so far in this process, of one kind.  Thread-safe. */
 GOMAP_API uint64_t gomap_conflict_count(gomap_conflict_kind kind);
 
+/* ---- private: the typed helpers' inline lookup ----------------------------
+ *
+ * Not part of the API (it may change in any release): the first fields of
+ * every map, in the order the library lays them out (it checks each offset at
+ * compile time), so that gomap_u64u64_get can look a key up inline in the
+ * caller's loop, as a C++ template's find is, instead of calling into the
+ * library.  It runs the library's algorithm on the library's layout (see
+ * docs/design.md): the key's hash picks a bucket, its top byte is matched
+ * against the bucket's 8 tophash bytes at once, matching slots' keys are
+ * compared, the chain is followed until a bucket ends it, and the writing
+ * flag is checked after the lookup.  A map that is growing, has another key
+ * kind, or is being traced (the op probe's semaphore, raised while a tracer is
+ * attached, so that the probe still counts every get) takes the library's
+ * path (gomap_get) instead. */
+struct gomap__view {
+    int writing; /* read with a relaxed atomic load */
+    uint8_t wslow_, B_, kind, same_size_;
+    uint16_t voff;
+    uint32_t slot_size;
+    uint32_t vsize_;
+    size_t count_;
+    uintptr_t mask;
+    const uint64_t *tops;     /* bucket i's 8 tophash bytes */
+    const char *const *nexts; /* bucket i's overflow bucket: its tophash word,
+                                 its overflow pointer, then its slots */
+    const char *slots;        /* bucket i's 8 slots: key, then value */
+    const uint64_t *oldtops;  /* non-NULL while the map grows */
+    const void *oldnexts_, *oldslots_;
+    uint64_t s0, s1;                          /* the integer hash's secrets */
+    const volatile unsigned short *op_traced; /* non-zero while the op probe is traced */
+};
+enum { GOMAP__VIEW_KIND_U64 = 0 };
+GOMAP_API void gomap__read_conflict(const gomap *m);
+
+__attribute__((always_inline)) static inline const uint64_t *gomap__u64u64_find(const gomap *m,
+                                                                                uint64_t k) {
+    const struct gomap__view *v = (const struct gomap__view *)(const void *)m;
+    if (v == NULL)
+        return NULL;
+    if (__builtin_expect(
+            v->kind != GOMAP__VIEW_KIND_U64 || v->oldtops != NULL || *v->op_traced != 0, 0))
+        return (const uint64_t *)gomap_get(m, &k);
+    /* The library's integer hash (src/hash.h). */
+    __uint128_t r = (__uint128_t)(k ^ v->s0) * v->s1;
+    uint64_t x = ((uint64_t)r ^ (uint64_t)(r >> 64)) * 0x9e3779b97f4a7c15ull;
+    uint64_t h = x ^ (x >> 32);
+    uint64_t t = h >> 56;
+    t += t < 5 ? 5 : 0; /* tophash values below 5 are reserved marks */
+    uintptr_t i = (uintptr_t)h & v->mask;
+    uint64_t top = v->tops[i];
+    const uint64_t want = 0x0101010101010101ull * t;
+    const uint64_t *found = NULL;
+    const char *s = v->slots + i * 8 * v->slot_size; /* the bucket's slots */
+    const char *const *next = &v->nexts[i];          /* its overflow pointer */
+    for (;;) {
+        /* Bytes equal to t: the zero-byte test on top ^ want.  Its false
+         * positives (a byte equal to t ^ 1) are live tophashes whose key
+         * comparison fails. */
+        uint64_t y = top ^ want;
+        for (uint64_t mt = (y - 0x0101010101010101ull) & ~y & 0x8080808080808080ull; mt;
+             mt &= mt - 1) {
+            const char *slot = s + (unsigned)(__builtin_ctzll(mt) >> 3) * v->slot_size;
+            uint64_t sk;
+            __builtin_memcpy(&sk, slot, sizeof sk);
+            if (sk == k) {
+                found = (const uint64_t *)(const void *)(slot + v->voff);
+                goto done;
+            }
+        }
+        if ((top >> 56) == 0 || *next == NULL) /* emptyRest: the chain ends here */
+            break;
+        s = *next;
+        __builtin_memcpy(&top, s, sizeof top);
+        next = (const char *const *)(const void *)(s + 8);
+        s += 16;
+    }
+done:
+#ifndef GOMAP_NO_DETECT
+    if (__builtin_expect(__atomic_load_n(&v->writing, __ATOMIC_RELAXED) != 0, 0))
+        gomap__read_conflict(m);
+#endif
+    return found;
+}
+
 /* ---- typed helpers: u64 -> u64 ------------------------------------------- */
 
 /* A gomap whose keys and values are uint64_t.  The handle is a gomap; the
@@ -359,9 +443,11 @@ static inline void gomap_u64u64_free(gomap_u64u64 *m) {
 static inline int gomap_u64u64_set(gomap_u64u64 *m, uint64_t k, uint64_t v) {
     return gomap_set((gomap *)m, &k, &v);
 }
-/* Returns whether k is present and, if so and v is not NULL, stores its value. */
-static inline bool gomap_u64u64_get(const gomap_u64u64 *m, uint64_t k, uint64_t *v) {
-    const uint64_t *p = (const uint64_t *)gomap_get((const gomap *)m, &k);
+/* Returns whether k is present and, if so and v is not NULL, stores its value.
+ * Runs inline in the caller (see gomap__u64u64_find). */
+__attribute__((always_inline)) static inline bool gomap_u64u64_get(const gomap_u64u64 *m,
+                                                                   uint64_t k, uint64_t *v) {
+    const uint64_t *p = gomap__u64u64_find((const gomap *)m, k);
     if (p && v)
         *v = *p;
     return p != NULL;
