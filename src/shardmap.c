@@ -516,12 +516,14 @@ size_t shardmap_load_many(shardmap *m, const void *keys, size_t n, void *values_
         /* Hashed before any lock, so a user hash function never runs under one. */
         for (size_t j = 0; j < g; j++) {
             const void *k = (const char *)keys + (base + j) * stride;
-            struct shard *s = pick(m, k, &h[j]);
-            sh[j] = (uint32_t)(s - m->shards);
+            h[j] = shard_hash(m, k);
+            sh[j] = (uint32_t)(shard_of(m, h[j]) - m->shards);
         }
         sort_by_shard(sh, g, m->bits, idx);
         /* One run per shard: its keys' pointers and hashes gathered in shard
-         * order, looked up with one lock acquisition. */
+         * order, looked up under one acquisition of the shard's lock (not
+         * the optimistic path of single loads: the batched lookup is not
+         * written to run against a concurrent writer). */
         uint64_t hs[GOMAP__LOAD_MANY_GROUP];
         void *v[GOMAP__LOAD_MANY_GROUP];
         for (size_t j = 0; j < g; j++) {
@@ -533,8 +535,8 @@ size_t shardmap_load_many(shardmap *m, const void *keys, size_t n, void *values_
             while (e < g && sh[idx[e]] == sh[idx[r]])
                 e++;
             struct shard *s = &m->shards[sh[idx[r]]];
-            uint64_t t = lock_shard(m, s, 0);
-            found += gomap__get_many_hashed(s->map, kp + r, hs + r, e - r, v + r);
+            uint64_t t = lock_shard(m, s);
+            found += gomap__get_many_hashed(s->g.map, kp + r, hs + r, e - r, v + r);
             for (size_t j = r; j < e; j++) {
                 if (!v[j])
                     continue;
@@ -543,7 +545,7 @@ size_t shardmap_load_many(shardmap *m, const void *keys, size_t n, void *values_
                 if (found_out)
                     found_out[base + idx[j]] = true;
             }
-            unlock_shard(m, s, t, 0);
+            unlock_shard(m, s, t);
             r = e;
         }
     }
