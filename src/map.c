@@ -269,12 +269,12 @@ struct gomap {
      * exporting the variable instead would let the executable's copy
      * relocation hide the count the kernel raises. */
     const volatile unsigned short *op_traced;
-    uint64_t seed;         /* the per-map random hash seed */
-    uint32_t ksize;        /* GOMAP_KEY_BYTES key size, else the slot key size */
-    uint8_t config_kind;   /* the public gomap_key_kind it was created with */
-    uint8_t iter_phase;    /* changed only by writes */
-    iter_registry *iters;  /* &iters_store, set at creation; see iter_registry */
-    bool auto_shrink;      /* gomap_auto_shrink: deletes may shrink the array */
+    uint64_t seed;        /* the per-map random hash seed */
+    uint32_t ksize;       /* GOMAP_KEY_BYTES key size, else the slot key size */
+    uint8_t config_kind;  /* the public gomap_key_kind it was created with */
+    uint8_t iter_phase;   /* changed only by writes */
+    iter_registry *iters; /* &iters_store, set at creation; see iter_registry */
+    bool auto_shrink;     /* gomap_auto_shrink: deletes may shrink the array */
     /* Cold. */
     barray *arr;
     barray *oldarr;
@@ -2492,9 +2492,9 @@ ALWAYS_INLINE bool iter_next_impl(gomap_iter *it, const void **keyp, void **valp
 KEY_KINDS(DEFINE_ITER_FN)
 
 #define KEY_OPS_ENTRY(name, k)                                                                     \
-    [k] = {get_##name,      get_hashed_##name, set_##name,  del_##name,                           \
-           iter_##name,     evacuate_##name,   hash_##name, get_many_##name,                      \
-           get_many_hashed_##name},
+    [k] = {get_##name,  get_hashed_##name, set_##name,                                             \
+           del_##name,  iter_##name,       evacuate_##name,                                        \
+           hash_##name, get_many_##name,   get_many_hashed_##name},
 static const key_ops key_ops_table[NKEY_KINDS] = {KEY_KINDS(KEY_OPS_ENTRY)};
 
 /* A step of an iteration: the kind's full step, after the clear check. */
