@@ -27,7 +27,9 @@ bench_c_program(gomap-bench gomap_static)
 # The same program on the library without detection (and without probes):
 # `core` runs it as the contestant "gomap-nodetect" to price detection.
 bench_c_program(gomap-bench-nodetect gomap_nodetect)
-target_compile_definitions(gomap-bench-nodetect PRIVATE BENCH_SELF_NAME="gomap-nodetect")
+# GOMAP_NO_DETECT also drops the writing-flag check of gomap.h's inline lookup.
+target_compile_definitions(gomap-bench-nodetect PRIVATE BENCH_SELF_NAME="gomap-nodetect"
+                                                        GOMAP_NO_DETECT)
 add_dependencies(gomap-bench gomap-bench-nodetect)
 # Installed side by side: `core` finds gomap-bench-nodetect next to itself.
 # (The Go/abseil/TBB peers are not installed; installed runs show them as not

@@ -150,6 +150,9 @@ typedef struct key_ops {
     bool (*iter)(gomap_iter *it, const void **key, void **value);
     int (*evacuate)(gomap *m, uintptr_t ob);
     uint64_t (*hash)(const gomap *m, const void *key);
+    size_t (*get_many)(const gomap *m, const void *keys, size_t n, void **out);
+    size_t (*get_many_hashed)(const gomap *m, const void *const *keyv, const uint64_t *hashes,
+                              size_t n, void **out);
 } key_ops;
 static const key_ops key_ops_table[NKEY_KINDS];
 
@@ -229,8 +232,10 @@ typedef struct dstr {
 } dstr;
 
 struct gomap {
-    /* Hot: everything a lookup reads is in this first cache line. */
-#ifndef GOMAP_NO_DETECT
+    /* Hot: everything a lookup reads is in this first cache line.  Its
+     * fields up to `sec` are also read by the typed helpers' inline lookup
+     * (struct gomap__view in gomap.h; the offsets are checked below), so
+     * they keep their places in every build, the detection fields too. */
     /* The writing flag (Go's hashWriting): 0, or the id of the thread that is
      * writing — flag and writer in one word, so a write stores once; in a
      * serializing map GOMAP__SERIAL is always set (detect.h lists the
@@ -246,7 +251,6 @@ struct gomap {
      * the map serializes conflicting calls.  One byte, so the fast path
      * tests it once. */
     uint8_t wslow;
-#endif
     uint8_t B;         /* log2 of the bucket count; 0 before the first insert */
     uint8_t kind;      /* K_* */
     uint8_t same_size; /* growing to the same size (valid while oldarr) */
@@ -262,14 +266,21 @@ struct gomap {
     obucket **oldnexts;    /* oldarr->nexts */
     char *oldslots;        /* oldarr->slots */
     gomap_hash_secret sec; /* derived from seed for the integer hash */
-    uint64_t seed;         /* the per-map random hash seed */
-    uint32_t ksize;        /* GOMAP_KEY_BYTES key size, else the slot key size */
-    uint8_t config_kind;   /* the public gomap_key_kind it was created with */
-    uint8_t iter_phase;    /* changed only by writes */
-    iter_registry *iters;  /* &iters_store, set at creation; see iter_registry */
+    /* The op probe's semaphore (never 0 without probes: see new_map), for
+     * gomap.h's inline lookup, which leaves the op probe to gomap_get while
+     * a tracer is attached.  An address the library takes of its own copy:
+     * exporting the variable instead would let the executable's copy
+     * relocation hide the count the kernel raises. */
+    const volatile unsigned short *op_traced;
+    uint64_t seed;        /* the per-map random hash seed */
+    uint32_t ksize;       /* GOMAP_KEY_BYTES key size, else the slot key size */
+    uint8_t config_kind;  /* the public gomap_key_kind it was created with */
+    uint8_t iter_phase;   /* changed only by writes */
+    iter_registry *iters; /* &iters_store, set at creation; see iter_registry */
 #ifndef GOMAP_NO_DETECT
     _Atomic int *readers; /* &readers_store, set at creation; see "Survive modes" */
 #endif
+    bool auto_shrink; /* gomap_auto_shrink: deletes may shrink the array */
     /* Cold. */
     barray *arr;
     barray *oldarr;
@@ -296,6 +307,35 @@ struct gomap {
     _Atomic int readers_store;
 #endif
 };
+
+/* The inline lookup of gomap.h reads these fields through struct
+ * gomap__view, and overflow buckets as a tophash word, a pointer and the
+ * slots: the two layouts must agree. */
+#define VIEW_SAME(f, g)                                                                            \
+    _Static_assert(offsetof(struct gomap, f) == offsetof(struct gomap__view, g), "view: " #f)
+VIEW_SAME(writing, writing);
+VIEW_SAME(kind, kind);
+VIEW_SAME(voff, voff);
+VIEW_SAME(slot_size, slot_size);
+VIEW_SAME(mask, mask);
+VIEW_SAME(tops, tops);
+VIEW_SAME(nexts, nexts);
+VIEW_SAME(slots, slots);
+VIEW_SAME(oldtops, oldtops);
+VIEW_SAME(sec.s0, s0);
+VIEW_SAME(sec.s1, s1);
+VIEW_SAME(op_traced, op_traced);
+_Static_assert(sizeof(obucket) == 16 && offsetof(obucket, next) == 8, "view: overflow bucket");
+_Static_assert((int)K_U64 == (int)GOMAP__VIEW_KIND_U64, "view: u64 kind");
+
+static const volatile unsigned short *op_semaphore(void) {
+#ifdef GOMAP_HAVE_PROBES
+    return &gomap_op_semaphore;
+#else
+    static const volatile unsigned short never;
+    return &never;
+#endif
+}
 
 /* ---- allocation --------------------------------------------------------- */
 
@@ -408,6 +448,24 @@ static inline unsigned first_slot(uint64_t mask) {
     return (unsigned)__builtin_ctzll(mask) >> 3;
 }
 #endif
+
+/* Slots holding an entry, live or evacuated (not EMPTY_REST, EMPTY_ONE or
+ * EVACUATED_EMPTY), one bit per slot: bit i = slot i.  The iterator walks
+ * these instead of testing the 8 bytes one by one. */
+static inline unsigned occupied_slots(uint64_t top) {
+#if defined(__SSE2__)
+    __m128i w = _mm_cvtsi64_si128((long long)top);
+    __m128i empty = _mm_cmpeq_epi8(_mm_and_si128(w, _mm_set1_epi8(~1)), _mm_setzero_si128());
+    __m128i evac_empty = _mm_cmpeq_epi8(w, _mm_set1_epi8(EVACUATED_EMPTY));
+    return ~(unsigned)_mm_movemask_epi8(_mm_or_si128(empty, evac_empty)) & 0xffu;
+#else
+    /* 0x80 in each byte that is 0/1 (exact, see match_empty) or 4 (a bucket
+     * holding a 4 is evacuated: no byte above it is 5, so the short zero-byte
+     * test's false positive t ^ 1 cannot occur), gathered to bits 0..7. */
+    uint64_t skip = match_empty(top) | zero_bytes(top ^ (BYTES_01 * EVACUATED_EMPTY));
+    return ~(unsigned)(((skip >> 7) * 0x0102040810204080ull) >> 56) & 0xffu;
+#endif
+}
 
 static inline uint8_t top_at(uint64_t top, unsigned i) {
     return (uint8_t)(top >> (i * 8));
@@ -1099,15 +1157,13 @@ ALWAYS_INLINE bref home_bucket(const gomap *m, uint64_t hash) {
     return bucket_at(m, tops, nexts, slots, idx);
 }
 
-/* Finds a key's slot, in the old bucket if it has not been evacuated yet.
- * Returns the slot or NULL. */
-ALWAYS_INLINE char *find_slot(const gomap *m, const void *key, uint64_t hash, int kind) {
-    uint8_t t = tophash(hash);
-    bref b = home_bucket(m, hash);
+/* Finds a key's slot in the chain starting at bucket b, whose tophash word
+ * is `top` and whose candidate slots are `mt`.  Returns the slot or NULL. */
+ALWAYS_INLINE char *find_in_chain(const gomap *m, const void *key, uint8_t t, bref b, uint64_t top,
+                                  uint64_t mt, int kind) {
     size_t ss = m->slot_size;
     for (;;) {
-        uint64_t top = *b.top;
-        for (uint64_t mt = match_top(top, t); mt; mt &= mt - 1) {
+        for (; mt; mt &= mt - 1) {
             char *slot = b.s + first_slot(mt) * ss;
             if (likely(key_equal(m, slot, key, kind)))
                 return slot;
@@ -1115,7 +1171,18 @@ ALWAYS_INLINE char *find_slot(const gomap *m, const void *key, uint64_t hash, in
         if (chain_ends(top) || !*b.next)
             return NULL;
         b = next_bucket(b);
+        top = *b.top;
+        mt = match_top(top, t);
     }
+}
+
+/* Finds a key's slot, in the old bucket if it has not been evacuated yet.
+ * Returns the slot or NULL. */
+ALWAYS_INLINE char *find_slot(const gomap *m, const void *key, uint64_t hash, int kind) {
+    uint8_t t = tophash(hash);
+    bref b = home_bucket(m, hash);
+    uint64_t top = *b.top;
+    return find_in_chain(m, key, t, b, top, match_top(top, t), kind);
 }
 
 /* A lookup without the misuse checks. */
@@ -1155,6 +1222,107 @@ ALWAYS_INLINE void *get_impl(const gomap *m, const void *key, uint64_t hash, boo
     if (absurd_key(m, key, kind))
         return NULL;
     return lookup(m, key, hash, have_hash, kind);
+}
+
+/* ---- batched lookup ---------------------------------------------------------- */
+
+/* Keys per group of a batched lookup: enough independent lookups in flight to
+ * hide a DRAM access (a core keeps 10-12 line fills outstanding), few enough
+ * that a group's state stays in registers and L1. */
+#define MANY_GROUP 64
+
+/* The size of the key argument of gomap_get (what `key` points to). */
+ALWAYS_INLINE size_t key_arg_size(const gomap *m, int kind) {
+    switch (kind) {
+    case K_U64:
+        return 8;
+    case K_U32:
+        return 4;
+    case K_STR:
+    case K_BSTR:
+        return sizeof(gomap_str);
+    case K_BYTES:
+        return m->ksize;
+    default:
+        return m->config_kind == GOMAP_KEY_STRING || m->config_kind == GOMAP_KEY_STRING_BORROWED
+                   ? sizeof(gomap_str)
+                   : m->ksize;
+    }
+}
+
+/* Looks up n keys in three passes over groups of MANY_GROUP, so the cache
+ * misses of a group overlap instead of following one another (the idea of
+ * boost's bulk visit and of abseil's prefetch-then-find): (1) hash each key,
+ * find its home bucket and prefetch the bucket's tophash line; (2) read each
+ * tophash word, match it, and prefetch the slot of the first candidate;
+ * (3) compare keys and follow chains as a single lookup does.  The keys are
+ * either contiguous (`keys`, `stride` apart) or given by pointer (`keyv`),
+ * with their hashes (`hashes`) or not.  Stores each value pointer (or NULL)
+ * in out[i]; returns how many keys were found.  No misuse checks. */
+ALWAYS_INLINE size_t lookup_many(const gomap *m, const char *keys, const void *const *keyv,
+                                 const uint64_t *hashes, size_t n, void **out, int kind) {
+    size_t stride = key_arg_size(m, kind);
+    size_t found = 0;
+    for (size_t base = 0; base < n; base += MANY_GROUP) {
+        size_t g = n - base < MANY_GROUP ? n - base : MANY_GROUP;
+        const void *k[MANY_GROUP];
+        uint8_t t[MANY_GROUP];
+        bref b[MANY_GROUP];
+        uint64_t top[MANY_GROUP], mt[MANY_GROUP];
+        for (size_t j = 0; j < g; j++) {
+            k[j] = keyv ? keyv[base + j] : keys + (base + j) * stride;
+            if (absurd_key(m, k[j], kind)) {
+                k[j] = NULL;
+                continue;
+            }
+            uint64_t h = hashes ? hashes[base + j] : hash_key(m, k[j], kind);
+            t[j] = tophash(h);
+            b[j] = home_bucket(m, h);
+            __builtin_prefetch(b[j].top);
+        }
+        for (size_t j = 0; j < g; j++) {
+            if (!k[j])
+                continue;
+            top[j] = *b[j].top;
+            mt[j] = match_top(top[j], t[j]);
+            if (mt[j])
+                __builtin_prefetch(b[j].s + first_slot(mt[j]) * m->slot_size);
+        }
+        for (size_t j = 0; j < g; j++) {
+            char *slot = k[j] ? find_in_chain(m, k[j], t[j], b[j], top[j], mt[j], kind) : NULL;
+            if (out)
+                out[base + j] = slot ? slot + m->voff : NULL;
+            found += slot != NULL;
+        }
+    }
+    return found;
+}
+
+#ifndef GOMAP_NO_DETECT
+/* The slow path of a batched read that found the writing word set, as
+ * get_slow is for one key (see "Survive modes"). */
+NOINLINE size_t get_many_slow(const gomap *m, const char *keys, const void *const *keyv,
+                              const uint64_t *hashes, size_t n, void **out, int kind) {
+    enum read_entry e = read_begin_slow(m, GOMAP_CONFLICT_READ_WRITE);
+    size_t r = 0;
+    if (e != READ_SKIP)
+        r = lookup_many(m, keys, keyv, hashes, n, out, kind);
+    else if (out)
+        memset(out, 0, n * sizeof *out);
+    read_end(m, e);
+    return r;
+}
+#endif
+
+/* A batched read: the misuse checks of get_impl, once per batch. */
+ALWAYS_INLINE size_t get_many_impl(const gomap *m, const char *keys, const void *const *keyv,
+                                   const uint64_t *hashes, size_t n, void **out, int kind) {
+    GOMAP_PROBE2(op, (const void *)m, 0);
+#ifndef GOMAP_NO_DETECT
+    if (unlikely(writing_now(m)))
+        return get_many_slow(m, keys, keyv, hashes, n, out, kind);
+#endif
+    return lookup_many(m, keys, keyv, hashes, n, out, kind);
 }
 
 /* ---- growth ----------------------------------------------------------------- */
@@ -1471,6 +1639,150 @@ static int grow_work(gomap *m, uintptr_t bucket) {
     return r;
 }
 
+/* ---- shrink ----------------------------------------------------------------- */
+
+/* Go's map never gives memory back after deletes; gomap_shrink (and, when the
+ * config asks, a delete that leaves the load below SHRINK_LOAD_DIV-th of the
+ * maximum) moves the entries into a smaller array.  It keeps Go's iteration
+ * guarantees the way growth does: the entries are copied, never moved, and
+ * every slot of the array left behind is marked evacuated (live ones
+ * EVACUATED_X, empty ones EVACUATED_EMPTY) with its key bytes in place, so an
+ * iterator still walking that array (kept for it, as after a growth) looks
+ * each key up in the current map: it returns the live entry or skips a
+ * deleted one.  Any growth in progress is finished first, so the array an
+ * iterator reads holds every entry.  Unlike growth, a shrink is not
+ * incremental: it costs O(buckets + len) at once. */
+
+/* Automatic shrink: when a delete leaves fewer than 1/SHRINK_LOAD_DIV of the
+ * entries the array may hold (6.5 per bucket), the array shrinks to the
+ * smallest one that holds them at half the maximum load, so inserts may
+ * double the count before the map grows again and deletes halve it before it
+ * shrinks again: each resize is paid for by as many operations as it moves
+ * entries.  Small arrays are left alone (below 2^SHRINK_MIN_B buckets the
+ * saving is a few kilobytes). */
+#define SHRINK_LOAD_DIV 4
+#define SHRINK_MIN_B    5
+
+/* The smallest B whose array holds `count` entries at a load of at most
+ * 6.5 / div per bucket. */
+static unsigned b_for_count(size_t count, unsigned div) {
+    unsigned B = 0;
+    while (B < MAX_B && over_load_factor(count * div, B))
+        B++;
+    return B;
+}
+
+/* An overflow bucket for building array `a`: from its pool, else allocated
+ * (linked on *extra by the caller's chain; counted in *nover). */
+static obucket *shrink_take(const gomap *m, barray *a, size_t *nover) {
+    obucket *o;
+    if (a->pool_next < a->pool_end) {
+        o = (obucket *)a->pool_next;
+        a->pool_next += obucket_bytes(m);
+    } else {
+        o = m_alloc(m, obucket_bytes(m));
+        if (!o)
+            return NULL;
+    }
+    o->top = 0;
+    o->next = NULL;
+    (*nover)++;
+    return o;
+}
+
+/* Copies every live entry of the current array into a new array of 2^newB
+ * buckets, then makes it current.  ENOMEM: nothing changed. */
+static int rebuild(gomap *m, unsigned newB) {
+    barray *a = new_array(m, newB);
+    if (!a)
+        return ENOMEM;
+    uintptr_t mask = bucket_mask(newB);
+    size_t ss = m->slot_size;
+    size_t nover = 0;
+    barray *old = m->arr;
+    for (uintptr_t bi = 0; bi < old->nbuckets; bi++) {
+        for (bref b = arr_bucket(m, old, bi); b.top; b = next_bucket(b)) {
+            uint64_t top = *b.top;
+            for (unsigned i = 0; i < BUCKET_CNT; i++) {
+                uint8_t t = top_at(top, i);
+                if (t < MIN_TOPHASH)
+                    continue;
+                char *slot = b.s + i * ss;
+                bref d = arr_bucket(m, a, hash_slot(m, slot, K_GEN) & mask);
+                while (*d.next)
+                    d = obucket_ref(*d.next);
+                uint64_t em = match_empty(*d.top);
+                if (!em) {
+                    obucket *o = shrink_take(m, a, &nover);
+                    if (!o) {
+                        free_array(m, a, false);
+                        return ENOMEM;
+                    }
+                    *d.next = o;
+                    d = obucket_ref(o);
+                    em = 1;
+                }
+                unsigned j = first_slot(em);
+                copy_slot(d.s + j * ss, slot, ss);
+                set_top(d.top, j, t);
+            }
+        }
+    }
+    /* Success: mark the old array evacuated for the iterators that may walk
+     * it, and keep it for them (as finish_growth does) or free it. */
+    for (uintptr_t bi = 0; bi < old->nbuckets; bi++) {
+        for (bref b = arr_bucket(m, old, bi); b.top; b = next_bucket(b)) {
+            uint64_t top = *b.top;
+            for (unsigned i = 0; i < BUCKET_CNT; i++)
+                set_top(&top, i, top_at(top, i) >= MIN_TOPHASH ? EVACUATED_X : EVACUATED_EMPTY);
+            *b.top = top;
+        }
+    }
+    drop_iterator_memory(m);
+    if ((atomic_load_explicit(&m->iters->flags, memory_order_relaxed) & ITER_NEW) &&
+        iterations_live(m)) {
+        old->retired_next = m->retired;
+        m->retired = old;
+    } else {
+        free_array(m, old, false);
+    }
+    atomic_store_explicit(&m->iters->flags, 0, memory_order_relaxed);
+    install_array(m, a);
+    m->B = (uint8_t)newB;
+    m->mask = mask;
+    m->noverflow = nover;
+    return 0;
+}
+
+/* Shrinks to the smallest array holding the entries at a load of at most
+ * 6.5 / div, or repacks at the same size if overflow buckets remain.  Runs
+ * under the writing flag.  ENOMEM: the contents are unchanged (a growth in
+ * progress may have been finished). */
+static int shrink(gomap *m, unsigned div) {
+    if (m->arr == NULL)
+        return 0;
+    while (growing(m)) {
+        int r = evacuate(m, m->nevacuate);
+        if (r)
+            return r;
+    }
+    unsigned newB = b_for_count(m->count, div);
+    if (newB > m->B)
+        newB = m->B;
+    if (newB == m->B && m->noverflow == 0)
+        return 0;
+    return rebuild(m, newB);
+}
+
+/* After a delete: the automatic shrink, if the config asked for it.  A
+ * failed allocation only means the map stays large. */
+static void maybe_shrink(gomap *m) {
+    if (m->B >= SHRINK_MIN_B && !growing(m) &&
+        (size_t)SHRINK_LOAD_DIV * m->count * LOAD_FACTOR_DEN <
+            (((size_t)1 << m->B) * LOAD_FACTOR_NUM))
+        (void)shrink(m, 2);
+}
+
 /* ---- insert ----------------------------------------------------------------- */
 
 /* Allocates the first bucket array of a map created without a hint. */
@@ -1678,6 +1990,8 @@ ALWAYS_INLINE bool del_impl(gomap *m, const void *key, uint64_t hash, bool have_
         if (!have_hash)
             hash = hash_key(m, key, kind);
         r = delete_impl(m, key, hash, kind);
+        if (r && unlikely(m->auto_shrink))
+            maybe_shrink(m);
     }
     write_end(m, wtok);
     return r;
@@ -1724,6 +2038,43 @@ uint64_t gomap__hash(const gomap *m, const void *key) {
 
 static void *get_other(const gomap *m, const void *key) {
     DISPATCH(m, get, m, key);
+}
+
+#define DEFINE_MANY_FN(name, k)                                                                    \
+    NOINLINE size_t get_many_##name(const gomap *m, const void *keys, size_t n, void **out) {      \
+        return get_many_impl(m, keys, NULL, NULL, n, out, k);                                      \
+    }                                                                                              \
+    NOINLINE size_t get_many_hashed_##name(const gomap *m, const void *const *keyv,                \
+                                           const uint64_t *hashes, size_t n, void **out) {         \
+        return get_many_impl(m, NULL, keyv, hashes, n, out, k);                                    \
+    }
+KEY_KINDS(DEFINE_MANY_FN)
+
+GOMAP_API size_t gomap_get_many(const gomap *m, const void *keys, size_t n, void **values) {
+    if (n == 0)
+        return 0;
+    if (m == NULL || keys == NULL) {
+        if (values)
+            memset(values, 0, n * sizeof *values);
+        return 0;
+    }
+    DISPATCH(m, get_many, m, keys, n, values);
+}
+
+size_t gomap__key_arg_size(const gomap *m) {
+    return key_arg_size(m, K_GEN);
+}
+
+size_t gomap__get_many_hashed(const gomap *m, const void *const *keys, const uint64_t *hashes,
+                              size_t n, void **values) {
+    if (n == 0)
+        return 0;
+    if (m == NULL) {
+        if (values)
+            memset(values, 0, n * sizeof *values);
+        return 0;
+    }
+    DISPATCH(m, get_many_hashed, m, keys, hashes, n, values);
 }
 
 GOMAP_API void *gomap_get(const gomap *m, const void *key) {
@@ -1983,6 +2334,7 @@ static int new_map(gomap **out, const gomap_config *cfg, uint64_t seed) {
     m->slot_size = (uint32_t)ss;
     m->seed = seed;
     m->sec = gomap__hash_secret(seed);
+    m->op_traced = op_semaphore();
 #ifndef GOMAP_NO_DETECT
     m->wslow = (uint8_t)((cfg->hash || cfg->equal ? WSLOW_CB : 0) |
                          (gomap__debug_writerstack() ? WSLOW_STACK : 0) |
@@ -2125,6 +2477,23 @@ GOMAP_API void gomap_clear(gomap *m) {
     write_end(m, wtok);
 }
 
+GOMAP_API int gomap_shrink(gomap *m) {
+    if (!m)
+        return 0;
+    int wtok = write_begin(m);
+    int r = shrink(m, 1);
+    write_end(m, wtok);
+    return r;
+}
+
+GOMAP_API void gomap_auto_shrink(gomap *m, bool on) {
+    if (!m)
+        return;
+    int wtok = write_begin(m);
+    m->auto_shrink = on;
+    write_end(m, wtok);
+}
+
 GOMAP_API size_t gomap_len(const gomap *m) {
     if (!m)
         return 0;
@@ -2196,49 +2565,26 @@ GOMAP_API void gomap_iter_stop(gomap_iter *it) {
 
 ALWAYS_INLINE bool iter_next_impl(gomap_iter *it, const void **keyp, void **valp, int kind) {
     const gomap *m = it->m;
-    barray *arr = it->array;
     bref b = {it->bucket, it->next, it->slots};
-    uintptr_t bucket = it->bucket_index;
     uintptr_t check = it->check_bucket;
-    unsigned i = it->i;
+    unsigned todo = it->i;
+    unsigned off0 = it->offset;
     size_t ss = m->slot_size;
+    bool moved = false;
     for (;;) {
-        if (b.top == NULL) {
-            if (bucket == it->start_bucket && it->wrapped) {
-                iter_end(it);
-                return false;
-            }
-            if (growing(m) && it->B == m->B) {
-                /* Started during this growth: if the old bucket has not been
-                 * evacuated, walk it and return only the entries bound for
-                 * this bucket. */
-                uintptr_t ob = bucket & (old_nbuckets(m) - 1);
-                if (!evacuated(m->oldtops[ob])) {
-                    mark_iter(m, ITER_OLD);
-                    b = arr_bucket(m, m->oldarr, ob);
-                    check = bucket;
-                } else {
-                    b = arr_bucket(m, arr, bucket);
-                    check = NO_CHECK;
-                }
-            } else {
-                b = arr_bucket(m, arr, bucket);
-                check = NO_CHECK;
-            }
-            bucket++;
-            if (bucket == ((uintptr_t)1 << it->B)) {
-                bucket = 0;
-                it->wrapped = true;
-            }
-            i = 0;
-        }
-        for (; i < BUCKET_CNT; i++) {
-            unsigned off = (i + it->offset) & (BUCKET_CNT - 1);
+        /* The current bucket's slots not yet visited that held an entry when
+         * the iterator reached the bucket, in the iteration's order (bit k
+         * is slot (k + offset) mod 8).  Each is checked again when its turn
+         * comes: a delete since then hides its entry, a growth since then
+         * marked it evacuated.  A slot filled after the bucket was reached
+         * holds an entry added during the iteration: it may be skipped. */
+        for (; todo; todo &= todo - 1) {
+            unsigned off = ((unsigned)__builtin_ctz(todo) + off0) & (BUCKET_CNT - 1);
             uint8_t t = top_at(*b.top, off);
             if (t <= EMPTY_ONE || t == EVACUATED_EMPTY)
                 continue;
             char *slot = b.s + off * ss;
-            if (check != NO_CHECK && !m->same_size) {
+            if (unlikely(check != NO_CHECK) && !m->same_size) {
                 if ((hash_slot(m, slot, kind) & bucket_mask(it->B)) != check)
                     continue;
             }
@@ -2266,16 +2612,53 @@ ALWAYS_INLINE bool iter_next_impl(gomap_iter *it, const void **keyp, void **valp
             }
             if (valp)
                 *valp = found + m->voff;
-            it->bucket = b.top;
-            it->next = b.next;
-            it->slots = b.s;
-            it->bucket_index = bucket;
-            it->check_bucket = check;
-            it->i = (uint8_t)(i + 1);
+            it->i = (uint8_t)(todo & (todo - 1));
+            if (moved) {
+                it->bucket = b.top;
+                it->next = b.next;
+                it->slots = b.s;
+                it->check_bucket = check;
+            }
             return true;
         }
-        b = next_bucket(b);
-        i = 0;
+        /* Next bucket: along the chain, unless the bucket's last slot is
+         * EMPTY_REST (what follows, if anything, is empty: the overflow
+         * pointer is not read); else the next bucket of the array. */
+        moved = true;
+        if (b.top && !chain_ends(*b.top) && *b.next) {
+            b = next_bucket(b);
+        } else {
+            uintptr_t bucket = it->bucket_index;
+            if (bucket == it->start_bucket && it->wrapped) {
+                iter_end(it);
+                return false;
+            }
+            if (growing(m) && it->B == m->B) {
+                /* Started during this growth: if the old bucket has not been
+                 * evacuated, walk it and return only the entries bound for
+                 * this bucket. */
+                uintptr_t ob = bucket & (old_nbuckets(m) - 1);
+                if (!evacuated(m->oldtops[ob])) {
+                    mark_iter(m, ITER_OLD);
+                    b = arr_bucket(m, m->oldarr, ob);
+                    check = bucket;
+                } else {
+                    b = arr_bucket(m, it->array, bucket);
+                    check = NO_CHECK;
+                }
+            } else {
+                b = arr_bucket(m, it->array, bucket);
+                check = NO_CHECK;
+            }
+            bucket++;
+            if (bucket == ((uintptr_t)1 << it->B)) {
+                bucket = 0;
+                it->wrapped = true;
+            }
+            it->bucket_index = bucket;
+        }
+        unsigned live = occupied_slots(*b.top);
+        todo = ((live >> off0) | (live << (BUCKET_CNT - off0))) & 0xffu;
     }
 }
 
@@ -2286,13 +2669,14 @@ ALWAYS_INLINE bool iter_next_impl(gomap_iter *it, const void **keyp, void **valp
 KEY_KINDS(DEFINE_ITER_FN)
 
 #define KEY_OPS_ENTRY(name, k)                                                                     \
-    [k] = {get_##name,  get_hashed_##name, set_##name, del_##name,                                 \
-           iter_##name, evacuate_##name,   hash_##name},
+    [k] = {get_##name,  get_hashed_##name, set_##name,                                             \
+           del_##name,  iter_##name,       evacuate_##name,                                        \
+           hash_##name, get_many_##name,   get_many_hashed_##name},
 static const key_ops key_ops_table[NKEY_KINDS] = {KEY_KINDS(KEY_OPS_ENTRY)};
 
+/* A step of an iteration: the kind's full step, after the clear check. */
 static bool iter_step(gomap_iter *it, const void **key, void **value) {
     const gomap *m = it->m;
-    GOMAP_PROBE2(op, (const void *)m, 3);
     if (it->clear_seq != m->clear_seq) {
         iter_end(it);
         return false;
@@ -2301,8 +2685,10 @@ static bool iter_step(gomap_iter *it, const void **key, void **value) {
 }
 
 /* An iterator step that found the writing word set: Go's mapiternext check;
- * a serializing map's step waits for the write instead. */
+ * a serializing map's step waits for the write instead.  Out of line and
+ * reached by a tail call, so the common step saves no registers. */
 NOINLINE bool iter_next_slow(gomap_iter *it, const void **key, void **value) {
+    GOMAP_PROBE2(op, (const void *)it->m, 3);
 #ifndef GOMAP_NO_DETECT
     const gomap *m = it->m; /* the step's end may clear it->m */
     enum read_entry e = read_begin_slow(m, GOMAP_CONFLICT_ITER_WRITE);
@@ -2322,6 +2708,40 @@ GOMAP_API bool gomap_iter_next(gomap_iter *it, const void **key, void **value) {
         return false;
     if (unlikely(writing_now(m)))
         return iter_next_slow(it, key, value);
+    GOMAP_PROBE2(op, (const void *)m, 3);
+    if (unlikely(it->clear_seq != m->clear_seq))
+        return iter_step(it, key, value);
+    /* The common step, kept small enough to need no saved registers: the
+     * next slot of the current bucket holds a live entry (not evacuated,
+     * and the bucket is not an old one read for a growing map).  Anything
+     * else goes to the full step for the key kind. */
+    unsigned todo = it->i;
+    if (likely(todo != 0 && it->check_bucket == NO_CHECK)) {
+        const uint64_t top = *(const uint64_t *)it->bucket;
+        do {
+            unsigned off = ((unsigned)__builtin_ctz(todo) + it->offset) & (BUCKET_CNT - 1);
+            uint8_t t = top_at(top, off);
+            if (unlikely(t < MIN_TOPHASH && t != EMPTY_ONE && t != EMPTY_REST))
+                break; /* evacuated: the full step looks the key up */
+            todo &= todo - 1;
+            if (t >= MIN_TOPHASH) {
+                char *slot = (char *)it->slots + off * m->slot_size;
+                it->i = (uint8_t)todo;
+                if (key) {
+                    if (m->config_kind == GOMAP_KEY_STRING) {
+                        it->key_view = skey_view((const skey *)slot);
+                        *key = &it->key_view;
+                    } else {
+                        *key = slot;
+                    }
+                }
+                if (value)
+                    *value = slot + m->voff;
+                return true;
+            }
+        } while (todo);
+        it->i = (uint8_t)todo;
+    }
     return iter_step(it, key, value);
 }
 
@@ -2440,6 +2860,7 @@ GOMAP_API int gomap_clone(const gomap *m, gomap **out) {
         read_end(m, e);
         return r;
     }
+    c->auto_shrink = m->auto_shrink;
     if (m->count > 0 || growing(m))
         r = growing(m) ? clone_reinsert(m, c) : clone_direct(m, c);
 #ifndef GOMAP_NO_DETECT

@@ -44,6 +44,20 @@ uint64_t gomap__hash(const gomap *m, const void *key);
 /* gomap_get with a precomputed hash.  m may be NULL (nil map: NULL). */
 void *gomap__get_hashed(const gomap *m, const void *key, uint64_t hash);
 
+/* gomap_get_many for keys given by pointer with precomputed hashes: values[i]
+ * (NULL allowed: only count) receives gomap__get_hashed(m, keys[i],
+ * hashes[i]); returns how many were found.  m may be NULL. */
+size_t gomap__get_many_hashed(const gomap *m, const void *const *keys, const uint64_t *hashes,
+                              size_t n, void **values);
+
+/* The size of one key argument of the map's kind (what gomap_get's `key`
+ * points to): the stride of a gomap_get_many key array. */
+size_t gomap__key_arg_size(const gomap *m);
+
+/* Keys per group of the thread-safe maps' load_many: each group is hashed
+ * outside the lock, then looked up under one (per shard) acquisition. */
+#define GOMAP__LOAD_MANY_GROUP 256
+
 /* gomap_set with a precomputed hash: 0 or ENOMEM (map unchanged).
  * m NULL: fatal "assignment to entry in nil map". */
 int gomap__set_hashed(gomap *m, const void *key, uint64_t hash, const void *value);

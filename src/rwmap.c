@@ -178,3 +178,38 @@ static int ops_create(void **out, const gomap_config *cfg, const concmap_options
     return rwmap_new((rwmap **)out, cfg);
 }
 GOMAP__DEFINE_CONCMAP_OPS(gomap_rwmap_ops, RW_NAME, rwmap, rwmap, ops_create);
+
+/* ---- batched loads ---------------------------------------------------------- */
+
+size_t rwmap_load_many(rwmap *m, const void *keys, size_t n, void *values_out, bool *found_out) {
+    if (found_out && n)
+        memset(found_out, 0, n * sizeof *found_out);
+    if (m == NULL || keys == NULL)
+        return 0;
+    size_t stride = gomap__key_arg_size(m->g.map);
+    size_t found = 0;
+    for (size_t base = 0; base < n; base += GOMAP__LOAD_MANY_GROUP) {
+        size_t g = n - base < GOMAP__LOAD_MANY_GROUP ? n - base : GOMAP__LOAD_MANY_GROUP;
+        const void *kp[GOMAP__LOAD_MANY_GROUP];
+        uint64_t h[GOMAP__LOAD_MANY_GROUP];
+        void *v[GOMAP__LOAD_MANY_GROUP];
+        /* Hashed before the lock, so a user hash function never runs under it. */
+        for (size_t j = 0; j < g; j++) {
+            kp[j] = (const char *)keys + (base + j) * stride;
+            h[j] = gomap__hash(m->g.map, kp[j]);
+        }
+        uint64_t t = lock_shared(m);
+        found += gomap__get_many_hashed(m->g.map, kp, h, g, v);
+        for (size_t j = 0; j < g; j++) {
+            if (!v[j])
+                continue;
+            if (values_out)
+                gomap__copy_out((char *)values_out + (base + j) * m->g.value_size, v[j],
+                                m->g.value_size);
+            if (found_out)
+                found_out[base + j] = true;
+        }
+        unlock(m, t, 0);
+    }
+    return found;
+}

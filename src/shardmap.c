@@ -483,3 +483,77 @@ static int ops_create(void **out, const gomap_config *cfg, const concmap_options
     return shardmap_new((shardmap **)out, cfg, opts ? opts->shard_bits : 0);
 }
 GOMAP__DEFINE_CONCMAP_OPS(gomap_shardmap_ops, SHARD_NAME, shardmap, shardmap, ops_create);
+
+/* ---- batched loads ---------------------------------------------------------- */
+
+/* Orders the keys of a group by shard: idx[] lists 0..g-1 sorted by sh[]
+ * (an LSD radix sort on the shard index, one pass per 8 bits of it). */
+static void sort_by_shard(const uint32_t *sh, size_t g, unsigned bits, uint16_t *idx) {
+    uint16_t tmp[GOMAP__LOAD_MANY_GROUP];
+    for (size_t j = 0; j < g; j++)
+        idx[j] = (uint16_t)j;
+    for (unsigned shift = 0; shift < bits; shift += 8) {
+        size_t count[257] = {0};
+        for (size_t j = 0; j < g; j++)
+            count[((sh[idx[j]] >> shift) & 0xff) + 1]++;
+        for (size_t d = 0; d < 256; d++)
+            count[d + 1] += count[d];
+        for (size_t j = 0; j < g; j++)
+            tmp[count[(sh[idx[j]] >> shift) & 0xff]++] = idx[j];
+        memcpy(idx, tmp, g * sizeof *idx);
+    }
+}
+
+size_t shardmap_load_many(shardmap *m, const void *keys, size_t n, void *values_out,
+                          bool *found_out) {
+    if (found_out && n)
+        memset(found_out, 0, n * sizeof *found_out);
+    if (m == NULL || keys == NULL)
+        return 0;
+    size_t stride = gomap__key_arg_size(m->hasher);
+    size_t vsize = m->cfg.value_size;
+    size_t found = 0;
+    for (size_t base = 0; base < n; base += GOMAP__LOAD_MANY_GROUP) {
+        size_t g = n - base < GOMAP__LOAD_MANY_GROUP ? n - base : GOMAP__LOAD_MANY_GROUP;
+        const void *kp[GOMAP__LOAD_MANY_GROUP];
+        uint64_t h[GOMAP__LOAD_MANY_GROUP];
+        uint32_t sh[GOMAP__LOAD_MANY_GROUP];
+        uint16_t idx[GOMAP__LOAD_MANY_GROUP];
+        /* Hashed before any lock, so a user hash function never runs under one. */
+        for (size_t j = 0; j < g; j++) {
+            const void *k = (const char *)keys + (base + j) * stride;
+            h[j] = shard_hash(m, k);
+            sh[j] = (uint32_t)(shard_of(m, h[j]) - m->shards);
+        }
+        sort_by_shard(sh, g, m->bits, idx);
+        /* One run per shard: its keys' pointers and hashes gathered in shard
+         * order, looked up under one acquisition of the shard's lock (not
+         * the optimistic path of single loads: the batched lookup is not
+         * written to run against a concurrent writer). */
+        uint64_t hs[GOMAP__LOAD_MANY_GROUP];
+        void *v[GOMAP__LOAD_MANY_GROUP];
+        for (size_t j = 0; j < g; j++) {
+            kp[j] = (const char *)keys + (base + idx[j]) * stride;
+            hs[j] = h[idx[j]];
+        }
+        for (size_t r = 0; r < g;) {
+            size_t e = r + 1;
+            while (e < g && sh[idx[e]] == sh[idx[r]])
+                e++;
+            struct shard *s = &m->shards[sh[idx[r]]];
+            uint64_t t = lock_shard(m, s);
+            found += gomap__get_many_hashed(s->g.map, kp + r, hs + r, e - r, v + r);
+            for (size_t j = r; j < e; j++) {
+                if (!v[j])
+                    continue;
+                if (values_out)
+                    gomap__copy_out((char *)values_out + (base + idx[j]) * vsize, v[j], vsize);
+                if (found_out)
+                    found_out[base + idx[j]] = true;
+            }
+            unlock_shard(m, s, t);
+            r = e;
+        }
+    }
+    return found;
+}

@@ -203,6 +203,18 @@ GOMAP_API void *gomap_get(const gomap *m, const void *key);
 /* Reports whether the key is present.  Same contract as gomap_get. */
 GOMAP_API bool gomap_contains(const gomap *m, const void *key);
 
+/* Looks up n keys at once: values[i] receives what gomap_get(m, key i)
+ * would return (a pointer to the value, or NULL when absent); returns how many
+ * keys were found.  `keys` points to n key arguments in a row, each what
+ * gomap_get's `key` points to: uint64_t for GOMAP_KEY_U64, uint32_t for
+ * GOMAP_KEY_U32, gomap_str for the string kinds, key_size bytes for
+ * GOMAP_KEY_BYTES.  values may be NULL to only count.  A NULL map (or NULL
+ * keys) finds nothing.  The lookups of a group of keys run interleaved (all
+ * hashed and their buckets prefetched, then probed), so on a map larger than
+ * the caches a batch costs much less per key than single gets.  O(n)
+ * expected.  One read (checked once for a concurrent write, as gomap_get). */
+GOMAP_API size_t gomap_get_many(const gomap *m, const void *keys, size_t n, void **values);
+
 /* Inserts the key with a copy of `value` (value_size bytes; may be NULL when
  * value_size is 0, or to zero-fill), or overwrites the value of an existing
  * key.  Returns 0, or ENOMEM with the map unchanged (no partial insert, no
@@ -230,7 +242,8 @@ GOMAP_API int gomap_set(gomap *m, const void *key, const void *value);
 GOMAP_API void *gomap_upsert(gomap *m, const void *key, bool *inserted);
 
 /* Removes the key; returns whether it was present.  Deleting an absent key,
- * or any key of a NULL map, is a no-op.  Never allocates.  O(1) expected. */
+ * or any key of a NULL map, is a no-op.  Never allocates, unless the map was
+ * set to shrink automatically (gomap_auto_shrink).  O(1) expected. */
 GOMAP_API bool gomap_delete(gomap *m, const void *key);
 
 /* ---- whole-map operations ------------------------------------------------- */
@@ -242,6 +255,28 @@ GOMAP_API size_t gomap_len(const gomap *m);
  * Iterators in progress see no entry afterwards.  NULL is a no-op.  O(buckets).
  */
 GOMAP_API void gomap_clear(gomap *m);
+
+/* Gives memory back after deletes (Go's map never does): moves the entries
+ * into the smallest bucket array that holds them (at most 6.5 per bucket, as
+ * growth allows), or repacks them at the same size when deletes left
+ * overflow buckets behind; frees the old array (or keeps it until running
+ * iterations end, see "Memory" under iteration).  Finishes a growth in
+ * progress first.  Iterators keep Go's guarantees across a shrink: an entry
+ * present for the whole iteration is returned exactly once, a deleted one is
+ * not returned.  Returns 0, or ENOMEM with the contents unchanged (a growth
+ * in progress may have advanced).  NULL is a no-op.  O(buckets + len), at
+ * once (not incremental).  A write. */
+GOMAP_API int gomap_shrink(gomap *m);
+
+/* Opt-in automatic shrink (off by default, as in Go): with `on`, a delete
+ * that leaves the map holding fewer than a quarter of the entries its array
+ * may hold shrinks it to the smallest array that holds them at half the
+ * maximum load (so the map can double again before it grows).  That delete
+ * then costs O(buckets + len) and allocates (if the allocation fails, the
+ * map just stays large); amortised over the deletes that led to it, O(1).
+ * Small maps (fewer than 32 buckets) never shrink.  Clones inherit the
+ * setting.  NULL is a no-op.  A write. */
+GOMAP_API void gomap_auto_shrink(gomap *m, bool on);
 
 /* Makes an independent copy with the same contents, hash functions,
  * allocator and hash seed (the copy is made bucket by bucket, without
@@ -482,6 +517,94 @@ GOMAP_DEFINE_TYPED(gomap_stru64, gomap_str, uint64_t, GOMAP_KEY_STRING);
 GOMAP_DEFINE_TYPED(gomap_u64ptr, uint64_t, void *, GOMAP_KEY_U64);
 GOMAP_DEFINE_TYPED(gomap_u32u32, uint32_t, uint32_t, GOMAP_KEY_U32);
 
+/* ---- private: the typed helpers' inline lookup ----------------------------
+ *
+ * Not part of the API (it may change in any release): the first fields of
+ * every map, in the order the library lays them out (it checks each offset at
+ * compile time), so that gomap_u64u64_get can look a key up inline in the
+ * caller's loop, as a C++ template's find is, instead of calling into the
+ * library.  It runs the library's algorithm on the library's layout (see
+ * docs/design.md): the key's hash picks a bucket, its top byte is matched
+ * against the bucket's 8 tophash bytes at once, matching slots' keys are
+ * compared, the chain is followed until a bucket ends it, and the writing
+ * flag is checked before the lookup.  A map that is growing, has another key
+ * kind, or is being traced (the op probe's semaphore, raised while a tracer is
+ * attached, so that the probe still counts every get) takes the library's
+ * path (gomap_get) instead. */
+struct gomap__view {
+    int writing; /* read with a relaxed atomic load */
+    uint8_t wslow_, B_, kind, same_size_;
+    uint16_t voff;
+    uint32_t slot_size;
+    uint32_t vsize_;
+    size_t count_;
+    uintptr_t mask;
+    const uint64_t *tops;     /* bucket i's 8 tophash bytes */
+    const char *const *nexts; /* bucket i's overflow bucket: its tophash word,
+                                 its overflow pointer, then its slots */
+    const char *slots;        /* bucket i's 8 slots: key, then value */
+    const uint64_t *oldtops;  /* non-NULL while the map grows */
+    const void *oldnexts_, *oldslots_;
+    uint64_t s0, s1;                          /* the integer hash's secrets */
+    const volatile unsigned short *op_traced; /* non-zero while the op probe is traced */
+};
+enum { GOMAP__VIEW_KIND_U64 = 0 };
+
+__attribute__((always_inline)) static inline const uint64_t *gomap__u64u64_find(const gomap *m,
+                                                                                uint64_t k) {
+    const struct gomap__view *v = (const struct gomap__view *)(const void *)m;
+    if (v == GOMAP_NULL)
+        return GOMAP_NULL;
+    if (__builtin_expect(
+            v->kind != GOMAP__VIEW_KIND_U64 || v->oldtops != GOMAP_NULL || *v->op_traced != 0, 0))
+        return (const uint64_t *)gomap_get(m, &k);
+#ifndef GOMAP_NO_DETECT
+    /* The writing word, checked before the lookup as gomap_get checks it:
+     * nonzero means a write is running, the map serializes conflicting calls
+     * (GOMAP_DEBUG=conflict=report|count) or was freed (checkfree); the
+     * library's path reports, waits or stops.  One relaxed load: the word
+     * publishes nothing in the default mode. */
+    if (__builtin_expect(__atomic_load_n(&v->writing, __ATOMIC_RELAXED) != 0, 0))
+        return (const uint64_t *)gomap_get(m, &k);
+#endif
+    /* The library's integer hash (src/hash.h). */
+    __uint128_t r = (__uint128_t)(k ^ v->s0) * v->s1;
+    uint64_t x = ((uint64_t)r ^ (uint64_t)(r >> 64)) * 0x9e3779b97f4a7c15ull;
+    uint64_t h = x ^ (x >> 32);
+    uint64_t t = h >> 56;
+    t += t < 5 ? 5 : 0; /* tophash values below 5 are reserved marks */
+    uintptr_t i = (uintptr_t)h & v->mask;
+    uint64_t top = v->tops[i];
+    const uint64_t want = 0x0101010101010101ull * t;
+    const uint64_t *found = GOMAP_NULL;
+    const char *s = v->slots + i * 8 * v->slot_size; /* the bucket's slots */
+    const char *const *next = &v->nexts[i];          /* its overflow pointer */
+    for (;;) {
+        /* Bytes equal to t: the zero-byte test on top ^ want.  Its false
+         * positives (a byte equal to t ^ 1) are live tophashes whose key
+         * comparison fails. */
+        uint64_t y = top ^ want;
+        for (uint64_t mt = (y - 0x0101010101010101ull) & ~y & 0x8080808080808080ull; mt;
+             mt &= mt - 1) {
+            const char *slot = s + (unsigned)(__builtin_ctzll(mt) >> 3) * v->slot_size;
+            uint64_t sk;
+            __builtin_memcpy(&sk, slot, sizeof sk);
+            if (sk == k) {
+                found = (const uint64_t *)(const void *)(slot + v->voff);
+                goto done;
+            }
+        }
+        if ((top >> 56) == 0 || *next == GOMAP_NULL) /* emptyRest: the chain ends here */
+            break;
+        s = *next;
+        __builtin_memcpy(&top, s, sizeof top);
+        next = (const char *const *)(const void *)(s + 8);
+        s += 16;
+    }
+done:
+    return found;
+}
+
 /* ---- typed helpers: u64 -> u64 ------------------------------------------- */
 
 /* A gomap whose keys and values are uint64_t.  The handle is a gomap; the
@@ -503,9 +626,11 @@ static inline void gomap_u64u64_free(gomap_u64u64 *m) {
 static inline int gomap_u64u64_set(gomap_u64u64 *m, uint64_t k, uint64_t v) {
     return gomap_set((gomap *)m, &k, &v);
 }
-/* Returns whether k is present and, if so and v is not NULL, stores its value. */
-static inline bool gomap_u64u64_get(const gomap_u64u64 *m, uint64_t k, uint64_t *v) {
-    const uint64_t *p = (const uint64_t *)gomap_get((const gomap *)m, &k);
+/* Returns whether k is present and, if so and v is not NULL, stores its value.
+ * Runs inline in the caller (see gomap__u64u64_find). */
+__attribute__((always_inline)) static inline bool gomap_u64u64_get(const gomap_u64u64 *m,
+                                                                   uint64_t k, uint64_t *v) {
+    const uint64_t *p = gomap__u64u64_find((const gomap *)m, k);
     if (p && v)
         *v = *p;
     return p != GOMAP_NULL;

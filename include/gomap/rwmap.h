@@ -44,6 +44,17 @@ GOMAP_API void rwmap_free(rwmap *m);
  * key is present.  Shared lock: blocks only behind a writer.  Never allocates. */
 GOMAP_API bool rwmap_load(rwmap *m, const void *key, void *value_out);
 
+/* Loads n keys at once.  keys: n key arguments in a row, as for
+ * gomap_get_many (uint64_t, uint32_t, gomap_str or key_size bytes each).
+ * Key i's value is copied to values_out + i * value_size (values_out may be
+ * NULL) and found_out[i] (may be NULL) says whether it is present; returns
+ * how many are.  The keys are hashed outside the lock and looked up in
+ * groups of 256 under one shared-lock acquisition each, with the core map's
+ * batched lookup; each key's load is linearizable, the batch as a whole is
+ * not one atomic snapshot across groups.  Never allocates. */
+GOMAP_API size_t rwmap_load_many(rwmap *m, const void *keys, size_t n, void *values_out,
+                                 bool *found_out);
+
 /* Inserts or overwrites.  0, or ENOMEM with the map unchanged.  Exclusive
  * lock.  Allocates when the key is new and the map must grow. */
 GOMAP_API int rwmap_store(rwmap *m, const void *key, const void *value);

@@ -73,6 +73,18 @@ GOMAP_API size_t shardmap_shards(const shardmap *m);
  * (or for maps without optimistic loads) blocking.  Never allocates. */
 GOMAP_API bool shardmap_load(shardmap *m, const void *key, void *value_out);
 
+/* Loads n keys at once.  keys: n key arguments in a row, as for
+ * gomap_get_many (uint64_t, uint32_t, gomap_str or key_size bytes each).
+ * Key i's value is copied to values_out + i * value_size (values_out may be
+ * NULL) and found_out[i] (may be NULL) says whether it is present; returns
+ * how many are.  In groups of 256 keys: hashed outside any lock, sorted by
+ * shard, then each shard's keys are looked up with the core map's batched
+ * lookup under one acquisition of that shard's lock.  Each key's load is
+ * linearizable; the batch is not one atomic snapshot.  Blocking (the shards'
+ * locks, one at a time).  Never allocates. */
+GOMAP_API size_t shardmap_load_many(shardmap *m, const void *keys, size_t n, void *values_out,
+                                    bool *found_out);
+
 /* Inserts or overwrites.  0, or ENOMEM with the map unchanged.  Blocking.
  * Allocates when the key is new and its shard must grow. */
 GOMAP_API int shardmap_store(shardmap *m, const void *key, const void *value);

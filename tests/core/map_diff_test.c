@@ -197,8 +197,35 @@ static void run_one(const struct run *r, bool window) {
                 tu_fill(want, r->value_size, md.tag[i]);
                 DREQ(memcmp(p, want, r->value_size) == 0);
             }
-        } else if (dice < 990) { /* contains */
+        } else if (dice < 980) { /* contains */
             DREQ_EQ(gomap_contains(m, kp), md.present[i]);
+        } else if (dice < 987) { /* a batch of up to 16 keys from i on */
+            struct tu_key bk[16];
+            unsigned char args[16 * sizeof(struct tu_key)];
+            void *out[16];
+            size_t nb = 1 + (size_t)tu_below(&rng, 16), found = 0;
+            size_t stride = r->kind == GOMAP_KEY_U64     ? 8
+                            : r->kind == GOMAP_KEY_U32   ? 4
+                            : r->kind == GOMAP_KEY_BYTES ? TU_BYTES_KEY_SIZE
+                                                         : sizeof(gomap_str);
+            for (size_t j = 0; j < nb; j++) {
+                const void *bp = key_of(&md, &bk[j], r->kind, (i + j) % r->keys);
+                memcpy(args + j * stride, bp, stride);
+                found += md.present[(i + j) % r->keys];
+            }
+            DREQ_EQ(gomap_get_many(m, args, nb, out), found);
+            for (size_t j = 0; j < nb; j++) {
+                uint64_t ij = (i + j) % r->keys;
+                DREQ_EQ(out[j] != NULL, md.present[ij]);
+                if (out[j]) {
+                    tu_fill(want, r->value_size, md.tag[ij]);
+                    DREQ(memcmp(out[j], want, r->value_size) == 0);
+                }
+            }
+        } else if (dice < 990) { /* shrink (an explicit one; or turn the automatic one on) */
+            if (tu_below(&rng, 4) == 0)
+                gomap_auto_shrink(m, true);
+            DREQ_EQ(gomap_shrink(m), 0);
         } else if (dice < 996) { /* iterate and compare */
             if (md.count < 20000 || tu_below(&rng, 20) == 0) {
                 int before = check_case_failed;

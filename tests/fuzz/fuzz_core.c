@@ -76,22 +76,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         case 7:
             /* clear is rare: it would hide most other state */
             what = "clear";
-            if (fz_u8(&in) < 24) {
+            uint8_t c = fz_u8(&in);
+            if (c < 24) {
                 gomap_clear(m);
                 fz_ref_clear(&r);
+            } else if (c < 64) {
+                what = "shrink";
+                if (c & 1)
+                    gomap_auto_shrink(m, true);
+                rc = gomap_shrink(m);
+                FUZZ_CHECK(rc == 0, "shrink: %d", rc);
             }
             break;
         case 8: {
             what = "clone";
-            gomap *c = NULL;
-            rc = gomap_clone(m, &c);
-            FUZZ_CHECK(rc == 0 && c, "clone: %d", rc);
-            fz_check_gomap(c, kind, value_size, &r, "clone (copy)");
+            gomap *copy = NULL;
+            rc = gomap_clone(m, &copy);
+            FUZZ_CHECK(rc == 0 && copy, "clone: %d", rc);
+            fz_check_gomap(copy, kind, value_size, &r, "clone (copy)");
             if (fz_u8(&in) & 1) {
                 gomap_free(m); /* continue with the copy */
-                m = c;
+                m = copy;
             } else {
-                gomap_free(c);
+                gomap_free(copy);
             }
             break;
         }
@@ -157,14 +164,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             what = "clone with a failing allocation";
             long long live = hard_live(&a);
             hard_fail_nth(&a, 1 + fz_u8(&in) % 8);
-            gomap *c = (gomap *)&r; /* must be overwritten */
-            rc = gomap_clone(m, &c);
+            gomap *copy = (gomap *)&r; /* must be overwritten */
+            rc = gomap_clone(m, &copy);
             hard_fail_off(&a);
             if (rc == 0) {
-                fz_check_gomap(c, kind, value_size, &r, "clone (copy)");
-                gomap_free(c);
+                fz_check_gomap(copy, kind, value_size, &r, "clone (copy)");
+                gomap_free(copy);
             } else {
-                FUZZ_CHECK(rc == ENOMEM && c == NULL, "clone returned %d, out %p", rc, (void *)c);
+                FUZZ_CHECK(rc == ENOMEM && copy == NULL, "clone returned %d, out %p", rc,
+                           (void *)copy);
             }
             FUZZ_CHECK(hard_live(&a) == live, "clone leaked %lld bytes", hard_live(&a) - live);
             atomic_store(&a.failed, 0);

@@ -87,8 +87,14 @@ static void fz_it_act(struct fz_iter_state *s, uint32_t just_returned) {
                 fz_it_set(s, (id + i) % FZ_NIDS);
         break;
     }
-    case 9:
-        if (fz_u8(s->in) < 16) {
+    case 9: {
+        uint8_t c = fz_u8(s->in);
+        if (c >= 16 && c < 64 && s->m) { /* shrink during the iteration */
+            if (c & 1)
+                gomap_auto_shrink(s->m, true);
+            FUZZ_CHECK(gomap_shrink(s->m) == 0, "shrink during iteration");
+        }
+        if (c < 16) {
             for (uint32_t i = 0; i < FZ_NIDS; i++)
                 if (s->r->present[i])
                     s->touched[i] = true;
@@ -99,6 +105,7 @@ static void fz_it_act(struct fz_iter_state *s, uint32_t just_returned) {
             fz_ref_clear(s->r);
         }
         break;
+    }
     case 10:
         if (just_returned < FZ_NIDS)
             fz_it_del(s, just_returned);
