@@ -42,8 +42,8 @@ struct concmap {
     const struct concmap_ops *ops;
     void *impl;
     const gomap_allocator *alloc;
-    /* NULL until concmap_metrics_enable (metrics.c; see src/metrics.h for
-     * the ordering); freed with the handle. */
+    /* NULL until concmap_metrics_enable (which says the ordering); the
+     * counter block of metrics.c, freed with the handle. */
     _Atomic(struct gomap__metrics *) metrics;
 };
 
@@ -65,7 +65,7 @@ enum { OP_LOAD = 0, OP_STORE = 1, OP_DELETE = 2, OP_OTHER = 3 };
 /* Untraced, a USDT probe is one nop; its arguments are already in
  * registers, so no GOMAP_PROBE_ENABLED guard is needed. */
 /* Metrics off, the hook is one load and a predictable branch; acquire pairs
- * with the release that publishes the block (metrics.c). */
+ * with the release that publishes the block (concmap_metrics_enable). */
 #define TRACE(m, op)                                                                               \
     do {                                                                                           \
         GOMAP_PROBE3(concmap_op, (m)->impl, (m)->ops->name, op);                                   \
@@ -74,8 +74,39 @@ enum { OP_LOAD = 0, OP_STORE = 1, OP_DELETE = 2, OP_OTHER = 3 };
             gomap__metrics_count(mx_, op);                                                         \
     } while (0)
 
-_Atomic(struct gomap__metrics *) *gomap__concmap_metrics_slot(const concmap *m) {
-    return (_Atomic(struct gomap__metrics *) *)&m->metrics;
+int concmap_metrics_enable(concmap *m, const char *name) {
+    if (!m || !name)
+        return EINVAL;
+    size_t len = strlen(name);
+    if (len == 0 || len > GOMAP_METRICS_NAME_MAX)
+        return EINVAL;
+    if (atomic_load_explicit(&m->metrics, memory_order_relaxed))
+        return EBUSY;
+    struct gomap__metrics *mx;
+    int err = gomap__metrics_register(name, m->ops->name, &mx);
+    if (err)
+        return err;
+    /* Release on success: pairs with the acquire load in TRACE, which then
+     * sees the zeroed block.  Failure: another enable of m won meanwhile;
+     * its block stays, this one goes (it was listed for that moment). */
+    struct gomap__metrics *none = NULL;
+    if (!atomic_compare_exchange_strong_explicit(&m->metrics, &none, mx, memory_order_release,
+                                                 memory_order_relaxed)) {
+        gomap__metrics_release(mx);
+        return EBUSY;
+    }
+    return 0;
+}
+
+int concmap_metrics_read(const concmap *m, gomap_metrics_counts *out) {
+    if (!m || !out)
+        return EINVAL;
+    /* Acquire: pairs with the release in concmap_metrics_enable. */
+    struct gomap__metrics *mx = atomic_load_explicit(&m->metrics, memory_order_acquire);
+    if (!mx)
+        return ENOENT;
+    gomap__metrics_read(mx, out);
+    return 0;
 }
 
 int concmap_new(concmap **out, const char *kind, const gomap_config *cfg,

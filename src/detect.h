@@ -23,6 +23,24 @@ _Noreturn void gomap__fatal(const char *msg);
  * "gomap: internal error: <msg>" and aborts. */
 _Noreturn void gomap__internal_error(const char *msg);
 
+/* GOMAP_ASSERT(cond): an internal invariant, checked where GOMAP_ASSERTS is
+ * defined (the AddressSanitizer and fuzz builds, see CMakeLists.txt) and a
+ * broken one reported through gomap__internal_error with its file and line.
+ * Elsewhere cond is not evaluated (it must have no side effect), so the
+ * checks cost the hot paths nothing.  For invariants only: misuse by the
+ * caller is an error code or gomap__fatal, in every build. */
+#define GOMAP__STR2(x) #x
+#define GOMAP__STR(x)  GOMAP__STR2(x)
+#ifdef GOMAP_ASSERTS
+#define GOMAP_ASSERT(cond)                                                                         \
+    (__builtin_expect(!!(cond), 1)                                                                 \
+         ? (void)0                                                                                 \
+         : gomap__internal_error("assertion failed: " #cond " (" __FILE__                          \
+                                 ":" GOMAP__STR(__LINE__) ")"))
+#else
+#define GOMAP_ASSERT(cond) ((void)sizeof(!(cond)))
+#endif
+
 /* The calling thread's kernel thread id, cached in a thread-local on first
  * use (one TLS load afterwards). */
 extern __thread int gomap__tid_cache __attribute__((tls_model("initial-exec")));

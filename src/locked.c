@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "detect.h"
 #include "map_internal.h"
 
 void *gomap__locked_alloc(const gomap_allocator *a, size_t size) {
@@ -25,11 +26,6 @@ void gomap__locked_free(const gomap_allocator *a, void *p, size_t size) {
         a->free(p, size, a->ctx);
     else
         free(p);
-}
-
-_Noreturn void gomap__locked_internal_error(const char *what, int err) {
-    fprintf(stderr, "gomap: internal error: %s (%s)\n", what, strerror(err));
-    abort();
 }
 
 /* ---- probes --------------------------------------------------------------- */
@@ -125,6 +121,7 @@ static void put_rec(struct gomap__snapshot *s, const void *key, const void *valu
     if (s->value_size)
         memcpy(p + pad16(kb), value, s->value_size);
     s->used += pad16(kb) + pad16(s->value_size);
+    GOMAP_ASSERT(s->used <= s->cap);
     s->count++;
 }
 
@@ -257,12 +254,8 @@ static bool range_in_chunks(struct gomap__snapshot *s, gomap_iter *it,
              * into system memory, and without that the program stops. */
             if (!reserve(&big, need)) {
                 big.alloc = &system_allocator;
-                if (!reserve(&big, need)) {
-                    fputs("fatal error: out of memory (a map's range could not copy one "
-                          "entry)\n",
-                          stderr);
-                    abort();
-                }
+                if (!reserve(&big, need))
+                    gomap__fatal("out of memory (a map's range could not copy one entry)");
             }
             put_rec(&big, k, v);
             break;
@@ -341,7 +334,8 @@ void gomap__rwspin_read_unlock(struct gomap__rwspin *l) {
     /* Release: the reader's accesses happen before a writer that then sees
      * no reader (its acquire CAS). */
     GOMAP__HB_RELEASE(l);
-    atomic_fetch_sub_explicit(&l->state, 1, memory_order_release);
+    uint32_t was = atomic_fetch_sub_explicit(&l->state, 1, memory_order_release);
+    GOMAP_ASSERT((was & RWSPIN_READERS) != 0); /* a reader was inside */
 }
 
 void gomap__rwspin_write_lock(struct gomap__rwspin *l) {
@@ -370,5 +364,7 @@ void gomap__rwspin_write_unlock(struct gomap__rwspin *l) {
     /* Keeps WAITING, which another writer may have set meanwhile.  Release
      * pairs with the acquire of the next reader or writer. */
     GOMAP__HB_RELEASE(l);
-    atomic_fetch_and_explicit(&l->state, ~(uint32_t)RWSPIN_WRITER, memory_order_release);
+    uint32_t was =
+        atomic_fetch_and_explicit(&l->state, ~(uint32_t)RWSPIN_WRITER, memory_order_release);
+    GOMAP_ASSERT((was & RWSPIN_WRITER) && !(was & RWSPIN_READERS)); /* this writer alone */
 }

@@ -19,7 +19,6 @@
 
 #include <gomap/concmap.h>
 #include <stdatomic.h>
-#include <stdint.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -32,9 +31,6 @@
 /* alloc/free through the hook (NULL = malloc/free). */
 void *gomap__locked_alloc(const gomap_allocator *a, size_t size);
 void gomap__locked_free(const gomap_allocator *a, void *p, size_t size);
-
-/* Aborts with "gomap: internal error: <what>" (a lock call failed). */
-_Noreturn void gomap__locked_internal_error(const char *what, int err);
 
 /* ---- value copies (value_size bytes; NULL-safe) --------------------------- */
 
@@ -115,14 +111,12 @@ static inline void gomap__snapshot_reset(struct gomap__snapshot *s) {
     s->count = 0;
 }
 
-/* The lock operations a locked range needs. */
 /* A writer-preferring reader-writer lock that spins, then yields, instead of
  * sleeping in the kernel.  Why not pthread_rwlock: with 10% writes on two
  * threads, glibc's rwlock (either preference) puts a reader to sleep behind
  * every writer and wakes it with a futex call, so each operation pays a
- * context switch: gomap-bench measured rwmap read90 at 2 threads at 0.23
- * Mops/s against 5.8 at 1 thread (Go's RWMutex, which spins first: 4.3).
- * Critical sections here are a single map operation (tens to hundreds of
+ * context switch (docs/design-family.md, "rwmap's lock", has the
+ * measurements).  Critical sections here are a single map operation (tens to hundreds of
  * nanoseconds), the case spinning is made for; after GOMAP__SPIN_LIMIT
  * spins a waiter yields its CPU, which keeps oversubscribed runs moving.
  *
@@ -138,6 +132,7 @@ void gomap__rwspin_read_unlock(struct gomap__rwspin *l);
 void gomap__rwspin_write_lock(struct gomap__rwspin *l);
 void gomap__rwspin_write_unlock(struct gomap__rwspin *l);
 
+/* The lock operations a locked range needs. */
 struct gomap__range_lock {
     void (*lock)(void *arg);
     void (*unlock)(void *arg);

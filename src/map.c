@@ -1466,6 +1466,7 @@ static void drop_iterator_memory(gomap *m) {
 /* Go's hashGrow: allocates the new array and makes the current one old.
  * Evacuation happens later, in growWork.  ENOMEM: nothing changed. */
 static int hash_grow(gomap *m) {
+    GOMAP_ASSERT(!growing(m));
     unsigned bigger = over_load_factor(m->count + 1, m->B) ? 1 : 0;
     unsigned newB = m->B + bigger;
     barray *a = new_array(m, newB);
@@ -1496,6 +1497,7 @@ static inline uintptr_t old_nbuckets(const gomap *m) {
  * this is O(1). */
 static void finish_growth(gomap *m) {
     barray *old = m->oldarr;
+    GOMAP_ASSERT(old != NULL && m->nevacuate == old_nbuckets(m));
     if (atomic_load_explicit(&m->iters->flags, memory_order_relaxed) & ITER_OLD) {
         if (iterations_live(m)) {
             old->retired_next = m->retired;
@@ -1934,6 +1936,7 @@ ALWAYS_INLINE bool delete_impl(gomap *m, const void *key, uint64_t hash, int kin
                         break;
                 }
             }
+            GOMAP_ASSERT(m->count > 0);
             m->count--;
             return true;
         }
@@ -2549,6 +2552,7 @@ GOMAP_API void gomap_iter_init(gomap_iter *it, const gomap *m) {
 /* Ends an iteration: the map may free what it kept for it.  it->m is the
  * mark of a counted iteration, cleared here so it ends once. */
 static void iter_end(gomap_iter *it) {
+    GOMAP_ASSERT(cohort_live(it->m, it->cohort) > 0);
     atomic_fetch_sub_explicit(&it->m->iters->live[it->cohort], 1, memory_order_relaxed);
     it->m = NULL;
 }

@@ -2,6 +2,9 @@
  * metrics.c — opt-in per-map counters for the thread-safe maps, and their
  * Prometheus text exposition (include/gomap/metrics.h).
  *
+ * It knows nothing of the maps: concmap.c registers a block per map that
+ * enables metrics and counts into it.
+ *
  * Each enabled map has one block: a name, the variant, and STRIPES counter
  * stripes of one cache line each.  A thread picks its stripe once (round
  * robin, kept in a thread-local) and only ever increments that stripe, so up
@@ -15,6 +18,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,11 +33,11 @@ struct stripe {
 } __attribute__((aligned(64)));
 
 /* Invariant: on the registry list (under registry_lock) from enable until
- * release; name unique on the list; name and kind fixed for its life. */
+ * release; name unique on the list; name and variant fixed for its life. */
 struct gomap__metrics {
     struct stripe stripes[STRIPES];
     struct gomap__metrics *next;
-    const char *kind;
+    const char *variant; /* the map's variant name, a string that outlives the block */
     char name[GOMAP_METRICS_NAME_MAX + 1];
 };
 
@@ -58,38 +62,30 @@ static void sum(const struct gomap__metrics *mx, uint64_t out[OPS]) {
     }
 }
 
-int concmap_metrics_enable(concmap *m, const char *name) {
-    if (!m || !name)
-        return EINVAL;
+int gomap__metrics_register(const char *name, const char *variant, struct gomap__metrics **out) {
     size_t len = strlen(name);
-    if (len == 0 || len > GOMAP_METRICS_NAME_MAX)
-        return EINVAL;
-    _Atomic(struct gomap__metrics *) *slot = gomap__concmap_metrics_slot(m);
     struct gomap__metrics *mx = aligned_alloc(64, sizeof *mx);
     if (!mx)
         return ENOMEM;
     memset(mx, 0, sizeof *mx);
     memcpy(mx->name, name, len + 1);
-    mx->kind = concmap_kind(m);
+    mx->variant = variant;
     int err = 0;
     pthread_mutex_lock(&registry_lock);
     for (struct gomap__metrics *o = registry; o && !err; o = o->next)
         if (strcmp(o->name, name) == 0)
             err = EEXIST;
-    /* Under the lock: two enables of one map cannot both see NULL. */
-    if (!err && atomic_load_explicit(slot, memory_order_relaxed))
-        err = EBUSY;
     if (!err) {
         mx->next = registry;
         registry = mx;
-        /* Release: pairs with the acquire load in every concmap_* call, which
-         * then sees the zeroed stripes. */
-        atomic_store_explicit(slot, mx, memory_order_release);
     }
     pthread_mutex_unlock(&registry_lock);
-    if (err)
+    if (err) {
         free(mx);
-    return err;
+        return err;
+    }
+    *out = mx;
+    return 0;
 }
 
 void gomap__metrics_release(struct gomap__metrics *mx) {
@@ -105,20 +101,13 @@ void gomap__metrics_release(struct gomap__metrics *mx) {
     free(mx);
 }
 
-int concmap_metrics_read(const concmap *m, gomap_metrics_counts *out) {
-    if (!m || !out)
-        return EINVAL;
-    struct gomap__metrics *mx =
-        atomic_load_explicit(gomap__concmap_metrics_slot(m), memory_order_acquire);
-    if (!mx)
-        return ENOENT;
+void gomap__metrics_read(const struct gomap__metrics *mx, gomap_metrics_counts *out) {
     uint64_t n[OPS];
     sum(mx, n);
     out->load = n[0];
     out->store = n[1];
     out->delete_ = n[2];
     out->other = n[3];
-    return 0;
 }
 
 /* Writes a label value with the exposition format's three escapes. */
@@ -154,7 +143,7 @@ int gomap_metrics_write_prometheus(FILE *out) {
         for (int op = 0; op < OPS; op++) {
             fputs("gomap_concmap_ops_total{map=\"", out);
             put_label(out, mx->name);
-            fprintf(out, "\",variant=\"%s\",op=\"%s\"} %" PRIu64 "\n", mx->kind, ops[op], n[op]);
+            fprintf(out, "\",variant=\"%s\",op=\"%s\"} %" PRIu64 "\n", mx->variant, ops[op], n[op]);
         }
     }
     pthread_mutex_unlock(&registry_lock);

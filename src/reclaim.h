@@ -74,7 +74,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* The link every retired object embeds (like liburcu's struct gomap__rcu_head). */
+/* The link every retired object embeds (the counterpart of liburcu's
+ * struct rcu_head). */
 struct gomap__rcu_head {
     struct gomap__rcu_head *next;
     void (*fn)(struct gomap__rcu_head *head);
