@@ -175,7 +175,7 @@ GOMAP_API size_t concmap_len(concmap *m);
     typedef value_type name##_value;                                                               \
     typedef concmap_action (*name##_compute_fn)(name##_value * value, bool loaded, void *ctx);     \
     typedef bool (*name##_range_fn)(name##_key key, name##_value value, void *ctx);                \
-    static inline name *name##_new(const char *variant, size_t hint) {                             \
+    GOMAP_MAYBE_UNUSED static inline name *name##_new(const char *variant, size_t hint) {          \
         gomap_config cfg = gomap__typed_config(                                                    \
             key_kind, GOMAP__TYPED_KEY_SIZE(key_kind, name##_key), sizeof(name##_value), hint);    \
         concmap *m = GOMAP_NULL;                                                                   \
@@ -184,26 +184,29 @@ GOMAP_API size_t concmap_len(concmap *m);
                       : EINVAL;                                                                    \
         return (name *)gomap__typed_result(err, m);                                                \
     }                                                                                              \
-    static inline void name##_free(name *m) {                                                      \
+    GOMAP_MAYBE_UNUSED static inline void name##_free(name *m) {                                   \
         concmap_free((concmap *)m);                                                                \
     }                                                                                              \
-    static inline concmap *name##_concmap(name *m) {                                               \
+    GOMAP_MAYBE_UNUSED static inline concmap *name##_concmap(name *m) {                            \
         return (concmap *)m;                                                                       \
     }                                                                                              \
-    static inline bool name##_load(name *m, name##_key key, name##_value *value) {                 \
+    GOMAP_MAYBE_UNUSED static inline bool name##_load(name *m, name##_key key,                     \
+                                                      name##_value *value) {                       \
         return concmap_load((concmap *)m, &key, value);                                            \
     }                                                                                              \
-    static inline int name##_store(name *m, name##_key key, name##_value value) {                  \
+    GOMAP_MAYBE_UNUSED static inline int name##_store(name *m, name##_key key,                     \
+                                                      name##_value value) {                        \
         return concmap_store((concmap *)m, &key, &value);                                          \
     }                                                                                              \
-    static inline int name##_load_or_store(name *m, name##_key key, name##_value value,            \
-                                           name##_value *actual, bool *loaded) {                   \
+    GOMAP_MAYBE_UNUSED static inline int name##_load_or_store(                                     \
+        name *m, name##_key key, name##_value value, name##_value *actual, bool *loaded) {         \
         return concmap_load_or_store((concmap *)m, &key, &value, actual, loaded);                  \
     }                                                                                              \
-    static inline bool name##_load_and_delete(name *m, name##_key key, name##_value *value) {      \
+    GOMAP_MAYBE_UNUSED static inline bool name##_load_and_delete(name *m, name##_key key,          \
+                                                                 name##_value *value) {            \
         return concmap_load_and_delete((concmap *)m, &key, value);                                 \
     }                                                                                              \
-    static inline void name##_delete(name *m, name##_key key) {                                    \
+    GOMAP_MAYBE_UNUSED static inline void name##_delete(name *m, name##_key key) {                 \
         concmap_delete((concmap *)m, &key);                                                        \
     }                                                                                              \
     struct name##_fn_ctx_ {                                                                        \
@@ -211,27 +214,30 @@ GOMAP_API size_t concmap_len(concmap *m);
         name##_range_fn range;                                                                     \
         void *ctx;                                                                                 \
     };                                                                                             \
-    static inline concmap_action name##_compute_tramp_(void *value, bool loaded, void *ctx) {      \
+    GOMAP_MAYBE_UNUSED static inline concmap_action name##_compute_tramp_(                         \
+        void *value, bool loaded, void *ctx) {                                                     \
         const struct name##_fn_ctx_ *c = (const struct name##_fn_ctx_ *)ctx;                       \
         return c->compute((name##_value *)value, loaded, c->ctx);                                  \
     }                                                                                              \
-    static inline int name##_compute(name *m, name##_key key, name##_compute_fn fn, void *ctx) {   \
+    GOMAP_MAYBE_UNUSED static inline int name##_compute(name *m, name##_key key,                   \
+                                                        name##_compute_fn fn, void *ctx) {         \
         struct name##_fn_ctx_ c = {fn, GOMAP_NULL, ctx};                                           \
         return fn ? concmap_compute((concmap *)m, &key, name##_compute_tramp_, &c) : EINVAL;       \
     }                                                                                              \
-    static inline bool name##_range_tramp_(const void *key, const void *value, void *ctx) {        \
+    GOMAP_MAYBE_UNUSED static inline bool name##_range_tramp_(const void *key, const void *value,  \
+                                                              void *ctx) {                         \
         const struct name##_fn_ctx_ *c = (const struct name##_fn_ctx_ *)ctx;                       \
         return c->range(*(const name##_key *)key, *(const name##_value *)value, c->ctx);           \
     }                                                                                              \
-    static inline void name##_range(name *m, name##_range_fn fn, void *ctx) {                      \
+    GOMAP_MAYBE_UNUSED static inline void name##_range(name *m, name##_range_fn fn, void *ctx) {   \
         struct name##_fn_ctx_ c = {GOMAP_NULL, fn, ctx};                                           \
         if (fn)                                                                                    \
             concmap_range((concmap *)m, name##_range_tramp_, &c);                                  \
     }                                                                                              \
-    static inline void name##_clear(name *m) {                                                     \
+    GOMAP_MAYBE_UNUSED static inline void name##_clear(name *m) {                                  \
         concmap_clear((concmap *)m);                                                               \
     }                                                                                              \
-    static inline size_t name##_len(name *m) {                                                     \
+    GOMAP_MAYBE_UNUSED static inline size_t name##_len(name *m) {                                  \
         return concmap_len((concmap *)m);                                                          \
     }                                                                                              \
     typedef int name##_defined_ /* so that a use ends with a semicolon */

@@ -395,6 +395,15 @@ GOMAP_API uint64_t gomap_conflict_count(gomap_conflict_kind kind);
 #define GOMAP_NULL ((void *)0)
 #endif
 
+/* Marks the functions a typed-map macro generates: a program uses some of
+ * them, and the rest must not warn (-Wunused-function) where the macro is
+ * expanded in a .c file. */
+#if defined(__GNUC__) || defined(__clang__)
+#define GOMAP_MAYBE_UNUSED __attribute__((unused))
+#else
+#define GOMAP_MAYBE_UNUSED
+#endif
+
 /* The key size gomap_config wants for a key kind and key type: the type's
  * size for GOMAP_KEY_BYTES, 0 (unused) otherwise. */
 #define GOMAP__TYPED_KEY_SIZE(key_kind, key_type)                                                  \
@@ -463,41 +472,44 @@ static inline void *gomap__typed_result(int err, void *m) {
     typedef struct name##_iter {                                                                   \
         gomap_iter it;                                                                             \
     } name##_iter;                                                                                 \
-    static inline name *name##_new(size_t hint) {                                                  \
+    GOMAP_MAYBE_UNUSED static inline name *name##_new(size_t hint) {                               \
         gomap_config cfg = gomap__typed_config(                                                    \
             key_kind, GOMAP__TYPED_KEY_SIZE(key_kind, name##_key), sizeof(name##_value), hint);    \
         gomap *m = GOMAP_NULL;                                                                     \
         int err = GOMAP__TYPED_KEY_OK(key_kind, name##_key) ? gomap_new(&m, &cfg) : EINVAL;        \
         return (name *)gomap__typed_result(err, m);                                                \
     }                                                                                              \
-    static inline void name##_free(name *m) {                                                      \
+    GOMAP_MAYBE_UNUSED static inline void name##_free(name *m) {                                   \
         gomap_free((gomap *)m);                                                                    \
     }                                                                                              \
-    static inline gomap *name##_map(name *m) {                                                     \
+    GOMAP_MAYBE_UNUSED static inline gomap *name##_map(name *m) {                                  \
         return (gomap *)m;                                                                         \
     }                                                                                              \
-    static inline int name##_set(name *m, name##_key key, name##_value value) {                    \
+    GOMAP_MAYBE_UNUSED static inline int name##_set(name *m, name##_key key, name##_value value) { \
         return gomap_set((gomap *)m, &key, &value);                                                \
     }                                                                                              \
-    static inline bool name##_get(const name *m, name##_key key, name##_value *value) {            \
+    GOMAP_MAYBE_UNUSED static inline bool name##_get(const name *m, name##_key key,                \
+                                                     name##_value *value) {                        \
         const name##_value *p = (const name##_value *)gomap_get((const gomap *)m, &key);           \
         if (p && value)                                                                            \
             *value = *p;                                                                           \
         return p != GOMAP_NULL;                                                                    \
     }                                                                                              \
-    static inline name##_value *name##_upsert(name *m, name##_key key, bool *inserted) {           \
+    GOMAP_MAYBE_UNUSED static inline name##_value *name##_upsert(name *m, name##_key key,          \
+                                                                 bool *inserted) {                 \
         return (name##_value *)gomap_upsert((gomap *)m, &key, inserted);                           \
     }                                                                                              \
-    static inline bool name##_delete(name *m, name##_key key) {                                    \
+    GOMAP_MAYBE_UNUSED static inline bool name##_delete(name *m, name##_key key) {                 \
         return gomap_delete((gomap *)m, &key);                                                     \
     }                                                                                              \
-    static inline size_t name##_len(const name *m) {                                               \
+    GOMAP_MAYBE_UNUSED static inline size_t name##_len(const name *m) {                            \
         return gomap_len((const gomap *)m);                                                        \
     }                                                                                              \
-    static inline void name##_iter_init(name##_iter *it, const name *m) {                          \
+    GOMAP_MAYBE_UNUSED static inline void name##_iter_init(name##_iter *it, const name *m) {       \
         gomap_iter_init(&it->it, (const gomap *)m);                                                \
     }                                                                                              \
-    static inline bool name##_iter_next(name##_iter *it, name##_key *key, name##_value **value) {  \
+    GOMAP_MAYBE_UNUSED static inline bool name##_iter_next(name##_iter *it, name##_key *key,       \
+                                                           name##_value **value) {                 \
         const void *k;                                                                             \
         void *v;                                                                                   \
         if (!gomap_iter_next(&it->it, &k, &v))                                                     \
@@ -508,7 +520,7 @@ static inline void *gomap__typed_result(int err, void *m) {
             *value = (name##_value *)v;                                                            \
         return true;                                                                               \
     }                                                                                              \
-    static inline void name##_iter_stop(name##_iter *it) {                                         \
+    GOMAP_MAYBE_UNUSED static inline void name##_iter_stop(name##_iter *it) {                      \
         gomap_iter_stop(&it->it);                                                                  \
     }                                                                                              \
     typedef int name##_defined_ /* so that a use ends with a semicolon */
