@@ -567,18 +567,20 @@ __attribute__((always_inline)) static inline const uint64_t *gomap__u64u64_find(
     const struct gomap__view *v = (const struct gomap__view *)(const void *)m;
     if (v == GOMAP_NULL)
         return GOMAP_NULL;
-    if (__builtin_expect(
-            v->kind != GOMAP__VIEW_KIND_U64 || v->oldtops != GOMAP_NULL || *v->op_traced != 0, 0))
-        return (const uint64_t *)gomap_get(m, &k);
 #ifndef GOMAP_NO_DETECT
-    /* The writing word, checked before the lookup as gomap_get checks it:
-     * nonzero means a write is running, the map serializes conflicting calls
-     * (GOMAP_DEBUG=conflict=report|count) or was freed (checkfree); the
-     * library's path reports, waits or stops.  One relaxed load: the word
-     * publishes nothing in the default mode. */
+    /* The writing word first, before any other field is read, as gomap_get
+     * checks it: nonzero means a write is running, the map serializes
+     * conflicting calls (GOMAP_DEBUG=conflict=report|count) or was freed
+     * (checkfree); the library's path reports, waits or stops, and a
+     * serializing map's reader then never reads a field a writer is
+     * changing.  One relaxed load: the word publishes nothing in the default
+     * mode. */
     if (__builtin_expect(__atomic_load_n(&v->writing, __ATOMIC_RELAXED) != 0, 0))
         return (const uint64_t *)gomap_get(m, &k);
 #endif
+    if (__builtin_expect(
+            v->kind != GOMAP__VIEW_KIND_U64 || v->oldtops != GOMAP_NULL || *v->op_traced != 0, 0))
+        return (const uint64_t *)gomap_get(m, &k);
     /* The library's integer hash (src/hash.h). */
     __uint128_t r = (__uint128_t)(k ^ v->s0) * v->s1;
     uint64_t x = ((uint64_t)r ^ (uint64_t)(r >> 64)) * 0x9e3779b97f4a7c15ull;
