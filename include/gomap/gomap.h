@@ -456,7 +456,10 @@ static inline void *gomap__typed_result(int err, void *m) {
  * key_kind is one of GOMAP_KEY_U64 (an 8-byte key_type), GOMAP_KEY_U32 (4
  * bytes), GOMAP_KEY_STRING or GOMAP_KEY_STRING_BORROWED (key_type gomap_str),
  * or GOMAP_KEY_BYTES (any other fixed-size key_type; see "Keys and values"
- * above: its padding bytes are compared).  Use it at file scope:
+ * above: its padding bytes are compared).  The functions take keys by value
+ * and C keeps no padding bytes across a copy, so a GOMAP_KEY_BYTES key_type
+ * must have no padding: name each gap as a field and set it to 0.  Use it
+ * at file scope:
  *
  *     typedef struct point { int32_t x, y; } point;
  *     GOMAP_DEFINE_TYPED(point_names, point, const char *, GOMAP_KEY_BYTES)
