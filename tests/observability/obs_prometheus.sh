@@ -17,20 +17,9 @@
 set -u
 watch=$1 target=$2 prometheus=$3 rules=$4 dashboard=$5
 
-skip() {
-    echo "SKIP: $*"
-    exit 77
-}
-fail() {
-    echo "FAIL (prometheus): $*"
-    for f in watch.log a.out b.out prometheus.log; do
-        echo "--- $f ---"
-        tail -60 "$tmp/$f" 2>/dev/null
-    done
-    exit 1
-}
-[ "$(id -u)" = 0 ] || skip "eBPF needs root (uid $(id -u))"
-command -v curl >/dev/null || skip "curl is not installed"
+obs_name=prometheus obs_logs="watch.log a.out b.out prometheus.log"
+. "$(dirname "$0")/obs_lib.sh"
+require_root_and_curl
 command -v jq >/dev/null || skip "jq is not installed"
 
 tmp=$(mktemp -d)
@@ -44,12 +33,6 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-. "$(dirname "$0")/obs_lib.sh"
-
-free_port() { # the kernel's choice for a socket we close at once
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null ||
-        echo $((20000 + ($$ + $1) % 20000))
-}
 
 rounds=4
 common=(OBS_REPEAT=$rounds OBS_PAUSE_MS=600)
@@ -65,16 +48,7 @@ wait_for waiting 30 "$tmp/a.out" "$apid" && wait_for waiting 30 "$tmp/b.out" "$b
 wport=$(free_port 0)
 "$watch" --port "$wport" --ready-file "$tmp/ready" "$apid" "$bpid" >"$tmp/watch.log" 2>&1 &
 wpid=$!
-for ((i = 0; i < 600; i++)); do
-    [ -s "$tmp/ready" ] && break
-    alive "$wpid" || break
-    sleep 0.1
-done
-if [ ! -s "$tmp/ready" ]; then
-    grep -qiE "permission|not permitted|needs root" "$tmp/watch.log" &&
-        skip "the kernel refused eBPF: $(head -1 "$tmp/watch.log")"
-    fail "gomap-watch did not start"
-fi
+wait_ready "$tmp/ready" "$wpid" 60 || watch_not_ready
 curl -sf "http://127.0.0.1:$wport/healthz" | grep -q "^ok" || fail "/healthz of gomap-watch is not ok"
 
 # Prometheus: its own configuration and storage, on loopback only.

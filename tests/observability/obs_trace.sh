@@ -16,10 +16,8 @@ set -u
 script=$1 target=$2 sems=$3 library=$4
 name=$(basename "$script" .bt)
 
-skip() {
-    echo "SKIP: $*"
-    exit 77
-}
+. "$(dirname "$0")/obs_lib.sh"
+# This test's own failure report: bpftrace's output, then the target's.
 fail() {
     echo "FAIL ($name): $*"
     echo "--- bpftrace output ---"
@@ -48,8 +46,6 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-
-. "$(dirname "$0")/obs_lib.sh"
 
 # A private copy of the target: uprobes attach to a file (an inode), so the
 # tool sees this test's process only, whatever else runs in parallel.

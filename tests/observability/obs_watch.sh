@@ -13,20 +13,9 @@
 set -u
 watch=$1 target=$2 check=$3
 
-skip() {
-    echo "SKIP: $*"
-    exit 77
-}
-fail() {
-    echo "FAIL (gomap-watch): $*"
-    for f in watch.log a.out b.out metrics.txt; do
-        echo "--- $f ---"
-        head -150 "$tmp/$f" 2>/dev/null
-    done
-    exit 1
-}
-[ "$(id -u)" = 0 ] || skip "eBPF needs root (uid $(id -u))"
-command -v curl >/dev/null || skip "curl is not installed"
+obs_name=gomap-watch obs_logs="watch.log a.out b.out metrics.txt" obs_lines=150
+. "$(dirname "$0")/obs_lib.sh"
+require_root_and_curl
 
 tmp=$(mktemp -d)
 apid="" bpid="" wpid=""
@@ -38,7 +27,6 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-. "$(dirname "$0")/obs_lib.sh"
 
 OBS_GO=$tmp/goa OBS_PHASES=conflicts,core OBS_SEMS=conflict,op GOMAP_DEBUG=conflict=report \
     "$target" >"$tmp/a.out" 2>"$tmp/a.err" &
@@ -48,21 +36,10 @@ OBS_GO=$tmp/gob OBS_PHASES=concmap OBS_SEMS=concmap_op,lock_hold "$target" >"$tm
 bpid=$!
 wait_for waiting 30 "$tmp/a.out" "$apid" && wait_for waiting 30 "$tmp/b.out" "$bpid" || fail "targets did not start"
 
-# A free port: the kernel's choice for a socket we close at once.
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null ||
-    echo $((20000 + $$ % 20000)))
+port=$(free_port)
 "$watch" --port "$port" --ready-file "$tmp/ready" "$apid" "$bpid" >"$tmp/watch.log" 2>&1 &
 wpid=$!
-for ((i = 0; i < 600; i++)); do
-    [ -s "$tmp/ready" ] && break
-    alive "$wpid" || break
-    sleep 0.1
-done
-if [ ! -s "$tmp/ready" ]; then
-    grep -qiE "permission|not permitted|needs root" "$tmp/watch.log" &&
-        skip "the kernel refused eBPF: $(head -1 "$tmp/watch.log")"
-    fail "gomap-watch did not start"
-fi
+wait_ready "$tmp/ready" "$wpid" 60 || watch_not_ready
 touch "$tmp/goa" "$tmp/gob"
 wait_for "obs_target: done" 120 "$tmp/a.out" "$apid" || fail "target A did not finish: $(cat "$tmp/a.err")"
 wait_for "obs_target: done" 120 "$tmp/b.out" "$bpid" || fail "target B did not finish: $(cat "$tmp/b.err")"

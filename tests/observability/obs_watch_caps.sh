@@ -13,21 +13,10 @@
 set -u
 watch=$1 target=$2 lib=$3 unit=$4
 
-skip() {
-    echo "SKIP: $*"
-    exit 77
-}
-fail() {
-    echo "FAIL (gomap-watch as a service): $*"
-    for f in watch.log t.out metrics.txt; do
-        echo "--- $f ---"
-        tail -40 "$tmp/$f" 2>/dev/null
-    done
-    exit 1
-}
-[ "$(id -u)" = 0 ] || skip "eBPF needs root (uid $(id -u))"
+obs_name="gomap-watch as a service" obs_logs="watch.log t.out metrics.txt" obs_lines=40
+. "$(dirname "$0")/obs_lib.sh"
+require_root_and_curl
 command -v setpriv >/dev/null && command -v capsh >/dev/null || skip "setpriv/capsh not installed"
-command -v curl >/dev/null || skip "curl is not installed"
 
 tmp=$(mktemp -d)
 chmod 755 "$tmp"
@@ -37,7 +26,6 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-. "$(dirname "$0")/obs_lib.sh"
 
 # The unit's capabilities, in setpriv's syntax; one this test's own bounding
 # set lacks (a container may withhold some) is left out and said so.
@@ -56,18 +44,12 @@ done
 mkdir "$tmp/lib" "$tmp/run"
 chmod 777 "$tmp/run"
 cp "$lib" "$tmp/lib/libgomap.so.0"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null ||
-    echo $((20000 + $$ % 20000)))
+port=$(free_port)
 setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps="$caps" --ambient-caps="$caps" \
     "$watch" --all --library "$tmp/lib/libgomap.so.0" --port "$port" --ready-file "$tmp/run/ready" \
     >"$tmp/watch.log" 2>&1 &
 wpid=$!
-for ((i = 0; i < 300; i++)); do
-    [ -s "$tmp/run/ready" ] && break
-    alive "$wpid" || break
-    sleep 0.1
-done
-if [ ! -s "$tmp/run/ready" ]; then
+if ! wait_ready "$tmp/run/ready" "$wpid" 30; then
     grep -qiE "permission|not permitted" "$tmp/watch.log" &&
         fail "the unit's capabilities ($caps) do not let gomap-watch load its BPF programs"
     fail "gomap-watch did not start"
