@@ -37,7 +37,11 @@ free_port() {
 
 # Whether process $1 runs.  A child that has exited stays a zombie until it is
 # waited for: that is not alive.
-alive() { [ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*[ZX]' "/proc/$1/status"; }
+alive() {
+    local status
+    status=$(cat "/proc/$1/status" 2>/dev/null) || return 1
+    ! grep -q '^State:[[:space:]]*[ZX]' <<<"$status"
+}
 
 # Waits up to $2 seconds for the regex $1 in file $3, while process $4 (if
 # given) lives; returns 1 on timeout or when the process is gone first.
