@@ -232,6 +232,7 @@ int cowmap_new(cowmap **out, const gomap_config *cfg) {
 void cowmap_free(cowmap *m) {
     if (!m)
         return;
+    gomap__rcu_free_check("cowmap_free");
     gomap__rcu_drain(&m->reclaim, "cowmap_free");
     struct cm_version *v = atomic_load_explicit(&m->cur, memory_order_relaxed);
     if (v)

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "detect.h"
 #include "tsan.h"
 
 /* The object every section releases on exit and every callback acquires
@@ -125,8 +126,7 @@ static void rcu_postfork_child(void);
 static void rcu_init(void) {
     if (pthread_key_create(&rcu_exit_key, rcu_unregister_at_exit) != 0 ||
         pthread_atfork(rcu_prefork, rcu_postfork_parent, rcu_postfork_child) != 0) {
-        fputs("gomap: internal error: cannot set up RCU thread exit and fork handlers\n", stderr);
-        abort();
+        gomap__internal_error("cannot set up the RCU thread-exit and fork handlers");
     }
     Dl_info info;
     if (dladdr((void *)&rcu_init, &info) && info.dli_fname)
@@ -238,9 +238,9 @@ static void rq_start(void) {
         pthread_attr_destroy(&attr);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (err != 0) {
-            fprintf(stderr, "gomap: internal error: cannot start the RCU reclaimer thread (%s)\n",
-                    strerror(err));
-            abort();
+            char msg[160];
+            snprintf(msg, sizeof msg, "cannot start the RCU reclaimer thread (%s)", strerror(err));
+            gomap__internal_error(msg);
         }
         atomic_store_explicit(&rq_started, true, memory_order_release);
     }
@@ -267,10 +267,8 @@ static void rcu_prefork(void) {
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }
-    fputs("fatal error: fork called inside a syncmap/cowmap range callback while a grace "
-          "period waits for that callback\n",
-          stderr);
-    abort();
+    gomap__fatal("fork called inside a syncmap/cowmap range callback while a grace period waits "
+                 "for that callback");
 }
 
 static void rcu_postfork_parent(void) {
@@ -350,16 +348,21 @@ static void rcu_wait_zero(atomic_long *count_l, atomic_size_t *count_z) {
     }
 }
 
+void gomap__rcu_free_check(const char *who) {
+    if (gomap__rcu_in_section()) {
+        char msg[200];
+        snprintf(msg, sizeof msg,
+                 "%s called inside a syncmap/cowmap range callback (it would wait for its own "
+                 "read-side section)",
+                 who);
+        gomap__fatal(msg);
+    }
+}
+
 void gomap__rcu_drain(struct gomap__reclaim *r, const char *who) {
     if (atomic_load_explicit(&r->pending, memory_order_acquire) == 0)
         return;
-    if (gomap__rcu_in_section()) {
-        fprintf(stderr,
-                "fatal error: %s called inside a syncmap/cowmap range callback "
-                "(it would wait for its own read-side section)\n",
-                who);
-        abort();
-    }
+    gomap__rcu_free_check(who);
     /* A forked child inherits queued objects but no reclaimer. */
     if (!atomic_load_explicit(&rq_started, memory_order_acquire))
         rq_start();

@@ -117,6 +117,12 @@ void gomap__rcu_callback_begin(struct gomap__rcu_head *head);
  * count reach 0 may free the map, after everything the callback did. */
 void gomap__rcu_reclaimed(struct gomap__reclaim *r);
 
+/* The first call of syncmap_free and cowmap_free (`who` names it): inside a
+ * read-side section (a range callback of any syncmap or cowmap) freeing is a
+ * fatal error, whether or not the map has objects queued, since the map may
+ * be the one being ranged and its drain would wait for its own section. */
+void gomap__rcu_free_check(const char *who);
+
 /* Waits until every object retired so far on r has been freed: returns at
  * once when none is pending, else polls (the callbacks run on the reclaimer
  * thread after a grace period; a stalled reader anywhere delays them).

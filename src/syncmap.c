@@ -940,6 +940,7 @@ int syncmap_new(syncmap **out, const gomap_config *cfg) {
 void syncmap_free(syncmap *m) {
     if (!m)
         return;
+    gomap__rcu_free_check("syncmap_free");
     /* The caller guarantees exclusive use: free what is linked at once, then
      * wait for what was retired earlier (its callbacks use m). */
     clear_locked(m, true);

@@ -14,6 +14,10 @@
 #include <gomap/syncmap.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "check.h"
 #include "reclaim.h"
@@ -364,6 +368,58 @@ TEST(free_waits_for_queued_memory) {
         CHECK_EQ(atomic_load(&t.allocs), atomic_load(&t.frees));
         CHECK_EQ(atomic_load(&t.live_bytes), 0);
         CHECK_EQ(atomic_load(&t.bad), 0);
+    }
+}
+
+/* ---- freeing a map from inside its own range callback ------------------------ */
+
+/* The callback retires an object (a store of a new value), which cannot be
+ * freed while the callback's section is open, then frees the map: the free
+ * would wait for its own section for ever, so it is Go-style fatal. */
+struct free_in_range {
+    const struct kind *k;
+    void *m;
+};
+
+static bool free_in_range_fn(const void *key, const void *value, void *ctx) {
+    (void)key;
+    (void)value;
+    struct free_in_range *f = ctx;
+    uint64_t k = 2;
+    struct tval v = tval_make(k, 3);
+    if (f->k->store(f->m, &k, &v) != 0)
+        exit(3);
+    f->k->destroy(f->m);
+    exit(4); /* not reached: the free is fatal */
+}
+
+static void free_in_range_child(void *arg) {
+    const struct kind *k = arg;
+    struct tally t;
+    tally_init(&t);
+    struct free_in_range f = {k, make_map(k, &t)};
+    if (!f.m)
+        exit(2);
+    uint64_t key = 1;
+    struct tval v = tval_make(key, 1);
+    if (k->store(f.m, &key, &v) != 0)
+        exit(2);
+    k->range(f.m, free_in_range_fn, &f);
+}
+
+TEST(free_inside_own_range_callback_is_fatal) {
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        static struct child_result r;
+        run_in_child(free_in_range_child, (void *)(uintptr_t)kinds[i], NULL, &r);
+        char want[160];
+        snprintf(want, sizeof want,
+                 "fatal error: %s_free called inside a syncmap/cowmap range callback",
+                 kinds[i]->name);
+        CHECK(!r.exited && r.status == SIGABRT);
+        if (!strstr(r.err, want)) {
+            fprintf(stderr, "  %s: no \"%s\" in:\n%s\n", kinds[i]->name, want, r.err);
+            CHECK_FAIL("the fatal message names the free");
+        }
     }
 }
 
