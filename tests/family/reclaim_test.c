@@ -373,6 +373,19 @@ TEST(free_waits_for_queued_memory) {
 
 /* ---- freeing a map from inside its own range callback ------------------------ */
 
+/* ThreadSanitizer cannot start threads in a child forked from a process
+ * that has threads (it dies with its own message), and the child needs the
+ * reclaimer thread. */
+#if defined(__SANITIZE_THREAD__)
+#define RECLAIM_TEST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define RECLAIM_TEST_TSAN 1
+#endif
+#endif
+
+#ifndef RECLAIM_TEST_TSAN
+
 /* The callback retires an object (a store of a new value), which cannot be
  * freed while the callback's section is open, then frees the map: the free
  * would wait for its own section for ever, so it is Go-style fatal. */
@@ -406,16 +419,6 @@ static void free_in_range_child(void *arg) {
         exit(2);
     k->range(f.m, free_in_range_fn, &f);
 }
-
-/* ThreadSanitizer cannot start threads in a child forked from a process
- * that has threads (it dies with its own message), and the child needs the
- * reclaimer thread. */
-#if defined(__SANITIZE_THREAD__)
-#define RECLAIM_TEST_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define RECLAIM_TEST_TSAN 1
-#endif
 #endif
 
 TEST(free_inside_own_range_callback_is_fatal) {
