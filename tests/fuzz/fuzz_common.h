@@ -55,16 +55,86 @@ static inline uint8_t fz_u8(struct fz_in *in) {
  * iteration names its key, and a stale value is told from the current one. */
 enum { FZ_NIDS = 512 };
 
+/* Key ids of a map whose user hash collides on purpose (constant, low3,
+ * top8: one long chain, or a few): every lookup there walks the chain, so
+ * with FZ_NIDS keys each check would cost thousands of key comparisons and
+ * an input tens of milliseconds.  64 keys still make chains of 8 overflow
+ * buckets, grow the map through several sizes and same-size regrowths, and
+ * fill tophash-equal runs: the same code paths, at a cost that lets the
+ * fuzzer run thousands of inputs a second. */
+enum { FZ_NIDS_COLLIDING = 64 };
+
+static inline uint32_t fz_nids_for(enum hard_hash_mode mode) {
+    return mode == HARD_HASH_BUILTIN || mode == HARD_HASH_USER_GOOD ? FZ_NIDS : FZ_NIDS_COLLIDING;
+}
+
 /* Decodes an operation: an opcode byte (low 4 bits the operation, bit 4 the
- * key id's high bit) and the key id's low byte.  Returns the key id. */
-static inline uint32_t fz_next_op(struct fz_in *in, uint8_t *op) {
+ * key id's high bit) and the key id's low byte.  Returns the key id, below
+ * nids. */
+static inline uint32_t fz_next_op(struct fz_in *in, uint8_t *op, uint32_t nids) {
     *op = fz_u8(in);
-    return ((uint32_t)(*op >> 4 & 1) << 8 | fz_u8(in)) % FZ_NIDS;
+    return ((uint32_t)(*op >> 4 & 1) << 8 | fz_u8(in)) % nids;
+}
+
+/* ---- keys ------------------------------------------------------------------- */
+
+/* The key of each id, built once per kind (hard_key_make formats strings
+ * with snprintf: building keys took a fifth of the fuzzers' time).  The
+ * storage is static, so a string key's bytes stay put. */
+static inline const void *fz_key(enum hard_kind kind, uint32_t id) {
+    static struct hard_key keys[HARD_KINDS][FZ_NIDS];
+    static const void *made[HARD_KINDS][FZ_NIDS];
+    if (!made[kind][id])
+        made[kind][id] = hard_key_make(&keys[kind][id], kind, id);
+    return made[kind][id];
+}
+
+/* Integer keys scramble their id (hard_mix): the ids sorted by key, built
+ * once per kind, so an id is found from its key by binary search. */
+struct fz_int_key {
+    uint64_t key;
+    uint32_t id;
+};
+
+static int fz_int_key_cmp(const void *a, const void *b) {
+    uint64_t x = ((const struct fz_int_key *)a)->key, y = ((const struct fz_int_key *)b)->key;
+    return x < y ? -1 : x > y;
+}
+
+static inline uint64_t fz_int_key_of(enum hard_kind kind, const void *key) {
+    if (kind == HARD_U64) {
+        uint64_t k;
+        memcpy(&k, key, 8);
+        return k;
+    }
+    uint32_t k;
+    memcpy(&k, key, 4);
+    return k;
+}
+
+/* The id of a key of the map (UINT32_MAX if it is no id's key). */
+static inline uint32_t fz_key_id(enum hard_kind kind, const void *key) {
+    if (kind != HARD_U64 && kind != HARD_U32)
+        return hard_key_id(kind, key, FZ_NIDS);
+    static struct fz_int_key sorted[2][FZ_NIDS];
+    static bool built[2];
+    struct fz_int_key *t = sorted[kind == HARD_U32];
+    if (!built[kind == HARD_U32]) {
+        for (uint32_t id = 0; id < FZ_NIDS; id++)
+            t[id] = (struct fz_int_key){fz_int_key_of(kind, fz_key(kind, id)), id};
+        qsort(t, FZ_NIDS, sizeof *t, fz_int_key_cmp);
+        built[kind == HARD_U32] = true;
+    }
+    struct fz_int_key probe = {fz_int_key_of(kind, key), 0};
+    const struct fz_int_key *hit =
+        (const struct fz_int_key *)bsearch(&probe, t, FZ_NIDS, sizeof *t, fz_int_key_cmp);
+    return hit ? hit->id : UINT32_MAX;
 }
 
 /* ---- reference -------------------------------------------------------------- */
 
 struct fz_ref {
+    uint32_t nids; /* ids in use: FZ_NIDS, or fewer (fz_nids_for) */
     bool present[FZ_NIDS];
     uint64_t val[FZ_NIDS];
     size_t n;
@@ -97,19 +167,15 @@ static inline void fz_ref_clear(struct fz_ref *r) {
 
 /* Whether a key of the map equals the key of id. */
 static inline bool fz_key_is(enum hard_kind kind, const void *key, uint32_t id) {
-    struct hard_key k;
-    const void *want = hard_key_make(&k, kind, id);
     struct hard_hash_ctx c = {kind, HARD_HASH_BUILTIN};
-    return hard_user_equal(key, want, &c);
+    return hard_user_equal(key, fz_key(kind, id), &c);
 }
 
 /* ---- checks against a gomap ------------------------------------------------- */
 
 static inline void fz_check_gomap_id(const gomap *m, enum hard_kind kind, size_t value_size,
                                      const struct fz_ref *r, uint32_t id, const char *after) {
-    struct hard_key k;
-    const void *key = hard_key_make(&k, kind, id);
-    const void *v = gomap_get(m, key);
+    const void *v = gomap_get(m, fz_key(kind, id));
     if (r->present[id]) {
         FUZZ_CHECK(v != NULL, "after %s: key %u missing", after, id);
         if (value_size == 8) {
@@ -127,13 +193,13 @@ static inline void fz_check_gomap_id(const gomap *m, enum hard_kind kind, size_t
 static inline void fz_check_gomap(const gomap *m, enum hard_kind kind, size_t value_size,
                                   const struct fz_ref *r, const char *after) {
     FUZZ_CHECK(gomap_len(m) == r->n, "after %s: len %zu, reference %zu", after, gomap_len(m), r->n);
-    for (uint32_t id = 0; id < FZ_NIDS; id++)
+    for (uint32_t id = 0; id < r->nids; id++)
         fz_check_gomap_id(m, kind, value_size, r, id, after);
 }
 
 /* The check after each operation: len, the key the operation touched, and
  * FZ_SWEEP more ids from a rotating cursor, so every id is compared every
- * FZ_NIDS / FZ_SWEEP operations at a cost that keeps the fuzzer fast.
+ * nids / FZ_SWEEP operations at a cost that keeps the fuzzer fast.
  * Operations that touch many keys run the full check instead. */
 enum { FZ_SWEEP = 8 };
 
@@ -143,7 +209,7 @@ static inline void fz_check_gomap_step(const gomap *m, enum hard_kind kind, size
     FUZZ_CHECK(gomap_len(m) == r->n, "after %s: len %zu, reference %zu", after, gomap_len(m), r->n);
     fz_check_gomap_id(m, kind, value_size, r, touched, after);
     for (int i = 0; i < FZ_SWEEP; i++)
-        fz_check_gomap_id(m, kind, value_size, r, (*cursor)++ % FZ_NIDS, after);
+        fz_check_gomap_id(m, kind, value_size, r, (*cursor)++ % r->nids, after);
 }
 
 /* The id of an entry returned by iteration (from its value when values
@@ -156,7 +222,7 @@ static inline uint32_t fz_entry_id(enum hard_kind kind, size_t value_size, const
         memcpy(&v, value, 8);
         id = (uint32_t)v;
     } else {
-        id = hard_key_id(kind, key, FZ_NIDS);
+        id = fz_key_id(kind, key);
     }
     FUZZ_CHECK(id < FZ_NIDS && fz_key_is(kind, key, id), "iteration returned a foreign key (id %u)",
                id);
@@ -192,10 +258,8 @@ static inline void fz_check_gomap_iter(const gomap *m, enum hard_kind kind, size
 
 static inline void fz_check_concmap_id(concmap *m, enum hard_kind kind, const struct fz_ref *r,
                                        uint32_t id, const char *after) {
-    struct hard_key k;
-    const void *key = hard_key_make(&k, kind, id);
     uint64_t got = 0;
-    bool ok = concmap_load(m, key, &got);
+    bool ok = concmap_load(m, fz_key(kind, id), &got);
     FUZZ_CHECK(ok == r->present[id], "%s after %s: key %u present %d, reference %d",
                concmap_kind(m), after, id, ok, r->present[id]);
     if (ok)
@@ -208,7 +272,7 @@ static inline void fz_check_concmap(concmap *m, enum hard_kind kind, const struc
                                     const char *after) {
     FUZZ_CHECK(concmap_len(m) == r->n, "%s after %s: len %zu, reference %zu", concmap_kind(m),
                after, concmap_len(m), r->n);
-    for (uint32_t id = 0; id < FZ_NIDS; id++)
+    for (uint32_t id = 0; id < r->nids; id++)
         fz_check_concmap_id(m, kind, r, id, after);
 }
 
@@ -219,7 +283,7 @@ static inline void fz_check_concmap_step(concmap *m, enum hard_kind kind, const 
                after, concmap_len(m), r->n);
     fz_check_concmap_id(m, kind, r, touched, after);
     for (int i = 0; i < FZ_SWEEP; i++)
-        fz_check_concmap_id(m, kind, r, (*cursor)++ % FZ_NIDS, after);
+        fz_check_concmap_id(m, kind, r, (*cursor)++ % r->nids, after);
 }
 
 struct fz_range_all {

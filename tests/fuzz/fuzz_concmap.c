@@ -103,13 +103,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     static struct fz_ref r;
     memset(&r, 0, sizeof r);
-    struct hard_key k;
+    r.nids = fz_nids_for(mode);
     size_t ops = 0;
     uint32_t cursor = 0;
     while (fz_more(&in) && ops++ < 2000) {
         uint8_t op;
-        uint32_t id = fz_next_op(&in, &op);
-        const void *key = hard_key_make(&k, kind, id);
+        uint32_t id = fz_next_op(&in, &op, r.nids);
+        const void *key = fz_key(kind, id);
         const char *what = "?";
         uint64_t out = 0;
         switch (op & 15) {
@@ -197,8 +197,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             what = "bulk store";
             uint32_t n = fz_u8(&in);
             for (uint32_t i = 0; i < n; i++) {
-                uint32_t j = (id + i) % FZ_NIDS;
-                rc = fz_alloc_op(m, 0, hard_key_make(&k, kind, j), j, &r, 0);
+                uint32_t j = (id + i) % r.nids;
+                rc = fz_alloc_op(m, 0, fz_key(kind, j), j, &r, 0);
                 FUZZ_CHECK(rc == 0, "bulk store: %d", rc);
             }
             break;

@@ -44,13 +44,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     static struct fz_ref r;
     memset(&r, 0, sizeof r);
-    struct hard_key k;
+    r.nids = fz_nids_for(mode);
     size_t ops = 0;
     uint32_t cursor = 0;
     while (fz_more(&in) && ops++ < 2000) {
         uint8_t op;
-        uint32_t id = fz_next_op(&in, &op);
-        const void *key = hard_key_make(&k, kind, id);
+        uint32_t id = fz_next_op(&in, &op, r.nids);
+        const void *key = fz_key(kind, id);
         const char *what = "?";
         switch (op & 15) {
         case 0:
@@ -106,9 +106,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             what = "bulk insert";
             uint32_t n = fz_u8(&in);
             for (uint32_t i = 0; i < n; i++) {
-                uint32_t j = (id + i) % FZ_NIDS;
+                uint32_t j = (id + i) % r.nids;
                 uint64_t v = fz_value(&r, j);
-                fz_must_set(m, hard_key_make(&k, kind, j), v, what);
+                fz_must_set(m, fz_key(kind, j), v, what);
                 fz_ref_set(&r, j, v);
             }
             break;
@@ -117,9 +117,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             what = "bulk delete";
             uint32_t n = fz_u8(&in);
             for (uint32_t i = 0; i < n; i++) {
-                uint32_t j = (id + i * 3) % FZ_NIDS;
-                FUZZ_CHECK(gomap_delete(m, hard_key_make(&k, kind, j)) == r.present[j],
-                           "bulk delete %u", j);
+                uint32_t j = (id + i * 3) % r.nids;
+                FUZZ_CHECK(gomap_delete(m, fz_key(kind, j)) == r.present[j], "bulk delete %u", j);
                 fz_ref_del(&r, j);
             }
             break;

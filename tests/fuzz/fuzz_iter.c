@@ -34,9 +34,8 @@ struct fz_iter_state {
 };
 
 static void fz_it_set(struct fz_iter_state *s, uint32_t id) {
-    struct hard_key k;
     uint64_t v = fz_value(s->r, id);
-    const void *key = hard_key_make(&k, s->kind, id);
+    const void *key = fz_key(s->kind, id);
     int rc = s->m ? gomap_set(s->m, key, &v) : concmap_store(s->cm, key, &v);
     FUZZ_CHECK(rc == 0, "set during iteration: %d", rc);
     fz_ref_set(s->r, id, v);
@@ -45,8 +44,7 @@ static void fz_it_set(struct fz_iter_state *s, uint32_t id) {
 }
 
 static void fz_it_del(struct fz_iter_state *s, uint32_t id) {
-    struct hard_key k;
-    const void *key = hard_key_make(&k, s->kind, id);
+    const void *key = fz_key(s->kind, id);
     if (s->m)
         FUZZ_CHECK(gomap_delete(s->m, key) == s->r->present[id], "delete during iteration");
     else
@@ -58,14 +56,15 @@ static void fz_it_del(struct fz_iter_state *s, uint32_t id) {
 /* One mutation between steps, chosen by the input. */
 static void fz_it_act(struct fz_iter_state *s, uint32_t just_returned) {
     uint8_t act = fz_u8(s->in);
-    uint32_t id = fz_u8(s->in) % FZ_NIDS;
+    uint32_t nids = s->r->nids;
+    uint32_t id = fz_u8(s->in) % nids;
     switch (act & 15) {
     case 4:
         fz_it_del(s, id);
         break;
     case 5: /* delete a key not yet reached */
-        for (uint32_t i = 0; i < FZ_NIDS; i++) {
-            uint32_t j = (id + i) % FZ_NIDS;
+        for (uint32_t i = 0; i < nids; i++) {
+            uint32_t j = (id + i) % nids;
             if (s->r->present[j] && !s->returned[j]) {
                 fz_it_del(s, j);
                 break;
@@ -83,8 +82,8 @@ static void fz_it_act(struct fz_iter_state *s, uint32_t just_returned) {
     case 8: { /* many inserts: growth during the iteration */
         uint32_t n = fz_u8(s->in);
         for (uint32_t i = 0; i < n; i++)
-            if (!s->r->present[(id + i) % FZ_NIDS])
-                fz_it_set(s, (id + i) % FZ_NIDS);
+            if (!s->r->present[(id + i) % nids])
+                fz_it_set(s, (id + i) % nids);
         break;
     }
     case 9: {
@@ -169,11 +168,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     hard_alloc_init(&a, &hook);
     struct hard_hash_ctx hctx;
     gomap_config cfg;
-    hard_config(&cfg, kind, conc ? HARD_HASH_BUILTIN : (enum hard_hash_mode)(sel % HARD_HASH_MODES),
-                &hctx, 8, &hook);
+    enum hard_hash_mode mode =
+        conc ? HARD_HASH_BUILTIN : (enum hard_hash_mode)(sel % HARD_HASH_MODES);
+    hard_config(&cfg, kind, mode, &hctx, 8, &hook);
 
     static struct fz_ref r;
     memset(&r, 0, sizeof r);
+    r.nids = fz_nids_for(mode);
     static struct fz_iter_state s;
     memset(&s, 0, sizeof s);
     s.in = &in;
@@ -182,8 +183,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int rc = conc ? concmap_new(&s.cm, concmap_kinds[sel % fz_nkinds()], &cfg, NULL)
                   : gomap_new(&s.m, &cfg);
     FUZZ_CHECK(rc == 0, "new: %d", rc);
-    for (uint32_t i = 0; i < prefill && i < FZ_NIDS; i++)
-        fz_it_set(&s, (uint32_t)(hard_mix(i) % FZ_NIDS));
+    for (uint32_t i = 0; i < prefill && i < r.nids; i++)
+        fz_it_set(&s, (uint32_t)(hard_mix(i) % r.nids));
 
     for (int round = 0; fz_more(&in) && round < 16; round++) {
         fz_it_begin(&s);
