@@ -69,6 +69,28 @@ GOMAP__GUARDED_INLINE bool gomap__guarded_get(struct gomap__guarded *g, const vo
     return v != NULL;
 }
 
+/* The batched loads' last step (rwmap_load_many, shardmap_load_many): for
+ * each of the n keys whose lookup gave v[j], at position pos[j] of the
+ * caller's arrays (pos NULL: j itself), copies the value to values_out (when
+ * not NULL) and marks found_out (when not NULL).  Returns how many were
+ * found. */
+GOMAP__GUARDED_INLINE size_t gomap__guarded_many_out(const struct gomap__guarded *g, void *const *v,
+                                                     const size_t *pos, size_t n, void *values_out,
+                                                     bool *found_out) {
+    size_t found = 0;
+    for (size_t j = 0; j < n; j++) {
+        if (!v[j])
+            continue;
+        size_t at = pos ? pos[j] : j;
+        if (values_out)
+            gomap__copy_out((char *)values_out + at * g->value_size, v[j], g->value_size);
+        if (found_out)
+            found_out[at] = true;
+        found++;
+    }
+    return found;
+}
+
 /* Finds or inserts the key under the write lock (held by the caller). */
 GOMAP__GUARDED_INLINE int gomap__guarded_upsert(struct gomap__guarded *g, const void *key,
                                                 uint64_t h, void **slot, bool *inserted) {

@@ -2,6 +2,7 @@
  * thread and its queue, per-map accounting, and ThreadSanitizer annotations.  The design
  * and its caveats are in reclaim.h. */
 #include "reclaim.h"
+#include "reclaim_inline.h"
 
 #include <urcu/list.h>
 #include <urcu/static/urcu-common.h>
@@ -49,6 +50,12 @@ static _Thread_local struct {
  * `node` links the thread into liburcu's registry of readers. */
 extern __thread struct urcu_reader urcu_memb_reader;
 
+/* reclaim_inline.h's fast path: &urcu_memb_reader while the thread is
+ * registered, not exiting, and the program does not run under TSan; NULL
+ * otherwise.  Set by rcu_register, cleared by rcu_unregister and the exit
+ * destructor, so only outside the thread's sections. */
+_Thread_local struct urcu_reader *gomap__rcu_reader __attribute__((tls_model("initial-exec")));
+
 /* The threads gomap registered, so that a forked child can take the
  * parent's other threads (which do not exist in the child) out of liburcu's
  * registry.  Each node lives in its thread's TLS.  Under rcu_reg_lock. */
@@ -87,6 +94,8 @@ static void rcu_register(void) {
     rcu_threads = &rcu_self;
     pthread_mutex_unlock(&rcu_reg_lock);
     rcu_tls.registered = true;
+    if (!rcu_tls.exiting && !GOMAP__TSAN_RUNNING())
+        gomap__rcu_reader = &urcu_memb_reader;
 }
 
 static void rcu_unregister(void) {
@@ -100,6 +109,7 @@ static void rcu_unregister(void) {
         rcu_self.next->prev = rcu_self.prev;
     pthread_mutex_unlock(&rcu_reg_lock);
     rcu_tls.registered = false;
+    gomap__rcu_reader = NULL;
 }
 
 /* Runs among the thread's TLS destructors (the key's value is non-NULL only
@@ -108,6 +118,7 @@ static void rcu_unregister(void) {
 static void rcu_unregister_at_exit(void *unused) {
     (void)unused;
     rcu_tls.exiting = true;
+    gomap__rcu_reader = NULL;
     if (rcu_tls.registered)
         rcu_unregister();
 }
@@ -155,6 +166,10 @@ void gomap__rcu_exit(void) {
     urcu_memb_read_unlock();
     if (__builtin_expect(rcu_tls.exiting, 0) && !urcu_memb_read_ongoing())
         rcu_unregister();
+}
+
+void gomap__rcu_wake_gp(void) {
+    urcu_common_wake_up_gp(&urcu_memb_gp);
 }
 
 bool gomap__rcu_in_section(void) {

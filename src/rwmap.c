@@ -199,16 +199,10 @@ size_t rwmap_load_many(rwmap *m, const void *keys, size_t n, void *values_out, b
             h[j] = gomap__hash(m->g.map, kp[j]);
         }
         uint64_t t = lock_shared(m);
-        found += gomap__get_many_hashed(m->g.map, kp, h, g, v);
-        for (size_t j = 0; j < g; j++) {
-            if (!v[j])
-                continue;
-            if (values_out)
-                gomap__copy_out((char *)values_out + (base + j) * m->g.value_size, v[j],
-                                m->g.value_size);
-            if (found_out)
-                found_out[base + j] = true;
-        }
+        (void)gomap__get_many_hashed(m->g.map, kp, h, g, v);
+        found += gomap__guarded_many_out(
+            &m->g, v, NULL, g, values_out ? (char *)values_out + base * m->g.value_size : NULL,
+            found_out ? found_out + base : NULL);
         unlock(m, t, 0);
     }
     return found;

@@ -66,6 +66,7 @@
 #include "map_internal.h"
 #include "probes.h"
 #include "reclaim.h"
+#include "reclaim_inline.h"
 #include "syncmap_internal.h"
 #include "tsan.h"
 
@@ -954,7 +955,7 @@ void syncmap_free(syncmap *m) {
 
 bool syncmap_load(syncmap *m, const void *key, void *value_out) {
     uint64_t h = gomap__hash(m->hasher, key);
-    gomap__rcu_enter();
+    gomap__rcu_enter_inline(); /* reclaim_inline.h */
     uintptr_t r = rd_load(m);
     struct sm_entry *e = table_find(rd_table(r), key, h);
     if (!e && rd_amended(r)) {
@@ -980,7 +981,7 @@ bool syncmap_load(syncmap *m, const void *key, void *value_out) {
         if (v)
             copy_out(m, value_out, v);
     }
-    gomap__rcu_exit();
+    gomap__rcu_exit_inline();
     return found;
 }
 
@@ -990,7 +991,7 @@ static int small_swap(syncmap *m, const void *key, uint64_t h, const void *value
     int rc = 0;
     uint64_t old = 0;
     bool had = false;
-    gomap__rcu_enter();
+    gomap__rcu_enter_inline();
     struct sm_entry *e = table_find(rd_table(rd_load(m)), key, h);
     if (!e || !small_try_swap(m, e, value, &old, &had)) {
         sm_lock(m);
@@ -1013,7 +1014,7 @@ static int small_swap(syncmap *m, const void *key, uint64_t h, const void *value
         if (had)
             small_out(m, previous_out, old);
     }
-    gomap__rcu_exit();
+    gomap__rcu_exit_inline();
     return rc;
 }
 

@@ -77,11 +77,16 @@ GOMAP_API bool shardmap_load(shardmap *m, const void *key, void *value_out);
  * gomap_get_many (uint64_t, uint32_t, gomap_str or key_size bytes each).
  * Key i's value is copied to values_out + i * value_size (values_out may be
  * NULL) and found_out[i] (may be NULL) says whether it is present; returns
- * how many are.  In groups of 256 keys: hashed outside any lock, sorted by
- * shard, then each shard's keys are looked up with the core map's batched
- * lookup under one acquisition of that shard's lock.  Each key's load is
- * linearizable; the batch is not one atomic snapshot.  Blocking (the shards'
- * locks, one at a time).  Never allocates. */
+ * how many are; an absent key's value slot is left as it was.  With
+ * optimistic loads (see shardmap_load), each key is loaded as shardmap_load
+ * loads it, without a lock, 16 keys at a time hashed and prefetched before
+ * their lookups so that their cache misses overlap.  Otherwise, in groups of
+ * 256 keys hashed outside any lock and sorted by shard, each shard's keys are
+ * looked up with the core map's batched lookup under one acquisition of the
+ * shard's lock.  Each key's load is linearizable; the batch is not one
+ * atomic snapshot.  Lock-free while no write runs in the keys' shards;
+ * otherwise (or for maps without optimistic loads) blocking.
+ * Never allocates. */
 GOMAP_API size_t shardmap_load_many(shardmap *m, const void *keys, size_t n, void *values_out,
                                     bool *found_out);
 
