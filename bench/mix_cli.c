@@ -240,7 +240,9 @@ static void mix_usage(FILE *f) {
             "mixes: read100 read99 read90 read75 read50 update100 churn (docs/workloads.md)\n"
             "peers: go-rwmutex-map go-shard-map go-sync-map go-cow-map absl-rwlock tbb-chm "
             "urcu-lfht\n"
-            "on request: syncmap-adaptive (syncmap with SYNCMAP_PROMOTE_ADAPTIVE)\n");
+            "on request: syncmap-adaptive (syncmap with SYNCMAP_PROMOTE_ADAPTIVE),\n"
+            "            rwmap-batch, shardmap-batch (runs of up to 64 consecutive reads\n"
+            "            through rwmap_load_many / shardmap_load_many)\n");
 }
 
 int mix_output_option(mix_outputs *o, int argc, char **argv, int *i) {

@@ -11,11 +11,18 @@
 #include <gomap/syncmap.h>
 
 const mix_variant mix_variants[MIX_NVARIANTS] = {
-    {"rw", "rwmap", "go-rwmutex-map", {0}, false},
-    {"shard", "shardmap", "go-shard-map", {0}, false},
-    {"sync", "syncmap", "go-sync-map", {0}, false},
-    {"cow", "cowmap", "go-cow-map", {0}, false},
-    {"sync", "syncmap-adaptive", "go-sync-map", {.sync_promotion = SYNCMAP_PROMOTE_ADAPTIVE}, true},
+    {"rw", "rwmap", "go-rwmutex-map", {0}, false, false},
+    {"shard", "shardmap", "go-shard-map", {0}, false, false},
+    {"sync", "syncmap", "go-sync-map", {0}, false, false},
+    {"cow", "cowmap", "go-cow-map", {0}, false, false},
+    {"sync",
+     "syncmap-adaptive",
+     "go-sync-map",
+     {.sync_promotion = SYNCMAP_PROMOTE_ADAPTIVE},
+     true,
+     false},
+    {"rw", "rwmap-batch", "go-rwmutex-map", {0}, true, true},
+    {"shard", "shardmap-batch", "go-shard-map", {0}, true, true},
 };
 
 const mix_peer mix_peers[MIX_NPEERS] = {

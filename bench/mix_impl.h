@@ -16,14 +16,16 @@
 /* gomap's variants: the name concmap_new takes, the name in results, the Go
  * peer's contestant that plays the same role, the options; `on_request` ones
  * run only when --maps names them (configurations of a variant, not
- * variants). */
+ * variants); `batch` ones (rw and shard only) serve runs of consecutive reads
+ * with the variant's load_many (runner.h's run_map.load_many). */
 typedef struct mix_variant {
     const char *kind, *name, *analog;
     concmap_options opts;
     bool on_request;
+    bool batch;
 } mix_variant;
 
-enum { MIX_NVARIANTS = 5 };
+enum { MIX_NVARIANTS = 7 };
 extern const mix_variant mix_variants[MIX_NVARIANTS];
 
 /* A peer program and the contestants it runs (NULL-terminated). */

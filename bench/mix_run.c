@@ -28,6 +28,8 @@
 #include <time.h>
 
 #include <gomap/concmap.h>
+#include <gomap/rwmap.h>
+#include <gomap/shardmap.h>
 
 #include "hist.h"
 #include "runner.h"
@@ -83,35 +85,186 @@ static void cm_del(void *m, uint64_t key) {
     concmap_delete(m, &key);
 }
 
-static run_map cm_run_map(concmap *m) {
-    run_map r = {m, cm_load, cm_store, cm_del, NULL, NULL};
+/* ---- the batched configurations -------------------------------------------------
+ *
+ * concmap has no batched load, so rwmap-batch and shardmap-batch run on the
+ * variant's own map: its functions behind one table, and its load_many
+ * serving the runner's runs of reads. */
+
+typedef struct batch_ops {
+    int (*create)(void **m, const gomap_config *cfg, const concmap_options *opts);
+    void (*destroy)(void *m);
+    bool (*load)(void *m, const void *key, void *value_out);
+    int (*store)(void *m, const void *key, const void *value);
+    void (*del)(void *m, const void *key);
+    size_t (*len)(void *m);
+    void (*range)(void *m, concmap_range_fn fn, void *ctx);
+    size_t (*load_many)(void *m, const void *keys, size_t n, void *values_out, bool *found_out);
+} batch_ops;
+
+static int rw_create(void **m, const gomap_config *cfg, const concmap_options *opts) {
+    (void)opts;
+    return rwmap_new((rwmap **)m, cfg);
+}
+static void rw_destroy(void *m) {
+    rwmap_free(m);
+}
+static bool rw_load(void *m, const void *k, void *v) {
+    return rwmap_load(m, k, v);
+}
+static int rw_store(void *m, const void *k, const void *v) {
+    return rwmap_store(m, k, v);
+}
+static void rw_del(void *m, const void *k) {
+    rwmap_delete(m, k);
+}
+static size_t rw_len(void *m) {
+    return rwmap_len(m);
+}
+static void rw_range(void *m, concmap_range_fn fn, void *ctx) {
+    rwmap_range(m, fn, ctx);
+}
+static size_t rw_many(void *m, const void *k, size_t n, void *v, bool *f) {
+    return rwmap_load_many(m, k, n, v, f);
+}
+static const batch_ops RW_BATCH = {rw_create, rw_destroy, rw_load,  rw_store,
+                                   rw_del,    rw_len,     rw_range, rw_many};
+
+static int sh_create(void **m, const gomap_config *cfg, const concmap_options *opts) {
+    return shardmap_new((shardmap **)m, cfg, opts->shard_bits);
+}
+static void sh_destroy(void *m) {
+    shardmap_free(m);
+}
+static bool sh_load(void *m, const void *k, void *v) {
+    return shardmap_load(m, k, v);
+}
+static int sh_store(void *m, const void *k, const void *v) {
+    return shardmap_store(m, k, v);
+}
+static void sh_del(void *m, const void *k) {
+    shardmap_delete(m, k);
+}
+static size_t sh_len(void *m) {
+    return shardmap_len(m);
+}
+static void sh_range(void *m, concmap_range_fn fn, void *ctx) {
+    shardmap_range(m, fn, ctx);
+}
+static size_t sh_many(void *m, const void *k, size_t n, void *v, bool *f) {
+    return shardmap_load_many(m, k, n, v, f);
+}
+static const batch_ops SHARD_BATCH = {sh_create, sh_destroy, sh_load,  sh_store,
+                                      sh_del,    sh_len,     sh_range, sh_many};
+
+/* A gomap contestant's map: a concmap handle, or (batched configurations)
+ * the variant's own map and its table. */
+typedef struct gm_map {
+    concmap *cm;
+    void *typed;
+    const batch_ops *b;
+    size_t value_size;
+} gm_map;
+
+/* The runner's calls for a batched configuration (m is the gm_map). */
+static bool bt_load(void *m, uint64_t key, uint64_t *value) {
+    const gm_map *g = m;
+    uint64_t buf[GOMAP_MAX_VALUE_SIZE / 8];
+    if (!g->b->load(g->typed, &key, buf))
+        return false;
+    *value = buf[0];
+    return true;
+}
+
+static void bt_store(void *m, uint64_t key, uint64_t value) {
+    const gm_map *g = m;
+    uint64_t buf[GOMAP_MAX_VALUE_SIZE / 8] = {value};
+    (void)g->b->store(g->typed, &key, buf); /* ENOMEM: the op is simply lost */
+}
+
+static void bt_del(void *m, uint64_t key) {
+    const gm_map *g = m;
+    g->b->del(g->typed, &key);
+}
+
+/* Values of value_size bytes land in a scratch array, of which the first 8
+ * bytes of each are the workload's u64. */
+static void bt_load_many(void *m, const uint64_t *keys, size_t n, uint64_t *values, bool *found) {
+    const gm_map *g = m;
+    unsigned char buf[RUN_BATCH * GOMAP_MAX_VALUE_SIZE];
+    g->b->load_many(g->typed, keys, n, buf, found);
+    for (size_t j = 0; j < n; j++) {
+        values[j] = 0;
+        if (found[j])
+            memcpy(&values[j], buf + j * g->value_size, sizeof values[j]);
+    }
+}
+
+static run_map gm_run_map(gm_map *g) {
+    if (g->cm) {
+        run_map r = {g->cm, cm_load, cm_store, cm_del, NULL, NULL, NULL};
+        return r;
+    }
+    run_map r = {g, bt_load, bt_store, bt_del, NULL, NULL, bt_load_many};
     return r;
+}
+
+static size_t gm_len(const gm_map *g) {
+    return g->cm ? concmap_len(g->cm) : g->b->len(g->typed);
+}
+
+static void gm_range(const gm_map *g, concmap_range_fn fn, void *ctx) {
+    if (g->cm)
+        concmap_range(g->cm, fn, ctx);
+    else
+        g->b->range(g->typed, fn, ctx);
+}
+
+static void gm_free(gm_map *g) {
+    if (g->cm)
+        concmap_free(g->cm);
+    else if (g->typed)
+        g->b->destroy(g->typed);
+    *g = (gm_map){0};
+}
+
+static bool gm_made(const gm_map *g) {
+    return g->cm || g->typed;
 }
 
 /* ---- one variant ---------------------------------------------------------------- */
 
-static int new_map(const mix_plan *p, const mix_variant *var, concmap **m) {
+static int new_map(const mix_plan *p, const mix_variant *var, gm_map *g) {
     gomap_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.key_kind = GOMAP_KEY_U64;
     cfg.value_size = p->value_size;
     cfg.hint = p->keys; /* every contestant is pre-sized for the key set */
     cfg.allocator = &gate_allocator;
-    return concmap_new(m, var->kind, &cfg, &var->opts);
+    *g = (gm_map){0};
+    if (!var->batch)
+        return concmap_new(&g->cm, var->kind, &cfg, &var->opts);
+    g->b = strcmp(var->kind, "rw") == 0 ? &RW_BATCH : &SHARD_BATCH;
+    g->value_size = p->value_size;
+    int err = g->b->create(&g->typed, &cfg, &var->opts);
+    if (err)
+        *g = (gm_map){0};
+    return err;
 }
 
-/* Creates a variant's map and stores the key set [0, keys), with the counting
- * gate open from before the map's first allocation; returns the bytes per
- * entry the map holds afterwards.  Variants that free through RCU (syncmap,
- * cowmap, shardmap) hand old memory to a reclamation thread: the gate stays open a
- * little longer so those frees are counted. */
-static int create_prefilled(const mix_plan *p, const mix_variant *var, concmap **m, double *bpe) {
+/* Creates a variant's map, stores the key set [0, keys) and warms it up
+ * (run_warm), with the counting gate open from before the map's first
+ * allocation; returns the bytes per entry the map holds afterwards.  Variants that free through RCU
+ * (syncmap, cowmap, shardmap) hand old memory to a reclamation thread: the gate stays open a little
+ * longer so those frees are counted. */
+static int create_prefilled(const mix_plan *p, const mix_variant *var, gm_map *m, double *bpe) {
     bench_counter_reset(&gate_counter);
     atomic_store_explicit(&gate_on, true, memory_order_relaxed);
     int err = new_map(p, var, m);
     if (err == 0) {
-        run_map c = cm_run_map(*m);
+        run_map c = gm_run_map(m);
         run_prefill(&c, p->seed, p->keys);
+        bench_keep(run_warm(&c, p->seed, p->keys)); /* runner.h: why */
         struct timespec ts = {0, 100 * 1000000};
         nanosleep(&ts, NULL);
     }
@@ -124,9 +277,9 @@ static int create_prefilled(const mix_plan *p, const mix_variant *var, concmap *
 
 /* Allocations per operation of a trace, single-threaded, counted; the
  * checksum of the reads goes to *sum.  Bounded: at most 1 s of operations. */
-static double count_allocs(concmap *m, uint64_t seed, const wl_trace *tr, uint64_t ops,
-                           bool bounded, uint64_t *sum) {
-    run_map c = cm_run_map(m);
+static double count_allocs(gm_map *m, uint64_t seed, const wl_trace *tr, uint64_t ops, bool bounded,
+                           uint64_t *sum) {
+    run_map c = gm_run_map(m);
     bench_counter_reset(&gate_counter);
     atomic_store_explicit(&gate_on, true, memory_order_relaxed);
     uint64_t done = ops;
@@ -201,7 +354,7 @@ static void emit(bench_output *out, mix_results *rs, const mix_result *r) {
 typedef struct variant_run {
     const mix_variant *var;
     bool selected;
-    concmap *map;
+    gm_map map;
     double bpe; /* bytes per entry after the prefill */
 } variant_run;
 
@@ -213,15 +366,15 @@ static bool variant_usable(const mix_plan *p, const mix_variant *var) {
                                     : mix_plan_has(p, var->kind, var->name);
     if (!selected)
         return false;
-    concmap *probe;
+    gm_map probe;
     int err = new_map(p, var, &probe);
     if (err) {
         if (!p->quiet)
-            fprintf(stderr, "gomap-bench: %s: not available (concmap_new: %s); skipped\n",
-                    var->name, strerror(err));
+            fprintf(stderr, "gomap-bench: %s: not available (%s); skipped\n", var->name,
+                    strerror(err));
         return false;
     }
-    concmap_free(probe);
+    gm_free(&probe);
     if (strcmp(var->kind, "cow") == 0 && p->keys > COW_MAX_KEYS && !p->verify_ops) {
         if (!p->quiet)
             fprintf(stderr,
@@ -237,21 +390,21 @@ static bool variant_usable(const mix_plan *p, const mix_variant *var) {
  * thread 0's trace for verify_ops operations, single-threaded. */
 static void verify_one(const mix_plan *p, const mix_variant *var, const wl_mix *m, wl_dist d,
                        const traces *ts, bench_output *out, mix_results *rs) {
-    concmap *map;
+    gm_map map;
     double bpe;
     if (create_prefilled(p, var, &map, &bpe) != 0)
         return;
     uint64_t sum;
-    double apo = count_allocs(map, p->seed, &ts->tr[0], p->verify_ops, false, &sum);
+    double apo = count_allocs(&map, p->seed, &ts->tr[0], p->verify_ops, false, &sum);
     mix_result r;
     mix_result_cell(&r, "verify", var->name, m->name, wl_dist_name(d), 1, p->keys, p->seed);
     r.ops = p->verify_ops;
     r.checksum = sum;
     r.allocs_per_op = apo;
     r.bytes_per_entry = bpe;
-    r.final_len = concmap_len(map);
-    concmap_range(map, sum_range, &r.final_sum);
-    concmap_free(map);
+    r.final_len = gm_len(&map);
+    gm_range(&map, sum_range, &r.final_sum);
+    gm_free(&map);
     emit(out, rs, &r);
 }
 
@@ -321,14 +474,14 @@ static int run_variant(const mix_plan *p, variant_run *vr, const wl_mix *m, wl_d
         bench_progress_add(1, vr->var->name);
         return 0;
     }
-    if (!vr->map && create_prefilled(p, vr->var, &vr->map, &vr->bpe) != 0) {
+    if (!gm_made(&vr->map) && create_prefilled(p, vr->var, &vr->map, &vr->bpe) != 0) {
         vr->selected = false;
         return 0;
     }
-    run_map rm = cm_run_map(vr->map);
+    run_map rm = gm_run_map(&vr->map);
     uint64_t junk;
     /* untimed, single-threaded, counted: allocations per op */
-    cell c = {vr, m, d, ts, count_allocs(vr->map, p->seed, &ts->tr[0], 20000, true, &junk)};
+    cell c = {vr, m, d, ts, count_allocs(&vr->map, p->seed, &ts->tr[0], 20000, true, &junk)};
     bool latency = p->latency && bench_list_has(p->latency_mixes, m->name);
     for (int ti = 0; ti < p->nthreads; ti++) {
         if (p->throughput)
@@ -343,7 +496,7 @@ static int run_gomap(const mix_plan *p, bench_output *out, mix_results *rs) {
     variant_run vr[MIX_NVARIANTS];
     int nsel = 0;
     for (int v = 0; v < MIX_NVARIANTS; v++) {
-        vr[v] = (variant_run){&mix_variants[v], variant_usable(p, &mix_variants[v]), NULL, 0};
+        vr[v] = (variant_run){&mix_variants[v], variant_usable(p, &mix_variants[v]), {0}, 0};
         nsel += vr[v].selected;
     }
     if (!nsel)
@@ -366,7 +519,7 @@ static int run_gomap(const mix_plan *p, bench_output *out, mix_results *rs) {
         }
     }
     for (int v = 0; v < MIX_NVARIANTS; v++)
-        concmap_free(vr[v].map);
+        gm_free(&vr[v].map);
     if (rc == 0)
         bench_progress_done();
     return rc;

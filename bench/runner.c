@@ -7,8 +7,37 @@
 #include <string.h>
 #include <time.h>
 
+/* With c->load_many: performs, as operations i, i+1, ..., the run of reads
+ * that starts at trace position pos (up to RUN_BATCH and max operations, not
+ * past the trace's end) as one call, or the entry at pos alone when it is no
+ * read.  Adds to *sum what one operation per entry would; returns how many
+ * operations it performed. */
+static size_t run_batch_step(const run_map *c, uint64_t seed, const uint32_t *e, size_t len,
+                             size_t pos, uint64_t i, uint64_t max, uint64_t *sum) {
+    uint64_t keys[RUN_BATCH], vals[RUN_BATCH];
+    bool found[RUN_BATCH];
+    size_t n = 0;
+    while (n < RUN_BATCH && n < max && pos + n < len && (e[pos + n] >> WL_IDX_BITS) == WL_READ) {
+        keys[n] = wl_key(seed, e[pos + n] & WL_IDX_MASK);
+        n++;
+    }
+    if (n == 0) {
+        *sum += run_op(c, seed, e[pos], i);
+        return 1;
+    }
+    c->load_many(c->m, keys, n, vals, found);
+    for (size_t j = 0; j < n; j++)
+        *sum += found[j] ? vals[j] : WL_MISS_MARK;
+    return n;
+}
+
 uint64_t run_serial(const run_map *c, uint64_t seed, const wl_trace *tr, uint64_t ops) {
     uint64_t sum = 0;
+    if (c->load_many) {
+        for (uint64_t i = 0; i < ops;)
+            i += run_batch_step(c, seed, tr->e, tr->len, i % tr->len, i, ops - i, &sum);
+        return sum;
+    }
     for (uint64_t i = 0; i < ops; i++)
         sum += run_op(c, seed, tr->e[i % tr->len], i);
     return sum;
@@ -31,6 +60,14 @@ void run_prefill(const run_map *c, uint64_t seed, uint64_t n) {
         uint64_t k = wl_key(seed, i);
         c->store(c->m, k, wl_value0(k));
     }
+}
+
+uint64_t run_warm(const run_map *c, uint64_t seed, uint64_t n) {
+    uint64_t sum = 0, v;
+    for (uint64_t i = 0; i < n; i++)
+        if (c->load(c->m, wl_key(seed, i), &v))
+            sum += v;
+    return sum;
 }
 
 typedef struct worker {
@@ -56,6 +93,25 @@ static void throughput_loop(worker *w) {
             sum += run_op(w->c, w->seed, e[pos], i);
             i++;
             if (++pos == len)
+                pos = 0;
+        }
+    }
+    w->ops = i;
+    w->sum = sum;
+}
+
+/* throughput_loop with c->load_many (run_batch_step at each position).  The
+ * stop flag is checked after every 64 or more operations. */
+static void throughput_loop_batched(worker *w) {
+    const uint32_t *e = w->tr->e;
+    size_t len = w->tr->len, pos = 0;
+    uint64_t i = 0, sum = 0;
+    while (!atomic_load_explicit(w->stop, memory_order_relaxed)) {
+        for (uint64_t until = i + 64; i < until;) {
+            size_t n = run_batch_step(w->c, w->seed, e, len, pos, i, RUN_BATCH, &sum);
+            i += n;
+            pos += n;
+            if (pos == len)
                 pos = 0;
         }
     }
@@ -100,6 +156,8 @@ static void *worker_main(void *arg) {
     pthread_barrier_wait(w->bar);
     if (w->h)
         latency_loop(w);
+    else if (w->c->load_many)
+        throughput_loop_batched(w);
     else
         throughput_loop(w);
     if (w->c->thread_exit)

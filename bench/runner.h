@@ -34,7 +34,14 @@ typedef struct run_map {
     void (*del)(void *m, uint64_t key);
     void (*thread_enter)(void); /* optional: called in each worker first */
     void (*thread_exit)(void);  /* optional: called in each worker last */
+    /* Optional: loads keys[0..n) at once, values[i] and found[i] for each.
+     * When set, throughput runs hand each run of up to RUN_BATCH consecutive
+     * reads of a trace to it (a write ends a run and is performed alone, in
+     * trace order), so the checksum is the same as one load per read. */
+    void (*load_many)(void *m, const uint64_t *keys, size_t n, uint64_t *values, bool *found);
 } run_map;
+
+enum { RUN_BATCH = 64 };
 
 /* Performs trace entry e as operation number i of its thread; returns what
  * it adds to the checksum (workload.h). */
@@ -77,6 +84,15 @@ double run_threads(const run_map *c, uint64_t seed, const wl_trace *tr, unsigned
 
 /* Prefills keys [0, n) of seed with wl_value0 values. */
 void run_prefill(const run_map *c, uint64_t seed, uint64_t n);
+
+/* The warm-up every contestant gets after its prefill, before anything is
+ * measured: one load of each key [0, n), in index order, in the calling
+ * thread.  A map whose layout settles on reads reaches its steady state here
+ * rather than inside the first timed mix: a sync.Map-style map (Go's
+ * sync.Map, syncmap) holds a fresh prefill in its dirty map, and the n
+ * misses of this pass promote it to the read map.  Returns the checksum of
+ * the values read (for the caller to keep). */
+uint64_t run_warm(const run_map *c, uint64_t seed, uint64_t n);
 
 #ifdef __cplusplus
 }

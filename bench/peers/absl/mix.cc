@@ -56,7 +56,10 @@ void range_sum(void *p, uint64_t *len, uint64_t *sum) {
 } // namespace
 
 int main(int argc, char **argv) {
-    mixpeer_contestant c = {
-        "absl-rwlock", create, destroy, {nullptr, load, store, del, nullptr, nullptr}, range_sum};
+    mixpeer_contestant c = {"absl-rwlock",
+                            create,
+                            destroy,
+                            {nullptr, load, store, del, nullptr, nullptr, nullptr},
+                            range_sum};
     return mixpeer_main(argc, argv, &c, 1);
 }

@@ -136,7 +136,7 @@ int main(int argc, char **argv) {
         "urcu-lfht",
         create,
         destroy,
-        {NULL, load, store, del, urcu_memb_register_thread, urcu_memb_unregister_thread},
+        {NULL, load, store, del, urcu_memb_register_thread, urcu_memb_unregister_thread, NULL},
         range_sum};
     int rc = mixpeer_main(argc, argv, &c, 1);
     urcu_memb_unregister_thread();
