@@ -63,6 +63,15 @@ void *reader(void *arg) {
     return NULL;
 }
 
+/* What GOMAP_DEBUG=conflict=report|count counted (0 in the default mode,
+ * which stops the program at the first one). */
+static uint64_t conflicts_counted(void) {
+    uint64_t n = 0;
+    for (int kind = 0; kind < GOMAP_CONFLICT_KINDS; kind++)
+        n += gomap_conflict_count((gomap_conflict_kind)kind);
+    return n;
+}
+
 int main(void) {
     m = gomap_u64u64_new(0);
     if (!m)
@@ -73,8 +82,18 @@ int main(void) {
     pthread_create(&r, NULL, reader, &found);
     pthread_join(w, NULL);
     pthread_join(r, NULL);
-    /* Only reached when no conflict was caught (detection is best-effort). */
-    printf("final count: %zu (expected %d)\n", gomap_u64u64_len(m), KEYS);
+    /* Reached when no conflict was caught (detection is best-effort), or
+     * under GOMAP_DEBUG=conflict=report|count, where every key must be
+     * there with its value. */
+    size_t missing = 0;
+    for (uint64_t k = 0; k < KEYS; k++) {
+        uint64_t v;
+        if (!gomap_u64u64_get(m, k, &v) || v != k * k)
+            missing++;
+    }
+    printf("final count: %zu (expected %d), keys missing or wrong: %zu\n", gomap_u64u64_len(m),
+           KEYS, missing);
+    printf("conflicts counted: %llu\n", (unsigned long long)conflicts_counted());
     gomap_u64u64_free(m);
     return 0;
 }

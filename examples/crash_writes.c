@@ -64,6 +64,15 @@ void *writer(void *arg) {
     return NULL;
 }
 
+/* What GOMAP_DEBUG=conflict=report|count counted (0 in the default mode,
+ * which stops the program at the first one). */
+static uint64_t conflicts_counted(void) {
+    uint64_t n = 0;
+    for (int kind = 0; kind < GOMAP_CONFLICT_KINDS; kind++)
+        n += gomap_conflict_count((gomap_conflict_kind)kind);
+    return n;
+}
+
 int main(void) {
     m = gomap_u64u64_new(0);
     if (!m)
@@ -73,8 +82,18 @@ int main(void) {
         pthread_create(&t[i], NULL, writer, (void *)i);
     for (int i = 0; i < THREADS; i++)
         pthread_join(t[i], NULL);
-    /* Only reached when no conflict was caught (detection is best-effort). */
-    printf("final count: %zu (expected %d)\n", gomap_u64u64_len(m), THREADS * KEYS_PER_THREAD);
+    /* Reached when no conflict was caught (detection is best-effort), or
+     * under GOMAP_DEBUG=conflict=report|count, where every key must be
+     * there with its value. */
+    size_t missing = 0;
+    for (uint64_t k = 0; k < THREADS * KEYS_PER_THREAD; k++) {
+        uint64_t v;
+        if (!gomap_u64u64_get(m, k, &v) || v != k % KEYS_PER_THREAD)
+            missing++;
+    }
+    printf("final count: %zu (expected %d), keys missing or wrong: %zu\n", gomap_u64u64_len(m),
+           THREADS * KEYS_PER_THREAD, missing);
+    printf("conflicts counted: %llu\n", (unsigned long long)conflicts_counted());
     gomap_u64u64_free(m);
     return 0;
 }
