@@ -579,16 +579,31 @@ void gomap__conflict(const gomap *m, gomap_conflict_kind kind, int writer_tid, b
     int mode = (int)gomap_debug_mode();
     if (mode == GOMAP_CONFLICT_COUNT)
         return;
+    char buf[256];
+    if (mode == GOMAP_CONFLICT_ABORT) {
+        /* The first line goes out before anything slow (the first
+         * backtrace loads the unwinder; symbolizing loads libdw): the other
+         * party may be corrupting the map at this moment, and if that
+         * crashes the process before the report is done, the line that
+         * says why is already written, as Go's is.  A second thread that
+         * detects meanwhile waits on the lock; this one aborts. */
+        pthread_mutex_lock(&report_lock);
+        snprintf(buf, sizeof buf, "fatal error: %s\n", conflict_msgs[kind]);
+        say(buf);
+    }
     void *pcs[STACK_DEPTH];
     int n = backtrace(pcs, STACK_DEPTH);
-    pthread_mutex_lock(&report_lock);
-    if (mode == GOMAP_CONFLICT_REPORT && !first_time_seen(kind, pcs, n)) {
-        pthread_mutex_unlock(&report_lock);
-        return;
+    if (mode == GOMAP_CONFLICT_REPORT) {
+        pthread_mutex_lock(&report_lock);
+        if (!first_time_seen(kind, pcs, n)) {
+            pthread_mutex_unlock(&report_lock);
+            return;
+        }
+        snprintf(buf, sizeof buf, "fatal error: %s\n", conflict_msgs[kind]);
+        say(buf);
     }
-    char buf[256];
-    snprintf(buf, sizeof buf, "fatal error: %s\n\nthread %d (detected the conflict, map %p):\n",
-             conflict_msgs[kind], me, (const void *)m);
+    snprintf(buf, sizeof buf, "\nthread %d (detected the conflict, map %p):\n", me,
+             (const void *)m);
     say(buf);
     print_stack(pcs, n);
     print_other_party(writer_tid, me, writer_live);
