@@ -19,6 +19,7 @@
 #include "compute.h"
 #include "concmap_impl.h"
 #include "locked.h"
+#include "map_internal.h"
 #include "reclaim.h"
 #include "tsan.h"
 
@@ -29,11 +30,19 @@
 #include <string.h>
 
 /* Old versions a map may have waiting for reclamation before its writers
- * are paced (gomap__rcu_throttle): its retired memory stays within about
- * this many copies of the map.  Small enough to bound memory, large enough
- * that one grace period (tens of microseconds to a millisecond) frees a
- * whole batch before writers notice. */
+ * are paced (gomap__rcu_throttle).  The goal is retired memory within a
+ * small multiple of the map's own size: at any moment a map holds its
+ * current version, the copy a writer is making, and what is pending; so
+ * the pending versions are limited to COWMAP_RETIRED_SLACK bytes' worth, but
+ * never fewer than 2 (the peak then stays near 4 copies of the map plus the
+ * slack) nor more than 32 (a small map's writers then rarely wait: one grace
+ * period frees a whole batch before they notice).  The size of a version is
+ * estimated from its length: three times its slot bytes (key argument,
+ * value, tophash), about what Go's buckets average between growths with
+ * their overflow pointers and padding. */
 #define COWMAP_MAX_RETIRED_VERSIONS 32
+#define COWMAP_MIN_RETIRED_VERSIONS 2
+#define COWMAP_RETIRED_SLACK        ((size_t)256 * 1024)
 
 struct cm_version {
     gomap *m;
@@ -93,6 +102,19 @@ static void cm_version_free_cb(struct gomap__rcu_head *h) {
     gomap__rcu_reclaimed(&m->reclaim); /* the last access to m */
 }
 
+/* See COWMAP_MAX_RETIRED_VERSIONS.  v is the current version (NULL: empty),
+ * read inside the writer's section. */
+static size_t cm_retired_limit(const cowmap *m, const struct cm_version *v) {
+    if (!v)
+        return COWMAP_MAX_RETIRED_VERSIONS;
+    size_t slot = gomap__key_arg_size(v->m) + m->cfg.value_size + 1;
+    size_t bytes = 1024 + 3 * slot * gomap_len(v->m);
+    size_t n = COWMAP_RETIRED_SLACK / bytes;
+    return n < COWMAP_MIN_RETIRED_VERSIONS   ? COWMAP_MIN_RETIRED_VERSIONS
+           : n > COWMAP_MAX_RETIRED_VERSIONS ? COWMAP_MAX_RETIRED_VERSIONS
+                                             : n;
+}
+
 /* Under mu: a private copy of `cur` (NULL: a new empty map).  O(len). */
 static struct cm_version *cm_copy(cowmap *m, const struct cm_version *cur) {
     struct cm_version *v = gomap__locked_alloc(m->cfg.allocator, sizeof *v);
@@ -107,13 +129,15 @@ static struct cm_version *cm_copy(cowmap *m, const struct cm_version *cur) {
     return v;
 }
 
-/* Under mu, inside a section: makes nv (NULL: empty) current and retires old. */
-static void cm_publish(cowmap *m, struct cm_version *old, struct cm_version *nv) {
+/* Under mu, inside a section: makes nv (NULL: empty) current and retires
+ * old.  Returns the pacing limit for the writer (cm_retired_limit). */
+static size_t cm_publish(cowmap *m, struct cm_version *old, struct cm_version *nv) {
     if (nv)
         GOMAP__HB_RELEASE(nv);
     atomic_store_explicit(&m->cur, nv, memory_order_release);
     if (old)
         gomap__rcu_retire(&m->reclaim, &old->rcu, cm_version_free_cb);
+    return cm_retired_limit(m, nv);
 }
 
 /* The write operations, decided on one version and applied to a copy. */
@@ -167,6 +191,7 @@ static bool cm_decide(const cowmap *m, const struct cm_version *v, struct cm_cal
  * the operations that report success through it). */
 static int cm_write(cowmap *m, struct cm_call *c) {
     int rc = 0;
+    size_t limit = COWMAP_MAX_RETIRED_VERSIONS;
     gomap__rcu_enter();
     /* Lock-free first: a call that changes nothing is linearized at this
      * load and never takes the mutex. */
@@ -183,7 +208,7 @@ static int cm_write(cowmap *m, struct cm_call *c) {
                 rc = gomap_set(nv->m, c->key, c->value);
             }
             if (rc == 0)
-                cm_publish(m, cur, nv);
+                limit = cm_publish(m, cur, nv);
             else if (nv)
                 cm_version_free(m, nv);
         }
@@ -193,7 +218,7 @@ static int cm_write(cowmap *m, struct cm_call *c) {
     /* Every changing write retires a whole version: without pacing, a
      * writer in a loop outruns the grace periods and the old versions pile
      * up (hundreds of MiB for a 3,000-key map in tools/soak). */
-    gomap__rcu_throttle(&m->reclaim, COWMAP_MAX_RETIRED_VERSIONS);
+    gomap__rcu_throttle(&m->reclaim, limit);
     if (rc != 0 && c->op != CM_SWAP && c->op != CM_LOAD_OR_STORE)
         c->result = false;
     return rc;
@@ -347,6 +372,7 @@ int cowmap_compute(cowmap *m, const void *key, concmap_compute_fn fn, void *ctx)
     gomap__value_buf buf;
     int rc = 0;
     bool changed = false;
+    size_t limit = COWMAP_MAX_RETIRED_VERSIONS;
     gomap__rcu_enter();
     cm_lock(m);
     struct cm_version *cur = atomic_load_explicit(&m->cur, memory_order_relaxed);
@@ -366,7 +392,7 @@ int cowmap_compute(cowmap *m, const void *key, concmap_compute_fn fn, void *ctx)
         else
             rc = gomap_set(nv->m, key, buf.bytes);
         if (rc == 0) {
-            cm_publish(m, cur, nv);
+            limit = cm_publish(m, cur, nv);
             changed = true;
         } else if (nv) {
             cm_version_free(m, nv);
@@ -375,7 +401,7 @@ int cowmap_compute(cowmap *m, const void *key, concmap_compute_fn fn, void *ctx)
     cm_unlock(m);
     gomap__rcu_exit();
     if (changed)
-        gomap__rcu_throttle(&m->reclaim, COWMAP_MAX_RETIRED_VERSIONS);
+        gomap__rcu_throttle(&m->reclaim, limit);
     return rc;
 }
 

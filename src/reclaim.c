@@ -198,6 +198,26 @@ static pthread_mutex_t rq_start_lock = PTHREAD_MUTEX_INITIALIZER;
 enum { RQ_BATCH = 64 };                     /* a batch at least this big... */
 static const long RQ_BATCH_PAUSE = 1000000; /* ...is followed by 1 ms to gather the next */
 
+/* rq_batches: batches the reclaimer has finished (a throttled writer waits
+ * for as long as this moves, see gomap__rcu_throttle).  rq_throttled: writers
+ * waiting in gomap__rcu_throttle; while any does, the reclaimer skips its
+ * pause, since a writer waiting on the backlog is worth more than batching.
+ * Both relaxed: heuristics, nothing is accessed on the strength of them. */
+static atomic_ulong rq_batches;
+static atomic_int rq_throttled;
+
+/* How long a batch (grace period and callbacks) has been taking: a moving
+ * average in ns, written by the reclaimer after each batch, read by
+ * throttled writers to tell a slow batch from a stalled reader.  Relaxed: a
+ * heuristic. */
+static atomic_long rq_batch_ns;
+
+static long rq_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long)ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
 static void rq_futex(atomic_int *addr, int op, int val) {
     (void)syscall(SYS_futex, (int *)addr, op, val, NULL, NULL, 0);
 }
@@ -219,6 +239,7 @@ static void *rq_worker(void *unused) {
         }
         /* Every section that could hold a batch object began before its
          * retirement, hence before this call: it waits for all of them. */
+        long t0 = rq_now_ns();
         urcu_memb_synchronize_rcu();
         TSAN_ACQUIRE(&gomap_rcu_tsan_sync);
         long n = 0;
@@ -229,7 +250,11 @@ static void *rq_worker(void *unused) {
             n++;
         }
         pthread_mutex_unlock(&rcu_gp_lock);
-        if (n >= RQ_BATCH) {
+        long took = rq_now_ns() - t0,
+             avg = atomic_load_explicit(&rq_batch_ns, memory_order_relaxed);
+        atomic_store_explicit(&rq_batch_ns, avg + (took - avg) / 8, memory_order_relaxed);
+        atomic_fetch_add_explicit(&rq_batches, 1, memory_order_relaxed);
+        if (n >= RQ_BATCH && atomic_load_explicit(&rq_throttled, memory_order_relaxed) == 0) {
             struct timespec ts = {0, RQ_BATCH_PAUSE};
             nanosleep(&ts, NULL);
         }
@@ -390,15 +415,33 @@ void gomap__rcu_throttle(struct gomap__reclaim *r, size_t limit) {
      * accessed on the strength of it. */
     if (atomic_load_explicit(&r->pending, memory_order_relaxed) <= limit || gomap__rcu_in_section())
         return;
-    long waited = 0, ns = 20000;
-    while (atomic_load_explicit(&r->pending, memory_order_relaxed) > limit / 2 &&
-           waited < 2000000) {
+    /* Waits while the reclaimer makes progress (each finished batch restarts
+     * the clock): a reclaimer that merely lags, for want of a CPU or behind
+     * other maps' batches, is waited for, so the backlog stays bounded.  Only
+     * when no batch finishes for 2 ms, or 4 times as long as batches have
+     * been taking if that is longer (slow readers; at most 20 ms), does the
+     * writer go on: a reader stalled in a section, with which no grace
+     * period can end, then slows writers instead of blocking them. */
+    long patience = 4 * atomic_load_explicit(&rq_batch_ns, memory_order_relaxed);
+    patience = patience < 2000000 ? 2000000 : patience > 20000000 ? 20000000 : patience;
+    atomic_fetch_add_explicit(&rq_throttled, 1, memory_order_relaxed);
+    unsigned long seen = atomic_load_explicit(&rq_batches, memory_order_relaxed);
+    long idle = 0, ns = 20000;
+    while (atomic_load_explicit(&r->pending, memory_order_relaxed) > limit / 2 && idle < patience) {
         struct timespec ts = {0, ns};
         nanosleep(&ts, NULL);
-        waited += ns;
-        if (ns < 500000)
-            ns *= 2;
+        unsigned long now = atomic_load_explicit(&rq_batches, memory_order_relaxed);
+        if (now != seen) {
+            seen = now;
+            idle = 0;
+            ns = 20000;
+        } else {
+            idle += ns;
+            if (ns < 500000)
+                ns *= 2;
+        }
     }
+    atomic_fetch_sub_explicit(&rq_throttled, 1, memory_order_relaxed);
 }
 
 void gomap__rcu_barrier(void) {

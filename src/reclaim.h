@@ -133,10 +133,12 @@ void gomap__rcu_drain(struct gomap__reclaim *r, const char *who);
 /* Paces a writer that retires faster than grace periods free: when more than
  * `limit` objects of r are pending, waits (outside any section; inside one
  * it returns at once, since it would wait for itself) until at most limit/2
- * are, or until about 2 ms have passed.  With a reclaimer that merely lags,
- * this bounds r's retired memory to about `limit` objects; with a reader
- * stalled in a section, writers slow to ~500 writes/s instead of blocking, and
- * memory grows with what they still write (RCU's unavoidable cost). */
+ * are, for as long as the reclaimer keeps finishing batches.  So with a
+ * reclaimer that merely lags, r's retired memory stays within about `limit`
+ * objects (plus one per writer); with a reader stalled in a section (no
+ * batch finishes for ~2 ms), writers slow to ~500 writes/s instead of
+ * blocking, and memory grows with what they still write (RCU's unavoidable
+ * cost). */
 void gomap__rcu_throttle(struct gomap__reclaim *r, size_t limit);
 
 /* Waits until no object retired by any map is pending (all maps' counts are

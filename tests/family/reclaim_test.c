@@ -441,4 +441,97 @@ TEST(free_inside_own_range_callback_is_fatal) {
 #endif
 }
 
+/* ---- cowmap's retired memory is bounded by the map's size ------------------ */
+
+/* Two writers replace values in a cowmap of COW_KEYS keys (every write
+ * retires a whole copy) while a third thread ranges over it without pause,
+ * so grace periods wait on its walks and retired copies queue up.  The most
+ * memory the map held must stay within 4 times what it holds at rest, plus
+ * 1 MiB: the pacing bounds the queue by the map's size (a fixed 32 copies
+ * reached 35 times the map).  A walk preempted by the scheduler can hold a
+ * grace period longer than writers wait for one (they go on after ~2 ms
+ * without progress, so that a stalled reader never blocks them), which
+ * lets one run overshoot on a loaded machine: of three runs, the best must
+ * meet the bound. */
+enum { COW_KEYS = 2000, COW_WRITERS = 2, COW_WRITES = 1000, COW_RUNS = 3 };
+
+struct cow_bound {
+    void *m;
+    atomic_bool done;
+};
+
+static bool cow_bound_walk(const void *key, const void *value, void *ctx) {
+    (void)key;
+    (void)value;
+    (void)ctx;
+    return true;
+}
+
+static void *cow_bound_ranger(void *arg) {
+    struct cow_bound *b = arg;
+    while (!atomic_load(&b->done))
+        cowmap_range(b->m, cow_bound_walk, NULL);
+    return NULL;
+}
+
+static void *cow_bound_writer(void *arg) {
+    struct cow_bound *b = arg;
+    uint64_t rng = (uint64_t)(uintptr_t)&rng;
+    for (long i = 0; i < COW_WRITES; i++) {
+        uint64_t key = tally_rng(&rng) % COW_KEYS;
+        struct tval v = tval_make(key, (uint64_t)i);
+        if (cowmap_store(b->m, &key, &v) != 0)
+            abort();
+    }
+    return NULL;
+}
+
+/* One run: returns the peak over the bound's base (the bytes at rest) in
+ * *rest, or -1 if the run could not be set up. */
+static long cow_bound_run(long *rest) {
+    struct tally t;
+    tally_init(&t);
+    struct cow_bound b = {make_map(&cowmap_kind, &t), false};
+    if (!b.m)
+        return -1;
+    for (uint64_t key = 0; key < COW_KEYS; key++) {
+        struct tval v = tval_make(key, 0);
+        if (cowmap_store(b.m, &key, &v) != 0)
+            return -1;
+    }
+    gomap__rcu_barrier();
+    *rest = atomic_load(&t.live_bytes);
+    atomic_store(&t.peak_bytes, *rest);
+    pthread_t ranger, writers[COW_WRITERS];
+    if (pthread_create(&ranger, NULL, cow_bound_ranger, &b) != 0)
+        return -1;
+    for (int i = 0; i < COW_WRITERS; i++)
+        if (pthread_create(&writers[i], NULL, cow_bound_writer, &b) != 0)
+            abort();
+    for (int i = 0; i < COW_WRITERS; i++)
+        pthread_join(writers[i], NULL);
+    atomic_store(&b.done, true);
+    pthread_join(ranger, NULL);
+    gomap__rcu_barrier();
+    CHECK_EQ(atomic_load(&t.live_bytes), *rest); /* same keys, same size */
+    long peak = atomic_load(&t.peak_bytes);
+    cowmap_free(b.m);
+    CHECK_EQ(atomic_load(&t.live_bytes), 0);
+    return peak;
+}
+
+TEST(cow_retired_memory_stays_within_a_multiple_of_the_map) {
+    long best = -1, rest = 0;
+    for (int run = 0; run < COW_RUNS; run++) {
+        long peak = cow_bound_run(&rest);
+        REQUIRE(peak >= 0);
+        printf("  at rest %ld bytes, peak %ld bytes\n", rest, peak);
+        if (best < 0 || peak < best)
+            best = peak;
+    }
+    long bound = 4 * rest + (1L << 20);
+    printf("  best peak %ld bytes, bound %ld bytes\n", best, bound);
+    CHECK(best <= bound);
+}
+
 TEST_MAIN()

@@ -9,7 +9,10 @@ void *tally_alloc(size_t size, void *ctx) {
     h->mark = TALLY_LIVE;
     h->size = size;
     atomic_fetch_add(&t->allocs, 1);
-    atomic_fetch_add(&t->live_bytes, (long)size);
+    long live = atomic_fetch_add(&t->live_bytes, (long)size) + (long)size;
+    long peak = atomic_load(&t->peak_bytes);
+    while (live > peak && !atomic_compare_exchange_weak(&t->peak_bytes, &peak, live))
+        ;
     return h + 1;
 }
 

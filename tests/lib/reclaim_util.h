@@ -19,6 +19,7 @@
 
 struct tally {
     atomic_long allocs, frees, live_bytes, bad;
+    atomic_long peak_bytes; /* the most live_bytes has been (reset by a store) */
     gomap_allocator hook;
 };
 
