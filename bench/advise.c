@@ -73,6 +73,31 @@ static const char *folklore(double reads) {
     return reads >= 0.90 ? "syncmap" : "rwmap";
 }
 
+/* docs/choosing.md's "Measured" table: mix and measured pick.  Update both
+ * together when the default run is retaken (bench_mix_test compares them). */
+static const struct {
+    const char *mix, *pick;
+} reference_picks[] = {
+    {"read100", "shardmap"}, {"read90", "shardmap"},   {"read75", "shardmap"},
+    {"read50", "shardmap"},  {"update100", "syncmap"},
+};
+
+const char *adv_reference_pick(double reads, const char **mix) {
+    size_t best = 0;
+    double dist = INFINITY;
+    for (size_t i = 0; i < sizeof reference_picks / sizeof reference_picks[0]; i++) {
+        const wl_mix *m = wl_mix_find(reference_picks[i].mix);
+        double d = m ? fabs((double)m->read_bp / 10000.0 - reads) : INFINITY;
+        if (d < dist) {
+            dist = d;
+            best = i;
+        }
+    }
+    if (mix)
+        *mix = reference_picks[best].mix;
+    return reference_picks[best].pick;
+}
+
 /* Fills candidates from the gomap rows of one (mix, dist, threads) cell. */
 static int gather(const mix_results *rs, const char *mix, const char *dist, unsigned threads,
                   adv_candidate *c, int max) {
@@ -121,7 +146,6 @@ int bench_advise_main(int argc, char **argv) {
     mix_plan_defaults(&p);
     double reads = 0.9;
     bool json = false;
-    p.nthreads = 1;
     p.duration_ms = 300;
     p.reps = 3;
     p.lat_ms = 500;
@@ -152,6 +176,9 @@ int bench_advise_main(int argc, char **argv) {
             return 2;
         }
     }
+    /* One thread count: --threads' last, or by default the largest of the
+     * default list (powers of two up to the core count), the count the
+     * reference picks were measured at on a 2-core machine. */
     static wl_mix profile;
     profile.name = "profile";
     profile.read_bp = (unsigned)lround(reads * 10000);
@@ -199,6 +226,14 @@ int bench_advise_main(int argc, char **argv) {
         fprintf(f, "folklore (reads >= 90%% -> sync.Map, else map+RWMutex) says %s: %s\n", folk,
                 strcmp(folk, c[best].name) == 0 ? "the measurement agrees"
                                                 : "the measurement disagrees");
+        const char *ref_mix, *ref = adv_reference_pick(reads, &ref_mix);
+        fprintf(f,
+                "docs/choosing.md's measured pick for %s (default run, 2 threads, 1M uniform "
+                "keys) is %s: %s\n",
+                ref_mix, ref,
+                strcmp(ref, c[best].name) == 0 ? "this trial agrees"
+                                               : "this trial differs (its profile, size, threads "
+                                                 "or machine differ)");
         fprintf(f,
                 "rule: highest throughput; variants within %.0f%% of it are ranked by p99 "
                 "latency (open loop, %llu ops/s per thread), then bytes per entry\n",
@@ -214,6 +249,7 @@ int bench_advise_main(int argc, char **argv) {
             bench_json_str(&j, "recommended", c[best].name);
             bench_json_str(&j, "runner_up", second >= 0 ? c[second].name : "");
             bench_json_str(&j, "folklore", folk);
+            bench_json_str(&j, "reference", ref);
             bench_output_emit(&out, bench_json_end(&j));
         }
     }

@@ -133,6 +133,13 @@ typedef struct adv_candidate {
  * Returns the number of usable candidates. */
 int adv_choose(const adv_candidate *c, int n, double tie, int *best, int *runner_up);
 
+/* docs/choosing.md's measured picks (the default run, 2 threads, 1M uniform
+ * keys), which the advisor prints beside its own trial: the pick for the
+ * mix of the table whose read share is nearest `reads` (a fraction), with
+ * that mix's name in *mix.  The table in advise.c and the one in
+ * docs/choosing.md are checked against each other by bench_mix_test. */
+const char *adv_reference_pick(double reads, const char **mix);
+
 int bench_mix_main(int argc, char **argv);
 int bench_advise_main(int argc, char **argv);
 int bench_default_main(int argc, char **argv);

@@ -242,7 +242,8 @@ static void mix_usage(FILE *f) {
             "urcu-lfht\n"
             "on request: syncmap-adaptive (syncmap with SYNCMAP_PROMOTE_ADAPTIVE),\n"
             "            rwmap-batch, shardmap-batch (runs of up to 64 consecutive reads\n"
-            "            through rwmap_load_many / shardmap_load_many)\n");
+            "            through rwmap_load_many / shardmap_load_many),\n"
+            "            shardmap-2, shardmap-32 (shardmap with 2 or 32 shards)\n");
 }
 
 int mix_output_option(mix_outputs *o, int argc, char **argv, int *i) {

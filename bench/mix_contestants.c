@@ -23,6 +23,10 @@ const mix_variant mix_variants[MIX_NVARIANTS] = {
      false},
     {"rw", "rwmap-batch", "go-rwmutex-map", {0}, true, true},
     {"shard", "shardmap-batch", "go-shard-map", {0}, true, true},
+    /* Shard counts beside the default: 2 (the nearest to rwmap with lock-free
+     * loads) and Go's sharded map's 32. */
+    {"shard", "shardmap-2", "go-shard-map", {.shard_bits = 1}, true, false},
+    {"shard", "shardmap-32", "go-shard-map", {.shard_bits = 5}, true, false},
 };
 
 const mix_peer mix_peers[MIX_NPEERS] = {

@@ -25,7 +25,7 @@ typedef struct mix_variant {
     bool batch;
 } mix_variant;
 
-enum { MIX_NVARIANTS = 7 };
+enum { MIX_NVARIANTS = 9 };
 extern const mix_variant mix_variants[MIX_NVARIANTS];
 
 /* A peer program and the contestants it runs (NULL-terminated). */

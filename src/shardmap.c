@@ -505,9 +505,9 @@ static void sort_by_shard(const uint32_t *sh, size_t g, unsigned bits, uint16_t 
     }
 }
 
-/* Keys hashed and prefetched ahead of their lookups by shardmap_load_many's
- * optimistic path: enough for their cache misses to overlap, few enough for
- * the lines to still be there when the lookups come. */
+/* Keys per step of shardmap_load_many's optimistic path (many_optimistic):
+ * enough for their cache misses to overlap, few enough for their lines to
+ * still be cached when their lookups come. */
 #define OPTIMISTIC_MANY 16
 
 /* The path of maps without optimistic loads: in groups, sorted by shard,
@@ -555,6 +555,60 @@ static size_t load_many_locked(shardmap *m, const void *keys, size_t n, void *va
     return found;
 }
 
+/* shardmap_load_many's optimistic path for keys[0..n), n <= OPTIMISTIC_MANY,
+ * inside the caller's read-side section: load_optimistic's protocol for all
+ * of them at once, so their cache misses overlap.  (1) hash each key, read
+ * its shard's sequence (acquire) and prefetch its lines; (2) look each up
+ * without any lock and copy its value to a stack buffer; (3) one acquire
+ * fence, then each key whose sequence was even and is unchanged is decided
+ * (its value copied out); (4) each other key is loaded alone (shard_load:
+ * retries, then the lock).  The fence pairs as in load_optimistic: it keeps
+ * every read of (2) before the sequence reloads of (3). */
+static size_t many_optimistic(shardmap *m, const char *keys, size_t stride, size_t n,
+                              char *values_out, bool *found_out) {
+#if SHARD_TSAN
+    (void)m, (void)keys, (void)stride, (void)n, (void)values_out, (void)found_out;
+    gomap__internal_error("shardmap: an optimistic batch in a TSan build");
+#else
+    unsigned char buf[OPTIMISTIC_MANY * OPTIMISTIC_MAX_VALUE];
+    uint64_t h[OPTIMISTIC_MANY];
+    struct shard *sh[OPTIMISTIC_MANY];
+    uint32_t q[OPTIMISTIC_MANY];
+    const void *v[OPTIMISTIC_MANY];
+    bool decided[OPTIMISTIC_MANY];
+    size_t vs = values_out ? m->cfg.value_size : 0;
+    for (size_t j = 0; j < n; j++) {
+        h[j] = shard_hash(m, keys + j * stride);
+        sh[j] = shard_of(m, h[j]);
+        q[j] = atomic_load_explicit(&sh[j]->seq, memory_order_acquire);
+        gomap__prefetch(sh[j]->g.map, h[j]);
+    }
+    for (size_t j = 0; j < n; j++) {
+        bool retry = q[j] & 1; /* a writer is inside: decided in (4) */
+        v[j] = retry ? NULL : gomap__get_optimistic(sh[j]->g.map, keys + j * stride, h[j], &retry);
+        decided[j] = !retry;
+        if (v[j] && vs)
+            memcpy(buf + j * vs, v[j], vs); /* may be torn; kept only if seq says not */
+    }
+    atomic_thread_fence(memory_order_acquire);
+    size_t found = 0;
+    for (size_t j = 0; j < n; j++) {
+        bool f;
+        if (decided[j] && atomic_load_explicit(&sh[j]->seq, memory_order_relaxed) == q[j]) {
+            f = v[j] != NULL;
+            if (f && vs)
+                memcpy(values_out + j * vs, buf + j * vs, vs);
+        } else {
+            f = shard_load(m, keys + j * stride, h[j], vs ? values_out + j * vs : NULL);
+        }
+        if (found_out)
+            found_out[j] = f;
+        found += f;
+    }
+    return found;
+#endif
+}
+
 size_t shardmap_load_many(shardmap *m, const void *keys, size_t n, void *values_out,
                           bool *found_out) {
     if (found_out && n)
@@ -563,27 +617,16 @@ size_t shardmap_load_many(shardmap *m, const void *keys, size_t n, void *values_
         return 0;
     if (!m->optimistic)
         return load_many_locked(m, keys, n, values_out, found_out);
-    /* Optimistic: no lock and no sorting; each key is a single load (its
-     * shard's sequence check, the lock when a writer keeps it undecided),
-     * and what the batch adds is that OPTIMISTIC_MANY keys are hashed and
-     * their lines prefetched before the first of them is looked up. */
     size_t stride = gomap__key_arg_size(m->hasher);
     size_t vsize = m->cfg.value_size;
     size_t found = 0;
+    gomap__rcu_enter_inline();
     for (size_t base = 0; base < n; base += OPTIMISTIC_MANY) {
         size_t g = n - base < OPTIMISTIC_MANY ? n - base : OPTIMISTIC_MANY;
-        uint64_t h[OPTIMISTIC_MANY];
-        for (size_t j = 0; j < g; j++) {
-            h[j] = shard_hash(m, (const char *)keys + (base + j) * stride);
-            gomap__prefetch(shard_of(m, h[j])->g.map, h[j]);
-        }
-        for (size_t j = 0; j < g; j++) {
-            void *out = values_out ? (char *)values_out + (base + j) * vsize : NULL;
-            bool f = shard_load(m, (const char *)keys + (base + j) * stride, h[j], out);
-            if (found_out)
-                found_out[base + j] = f;
-            found += f;
-        }
+        found += many_optimistic(m, (const char *)keys + base * stride, stride, g,
+                                 values_out ? (char *)values_out + base * vsize : NULL,
+                                 found_out ? found_out + base : NULL);
     }
+    gomap__rcu_exit_inline();
     return found;
 }

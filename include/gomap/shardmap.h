@@ -78,9 +78,11 @@ GOMAP_API bool shardmap_load(shardmap *m, const void *key, void *value_out);
  * Key i's value is copied to values_out + i * value_size (values_out may be
  * NULL) and found_out[i] (may be NULL) says whether it is present; returns
  * how many are; an absent key's value slot is left as it was.  With
- * optimistic loads (see shardmap_load), each key is loaded as shardmap_load
- * loads it, without a lock, 16 keys at a time hashed and prefetched before
- * their lookups so that their cache misses overlap.  Otherwise, in groups of
+ * optimistic loads (see shardmap_load), keys are loaded as shardmap_load
+ * loads one, without a lock, 16 at a time: hashed, their shards' sequence
+ * counters read and their lines prefetched before the first lookup, so that
+ * their cache misses overlap; a key a writer keeps undecided is loaded alone
+ * (retries, then its shard's lock).  Otherwise, in groups of
  * 256 keys hashed outside any lock and sorted by shard, each shard's keys are
  * looked up with the core map's batched lookup under one acquisition of the
  * shard's lock.  Each key's load is linearizable; the batch is not one

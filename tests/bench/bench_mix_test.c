@@ -219,6 +219,33 @@ TEST(advisor_picks_the_obvious) {
     CHECK_EQ(best, -1);
 }
 
+/* The advisor prints docs/choosing.md's measured picks beside its trial: its
+ * table must be the document's, row for row. */
+TEST(advisor_reference_picks_are_the_documents) {
+    FILE *f = fopen(GOMAP_SOURCE_DIR "/docs/choosing.md", "r");
+    REQUIRE(f != NULL);
+    char line[512];
+    int rows = 0;
+    while (fgets(line, sizeof line, f)) {
+        char mix[32], folk[32], pick[32];
+        /* | read90 | syncmap | shardmap (13.59 Mops/s) | ... */
+        if (sscanf(line, "| %31[a-z0-9] | %31[a-z] | %31[a-z] ", mix, folk, pick) != 3)
+            continue;
+        const wl_mix *m = wl_mix_find(mix);
+        if (!m)
+            continue;
+        const char *ref_mix;
+        const char *ref = adv_reference_pick((double)m->read_bp / 10000.0, &ref_mix);
+        if (strcmp(ref, pick) != 0)
+            printf("  %s: choosing.md picks %s, the advisor's table %s\n", mix, pick, ref);
+        CHECK(strcmp(ref_mix, mix) == 0);
+        CHECK(strcmp(ref, pick) == 0);
+        rows++;
+    }
+    fclose(f);
+    CHECK_EQ(rows, 5);
+}
+
 /* ---- every contestant does the work -------------------------------------------------- */
 
 /* A deterministic single-threaded run of each mix on every contestant must
