@@ -19,10 +19,14 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "compute.h"
 #include "locked.h"
 #include "map_internal.h"
+#include "reclaim.h"
+#include "reclaim_inline.h"
+#include "tsan.h"
 
 #define GOMAP__GUARDED_INLINE static inline __attribute__((always_inline))
 
@@ -53,6 +57,137 @@ struct gomap__locking {
      * the key is present, linearizably. */
     bool (*load)(void *owner, const void *key, uint64_t hash, void *value_out);
 };
+
+/* ---- optimistic loads: a seqlock over the guarded map ----------------------
+ *
+ * A map whose loads take no lock (shardmap's shards, rwmap) keeps, beside its
+ * lock, a sequence counter that is odd exactly while a writer may be changing
+ * the map (changed only under the lock); a load keeps what it read only if
+ * the counter was even before and unchanged after (Linux's seqcount; the
+ * fences follow Boehm, "Can seqlocks get along with programming language
+ * memory models?", 2012).  The map allocates through a gomap__deferred hook,
+ * whose frees wait for an RCU grace period, and a load runs inside a
+ * read-side section, so it never reads freed memory (map_internal.h,
+ * gomap__get_optimistic, says what else makes the racing lookup safe).
+ *
+ * ThreadSanitizer cannot be told that a failed check discards the racing
+ * reads, so TSan builds, and programs running under TSan, load under the lock
+ * (GOMAP__OPTIMISTIC_BUILD, and the callers' gomap__optimistic_ok checks). */
+#ifdef GOMAP__TSAN
+#define GOMAP__OPTIMISTIC_BUILD 0
+#else
+#define GOMAP__OPTIMISTIC_BUILD 1
+#endif
+
+/* Largest value an optimistic load copies (into a stack buffer, since a copy
+ * that fails its check must not reach the caller's buffer).  Larger values
+ * are loaded under the lock. */
+#define GOMAP__OPTIMISTIC_MAX_VALUE 128
+
+/* Attempts before a load takes the lock: each attempt that finds a writer
+ * inside (an odd sequence) pauses once.  A writer holds the lock for one map
+ * operation, so a few pauses usually outlast it; a load that keeps losing to
+ * writers falls back to the lock, which queues it fairly. */
+#define GOMAP__OPTIMISTIC_TRIES 8
+
+GOMAP__GUARDED_INLINE void gomap__cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* The writer's half, under the lock.  The odd value is stored before any
+ * change to the map: the release fence orders it before the map's stores,
+ * pairing with the reader's acquire fence before its second load (a reader
+ * that read any of those stores sees seq changed).  The final even value is
+ * stored with release, pairing with the reader's first (acquire) load: a
+ * reader that starts on it sees the whole write. */
+GOMAP__GUARDED_INLINE void gomap__seq_begin_write(_Atomic uint32_t *seq) {
+#if GOMAP__OPTIMISTIC_BUILD /* no optimistic reader to tell (and TSan rejects fences) */
+    uint32_t q = atomic_load_explicit(seq, memory_order_relaxed);
+    atomic_store_explicit(seq, q + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+#else
+    (void)seq;
+#endif
+}
+
+GOMAP__GUARDED_INLINE void gomap__seq_end_write(_Atomic uint32_t *seq) {
+#if GOMAP__OPTIMISTIC_BUILD
+    uint32_t q = atomic_load_explicit(seq, memory_order_relaxed);
+    atomic_store_explicit(seq, q + 1, memory_order_release);
+#else
+    (void)seq;
+#endif
+}
+
+/* A load without the lock: 1 present (value copied out), 0 absent, -1
+ * undecided (the caller takes the lock).  The reader's half: the first load
+ * of seq is acquire, pairing with gomap__seq_end_write's release; the acquire
+ * fence before the second load pairs with gomap__seq_begin_write's release
+ * fence.  The read-side section keeps every block the lookup may reach
+ * allocated (gomap__deferred). */
+GOMAP__GUARDED_INLINE int gomap__guarded_load_optimistic(_Atomic uint32_t *seq,
+                                                         const struct gomap__guarded *g,
+                                                         const void *key, uint64_t h,
+                                                         void *value_out) {
+#if !GOMAP__OPTIMISTIC_BUILD
+    (void)seq, (void)g, (void)key, (void)h, (void)value_out;
+    return -1;
+#else
+    unsigned char buf[GOMAP__OPTIMISTIC_MAX_VALUE];
+    size_t vs = value_out ? g->value_size : 0;
+    int r = -1;
+    gomap__rcu_enter_inline(); /* a third of an in-cache load as a call */
+    for (unsigned i = 0; i < GOMAP__OPTIMISTIC_TRIES; i++) {
+        uint32_t q = atomic_load_explicit(seq, memory_order_acquire);
+        if (q & 1) {
+            gomap__cpu_relax(); /* a writer is inside */
+            continue;
+        }
+        bool retry;
+        const void *v = gomap__get_optimistic(g->map, key, h, &retry);
+        if (retry)
+            break;
+        if (v && vs == 8)
+            memcpy(buf, v, 8); /* the common size, without a call */
+        else if (v && vs)
+            memcpy(buf, v, vs); /* may be torn; kept only if seq says not */
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(seq, memory_order_relaxed) == q) {
+            r = v != NULL;
+            break;
+        }
+    }
+    gomap__rcu_exit_inline();
+    if (r == 1 && vs == 8)
+        memcpy(value_out, buf, 8);
+    else if (r == 1 && vs)
+        memcpy(value_out, buf, vs);
+    return r;
+#endif
+}
+
+/* The allocator hook of a map with optimistic loads: the user's allocator
+ * (or malloc), with every free deferred past an RCU grace period, so that a
+ * reader racing a writer never reads freed memory.  Each block carries a
+ * 32-byte header (the reclaimer's link, its size, the owner), which keeps
+ * malloc's 16-byte alignment.  `reclaim` counts the blocks still queued;
+ * it is written by every deferred free, so it sits a line away from the
+ * owner's read-mostly fields. */
+struct gomap__deferred {
+    gomap_allocator hook;        /* what the map is created with */
+    const gomap_allocator *user; /* where blocks come from and go to */
+    char pad_[64];
+    struct gomap__reclaim reclaim;
+};
+
+/* Sets d up over the user's allocator (NULL: malloc). */
+void gomap__deferred_init(struct gomap__deferred *d, const gomap_allocator *user);
+
+/* Waits until every block freed through d has been freed for good (after the
+ * maps using d are freed, before d's memory goes). */
+void gomap__deferred_drain(struct gomap__deferred *d, const char *who);
 
 /* Publishes the count before the writer unlocks.  Relaxed: len is a
  * standalone number, nothing is read through it. */

@@ -16,16 +16,25 @@
 
 /*
  * Invariants:
- *   - `lock` guards `g` (guarded.h states what it guards and how): read
- *     under the shared lock, written under the exclusive one; the map's seed
+ *   - `lock` guards `g` (guarded.h states what it guards and how): written
+ *     under the exclusive lock; read under the shared one (range, load_many,
+ *     a load that falls back) or optimistically (below); the map's seed
  *     never changes, so a key is hashed before the lock is taken.
- *   - `cfg` is the creation config, immutable: the allocator hook is read
- *     from it without the lock.
+ *   - `seq` is odd exactly while a writer may be changing g.map (changed
+ *     only under the exclusive lock): with `optimistic`, a load reads the
+ *     map without the lock and keeps the result only if seq was even and
+ *     unchanged (gomap__guarded_load_optimistic), and the map allocates
+ *     through `deferred`, so what such a load reads is never freed under it.
+ *   - `cfg` and `optimistic` are set at creation, immutable: the allocator
+ *     hook is read from cfg without the lock.
  */
 struct rwmap {
     struct gomap__rwspin lock; /* see locked.h for why not pthread_rwlock */
+    _Atomic uint32_t seq;
+    bool optimistic;
     struct gomap__guarded g;
     gomap_config cfg;
+    struct gomap__deferred deferred; /* its counter a line away from the above */
 };
 
 static const char RW_NAME[] = "rw";
@@ -79,7 +88,25 @@ int rwmap_new(rwmap **out, const gomap_config *cfg) {
     if (!m)
         return ENOMEM;
     memset(m, 0, sizeof *m);
-    int err = gomap_new(&m->g.map, cfg);
+    gomap__deferred_init(&m->deferred, cfg->allocator);
+    /* Whether loads may go without the lock is the core map's to say (key
+     * kinds compared by their bytes, the built-in hash): asked of an empty
+     * map of the same config, before the real one picks its allocator. */
+    gomap_config pcfg = *cfg;
+    pcfg.hint = 0;
+    gomap *probe;
+    int err = gomap_new(&probe, &pcfg);
+    if (err) {
+        gomap__locked_free(cfg->allocator, m, sizeof *m);
+        return err;
+    }
+    m->optimistic = GOMAP__OPTIMISTIC_BUILD && !GOMAP__TSAN_RUNNING() &&
+                    gomap__optimistic_ok(probe) && cfg->value_size <= GOMAP__OPTIMISTIC_MAX_VALUE;
+    gomap_free(probe);
+    gomap_config mcfg = *cfg;
+    if (m->optimistic)
+        mcfg.allocator = &m->deferred.hook;
+    err = gomap_new(&m->g.map, &mcfg);
     if (err) {
         gomap__locked_free(cfg->allocator, m, sizeof *m);
         return err;
@@ -88,6 +115,7 @@ int rwmap_new(rwmap **out, const gomap_config *cfg) {
      * readers, so readers cannot starve it (docs/design-family.md has the
      * measurement that chose it). */
     atomic_init(&m->lock.state, 0);
+    atomic_init(&m->seq, 0);
     m->g.value_size = cfg->value_size;
     m->cfg = *cfg;
     atomic_init(&m->g.len, gomap_len(m->g.map));
@@ -99,6 +127,7 @@ void rwmap_free(rwmap *m) {
     if (!m)
         return;
     gomap_free(m->g.map);
+    gomap__deferred_drain(&m->deferred, "rwmap_free"); /* its frees use m->deferred */
     gomap__locked_free(m->cfg.allocator, m, sizeof *m);
 }
 
@@ -112,16 +141,24 @@ GOMAP__GUARDED_INLINE struct gomap__guarded *rw_lock_write(void *owner, uint64_t
     rwmap *m = owner;
     gomap__prefetch(m->g.map, h); /* the misses overlap the lock's atomics */
     *t = lock_exclusive(m);
+    gomap__seq_begin_write(&m->seq);
     return &m->g;
 }
 
 GOMAP__GUARDED_INLINE void rw_unlock_write(void *owner, struct gomap__guarded *g, uint64_t t) {
     (void)g;
-    unlock(owner, t, 1);
+    rwmap *m = owner;
+    gomap__seq_end_write(&m->seq);
+    unlock(m, t, 1);
 }
 
 GOMAP__GUARDED_INLINE bool rw_load(void *owner, const void *key, uint64_t h, void *value_out) {
     rwmap *m = owner;
+    if (m->optimistic) {
+        int r = gomap__guarded_load_optimistic(&m->seq, &m->g, key, h, value_out);
+        if (r >= 0)
+            return r;
+    }
     gomap__prefetch(m->g.map, h);
     uint64_t t = lock_shared(m);
     bool found = gomap__guarded_get(&m->g, key, h, value_out);
@@ -162,8 +199,10 @@ void rwmap_range(rwmap *m, concmap_range_fn fn, void *ctx) {
 
 void rwmap_clear(rwmap *m) {
     uint64_t t = lock_exclusive(m);
+    gomap__seq_begin_write(&m->seq);
     gomap_clear(m->g.map);
     gomap__guarded_publish_len(&m->g);
+    gomap__seq_end_write(&m->seq);
     unlock(m, t, 1);
 }
 

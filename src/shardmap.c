@@ -19,35 +19,9 @@
 #include "reclaim_inline.h"
 #include "tsan.h"
 
-/* ThreadSanitizer cannot be told that a seqlock reader's racing reads are
- * discarded when the sequence check fails, so TSan builds answer every load
- * under the shard lock (the optimistic path is the one difference). */
-#ifdef GOMAP__TSAN
-#define SHARD_TSAN 1
-#else
-#define SHARD_TSAN 0
-#endif
-
-/* Largest value an optimistic load copies (into a stack buffer, since a copy
- * that fails its check must not reach the caller's buffer).  Larger values
- * are loaded under the lock. */
-#define OPTIMISTIC_MAX_VALUE 128
-
-/* Optimistic attempts before a load takes the lock: each attempt that finds
- * a writer inside (an odd sequence) pauses once.  A writer holds a shard
- * for one map operation, so a few pauses usually outlast it; a load that
- * keeps losing to writers falls back to the lock, which queues it fairly. */
-#define OPTIMISTIC_TRIES 8
-
 /* Spins of a contended lock before it sleeps (Go's sync.Mutex spins 4
  * times 30 PAUSEs before it parks; our critical sections are as short). */
 #define LOCK_SPINS 100
-
-static inline void cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
 
 /*
  * One shard.  Invariants:
@@ -55,7 +29,7 @@ static inline void cpu_relax(void) {
  *     go optimistic, range and clear hold it;
  *   - `seq` is odd exactly while a writer may be changing g.map (it is
  *     changed only under `lock`); an optimistic reader accepts what it read
- *     only if seq was even before and unchanged after (see load_optimistic);
+ *     only if seq was even before and unchanged after (guarded.h);
  *   - a key lives in shard (hash >> shift) & mask for the map's whole life:
  *     all shards share one seed, so the hash never changes.
  * Aligned to a cache line so that two shards never share one (false sharing
@@ -68,8 +42,8 @@ struct shard {
     struct gomap__guarded g;
 };
 
-/* Every field but `reclaim` is written once, at creation, and only read
- * afterwards, so their cache line stays shared by all cores; `reclaim`
+/* Every field but `deferred.reclaim` is written once, at creation, and only
+ * read afterwards, so their cache line stays shared by all cores; `reclaim`
  * (written by every retirement) is kept a line away. */
 struct shardmap {
     struct shard *shards; /* 2^bits of them, inside `raw` */
@@ -82,15 +56,11 @@ struct shardmap {
     unsigned bits;
     unsigned shift; /* hash >> shift, masked, is the shard index */
     size_t mask;
-    bool optimistic;  /* loads try load_optimistic first */
+    bool optimistic;  /* loads try gomap__guarded_load_optimistic first */
     gomap_config cfg; /* immutable after creation */
-    /* With optimistic loads, the shards' maps allocate through this hook:
-     * the user's allocator (or malloc), with every free deferred past an
-     * RCU grace period, so a reader racing a writer never reads freed
-     * memory. */
-    gomap_allocator deferred;
-    char pad_[64];
-    struct gomap__reclaim reclaim; /* deferred frees not yet done */
+    /* With optimistic loads, the shards' maps allocate through this hook
+     * (guarded.h), whose frees wait for an RCU grace period. */
+    struct gomap__deferred deferred;
 };
 
 static const char SHARD_NAME[] = "shard";
@@ -120,7 +90,7 @@ static void mutex_acquire(_Atomic uint32_t *l) {
                                                 memory_order_relaxed))
         return;
     for (unsigned i = 0; i < LOCK_SPINS; i++) {
-        cpu_relax();
+        gomap__cpu_relax();
         c = atomic_load_explicit(l, memory_order_relaxed);
         if (c == 0 && atomic_compare_exchange_weak_explicit(l, &c, 1, memory_order_acquire,
                                                             memory_order_relaxed))
@@ -163,69 +133,6 @@ static inline void unlock_shard(shardmap *m, struct shard *s, uint64_t t) {
     mutex_unlock(&s->lock);
 }
 
-/* The writer's half of the seqlock, under the lock.  The odd value is stored
- * before any change to the map: the release fence orders it before the
- * map's stores, pairing with the reader's acquire fence before its second
- * load (a reader that read any of those stores sees seq changed).  The
- * final even value is stored with release, pairing with the reader's first
- * (acquire) load: a reader that starts on it sees the whole write. */
-static inline void begin_write(struct shard *s) {
-#if !SHARD_TSAN /* no optimistic reader to tell (and TSan rejects fences) */
-    uint32_t q = atomic_load_explicit(&s->seq, memory_order_relaxed);
-    atomic_store_explicit(&s->seq, q + 1, memory_order_relaxed);
-    atomic_thread_fence(memory_order_release);
-#else
-    (void)s;
-#endif
-}
-
-static inline void end_write(struct shard *s) {
-#if !SHARD_TSAN
-    uint32_t q = atomic_load_explicit(&s->seq, memory_order_relaxed);
-    atomic_store_explicit(&s->seq, q + 1, memory_order_release);
-#else
-    (void)s;
-#endif
-}
-
-/* ---- deferred frees (for optimistic readers) ------------------------------ */
-
-/* What precedes every block the shards' maps allocate: the link for the
- * reclaimer and what the final free needs.  32 bytes, so the block keeps
- * malloc's 16-byte alignment. */
-struct deferred_block {
-    struct gomap__rcu_head head;
-    size_t size;
-    shardmap *owner;
-};
-
-static void *deferred_alloc(size_t size, void *ctx) {
-    shardmap *m = ctx;
-    struct deferred_block *b = gomap__locked_alloc(m->cfg.allocator, sizeof *b + size);
-    if (!b)
-        return NULL;
-    b->size = size;
-    b->owner = m;
-    return b + 1;
-}
-
-static void deferred_reclaim(struct gomap__rcu_head *head) {
-    gomap__rcu_callback_begin(head);
-    struct deferred_block *b = GOMAP__CONTAINER_OF(head, struct deferred_block, head);
-    shardmap *m = b->owner;
-    gomap__locked_free(m->cfg.allocator, b, sizeof *b + b->size);
-    gomap__rcu_reclaimed(&m->reclaim); /* the last access to m */
-}
-
-/* The map no longer links the block, but a reader that found it before may
- * still read it: free it after a grace period. */
-static void deferred_free(void *p, size_t size, void *ctx) {
-    (void)size;
-    shardmap *m = ctx;
-    struct deferred_block *b = (struct deferred_block *)p - 1;
-    gomap__rcu_retire(&m->reclaim, &b->head, deferred_reclaim);
-}
-
 /* ---- shard choice --------------------------------------------------------- */
 
 static inline struct shard *shard_of(shardmap *m, uint64_t h) {
@@ -259,8 +166,8 @@ static void destroy(shardmap *m, size_t made) {
     gomap_free(m->hasher);
     for (size_t i = 0; i < made; i++)
         gomap_free(m->shards[i].g.map);
-    /* The maps' deferred frees use m (its allocator and counter). */
-    gomap__rcu_drain(&m->reclaim, "shardmap_free");
+    /* The maps' deferred frees use m->deferred. */
+    gomap__deferred_drain(&m->deferred, "shardmap_free");
     gomap__locked_free(m->cfg.allocator, m->raw, m->raw_size);
     gomap__locked_free(m->cfg.allocator, m, sizeof *m);
 }
@@ -279,7 +186,7 @@ int shardmap_new(shardmap **out, const gomap_config *cfg, unsigned shard_bits) {
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
     m->bits = bits;
-    atomic_init(&m->reclaim.pending, 0);
+    gomap__deferred_init(&m->deferred, cfg->allocator);
     /* Bits 56-k .. 55: the map uses the top 8 (tophash) and the low B; see
      * gomap__map_hash_bits.  With k = 0 the mask is 0 and the shift unused. */
     m->shift = 56 - (bits ? bits : 1);
@@ -301,13 +208,12 @@ int shardmap_new(shardmap **out, const gomap_config *cfg, unsigned shard_bits) {
         destroy(m, 0);
         return err;
     }
-    m->optimistic = !SHARD_TSAN && !GOMAP__TSAN_RUNNING() && gomap__optimistic_ok(m->hasher) &&
-                    cfg->value_size <= OPTIMISTIC_MAX_VALUE;
+    m->optimistic = GOMAP__OPTIMISTIC_BUILD && !GOMAP__TSAN_RUNNING() &&
+                    gomap__optimistic_ok(m->hasher) &&
+                    cfg->value_size <= GOMAP__OPTIMISTIC_MAX_VALUE;
     gomap_config scfg = *cfg;
-    if (m->optimistic) {
-        m->deferred = (gomap_allocator){deferred_alloc, deferred_free, m};
-        scfg.allocator = &m->deferred;
-    }
+    if (m->optimistic)
+        scfg.allocator = &m->deferred.hook;
     size_t per = cfg->hint >> bits;
     scfg.hint = per ? per + per / 8 + 8 : cfg->hint ? 8 : 0; /* room for uneven shards */
     for (size_t i = 0; i < n; i++) {
@@ -337,59 +243,11 @@ size_t shardmap_shards(const shardmap *m) {
 
 /* ---- single-key operations ------------------------------------------------ */
 
-/* A load without the lock: 1 present (value copied out), 0 absent, -1
- * undecided (the caller takes the lock).  The reader's half of the seqlock
- * (begin_write has the writer's): the first load of seq is acquire, pairing
- * with end_write's release; the acquire fence before the second load pairs
- * with begin_write's release fence.  The read-side section keeps every
- * block the lookup may reach allocated (deferred_free). */
-GOMAP__GUARDED_INLINE int load_optimistic(struct shard *s, const void *key, uint64_t h,
-                                          void *value_out) {
-#if SHARD_TSAN
-    (void)s;
-    (void)key;
-    (void)h;
-    (void)value_out;
-    return -1;
-#else
-    unsigned char buf[OPTIMISTIC_MAX_VALUE];
-    size_t vs = value_out ? s->g.value_size : 0;
-    int r = -1;
-    gomap__rcu_enter_inline(); /* a third of an in-cache load as a call */
-    for (unsigned i = 0; i < OPTIMISTIC_TRIES; i++) {
-        uint32_t q = atomic_load_explicit(&s->seq, memory_order_acquire);
-        if (q & 1) {
-            cpu_relax(); /* a writer is inside */
-            continue;
-        }
-        bool retry;
-        const void *v = gomap__get_optimistic(s->g.map, key, h, &retry);
-        if (retry)
-            break;
-        if (v && vs == 8)
-            memcpy(buf, v, 8); /* the common size, without a call */
-        else if (v && vs)
-            memcpy(buf, v, vs); /* may be torn; kept only if seq says not */
-        atomic_thread_fence(memory_order_acquire);
-        if (atomic_load_explicit(&s->seq, memory_order_relaxed) == q) {
-            r = v != NULL;
-            break;
-        }
-    }
-    gomap__rcu_exit_inline();
-    if (r == 1 && vs == 8)
-        memcpy(value_out, buf, 8);
-    else if (r == 1 && vs)
-        memcpy(value_out, buf, vs);
-    return r;
-#endif
-}
-
 GOMAP__GUARDED_INLINE bool shard_load(void *owner, const void *key, uint64_t h, void *value_out) {
     shardmap *m = owner;
     struct shard *s = shard_of(m, h);
     if (m->optimistic) {
-        int r = load_optimistic(s, key, h, value_out);
+        int r = gomap__guarded_load_optimistic(&s->seq, &s->g, key, h, value_out);
         if (r >= 0)
             return r;
     }
@@ -406,13 +264,13 @@ GOMAP__GUARDED_INLINE struct gomap__guarded *shard_lock_write(void *owner, uint6
     struct shard *s = shard_of(m, h);
     gomap__prefetch(s->g.map, h);
     *t = lock_shard(m, s);
-    begin_write(s);
+    gomap__seq_begin_write(&s->seq);
     return &s->g;
 }
 
 GOMAP__GUARDED_INLINE void shard_unlock_write(void *owner, struct gomap__guarded *g, uint64_t t) {
     struct shard *s = GOMAP__CONTAINER_OF(g, struct shard, g);
-    end_write(s);
+    gomap__seq_end_write(&s->seq);
     unlock_shard(owner, s, t);
 }
 
@@ -463,10 +321,10 @@ void shardmap_clear(shardmap *m) {
     for (size_t i = 0; i <= m->mask; i++) {
         struct shard *s = &m->shards[i];
         uint64_t t = lock_shard(m, s);
-        begin_write(s);
+        gomap__seq_begin_write(&s->seq);
         gomap_clear(s->g.map);
         gomap__guarded_publish_len(&s->g);
-        end_write(s);
+        gomap__seq_end_write(&s->seq);
         unlock_shard(m, s, t);
     }
 }
@@ -556,21 +414,21 @@ static size_t load_many_locked(shardmap *m, const void *keys, size_t n, void *va
 }
 
 /* shardmap_load_many's optimistic path for keys[0..n), n <= OPTIMISTIC_MANY,
- * inside the caller's read-side section: load_optimistic's protocol for all
+ * inside the caller's read-side section: gomap__guarded_load_optimistic's protocol for all
  * of them at once, so their cache misses overlap.  (1) hash each key, read
  * its shard's sequence (acquire) and prefetch its lines; (2) look each up
  * without any lock and copy its value to a stack buffer; (3) one acquire
  * fence, then each key whose sequence was even and is unchanged is decided
  * (its value copied out); (4) each other key is loaded alone (shard_load:
- * retries, then the lock).  The fence pairs as in load_optimistic: it keeps
+ * retries, then the lock).  The fence pairs as there: it keeps
  * every read of (2) before the sequence reloads of (3). */
 static size_t many_optimistic(shardmap *m, const char *keys, size_t stride, size_t n,
                               char *values_out, bool *found_out) {
-#if SHARD_TSAN
+#if !GOMAP__OPTIMISTIC_BUILD
     (void)m, (void)keys, (void)stride, (void)n, (void)values_out, (void)found_out;
     gomap__internal_error("shardmap: an optimistic batch in a TSan build");
 #else
-    unsigned char buf[OPTIMISTIC_MANY * OPTIMISTIC_MAX_VALUE];
+    unsigned char buf[OPTIMISTIC_MANY * GOMAP__OPTIMISTIC_MAX_VALUE];
     uint64_t h[OPTIMISTIC_MANY];
     struct shard *sh[OPTIMISTIC_MANY];
     uint32_t q[OPTIMISTIC_MANY];

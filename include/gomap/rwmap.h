@@ -2,11 +2,17 @@
  * rwmap.h — a gomap guarded by one reader-writer lock: Go's `map` + `sync.RWMutex`.
  *
  * The general-purpose thread-safe map: every operation is linearizable, len
- * is exact, range sees a consistent snapshot.  Reads share the lock; writes
- * take it alone.  Its limit is the lock itself: every read writes the lock's
- * shared reader count, so on many cores readers contend on that one cache
- * line (use shardmap.h for throughput with many threads, syncmap.h for
- * read-mostly data with stable keys).
+ * is exact, range sees a consistent snapshot.  Writes take the lock alone.
+ * Loads of maps with fixed-size keys (u64, u32, bytes), the built-in hash and
+ * values of up to 128 bytes take no lock and write nothing shared: they read
+ * the map under a sequence counter that writers make odd while they change
+ * it, and keep what they read only if it did not change (a seqlock, as
+ * shardmap's shards do; the map's frees wait for an RCU grace period so such
+ * a load never reads freed memory).  A load that keeps meeting writers, and
+ * every load of other maps (string keys, user hash functions) and of
+ * programs running under ThreadSanitizer, takes the lock shared.  The limit
+ * is the one lock for writers (use shardmap.h for write throughput with many
+ * threads, syncmap.h for read-mostly data with stable keys).
  *
  * The lock is writer-preferring, as Go's RWMutex is: once a writer waits, new
  * readers wait behind it, so a steady stream of readers cannot starve writers.
@@ -41,7 +47,9 @@ GOMAP_API int rwmap_new(rwmap **out, const gomap_config *cfg);
 GOMAP_API void rwmap_free(rwmap *m);
 
 /* Copies the key's value to value_out (if not NULL) and returns whether the
- * key is present.  Shared lock: blocks only behind a writer.  Never allocates. */
+ * key is present.  Lock-free while no write runs (see above); otherwise, or
+ * for maps without lock-free loads, takes the shared lock and blocks only
+ * behind a writer.  Never allocates. */
 GOMAP_API bool rwmap_load(rwmap *m, const void *key, void *value_out);
 
 /* Loads n keys at once.  keys: n key arguments in a row, as for

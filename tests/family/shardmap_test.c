@@ -1,6 +1,7 @@
 /*
- * shardmap_test.c — shardmap's lock-free loads against writers that grow,
- * shrink, overwrite and clear the very shards being read.
+ * shardmap_test.c — the lock-free loads of shardmap (and of rwmap, which
+ * loads the same way: one seqlock over its one map) against writers that
+ * grow, shrink, overwrite and clear the very shards being read.
  *
  * A load that races a writer must never return a value the key never had
  * (a torn or stale copy that slipped past the sequence check), never read
@@ -8,6 +9,7 @@
  * RCU grace period), and never miss a key no writer touches.  The writers
  * keep every value a function of its key, so each load can check itself.
  */
+#include <gomap/rwmap.h>
 #include <gomap/shardmap.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -44,8 +46,52 @@ enum { WRITER_OPS = 60000, READER_OPS = 60000 };
 enum { WRITER_OPS = 600000, READER_OPS = 600000 };
 #endif
 
+/* The calls the races make, on a shardmap or an rwmap. */
+struct api {
+    int (*store)(void *m, const void *k, const void *v);
+    void (*del)(void *m, const void *k);
+    void (*clear)(void *m);
+    bool (*load)(void *m, const void *k, void *v);
+    size_t (*load_many)(void *m, const void *k, size_t n, void *v, bool *f);
+};
+
+static int sh_store(void *m, const void *k, const void *v) {
+    return shardmap_store(m, k, v);
+}
+static void sh_del(void *m, const void *k) {
+    shardmap_delete(m, k);
+}
+static void sh_clear(void *m) {
+    shardmap_clear(m);
+}
+static bool sh_load(void *m, const void *k, void *v) {
+    return shardmap_load(m, k, v);
+}
+static size_t sh_many(void *m, const void *k, size_t n, void *v, bool *f) {
+    return shardmap_load_many(m, k, n, v, f);
+}
+static const struct api SHARD_API = {sh_store, sh_del, sh_clear, sh_load, sh_many};
+
+static int rw_store(void *m, const void *k, const void *v) {
+    return rwmap_store(m, k, v);
+}
+static void rw_del(void *m, const void *k) {
+    rwmap_delete(m, k);
+}
+static void rw_clear(void *m) {
+    rwmap_clear(m);
+}
+static bool rw_load(void *m, const void *k, void *v) {
+    return rwmap_load(m, k, v);
+}
+static size_t rw_many(void *m, const void *k, size_t n, void *v, bool *f) {
+    return rwmap_load_many(m, k, n, v, f);
+}
+static const struct api RW_API = {rw_store, rw_del, rw_clear, rw_load, rw_many};
+
 struct race {
-    shardmap *m;
+    void *m;
+    const struct api *api;
     bool clears; /* writers clear the map now and then */
     bool many;   /* readers use shardmap_load_many */
     atomic_long bad_value;
@@ -65,17 +111,17 @@ static void *writer(void *arg) {
         unsigned op = (unsigned)(fam_rand(&st) % 100);
         if (op < 60) {
             struct val v = val_of(k, (uint64_t)i);
-            CHECK_EQ(shardmap_store(r->m, &k, &v), 0);
+            CHECK_EQ(r->api->store(r->m, &k, &v), 0);
         } else {
-            shardmap_delete(r->m, &k);
+            r->api->del(r->m, &k);
         }
         if (r->clears && i % (WRITER_OPS / 6) == WRITER_OPS / 12) {
             /* Rarely: empty every shard (their arrays are reset and their
              * overflow buckets reused), then re-store the stable keys. */
-            shardmap_clear(r->m);
+            r->api->clear(r->m);
             for (uint64_t s = 0; s < STABLE_KEYS; s++) {
                 struct val v = val_of(s, 0);
-                CHECK_EQ(shardmap_store(r->m, &s, &v), 0);
+                CHECK_EQ(r->api->store(r->m, &s, &v), 0);
             }
         }
     }
@@ -94,7 +140,7 @@ static void read_batch(struct race *r, uint64_t *st) {
     for (unsigned j = 0; j < BATCH; j++)
         keys[j] = fam_rand(st) % (STABLE_KEYS + CHURN_KEYS);
     memset(v, 0xa5, sizeof v);
-    size_t n = shardmap_load_many(r->m, keys, BATCH, v, found);
+    size_t n = r->api->load_many(r->m, keys, BATCH, v, found);
     size_t count = 0;
     struct val filler;
     memset(&filler, 0xa5, sizeof filler);
@@ -125,7 +171,7 @@ static void *reader(void *arg) {
         uint64_t k = fam_rand(&st) % (STABLE_KEYS + CHURN_KEYS);
         struct val v;
         memset(&v, 0xa5, sizeof v);
-        bool found = shardmap_load(r->m, &k, &v);
+        bool found = r->api->load(r->m, &k, &v);
         if (found && !val_ok(k, &v))
             atomic_fetch_add(&r->bad_value, 1);
         if (!found && k < STABLE_KEYS && !r->clears)
@@ -139,16 +185,21 @@ static void *reader(void *arg) {
 /* Few shards, an empty start: the shards grow (arrays retired under the
  * readers), chains form and are cleared, and writers and readers meet in
  * the same shard all the time. */
-static void race_run_with(unsigned shard_bits, bool clears, bool many) {
+/* shard_bits < 0: an rwmap. */
+static void race_run_with(int shard_bits, bool clears, bool many) {
     struct race r;
     memset(&r, 0, sizeof r);
     r.clears = clears;
     r.many = many;
+    r.api = shard_bits < 0 ? &RW_API : &SHARD_API;
     gomap_config cfg = fam_config(GOMAP_KEY_U64, sizeof(struct val));
-    REQUIRE_EQ(shardmap_new(&r.m, &cfg, shard_bits), 0);
+    if (shard_bits < 0)
+        REQUIRE_EQ(rwmap_new((rwmap **)&r.m, &cfg), 0);
+    else
+        REQUIRE_EQ(shardmap_new((shardmap **)&r.m, &cfg, (unsigned)shard_bits), 0);
     for (uint64_t s = 0; s < STABLE_KEYS; s++) {
         struct val v = val_of(s, 0);
-        REQUIRE_EQ(shardmap_store(r.m, &s, &v), 0);
+        REQUIRE_EQ(r.api->store(r.m, &s, &v), 0);
     }
     atomic_store(&r.writers_left, 2);
     pthread_t t[4];
@@ -163,13 +214,16 @@ static void race_run_with(unsigned shard_bits, bool clears, bool many) {
     /* Quiet now: every stable key is there with its first value. */
     for (uint64_t s = 0; s < STABLE_KEYS; s++) {
         struct val v;
-        CHECK(shardmap_load(r.m, &s, &v));
+        CHECK(r.api->load(r.m, &s, &v));
         CHECK(val_ok(s, &v));
     }
-    shardmap_free(r.m);
+    if (shard_bits < 0)
+        rwmap_free(r.m);
+    else
+        shardmap_free(r.m);
 }
 
-static void race_run(unsigned shard_bits, bool clears) {
+static void race_run(int shard_bits, bool clears) {
     race_run_with(shard_bits, clears, false);
 }
 
@@ -186,6 +240,14 @@ TEST(loads_race_growth_deletes_and_clears_four_shards) {
 TEST(loads_during_growth_find_every_untouched_key) {
     race_run(0, false);
     race_run(3, false);
+}
+
+/* rwmap's loads: the same races on its one map (load_many takes its shared
+ * lock, and races the writers only through the lock). */
+TEST(rwmap_loads_race_growth_deletes_and_clears) {
+    race_run(-1, true);
+    race_run(-1, false);
+    race_run_with(-1, true, true);
 }
 
 /* shardmap_load_many reads the same way, in chunks under the sequence
