@@ -413,6 +413,7 @@ static size_t load_many_locked(shardmap *m, const void *keys, size_t n, void *va
     return found;
 }
 
+#if GOMAP__OPTIMISTIC_BUILD /* (TSan builds load under the lock) */
 /* shardmap_load_many's optimistic path for keys[0..n), n <= OPTIMISTIC_MANY,
  * inside the caller's read-side section: gomap__guarded_load_optimistic's protocol for all
  * of them at once, so their cache misses overlap.  (1) hash each key, read
@@ -424,10 +425,6 @@ static size_t load_many_locked(shardmap *m, const void *keys, size_t n, void *va
  * every read of (2) before the sequence reloads of (3). */
 static size_t many_optimistic(shardmap *m, const char *keys, size_t stride, size_t n,
                               char *values_out, bool *found_out) {
-#if !GOMAP__OPTIMISTIC_BUILD
-    (void)m, (void)keys, (void)stride, (void)n, (void)values_out, (void)found_out;
-    gomap__internal_error("shardmap: an optimistic batch in a TSan build");
-#else
     unsigned char buf[OPTIMISTIC_MANY * GOMAP__OPTIMISTIC_MAX_VALUE];
     uint64_t h[OPTIMISTIC_MANY];
     struct shard *sh[OPTIMISTIC_MANY];
@@ -464,8 +461,8 @@ static size_t many_optimistic(shardmap *m, const char *keys, size_t stride, size
         found += f;
     }
     return found;
-#endif
 }
+#endif
 
 size_t shardmap_load_many(shardmap *m, const void *keys, size_t n, void *values_out,
                           bool *found_out) {
@@ -473,6 +470,7 @@ size_t shardmap_load_many(shardmap *m, const void *keys, size_t n, void *values_
         memset(found_out, 0, n * sizeof *found_out);
     if (m == NULL || keys == NULL)
         return 0;
+#if GOMAP__OPTIMISTIC_BUILD
     if (!m->optimistic)
         return load_many_locked(m, keys, n, values_out, found_out);
     size_t stride = gomap__key_arg_size(m->hasher);
@@ -487,4 +485,7 @@ size_t shardmap_load_many(shardmap *m, const void *keys, size_t n, void *values_
     }
     gomap__rcu_exit_inline();
     return found;
+#else
+    return load_many_locked(m, keys, n, values_out, found_out);
+#endif
 }
