@@ -75,7 +75,7 @@ int main(int argc, char **argv) {
     cfg.value_size = sizeof(uint64_t);
     if (concmap_new(&m, kind, &cfg, NULL) != 0) {
         fprintf(stderr, "unknown variant \"%s\"; try one of:", kind);
-        for (const char *const *k = concmap_kinds; *k; k++)
+        for (const char *const *k = concmap_variants; *k; k++)
             fprintf(stderr, " %s", *k);
         fprintf(stderr, "\n");
         return 2;

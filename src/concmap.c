@@ -5,41 +5,35 @@
 #include <gomap/concmap.h>
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "concmap_impl.h"
-#include "locked.h"
+#include "family.h"
 #include "map_internal.h"
 #include "metrics.h"
 #include "probes.h"
 
-/*
- * ==== THE VARIANT TABLE ====================================================
- * One line per variant: its name (as concmap_new takes it) and its ops table
- * (defined in the variant's own file).  The order is concmap_kinds' order.
- * Adding a variant is one line here; nothing else in this file changes.
- */
-#define CONCMAP_VARIANTS(X)                                                                        \
-    X("rw", gomap_rwmap_ops)                                                                       \
-    X("shard", gomap_shardmap_ops)                                                                 \
-    X("sync", gomap_syncmap_ops)                                                                   \
-    X("cow", gomap_cowmap_ops)
-/* ========================================================================== */
+/* The variants come from GOMAP__VARIANTS (concmap_impl.h), in its order. */
+#define NAME_OF(id, name, ops) name,
+#define OPS_OF(id, name, ops)  &ops,
 
-#define NAME_OF(name, ops) name,
-#define OPS_OF(name, ops)  &ops,
+const char *const concmap_variants[] = {GOMAP__VARIANTS(NAME_OF) NULL};
 
-const char *const concmap_kinds[] = {CONCMAP_VARIANTS(NAME_OF) NULL};
+/* The deprecated name of the same array (concmap.h): one object, two symbols. */
+extern const char *const concmap_kinds[GOMAP__NVARIANTS + 1]
+    __attribute__((alias("concmap_variants")));
 
-static const struct concmap_ops *const variants[] = {CONCMAP_VARIANTS(OPS_OF)};
+static const struct concmap_ops *const variants[] = {GOMAP__VARIANTS(OPS_OF)};
 
-enum { NVARIANTS = sizeof variants / sizeof variants[0] };
+_Static_assert(sizeof variants / sizeof variants[0] == GOMAP__NVARIANTS, "one ops per variant");
 
-/* Invariant: ops is one of `variants`, impl the map it created; both fixed
- * for the handle's life.  The handle is allocated with the map's allocator
- * hook, kept in `alloc` to free it. */
+/* Invariant: ops is variants[i] and name concmap_variants[i] for one i, impl
+ * the map ops created; all fixed for the handle's life.  The handle is
+ * allocated with the map's allocator hook, kept in `alloc` to free it. */
 struct concmap {
     const struct concmap_ops *ops;
+    const char *name;
     void *impl;
     const gomap_allocator *alloc;
     /* NULL until concmap_metrics_enable (which says the ordering); the
@@ -68,7 +62,7 @@ enum { OP_LOAD = 0, OP_STORE = 1, OP_DELETE = 2, OP_OTHER = 3 };
  * with the release that publishes the block (concmap_metrics_enable). */
 #define TRACE(m, op)                                                                               \
     do {                                                                                           \
-        GOMAP_PROBE3(concmap_op, (m)->impl, (m)->ops->name, op);                                   \
+        GOMAP_PROBE3(concmap_op, (m)->impl, (m)->name, op);                                        \
         struct gomap__metrics *mx_ = atomic_load_explicit(&(m)->metrics, memory_order_acquire);    \
         if (__builtin_expect(mx_ != NULL, 0))                                                      \
             gomap__metrics_count(mx_, op);                                                         \
@@ -83,7 +77,7 @@ int concmap_metrics_enable(concmap *m, const char *name) {
     if (atomic_load_explicit(&m->metrics, memory_order_relaxed))
         return EBUSY;
     struct gomap__metrics *mx;
-    int err = gomap__metrics_register(name, m->ops->name, &mx);
+    int err = gomap__metrics_register(name, m->name, &mx);
     if (err)
         return err;
     /* Release on success: pairs with the acquire load in TRACE, which then
@@ -109,36 +103,42 @@ int concmap_metrics_read(const concmap *m, gomap_metrics_counts *out) {
     return 0;
 }
 
-int concmap_new(concmap **out, const char *kind, const gomap_config *cfg,
+int concmap_new(concmap **out, const char *variant, const gomap_config *cfg,
                 const concmap_options *opts) {
     if (!out)
         return EINVAL;
     *out = NULL;
-    if (!kind || gomap__config_check(cfg) != 0)
+    if (!variant || gomap__config_check(cfg) != 0)
         return EINVAL;
-    const struct concmap_ops *ops = NULL;
-    for (size_t i = 0; i < NVARIANTS; i++)
-        if (strcmp(variants[i]->name, kind) == 0)
-            ops = variants[i];
-    if (!ops)
+    size_t i = 0;
+    while (i < GOMAP__NVARIANTS && strcmp(concmap_variants[i], variant) != 0)
+        i++;
+    if (i == GOMAP__NVARIANTS)
         return EINVAL;
-    concmap *m = gomap__locked_alloc(cfg->allocator, sizeof *m);
+    const struct concmap_ops *ops = variants[i];
+    concmap *m = gomap__family_alloc(cfg->allocator, sizeof *m);
     if (!m)
         return ENOMEM;
     m->ops = ops;
+    m->name = concmap_variants[i];
     m->alloc = cfg->allocator;
     atomic_init(&m->metrics, NULL);
     int err = ops->create(&m->impl, cfg, opts);
     if (err) {
-        gomap__locked_free(cfg->allocator, m, sizeof *m);
+        gomap__family_free(cfg->allocator, m, sizeof *m);
         return err;
     }
     *out = m;
     return 0;
 }
 
+const char *concmap_variant(const concmap *m) {
+    return m ? m->name : NULL;
+}
+
+/* The deprecated name of concmap_variant (concmap.h). */
 const char *concmap_kind(const concmap *m) {
-    return m ? m->ops->name : NULL;
+    return concmap_variant(m);
 }
 
 void concmap_free(concmap *m) {
@@ -146,7 +146,7 @@ void concmap_free(concmap *m) {
         return;
     m->ops->destroy(m->impl);
     gomap__metrics_release(atomic_load_explicit(&m->metrics, memory_order_relaxed));
-    gomap__locked_free(m->alloc, m, sizeof *m);
+    gomap__family_free(m->alloc, m, sizeof *m);
 }
 
 bool concmap_load(concmap *m, const void *key, void *value_out) {

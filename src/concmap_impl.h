@@ -3,17 +3,39 @@
  *
  * Each variant (rwmap.c, shardmap.c, syncmap.c, cowmap.c) defines one
  * `const struct concmap_ops` whose functions take the variant's own handle
- * as `void *`.  concmap.c keeps the table of variants and forwards each call;
- * the signatures mirror concmap.h exactly, so a variant's public functions
- * can be its ops directly.
+ * as `void *` (family.h's GOMAP__DEFINE_CONCMAP_OPS writes it from the
+ * variant's public functions).  concmap.c keeps the table of variants and
+ * forwards each call; the signatures mirror concmap.h exactly.
  */
 #ifndef GOMAP_CONCMAP_IMPL_H
 #define GOMAP_CONCMAP_IMPL_H
 
 #include <gomap/concmap.h>
 
+/*
+ * ==== THE VARIANTS =========================================================
+ * One line per variant: its id, its name (as concmap_new takes it and
+ * concmap_variants lists it, in this order) and its ops table (defined in the
+ * variant's own file).  This is the only place the names are written: a
+ * variant names itself as GOMAP__VARIANT_NAME(id) (its probes), and the
+ * benchmark, the tests and the tools read concmap_variants.  Adding a variant
+ * is one line here.
+ */
+#define GOMAP__VARIANTS(X)                                                                         \
+    X(RW, "rw", gomap_rwmap_ops)                                                                   \
+    X(SHARD, "shard", gomap_shardmap_ops)                                                          \
+    X(SYNC, "sync", gomap_syncmap_ops)                                                             \
+    X(COW, "cow", gomap_cowmap_ops)
+/* ========================================================================== */
+
+#define GOMAP__VARIANT_ID(id, name, ops) GOMAP__VARIANT_##id,
+enum gomap__variant { GOMAP__VARIANTS(GOMAP__VARIANT_ID) GOMAP__NVARIANTS };
+#undef GOMAP__VARIANT_ID
+
+/* A variant's name, e.g. GOMAP__VARIANT_NAME(SYNC) is "sync". */
+#define GOMAP__VARIANT_NAME(id) (concmap_variants[GOMAP__VARIANT_##id])
+
 struct concmap_ops {
-    const char *name; /* as given to concmap_new: "rw", "shard", "sync", "cow" */
     int (*create)(void **out, const gomap_config *cfg, const concmap_options *opts);
     void (*destroy)(void *m);
     bool (*load)(void *m, const void *key, void *value_out);
@@ -32,10 +54,9 @@ struct concmap_ops {
     int (*compute)(void *m, const void *key, concmap_compute_fn fn, void *ctx);
 };
 
-/* The variants, defined in their own files. */
-extern const struct concmap_ops gomap_rwmap_ops;
-extern const struct concmap_ops gomap_shardmap_ops;
-extern const struct concmap_ops gomap_syncmap_ops;
-extern const struct concmap_ops gomap_cowmap_ops;
+/* The variants' tables, defined in their own files. */
+#define GOMAP__VARIANT_OPS(id, name, ops) extern const struct concmap_ops ops;
+GOMAP__VARIANTS(GOMAP__VARIANT_OPS)
+#undef GOMAP__VARIANT_OPS
 
 #endif /* GOMAP_CONCMAP_IMPL_H */

@@ -18,7 +18,8 @@
 
 #include "compute.h"
 #include "concmap_impl.h"
-#include "locked.h"
+#include "family.h"
+#include "lock_trace.h"
 #include "map_internal.h"
 #include "reclaim.h"
 #include "tsan.h"
@@ -54,30 +55,15 @@ struct cowmap {
     _Atomic(struct cm_version *) cur;
     gomap_config cfg; /* immutable */
     struct gomap__reclaim reclaim;
-    pthread_mutex_t mu;
-    uint64_t locked_at; /* traced acquisition time, or 0; under mu */
+    struct gomap__traced_mutex mu;
 };
 
-static const char CM_NAME[] = "cow";
-
-static void cm_mutex_acquire(void *mu) {
-    pthread_mutex_lock(mu);
-}
-
 static void cm_lock(cowmap *m) {
-    if (!GOMAP__LOCK_TRACED()) {
-        pthread_mutex_lock(&m->mu);
-        m->locked_at = 0;
-        return;
-    }
-    uint64_t t = gomap__lock_acquire_traced(m, CM_NAME, 1, cm_mutex_acquire, &m->mu);
-    m->locked_at = t;
+    gomap__traced_mutex_lock(&m->mu);
 }
 
 static void cm_unlock(cowmap *m) {
-    if (m->locked_at)
-        gomap__lock_release_traced(m, CM_NAME, 1, m->locked_at);
-    pthread_mutex_unlock(&m->mu);
+    gomap__traced_mutex_unlock(&m->mu);
 }
 
 /* Acquire: pairs with the release store in cm_publish, so the version's
@@ -91,7 +77,7 @@ static struct cm_version *cm_current(cowmap *m) {
 
 static void cm_version_free(cowmap *m, struct cm_version *v) {
     gomap_free(v->m);
-    gomap__locked_free(m->cfg.allocator, v, sizeof *v);
+    gomap__family_free(m->cfg.allocator, v, sizeof *v);
 }
 
 static void cm_version_free_cb(struct gomap__rcu_head *h) {
@@ -117,12 +103,12 @@ static size_t cm_retired_limit(const cowmap *m, const struct cm_version *v) {
 
 /* Under mu: a private copy of `cur` (NULL: a new empty map).  O(len). */
 static struct cm_version *cm_copy(cowmap *m, const struct cm_version *cur) {
-    struct cm_version *v = gomap__locked_alloc(m->cfg.allocator, sizeof *v);
+    struct cm_version *v = gomap__family_alloc(m->cfg.allocator, sizeof *v);
     if (!v)
         return NULL;
     int rc = cur ? gomap_clone(cur->m, &v->m) : gomap_new(&v->m, &m->cfg);
     if (rc != 0) {
-        gomap__locked_free(m->cfg.allocator, v, sizeof *v);
+        gomap__family_free(m->cfg.allocator, v, sizeof *v);
         return NULL;
     }
     v->owner = m;
@@ -241,7 +227,7 @@ int cowmap_new(cowmap **out, const gomap_config *cfg) {
     if (rc)
         return rc;
     gomap_free(probe);
-    cowmap *m = gomap__locked_alloc(cfg->allocator, sizeof *m);
+    cowmap *m = gomap__family_alloc(cfg->allocator, sizeof *m);
     if (!m)
         return ENOMEM;
     memset(m, 0, sizeof *m);
@@ -249,7 +235,7 @@ int cowmap_new(cowmap **out, const gomap_config *cfg) {
     m->cfg = *cfg;
     m->cfg.hint = 0; /* copies size themselves from the current version */
     atomic_init(&m->reclaim.pending, 0);
-    pthread_mutex_init(&m->mu, NULL);
+    gomap__traced_mutex_init(&m->mu, m, GOMAP__VARIANT_NAME(COW));
     *out = m;
     return 0;
 }
@@ -262,8 +248,8 @@ void cowmap_free(cowmap *m) {
     struct cm_version *v = atomic_load_explicit(&m->cur, memory_order_relaxed);
     if (v)
         cm_version_free(m, v);
-    pthread_mutex_destroy(&m->mu);
-    gomap__locked_free(m->cfg.allocator, m, sizeof *m);
+    gomap__traced_mutex_destroy(&m->mu);
+    gomap__family_free(m->cfg.allocator, m, sizeof *m);
 }
 
 bool cowmap_load(cowmap *m, const void *key, void *value_out) {
@@ -446,4 +432,4 @@ static int ops_create(void **out, const gomap_config *cfg, const concmap_options
     return cowmap_new((cowmap **)out, cfg);
 }
 
-GOMAP__DEFINE_CONCMAP_OPS(gomap_cowmap_ops, "cow", cowmap, cowmap, ops_create);
+GOMAP__DEFINE_CONCMAP_OPS(gomap_cowmap_ops, cowmap, cowmap, ops_create);

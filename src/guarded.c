@@ -12,7 +12,7 @@ struct deferred_block {
 
 static void *deferred_alloc(size_t size, void *ctx) {
     struct gomap__deferred *d = ctx;
-    struct deferred_block *b = gomap__locked_alloc(d->user, sizeof *b + size);
+    struct deferred_block *b = gomap__family_alloc(d->user, sizeof *b + size);
     if (!b)
         return NULL;
     b->size = size;
@@ -24,7 +24,7 @@ static void deferred_reclaim(struct gomap__rcu_head *head) {
     gomap__rcu_callback_begin(head);
     struct deferred_block *b = GOMAP__CONTAINER_OF(head, struct deferred_block, head);
     struct gomap__deferred *d = b->owner;
-    gomap__locked_free(d->user, b, sizeof *b + b->size);
+    gomap__family_free(d->user, b, sizeof *b + b->size);
     gomap__rcu_reclaimed(&d->reclaim); /* the last access to d */
 }
 

@@ -22,7 +22,8 @@
 #include <string.h>
 
 #include "compute.h"
-#include "locked.h"
+#include "family.h"
+#include "lock_trace.h"
 #include "map_internal.h"
 #include "reclaim.h"
 #include "reclaim_inline.h"

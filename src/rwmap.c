@@ -10,9 +10,12 @@
 #include <string.h>
 
 #include "concmap_impl.h"
+#include "family.h"
 #include "guarded.h"
-#include "locked.h"
+#include "lock_trace.h"
 #include "map_internal.h"
+#include "rwspin.h"
+#include "snapshot.h"
 
 /*
  * Invariants:
@@ -29,7 +32,7 @@
  *     hook is read from cfg without the lock.
  */
 struct rwmap {
-    struct gomap__rwspin lock; /* see locked.h for why not pthread_rwlock */
+    struct gomap__rwspin lock; /* see rwspin.h for why not pthread_rwlock */
     _Atomic uint32_t seq;
     bool optimistic;
     struct gomap__guarded g;
@@ -37,7 +40,7 @@ struct rwmap {
     struct gomap__deferred deferred; /* its counter a line away from the above */
 };
 
-static const char RW_NAME[] = "rw";
+#define RW_NAME GOMAP__VARIANT_NAME(RW)
 
 /* ---- locking -------------------------------------------------------------- */
 
@@ -84,7 +87,7 @@ int rwmap_new(rwmap **out, const gomap_config *cfg) {
     *out = NULL;
     if (gomap__config_check(cfg) != 0)
         return EINVAL;
-    rwmap *m = gomap__locked_alloc(cfg->allocator, sizeof *m);
+    rwmap *m = gomap__family_alloc(cfg->allocator, sizeof *m);
     if (!m)
         return ENOMEM;
     memset(m, 0, sizeof *m);
@@ -97,7 +100,7 @@ int rwmap_new(rwmap **out, const gomap_config *cfg) {
     gomap *probe;
     int err = gomap_new(&probe, &pcfg);
     if (err) {
-        gomap__locked_free(cfg->allocator, m, sizeof *m);
+        gomap__family_free(cfg->allocator, m, sizeof *m);
         return err;
     }
     m->optimistic = GOMAP__OPTIMISTIC_BUILD && !GOMAP__TSAN_RUNNING() &&
@@ -108,7 +111,7 @@ int rwmap_new(rwmap **out, const gomap_config *cfg) {
         mcfg.allocator = &m->deferred.hook;
     err = gomap_new(&m->g.map, &mcfg);
     if (err) {
-        gomap__locked_free(cfg->allocator, m, sizeof *m);
+        gomap__family_free(cfg->allocator, m, sizeof *m);
         return err;
     }
     /* Writer-preferring, as Go's RWMutex: a waiting writer holds back new
@@ -128,7 +131,7 @@ void rwmap_free(rwmap *m) {
         return;
     gomap_free(m->g.map);
     gomap__deferred_drain(&m->deferred, "rwmap_free"); /* its frees use m->deferred */
-    gomap__locked_free(m->cfg.allocator, m, sizeof *m);
+    gomap__family_free(m->cfg.allocator, m, sizeof *m);
 }
 
 /* ---- single-key operations ------------------------------------------------ */
@@ -193,7 +196,7 @@ void rwmap_range(rwmap *m, concmap_range_fn fn, void *ctx) {
     struct gomap__snapshot s;
     gomap__snapshot_init(&s, &m->cfg);
     struct gomap__range_lock lk = {range_lock, range_unlock, m};
-    gomap__locked_range(&s, m->g.map, &lk, fn, ctx);
+    gomap__snapshot_range(&s, m->g.map, &lk, fn, ctx);
     gomap__snapshot_destroy(&s);
 }
 
@@ -216,7 +219,7 @@ static int ops_create(void **out, const gomap_config *cfg, const concmap_options
     (void)opts;
     return rwmap_new((rwmap **)out, cfg);
 }
-GOMAP__DEFINE_CONCMAP_OPS(gomap_rwmap_ops, RW_NAME, rwmap, rwmap, ops_create);
+GOMAP__DEFINE_CONCMAP_OPS(gomap_rwmap_ops, rwmap, rwmap, ops_create);
 
 /* ---- batched loads ---------------------------------------------------------- */
 

@@ -12,11 +12,13 @@
 #include <unistd.h>
 
 #include "concmap_impl.h"
+#include "family.h"
 #include "guarded.h"
-#include "locked.h"
+#include "lock_trace.h"
 #include "map_internal.h"
 #include "reclaim.h"
 #include "reclaim_inline.h"
+#include "snapshot.h"
 #include "tsan.h"
 
 /* Spins of a contended lock before it sleeps (Go's sync.Mutex spins 4
@@ -63,7 +65,7 @@ struct shardmap {
     struct gomap__deferred deferred;
 };
 
-static const char SHARD_NAME[] = "shard";
+#define SHARD_NAME GOMAP__VARIANT_NAME(SHARD)
 
 /* ---- the lock ------------------------------------------------------------- */
 
@@ -168,8 +170,8 @@ static void destroy(shardmap *m, size_t made) {
         gomap_free(m->shards[i].g.map);
     /* The maps' deferred frees use m->deferred. */
     gomap__deferred_drain(&m->deferred, "shardmap_free");
-    gomap__locked_free(m->cfg.allocator, m->raw, m->raw_size);
-    gomap__locked_free(m->cfg.allocator, m, sizeof *m);
+    gomap__family_free(m->cfg.allocator, m->raw, m->raw_size);
+    gomap__family_free(m->cfg.allocator, m, sizeof *m);
 }
 
 int shardmap_new(shardmap **out, const gomap_config *cfg, unsigned shard_bits) {
@@ -180,7 +182,7 @@ int shardmap_new(shardmap **out, const gomap_config *cfg, unsigned shard_bits) {
         return EINVAL;
     unsigned bits = shard_bits ? shard_bits : default_bits();
     size_t n = (size_t)1 << bits;
-    shardmap *m = gomap__locked_alloc(cfg->allocator, sizeof *m);
+    shardmap *m = gomap__family_alloc(cfg->allocator, sizeof *m);
     if (!m)
         return ENOMEM;
     memset(m, 0, sizeof *m);
@@ -192,9 +194,9 @@ int shardmap_new(shardmap **out, const gomap_config *cfg, unsigned shard_bits) {
     m->shift = 56 - (bits ? bits : 1);
     m->mask = n - 1;
     m->raw_size = n * sizeof(struct shard) + 63;
-    m->raw = gomap__locked_alloc(cfg->allocator, m->raw_size);
+    m->raw = gomap__family_alloc(cfg->allocator, m->raw_size);
     if (!m->raw) {
-        gomap__locked_free(cfg->allocator, m, sizeof *m);
+        gomap__family_free(cfg->allocator, m, sizeof *m);
         return ENOMEM;
     }
     m->shards = (struct shard *)(((uintptr_t)m->raw + 63) & ~(uintptr_t)63);
@@ -311,7 +313,7 @@ void shardmap_range(shardmap *m, concmap_range_fn fn, void *ctx) {
     for (size_t i = 0; i <= m->mask; i++) {
         struct range_arg a = {m, &m->shards[(start + i) & m->mask]};
         struct gomap__range_lock lk = {range_lock, range_unlock, &a};
-        if (!gomap__locked_range(&snap, a.s->g.map, &lk, fn, ctx))
+        if (!gomap__snapshot_range(&snap, a.s->g.map, &lk, fn, ctx))
             break;
     }
     gomap__snapshot_destroy(&snap);
@@ -341,7 +343,7 @@ size_t shardmap_len(shardmap *m) {
 static int ops_create(void **out, const gomap_config *cfg, const concmap_options *opts) {
     return shardmap_new((shardmap **)out, cfg, opts ? opts->shard_bits : 0);
 }
-GOMAP__DEFINE_CONCMAP_OPS(gomap_shardmap_ops, SHARD_NAME, shardmap, shardmap, ops_create);
+GOMAP__DEFINE_CONCMAP_OPS(gomap_shardmap_ops, shardmap, shardmap, ops_create);
 
 /* ---- batched loads ---------------------------------------------------------- */
 

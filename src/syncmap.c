@@ -62,7 +62,8 @@
 #include "compute.h"
 #include "concmap_impl.h"
 #include "detect.h"
-#include "locked.h"
+#include "family.h"
+#include "lock_trace.h"
 #include "map_internal.h"
 #include "probes.h"
 #include "reclaim.h"
@@ -166,8 +167,7 @@ struct syncmap {
     atomic_long live; /* see "Len" above; its own cache line: every write touches it */
     char pad1[64];
     /* Under mu. */
-    pthread_mutex_t mu;
-    uint64_t locked_at; /* traced acquisition time, or 0 */
+    struct gomap__traced_mutex mu;
     struct sm_table *dirty;
     size_t misses;
     size_t inserts;            /* new keys added to dirty since the last promotion */
@@ -175,16 +175,14 @@ struct syncmap {
     struct sm_entry *expunged; /* entries dirty_locked expunged (some since revived) */
 };
 
-static const char SM_NAME[] = "sync";
-
 /* ---- memory --------------------------------------------------------------- */
 
 static void *sm_alloc(const syncmap *m, size_t n) {
-    return gomap__locked_alloc(m->tcfg.allocator, n);
+    return gomap__family_alloc(m->tcfg.allocator, n);
 }
 
 static void sm_dealloc(const syncmap *m, void *p, size_t n) {
-    gomap__locked_free(m->tcfg.allocator, p, n);
+    gomap__family_free(m->tcfg.allocator, p, n);
 }
 
 static bool value_live(const struct sm_value *v) {
@@ -282,7 +280,7 @@ static void copy_out(const syncmap *m, void *dst, const struct sm_value *v) {
     gomap__copy_out(dst, vdata(v), m->vsize);
 }
 
-/* By bytes; old NULL means all-zero bytes (concmap's rule, locked.h). */
+/* By bytes; old NULL means all-zero bytes (concmap's rule, family.h). */
 static bool value_equal(const syncmap *m, const struct sm_value *v, const void *old) {
     return gomap__value_equal(vdata(v), old, m->vsize);
 }
@@ -701,25 +699,12 @@ static bool entry_delete(syncmap *m, struct sm_entry *e, bool compare, const voi
 
 /* ---- Go's Map methods on mu ---------------------------------------------- */
 
-static void sm_mutex_acquire(void *mu) {
-    pthread_mutex_lock(mu);
-}
-
-/* Takes mu; the clock is read only while lock_wait/lock_hold are traced. */
 static void sm_lock(syncmap *m) {
-    if (!GOMAP__LOCK_TRACED()) {
-        pthread_mutex_lock(&m->mu);
-        m->locked_at = 0;
-        return;
-    }
-    uint64_t t = gomap__lock_acquire_traced(m, SM_NAME, 1, sm_mutex_acquire, &m->mu);
-    m->locked_at = t;
+    gomap__traced_mutex_lock(&m->mu);
 }
 
 static void sm_unlock(syncmap *m) {
-    if (m->locked_at)
-        gomap__lock_release_traced(m, SM_NAME, 1, m->locked_at);
-    pthread_mutex_unlock(&m->mu);
+    gomap__traced_mutex_unlock(&m->mu);
 }
 
 /* The dirty table becomes the read table (Go's missLocked tail, and Range's
@@ -906,7 +891,7 @@ int syncmap_new(syncmap **out, const gomap_config *cfg) {
     if (rc)
         return rc;
     tcfg.hint = cfg->hint;
-    syncmap *m = gomap__locked_alloc(cfg->allocator, sizeof *m);
+    syncmap *m = gomap__family_alloc(cfg->allocator, sizeof *m);
     if (!m) {
         gomap_free(hasher);
         return ENOMEM;
@@ -920,7 +905,7 @@ int syncmap_new(syncmap **out, const gomap_config *cfg) {
     m->seed = seed;
     atomic_init(&m->reclaim.pending, 0);
     atomic_init(&m->live, 0);
-    pthread_mutex_init(&m->mu, NULL);
+    gomap__traced_mutex_init(&m->mu, m, GOMAP__VARIANT_NAME(SYNC));
     /* The hint sizes the first dirty table.  Built now, so that a hint no
      * memory can hold is ENOMEM here (as for the other variants) rather
      * than on every store; an empty dirty table with amended clear is a
@@ -928,7 +913,7 @@ int syncmap_new(syncmap **out, const gomap_config *cfg) {
     if (cfg->hint) {
         m->dirty = table_new(m, cfg->hint);
         if (!m->dirty) {
-            pthread_mutex_destroy(&m->mu);
+            gomap__traced_mutex_destroy(&m->mu);
             gomap_free(hasher);
             sm_dealloc(m, m, sizeof *m);
             return ENOMEM;
@@ -949,7 +934,7 @@ void syncmap_free(syncmap *m) {
     if (m->dirty)
         obj_free_now(m, &m->dirty->obj);
     gomap_free(m->hasher);
-    pthread_mutex_destroy(&m->mu);
+    gomap__traced_mutex_destroy(&m->mu);
     sm_dealloc(m, m, sizeof *m);
 }
 
@@ -1288,4 +1273,4 @@ static int ops_create(void **out, const gomap_config *cfg, const concmap_options
     return rc;
 }
 
-GOMAP__DEFINE_CONCMAP_OPS(gomap_syncmap_ops, "sync", syncmap, syncmap, ops_create);
+GOMAP__DEFINE_CONCMAP_OPS(gomap_syncmap_ops, syncmap, syncmap, ops_create);

@@ -27,7 +27,7 @@
  * callback visits nothing.  A NULL handle
  * reads as an empty map that cannot be written: load, load_and_delete and
  * compare_and_delete return false, len 0, range calls nothing, delete and
- * clear do nothing, concmap_kind returns NULL, and every function returning
+ * clear do nothing, concmap_variant returns NULL, and every function returning
  * an int returns EINVAL (nothing else is touched).  Every function is
  * safe to call from any number of threads at once, and every single-key
  * operation is linearizable.  Blocking, allocation, what range sees during
@@ -50,16 +50,28 @@ typedef struct concmap_options {
     unsigned sync_promotion; /* syncmap: a syncmap_promotion; 0 = Go's rule */
 } concmap_options;
 
-/* The names concmap_new accepts, NULL-terminated: "rw", "shard", "sync", "cow". */
-GOMAP_API extern const char *const concmap_kinds[];
+/* The variant names concmap_new accepts, NULL-terminated, in the order of
+ * the table above: "rw", "shard", "sync", "cow".  A program that loops over
+ * it covers every variant of the library it runs with. */
+GOMAP_API extern const char *const concmap_variants[];
 
 /* Creates a map of the named variant.  opts may be NULL.  Returns 0 and sets
  * *out, or EINVAL (unknown name, bad config; *out = NULL) or ENOMEM. */
-GOMAP_API int concmap_new(concmap **out, const char *kind, const gomap_config *cfg,
+GOMAP_API int concmap_new(concmap **out, const char *variant, const gomap_config *cfg,
                           const concmap_options *opts);
 
-/* The variant's name, as given to concmap_new. */
-GOMAP_API const char *concmap_kind(const concmap *m);
+/* The variant's name, as given to concmap_new (the same pointer as its
+ * entry in concmap_variants); NULL for a NULL handle. */
+GOMAP_API const char *concmap_variant(const concmap *m);
+
+/* Deprecated names of concmap_variants and concmap_variant, kept so that code
+ * written against them still builds and links: concmap_kinds is the same
+ * array, concmap_kind the same function.  ("Kind" is the key kind of
+ * gomap_config; a map's variant is a different thing.) */
+GOMAP_API extern const char *const concmap_kinds[]
+    __attribute__((deprecated("use concmap_variants")));
+GOMAP_API const char *concmap_kind(const concmap *m)
+    __attribute__((deprecated("use concmap_variant")));
 
 /* Frees the map.  No other thread may be using it.  NULL is allowed. */
 GOMAP_API void concmap_free(concmap *m);

@@ -2,7 +2,7 @@
  * concmap_basic.c — every method of every thread-safe variant, one thread:
  * Go's sync.Map semantics (sync/map.go, go1.19) for each, over u64 and
  * string keys and 8- and 24-byte values; creation errors; allocation
- * failure.  Variants come from concmap_kinds, so each new one is covered.
+ * failure.  Variants come from concmap_variants, so each new one is covered.
  */
 #include <errno.h>
 
@@ -11,7 +11,7 @@
 
 /* Runs body for each variant and shape, naming them when a check fails. */
 #define FOR_EACH_VARIANT_SHAPE(kind, sh, body)                                                     \
-    FOR_EACH_KIND(kind) {                                                                          \
+    FOR_EACH_VARIANT(kind) {                                                                       \
         for (int sh##_i = 0; sh##_i < FAM_NSHAPES; sh##_i++) {                                     \
             const struct fam_shape *sh = &fam_shapes[sh##_i];                                      \
             int before_ = check_case_failed;                                                       \
@@ -51,7 +51,7 @@ static void methods(const char *kind, const struct fam_shape *sh) {
     unsigned char v[FAM_MAX_VALUE], w[FAM_MAX_VALUE], out[FAM_MAX_VALUE];
     bool flag;
 
-    CHECK(strcmp(concmap_kind(m), kind) == 0);
+    CHECK(strcmp(concmap_variant(m), kind) == 0);
     CHECK_EQ(concmap_len(m), 0);
     CHECK(!concmap_load(m, fam_key(&k, sh->kind, 1), out));
     CHECK(!concmap_load(m, fam_key(&k, sh->kind, 1), NULL));
@@ -306,12 +306,40 @@ TEST(range_callback_calls_the_map) {
     FOR_EACH_VARIANT_SHAPE(kind, sh, range_reentrant(kind, sh));
 }
 
+/* ---- the deprecated names ------------------------------------------------- */
+
+/* concmap_kinds and concmap_kind are the old names of concmap_variants and
+ * concmap_variant: code written against them must still build, link and get
+ * the same answers. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+TEST(deprecated_variant_names) {
+    size_t n = 0;
+    while (concmap_variants[n]) {
+        CHECK(concmap_kinds[n] == concmap_variants[n]);
+        n++;
+    }
+    CHECK(n > 0);
+    CHECK(concmap_kinds[n] == NULL);
+    CHECK(concmap_kind(NULL) == NULL);
+    CHECK(concmap_variant(NULL) == NULL);
+    FOR_EACH_VARIANT(kind) {
+        concmap *m = make(kind, &fam_shapes[0]);
+        if (!m)
+            continue;
+        CHECK(strcmp(concmap_kind(m), kind) == 0);
+        CHECK(concmap_kind(m) == concmap_variant(m));
+        concmap_free(m);
+    }
+}
+#pragma GCC diagnostic pop
+
 /* ---- creation -------------------------------------------------------------- */
 
-TEST(kinds_and_creation_errors) {
+TEST(variants_and_creation_errors) {
     size_t n = 0;
     bool has_rw = false, has_shard = false;
-    FOR_EACH_KIND(kind) {
+    FOR_EACH_VARIANT(kind) {
         n++;
         has_rw |= strcmp(kind, "rw") == 0;
         has_shard |= strcmp(kind, "shard") == 0;
@@ -324,7 +352,7 @@ TEST(kinds_and_creation_errors) {
     CHECK(m == NULL);
     CHECK_EQ(concmap_new(&m, NULL, &cfg, NULL), EINVAL);
     CHECK_EQ(concmap_new(NULL, "rw", &cfg, NULL), EINVAL);
-    FOR_EACH_KIND(kind) {
+    FOR_EACH_VARIANT(kind) {
         m = (concmap *)&cfg;
         CHECK_EQ(concmap_new(&m, kind, NULL, NULL), EINVAL);
         CHECK(m == NULL);
@@ -341,14 +369,14 @@ TEST(kinds_and_creation_errors) {
     concmap_options huge = {.shard_bits = 40};
     CHECK_EQ(concmap_new(&m, "shard", &cfg, &huge), EINVAL);
     concmap_free(NULL);
-    CHECK(concmap_kind(NULL) == NULL);
+    CHECK(concmap_variant(NULL) == NULL);
 }
 
 /* A hint and many keys: growth under every variant, then every key back.
  * (3000 inserts: quadratic for cowmap, so not more.) */
 enum { GROW_N = 3000 };
 TEST(hint_and_growth) {
-    FOR_EACH_KIND(kind) {
+    FOR_EACH_VARIANT(kind) {
         for (int hinted = 0; hinted < 2; hinted++) {
             gomap_config cfg = fam_config(GOMAP_KEY_U64, 8);
             cfg.hint = hinted ? 1000 : 0;
@@ -401,7 +429,7 @@ static bool sum_cb(const void *key, const void *value, void *ctx) {
  * the map exactly as it was; the rest keep working; range still visits every
  * entry once (it cannot report ENOMEM, so it must not need memory to work). */
 TEST(allocation_failure_leaves_map_unchanged) {
-    FOR_EACH_KIND(kind) {
+    FOR_EACH_VARIANT(kind) {
         struct failing_alloc fa = {false, 0};
         gomap_allocator al = {fa_alloc, fa_free, &fa};
         gomap_config cfg = fam_config(GOMAP_KEY_U64, 8);
@@ -472,7 +500,7 @@ static bool long_key_cb(const void *key, const void *value, void *ctx) {
 /* Range without memory on a string map whose one key is longer than any
  * fixed buffer a range could fall back to: still every entry, once. */
 TEST(range_without_memory_long_string_key) {
-    FOR_EACH_KIND(kind) {
+    FOR_EACH_VARIANT(kind) {
         struct failing_alloc fa = {false, 0};
         gomap_allocator al = {fa_alloc, fa_free, &fa};
         gomap_config cfg = fam_config(GOMAP_KEY_STRING, 8);

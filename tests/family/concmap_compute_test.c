@@ -107,7 +107,7 @@ static void decisions(const char *kind, const struct fam_shape *sh) {
 }
 
 TEST(decisions_every_variant) {
-    FOR_EACH_KIND(kind) {
+    FOR_EACH_VARIANT(kind) {
         for (int i = 0; i < FAM_NSHAPES; i++) {
             int before = check_case_failed;
             decisions(kind, &fam_shapes[i]);
@@ -127,7 +127,7 @@ static concmap_action keep_fn(void *value, bool loaded, void *ctx) {
 TEST(errors) {
     uint64_t k = 1;
     CHECK_EQ(concmap_compute(NULL, &k, keep_fn, NULL), EINVAL);
-    FOR_EACH_KIND(kind) {
+    FOR_EACH_VARIANT(kind) {
         gomap_config cfg = fam_config(GOMAP_KEY_U64, 8);
         concmap *m = NULL;
         REQUIRE_EQ(concmap_new(&m, kind, &cfg, NULL), 0);
@@ -181,7 +181,7 @@ static void *counter_worker(void *arg) {
 }
 
 TEST(concurrent_counter_loses_nothing) {
-    FOR_EACH_KIND(kind) {
+    FOR_EACH_VARIANT(kind) {
         gomap_config cfg = fam_config(GOMAP_KEY_U64, sizeof(uint64_t));
         concmap *m = NULL;
         REQUIRE_EQ(concmap_new(&m, kind, &cfg, NULL), 0);

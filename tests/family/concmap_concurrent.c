@@ -89,7 +89,7 @@ static void *cas_worker(void *arg) {
 }
 
 TEST(no_lost_update_with_cas_loops) {
-    FOR_EACH_KIND(kind) {
+    FOR_EACH_VARIANT(kind) {
         static struct cas_ctx c;
         memset(&c, 0, sizeof c);
         gomap_config cfg = fam_config(GOMAP_KEY_U64, 8);
@@ -180,7 +180,7 @@ static void *los_worker(void *arg) {
 }
 
 TEST(load_or_store_exactly_one_stores) {
-    FOR_EACH_KIND(kind) {
+    FOR_EACH_VARIANT(kind) {
         static struct los_ctx c;
         memset(&c, 0, sizeof c);
         pthread_barrier_init(&c.raced, NULL, NTHREADS);
@@ -289,7 +289,7 @@ static void concurrent_range(const char *kind, gomap_key_kind key_kind, long sto
 }
 
 TEST(range_during_stores) {
-    FOR_EACH_KIND(kind) {
+    FOR_EACH_VARIANT(kind) {
         concurrent_range(kind, GOMAP_KEY_U64, CR_STORES);
         concurrent_range(kind, GOMAP_KEY_STRING, FAM_SANITIZED ? CR_STORES / 16 : CR_STORES / 4);
     }
@@ -393,7 +393,7 @@ static void *cl_clearer(void *arg) {
 }
 
 TEST(clear_during_stores) {
-    FOR_EACH_KIND(kind) {
+    FOR_EACH_VARIANT(kind) {
         static struct cl_ctx c;
         memset(&c, 0, sizeof c);
         gomap_config cfg = fam_config(GOMAP_KEY_U64, 24);

@@ -225,7 +225,7 @@ static bool run_sequence(concmap *m, const struct fam_shape *sh, uint64_t seed) 
  * for their queued reclamations). */
 TEST(random_sequences_match_reference) {
     int seeds = FAM_SANITIZED ? 150 : 600;
-    FOR_EACH_KIND(kind) {
+    FOR_EACH_VARIANT(kind) {
         for (int s = 0; s < FAM_NSHAPES; s++) {
             gomap_config cfg = fam_config(fam_shapes[s].kind, fam_shapes[s].value_size);
             concmap *m;

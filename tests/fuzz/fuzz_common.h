@@ -261,16 +261,16 @@ static inline void fz_check_concmap_id(concmap *m, enum hard_kind kind, const st
     uint64_t got = 0;
     bool ok = concmap_load(m, fz_key(kind, id), &got);
     FUZZ_CHECK(ok == r->present[id], "%s after %s: key %u present %d, reference %d",
-               concmap_kind(m), after, id, ok, r->present[id]);
+               concmap_variant(m), after, id, ok, r->present[id]);
     if (ok)
         FUZZ_CHECK(got == r->val[id], "%s after %s: key %u value %llx, reference %llx",
-                   concmap_kind(m), after, id, (unsigned long long)got,
+                   concmap_variant(m), after, id, (unsigned long long)got,
                    (unsigned long long)r->val[id]);
 }
 
 static inline void fz_check_concmap(concmap *m, enum hard_kind kind, const struct fz_ref *r,
                                     const char *after) {
-    FUZZ_CHECK(concmap_len(m) == r->n, "%s after %s: len %zu, reference %zu", concmap_kind(m),
+    FUZZ_CHECK(concmap_len(m) == r->n, "%s after %s: len %zu, reference %zu", concmap_variant(m),
                after, concmap_len(m), r->n);
     for (uint32_t id = 0; id < r->nids; id++)
         fz_check_concmap_id(m, kind, r, id, after);
@@ -279,7 +279,7 @@ static inline void fz_check_concmap(concmap *m, enum hard_kind kind, const struc
 /* As fz_check_gomap_step. */
 static inline void fz_check_concmap_step(concmap *m, enum hard_kind kind, const struct fz_ref *r,
                                          uint32_t touched, uint32_t *cursor, const char *after) {
-    FUZZ_CHECK(concmap_len(m) == r->n, "%s after %s: len %zu, reference %zu", concmap_kind(m),
+    FUZZ_CHECK(concmap_len(m) == r->n, "%s after %s: len %zu, reference %zu", concmap_variant(m),
                after, concmap_len(m), r->n);
     fz_check_concmap_id(m, kind, r, touched, after);
     for (int i = 0; i < FZ_SWEEP; i++)
@@ -313,13 +313,13 @@ static inline void fz_check_concmap_range(concmap *m, enum hard_kind kind, const
     a.kind = kind;
     a.r = r;
     concmap_range(m, fz_range_all_fn, &a);
-    FUZZ_CHECK(a.count == r->n, "%s: range visited %zu, reference %zu", concmap_kind(m), a.count,
+    FUZZ_CHECK(a.count == r->n, "%s: range visited %zu, reference %zu", concmap_variant(m), a.count,
                r->n);
 }
 
 static inline size_t fz_nkinds(void) {
     size_t n = 0;
-    while (concmap_kinds[n])
+    while (concmap_variants[n])
         n++;
     return n;
 }

@@ -1,10 +1,10 @@
 /*
  * fuzz_concmap.c — libFuzzer target: a sequence of sync.Map-style operations
- * on one thread-safe map (any variant in concmap_kinds), checked against a
+ * on one thread-safe map (any variant in concmap_variants), checked against a
  * flat reference after every operation.
  *
  * Input layout:
- *   byte 0   variant (index into concmap_kinds, mod their number)
+ *   byte 0   variant (index into concmap_variants, mod their number)
  *   byte 1   key kind (bits 0-1), hash mode (bits 2-4, mod HARD_HASH_MODES)
  *   byte 2   shard_bits option (mod 5)
  *   then     operations: opcode byte (low 4 bits: the operation; bit 4: high
@@ -84,7 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     struct fz_in in = {data, size};
-    const char *kindname = concmap_kinds[fz_u8(&in) % fz_nkinds()];
+    const char *kindname = concmap_variants[fz_u8(&in) % fz_nkinds()];
     uint8_t h = fz_u8(&in);
     enum hard_kind kind = (enum hard_kind)(h & 3);
     enum hard_hash_mode mode = (enum hard_hash_mode)(((h >> 2) & 7) % HARD_HASH_MODES);

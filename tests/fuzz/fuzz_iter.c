@@ -180,7 +180,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     s.in = &in;
     s.kind = kind;
     s.r = &r;
-    int rc = conc ? concmap_new(&s.cm, concmap_kinds[sel % fz_nkinds()], &cfg, NULL)
+    int rc = conc ? concmap_new(&s.cm, concmap_variants[sel % fz_nkinds()], &cfg, NULL)
                   : gomap_new(&s.m, &cfg);
     FUZZ_CHECK(rc == 0, "new: %d", rc);
     for (uint32_t i = 0; i < prefill && i < r.nids; i++)

@@ -378,7 +378,7 @@ static void conc_scenario(const char *name, enum hard_kind kind, enum hard_hash_
 }
 
 TEST(concmap_every_allocation_fails_once) {
-    for (const char *const *kind = concmap_kinds; *kind; kind++) {
+    for (const char *const *kind = concmap_variants; *kind; kind++) {
         /* string keys: every copy of a key is an allocation that can fail,
          * so sync and cow have tens of thousands of failure points */
         conc_scenario(*kind, HARD_U64, HARD_HASH_BUILTIN, 300);

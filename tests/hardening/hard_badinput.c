@@ -363,7 +363,7 @@ TEST(concmap_new_rejects_bad_arguments) {
     CHECK_EQ(concmap_new(&m, "nope", &u64cfg, NULL), EINVAL);
     CHECK(m == NULL);
     CHECK_EQ(concmap_new(&m, "", &u64cfg, NULL), EINVAL);
-    for (const char *const *k = concmap_kinds; *k; k++) {
+    for (const char *const *k = concmap_variants; *k; k++) {
         m = (concmap *)&m;
         CHECK_EQ(concmap_new(&m, *k, NULL, NULL), EINVAL);
         CHECK(m == NULL);
@@ -451,7 +451,7 @@ static void concmap_huge_string(void *arg) {
 }
 
 TEST(concmap_string_key_longer_than_memory) {
-    for (const char *const *k = concmap_kinds; *k; k++) {
+    for (const char *const *k = concmap_variants; *k; k++) {
         char what[64];
         snprintf(what, sizeof what, "%s: string key of length SIZE_MAX", *k);
         static struct child_result r;

@@ -70,7 +70,7 @@ static void null_allocator(void *arg) {
     (void)arg;
     gomap_allocator none = {NULL, NULL, NULL};
     gomap_config cfg = {GOMAP_KEY_U64, 0, 8, 0, 0, 0, 0, &none};
-    for (const char *const *k = concmap_kinds; *k; k++) {
+    for (const char *const *k = concmap_variants; *k; k++) {
         concmap *c = (concmap *)&c;
         CHILD_CHECK(concmap_new(&c, *k, &cfg, NULL) == EINVAL && c == NULL, 10);
     }
@@ -95,7 +95,7 @@ TEST(allocator_without_functions_is_einval_for_every_map) {
     hard_alloc_init(&a, &hook);
     hook.free = NULL;
     gomap_config cfg = {GOMAP_KEY_U64, 0, 8, 0, 0, 0, 0, &hook};
-    for (const char *const *k = concmap_kinds; *k; k++) {
+    for (const char *const *k = concmap_variants; *k; k++) {
         concmap *c = (concmap *)&c;
         CHECK_EQ(concmap_new(&c, *k, &cfg, NULL), EINVAL);
         CHECK(c == NULL);
@@ -126,7 +126,7 @@ TEST(empty_string_key_with_a_null_pointer) {
         CHECK_EQ(gomap_len(m), 1);
         gomap_free(m);
     }
-    for (const char *const *k = concmap_kinds; *k; k++) {
+    for (const char *const *k = concmap_variants; *k; k++) {
         concmap *c;
         REQUIRE_EQ(concmap_new(&c, *k, &strcfg, NULL), 0);
         uint64_t v = 9, out = 0;
@@ -343,7 +343,7 @@ TEST(checkfree_diagnoses_len_and_iter_stop_on_a_freed_map) {
 
 static void null_arguments(void *arg) {
     (void)arg;
-    for (const char *const *k = concmap_kinds; *k; k++) {
+    for (const char *const *k = concmap_variants; *k; k++) {
         concmap *c;
         CHILD_CHECK(concmap_new(&c, *k, &strcfg, NULL) == 0, 10);
         gomap_str key = {"k", 1};
@@ -380,7 +380,7 @@ static void bogus_lengths(void *arg) {
         CHILD_CHECK(gomap_get(m, &k) == NULL && !gomap_contains(m, &k), 12);
         CHILD_CHECK(!gomap_delete(m, &k) && gomap_len(m) == 0, 13);
         gomap_free(m);
-        for (const char *const *kind = concmap_kinds; *kind; kind++) {
+        for (const char *const *kind = concmap_variants; *kind; kind++) {
             concmap *c;
             CHILD_CHECK(concmap_new(&c, *kind, &strcfg, NULL) == 0, 14);
             CHILD_CHECK(concmap_store(c, &k, &v) == EINVAL, 15);

@@ -53,7 +53,7 @@ static int fresh_map_works(const char *kind) {
 
 static void *fresh_maps_thread(void *arg) {
     (void)arg;
-    for (const char *const *k = concmap_kinds; *k; k++)
+    for (const char *const *k = concmap_variants; *k; k++)
         if (fresh_map_works(*k))
             return (void *)1;
     return NULL;
@@ -66,11 +66,11 @@ static void child(void *arg) {
     (void)arg;
     alarm(30);
     /* The inherited maps: read, write, free. */
-    for (int i = 0; concmap_kinds[i]; i++) {
+    for (int i = 0; concmap_variants[i]; i++) {
         concmap *m = parent_maps[i];
         uint64_t k = 1, v = 0;
         if (!concmap_load(m, &k, &v) || churn_once(m, 3)) {
-            fprintf(stderr, "child: inherited %s map broken\n", concmap_kinds[i]);
+            fprintf(stderr, "child: inherited %s map broken\n", concmap_variants[i]);
             _exit(10);
         }
         concmap_free(m);
@@ -94,7 +94,7 @@ static atomic_bool churn_stop;
 static void *churner(void *arg) {
     uint64_t salt = (uint64_t)(uintptr_t)arg;
     while (!atomic_load(&churn_stop)) {
-        for (const char *const *k = concmap_kinds; *k; k++) {
+        for (const char *const *k = concmap_variants; *k; k++) {
             concmap *m;
             if (concmap_new(&m, *k, &u64cfg, NULL) != 0)
                 continue;
@@ -114,8 +114,8 @@ static void fork_rounds(int churners) {
     static struct child_result r;
     int failures = 0;
     for (int round = 0; round < FORKS; round++) {
-        for (int i = 0; concmap_kinds[i]; i++) {
-            REQUIRE(concmap_new(&parent_maps[i], concmap_kinds[i], &u64cfg, NULL) == 0);
+        for (int i = 0; concmap_variants[i]; i++) {
+            REQUIRE(concmap_new(&parent_maps[i], concmap_variants[i], &u64cfg, NULL) == 0);
             REQUIRE(churn_once(parent_maps[i], (uint64_t)round) == 0);
             REQUIRE(churn_once(parent_maps[i], (uint64_t)round + 1) == 0);
         }
@@ -129,7 +129,7 @@ static void fork_rounds(int churners) {
                 check_fail(__FILE__, __LINE__, msg);
             }
         }
-        for (int i = 0; concmap_kinds[i]; i++)
+        for (int i = 0; concmap_variants[i]; i++)
             concmap_free(parent_maps[i]);
     }
     atomic_store(&churn_stop, true);

@@ -1,7 +1,7 @@
 /*
  * concmap_util.h — what the thread-safe family's tests share: keys and
  * values of every tested shape made from small integers, and the loop over
- * every variant in concmap_kinds (so a variant added to the table is tested
+ * every variant in concmap_variants (so a variant added to the table is tested
  * by every family test with no test change).
  */
 #ifndef GOMAP_TESTS_CONCMAP_UTIL_H
@@ -26,8 +26,9 @@
 #define FAM_SANITIZED 0
 #endif
 
-/* For every variant name in concmap_kinds. */
-#define FOR_EACH_KIND(k) for (const char *const *k##_p = concmap_kinds, *k; (k = *k##_p); k##_p++)
+/* For every variant name in concmap_variants. */
+#define FOR_EACH_VARIANT(k)                                                                        \
+    for (const char *const *k##_p = concmap_variants, *k; (k = *k##_p); k##_p++)
 
 /* A key of either tested kind, built from an integer id.  String keys are
  * "key:<id>:" followed by id % 41 'x's, so lengths run from 7 to past 48

@@ -59,7 +59,7 @@ static char *exposition(void) {
 }
 
 TEST(counts_every_variant_exactly) {
-    for (const char *const *kind = concmap_kinds; *kind; kind++) {
+    for (const char *const *kind = concmap_variants; *kind; kind++) {
         concmap *m = new_map(*kind);
         REQUIRE(m != NULL);
         char name[32];

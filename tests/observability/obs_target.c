@@ -296,7 +296,7 @@ static void *contend_main(void *arg) {
 static void run_concmaps(void) {
     gomap_config cfg = {GOMAP_KEY_U64, 0, sizeof(uint64_t), 0, NULL, NULL, NULL, NULL};
     int kinds = 0;
-    for (const char *const *kind = concmap_kinds; *kind; kind++) {
+    for (const char *const *kind = concmap_variants; *kind; kind++) {
         concmap *c;
         if (concmap_new(&c, *kind, &cfg, NULL) != 0) {
             printf("obs_target: concmap %s unavailable\n", *kind);
@@ -321,7 +321,7 @@ static void run_concmaps(void) {
         }
         concmap_free(c);
     }
-    printf("obs_target: expect concmap_kinds %d\n", kinds);
+    printf("obs_target: expect concmap_variants %d\n", kinds);
 }
 
 static bool phase_on(const char *name) {

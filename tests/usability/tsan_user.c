@@ -209,7 +209,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     plant_race = strcmp(argv[1], "race") == 0;
-    for (const char *const *kind = concmap_kinds; *kind; kind++) {
+    for (const char *const *kind = concmap_variants; *kind; kind++) {
         run_variant(*kind, false);
         run_variant(*kind, true);
         printf("%s: done\n", *kind);

@@ -169,7 +169,7 @@ static bool count_range(uint64_t key, void *value, void *ctx) {
 }
 
 TEST(concmap_typed_every_variant) {
-    for (const char *const *kind = concmap_kinds; *kind; kind++) {
+    for (const char *const *kind = concmap_variants; *kind; kind++) {
         concmap_stru64 *m = concmap_stru64_new(*kind, 0);
         REQUIRE(m != NULL);
         uint64_t three = 3, got = 0, total = 0;
@@ -187,7 +187,7 @@ TEST(concmap_typed_every_variant) {
         concmap_stru64_delete(m, gomap_cstr("x"));
         CHECK_EQ(concmap_stru64_len(m), 0);
         CHECK_EQ(concmap_stru64_compute(m, gomap_cstr("x"), NULL, NULL), EINVAL);
-        CHECK(strcmp(concmap_kind(concmap_stru64_concmap(m)), *kind) == 0);
+        CHECK(strcmp(concmap_variant(concmap_stru64_concmap(m)), *kind) == 0);
         concmap_stru64_free(m);
 
         concmap_u64ptr *p = concmap_u64ptr_new(*kind, 0);

@@ -64,7 +64,7 @@ static FILE *csv;
 __attribute__((format(printf, 1, 2))) static _Noreturn void violated(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "soak [%s]: INVARIANT VIOLATED: ", map ? concmap_kind(map) : "?");
+    fprintf(stderr, "soak [%s]: INVARIANT VIOLATED: ", map ? concmap_variant(map) : "?");
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fprintf(stderr, "\n");
@@ -469,7 +469,7 @@ int main(int argc, char **argv) {
         fprintf(csv, "variant,t,rss_bytes,map_bytes,len,ops\n");
     }
     int bad = 0, ran = 0;
-    for (const char *const *k = concmap_kinds; *k; k++) {
+    for (const char *const *k = concmap_variants; *k; k++) {
         if (strcmp(opt.variant, "all") && strcmp(opt.variant, *k))
             continue;
         ran++;

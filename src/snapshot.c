@@ -1,59 +1,16 @@
 /*
- * locked.c — lock timing for the probes and the range snapshot, shared by the
- * lock-based maps (rwmap.c, shardmap.c).  See locked.h.
+ * snapshot.c — a range over a lock-guarded core map, visited from a copy taken
+ * under the lock (rwmap.c, shardmap.c).  See snapshot.h.
  */
-#include "locked.h"
-#include "tsan.h"
+#include "snapshot.h"
 
-#include <sched.h>
-
-#include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "detect.h"
+#include "family.h"
 #include "map_internal.h"
-
-void *gomap__locked_alloc(const gomap_allocator *a, size_t size) {
-    return a ? a->alloc(size, a->ctx) : malloc(size);
-}
-
-void gomap__locked_free(const gomap_allocator *a, void *p, size_t size) {
-    if (!p)
-        return;
-    if (a)
-        a->free(p, size, a->ctx);
-    else
-        free(p);
-}
-
-/* ---- probes --------------------------------------------------------------- */
-
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t gomap__lock_acquire_traced(const void *map, const char *name, int exclusive,
-                                    void (*acquire)(void *lock), void *lock) {
-    uint64_t start = now_ns();
-    acquire(lock);
-    uint64_t got = now_ns();
-    GOMAP_PROBE4(lock_wait, map, name, got - start, exclusive);
-    return got ? got : 1; /* 0 means "not traced" to the release side */
-}
-
-void gomap__lock_release_traced(const void *map, const char *name, int exclusive,
-                                uint64_t acquired) {
-    if (acquired && GOMAP_PROBE_ENABLED(lock_hold)) {
-        uint64_t held = now_ns() - acquired;
-        GOMAP_PROBE4(lock_hold, map, name, held, exclusive);
-    }
-}
-
-/* ---- snapshots ------------------------------------------------------------ */
 
 enum { REC_ALIGN = 16 };
 
@@ -84,7 +41,7 @@ void gomap__snapshot_init(struct gomap__snapshot *s, const gomap_config *cfg) {
 }
 
 void gomap__snapshot_destroy(struct gomap__snapshot *s) {
-    gomap__locked_free(s->alloc, s->buf, s->cap);
+    gomap__family_free(s->alloc, s->buf, s->cap);
     s->buf = NULL;
     s->cap = 0;
     gomap__snapshot_reset(s);
@@ -135,12 +92,12 @@ static bool reserve(struct gomap__snapshot *s, size_t need) {
             return false;
         cap *= 2;
     }
-    unsigned char *nb = gomap__locked_alloc(s->alloc, cap);
+    unsigned char *nb = gomap__family_alloc(s->alloc, cap);
     if (!nb)
         return false;
     if (s->used)
         memcpy(nb, s->buf, s->used);
-    gomap__locked_free(s->alloc, s->buf, s->cap);
+    gomap__family_free(s->alloc, s->buf, s->cap);
     s->buf = nb;
     s->cap = cap;
     return true;
@@ -208,7 +165,7 @@ static void system_free(void *p, size_t size, void *ctx) {
 /* The last resort of range_in_chunks for one oversized entry. */
 static const gomap_allocator system_allocator = {system_alloc, system_free, NULL};
 
-/* The fallback when the full snapshot cannot be allocated (see locked.h):
+/* The fallback when the full snapshot cannot be allocated (see snapshot.h):
  * called with the lock held and the entry (k, v) already taken from *it;
  * returns with the lock released. */
 static bool range_in_chunks(struct gomap__snapshot *s, gomap_iter *it,
@@ -280,8 +237,8 @@ static bool range_in_chunks(struct gomap__snapshot *s, gomap_iter *it,
     }
 }
 
-bool gomap__locked_range(struct gomap__snapshot *s, const gomap *m,
-                         const struct gomap__range_lock *lk, concmap_range_fn fn, void *ctx) {
+bool gomap__snapshot_range(struct gomap__snapshot *s, const gomap *m,
+                           const struct gomap__range_lock *lk, concmap_range_fn fn, void *ctx) {
     gomap_iter it;
     const void *pk = NULL, *pv = NULL;
     lk->lock(lk->arg);
@@ -292,79 +249,4 @@ bool gomap__locked_range(struct gomap__snapshot *s, const gomap *m,
         return range_in_chunks(s, &it, lk, pk, pv, fn, ctx);
     lk->unlock(lk->arg);
     return visit(s, fn, ctx);
-}
-
-/* ---- the spinning reader-writer lock (locked.h) -------------------------- */
-
-enum {
-    RWSPIN_WRITER = 1u << 31,
-    RWSPIN_WAITING = 1u << 30,
-    RWSPIN_READERS = RWSPIN_WAITING - 1,
-    GOMAP__SPIN_LIMIT = 128,
-};
-
-static inline void rwspin_pause(unsigned *spins) {
-    if (++*spins < GOMAP__SPIN_LIMIT) {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
-    } else {
-        sched_yield();
-    }
-}
-
-void gomap__rwspin_read_lock(struct gomap__rwspin *l) {
-    unsigned spins = 0;
-    uint32_t s = atomic_load_explicit(&l->state, memory_order_relaxed);
-    for (;;) {
-        /* Acquire on success pairs with the release in write_unlock: the
-         * reader sees everything the last writer wrote. */
-        if (!(s & (RWSPIN_WRITER | RWSPIN_WAITING)) &&
-            atomic_compare_exchange_weak_explicit(&l->state, &s, s + 1, memory_order_acquire,
-                                                  memory_order_relaxed)) {
-            GOMAP__HB_ACQUIRE(l); /* the same edge, told to TSan (tsan.h) */
-            return;
-        }
-        rwspin_pause(&spins);
-        s = atomic_load_explicit(&l->state, memory_order_relaxed);
-    }
-}
-
-void gomap__rwspin_read_unlock(struct gomap__rwspin *l) {
-    /* Release: the reader's accesses happen before a writer that then sees
-     * no reader (its acquire CAS). */
-    GOMAP__HB_RELEASE(l);
-    uint32_t was = atomic_fetch_sub_explicit(&l->state, 1, memory_order_release);
-    GOMAP_ASSERT((was & RWSPIN_READERS) != 0); /* a reader was inside */
-}
-
-void gomap__rwspin_write_lock(struct gomap__rwspin *l) {
-    unsigned spins = 0;
-    uint32_t s = atomic_load_explicit(&l->state, memory_order_relaxed);
-    for (;;) {
-        if (!(s & (RWSPIN_WRITER | RWSPIN_READERS))) {
-            /* Taking the lock clears WAITING; other waiting writers set it
-             * again on their next turn.  Acquire pairs with the releases of
-             * the last readers and writer. */
-            if (atomic_compare_exchange_weak_explicit(&l->state, &s, RWSPIN_WRITER,
-                                                      memory_order_acquire, memory_order_relaxed)) {
-                GOMAP__HB_ACQUIRE(l);
-                return;
-            }
-            continue;
-        }
-        if (!(s & RWSPIN_WAITING))
-            atomic_fetch_or_explicit(&l->state, RWSPIN_WAITING, memory_order_relaxed);
-        rwspin_pause(&spins);
-        s = atomic_load_explicit(&l->state, memory_order_relaxed);
-    }
-}
-
-void gomap__rwspin_write_unlock(struct gomap__rwspin *l) {
-    /* Keeps WAITING, which another writer may have set meanwhile.  Release
-     * pairs with the acquire of the next reader or writer. */
-    GOMAP__HB_RELEASE(l);
-    uint32_t was =
-        atomic_fetch_and_explicit(&l->state, ~(uint32_t)RWSPIN_WRITER, memory_order_release);
-    GOMAP_ASSERT((was & RWSPIN_WRITER) && !(was & RWSPIN_READERS)); /* this writer alone */
 }
