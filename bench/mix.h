@@ -86,6 +86,11 @@ void mix_plan_defaults(mix_plan *p);
  * value).  Returns 1 if consumed, 0 if not a mix option, -1 on a bad value. */
 int mix_plan_option(mix_plan *p, int argc, char **argv, int *i);
 
+/* Whether the mix's contestant rows cover the library's variants exactly
+ * (concmap_variants): each listed variant has a row of its own and each row
+ * runs a listed variant.  Names what does not match on f. */
+bool mix_variants_match_library(FILE *f);
+
 /* Runs the plan: every selected gomap variant in this process, then every
  * selected peer program; each result is emitted on out and appended to rs. */
 int mix_run(const mix_plan *p, bench_output *out, mix_results *rs);

@@ -229,9 +229,12 @@ int mix_plan_option(mix_plan *p, int argc, char **argv, int *i) {
 /* ---- the command -------------------------------------------------------------- */
 
 static void mix_usage(FILE *f) {
+    char variants[128] = "";
+    for (const char *const *v = concmap_variants; *v; v++)
+        mix_list_append(variants, sizeof variants, *v);
     fprintf(f,
             "usage: gomap-bench mix [--json] [--out FILE] [--csv FILE] [--plot DIR]\n"
-            "         [--maps rw,shard,sync,cow,go-sync-map,...|all] [--mixes read100,read90,...]\n"
+            "         [--maps %s,go-sync-map,...|all] [--mixes read100,read90,...]\n"
             "         [--dist uniform|zipf|uniform,zipf] [--threads 1,2,...] [--keys N]\n"
             "         [--duration 1s] [--reps 5] [--seed S] [--value-size 8]\n"
             "         [--latency | --latency-only | --latency-mixes read90,...]\n"
@@ -243,7 +246,8 @@ static void mix_usage(FILE *f) {
             "on request: syncmap-adaptive (syncmap with SYNCMAP_PROMOTE_ADAPTIVE),\n"
             "            rwmap-batch, shardmap-batch (runs of up to 64 consecutive reads\n"
             "            through rwmap_load_many / shardmap_load_many),\n"
-            "            shardmap-2, shardmap-32 (shardmap with 2 or 32 shards)\n");
+            "            shardmap-2, shardmap-32 (shardmap with 2 or 32 shards)\n",
+            variants);
 }
 
 int mix_output_option(mix_outputs *o, int argc, char **argv, int *i) {
@@ -271,6 +275,8 @@ int bench_mix_main(int argc, char **argv) {
     mix_plan p;
     mix_plan_defaults(&p);
     mix_outputs o = {0};
+    if (!mix_variants_match_library(stderr))
+        return 2;
     for (int i = 1; i < argc; i++) {
         int r = mix_plan_option(&p, argc, argv, &i);
         if (r < 0) {

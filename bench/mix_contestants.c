@@ -48,6 +48,30 @@ const char *mix_go_analog(const char *map) {
     return NULL;
 }
 
+bool mix_variants_match_library(FILE *f) {
+    bool ok = true;
+    for (const char *const *v = concmap_variants; *v; v++) {
+        bool row = false;
+        for (int i = 0; i < MIX_NVARIANTS; i++)
+            row |= !mix_variants[i].on_request && strcmp(mix_variants[i].kind, *v) == 0;
+        if (!row) {
+            fprintf(f, "gomap-bench mix: variant \"%s\" has no contestant row\n", *v);
+            ok = false;
+        }
+    }
+    for (int i = 0; i < MIX_NVARIANTS; i++) {
+        bool listed = false;
+        for (const char *const *v = concmap_variants; *v; v++)
+            listed |= strcmp(mix_variants[i].kind, *v) == 0;
+        if (!listed) {
+            fprintf(f, "gomap-bench mix: contestant %s runs \"%s\", not a variant of the library\n",
+                    mix_variants[i].name, mix_variants[i].kind);
+            ok = false;
+        }
+    }
+    return ok;
+}
+
 bool mix_is_gomap(const char *map) {
     return mix_go_analog(map) != NULL;
 }

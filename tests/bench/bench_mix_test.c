@@ -326,4 +326,9 @@ TEST(memory_limit_walks_or_refuses) {
     CHECK(mix_memory_limit(1u << 20, 2, 20, 0) < 0);
 }
 
+/* The contestant rows follow the library's list of variants (concmap_variants). */
+TEST(contestants_cover_the_variants) {
+    CHECK(mix_variants_match_library(stderr));
+}
+
 TEST_MAIN()

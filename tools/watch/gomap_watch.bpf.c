@@ -77,19 +77,21 @@ static __always_inline __u32 log2_bucket(__u64 v) {
     return r;
 }
 
-/* The variant index of a probe's "variant name" argument (a user pointer). */
+/* The library's variant names, set by user space before loading
+ * (gomap_watch.h says how they are packed); read-only here. */
+const volatile __u64 variant_names[WATCH_MAX_VARIANTS];
+const volatile __u32 nvariants;
+
+/* The variant index of a probe's "variant name" argument (a user pointer).
+ * A longer string is cut to WATCH_NAME_MAX - 1 bytes and then matches no
+ * shorter name. */
 static __always_inline __u32 variant_of(long name) {
-    char b[8] = {};
-    if (bpf_probe_read_user_str(b, sizeof b, (const void *)name) < 0)
+    __u64 b = 0;
+    if (bpf_probe_read_user_str(&b, sizeof b, (const void *)name) < 0)
         return WATCH_VARIANT_OTHER;
-    if (b[0] == 'r' && b[1] == 'w' && b[2] == 0)
-        return 0;
-    if (b[0] == 's' && b[1] == 'h' && b[2] == 'a' && b[3] == 'r' && b[4] == 'd' && b[5] == 0)
-        return 1;
-    if (b[0] == 's' && b[1] == 'y' && b[2] == 'n' && b[3] == 'c' && b[4] == 0)
-        return 2;
-    if (b[0] == 'c' && b[1] == 'o' && b[2] == 'w' && b[3] == 0)
-        return 3;
+    for (__u32 v = 0; v < WATCH_MAX_VARIANTS; v++)
+        if (v < nvariants && variant_names[v] == b)
+            return v;
     return WATCH_VARIANT_OTHER;
 }
 

@@ -49,6 +49,7 @@
 #include <bpf/libbpf.h>
 #include <linux/types.h>
 
+#include "concmap_impl.h" /* GOMAP__VARIANTS: the variants' names */
 #include "gomap_watch.h"
 #include "gomap_watch_bpf.skel.h"
 
@@ -57,7 +58,53 @@ enum { MAX_TARGETS = 64, MAX_MODULES = 8, MAX_SITES = 256, MAX_ELF_FILES = 16 };
 static const char *const kind_names[] = {"writes", "read_write", "iter_write", "unknown"};
 static const char *const op_names[] = {"get", "set", "delete", "iter"};
 static const char *const concmap_op_names[] = {"load", "store", "delete", "other"};
-static const char *const variant_names[WATCH_VARIANTS] = {"rw", "shard", "sync", "cow", "other"};
+
+/* The names the library's variants give their probes, in GOMAP__VARIANTS'
+ * order (the index the BPF program counts them under), and "other". */
+#define WATCH_NAME_OF(id, name, ops) name,
+#define NLIBRARY_VARIANTS            ((unsigned)GOMAP__NVARIANTS)
+static const char *const library_variants[NLIBRARY_VARIANTS] = {GOMAP__VARIANTS(WATCH_NAME_OF)};
+#undef WATCH_NAME_OF
+_Static_assert(NLIBRARY_VARIANTS <= (unsigned)WATCH_MAX_VARIANTS,
+               "gomap_watch.h: raise WATCH_MAX_VARIANTS");
+
+static const char *variant_name(unsigned v) {
+    return v < NLIBRARY_VARIANTS ? library_variants[v] : "other";
+}
+
+/* Whether label series v is shown: the library's variants always, "other"
+ * only once counted. */
+static bool variant_shown(unsigned v, uint64_t count) {
+    return v < NLIBRARY_VARIANTS || (v == WATCH_VARIANT_OTHER && count);
+}
+
+/* Opens the BPF program, hands it the variant names (gomap_watch.h says how
+ * they are packed) and loads it. */
+static struct gomap_watch_bpf *watch_bpf_load(void) {
+    struct gomap_watch_bpf *skel = gomap_watch_bpf__open();
+    if (!skel)
+        return NULL;
+    for (unsigned v = 0; v < NLIBRARY_VARIANTS; v++) {
+        uint64_t packed = 0;
+        size_t len = strlen(library_variants[v]);
+        if (len >= WATCH_NAME_MAX) {
+            fprintf(stderr, "gomap-watch: variant name \"%s\" is too long\n", library_variants[v]);
+            gomap_watch_bpf__destroy(skel);
+            errno = EINVAL;
+            return NULL;
+        }
+        memcpy(&packed, library_variants[v], len);
+        skel->rodata->variant_names[v] = packed;
+    }
+    skel->rodata->nvariants = NLIBRARY_VARIANTS;
+    int err = gomap_watch_bpf__load(skel);
+    if (err) {
+        gomap_watch_bpf__destroy(skel);
+        errno = -err;
+        return NULL;
+    }
+    return skel;
+}
 
 /* One watched process.  `up` turns false once it has exited; its counters stay
  * in the BPF hash, keyed by its pid, and keep being served. */
@@ -127,10 +174,11 @@ static bool has_gomap_probes(const char *path) {
         return false;
     }
     size_t size = (size_t)st.st_size;
-    const unsigned char *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    void *mapping = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
-    if (p == MAP_FAILED)
+    if (mapping == MAP_FAILED)
         return false;
+    const unsigned char *p = mapping; /* read-only: PROT_READ */
     const Elf64_Ehdr *eh = (const void *)p;
     if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
         eh->e_shoff == 0 || eh->e_shoff + (size_t)eh->e_shnum * sizeof(Elf64_Shdr) > size)
@@ -158,7 +206,7 @@ static bool has_gomap_probes(const char *path) {
         }
     }
 out:
-    munmap((void *)p, size);
+    munmap(mapping, size);
     return found;
 }
 
@@ -713,10 +761,10 @@ static void write_metrics(FILE *out) {
         for (unsigned v = 0; v < WATCH_VARIANTS; v++)
             for (unsigned k = 0; k < 4; k++) {
                 uint64_t c = get(&s, ts[i].pid, WM_CONCMAP_OP, v * 4 + k);
-                if (c || v < WATCH_VARIANT_OTHER)
+                if (variant_shown(v, c))
                     fprintf(out,
                             "gomap_concmap_ops_total{%s,variant=\"%s\",op=\"%s\"} %" PRIu64 "\n",
-                            LABELS(&ts[i]), variant_names[v], concmap_op_names[k], c);
+                            LABELS(&ts[i]), variant_name(v), concmap_op_names[k], c);
             }
 
     family(out, "gomap_grows_total", "counter",
@@ -763,9 +811,11 @@ static void write_metrics(FILE *out) {
         for (int i = 0; i < n; i++)
             for (unsigned v = 0; v < WATCH_VARIANTS; v++)
                 for (unsigned x = 0; x < 2; x++) {
+                    if (v >= NLIBRARY_VARIANTS && v != WATCH_VARIANT_OTHER)
+                        continue; /* unused series */
                     char hl[192];
                     snprintf(hl, sizeof hl, "%s,variant=\"%s\",mode=\"%s\"", LABELS(&ts[i]),
-                             variant_names[v], x ? "exclusive" : "shared");
+                             variant_name(v), x ? "exclusive" : "shared");
                     histogram(out, locks[h].name, hl, &s, ts[i].pid, locks[h].bucket, locks[h].sum,
                               v * 2 + x);
                 }
@@ -793,8 +843,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct MHD_Response *r;
     unsigned status = MHD_HTTP_OK;
     if (strcmp(method, "GET") != 0) {
-        static const char msg[] = "only GET\n";
-        r = MHD_create_response_from_buffer(sizeof msg - 1, (void *)msg, MHD_RESPMEM_PERSISTENT);
+        /* Not const: MHD takes a void * (a persistent buffer it only reads). */
+        static char msg[] = "only GET\n";
+        r = MHD_create_response_from_buffer(sizeof msg - 1, msg, MHD_RESPMEM_PERSISTENT);
         status = MHD_HTTP_METHOD_NOT_ALLOWED;
     } else if (strcmp(url, "/metrics") == 0) {
         char *buf = NULL;
@@ -826,8 +877,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
         MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
     } else {
-        static const char msg[] = "gomap-watch: metrics at /metrics, health at /healthz\n";
-        r = MHD_create_response_from_buffer(sizeof msg - 1, (void *)msg, MHD_RESPMEM_PERSISTENT);
+        static char msg[] = "gomap-watch: metrics at /metrics, health at /healthz\n";
+        r = MHD_create_response_from_buffer(sizeof msg - 1, msg, MHD_RESPMEM_PERSISTENT);
         status = strcmp(url, "/") == 0 ? MHD_HTTP_OK : MHD_HTTP_NOT_FOUND;
     }
     enum MHD_Result ret = MHD_queue_response(conn, status, r);
@@ -903,7 +954,7 @@ int main(int argc, char **argv) {
     struct rlimit unlimited = {RLIM_INFINITY, RLIM_INFINITY};
     (void)setrlimit(RLIMIT_MEMLOCK, &unlimited);
 
-    w.skel = gomap_watch_bpf__open_and_load();
+    w.skel = watch_bpf_load();
     if (!w.skel) {
         fprintf(stderr,
                 "gomap-watch: cannot load the BPF program: %s (needs root or "

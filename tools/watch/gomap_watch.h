@@ -24,9 +24,18 @@ enum watch_metric {
     WM_LOCK_HOLD_NS_BUCKET,
 };
 
-/* The variant names the thread-safe maps pass to their probes, by index;
- * anything else counts as WATCH_VARIANT_OTHER. */
-enum { WATCH_VARIANT_OTHER = 4, WATCH_VARIANTS = 5, WATCH_BUCKETS = 64 };
+/* The variant names the thread-safe maps pass to their probes, by index:
+ * user space copies the library's list (GOMAP__VARIANTS) into the BPF
+ * program's read-only data before loading it, each name packed
+ * zero-padded into a __u64 (so at most WATCH_NAME_MAX - 1 bytes).  Any other
+ * name counts as WATCH_VARIANT_OTHER; labels run over WATCH_VARIANTS. */
+enum {
+    WATCH_MAX_VARIANTS = 8,
+    WATCH_VARIANT_OTHER = WATCH_MAX_VARIANTS,
+    WATCH_VARIANTS = WATCH_MAX_VARIANTS + 1,
+    WATCH_NAME_MAX = 8,
+    WATCH_BUCKETS = 64
+};
 
 /* Frames of the detecting thread's user stack sent with each conflict: enough
  * to get from the probe, through the library, to the caller's call site. */
