@@ -208,7 +208,7 @@ void bench_lines_free(bench_lines *l);
  * that starts with '{'; other stdout lines are copied to stderr.  Returns the
  * exit status (0..255), or -1 if it could not be started or was killed by a
  * signal (a message says which). */
-int bench_run_peer(const char *path, char *const argv[], bench_lines *out);
+int bench_run_peer(const char *path, const char *const argv[], bench_lines *out);
 
 /* ---- table ------------------------------------------------------------------- */
 

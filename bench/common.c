@@ -380,7 +380,23 @@ void bench_lines_free(bench_lines *l) {
     l->len = l->cap = 0;
 }
 
-int bench_run_peer(const char *path, char *const argv[], bench_lines *out) {
+/* In the child: execv with argv copied to the strings execv's signature asks
+ * for (it writes nothing, but takes char *const[]); exits on failure. */
+static _Noreturn void exec_copy(const char *path, const char *const argv[]) {
+    size_t n = 0;
+    while (argv[n])
+        n++;
+    char **args = calloc(n + 1, sizeof *args);
+    for (size_t i = 0; args && i < n; i++)
+        if (!(args[i] = strdup(argv[i])))
+            args = NULL;
+    if (args)
+        execv(path, args);
+    fprintf(stderr, "gomap-bench: cannot run %s: %s\n", path, strerror(errno));
+    _exit(127);
+}
+
+int bench_run_peer(const char *path, const char *const argv[], bench_lines *out) {
     int fds[2];
     if (pipe(fds) != 0) {
         perror("gomap-bench: pipe");
@@ -398,9 +414,7 @@ int bench_run_peer(const char *path, char *const argv[], bench_lines *out) {
         close(fds[0]);
         dup2(fds[1], 1);
         close(fds[1]);
-        execv(path, argv);
-        fprintf(stderr, "gomap-bench: cannot run %s: %s\n", path, strerror(errno));
-        _exit(127);
+        exec_copy(path, argv);
     }
     close(fds[1]);
     FILE *in = fdopen(fds[0], "r");

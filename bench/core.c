@@ -754,19 +754,19 @@ static void run_cell(const core_opts *o, const char *kind, uint64_t n, bench_lin
             char what[96];
             snprintf(what, sizeof what, "%s %s %s", ct->name, kind, nbuf);
             bench_progress_add(0, what);
-            char *pargv[] = {ct->exe ? (char *)ct->exe : "gomap-bench",
-                             "core",
-                             "--peer",
-                             "--key",
-                             (char *)kind,
-                             "--keys",
-                             nbuf,
-                             "--reps",
-                             "1",
-                             "--seed",
-                             sbuf,
-                             rep ? "--no-memory" : NULL,
-                             NULL};
+            const char *pargv[] = {ct->exe ? ct->exe : "gomap-bench",
+                                   "core",
+                                   "--peer",
+                                   "--key",
+                                   kind,
+                                   "--keys",
+                                   nbuf,
+                                   "--reps",
+                                   "1",
+                                   "--seed",
+                                   sbuf,
+                                   rep ? "--no-memory" : NULL,
+                                   NULL};
             bench_lines out = {0};
             int st = bench_run_peer(ct->path, pargv, &out);
             if (st != 0)

@@ -563,9 +563,9 @@ static int run_peers(const mix_plan *p, bench_output *out, mix_results *rs) {
                         mix_peers[k].program);
             continue;
         }
-        char *argv[40];
+        const char *argv[40];
         int a = 0;
-        argv[a++] = (char *)mix_peers[k].program;
+        argv[a++] = mix_peers[k].program;
         argv[a++] = "--maps", argv[a++] = maps;
         argv[a++] = "--mixes", argv[a++] = mixes;
         argv[a++] = "--dist", argv[a++] = dists;
@@ -581,7 +581,7 @@ static int run_peers(const mix_plan *p, bench_output *out, mix_results *rs) {
         argv[a++] = "--latency", argv[a++] = p->latency ? "1" : "0";
         argv[a++] = "--verify-ops", argv[a++] = vops;
         if (p->latency_mixes)
-            argv[a++] = "--latency-mixes", argv[a++] = (char *)p->latency_mixes;
+            argv[a++] = "--latency-mixes", argv[a++] = p->latency_mixes;
         argv[a] = NULL;
         if (!p->quiet)
             fprintf(stderr, "gomap-bench: running %s (%s)\n", mix_peers[k].program, maps);

@@ -219,7 +219,7 @@ static long rq_now_ns(void) {
 }
 
 static void rq_futex(atomic_int *addr, int op, int val) {
-    (void)syscall(SYS_futex, (int *)addr, op, val, NULL, NULL, 0);
+    (void)syscall(SYS_futex, addr, op, val, NULL, NULL, 0);
 }
 
 static void *rq_worker(void *unused) {

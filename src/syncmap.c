@@ -80,7 +80,7 @@
 #include <string.h>
 
 /* The head of every object syncmap retires: the RCU link, and the owner with
- * the object's kind in its two low bits (a syncmap is at least 8-aligned), so
+ * the object's type in its two low bits (a syncmap is at least 8-aligned), so
  * that one callback frees any of them with the owner's allocator. */
 struct sm_obj {
     union {
@@ -88,15 +88,15 @@ struct sm_obj {
         struct sm_entry *chain;     /* entries, while linked: m->expunged or a
                                        to-retire list; under mu */
     };
-    uintptr_t owner_kind;
+    uintptr_t owner_type;
 };
 
-enum sm_kind { SM_VALUE, SM_ENTRY, SM_TABLE };
+enum sm_obj_type { SM_VALUE, SM_ENTRY, SM_TABLE };
 
-/* An immutable copy of a value, in its own allocation (kind SM_VALUE) or
+/* An immutable copy of a value, in its own allocation (type SM_VALUE) or
  * inline: the value a key was created with lives in the entry's allocation
  * right after the entry, and the entry's address serves as the copy's (so
- * its kind reads SM_ENTRY: not freed on its own, but with the entry, which
+ * its type reads SM_ENTRY: not freed on its own, but with the entry, which
  * outlives every reader of the entry, hence of the copy).  The bytes are at
  * vdata(v) either way. */
 struct sm_value {
@@ -142,8 +142,12 @@ struct sm_small {
     _Atomic uint32_t lock; /* 0 free, 1 held */
 };
 
-static unsigned char *vdata(const struct sm_value *v) {
-    return (unsigned char *)v + offsetof(struct sm_value, data);
+static unsigned char *vdata(struct sm_value *v) {
+    return v->data;
+}
+
+static const unsigned char *vdata_const(const struct sm_value *v) {
+    return v->data;
 }
 
 /* A read or dirty table: a core map from key to struct sm_entry *, hashed
@@ -197,10 +201,10 @@ static size_t entry_bytes(const syncmap *m) {
     return sizeof(struct sm_entry) + (m->small ? sizeof(struct sm_small) : m->vsize);
 }
 
-static void *obj_new(syncmap *m, enum sm_kind kind, size_t size) {
+static void *obj_new(syncmap *m, enum sm_obj_type type, size_t size) {
     struct sm_obj *o = sm_alloc(m, size);
     if (o)
-        o->owner_kind = (uintptr_t)m | (uintptr_t)kind;
+        o->owner_type = (uintptr_t)m | (uintptr_t)type;
     return o;
 }
 
@@ -209,7 +213,7 @@ static void value_free_now(syncmap *m, struct sm_value *v);
 /* Frees an object that nobody can reach any more (after a grace period, or
  * never published, or at syncmap_free). */
 static void obj_free_now(syncmap *m, struct sm_obj *o) {
-    switch ((enum sm_kind)(o->owner_kind & 3)) {
+    switch ((enum sm_obj_type)(o->owner_type & 3)) {
     case SM_VALUE:
         sm_dealloc(m, o, value_bytes(m));
         break;
@@ -232,7 +236,7 @@ static void obj_free_now(syncmap *m, struct sm_obj *o) {
 static void obj_free_cb(struct gomap__rcu_head *h) {
     struct sm_obj *o = GOMAP__CONTAINER_OF(h, struct sm_obj, rcu);
     gomap__rcu_callback_begin(h);
-    syncmap *m = (syncmap *)(o->owner_kind & ~(uintptr_t)3);
+    syncmap *m = (syncmap *)(o->owner_type & ~(uintptr_t)3);
     obj_free_now(m, o);
     gomap__rcu_reclaimed(&m->reclaim); /* the last access to m */
 }
@@ -259,7 +263,7 @@ static struct sm_value *value_new(syncmap *m, const void *value) {
 /* A copy with its own allocation (not a mark, not inline in an entry). */
 static bool value_owned(const struct sm_value *v) {
     return value_live(v) && v != PRESENT &&
-           (((const struct sm_obj *)v)->owner_kind & 3) == SM_VALUE;
+           (((const struct sm_obj *)v)->owner_type & 3) == SM_VALUE;
 }
 
 /* Frees a copy that was never published (or whose entry is being freed). */
@@ -277,20 +281,23 @@ static void value_retire(syncmap *m, struct sm_value *v, bool now) {
 }
 
 static void copy_out(const syncmap *m, void *dst, const struct sm_value *v) {
-    gomap__copy_out(dst, vdata(v), m->vsize);
+    gomap__copy_out(dst, vdata_const(v), m->vsize);
 }
 
 /* By bytes; old NULL means all-zero bytes (concmap's rule, family.h). */
 static bool value_equal(const syncmap *m, const struct sm_value *v, const void *old) {
-    return gomap__value_equal(vdata(v), old, m->vsize);
+    return gomap__value_equal(vdata_const(v), old, m->vsize);
 }
 
 static struct sm_small *small_of(struct sm_entry *e) {
     return (struct sm_small *)(void *)(e + 1);
 }
 
+/* Cell i as p points to it (a cell stands in for a copy, see above). */
 static struct sm_value *small_cell(struct sm_entry *e, int i) {
-    return (struct sm_value *)(void *)&small_of(e)->cell[i];
+    struct sm_small *s = small_of(e);
+    char *cell = (char *)s + offsetof(struct sm_small, cell) + (size_t)i * sizeof s->cell[0];
+    return (struct sm_value *)(void *)cell;
 }
 
 /* A value's bits (NULL: zeros, as gomap__copy_in); bytes past vsize are 0. */
@@ -417,7 +424,7 @@ static void small_out(const syncmap *m, void *dst, uint64_t b) {
 /* The bits of the cell p points to; relaxed: under the lock (the cell cannot
  * change), or ordered by the caller. */
 static uint64_t small_get(const struct sm_value *p) {
-    return atomic_load_explicit((_Atomic uint64_t *)(void *)p, memory_order_relaxed);
+    return atomic_load_explicit((const _Atomic uint64_t *)(const void *)p, memory_order_relaxed);
 }
 
 static void small_lock(struct sm_small *s) {

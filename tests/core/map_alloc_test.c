@@ -346,7 +346,8 @@ TEST(absurd_hints) {
                                    (size_t)1 << 62, SIZE_MAX / 2,    SIZE_MAX};
     static struct child_result r;
     for (size_t h = 0; h < sizeof hints / sizeof hints[0]; h++) {
-        run_in_child(absurd_hint_child, (void *)&hints[h], NULL, &r);
+        size_t hint = hints[h];
+        run_in_child(absurd_hint_child, &hint, NULL, &r);
         if (!r.exited || r.status != 0 || r.err[0]) {
             fprintf(stderr, "  hint %zu: %s %d, output:\n%.2000s\n", hints[h],
                     r.exited ? "exit" : "signal", r.status, r.err);

@@ -128,9 +128,10 @@ static void run_one(const struct run *r, bool window) {
     gomap_allocator al = {tu_alloc_fn, tu_free_fn, &a};
     gomap_config cfg = tu_config(r->kind, r->value_size);
     cfg.allocator = &al;
+    struct run hash_ctx = *r; /* what user_hash reads, as the void * it gets */
     if (r->hash != H_BUILTIN) {
         cfg.hash = user_hash;
-        cfg.fn_ctx = (void *)r;
+        cfg.fn_ctx = &hash_ctx;
         if (r->kind == GOMAP_KEY_BYTES)
             cfg.equal = bytes_equal;
     }

@@ -13,12 +13,13 @@
 
 struct exec_args {
     char path[4096];
-    const char *arg1;
+    char arg1[64];
+    bool has_arg1;
 };
 
 static void exec_example(void *p) {
     struct exec_args *a = (struct exec_args *)p;
-    char *argv[] = {a->path, (char *)a->arg1, NULL};
+    char *argv[] = {a->path, a->has_arg1 ? a->arg1 : NULL, NULL};
     execv(a->path, argv);
     perror("execv");
     _exit(127);
@@ -33,7 +34,8 @@ static const char *const crash_env[] = {"TSAN_OPTIONS=report_bugs=0", NULL};
 static void run_example(const char *name, const char *arg1, const char *const *env) {
     struct exec_args a;
     snprintf(a.path, sizeof a.path, "%s/%s", EXAMPLES_DIR, name);
-    a.arg1 = arg1;
+    a.has_arg1 = arg1 != NULL;
+    snprintf(a.arg1, sizeof a.arg1, "%s", arg1 ? arg1 : "");
     run_in_child(exec_example, &a, env, &result);
 }
 

@@ -420,11 +420,11 @@ static void concmap_null_handle(void *arg) {
 }
 
 TEST(concmap_null_handle_is_not_a_segfault) {
-    static const char *ops[] = {"load", "store", "len", "delete", "swap"};
+    static char ops[][8] = {"load", "store", "len", "delete", "swap"};
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
         char what[64];
         snprintf(what, sizeof what, "concmap_%s(NULL)", ops[i]);
-        expect_defined(concmap_null_handle, (void *)ops[i], what);
+        expect_defined(concmap_null_handle, ops[i], what);
     }
 }
 
@@ -455,7 +455,9 @@ TEST(concmap_string_key_longer_than_memory) {
         char what[64];
         snprintf(what, sizeof what, "%s: string key of length SIZE_MAX", *k);
         static struct child_result r;
-        run_in_child(concmap_huge_string, (void *)*k, NULL, &r);
+        char variant[32];
+        snprintf(variant, sizeof variant, "%s", *k);
+        run_in_child(concmap_huge_string, variant, NULL, &r);
         if (!(r.exited && r.status == 0)) {
             char msg[512];
             snprintf(msg, sizeof msg, "%s: got %s %d, stderr: %.300s", what,

@@ -47,8 +47,11 @@ void run_in_child(void (*fn)(void *), void *arg, const char *const *env, struct 
         dup2(fds[1], 2);
         dup2(fds[1], 1);
         close(fds[1]);
-        for (; env && *env; env++)
-            putenv((char *)*env);
+        for (; env && *env; env++) {
+            char *e = strdup(*env); /* putenv keeps it: the child's own copy */
+            if (e)
+                putenv(e);
+        }
         fn(arg);
         fflush(NULL);
         _exit(0);
