@@ -1010,6 +1010,19 @@ static int small_swap(syncmap *m, const void *key, uint64_t h, const void *value
     return rc;
 }
 
+/* Retired objects (value copies, entries, old tables) a map may have
+ * waiting for reclamation before its writers are paced: twice its live
+ * entries plus SYNCMAP_RETIRED_SLACK, so that retired memory stays within a
+ * small multiple of the map (a retired table counts once but is the size of
+ * the map: promotions are rare next to writes).  Called after the section,
+ * outside any lock (gomap__rcu_throttle may wait for the reclaimer). */
+#define SYNCMAP_RETIRED_SLACK 8192
+
+static void sm_pace(syncmap *m) {
+    long live = atomic_load_explicit(&m->live, memory_order_relaxed);
+    gomap__rcu_throttle(&m->reclaim, 2 * (size_t)(live > 0 ? live : 0) + SYNCMAP_RETIRED_SLACK);
+}
+
 int syncmap_swap(syncmap *m, const void *key, const void *value, void *previous_out, bool *loaded) {
     uint64_t h = gomap__hash(m->hasher, key);
     if (m->small)
@@ -1050,6 +1063,7 @@ int syncmap_swap(syncmap *m, const void *key, const void *value, void *previous_
         }
     }
     gomap__rcu_exit();
+    sm_pace(m);
     return rc;
 }
 
@@ -1082,6 +1096,7 @@ int syncmap_load_or_store(syncmap *m, const void *key, const void *value, void *
         sm_unlock(m);
     }
     gomap__rcu_exit();
+    sm_pace(m);
     if (rc == 0 && loaded)
         *loaded = was;
     return rc;
@@ -1120,6 +1135,7 @@ bool syncmap_load_and_delete(syncmap *m, const void *key, void *value_out) {
     if (detached)
         obj_retire(m, &detached->obj, false);
     gomap__rcu_exit();
+    sm_pace(m);
     return ok;
 }
 
@@ -1149,6 +1165,7 @@ int syncmap_compare_and_swap(syncmap *m, const void *key, const void *old_value,
         sm_unlock(m);
     }
     gomap__rcu_exit();
+    sm_pace(m);
     if (swapped)
         *swapped = sw;
     return rc;
