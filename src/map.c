@@ -1118,6 +1118,25 @@ NOINLINE void write_end_slow(gomap *m, int me, int w) {
     atomic_store_explicit(&m->writing, idle, memory_order_release);
 }
 
+/* A third check, in a write that has just allocated a bucket array and is
+ * about to install it (the map's first array, or a growth): the word must
+ * still hold the writer's id.  Two writers that both found the word 0 and
+ * entered together (threads released at once onto an empty map) would
+ * otherwise both install arrays and may crash before either reaches its
+ * end-of-write check; by the time an allocation returns, the later one's
+ * id has replaced the earlier one's, which this check sees.  Go checks
+ * only at a write's two ends; this costs a load and a test once per
+ * growth, nothing on the common write. */
+NOINLINE void write_mid_slow(const gomap *m, int w) {
+    gomap__conflict(m, GOMAP_CONFLICT_WRITES, w, false);
+}
+
+static inline void write_check_mid(const gomap *m) {
+    int w = writer_of(m);
+    if (unlikely((w & GOMAP__TID_MASK) != gomap__tid()))
+        write_mid_slow(m, w);
+}
+
 /* Clears it: Go's second check, at the end of a write. */
 static inline void write_end(gomap *m, int me) {
     int w = atomic_load_explicit(&m->writing, memory_order_relaxed);
@@ -1133,6 +1152,7 @@ static inline void write_end(gomap *m, int me) {
 #define read_end(m, e)      ((void)(e))
 #define write_begin(m)      0
 #define write_end(m, me)    ((void)(me))
+#define write_check_mid(m)  ((void)(m))
 #endif
 
 /* ---- lookup ---------------------------------------------------------------- */
@@ -1472,6 +1492,7 @@ static int hash_grow(gomap *m) {
     barray *a = new_array(m, newB);
     if (!a)
         return ENOMEM;
+    write_check_mid(m);
     GOMAP_PROBE5(grow_start, (void *)m, (unsigned)m->B, newB, !bigger, m->count);
     drop_iterator_memory(m);
     if (!iterations_live(m))
@@ -1787,11 +1808,15 @@ static void maybe_shrink(gomap *m) {
 
 /* ---- insert ----------------------------------------------------------------- */
 
-/* Allocates the first bucket array of a map created without a hint. */
-static int first_array(gomap *m) {
+/* Allocates the first bucket array of a map: at creation (with a hint), or
+ * in its first insert (in_write: under the writing flag, checked again
+ * before the array is installed). */
+static int first_array(gomap *m, bool in_write) {
     barray *a = new_array(m, m->B);
     if (!a)
         return ENOMEM;
+    if (in_write)
+        write_check_mid(m);
     install_array(m, a);
     return 0;
 }
@@ -1801,7 +1826,7 @@ static int first_array(gomap *m) {
  * or ENOMEM with the map unchanged.  Runs under the writing flag. */
 ALWAYS_INLINE int assign_impl(gomap *m, const void *key, uint64_t hash, char **slot_out,
                               bool *inserted, int kind) {
-    if (unlikely(m->arr == NULL) && first_array(m))
+    if (unlikely(m->arr == NULL) && first_array(m, true))
         return ENOMEM;
     uint8_t t = tophash(hash);
     size_t ss = m->slot_size;
@@ -2361,7 +2386,7 @@ static int new_map(gomap **out, const gomap_config *cfg, uint64_t seed) {
     m->mask = bucket_mask(B);
     install_array(m, NULL);
     if (B > 0 || cfg->hint > 0) {
-        if (first_array(m)) {
+        if (first_array(m, false)) {
             free_header(m);
             return ENOMEM;
         }
