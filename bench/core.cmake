@@ -92,3 +92,15 @@ endfunction()
 
 bench_go_peer(peer-go-core core)
 bench_absl_peer(peer-absl-core ${BENCH_DIR}/peers/absl/core.cc)
+
+# ---- instruction counts ------------------------------------------------------
+# gomap-cost and peer-absl-cost: one operation of the core workload between
+# callgrind marks, for bench/cost/core_cost.sh (needs valgrind's header).
+if(EXISTS /usr/include/valgrind/callgrind.h)
+  add_executable(gomap-cost ${BENCH_DIR}/cost/core_cost.c ${BENCH_DIR}/common.c)
+  target_include_directories(gomap-cost PRIVATE ${BENCH_DIR} ${PROJECT_SOURCE_DIR}/include)
+  target_compile_options(gomap-cost PRIVATE ${GOMAP_WARNINGS})
+  target_compile_definitions(gomap-cost PRIVATE _GNU_SOURCE)
+  target_link_libraries(gomap-cost PRIVATE gomap_static Threads::Threads m)
+  bench_absl_peer(peer-absl-cost ${BENCH_DIR}/cost/core_cost_absl.cc)
+endif()
