@@ -255,6 +255,12 @@ struct gomap {
     uint8_t kind;      /* K_* */
     uint8_t same_size; /* growing to the same size (valid while oldarr) */
     uint16_t voff;     /* offset of the value in a slot */
+    /* 0 when gomap.h's inline u64 lookup may run on this map: u64 keys, the
+     * library's own hash and equality, 8-byte values (so a slot is 16 bytes,
+     * the value at 8: the inline code uses those constants) and no growth
+     * in progress.  One byte, so the inline path tests the map's shape once;
+     * kept by update_view_slow wherever one of those changes. */
+    uint8_t view_slow;
     uint32_t slot_size;
     uint32_t vsize;
     size_t count;          /* live entries; gomap_len */
@@ -314,19 +320,16 @@ struct gomap {
 #define VIEW_SAME(f, g)                                                                            \
     _Static_assert(offsetof(struct gomap, f) == offsetof(struct gomap__view, g), "view: " #f)
 VIEW_SAME(writing, writing);
-VIEW_SAME(kind, kind);
-VIEW_SAME(voff, voff);
-VIEW_SAME(slot_size, slot_size);
+VIEW_SAME(view_slow, slow);
 VIEW_SAME(mask, mask);
 VIEW_SAME(tops, tops);
 VIEW_SAME(nexts, nexts);
 VIEW_SAME(slots, slots);
-VIEW_SAME(oldtops, oldtops);
+VIEW_SAME(oldtops, oldtops_);
 VIEW_SAME(sec.s0, s0);
 VIEW_SAME(sec.s1, s1);
 VIEW_SAME(op_traced, op_traced);
 _Static_assert(sizeof(obucket) == 16 && offsetof(obucket, next) == 8, "view: overflow bucket");
-_Static_assert((int)K_U64 == (int)GOMAP__VIEW_KIND_U64, "view: u64 kind");
 
 static const volatile unsigned short *op_semaphore(void) {
 #ifdef GOMAP_HAVE_PROBES
@@ -562,12 +565,20 @@ static void install_array(gomap *m, barray *a) {
     m->slots = a ? a->slots : empty_slots;
 }
 
+/* Recomputes view_slow (see the field) after its kind, layout or growth
+ * changed. */
+static void update_view_slow(gomap *m) {
+    m->view_slow = !(m->kind == K_U64 && m->vsize == 8 && m->voff == 8 && m->slot_size == 16 &&
+                     m->oldtops == NULL);
+}
+
 /* Makes `a` the map's old array (being evacuated); NULL: not growing. */
 static void install_old_array(gomap *m, barray *a) {
     m->oldarr = a;
     m->oldtops = a ? a->tops : NULL;
     m->oldnexts = a ? a->nexts : NULL;
     m->oldslots = a ? a->slots : NULL;
+    update_view_slow(m);
 }
 
 /* Allocates a bucket array of 2^B buckets with its overflow pool, all
@@ -2114,6 +2125,10 @@ GOMAP_API void *gomap_get(const gomap *m, const void *key) {
     return get_other(m, key);
 }
 
+GOMAP_API void *gomap__get_u64(const gomap *m, uint64_t k) {
+    return gomap_get(m, &k);
+}
+
 void *gomap__get_hashed(const gomap *m, const void *key, uint64_t hash) {
     if (m == NULL)
         return NULL;
@@ -2360,6 +2375,7 @@ static int new_map(gomap **out, const gomap_config *cfg, uint64_t seed) {
     ss = (ss + align - 1) & ~(align - 1);
     m->voff = (uint16_t)voff;
     m->slot_size = (uint32_t)ss;
+    update_view_slow(m);
     m->seed = seed;
     m->sec = gomap__hash_secret(seed);
     m->op_traced = op_semaphore();

@@ -108,6 +108,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#if defined(__SSE2__)
+#include <emmintrin.h> /* the inline lookup's tophash match */
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -542,28 +545,56 @@ GOMAP_DEFINE_TYPED(gomap_u32u32, uint32_t, uint32_t, GOMAP_KEY_U32);
  * docs/design.md): the key's hash picks a bucket, its top byte is matched
  * against the bucket's 8 tophash bytes at once, matching slots' keys are
  * compared, the chain is followed until a bucket ends it, and the writing
- * flag is checked before the lookup.  A map that is growing, has another key
- * kind, or is being traced (the op probe's semaphore, raised while a tracer is
- * attached, so that the probe still counts every get) takes the library's
- * path (gomap_get) instead. */
+ * flag is checked before the lookup.  A map whose shape the inline code does
+ * not handle (`slow`: another key kind or value size, or a growth in
+ * progress) or that is being traced (the op probe's semaphore, raised while a
+ * tracer is attached, so that the probe still counts every get) takes the
+ * library's path (gomap__get_u64) instead. */
 struct gomap__view {
     int writing; /* read with a relaxed atomic load */
-    uint8_t wslow_, B_, kind, same_size_;
-    uint16_t voff;
-    uint32_t slot_size;
+    uint8_t wslow_, B_, kind_, same_size_;
+    uint16_t voff_;
+    uint8_t slow; /* nonzero: take the library's path (see above) */
+    uint8_t pad_;
+    uint32_t slot_size_;
     uint32_t vsize_;
     size_t count_;
     uintptr_t mask;
     const uint64_t *tops;     /* bucket i's 8 tophash bytes */
     const char *const *nexts; /* bucket i's overflow bucket: its tophash word,
                                  its overflow pointer, then its slots */
-    const char *slots;        /* bucket i's 8 slots: key, then value */
-    const uint64_t *oldtops;  /* non-NULL while the map grows */
+    const char *slots;        /* bucket i's 8 slots of 16 bytes: key, value */
+    const uint64_t *oldtops_; /* non-NULL while the map grows (slow is then set) */
     const void *oldnexts_, *oldslots_;
     uint64_t s0, s1;                          /* the integer hash's secrets */
     const volatile unsigned short *op_traced; /* non-zero while the op probe is traced */
 };
-enum { GOMAP__VIEW_KIND_U64 = 0 };
+
+/* Slots of a bucket whose tophash byte equals t (want = t in every byte),
+ * one bit per slot (bit i: slot i): an SSE2 byte compare where there is one
+ * (every x86-64), else the zero-byte test on top ^ want, whose bit 8i+7
+ * stands for slot i and whose false positives (a byte equal to t ^ 1) are
+ * live tophashes whose key comparison fails. */
+#if defined(__SSE2__)
+__attribute__((always_inline)) static inline unsigned gomap__match8(uint64_t top, uint64_t want) {
+    return (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_cvtsi64_si128((long long)top),
+                                                      _mm_cvtsi64_si128((long long)want))) &
+           0xffu;
+}
+#define GOMAP__MATCH_SHIFT 0 /* bit i: slot i */
+#else
+__attribute__((always_inline)) static inline uint64_t gomap__match8(uint64_t top, uint64_t want) {
+    uint64_t y = top ^ want;
+    return (y - 0x0101010101010101ull) & ~y & 0x8080808080808080ull;
+}
+#define GOMAP__MATCH_SHIFT 3 /* bit 8i + 7: slot i */
+#endif
+
+/* The library's lookup of a u64 key, for the inline code's other cases (a
+ * map that is NULL, being written, traced or of another shape): gomap_get
+ * with the key passed by value, so the caller's loop keeps it in a
+ * register. */
+GOMAP_API void *gomap__get_u64(const gomap *m, uint64_t k);
 
 __attribute__((always_inline)) static inline const uint64_t *gomap__u64u64_find(const gomap *m,
                                                                                 uint64_t k) {
@@ -579,47 +610,43 @@ __attribute__((always_inline)) static inline const uint64_t *gomap__u64u64_find(
      * changing.  One relaxed load: the word publishes nothing in the default
      * mode. */
     if (__builtin_expect(__atomic_load_n(&v->writing, __ATOMIC_RELAXED) != 0, 0))
-        return (const uint64_t *)gomap_get(m, &k);
+        return (const uint64_t *)gomap__get_u64(m, k);
 #endif
-    if (__builtin_expect(
-            v->kind != GOMAP__VIEW_KIND_U64 || v->oldtops != GOMAP_NULL || *v->op_traced != 0, 0))
-        return (const uint64_t *)gomap_get(m, &k);
+    if (__builtin_expect(v->slow != 0 || *v->op_traced != 0, 0))
+        return (const uint64_t *)gomap__get_u64(m, k);
     /* The library's integer hash (src/hash.h). */
     __uint128_t r = (__uint128_t)(k ^ v->s0) * v->s1;
     uint64_t x = ((uint64_t)r ^ (uint64_t)(r >> 64)) * 0x9e3779b97f4a7c15ull;
     uint64_t h = x ^ (x >> 32);
     uint64_t t = h >> 56;
-    t += t < 5 ? 5 : 0; /* tophash values below 5 are reserved marks */
+    if (__builtin_expect(t < 5, 0)) /* tophash values below 5 are reserved marks */
+        t += 5;
     uintptr_t i = (uintptr_t)h & v->mask;
     uint64_t top = v->tops[i];
     const uint64_t want = 0x0101010101010101ull * t;
-    const uint64_t *found = GOMAP_NULL;
-    const char *s = v->slots + i * 8 * v->slot_size; /* the bucket's slots */
-    const char *const *next = &v->nexts[i];          /* its overflow pointer */
+    uint64_t mt = gomap__match8(top, want);
+    /* The commonest miss: no byte matches and the bucket's last byte is
+     * emptyRest, so the chain ends here; nothing else is computed. */
+    if (mt == 0 && (top >> 56) == 0)
+        return GOMAP_NULL;
+    const char *s = v->slots + i * 128;     /* the bucket's slots */
+    const char *const *next = &v->nexts[i]; /* its overflow pointer */
     for (;;) {
-        /* Bytes equal to t: the zero-byte test on top ^ want.  Its false
-         * positives (a byte equal to t ^ 1) are live tophashes whose key
-         * comparison fails. */
-        uint64_t y = top ^ want;
-        for (uint64_t mt = (y - 0x0101010101010101ull) & ~y & 0x8080808080808080ull; mt;
-             mt &= mt - 1) {
-            const char *slot = s + (unsigned)(__builtin_ctzll(mt) >> 3) * v->slot_size;
+        for (; mt; mt &= mt - 1) {
+            const char *slot = s + (unsigned)(__builtin_ctzll(mt) >> GOMAP__MATCH_SHIFT) * 16;
             uint64_t sk;
             __builtin_memcpy(&sk, slot, sizeof sk);
-            if (sk == k) {
-                found = (const uint64_t *)(const void *)(slot + v->voff);
-                goto done;
-            }
+            if (sk == k)
+                return (const uint64_t *)(const void *)(slot + 8);
         }
         if ((top >> 56) == 0 || *next == GOMAP_NULL) /* emptyRest: the chain ends here */
-            break;
+            return GOMAP_NULL;
         s = *next;
         __builtin_memcpy(&top, s, sizeof top);
         next = (const char *const *)(const void *)(s + 8);
         s += 16;
+        mt = gomap__match8(top, want);
     }
-done:
-    return found;
 }
 
 /* ---- typed helpers: u64 -> u64 ------------------------------------------- */
