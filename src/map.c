@@ -2729,6 +2729,81 @@ static bool iter_step(gomap_iter *it, const void **key, void **value) {
     DISPATCH(m, iter, it, key, value);
 }
 
+/* Returns the live entry in `slot` from an iterator step. */
+ALWAYS_INLINE bool iter_entry(gomap_iter *it, const gomap *m, char *slot, const void **key,
+                              void **value) {
+    if (key) {
+        if (m->config_kind == GOMAP_KEY_STRING) {
+            it->key_view = skey_view((const skey *)slot);
+            *key = &it->key_view;
+        } else {
+            *key = slot;
+        }
+    }
+    if (value)
+        *value = slot + m->voff;
+    return true;
+}
+
+/* The step that leaves the current bucket, reached by a tail call from
+ * gomap_iter_next when its bucket has no live slot left: while the map is
+ * not growing and the iterator reads no old bucket (check NO_CHECK), it
+ * walks on to the next bucket holding a live entry here, in the full
+ * step's order (along the chain unless the bucket's last byte is
+ * EMPTY_REST, then the next bucket of the iterator's array).  An evacuated
+ * slot (the map grew since the iteration started), the first step and the
+ * end of the walk go to the full step for the key kind, from the state
+ * saved here. */
+NOINLINE bool iter_advance(gomap_iter *it, const void **key, void **value) {
+    const gomap *m = it->m;
+    unsigned todo = it->i;
+    if (unlikely(todo != 0 || it->check_bucket != NO_CHECK || growing(m) || !it->bucket))
+        return iter_step(it, key, value);
+    const uint64_t *btop = it->bucket;
+    obucket **bnext = it->next;
+    char *bslots = it->slots;
+    const unsigned off0 = it->offset;
+    for (;;) {
+        if (!chain_ends(*btop) && *bnext) {
+            obucket *o = *bnext;
+            btop = &o->top;
+            bnext = &o->next;
+            bslots = oslots(o);
+        } else {
+            uintptr_t bi = it->bucket_index;
+            if (bi == it->start_bucket && it->wrapped)
+                break; /* the end: the full step ends the iteration */
+            const barray *a = it->array;
+            btop = &a->tops[bi];
+            bnext = &a->nexts[bi];
+            bslots = a->slots + bi * bucket_bytes(m);
+            if (++bi == ((uintptr_t)1 << it->B)) {
+                bi = 0;
+                it->wrapped = true;
+            }
+            it->bucket_index = bi;
+        }
+        const uint64_t top = *btop;
+        unsigned live = occupied_slots(top);
+        todo = ((live >> off0) | (live << (BUCKET_CNT - off0))) & 0xffu;
+        if (!todo)
+            continue;
+        unsigned off = ((unsigned)__builtin_ctz(todo) + off0) & (BUCKET_CNT - 1);
+        if (unlikely(top_at(top, off) < MIN_TOPHASH))
+            break; /* evacuated: the full step looks the key up */
+        it->i = (uint8_t)(todo & (todo - 1));
+        it->bucket = (void *)(uintptr_t)btop;
+        it->next = bnext;
+        it->slots = bslots;
+        return iter_entry(it, m, bslots + off * m->slot_size, key, value);
+    }
+    it->i = (uint8_t)todo;
+    it->bucket = (void *)(uintptr_t)btop;
+    it->next = bnext;
+    it->slots = bslots;
+    return iter_step(it, key, value);
+}
+
 /* An iterator step that found the writing word set: Go's mapiternext check;
  * a serializing map's step waits for the write instead.  Out of line and
  * reached by a tail call, so the common step saves no registers. */
@@ -2759,35 +2834,25 @@ GOMAP_API bool gomap_iter_next(gomap_iter *it, const void **key, void **value) {
     /* The common step, kept small enough to need no saved registers: the
      * next slot of the current bucket holds a live entry (not evacuated,
      * and the bucket is not an old one read for a growing map).  Anything
-     * else goes to the full step for the key kind. */
+     * else goes to iter_advance. */
     unsigned todo = it->i;
     if (likely(todo != 0 && it->check_bucket == NO_CHECK)) {
         const uint64_t top = *(const uint64_t *)it->bucket;
+        const unsigned off0 = it->offset;
         do {
-            unsigned off = ((unsigned)__builtin_ctz(todo) + it->offset) & (BUCKET_CNT - 1);
+            unsigned off = ((unsigned)__builtin_ctz(todo) + off0) & (BUCKET_CNT - 1);
             uint8_t t = top_at(top, off);
-            if (unlikely(t < MIN_TOPHASH && t != EMPTY_ONE && t != EMPTY_REST))
+            if (likely(t >= MIN_TOPHASH)) {
+                it->i = (uint8_t)(todo & (todo - 1));
+                return iter_entry(it, m, (char *)it->slots + off * m->slot_size, key, value);
+            }
+            if (unlikely(t != EMPTY_ONE && t != EMPTY_REST))
                 break; /* evacuated: the full step looks the key up */
             todo &= todo - 1;
-            if (t >= MIN_TOPHASH) {
-                char *slot = (char *)it->slots + off * m->slot_size;
-                it->i = (uint8_t)todo;
-                if (key) {
-                    if (m->config_kind == GOMAP_KEY_STRING) {
-                        it->key_view = skey_view((const skey *)slot);
-                        *key = &it->key_view;
-                    } else {
-                        *key = slot;
-                    }
-                }
-                if (value)
-                    *value = slot + m->voff;
-                return true;
-            }
         } while (todo);
         it->i = (uint8_t)todo;
     }
-    return iter_step(it, key, value);
+    return iter_advance(it, key, value);
 }
 
 /* ---- clone -------------------------------------------------------------------- */
