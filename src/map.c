@@ -1561,18 +1561,75 @@ static void advance_evacuation_mark(gomap *m, uintptr_t newbit) {
         finish_growth(m);
 }
 
-/* Evacuation destination: a bucket being filled and its next free slot. */
+/* Evacuation destination: a bucket being filled, its next free slot and its
+ * tophash word as built so far (stored when the bucket is left or the
+ * evacuation ends: the word is written once per bucket, not once per
+ * entry). */
 typedef struct evacdst {
     bref b;
     unsigned i;
+    uint64_t top;
 } evacdst;
+
+/* Starts filling bucket b, which must be empty (all EMPTY_REST): nothing
+ * is put into a new bucket before the old bucket it receives from is
+ * evacuated, and an overflow bucket is fresh. */
+static inline void evacdst_start(evacdst *d, bref b) {
+    GOMAP_ASSERT(*b.top == 0);
+    d->b = b;
+    d->i = 0;
+    d->top = 0;
+}
+
+/* The commonest evacuation: a doubling growth, old bucket `ob` has no
+ * overflow bucket, so its at most 8 entries fit in new buckets ob (X) and
+ * ob + newbit (Y) without one.  The same moves and marks as the general
+ * loop below, with the slot size `ss` a constant where the caller makes it
+ * one and both destination words built in registers. */
+ALWAYS_INLINE void evacuate_single(gomap *m, uintptr_t ob, uintptr_t newbit, size_t ss, int kind) {
+    uint64_t *otop = &m->oldtops[ob];
+    const char *os = m->oldslots + ob * ss * BUCKET_CNT;
+    uint64_t top = *otop;
+    uint64_t marks = BYTES_01 * EVACUATED_EMPTY;
+    uint64_t xt = 0, yt = 0;
+    unsigned xi = 0, yi = 0;
+    char *xs = m->slots + ob * ss * BUCKET_CNT;
+    char *ys = m->slots + (ob + newbit) * ss * BUCKET_CNT;
+    GOMAP_ASSERT(m->tops[ob] == 0 && m->tops[ob + newbit] == 0);
+    for (unsigned occ = occupied_slots(top); occ; occ &= occ - 1) {
+        unsigned i = (unsigned)__builtin_ctz(occ);
+        uint64_t t = top_at(top, i);
+        if (unlikely(t < MIN_TOPHASH))
+            gomap__internal_error("bad map state: evacuating an evacuated slot");
+        const char *slot = os + i * ss;
+        if (hash_slot(m, slot, kind) & newbit) {
+            marks ^= (uint64_t)(EVACUATED_Y ^ EVACUATED_EMPTY) << (i * 8);
+            copy_slot(ys + yi * ss, slot, ss);
+            yt |= t << (yi * 8);
+            yi++;
+        } else {
+            marks ^= (uint64_t)(EVACUATED_X ^ EVACUATED_EMPTY) << (i * 8);
+            copy_slot(xs + xi * ss, slot, ss);
+            xt |= t << (xi * 8);
+            xi++;
+        }
+    }
+    *otop = marks;
+    m->tops[ob] = xt;
+    m->tops[ob + newbit] = yt;
+}
 
 /* Go's evacuate: moves the entries of old bucket `ob` into the new array.
  * Allocates every overflow bucket it may need before moving anything, so
  * ENOMEM leaves the map unchanged. */
 ALWAYS_INLINE int evacuate_impl(gomap *m, uintptr_t ob, int kind) {
     uintptr_t newbit = old_nbuckets(m);
-    if (!evacuated(m->oldtops[ob])) {
+    if (!evacuated(m->oldtops[ob]) && !m->oldnexts[ob] && !m->same_size) {
+        if (m->slot_size == 16)
+            evacuate_single(m, ob, newbit, 16, kind);
+        else
+            evacuate_single(m, ob, newbit, m->slot_size, kind);
+    } else if (!evacuated(m->oldtops[ob])) {
         bref first = arr_bucket(m, m->oldarr, ob);
         osupply sup = {NULL};
         if (m->oldnexts[ob]) {
@@ -1593,43 +1650,45 @@ ALWAYS_INLINE int evacuate_impl(gomap *m, uintptr_t ob, int kind) {
                 return ENOMEM;
         }
         evacdst d[2];
-        d[0].b = arr_bucket(m, m->arr, ob);
-        d[0].i = 0;
-        if (!m->same_size) {
-            d[1].b = arr_bucket(m, m->arr, ob + newbit);
-            d[1].i = 0;
-        }
+        evacdst_start(&d[0], arr_bucket(m, m->arr, ob));
+        if (!m->same_size)
+            evacdst_start(&d[1], arr_bucket(m, m->arr, ob + newbit));
         size_t ss = m->slot_size;
         for (bref b = first; b.top; b = next_bucket(b)) {
             uint64_t top = *b.top;
-            for (unsigned i = 0; i < BUCKET_CNT; i++) {
+            /* Every slot ends evacuated: EVACUATED_EMPTY where it was
+             * empty, EVACUATED_X/Y where its entry went.  Only slots
+             * holding an entry are visited. */
+            uint64_t marks = BYTES_01 * EVACUATED_EMPTY;
+            for (unsigned occ = occupied_slots(top); occ; occ &= occ - 1) {
+                unsigned i = (unsigned)__builtin_ctz(occ);
                 uint8_t t = top_at(top, i);
-                if (t <= EMPTY_ONE) {
-                    set_top(&top, i, EVACUATED_EMPTY);
-                    continue;
-                }
-                if (t < MIN_TOPHASH)
+                if (unlikely(t < MIN_TOPHASH))
                     gomap__internal_error("bad map state: evacuating an evacuated slot");
                 char *slot = b.s + i * ss;
                 unsigned y = 0;
                 if (!m->same_size)
                     y = (hash_slot(m, slot, kind) & newbit) != 0;
-                set_top(&top, i, (uint8_t)(EVACUATED_X + y));
+                marks ^= (uint64_t)((EVACUATED_X + y) ^ EVACUATED_EMPTY) << (i * 8);
                 evacdst *dst = &d[y];
                 if (dst->i == BUCKET_CNT) {
+                    *dst->b.top = dst->top;
                     obucket *o = supply_take(m, &sup);
                     *dst->b.next = o;
-                    dst->b = obucket_ref(o);
-                    dst->i = 0;
+                    evacdst_start(dst, obucket_ref(o));
                 }
                 copy_slot(dst->b.s + dst->i * ss, slot, ss);
-                set_top(dst->b.top, dst->i, t);
+                dst->top |= (uint64_t)t << (dst->i * 8);
                 dst->i++;
             }
-            *b.top = top;
+            *b.top = marks;
         }
+        *d[0].b.top = d[0].top;
+        if (!m->same_size)
+            *d[1].b.top = d[1].top;
         supply_free(m, &sup);
-        if (!(atomic_load_explicit(&m->iters->flags, memory_order_relaxed) & ITER_OLD))
+        if (m->oldnexts[ob] &&
+            !(atomic_load_explicit(&m->iters->flags, memory_order_relaxed) & ITER_OLD))
             free_chain(m, m->oldarr, &m->oldnexts[ob]);
     }
     if (ob == m->nevacuate)
