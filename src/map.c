@@ -423,6 +423,16 @@ static inline uint64_t match_empty(uint64_t top) {
 static inline unsigned first_slot(uint64_t mask) {
     return (unsigned)__builtin_ctzll(mask);
 }
+
+/* The highest slot of a non-empty mask of match_top's form. */
+static inline unsigned last_slot(uint64_t mask) {
+    return 63u - (unsigned)__builtin_clzll(mask);
+}
+
+/* The mask, of match_top's form, of the slots below slot i (i <= 7). */
+static inline uint64_t slots_below(unsigned i) {
+    return ((uint64_t)1 << i) - 1;
+}
 #else
 /* Elsewhere, SWAR: 0x80 in each byte of w that is zero ("Bit Twiddling
  * Hacks", determine if a word has a zero byte).  This short form can also
@@ -449,6 +459,14 @@ static inline uint64_t match_empty(uint64_t top) {
 
 static inline unsigned first_slot(uint64_t mask) {
     return (unsigned)__builtin_ctzll(mask) >> 3;
+}
+
+static inline unsigned last_slot(uint64_t mask) {
+    return (63u - (unsigned)__builtin_clzll(mask)) >> 3;
+}
+
+static inline uint64_t slots_below(unsigned i) {
+    return (((uint64_t)1 << (8 * i)) - 1) & BYTES_80;
 }
 #endif
 
@@ -1988,6 +2006,31 @@ again:;
 
 /* ---- delete ----------------------------------------------------------------- */
 
+/* Go's walk back after a delete left slot i of bucket b followed only by
+ * empty slots, in the general case (the walk leaves b for the buckets
+ * before it in the chain starting at `first`): slot i and the EMPTY_ONE
+ * slots before it, across buckets, become EMPTY_REST. */
+NOINLINE void delete_walk_back(bref first, bref b, unsigned i) {
+    bref cur = b;
+    int j = (int)i;
+    for (;;) {
+        set_top(cur.top, (unsigned)j, EMPTY_REST);
+        if (j == 0) {
+            if (cur.top == first.top)
+                break;
+            bref prev = first;
+            while (*prev.next != (obucket *)((char *)cur.top - offsetof(obucket, top)))
+                prev = next_bucket(prev);
+            cur = prev;
+            j = BUCKET_CNT - 1;
+        } else {
+            j--;
+        }
+        if (top_at(*cur.top, (unsigned)j) != EMPTY_ONE)
+            break;
+    }
+}
+
 /* Go's mapdelete.  Does not evacuate (a delete never allocates; evacuation
  * may need overflow buckets): it deletes wherever the key lives, in the old
  * bucket if that is not evacuated yet. */
@@ -2005,30 +2048,30 @@ ALWAYS_INLINE bool delete_impl(gomap *m, const void *key, uint64_t hash, int kin
                 continue;
             if (owns_keys(m, kind))
                 release_key(m, slot);
-            set_top(b.top, i, EMPTY_ONE);
-            /* If the slot is now followed only by empties, mark it and the
-             * empty slots before it EMPTY_REST (Go's walk back). */
             bool followed = i == BUCKET_CNT - 1
                                 ? (*b.next && top_at((*b.next)->top, 0) != EMPTY_REST)
-                                : top_at(*b.top, i + 1) != EMPTY_REST;
-            if (!followed) {
-                bref cur = b;
-                int j = (int)i;
-                for (;;) {
-                    set_top(cur.top, (unsigned)j, EMPTY_REST);
-                    if (j == 0) {
-                        if (cur.top == first.top)
-                            break;
-                        bref prev = first;
-                        while (*prev.next != (obucket *)((char *)cur.top - offsetof(obucket, top)))
-                            prev = next_bucket(prev);
-                        cur = prev;
-                        j = BUCKET_CNT - 1;
-                    } else {
-                        j--;
-                    }
-                    if (top_at(*cur.top, (unsigned)j) != EMPTY_ONE)
-                        break;
+                                : top_at(top, i + 1) != EMPTY_REST;
+            /* The new tophash word is built from the one loaded and stored
+             * once.  If the slot is now followed only by empties, it and
+             * the EMPTY_ONE slots before it become EMPTY_REST (Go's walk
+             * back): within this bucket that keeps its bytes up to the
+             * last one below i that is not EMPTY_ONE (every byte above i
+             * is EMPTY_REST already); only a walk that empties the whole
+             * bucket and has buckets before it leaves the word. */
+            uint64_t nt;
+            if (followed) {
+                nt = top;
+                set_top(&nt, i, EMPTY_ONE);
+                *b.top = nt;
+            } else {
+                uint64_t keep = ~match_top(top, EMPTY_ONE) & slots_below(i);
+                if (keep) {
+                    unsigned last = last_slot(keep);
+                    *b.top = top & (((uint64_t)1 << (8 * (last + 1))) - 1);
+                } else if (b.top == first.top) {
+                    *b.top = 0;
+                } else {
+                    delete_walk_back(first, b, i);
                 }
             }
             GOMAP_ASSERT(m->count > 0);
