@@ -67,8 +67,8 @@ void *reader(void *arg) {
  * which stops the program at the first one). */
 static uint64_t conflicts_counted(void) {
     uint64_t n = 0;
-    for (int kind = 0; kind < GOMAP_CONFLICT_KINDS; kind++)
-        n += gomap_conflict_count((gomap_conflict_kind)kind);
+    for (int type = 0; type < GOMAP_CONFLICT_TYPES; type++)
+        n += gomap_conflict_count((gomap_conflict_type)type);
     return n;
 }
 

@@ -47,7 +47,7 @@ int gomap__tid_slow(void) {
  * it).  conflict_mode likewise holds a plain enum value. */
 static atomic_int debug_state;
 static atomic_int conflict_mode;
-static _Atomic uint64_t conflict_counts[GOMAP_CONFLICT_KINDS];
+static _Atomic uint64_t conflict_counts[GOMAP_CONFLICT_TYPES];
 
 /* A forked child reads GOMAP_DEBUG's options again at its next use: a test
  * harness (or a program) may set the variable between fork and the child's
@@ -131,10 +131,10 @@ GOMAP_API void gomap_debug_set_mode(gomap_conflict_mode mode) {
     atomic_store_explicit(&conflict_mode, (int)mode | 0x100, memory_order_relaxed);
 }
 
-GOMAP_API uint64_t gomap_conflict_count(gomap_conflict_kind kind) {
-    if ((unsigned)kind >= GOMAP_CONFLICT_KINDS)
+GOMAP_API uint64_t gomap_conflict_count(gomap_conflict_type type) {
+    if ((unsigned)type >= GOMAP_CONFLICT_TYPES)
         return 0;
-    return atomic_load_explicit(&conflict_counts[kind], memory_order_relaxed);
+    return atomic_load_explicit(&conflict_counts[type], memory_order_relaxed);
 }
 
 bool gomap__debug_writerstack(void) {
@@ -463,7 +463,7 @@ static void print_stack(void **pcs, int n) {
 
 /* ---- reports ------------------------------------------------------------ */
 
-static const char *const conflict_msgs[GOMAP_CONFLICT_KINDS] = {
+static const char *const conflict_msgs[GOMAP_CONFLICT_TYPES] = {
     "concurrent map writes",
     "concurrent map read and map write",
     "concurrent map iteration and map write",
@@ -475,15 +475,15 @@ static const char *const conflict_msgs[GOMAP_CONFLICT_KINDS] = {
 static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* In the report mode a program that keeps running may meet the same misuse
- * millions of times: each call site (kind and detecting stack) is printed
+ * millions of times: each call site (type and detecting stack) is printed
  * once, later conflicts there are counted only.  An open-addressed set of
  * stack hashes, under report_lock; when full, nothing more is printed. */
 enum { SEEN_SLOTS = 256 };
 static uint64_t seen[SEEN_SLOTS];
 static unsigned seen_used;
 
-static bool first_time_seen(gomap_conflict_kind kind, void **pcs, int n) {
-    uint64_t h = 0x9e3779b97f4a7c15u * ((uint64_t)kind + 1);
+static bool first_time_seen(gomap_conflict_type type, void **pcs, int n) {
+    uint64_t h = 0x9e3779b97f4a7c15u * ((uint64_t)type + 1);
     for (int i = 0; i < n; i++)
         h = (h ^ (uint64_t)(uintptr_t)pcs[i]) * 0x100000001b3u;
     h |= 1; /* 0 marks a free slot */
@@ -504,10 +504,10 @@ static bool first_time_seen(gomap_conflict_kind kind, void **pcs, int n) {
 
 /* A freed map (checkfree mode) is not a conflict: always fatal, whatever
  * the conflict mode, and named as what it is. */
-static _Noreturn void freed_map_used(gomap_conflict_kind kind) {
-    gomap__fatal(kind == GOMAP_CONFLICT_ITER_WRITE
+static _Noreturn void freed_map_used(gomap_conflict_type type) {
+    gomap__fatal(type == GOMAP_CONFLICT_ITER_WRITE
                      ? "gomap_iter_next on a freed map (GOMAP_DEBUG=checkfree)"
-                 : kind == GOMAP_CONFLICT_WRITES ? "write to a freed map (GOMAP_DEBUG=checkfree)"
+                 : type == GOMAP_CONFLICT_WRITES ? "write to a freed map (GOMAP_DEBUG=checkfree)"
                                                  : "read of a freed map (GOMAP_DEBUG=checkfree)");
 }
 
@@ -562,9 +562,9 @@ static void print_other_party(int writer_tid, int me, bool writer_live) {
     }
 }
 
-void gomap__conflict(const gomap *m, gomap_conflict_kind kind, int writer_tid, bool serialized) {
+void gomap__conflict(const gomap *m, gomap_conflict_type type, int writer_tid, bool serialized) {
     if (writer_tid == GOMAP__FREED_WRITER)
-        freed_map_used(kind);
+        freed_map_used(type);
     if (writer_tid > 0)
         writer_tid &= GOMAP__TID_MASK;
     else if (writer_tid < 0 && writer_tid != GOMAP__READERS)
@@ -574,8 +574,8 @@ void gomap__conflict(const gomap *m, gomap_conflict_kind kind, int writer_tid, b
      * prints is a thread that existed. */
     bool writer_live = writer_tid == 0 || writer_tid == GOMAP__READERS || writer_tid == me ||
                        live_thread(writer_tid);
-    GOMAP_PROBE4(conflict, (int)kind, (const void *)m, me, writer_tid);
-    atomic_fetch_add_explicit(&conflict_counts[kind], 1, memory_order_relaxed);
+    GOMAP_PROBE4(conflict, (int)type, (const void *)m, me, writer_tid);
+    atomic_fetch_add_explicit(&conflict_counts[type], 1, memory_order_relaxed);
     int mode = (int)gomap_debug_mode();
     if (mode == GOMAP_CONFLICT_COUNT)
         return;
@@ -588,18 +588,18 @@ void gomap__conflict(const gomap *m, gomap_conflict_kind kind, int writer_tid, b
          * says why is already written, as Go's is.  A second thread that
          * detects meanwhile waits on the lock; this one aborts. */
         pthread_mutex_lock(&report_lock);
-        snprintf(buf, sizeof buf, "fatal error: %s\n", conflict_msgs[kind]);
+        snprintf(buf, sizeof buf, "fatal error: %s\n", conflict_msgs[type]);
         say(buf);
     }
     void *pcs[STACK_DEPTH];
     int n = backtrace(pcs, STACK_DEPTH);
     if (mode == GOMAP_CONFLICT_REPORT) {
         pthread_mutex_lock(&report_lock);
-        if (!first_time_seen(kind, pcs, n)) {
+        if (!first_time_seen(type, pcs, n)) {
             pthread_mutex_unlock(&report_lock);
             return;
         }
-        snprintf(buf, sizeof buf, "fatal error: %s\n", conflict_msgs[kind]);
+        snprintf(buf, sizeof buf, "fatal error: %s\n", conflict_msgs[type]);
         say(buf);
     }
     snprintf(buf, sizeof buf, "\nthread %d (detected the conflict, map %p):\n", me,

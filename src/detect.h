@@ -82,13 +82,13 @@ static inline int gomap__tid(void) {
 #define GOMAP__WRITING_WORD_SET(word_ptr)                                                          \
     (__builtin_expect(atomic_load_explicit((word_ptr), memory_order_relaxed) != 0, 0))
 
-/* Reports a conflict of `kind` on map m found by the calling thread, the
+/* Reports a conflict of `type` on map m found by the calling thread, the
  * writing flag being held by thread writer_tid (0: unknown; GOMAP__READERS:
  * the caller is a writer that found readers inside; GOMAP__FREED_WRITER:
  * the map was freed).  Aborts, prints and returns, or only counts, per the
  * mode; `serialized` says the caller will wait for the other party instead
  * of racing with it (the report says so).  Cold. */
-void gomap__conflict(const gomap *m, gomap_conflict_kind kind, int writer_tid, bool serialized);
+void gomap__conflict(const gomap *m, gomap_conflict_type type, int writer_tid, bool serialized);
 
 /* Whether GOMAP_DEBUG asks for writer stacks (parses GOMAP_DEBUG once). */
 bool gomap__debug_writerstack(void);

@@ -1011,25 +1011,25 @@ static inline bool writing_now(const gomap *m) {
  * A call the map makes into a user function, that calls back into the map,
  * cannot wait for its own thread: it is reported and goes on, as before.
  */
-static enum read_entry read_begin_serial(const gomap *m, gomap_conflict_kind kind);
+static enum read_entry read_begin_serial(const gomap *m, gomap_conflict_type conflict);
 
 /* The slow path of a read or iterator step that found the word nonzero. */
-NOINLINE enum read_entry read_begin_slow(const gomap *m, gomap_conflict_kind kind) {
+NOINLINE enum read_entry read_begin_slow(const gomap *m, gomap_conflict_type conflict) {
     int w = writer_of(m);
     if (w != GOMAP__FREED_WRITER && !(w & GOMAP__TID_MASK))
-        return (w & GOMAP__SERIAL) ? read_begin_serial(m, kind) : READ_PLAIN;
+        return (w & GOMAP__SERIAL) ? read_begin_serial(m, conflict) : READ_PLAIN;
     if (w == GOMAP__FREED_WRITER || !(w & GOMAP__SERIAL)) {
-        gomap__conflict(m, kind, w, false);
+        gomap__conflict(m, conflict, w, false);
         /* A nested read from the writer's own callback (report mode) must
          * not look: the write may be half done, and a hash function reading
          * its own map would recurse without end. */
         return (w & GOMAP__TID_MASK) == gomap__tid() ? READ_SKIP : READ_PLAIN;
     }
-    return read_begin_serial(m, kind);
+    return read_begin_serial(m, conflict);
 }
 
 /* A serializing map's reader: announce, then look for a writer. */
-static enum read_entry read_begin_serial(const gomap *m, gomap_conflict_kind kind) {
+static enum read_entry read_begin_serial(const gomap *m, gomap_conflict_type conflict) {
     bool reported = false;
     unsigned spins = 0;
     for (;;) {
@@ -1039,11 +1039,11 @@ static enum read_entry read_begin_serial(const gomap *m, gomap_conflict_kind kin
             return READ_ANNOUNCED;
         atomic_fetch_sub_explicit(m->readers, 1, memory_order_release);
         if ((w & GOMAP__TID_MASK) == gomap__tid()) {
-            gomap__conflict(m, kind, w, false);
+            gomap__conflict(m, conflict, w, false);
             return READ_SKIP;
         }
         if (!reported) {
-            gomap__conflict(m, kind, w, true);
+            gomap__conflict(m, conflict, w, true);
             reported = true;
         }
         while (atomic_load_explicit(&m->writing, memory_order_relaxed) & GOMAP__TID_MASK)
@@ -1058,8 +1058,8 @@ static inline void read_end(const gomap *m, enum read_entry e) {
 
 /* A read (or iterator step) that cannot retry its work checks the flag at
  * its start and end: gomap_clone. */
-static inline enum read_entry read_begin(const gomap *m, gomap_conflict_kind kind) {
-    return unlikely(writing_now(m)) ? read_begin_slow(m, kind) : READ_PLAIN;
+static inline enum read_entry read_begin(const gomap *m, gomap_conflict_type conflict) {
+    return unlikely(writing_now(m)) ? read_begin_slow(m, conflict) : READ_PLAIN;
 }
 
 /* A serializing map's write: claims the word, then waits for readers. */

@@ -125,14 +125,15 @@ static void put_label(FILE *out, const char *s) {
 int gomap_metrics_write_prometheus(FILE *out) {
     if (!out)
         return EINVAL;
-    static const char *const kinds[GOMAP_CONFLICT_KINDS] = {"writes", "read_write", "iter_write"};
+    static const char *const conflict_labels[GOMAP_CONFLICT_TYPES] = {"writes", "read_write",
+                                                                      "iter_write"};
     static const char *const ops[OPS] = {"load", "store", "delete", "other"};
     fputs("# HELP gomap_conflicts_total Concurrent map misuse detected in this process, by "
           "kind.\n# TYPE gomap_conflicts_total counter\n",
           out);
-    for (int k = 0; k < GOMAP_CONFLICT_KINDS; k++)
-        fprintf(out, "gomap_conflicts_total{kind=\"%s\"} %" PRIu64 "\n", kinds[k],
-                gomap_conflict_count((gomap_conflict_kind)k));
+    for (int k = 0; k < GOMAP_CONFLICT_TYPES; k++)
+        fprintf(out, "gomap_conflicts_total{kind=\"%s\"} %" PRIu64 "\n", conflict_labels[k],
+                gomap_conflict_count((gomap_conflict_type)k));
     fputs("# HELP gomap_concmap_ops_total Operations on thread-safe maps with metrics, by map "
           "and kind.\n# TYPE gomap_concmap_ops_total counter\n",
           out);

@@ -373,12 +373,19 @@ typedef enum gomap_conflict_mode {
     GOMAP_CONFLICT_COUNT,     /* count silently */
 } gomap_conflict_mode;
 
-typedef enum gomap_conflict_kind {
+/* What a detected conflict was: which of Go's three fatal errors it is. */
+typedef enum gomap_conflict_type {
     GOMAP_CONFLICT_WRITES = 0, /* "concurrent map writes" */
     GOMAP_CONFLICT_READ_WRITE, /* "concurrent map read and map write" */
     GOMAP_CONFLICT_ITER_WRITE, /* "concurrent map iteration and map write" */
-    GOMAP_CONFLICT_KINDS
-} gomap_conflict_kind;
+    GOMAP_CONFLICT_TYPES
+} gomap_conflict_type;
+
+/* Deprecated names of the above ("kind" is the key kind of gomap_config; a
+ * conflict's type is a different thing).  The same type and count. */
+typedef gomap_conflict_type gomap_conflict_kind
+    __attribute__((deprecated("use gomap_conflict_type")));
+#define GOMAP_CONFLICT_KINDS GOMAP_CONFLICT_TYPES
 
 /* The mode in force (from GOMAP_DEBUG, or the last gomap_debug_set_mode). */
 GOMAP_API gomap_conflict_mode gomap_debug_mode(void);
@@ -386,8 +393,9 @@ GOMAP_API gomap_conflict_mode gomap_debug_mode(void);
 /* Overrides GOMAP_DEBUG's conflict mode for the whole process.  Thread-safe. */
 GOMAP_API void gomap_debug_set_mode(gomap_conflict_mode mode);
 
-/* Conflicts detected so far in this process, of one kind.  Thread-safe. */
-GOMAP_API uint64_t gomap_conflict_count(gomap_conflict_kind kind);
+/* Conflicts detected so far in this process, of one type; 0 for a value
+ * outside the enum.  Thread-safe. */
+GOMAP_API uint64_t gomap_conflict_count(gomap_conflict_type type);
 
 /* ---- typed maps ------------------------------------------------------------ */
 

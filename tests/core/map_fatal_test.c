@@ -140,8 +140,8 @@ static uint64_t cf_hash(const void *key, uint64_t seed, void *ctx) {
 
 static uint64_t conflicts_counted(void) {
     uint64_t n = 0;
-    for (int k = 0; k < GOMAP_CONFLICT_KINDS; k++)
-        n += gomap_conflict_count((gomap_conflict_kind)k);
+    for (int k = 0; k < GOMAP_CONFLICT_TYPES; k++)
+        n += gomap_conflict_count((gomap_conflict_type)k);
     return n;
 }
 
@@ -305,12 +305,12 @@ static void conflict_child(void *arg) {
         pthread_join(d[i], NULL);
     pthread_join(w, NULL);
     if (gomap_debug_mode() == GOMAP_CONFLICT_COUNT) {
-        gomap_conflict_kind want =
+        gomap_conflict_type want =
             cf.step == STEP_ITER
                 ? GOMAP_CONFLICT_ITER_WRITE
                 : (cf.step <= STEP_CONTAINS ? GOMAP_CONFLICT_READ_WRITE : GOMAP_CONFLICT_WRITES);
-        for (int k = 0; k < GOMAP_CONFLICT_KINDS; k++) {
-            uint64_t c = gomap_conflict_count((gomap_conflict_kind)k);
+        for (int k = 0; k < GOMAP_CONFLICT_TYPES; k++) {
+            uint64_t c = gomap_conflict_count((gomap_conflict_type)k);
             if (c != (k == (int)want ? 1u : 0u))
                 printf("count of kind %d is %llu\n", k, (unsigned long long)c);
         }
@@ -457,7 +457,7 @@ TEST(report_mode_continues) {
     }
 }
 
-/* conflict=count prints nothing and counts, per kind. */
+/* conflict=count prints nothing and counts, per type. */
 TEST(count_mode_counts_silently) {
     NEEDS_DETECTION();
     REQUIRE(setup_shared());
@@ -471,6 +471,19 @@ TEST(count_mode_counts_silently) {
                     result.exited, result.status, result.err);
     }
 }
+
+/* The deprecated names of the conflict type still build and mean the same
+ * type and count. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+TEST(deprecated_conflict_kind_names) {
+    CHECK_EQ(GOMAP_CONFLICT_KINDS, GOMAP_CONFLICT_TYPES);
+    CHECK_EQ(sizeof(gomap_conflict_kind), sizeof(gomap_conflict_type));
+    for (gomap_conflict_kind k = GOMAP_CONFLICT_WRITES; k < GOMAP_CONFLICT_KINDS; k++)
+        CHECK_EQ(gomap_conflict_count(k), gomap_conflict_count((gomap_conflict_type)k));
+    CHECK_EQ(gomap_conflict_count((gomap_conflict_type)GOMAP_CONFLICT_TYPES), 0);
+}
+#pragma GCC diagnostic pop
 
 /* gomap_debug_set_mode overrides the environment. */
 static void set_mode_child(void *arg) {
@@ -776,8 +789,8 @@ static void locked_child(void *arg) {
             _exit(3);
     for (int i = 0; i < 2; i++)
         pthread_join(t[i], NULL);
-    for (int k = 0; k < GOMAP_CONFLICT_KINDS; k++)
-        if (gomap_conflict_count((gomap_conflict_kind)k) != 0)
+    for (int k = 0; k < GOMAP_CONFLICT_TYPES; k++)
+        if (gomap_conflict_count((gomap_conflict_type)k) != 0)
             printf("conflict of kind %d counted in a locked program\n", k);
     gomap_free(locked.m);
 }
@@ -854,8 +867,8 @@ static void readers_child(void *arg) {
         if (bad)
             printf("reader %d saw %llu wrong results\n", i, (unsigned long long)(uintptr_t)bad);
     }
-    for (int k = 0; k < GOMAP_CONFLICT_KINDS; k++)
-        if (gomap_conflict_count((gomap_conflict_kind)k) != 0)
+    for (int k = 0; k < GOMAP_CONFLICT_TYPES; k++)
+        if (gomap_conflict_count((gomap_conflict_type)k) != 0)
             printf("conflict of kind %d counted among readers\n", k);
     gomap_free(rd.m);
 }

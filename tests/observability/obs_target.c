@@ -155,8 +155,8 @@ static uint64_t key_hash(const void *key, uint64_t seed, void *ctx) {
 
 static uint64_t conflicts_counted(void) {
     uint64_t n = 0;
-    for (int k = 0; k < GOMAP_CONFLICT_KINDS; k++)
-        n += gomap_conflict_count((gomap_conflict_kind)k);
+    for (int k = 0; k < GOMAP_CONFLICT_TYPES; k++)
+        n += gomap_conflict_count((gomap_conflict_type)k);
     return n;
 }
 

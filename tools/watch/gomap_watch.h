@@ -9,7 +9,7 @@
 /* Which counter a key names.  Each counter is kept per target process (its
  * tgid) and per label, whose meaning depends on the metric. */
 enum watch_metric {
-    WM_CONFLICT = 1,        /* label: gomap_conflict_kind */
+    WM_CONFLICT = 1,        /* label: gomap_conflict_type */
     WM_OP,                  /* label: op (0 get, 1 set, 2 delete, 3 iter) */
     WM_CONCMAP_OP,          /* label: variant * 4 + op (0 load, 1 store, 2 delete, 3 other) */
     WM_GROW,                /* label: 0 doubling, 1 same-size */
