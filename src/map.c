@@ -351,7 +351,7 @@ static void sys_free(void *p, size_t size, void *ctx) {
     (void)ctx;
     free(p);
 }
-static const gomap_allocator default_allocator = {sys_alloc, sys_free, NULL};
+const gomap_allocator gomap__malloc_allocator = {sys_alloc, sys_free, NULL};
 
 static inline void *m_alloc(const gomap *m, size_t n) {
     return m->alloc.alloc(n, m->alloc.ctx);
@@ -2449,7 +2449,7 @@ static int new_map(gomap **out, const gomap_config *cfg, uint64_t seed) {
     *out = NULL;
     if (gomap__config_check(cfg) != 0)
         return EINVAL;
-    const gomap_allocator *al = cfg->allocator ? cfg->allocator : &default_allocator;
+    const gomap_allocator *al = cfg->allocator ? cfg->allocator : &gomap__malloc_allocator;
 #ifndef GOMAP_NO_DETECT
     bool header_malloc = gomap__debug_checkfree();
 #else

@@ -37,6 +37,10 @@
 #endif
 #endif
 
+/* The allocator of a map whose config names none: malloc and free.  Also
+ * the last resort of a range snapshot for one oversized entry. */
+extern const gomap_allocator gomap__malloc_allocator;
+
 /* The map's hash of a key (its seed, its key kind, the user hash if any).
  * Calls the user hash function, if any, exactly once.  m must not be NULL. */
 uint64_t gomap__hash(const gomap *m, const void *key);

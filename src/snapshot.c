@@ -5,7 +5,6 @@
 #include "snapshot.h"
 
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "detect.h"
@@ -153,18 +152,6 @@ static bool visit(const struct gomap__snapshot *s, concmap_range_fn fn, void *ct
     return true;
 }
 
-static void *system_alloc(size_t size, void *ctx) {
-    (void)ctx;
-    return malloc(size);
-}
-static void system_free(void *p, size_t size, void *ctx) {
-    (void)size;
-    (void)ctx;
-    free(p);
-}
-/* The last resort of range_in_chunks for one oversized entry. */
-static const gomap_allocator system_allocator = {system_alloc, system_free, NULL};
-
 /* The fallback when the full snapshot cannot be allocated (see snapshot.h):
  * called with the lock held and the entry (k, v) already taken from *it;
  * returns with the lock released. */
@@ -210,7 +197,7 @@ static bool range_in_chunks(struct gomap__snapshot *s, gomap_iter *it,
              * once a writer waits), so without room the entry is copied
              * into system memory, and without that the program stops. */
             if (!reserve(&big, need)) {
-                big.alloc = &system_allocator;
+                big.alloc = &gomap__malloc_allocator;
                 if (!reserve(&big, need))
                     gomap__fatal("out of memory (a map's range could not copy one entry)");
             }
