@@ -129,6 +129,7 @@ int rwmap_new(rwmap **out, const gomap_config *cfg) {
 void rwmap_free(rwmap *m) {
     if (!m)
         return;
+    gomap__range_free_check(m, "rwmap_free");
     gomap_free(m->g.map);
     gomap__deferred_drain(&m->deferred, "rwmap_free"); /* its frees use m->deferred */
     gomap__family_free(m->cfg.allocator, m, sizeof *m);
@@ -196,7 +197,10 @@ void rwmap_range(rwmap *m, concmap_range_fn fn, void *ctx) {
     struct gomap__snapshot s;
     gomap__snapshot_init(&s, &m->cfg);
     struct gomap__range_lock lk = {range_lock, range_unlock, m};
+    struct gomap__range_frame frame;
+    gomap__range_enter(&frame, m);
     gomap__snapshot_range(&s, m->g.map, &lk, fn, ctx);
+    gomap__range_leave(&frame);
     gomap__snapshot_destroy(&s);
 }
 

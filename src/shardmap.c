@@ -235,8 +235,10 @@ int shardmap_new(shardmap **out, const gomap_config *cfg, unsigned shard_bits) {
 }
 
 void shardmap_free(shardmap *m) {
-    if (m)
-        destroy(m, m->mask + 1);
+    if (!m)
+        return;
+    gomap__range_free_check(m, "shardmap_free");
+    destroy(m, m->mask + 1);
 }
 
 size_t shardmap_shards(const shardmap *m) {
@@ -309,6 +311,8 @@ static void range_unlock(void *arg) {
 void shardmap_range(shardmap *m, concmap_range_fn fn, void *ctx) {
     struct gomap__snapshot snap; /* one buffer, reused shard after shard */
     gomap__snapshot_init(&snap, &m->cfg);
+    struct gomap__range_frame frame;
+    gomap__range_enter(&frame, m);
     size_t start = (size_t)gomap__random64() & m->mask; /* random order, as Go's */
     for (size_t i = 0; i <= m->mask; i++) {
         struct range_arg a = {m, &m->shards[(start + i) & m->mask]};
@@ -316,6 +320,7 @@ void shardmap_range(shardmap *m, concmap_range_fn fn, void *ctx) {
         if (!gomap__snapshot_range(&snap, a.s->g.map, &lk, fn, ctx))
             break;
     }
+    gomap__range_leave(&frame);
     gomap__snapshot_destroy(&snap);
 }
 

@@ -5,6 +5,7 @@
 #include "snapshot.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "detect.h"
@@ -236,4 +237,29 @@ bool gomap__snapshot_range(struct gomap__snapshot *s, const gomap *m,
         return range_in_chunks(s, &it, lk, pk, pv, fn, ctx);
     lk->unlock(lk->arg);
     return visit(s, fn, ctx);
+}
+
+static _Thread_local struct gomap__range_frame *range_top;
+
+void gomap__range_enter(struct gomap__range_frame *f, const void *map) {
+    f->map = map;
+    f->outer = range_top;
+    range_top = f;
+}
+
+void gomap__range_leave(struct gomap__range_frame *f) {
+    range_top = f->outer;
+}
+
+void gomap__range_free_check(const void *map, const char *who) {
+    for (const struct gomap__range_frame *f = range_top; f; f = f->outer) {
+        if (f->map == map) {
+            char msg[160];
+            snprintf(msg, sizeof msg,
+                     "%s called inside its own range callback (the range would go on in freed "
+                     "memory)",
+                     who);
+            gomap__fatal(msg);
+        }
+    }
 }

@@ -69,4 +69,24 @@ bool gomap__snapshot_range(struct gomap__snapshot *s, const gomap *m,
 
 enum { GOMAP__SNAPSHOT_MIN = 4096 };
 
+/* The ranges the calling thread is inside, innermost first (a callback may
+ * range over another map).  A map freed from its own range callback would
+ * leave the range walking freed memory (the next shard, the snapshot's
+ * config) when the callback returns; the free looks itself up here and
+ * makes that Go-style fatal, whether or not it had memory queued.  Each
+ * frame lives on its range's stack; only its own thread reads the list. */
+struct gomap__range_frame {
+    const void *map;
+    struct gomap__range_frame *outer;
+};
+
+/* Pushes f (for map) on the calling thread's list; gomap__range_leave pops
+ * it when the range returns, whether fn stopped it or not. */
+void gomap__range_enter(struct gomap__range_frame *f, const void *map);
+void gomap__range_leave(struct gomap__range_frame *f);
+
+/* The first call of rwmap_free and shardmap_free (`who` names it): fatal
+ * when the calling thread is inside a range of map. */
+void gomap__range_free_check(const void *map, const char *who);
+
 #endif /* GOMAP_SNAPSHOT_H */

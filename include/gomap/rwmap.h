@@ -104,8 +104,8 @@ GOMAP_API bool rwmap_compare_and_delete(rwmap *m, const void *key, const void *o
  * (taken under one shared lock hold, so it is linearizable as a whole-map
  * read); each key at most once; stores and deletes made by others (or by fn)
  * after that instant are not seen.  fn runs with no lock held and may call
- * any function of this map.  Key and value pointers point into the snapshot,
- * valid during the call.
+ * any function of this map except rwmap_free (a fatal error there).  Key
+ * and value pointers point into the snapshot, valid during the call.
  *
  * Cost: copies every entry (O(len) time under the shared lock, and a buffer
  * of about len * (key + value) bytes through the allocator hook, freed before

@@ -134,7 +134,8 @@ GOMAP_API bool shardmap_compare_and_delete(shardmap *m, const void *key, const v
  * call — sync.Map's Range contract.  It is not one snapshot of the whole map:
  * of two keys in different shards, range may see a later store to one and
  * miss an earlier store to the other.  fn runs with no lock held and may call
- * any function of this map.  Pointers are valid during the call.
+ * any function of this map except shardmap_free (a fatal error there).
+ * Pointers are valid during the call.
  *
  * Cost: copies one shard at a time (O(shard len) under that shard's lock)
  * into a buffer allocated through the hook and freed before returning.  When

@@ -10,6 +10,7 @@
  *     map's memory returns exactly to its size before the stall;
  *   - threads that exit are unregistered (grace periods keep completing).
  * No test asserts a time: waits are on conditions (rcu_barrier, flags). */
+#include <gomap/concmap.h>
 #include <gomap/cowmap.h>
 #include <gomap/syncmap.h>
 #include <pthread.h>
@@ -439,6 +440,67 @@ TEST(free_inside_own_range_callback_is_fatal) {
         if (!strstr(r.err, want)) {
             fprintf(stderr, "  %s: no \"%s\" in:\n%s\n", kinds[i]->name, want, r.err);
             CHECK_FAIL("the fatal message names the free");
+        }
+    }
+#endif
+}
+
+/* rwmap and shardmap have no read-side section, but the same misuse frees
+ * the map a range is still walking: the walk would go on in freed memory
+ * (shardmap's next shard, either map's snapshot), whether or not the map
+ * had memory queued, so it is fatal too.  The callback first stores, so
+ * that a free that waits for queued memory is also covered. */
+#ifndef RECLAIM_TEST_TSAN
+struct free_in_concmap_range {
+    const char *variant;
+    bool store_first;
+    concmap *m;
+};
+
+static bool free_in_concmap_range_fn(const void *key, const void *value, void *ctx) {
+    (void)key;
+    (void)value;
+    struct free_in_concmap_range *f = ctx;
+    uint64_t k = 2, v = 3;
+    if (f->store_first && concmap_store(f->m, &k, &v) != 0)
+        exit(3);
+    concmap_free(f->m);
+    exit(4); /* not reached: the free is fatal */
+}
+
+static void free_in_concmap_range_child(void *arg) {
+    const struct free_in_concmap_range *how = arg;
+    gomap_config cfg = {0};
+    cfg.value_size = 8;
+    struct free_in_concmap_range f = *how;
+    if (concmap_new(&f.m, f.variant, &cfg, NULL) != 0)
+        exit(2);
+    uint64_t k = 1, v = 1;
+    if (concmap_store(f.m, &k, &v) != 0)
+        exit(2);
+    concmap_range(f.m, free_in_concmap_range_fn, &f);
+}
+#endif
+
+TEST(locked_free_inside_own_range_callback_is_fatal) {
+#ifdef RECLAIM_TEST_TSAN
+    printf("  skipped under ThreadSanitizer (no threads after a multi-threaded fork)\n");
+#else
+    static const char *const variants[] = {"shard", "rw"}, *const names[] = {"shardmap", "rwmap"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        for (int store_first = 0; store_first < 2; store_first++) {
+            static struct child_result r;
+            struct free_in_concmap_range how = {variants[i], store_first, NULL};
+            run_in_child(free_in_concmap_range_child, &how, NULL, &r);
+            char want[160];
+            snprintf(want, sizeof want, "fatal error: %s_free called inside its own range callback",
+                     names[i]);
+            CHECK(!r.exited && r.status == SIGABRT);
+            if (!strstr(r.err, want)) {
+                fprintf(stderr, "  %s (store first %d): no \"%s\" in:\n%s\n", names[i], store_first,
+                        want, r.err);
+                CHECK_FAIL("the fatal message names the free");
+            }
         }
     }
 #endif
