@@ -3,8 +3,6 @@
  */
 #include "rwspin.h"
 
-#include <sched.h>
-
 #include "detect.h"
 #include "tsan.h"
 
@@ -12,18 +10,7 @@ enum {
     RWSPIN_WRITER = 1u << 31,
     RWSPIN_WAITING = 1u << 30,
     RWSPIN_READERS = RWSPIN_WAITING - 1,
-    GOMAP__SPIN_LIMIT = 128,
 };
-
-static inline void rwspin_pause(unsigned *spins) {
-    if (++*spins < GOMAP__SPIN_LIMIT) {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
-    } else {
-        sched_yield();
-    }
-}
 
 void gomap__rwspin_read_lock(struct gomap__rwspin *l) {
     unsigned spins = 0;
@@ -37,7 +24,7 @@ void gomap__rwspin_read_lock(struct gomap__rwspin *l) {
             GOMAP__HB_ACQUIRE(l); /* the same edge, told to TSan (tsan.h) */
             return;
         }
-        rwspin_pause(&spins);
+        gomap__spin_wait(&spins);
         s = atomic_load_explicit(&l->state, memory_order_relaxed);
     }
 }
@@ -67,7 +54,7 @@ void gomap__rwspin_write_lock(struct gomap__rwspin *l) {
         }
         if (!(s & RWSPIN_WAITING))
             atomic_fetch_or_explicit(&l->state, RWSPIN_WAITING, memory_order_relaxed);
-        rwspin_pause(&spins);
+        gomap__spin_wait(&spins);
         s = atomic_load_explicit(&l->state, memory_order_relaxed);
     }
 }

@@ -14,8 +14,26 @@
 #ifndef GOMAP_RWSPIN_H
 #define GOMAP_RWSPIN_H
 
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
+
+/* PAUSEs a waiter spins before it starts yielding its CPU. */
+#define GOMAP__SPIN_LIMIT 128
+
+/* One turn of a spinning waiter (rwspin.c, shardmap.c's shard lock), whose
+ * `*spins` starts at 0: a PAUSE while the holder is likely running, then,
+ * past GOMAP__SPIN_LIMIT turns, a yield, so that a waiter behind a
+ * preempted holder gives the holder its CPU. */
+static inline void gomap__spin_wait(unsigned *spins) {
+    if (++*spins < GOMAP__SPIN_LIMIT) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    } else {
+        sched_yield();
+    }
+}
 
 /* state: bits 0..29 the number of readers inside, WRITER set while a writer
  * is inside, WAITING set while a writer waits (new readers hold back, so

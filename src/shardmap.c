@@ -5,10 +5,8 @@
 #include <gomap/shardmap.h>
 
 #include <errno.h>
-#include <linux/futex.h>
 #include <stdatomic.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "concmap_impl.h"
@@ -18,30 +16,33 @@
 #include "map_internal.h"
 #include "reclaim.h"
 #include "reclaim_inline.h"
+#include "rwspin.h"
 #include "snapshot.h"
 #include "tsan.h"
 
-/* Spins of a contended lock before it sleeps (Go's sync.Mutex spins 4
- * times 30 PAUSEs before it parks; our critical sections are as short). */
-#define LOCK_SPINS 100
-
 /*
  * One shard.  Invariants:
- *   - `lock` guards `g` (guarded.h): every write, every read that does not
+ *   - `word` is the shard's lock and its sequence counter in one (see "the
+ *     lock" below): HELD is set while someone holds the lock, WRITING while
+ *     the holder may change g.map (so the word is odd exactly then, as a
+ *     seqcount's), and the bits above count the writes;
+ *   - the lock guards `g` (guarded.h): every write, every read that does not
  *     go optimistic, range and clear hold it;
- *   - `seq` is odd exactly while a writer may be changing g.map (it is
- *     changed only under `lock`); an optimistic reader accepts what it read
- *     only if seq was even before and unchanged after (guarded.h);
+ *   - an optimistic reader accepts what it read only if the word was even
+ *     before and unchanged after (guarded.h);
  *   - a key lives in shard (hash >> shift) & mask for the map's whole life:
  *     all shards share one seed, so the hash never changes.
- * Aligned to a cache line so that two shards never share one (false sharing
- * between a hot shard's lock and its neighbour's would serialize them); the
- * lock, the sequence and the map pointer a reader needs are in that line.
+ * Two cache lines: the word, written by every write, alone in the first, and
+ * g, read by every operation and written only when the count changes, in the
+ * second.  Apart, a reader or writer finds the map (and starts its misses on
+ * the map's header and bucket) without waiting for the word's line, which
+ * the last writer on another core may hold; and no two shards share a line
+ * (false sharing between a hot shard's lock and its neighbour's would
+ * serialize them).
  */
 struct shard {
-    _Alignas(64) _Atomic uint32_t lock; /* see mutex_lock */
-    _Atomic uint32_t seq;
-    struct gomap__guarded g;
+    _Alignas(64) _Atomic uint32_t word;
+    _Alignas(64) struct gomap__guarded g;
 };
 
 /* Every field but `deferred.reclaim` is written once, at creation, and only
@@ -69,70 +70,94 @@ struct shardmap {
 
 /* ---- the lock ------------------------------------------------------------- */
 
-static long futex_call(_Atomic uint32_t *addr, int op, uint32_t val) {
-    return syscall(SYS_futex, addr, op, val, NULL, NULL, 0);
-}
-
 /*
- * A mutex that spins, then sleeps: Go's sync.Mutex's policy (spin while the
- * holder is likely running, since it holds the lock for one map operation;
- * park in the kernel when it is not, so that a waiter behind a preempted
- * holder gives its CPU away instead of burning its slice).  The states are
- * those of Drepper's "Futexes Are Tricky" (mutex 2): 0 free, 1 locked, 2
- * locked and maybe with sleepers, so an unlock makes a system call only when
- * someone may sleep.  docs/design-family.md has the measurements that chose
- * it over pthread_mutex_t, a reader-writer lock and a pure spin lock.
+ * The shard's lock and its seqcount are one word, so that a write costs one
+ * atomic read-modify-write (the acquiring CAS, which also makes the word
+ * odd) and one plain store (the release, which makes it even and counts the
+ * write), where a mutex beside a counter cost two of each; the
+ * measurements are in docs/design-family.md.  A reader that falls back to
+ * the lock, range and nothing else hold it with HELD alone: they change
+ * nothing, so the optimistic loads of the shard go on meanwhile.  The same
+ * word with CLHT's per-bucket lock and version is the idea of David,
+ * Guerraoui and Trigonakis, "Asynchronized concurrency", ASPLOS 2015.
  *
- * Acquire on every successful lock, release on unlock: the holder's writes
- * to the shard happen-before the next holder's reads.
+ * A waiter spins, then yields its CPU (gomap__spin_wait, rwspin.h), as
+ * rwmap's lock and TBB's spin mutexes do: the holder holds the lock for one
+ * map operation, and behind a preempted holder (more threads than CPUs) the
+ * yield gives the holder the CPU.  A release is a plain store only because
+ * no waiter sleeps in the kernel: a futex wake would need the release to
+ * read the word back (an atomic exchange).
  */
-static void mutex_acquire(_Atomic uint32_t *l) {
-    uint32_t c = 0;
-    if (atomic_compare_exchange_strong_explicit(l, &c, 1, memory_order_acquire,
-                                                memory_order_relaxed))
-        return;
-    for (unsigned i = 0; i < LOCK_SPINS; i++) {
-        gomap__cpu_relax();
-        c = atomic_load_explicit(l, memory_order_relaxed);
-        if (c == 0 && atomic_compare_exchange_weak_explicit(l, &c, 1, memory_order_acquire,
-                                                            memory_order_relaxed))
-            return;
+#define SHARD_WRITING 1u /* the seqcount's odd bit */
+#define SHARD_HELD    2u
+#define SHARD_WRITE   4u /* one write, in the count above the two flags */
+
+/* Takes the lock, setting `bits` (SHARD_HELD, plus SHARD_WRITING for a
+ * writer).  Acquire on success: the last holder's writes to the shard
+ * happen-before this holder's reads (pairs with the release stores of
+ * shard_release). */
+static inline void shard_acquire(_Atomic uint32_t *w, uint32_t bits) {
+    unsigned spins = 0;
+    uint32_t c = atomic_load_explicit(w, memory_order_relaxed);
+    for (;;) {
+        if (!(c & SHARD_HELD)) {
+            if (atomic_compare_exchange_weak_explicit(w, &c, c | bits, memory_order_acquire,
+                                                      memory_order_relaxed))
+                break;
+            continue;
+        }
+        gomap__spin_wait(&spins);
+        c = atomic_load_explicit(w, memory_order_relaxed);
     }
-    /* Announce a sleeper (2) before sleeping; whoever takes the lock from
-     * here on takes it as 2, since others may still sleep. */
-    if (c != 2)
-        c = atomic_exchange_explicit(l, 2, memory_order_acquire);
-    while (c != 0) {
-        futex_call(l, FUTEX_WAIT_PRIVATE, 2); /* returns at once unless still 2 */
-        c = atomic_exchange_explicit(l, 2, memory_order_acquire);
-    }
+    GOMAP__HB_ACQUIRE(w); /* the acquire above, told to TSan (tsan.h) */
 }
 
-static void mutex_lock(void *arg) {
-    mutex_acquire(arg);
-    GOMAP__HB_ACQUIRE(arg); /* the acquire above, told to TSan (tsan.h) */
+static void shard_acquire_write(void *w) {
+    shard_acquire(w, SHARD_HELD | SHARD_WRITING);
+#if GOMAP__OPTIMISTIC_BUILD
+    /* The seqcount writer's fence (gomap__seq_begin_write): orders the odd
+     * word before the map's stores, for a reader's acquire fence that sees
+     * one of them. */
+    atomic_thread_fence(memory_order_release);
+#endif
 }
 
-static void mutex_unlock(_Atomic uint32_t *l) {
-    GOMAP__HB_RELEASE(l); /* the release below, told to TSan */
-    if (atomic_exchange_explicit(l, 0, memory_order_release) == 2)
-        futex_call(l, FUTEX_WAKE_PRIVATE, 1);
+static void shard_acquire_read(void *w) {
+    shard_acquire(w, SHARD_HELD);
 }
 
-/* Takes a shard's lock; returns the traced acquisition time, or 0 without
+/* Releases the lock, clearing both flags and, after a write, counting it.
+ * Only the holder writes the word, so the relaxed load reads back what it
+ * stored.  Release: pairs with the next holder's acquire and with an
+ * optimistic reader's first (acquire) load, which then sees the whole
+ * write. */
+static inline void shard_release(_Atomic uint32_t *w) {
+    GOMAP__HB_RELEASE(w); /* the release below, told to TSan */
+    uint32_t c = atomic_load_explicit(w, memory_order_relaxed);
+    uint32_t next =
+        (c & SHARD_WRITING) ? (c & ~(SHARD_HELD | SHARD_WRITING)) + SHARD_WRITE : c & ~SHARD_HELD;
+    atomic_store_explicit(w, next, memory_order_release);
+}
+
+/* Takes a shard's lock for a write, or for reading under the lock (range,
+ * a load that gave up on the optimistic path); returns the traced acquisition time, or 0 without
  * reading the clock when no tracer is attached. */
-static inline uint64_t lock_shard(shardmap *m, struct shard *s) {
+static inline uint64_t lock_shard(shardmap *m, struct shard *s, bool write) {
     if (!GOMAP__LOCK_TRACED()) {
-        mutex_lock(&s->lock);
+        if (write)
+            shard_acquire_write(&s->word);
+        else
+            shard_acquire_read(&s->word);
         return 0;
     }
-    return gomap__lock_acquire_traced(m, SHARD_NAME, 1, mutex_lock, &s->lock);
+    return gomap__lock_acquire_traced(m, SHARD_NAME, 1,
+                                      write ? shard_acquire_write : shard_acquire_read, &s->word);
 }
 
 static inline void unlock_shard(shardmap *m, struct shard *s, uint64_t t) {
     if (t)
         gomap__lock_release_traced(m, SHARD_NAME, 1, t);
-    mutex_unlock(&s->lock);
+    shard_release(&s->word);
 }
 
 /* ---- shard choice --------------------------------------------------------- */
@@ -225,8 +250,7 @@ int shardmap_new(shardmap **out, const gomap_config *cfg, unsigned shard_bits) {
             destroy(m, i);
             return err;
         }
-        atomic_init(&s->lock, 0);
-        atomic_init(&s->seq, 0);
+        atomic_init(&s->word, 0);
         atomic_init(&s->g.len, 0);
         s->g.value_size = cfg->value_size;
     }
@@ -251,12 +275,12 @@ GOMAP__GUARDED_INLINE bool shard_load(void *owner, const void *key, uint64_t h, 
     shardmap *m = owner;
     struct shard *s = shard_of(m, h);
     if (m->optimistic) {
-        int r = gomap__guarded_load_optimistic(&s->seq, &s->g, key, h, value_out);
+        int r = gomap__guarded_load_optimistic(&s->word, &s->g, key, h, value_out);
         if (r >= 0)
             return r;
     }
     gomap__prefetch(s->g.map, h);
-    uint64_t t = lock_shard(m, s);
+    uint64_t t = lock_shard(m, s, false);
     bool found = gomap__guarded_get(&s->g, key, h, value_out);
     unlock_shard(m, s, t);
     return found;
@@ -266,15 +290,16 @@ GOMAP__GUARDED_INLINE struct gomap__guarded *shard_lock_write(void *owner, uint6
                                                               uint64_t *t) {
     shardmap *m = owner;
     struct shard *s = shard_of(m, h);
+    /* The word's line was likely last written on another core: fetched for
+     * writing now, its miss overlaps the map's header's and bucket's. */
+    __builtin_prefetch(&s->word, 1);
     gomap__prefetch(s->g.map, h);
-    *t = lock_shard(m, s);
-    gomap__seq_begin_write(&s->seq);
+    *t = lock_shard(m, s, true);
     return &s->g;
 }
 
 GOMAP__GUARDED_INLINE void shard_unlock_write(void *owner, struct gomap__guarded *g, uint64_t t) {
     struct shard *s = GOMAP__CONTAINER_OF(g, struct shard, g);
-    gomap__seq_end_write(&s->seq);
     unlock_shard(owner, s, t);
 }
 
@@ -294,18 +319,18 @@ struct range_arg {
     struct shard *s;
 };
 
-/* Range takes the lock without touching seq: it only reads, so optimistic
+/* Range holds the lock for reading: it changes nothing, so optimistic
  * loads of the shard go on meanwhile. */
 static void range_lock(void *arg) {
     struct range_arg *a = arg;
     if (GOMAP__LOCK_TRACED()) /* waits only; a hold would span fn in the fallback */
-        (void)gomap__lock_acquire_traced(a->m, SHARD_NAME, 1, mutex_lock, &a->s->lock);
+        (void)gomap__lock_acquire_traced(a->m, SHARD_NAME, 1, shard_acquire_read, &a->s->word);
     else
-        mutex_lock(&a->s->lock);
+        shard_acquire_read(&a->s->word);
 }
 
 static void range_unlock(void *arg) {
-    mutex_unlock(&((struct range_arg *)arg)->s->lock);
+    shard_release(&((struct range_arg *)arg)->s->word);
 }
 
 void shardmap_range(shardmap *m, concmap_range_fn fn, void *ctx) {
@@ -327,11 +352,9 @@ void shardmap_range(shardmap *m, concmap_range_fn fn, void *ctx) {
 void shardmap_clear(shardmap *m) {
     for (size_t i = 0; i <= m->mask; i++) {
         struct shard *s = &m->shards[i];
-        uint64_t t = lock_shard(m, s);
-        gomap__seq_begin_write(&s->seq);
+        uint64_t t = lock_shard(m, s, true);
         gomap_clear(s->g.map);
         gomap__guarded_publish_len(&s->g);
-        gomap__seq_end_write(&s->seq);
         unlock_shard(m, s, t);
     }
 }
@@ -410,7 +433,7 @@ static size_t load_many_locked(shardmap *m, const void *keys, size_t n, void *va
             while (e < g && sh[idx[e]] == sh[idx[r]])
                 e++;
             struct shard *s = &m->shards[sh[idx[r]]];
-            uint64_t t = lock_shard(m, s);
+            uint64_t t = lock_shard(m, s, false);
             (void)gomap__get_many_hashed(s->g.map, kp + r, hs + r, e - r, v + r);
             found += gomap__guarded_many_out(&s->g, v + r, pos + r, e - r, values_out, found_out);
             unlock_shard(m, s, t);
@@ -442,7 +465,7 @@ static size_t many_optimistic(shardmap *m, const char *keys, size_t stride, size
     for (size_t j = 0; j < n; j++) {
         h[j] = shard_hash(m, keys + j * stride);
         sh[j] = shard_of(m, h[j]);
-        q[j] = atomic_load_explicit(&sh[j]->seq, memory_order_acquire);
+        q[j] = atomic_load_explicit(&sh[j]->word, memory_order_acquire);
         gomap__prefetch(sh[j]->g.map, h[j]);
     }
     for (size_t j = 0; j < n; j++) {
@@ -456,7 +479,7 @@ static size_t many_optimistic(shardmap *m, const char *keys, size_t stride, size
     size_t found = 0;
     for (size_t j = 0; j < n; j++) {
         bool f;
-        if (decided[j] && atomic_load_explicit(&sh[j]->seq, memory_order_relaxed) == q[j]) {
+        if (decided[j] && atomic_load_explicit(&sh[j]->word, memory_order_relaxed) == q[j]) {
             f = v[j] != NULL;
             if (f && vs)
                 memcpy(values_out + j * vs, buf + j * vs, vs);
