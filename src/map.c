@@ -209,6 +209,14 @@ typedef struct barray {
     char *pool_end;
 } barray;
 
+/* Where an array's headers start in its allocation: after the descriptor,
+ * on a cache line.  So an array is known by its `tops` alone (an iterator
+ * keeps only that, see array_of). */
+#define ARRAY_HEAD ((sizeof(barray) + 63) & ~(size_t)63)
+static inline const barray *array_of(const void *tops) {
+    return (const barray *)(const void *)((const char *)tops - ARRAY_HEAD);
+}
+
 /* What iterations record in a map.  An iteration takes a const gomap *
  * (gomap.h): it changes none of the map's entries or shape, only this
  * bookkeeping, so the bookkeeping is kept apart and reached through the
@@ -278,6 +286,9 @@ struct gomap {
      * exporting the variable instead would let the executable's copy
      * relocation hide the count the kernel raises. */
     const volatile unsigned short *op_traced;
+    /* Bumped by gomap_clear; iterators stop when it changes.  Read by
+     * gomap.h's inline iteration step, through the view. */
+    uint64_t clear_seq;
     uint64_t seed;        /* the per-map random hash seed */
     uint32_t ksize;       /* GOMAP_KEY_BYTES key size, else the slot key size */
     uint8_t config_kind;  /* the public gomap_key_kind it was created with */
@@ -292,7 +303,6 @@ struct gomap {
     barray *oldarr;
     uintptr_t nevacuate; /* old buckets below this are all evacuated */
     size_t noverflow;    /* overflow buckets hanging off arr (pool ones included) */
-    uint64_t clear_seq;  /* bumped by gomap_clear; iterators stop when it changes */
     barray *retired;     /* arrays kept for iterators of either cohort */
     dstr *deferred;      /* heap key strings kept likewise */
     barray *retired_old; /* arrays kept only for cohort iter_phase ^ 1 */
@@ -329,6 +339,9 @@ VIEW_SAME(oldtops, oldtops_);
 VIEW_SAME(sec.s0, s0);
 VIEW_SAME(sec.s1, s1);
 VIEW_SAME(op_traced, op_traced);
+VIEW_SAME(clear_seq, clear_seq);
+VIEW_SAME(slot_size, slot_size);
+VIEW_SAME(voff, voff);
 _Static_assert(sizeof(obucket) == 16 && offsetof(obucket, next) == 8, "view: overflow bucket");
 
 static const volatile unsigned short *op_semaphore(void) {
@@ -604,7 +617,7 @@ static void install_old_array(gomap *m, barray *a) {
 static barray *new_array(const gomap *m, unsigned B) {
     uintptr_t nb = (uintptr_t)1 << B;
     uintptr_t npool = B >= 4 ? (uintptr_t)1 << (B - 4) : 0;
-    size_t head = (sizeof(barray) + 63) & ~(size_t)63;
+    size_t head = ARRAY_HEAD;
     size_t hdrs = nb * (sizeof(uint64_t) + sizeof(obucket *));
     size_t slots = nb * bucket_bytes(m);
     size_t pool = npool * obucket_bytes(m);
@@ -2655,13 +2668,16 @@ GOMAP_API size_t gomap_len(const gomap *m) {
 /* ---- iteration --------------------------------------------------------------- */
 
 /* The iterator's private fields, as used here:
- *   array        the barray the iteration started on (it stays allocated:
- *                ITER_NEW / ITER_OLD make growth retire it, not free it)
- *   bucket       current bucket header (NULL: take the next bucket)
+ *   tops         the tops of the barray the iteration started on (it stays
+ *                allocated: ITER_NEW / ITER_OLD make growth retire it, not
+ *                free it)
+ *   bucket       current bucket header (chain_end_word before the first step)
  *   slots        current bucket's slots
  *   start_bucket, bucket_index, check_bucket, offset, i, wrapped, B: Go's
  *   clear_seq    the map's clear_seq at the start */
 #define NO_CHECK ((uintptr_t)-1)
+
+static const uint64_t chain_end_word = 0;
 
 static void mark_iter(const gomap *m, uint8_t bits) {
     _Atomic uint8_t *f = &m->iters->flags;
@@ -2679,7 +2695,9 @@ GOMAP_API void gomap_iter_init(gomap_iter *it, const gomap *m) {
     if (m == NULL || m->count == 0)
         return;
     it->m = m;
-    it->array = m->arr;
+    it->tops = m->arr->tops;
+    /* A word that ends the chain: the first step moves to start_bucket. */
+    it->bucket = (void *)(uintptr_t)&chain_end_word;
     it->B = m->B;
     uint64_t r = gomap__random64();
     it->start_bucket = (uintptr_t)(r & bucket_mask(m->B));
@@ -2687,6 +2705,7 @@ GOMAP_API void gomap_iter_init(gomap_iter *it, const gomap *m) {
     it->bucket_index = it->start_bucket;
     it->check_bucket = NO_CHECK;
     it->clear_seq = m->clear_seq;
+    it->key_in_slot = m->config_kind != GOMAP_KEY_STRING;
     mark_iter(m, growing(m) ? ITER_NEW | ITER_OLD : ITER_NEW);
     it->cohort = m->iter_phase;
     atomic_fetch_add_explicit(&m->iters->live[it->cohort], 1, memory_order_relaxed);
@@ -2790,11 +2809,11 @@ ALWAYS_INLINE bool iter_next_impl(gomap_iter *it, const void **keyp, void **valp
                     b = arr_bucket(m, m->oldarr, ob);
                     check = bucket;
                 } else {
-                    b = arr_bucket(m, it->array, bucket);
+                    b = arr_bucket(m, array_of(it->tops), bucket);
                     check = NO_CHECK;
                 }
             } else {
-                b = arr_bucket(m, it->array, bucket);
+                b = arr_bucket(m, array_of(it->tops), bucket);
                 check = NO_CHECK;
             }
             bucket++;
@@ -2875,7 +2894,7 @@ NOINLINE bool iter_advance(gomap_iter *it, const void **key, void **value) {
             uintptr_t bi = it->bucket_index;
             if (bi == it->start_bucket && it->wrapped)
                 break; /* the end: the full step ends the iteration */
-            const barray *a = it->array;
+            const barray *a = array_of(it->tops);
             btop = &a->tops[bi];
             bnext = &a->nexts[bi];
             bslots = a->slots + bi * bucket_bytes(m);
@@ -2922,7 +2941,9 @@ NOINLINE bool iter_next_slow(gomap_iter *it, const void **key, void **value) {
 #endif
 }
 
-GOMAP_API bool gomap_iter_next(gomap_iter *it, const void **key, void **value) {
+/* The library's step; gomap.h's inline step (the macro gomap_iter_next)
+ * runs its common case in the caller and calls this for the rest. */
+GOMAP_API bool(gomap_iter_next)(gomap_iter *it, const void **key, void **value) {
     if (it == NULL)
         return false;
     const gomap *m = it->m;

@@ -315,10 +315,10 @@ GOMAP_API int gomap_clone(const gomap *m, gomap **out);
 typedef struct gomap_iter {
     /* private */
     const gomap *m;
-    void *array;  /* the bucket array the iteration started on */
-    void *bucket; /* the current bucket's tophash word, NULL between buckets */
-    void *next;   /* the current bucket's overflow pointer */
-    void *slots;  /* the current bucket's slots */
+    const void *tops; /* the tophash words of the bucket array the iteration started on */
+    void *bucket;     /* the current bucket's tophash word, NULL between buckets */
+    void *next;       /* the current bucket's overflow pointer */
+    void *slots;      /* the current bucket's slots */
     uintptr_t start_bucket;
     uintptr_t bucket_index;
     uintptr_t check_bucket;
@@ -328,6 +328,7 @@ typedef struct gomap_iter {
     uint8_t i;
     uint8_t cohort; /* which of the map's two counts of live iterations */
     bool wrapped;
+    uint8_t key_in_slot; /* 1: a step's key is the slot itself (no owned string view) */
     gomap_str key_view;
 } gomap_iter;
 
@@ -539,10 +540,6 @@ static inline void *gomap__typed_result(int err, void *m) {
     }                                                                                              \
     typedef int name##_defined_ /* so that a use ends with a semicolon */
 
-GOMAP_DEFINE_TYPED(gomap_stru64, gomap_str, uint64_t, GOMAP_KEY_STRING);
-GOMAP_DEFINE_TYPED(gomap_u64ptr, uint64_t, void *, GOMAP_KEY_U64);
-GOMAP_DEFINE_TYPED(gomap_u32u32, uint32_t, uint32_t, GOMAP_KEY_U32);
-
 /* ---- private: the typed helpers' inline lookup ----------------------------
  *
  * Not part of the API (it may change in any release): the first fields of
@@ -561,10 +558,10 @@ GOMAP_DEFINE_TYPED(gomap_u32u32, uint32_t, uint32_t, GOMAP_KEY_U32);
 struct gomap__view {
     int writing; /* read with a relaxed atomic load */
     uint8_t wslow_, B_, kind_, same_size_;
-    uint16_t voff_;
-    uint8_t slow; /* nonzero: take the library's path (see above) */
+    uint16_t voff; /* offset of the value in a slot */
+    uint8_t slow;  /* nonzero: take the library's path (see above) */
     uint8_t pad_;
-    uint32_t slot_size_;
+    uint32_t slot_size;
     uint32_t vsize_;
     size_t count_;
     uintptr_t mask;
@@ -576,6 +573,7 @@ struct gomap__view {
     const void *oldnexts_, *oldslots_;
     uint64_t s0, s1;                          /* the integer hash's secrets */
     const volatile unsigned short *op_traced; /* non-zero while the op probe is traced */
+    uint64_t clear_seq;                       /* bumped by gomap_clear */
 };
 
 /* Slots of a bucket whose tophash byte equals t (want = t in every byte),
@@ -656,6 +654,107 @@ __attribute__((always_inline)) static inline const uint64_t *gomap__u64u64_find(
         mt = gomap__match8(top, want);
     }
 }
+
+/* Live slots of a bucket (tophash byte 5 or more), bit k for byte k: in a
+ * byte below 128, adding 123 sets the top bit exactly when it is 5 or more
+ * (no carry leaves the byte), a byte from 128 has it already; the top bits
+ * are then gathered into one byte by a multiply. */
+__attribute__((always_inline)) static inline unsigned gomap__live8(uint64_t top) {
+    const uint64_t hi = 0x8080808080808080ull;
+    uint64_t h = ((((top & ~hi) + 0x7b7b7b7b7b7b7b7bull) | top) & hi) >> 7;
+    return (unsigned)((h * 0x0102040810204080ull) >> 56);
+}
+
+/* The inline iteration step: gomap_iter_next is this macro, so a caller's
+ * loop runs the common steps without a call, as a C++ iterator's increment
+ * does: the next live slot of the bucket the iterator is on, and the move
+ * to the next bucket of the array while the map is not growing and the
+ * array is the one the iteration started on.  Everything else (the first
+ * step, an overflow chain, the end, a growth or clear since the iteration
+ * started, an owned string key, a slot emptied or evacuated since the
+ * iterator reached its bucket, a write running, the op probe traced) is
+ * the library's gomap_iter_next, which `(gomap_iter_next)(...)` calls.
+ * The step keeps the iterator's private fields as the library does:
+ *   i        the bucket's slots still to visit that held an entry when the
+ *            iterator reached the bucket, bit k for slot (k + offset) mod 8;
+ *   bucket   the bucket's tophash word (before the first step, a word
+ *            that ends the chain); next, its overflow pointer; slots, its
+ *            slots;
+ *   tops     the tophash words of the array the iteration started on;
+ *   bucket_index, start_bucket, wrapped: the next bucket of that array,
+ *            where the walk began, whether it has passed the array's end;
+ *   check_bucket  all ones unless the bucket is an old one whose entries
+ *            are filtered by hash (the library's case).
+ * Like the library it checks the writing word at each step (Go's
+ * mapiternext check), and a slot's tophash byte again when its turn comes,
+ * so that an entry deleted or evacuated meanwhile goes to the library. */
+__attribute__((always_inline)) static inline bool gomap__iter_next(gomap_iter *it, const void **key,
+                                                                   void **value) {
+    const struct gomap__view *v;
+    unsigned todo;
+    if (it == GOMAP_NULL || it->m == GOMAP_NULL)
+        return false;
+    v = (const struct gomap__view *)(const void *)it->m;
+#ifndef GOMAP_NO_DETECT
+    if (__builtin_expect(__atomic_load_n(&v->writing, __ATOMIC_RELAXED) != 0, 0))
+        return (gomap_iter_next)(it, key, value);
+#endif
+    if (__builtin_expect(it->clear_seq != v->clear_seq || *v->op_traced != 0 ||
+                             it->check_bucket != ~(uintptr_t)0 ||
+                             (key != GOMAP_NULL && !it->key_in_slot),
+                         0))
+        return (gomap_iter_next)(it, key, value);
+    todo = it->i;
+    while (__builtin_expect(todo == 0, 0)) {
+        /* The next bucket of the array, when the current one ends its
+         * chain (its last byte is 0, emptyRest, or it has no overflow). */
+        uint64_t top;
+        uintptr_t bi = it->bucket_index;
+        unsigned rot = (unsigned)it->offset * 8;
+        __builtin_memcpy(&top, it->bucket, sizeof top);
+        if ((top >> 56) != 0 && *(void *const *)it->next != GOMAP_NULL)
+            return (gomap_iter_next)(it, key, value);
+        if (it->tops != (const void *)v->tops || v->oldtops_ != GOMAP_NULL ||
+            (bi == it->start_bucket && it->wrapped))
+            return (gomap_iter_next)(it, key, value);
+        top = v->tops[bi];
+        it->bucket = (void *)(uintptr_t)&v->tops[bi];
+        it->next = (void *)(uintptr_t)&v->nexts[bi];
+        it->slots = (void *)(uintptr_t)(v->slots + bi * 8 * v->slot_size);
+        __builtin_prefetch(v->slots + (bi + 16) * 8 * v->slot_size);
+        if (bi == v->mask) {
+            it->bucket_index = 0;
+            it->wrapped = 1;
+        } else {
+            it->bucket_index = bi + 1;
+        }
+        if (rot)
+            top = (top >> rot) | (top << (64 - rot));
+        todo = gomap__live8(top);
+    }
+    {
+        unsigned off = ((unsigned)__builtin_ctz(todo) + it->offset) & 7u;
+        uint64_t top;
+        char *slot;
+        __builtin_memcpy(&top, it->bucket, sizeof top);
+        if (__builtin_expect((uint8_t)(top >> (off * 8)) < 5, 0)) {
+            it->i = (uint8_t)todo;
+            return (gomap_iter_next)(it, key, value);
+        }
+        slot = (char *)it->slots + off * v->slot_size;
+        it->i = (uint8_t)(todo & (todo - 1));
+        if (key)
+            *key = slot;
+        if (value)
+            *value = slot + v->voff;
+        return true;
+    }
+}
+#define gomap_iter_next(it, key, value) gomap__iter_next((it), (key), (value))
+
+GOMAP_DEFINE_TYPED(gomap_stru64, gomap_str, uint64_t, GOMAP_KEY_STRING);
+GOMAP_DEFINE_TYPED(gomap_u64ptr, uint64_t, void *, GOMAP_KEY_U64);
+GOMAP_DEFINE_TYPED(gomap_u32u32, uint32_t, uint32_t, GOMAP_KEY_U32);
 
 /* ---- typed helpers: u64 -> u64 ------------------------------------------- */
 

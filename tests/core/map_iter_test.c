@@ -53,6 +53,71 @@ TEST(each_entry_exactly_once) {
     each_entry_once(GOMAP_KEY_U32, 3000);
 }
 
+/* gomap_iter_next is an inline step that hands the uncommon cases to the
+ * library's function, which `(gomap_iter_next)` and a function pointer
+ * call directly.  Steps of the two kinds, in any mix, on one iteration that
+ * deletes and inserts between steps, keep Go's rules: every key present
+ * throughout comes exactly once, a key deleted before its turn never. */
+TEST(inline_and_library_steps_mix) {
+    bool (*lib_step)(gomap_iter *, const void **, void **) = gomap_iter_next;
+    for (uint64_t pattern = 0; pattern < 4; pattern++) {
+        const uint64_t n = 3000;
+        gomap *m = tu_new_map(GOMAP_KEY_U64, 8);
+        REQUIRE(m != NULL);
+        for (uint64_t k = 0; k < n; k++)
+            REQUIRE(gomap_set(m, &k, &k) == 0);
+        unsigned char *seen = calloc(n, 1);
+        unsigned char *gone = calloc(n, 1);
+        REQUIRE(seen && gone);
+        gomap_iter it;
+        gomap_iter_init(&it, m);
+        const void *kp;
+        void *vp;
+        uint64_t step = 0, del = n;
+        for (;;) {
+            bool more;
+            switch ((step * (pattern + 1) + step / 7) % 3) {
+            case 0:
+                more = gomap_iter_next(&it, &kp, &vp);
+                break;
+            case 1:
+                more = (gomap_iter_next)(&it, &kp, &vp);
+                break;
+            default:
+                more = lib_step(&it, &kp, &vp);
+            }
+            if (!more)
+                break;
+            uint64_t k;
+            memcpy(&k, kp, sizeof k);
+            if (k >= n) /* inserted during the iteration: may come */
+                continue;
+            CHECK_EQ(*(uint64_t *)vp, k);
+            CHECK_EQ(seen[k], 0);
+            CHECK_EQ(gone[k], 0);
+            seen[k] = 1;
+            /* Between steps: delete a key from the end (seen or not), and
+             * now and then insert a new one. */
+            if (del > 0 && step % 2 == 0) {
+                del--;
+                CHECK(gomap_delete(m, &del));
+                gone[del] = 1;
+            }
+            if (step % 5 == pattern) {
+                uint64_t nk = n + step;
+                CHECK_EQ(gomap_set(m, &nk, &nk), 0);
+            }
+            step++;
+        }
+        for (uint64_t k = 0; k < n; k++)
+            if (!gone[k])
+                CHECK_EQ(seen[k], 1);
+        free(seen);
+        free(gone);
+        gomap_free(m);
+    }
+}
+
 TEST(optional_out_pointers) {
     gomap *m = filled(GOMAP_KEY_U64, 100);
     REQUIRE(m != NULL);
