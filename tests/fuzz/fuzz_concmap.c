@@ -1,7 +1,9 @@
 /*
  * fuzz_concmap.c — libFuzzer target: a sequence of sync.Map-style operations
  * on one thread-safe map (any variant in concmap_variants), checked against a
- * flat reference after every operation.
+ * flat reference around every operation (fuzz_common.h: each key before it
+ * is written; len, the touched keys and a rotating sweep after; the full
+ * table around a clear and at the end).
  *
  * Input layout:
  *   byte 0   variant (index into concmap_variants, mod their number)
@@ -103,7 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     static struct fz_ref r;
     memset(&r, 0, sizeof r);
-    r.nids = fz_nids_for(mode);
+    r.nids = fz_nids_for_variant(kindname, mode);
     size_t ops = 0;
     uint32_t cursor = 0;
     while (fz_more(&in) && ops++ < 2000) {
@@ -112,7 +114,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const void *key = fz_key(kind, id);
         const char *what = "?";
         uint64_t out = 0;
-        switch (op & 15) {
+        /* what to check afterwards: the whole table, or keys id, id + 1, ...
+         * (n of them) */
+        bool full = false;
+        uint32_t n = 1;
+        /* every operation but the loads and ranges writes the key: compare
+         * it first (load_and_delete, swap and load_or_store compare what
+         * they return, the others only report presence) */
+        unsigned o = op & 15;
+        if (o <= 7 || o == 11 || o == 12)
+            fz_check_concmap_id(m, kind, &r, id, "an earlier operation");
+        switch (o) {
         case 0:
         case 1:
             what = "store";
@@ -177,8 +189,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         case 10:
             what = "clear";
             if (fz_u8(&in) < 24) {
+                /* the clear erases every key's state: compare it first */
+                fz_check_concmap(m, kind, &r, "an earlier operation");
                 concmap_clear(m);
                 fz_ref_clear(&r);
+                full = true;
             }
             break;
         case 11:
@@ -195,9 +210,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         case 13: {
             what = "bulk store";
-            uint32_t n = fz_u8(&in);
+            n = fz_u8(&in);
+            if (n > r.nids) /* more would only store the same keys again */
+                n = r.nids;
             for (uint32_t i = 0; i < n; i++) {
                 uint32_t j = (id + i) % r.nids;
+                fz_check_concmap_id(m, kind, &r, j, "an earlier operation");
                 rc = fz_alloc_op(m, 0, fz_key(kind, j), j, &r, 0);
                 FUZZ_CHECK(rc == 0, "bulk store: %d", rc);
             }
@@ -210,12 +228,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 FUZZ_CHECK(out == r.val[id], "load %u: value", id);
             break;
         }
-        /* many-key operations get the full comparison, others the step check */
-        unsigned o = op & 15;
-        if (o == 10 || o == 11 || o == 12 || o == 13)
+        if (full)
             fz_check_concmap(m, kind, &r, what);
         else
-            fz_check_concmap_step(m, kind, &r, id, &cursor, what);
+            fz_check_concmap_run(m, kind, &r, id, n, &cursor, what);
     }
     fz_check_concmap(m, kind, &r, "the last operation");
     fz_check_concmap_range(m, kind, &r);

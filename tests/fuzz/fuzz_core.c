@@ -1,8 +1,9 @@
 /*
  * fuzz_core.c — libFuzzer target: a sequence of operations on one gomap,
- * checked against a flat reference after every operation (fuzz_common.h:
- * the touched key, len and a rotating sweep; the full table after many-key
- * operations and at the end).
+ * checked against a flat reference around every operation (fuzz_common.h:
+ * each key before it is written; len, the touched keys and a rotating sweep
+ * after; the full table around a clear, after a shrink, on a clone's copy
+ * and at the end).
  *
  * Input layout:
  *   byte 0   key kind (bits 0-1), hash mode (bits 2-4, mod HARD_HASH_MODES),
@@ -52,12 +53,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         uint32_t id = fz_next_op(&in, &op, r.nids);
         const void *key = fz_key(kind, id);
         const char *what = "?";
+        /* what to check afterwards: the whole table, or keys id, id + step,
+         * ... (n of them) */
+        bool full = false;
+        uint32_t n = 1, step = 1;
         switch (op & 15) {
         case 0:
         case 1:
         case 2:
         case 3: {
             what = "set";
+            fz_check_gomap_id(m, kind, value_size, &r, id, "an earlier operation");
             uint64_t v = fz_value(&r, id);
             fz_must_set(m, key, v, what);
             fz_ref_set(&r, id, v);
@@ -70,6 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         case 5:
         case 6:
             what = "delete";
+            fz_check_gomap_id(m, kind, value_size, &r, id, "an earlier operation");
             FUZZ_CHECK(gomap_delete(m, key) == r.present[id], "delete %u", id);
             fz_ref_del(&r, id);
             break;
@@ -78,14 +85,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             what = "clear";
             uint8_t c = fz_u8(&in);
             if (c < 24) {
+                /* the clear erases every key's state: compare it first */
+                fz_check_gomap(m, kind, value_size, &r, "an earlier operation");
                 gomap_clear(m);
                 fz_ref_clear(&r);
+                full = true;
             } else if (c < 64) {
                 what = "shrink";
                 if (c & 1)
                     gomap_auto_shrink(m, true);
                 rc = gomap_shrink(m);
                 FUZZ_CHECK(rc == 0, "shrink: %d", rc);
+                full = true; /* it may move every entry */
             }
             break;
         case 8: {
@@ -95,7 +106,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             FUZZ_CHECK(rc == 0 && copy, "clone: %d", rc);
             fz_check_gomap(copy, kind, value_size, &r, "clone (copy)");
             if (fz_u8(&in) & 1) {
-                gomap_free(m); /* continue with the copy */
+                /* continue with the copy: the original's state is compared
+                 * before it goes, as at the end of an input */
+                fz_check_gomap(m, kind, value_size, &r, "an earlier operation");
+                gomap_free(m);
                 m = copy;
             } else {
                 gomap_free(copy);
@@ -104,9 +118,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         case 9: {
             what = "bulk insert";
-            uint32_t n = fz_u8(&in);
+            n = fz_u8(&in);
+            if (n > r.nids) /* more would only set the same keys again */
+                n = r.nids;
             for (uint32_t i = 0; i < n; i++) {
                 uint32_t j = (id + i) % r.nids;
+                fz_check_gomap_id(m, kind, value_size, &r, j, "an earlier operation");
                 uint64_t v = fz_value(&r, j);
                 fz_must_set(m, fz_key(kind, j), v, what);
                 fz_ref_set(&r, j, v);
@@ -115,9 +132,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         case 10: {
             what = "bulk delete";
-            uint32_t n = fz_u8(&in);
+            n = fz_u8(&in);
+            step = 3;
             for (uint32_t i = 0; i < n; i++) {
                 uint32_t j = (id + i * 3) % r.nids;
+                fz_check_gomap_id(m, kind, value_size, &r, j, "an earlier operation");
                 FUZZ_CHECK(gomap_delete(m, fz_key(kind, j)) == r.present[j], "bulk delete %u", j);
                 fz_ref_del(&r, j);
             }
@@ -130,6 +149,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         case 12: {
             /* overwrite through the pointer gomap_get returns */
             what = "write via get";
+            fz_check_gomap_id(m, kind, value_size, &r, id, "an earlier operation");
             void *p = gomap_get(m, key);
             FUZZ_CHECK((p != NULL) == r.present[id], "get %u", id);
             if (p && value_size == 8) {
@@ -141,6 +161,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         case 13: {
             what = "set with a failing allocation";
+            fz_check_gomap_id(m, kind, value_size, &r, id, "an earlier operation");
             long long live = hard_live(&a);
             hard_fail_nth(&a, 1 + fz_u8(&in) % 8);
             uint64_t v = fz_value(&r, id);
@@ -182,12 +203,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             FUZZ_CHECK((gomap_get(m, key) != NULL) == r.present[id], "get %u", id);
             break;
         }
-        /* many-key operations get the full comparison, others the step check */
-        unsigned o = op & 15;
-        if (o == 7 || o == 8 || o == 9 || o == 10 || o == 13 || o == 14)
+        if (full)
             fz_check_gomap(m, kind, value_size, &r, what);
         else
-            fz_check_gomap_step(m, kind, value_size, &r, id, &cursor, what);
+            fz_check_gomap_run(m, kind, value_size, &r, id, n, step, &cursor, what);
     }
     fz_check_gomap(m, kind, value_size, &r, "the last operation");
     fz_check_gomap_iter(m, kind, value_size, &r);

@@ -31,9 +31,29 @@ struct fz_iter_state {
     uint32_t start_global;
     bool touched[FZ_NIDS]; /* deleted (or, for concmap, written) during the iteration */
     uint8_t returned[FZ_NIDS];
+    bool written[FZ_NIDS]; /* stored or deleted during the round: checked after it */
 };
 
+/* Compares key id with the reference before it is written (fuzz_common.h's
+ * incremental checks), and marks it for the check after the round. */
+FZ_UNTRACED static void fz_it_before_write(struct fz_iter_state *s, uint32_t id) {
+    if (s->m)
+        fz_check_gomap_id(s->m, s->kind, 8, s->r, id, "an earlier operation");
+    else
+        fz_check_concmap_id(s->cm, s->kind, s->r, id, "an earlier operation");
+    s->written[id] = true;
+}
+
+/* The whole table: after a round with a clear, and at the end. */
+FZ_UNTRACED static void fz_it_check_all(struct fz_iter_state *s, const char *after) {
+    if (s->m)
+        fz_check_gomap(s->m, s->kind, 8, s->r, after);
+    else
+        fz_check_concmap(s->cm, s->kind, s->r, after);
+}
+
 static void fz_it_set(struct fz_iter_state *s, uint32_t id) {
+    fz_it_before_write(s, id);
     uint64_t v = fz_value(s->r, id);
     const void *key = fz_key(s->kind, id);
     int rc = s->m ? gomap_set(s->m, key, &v) : concmap_store(s->cm, key, &v);
@@ -44,6 +64,7 @@ static void fz_it_set(struct fz_iter_state *s, uint32_t id) {
 }
 
 static void fz_it_del(struct fz_iter_state *s, uint32_t id) {
+    fz_it_before_write(s, id);
     const void *key = fz_key(s->kind, id);
     if (s->m)
         FUZZ_CHECK(gomap_delete(s->m, key) == s->r->present[id], "delete during iteration");
@@ -94,9 +115,13 @@ static void fz_it_act(struct fz_iter_state *s, uint32_t just_returned) {
             FUZZ_CHECK(gomap_shrink(s->m) == 0, "shrink during iteration");
         }
         if (c < 16) {
-            for (uint32_t i = 0; i < FZ_NIDS; i++)
+            /* the clear erases every key's state: compare it first */
+            fz_it_check_all(s, "an earlier operation");
+            for (uint32_t i = 0; i < FZ_NIDS; i++) {
                 if (s->r->present[i])
                     s->touched[i] = true;
+                s->written[i] = true;
+            }
             if (s->m)
                 gomap_clear(s->m);
             else
@@ -126,9 +151,24 @@ static void fz_it_begin(struct fz_iter_state *s) {
     s->start_global = s->r->version;
     memset(s->touched, 0, sizeof s->touched);
     memset(s->returned, 0, sizeof s->returned);
+    memset(s->written, 0, sizeof s->written);
 }
 
-static void fz_it_end(struct fz_iter_state *s, const char *what) {
+/* After a round: len, and every key written during it. */
+FZ_UNTRACED static void fz_it_check_written(struct fz_iter_state *s, const char *after) {
+    size_t len = s->m ? gomap_len(s->m) : concmap_len(s->cm);
+    FUZZ_CHECK(len == s->r->n, "after %s: len %zu, reference %zu", after, len, s->r->n);
+    for (uint32_t i = 0; i < s->r->nids; i++) {
+        if (!s->written[i])
+            continue;
+        if (s->m)
+            fz_check_gomap_id(s->m, s->kind, 8, s->r, i, after);
+        else
+            fz_check_concmap_id(s->cm, s->kind, s->r, i, after);
+    }
+}
+
+FZ_UNTRACED static void fz_it_end(struct fz_iter_state *s, const char *what) {
     for (uint32_t i = 0; i < FZ_NIDS; i++)
         if (s->at_start[i] && !s->touched[i])
             FUZZ_CHECK(s->returned[i] == 1, "%s: key %u present throughout, returned %u times",
@@ -174,14 +214,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     static struct fz_ref r;
     memset(&r, 0, sizeof r);
-    r.nids = fz_nids_for(mode);
+    const char *variant = concmap_variants[sel % fz_nkinds()];
+    r.nids = conc ? fz_nids_for_variant(variant, mode) : fz_nids_for(mode);
     static struct fz_iter_state s;
     memset(&s, 0, sizeof s);
     s.in = &in;
     s.kind = kind;
     s.r = &r;
-    int rc = conc ? concmap_new(&s.cm, concmap_variants[sel % fz_nkinds()], &cfg, NULL)
-                  : gomap_new(&s.m, &cfg);
+    int rc = conc ? concmap_new(&s.cm, variant, &cfg, NULL) : gomap_new(&s.m, &cfg);
     FUZZ_CHECK(rc == 0, "new: %d", rc);
     for (uint32_t i = 0; i < prefill && i < r.nids; i++)
         fz_it_set(&s, (uint32_t)(hard_mix(i) % r.nids));
@@ -191,7 +231,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (conc) {
             concmap_range(s.cm, fz_range_fn, &s);
             fz_it_end(&s, "range");
-            fz_check_concmap(s.cm, kind, &r, "range with writes");
+            fz_it_check_written(&s, "range with writes");
             continue;
         }
         gomap_iter it;
@@ -212,8 +252,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             fz_it_act(&s, id);
         }
         fz_it_end(&s, "iteration");
-        fz_check_gomap(s.m, kind, 8, &r, "iteration with writes");
+        fz_it_check_written(&s, "iteration with writes");
     }
+    fz_it_check_all(&s, "the last round");
     if (conc)
         concmap_free(s.cm);
     else
