@@ -91,6 +91,8 @@ struct shardmap {
 #define SHARD_WRITING 1u /* the seqcount's odd bit */
 #define SHARD_HELD    2u
 #define SHARD_WRITE   4u /* one write, in the count above the two flags */
+_Static_assert((SHARD_HELD | SHARD_WRITING) + 1 == SHARD_WRITE,
+               "adding one to a writer's word clears both flags and counts the write");
 
 /* Takes the lock, setting `bits` (SHARD_HELD, plus SHARD_WRITING for a
  * writer).  Acquire on success: the last holder's writes to the shard
@@ -126,17 +128,15 @@ static void shard_acquire_read(void *w) {
     shard_acquire(w, SHARD_HELD);
 }
 
-/* Releases the lock, clearing both flags and, after a write, counting it.
- * Only the holder writes the word, so the relaxed load reads back what it
- * stored.  Release: pairs with the next holder's acquire and with an
- * optimistic reader's first (acquire) load, which then sees the whole
- * write. */
-static inline void shard_release(_Atomic uint32_t *w) {
+/* Releases the lock: a writer's word has both flags set, so adding one
+ * clears them and counts the write; a reader's has HELD alone.  Only the
+ * holder writes the word, so the relaxed load reads back what it stored.
+ * Release: pairs with the next holder's acquire and with an optimistic
+ * reader's first (acquire) load, which then sees the whole write. */
+static inline void shard_release(_Atomic uint32_t *w, bool write) {
     GOMAP__HB_RELEASE(w); /* the release below, told to TSan */
     uint32_t c = atomic_load_explicit(w, memory_order_relaxed);
-    uint32_t next =
-        (c & SHARD_WRITING) ? (c & ~(SHARD_HELD | SHARD_WRITING)) + SHARD_WRITE : c & ~SHARD_HELD;
-    atomic_store_explicit(w, next, memory_order_release);
+    atomic_store_explicit(w, write ? c + 1 : c - SHARD_HELD, memory_order_release);
 }
 
 /* Takes a shard's lock for a write, or for reading under the lock (range,
@@ -154,10 +154,10 @@ static inline uint64_t lock_shard(shardmap *m, struct shard *s, bool write) {
                                       write ? shard_acquire_write : shard_acquire_read, &s->word);
 }
 
-static inline void unlock_shard(shardmap *m, struct shard *s, uint64_t t) {
+static inline void unlock_shard(shardmap *m, struct shard *s, bool write, uint64_t t) {
     if (t)
         gomap__lock_release_traced(m, SHARD_NAME, 1, t);
-    shard_release(&s->word);
+    shard_release(&s->word, write);
 }
 
 /* ---- shard choice --------------------------------------------------------- */
@@ -282,7 +282,7 @@ GOMAP__GUARDED_INLINE bool shard_load(void *owner, const void *key, uint64_t h, 
     gomap__prefetch(s->g.map, h);
     uint64_t t = lock_shard(m, s, false);
     bool found = gomap__guarded_get(&s->g, key, h, value_out);
-    unlock_shard(m, s, t);
+    unlock_shard(m, s, false, t);
     return found;
 }
 
@@ -300,7 +300,7 @@ GOMAP__GUARDED_INLINE struct gomap__guarded *shard_lock_write(void *owner, uint6
 
 GOMAP__GUARDED_INLINE void shard_unlock_write(void *owner, struct gomap__guarded *g, uint64_t t) {
     struct shard *s = GOMAP__CONTAINER_OF(g, struct shard, g);
-    unlock_shard(owner, s, t);
+    unlock_shard(owner, s, true, t);
 }
 
 static const struct gomap__locking SHARD_LOCKING = {shard_hash, shard_lock_write,
@@ -330,7 +330,7 @@ static void range_lock(void *arg) {
 }
 
 static void range_unlock(void *arg) {
-    shard_release(&((struct range_arg *)arg)->s->word);
+    shard_release(&((struct range_arg *)arg)->s->word, false);
 }
 
 void shardmap_range(shardmap *m, concmap_range_fn fn, void *ctx) {
@@ -355,7 +355,7 @@ void shardmap_clear(shardmap *m) {
         uint64_t t = lock_shard(m, s, true);
         gomap_clear(s->g.map);
         gomap__guarded_publish_len(&s->g);
-        unlock_shard(m, s, t);
+        unlock_shard(m, s, true, t);
     }
 }
 
@@ -436,7 +436,7 @@ static size_t load_many_locked(shardmap *m, const void *keys, size_t n, void *va
             uint64_t t = lock_shard(m, s, false);
             (void)gomap__get_many_hashed(s->g.map, kp + r, hs + r, e - r, v + r);
             found += gomap__guarded_many_out(&s->g, v + r, pos + r, e - r, values_out, found_out);
-            unlock_shard(m, s, t);
+            unlock_shard(m, s, false, t);
             r = e;
         }
     }
