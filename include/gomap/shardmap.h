@@ -18,8 +18,9 @@
  * the lock instead.  That path applies to keys of fixed size (u64, u32,
  * bytes) with the built-in hash and values of at most 128 bytes; other maps
  * (strings, user functions, larger values) and ThreadSanitizer builds load
- * under the lock.  Writes take the shard's lock: a mutex that spins briefly,
- * then sleeps (Go's sync.Mutex's policy).  docs/design-family.md has the
+ * under the lock.  Writes take the shard's lock, which is the same word as
+ * its sequence counter: a waiter spins briefly, then yields its CPU (as
+ * rwmap's lock and TBB's spin mutexes do).  docs/design-family.md has the
  * measurements behind both choices.
  *
  * Every single-key operation is linearizable (it touches one shard under its
