@@ -155,6 +155,7 @@ static const unsigned char *vdata_const(const struct sm_value *v) {
 struct sm_table {
     struct sm_obj obj;
     gomap *m;
+    long weight; /* once retired: what it adds to m->retired_tables */
 };
 
 struct syncmap {
@@ -169,6 +170,10 @@ struct syncmap {
     struct gomap__reclaim reclaim;
     char pad0[64];
     atomic_long live; /* see "Len" above; its own cache line: every write touches it */
+    /* The entries of the retired tables not yet freed: a table is one
+     * retired object but the size of the map, so the pacing (sm_pace)
+     * counts it by its entries.  Relaxed: a heuristic, as the pacing. */
+    atomic_long retired_tables;
     char pad1[64];
     /* Under mu. */
     struct gomap__traced_mutex mu;
@@ -226,10 +231,14 @@ static void obj_free_now(syncmap *m, struct sm_obj *o) {
         sm_dealloc(m, e, entry_bytes(m));
         break;
     }
-    case SM_TABLE:
-        gomap_free(((struct sm_table *)o)->m);
+    case SM_TABLE: {
+        struct sm_table *t = (struct sm_table *)o;
+        if (t->weight)
+            atomic_fetch_sub_explicit(&m->retired_tables, t->weight, memory_order_relaxed);
+        gomap_free(t->m);
         sm_dealloc(m, o, sizeof(struct sm_table));
         break;
+    }
     }
 }
 
@@ -244,10 +253,16 @@ static void obj_free_cb(struct gomap__rcu_head *h) {
 /* Retires an object this thread just unlinked (now: the map is being freed
  * and nobody can read it, free at once). */
 static void obj_retire(syncmap *m, struct sm_obj *o, bool now) {
-    if (now)
+    if (now) {
         obj_free_now(m, o);
-    else
-        gomap__rcu_retire(&m->reclaim, &o->rcu, obj_free_cb);
+        return;
+    }
+    if ((enum sm_obj_type)(o->owner_type & 3) == SM_TABLE) {
+        struct sm_table *t = (struct sm_table *)o;
+        t->weight = (long)gomap_len(t->m) + 1;
+        atomic_fetch_add_explicit(&m->retired_tables, t->weight, memory_order_relaxed);
+    }
+    gomap__rcu_retire(&m->reclaim, &o->rcu, obj_free_cb);
 }
 
 /* A new copy of `value` (NULL: zeros), or NULL on ENOMEM. */
@@ -336,6 +351,7 @@ static struct sm_table *table_new(syncmap *m, size_t hint) {
     struct sm_table *t = obj_new(m, SM_TABLE, sizeof *t);
     if (!t)
         return NULL;
+    t->weight = 0;
     gomap_config cfg = m->tcfg;
     cfg.hint = hint;
     if (gomap__new_seeded(&t->m, &cfg, m->seed) != 0) {
@@ -912,6 +928,7 @@ int syncmap_new(syncmap **out, const gomap_config *cfg) {
     m->seed = seed;
     atomic_init(&m->reclaim.pending, 0);
     atomic_init(&m->live, 0);
+    atomic_init(&m->retired_tables, 0);
     gomap__traced_mutex_init(&m->mu, m, GOMAP__VARIANT_NAME(SYNC));
     /* The hint sizes the first dirty table.  Built now, so that a hint no
      * memory can hold is ENOMEM here (as for the other variants) rather
@@ -1012,15 +1029,18 @@ static int small_swap(syncmap *m, const void *key, uint64_t h, const void *value
 
 /* Retired objects (value copies, entries, old tables) a map may have
  * waiting for reclamation before its writers are paced: twice its live
- * entries plus SYNCMAP_RETIRED_SLACK, so that retired memory stays within a
- * small multiple of the map (a retired table counts once but is the size of
- * the map: promotions are rare next to writes).  Called after the section,
+ * entries plus SYNCMAP_RETIRED_SLACK, less the entries of the retired tables
+ * still waiting (a table is one object but the size of the map, and with new
+ * keys arriving promotions retire one every few thousand writes), so that
+ * retired memory stays within a small multiple of the map.  Called after the section,
  * outside any lock (gomap__rcu_throttle may wait for the reclaimer). */
 #define SYNCMAP_RETIRED_SLACK 8192
 
 static void sm_pace(syncmap *m) {
     long live = atomic_load_explicit(&m->live, memory_order_relaxed);
-    gomap__rcu_throttle(&m->reclaim, 2 * (size_t)(live > 0 ? live : 0) + SYNCMAP_RETIRED_SLACK);
+    long tables = atomic_load_explicit(&m->retired_tables, memory_order_relaxed);
+    long limit = 2 * (live > 0 ? live : 0) + SYNCMAP_RETIRED_SLACK - (tables > 0 ? tables : 0);
+    gomap__rcu_throttle(&m->reclaim, limit > 2 ? (size_t)limit : 2);
 }
 
 int syncmap_swap(syncmap *m, const void *key, const void *value, void *previous_out, bool *loaded) {

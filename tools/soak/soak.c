@@ -24,9 +24,11 @@
  * bytes the map holds (counted by its allocator hook) and RSS must show no
  * trend: averaged over the last quarter of the run they may not exceed 1.5
  * times their average over the second quarter (plus 1 MiB for the map, 16
- * MiB for RSS); runs shorter than 20 s are not judged (warm-up).  The
- * printed line gives min, max per half and quarter averages, for
- * docs/hardening.md.
+ * MiB for RSS); runs shorter than 20 s are not judged (warm-up).  And the
+ * memory retired but not yet freed must stay small: the most the map held
+ * at any sample may not exceed 4 times what it holds at rest (once the
+ * workload stops and reclamation has caught up) plus 1 MiB.  The printed
+ * line gives min, max per half and quarter averages, for docs/hardening.md.
  *
  * Exit status: 0 when every invariant held, 1 on the first violation (which
  * is printed), 2 on bad usage.
@@ -351,6 +353,18 @@ static int soak_variant(const char *kind) {
     if (concmap_len(map) != expect_len)
         violated("final len %zu, expected %zu", concmap_len(map), expect_len);
 
+    /* the map at rest: no writer runs, so once the reclaimer has freed what
+     * was retired the bytes it holds stop changing (20 samples 10 ms apart
+     * alike; at most 5 s, which a stalled reclaimer would exceed: then the
+     * last figure stands, and the bound below judges it) */
+    long long rest = hard_live(&alloc);
+    for (int same = 0, tries = 0; same < 20 && tries < 500; tries++) {
+        usleep(10000);
+        long long now = hard_live(&alloc);
+        same = now == rest ? same + 1 : 0;
+        rest = now;
+    }
+
     /* memory: the curve must be flat after warm-up.  A trend (memory that
      * grows with time while the live set does not) shows as the last
      * quarter's average well above the second quarter's; fluctuations
@@ -389,18 +403,21 @@ static int soak_variant(const char *kind) {
     bool judged = elapsed >= 20;
     bool bounded =
         !judged || (q4_live <= 1.5 * q2_live + (1 << 20) && q4_rss <= 1.5 * q2_rss + (16 << 20));
+    long long peak = live1 > live2 ? live1 : live2, peak_bound = 4 * rest + (1 << 20);
+    bool within = !judged || peak <= peak_bound;
     unsigned long long ops = atomic_load(&total_ops);
     printf("%-5s %6.1fs %u thr %10llu ops (%8.0f/s) %6llu walks | rss MiB min %.1f, max "
            "%.1f / %.1f, avg Q2 %.1f Q4 %.1f | map KiB max %lld / %lld, avg Q2 %.0f Q4 %.0f, "
-           "end %lld | %s\n",
+           "end %lld, at rest %lld, bound %lld | %s%s\n",
            kind, elapsed, opt.threads, ops, (double)ops / elapsed,
            (unsigned long long)atomic_load(&walks), (double)rss_min / 1048576.0,
            (double)rss1 / 1048576.0, (double)rss2 / 1048576.0, q2_rss / 1048576.0,
            q4_rss / 1048576.0, live1 / 1024, live2 / 1024, q2_live / 1024, q4_live / 1024,
-           hard_live(&alloc) / 1024,
+           hard_live(&alloc) / 1024, rest / 1024, peak_bound / 1024,
            !judged   ? "memory not judged (< 20 s)"
            : bounded ? "bounded"
-                     : "GROWING");
+                     : "GROWING",
+           judged && !within ? ", PEAK OVER BOUND" : "");
     fflush(stdout);
 
     concmap_free(map);
@@ -418,6 +435,13 @@ static int soak_variant(const char *kind) {
     }
     if (!bounded) {
         fprintf(stderr, "soak [%s]: memory kept growing under churn\n", kind);
+        return 1;
+    }
+    if (!within) {
+        fprintf(stderr,
+                "soak [%s]: the map held %lld KiB at its peak, over the bound of 4 x its %lld KiB "
+                "at rest + 1 MiB = %lld KiB (memory retired faster than it was freed)\n",
+                kind, peak / 1024, rest / 1024, peak_bound / 1024);
         return 1;
     }
     (void)final_checks;
