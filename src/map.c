@@ -253,22 +253,32 @@ struct gomap {
      * being atomic keeps the deliberately racing tests meaningful under
      * TSan.  A serializing map uses it as a lock (see "survive modes"). */
     _Atomic int writing;
+    /* 0 when gomap.h's inline u64 lookup may run on this map: u64 keys, the
+     * library's own hash and equality, 8-byte values (so a slot is 16 bytes,
+     * the value at 8: the inline code uses those constants) and no growth
+     * in progress.  Kept by update_view_slow wherever one of those changes.
+     * With `writing` it makes the header's first 5 bytes, all zero exactly
+     * when the inline lookup may run and no write runs: the inline lookup
+     * tests both in one load of the head word (the first 8 bytes) less
+     * clear24. */
+    uint8_t view_slow;
+    /* The low 24 bits of clear_seq (its bytes in memory order, from
+     * store_clear24), completing the head word: an iteration step compares
+     * the whole head word with the value it expects (head_expected: writing
+     * word 0, the shape and clear24 it last saw) — one test for a write
+     * running (Go's mapiternext check), a serializing or freed map, a growth
+     * begun or ended, and a clear. */
+    uint8_t clear24[3];
+    uint8_t B;         /* log2 of the bucket count; 0 before the first insert */
+    uint8_t kind;      /* K_* */
+    uint8_t same_size; /* growing to the same size (valid while oldarr) */
     /* Why a write takes its slow path even without a conflict: WSLOW_CB, the
      * map has a user hash or equal function (check reentrancy); WSLOW_STACK,
      * record the writer's stack (GOMAP_DEBUG=writerstack=1); WSLOW_SERIAL,
      * the map serializes conflicting calls.  One byte, so the fast path
      * tests it once. */
     uint8_t wslow;
-    uint8_t B;         /* log2 of the bucket count; 0 before the first insert */
-    uint8_t kind;      /* K_* */
-    uint8_t same_size; /* growing to the same size (valid while oldarr) */
-    uint16_t voff;     /* offset of the value in a slot */
-    /* 0 when gomap.h's inline u64 lookup may run on this map: u64 keys, the
-     * library's own hash and equality, 8-byte values (so a slot is 16 bytes,
-     * the value at 8: the inline code uses those constants) and no growth
-     * in progress.  One byte, so the inline path tests the map's shape once;
-     * kept by update_view_slow wherever one of those changes. */
-    uint8_t view_slow;
+    uint16_t voff; /* offset of the value in a slot */
     uint32_t slot_size;
     uint32_t vsize;
     size_t count;          /* live entries; gomap_len */
@@ -329,8 +339,12 @@ struct gomap {
  * slots: the two layouts must agree. */
 #define VIEW_SAME(f, g)                                                                            \
     _Static_assert(offsetof(struct gomap, f) == offsetof(struct gomap__view, g), "view: " #f)
-VIEW_SAME(writing, writing);
-VIEW_SAME(view_slow, slow);
+VIEW_SAME(writing, head);
+/* The head word (see view_slow) is exactly writing, view_slow and
+ * clear24. */
+_Static_assert(sizeof(int) == 4 && offsetof(struct gomap, view_slow) == 4 &&
+                   offsetof(struct gomap, clear24) == 5 && offsetof(struct gomap, B) == 8,
+               "view: head word");
 VIEW_SAME(mask, mask);
 VIEW_SAME(tops, tops);
 VIEW_SAME(nexts, nexts);
@@ -601,6 +615,14 @@ static void install_array(gomap *m, barray *a) {
 static void update_view_slow(gomap *m) {
     m->view_slow = !(m->kind == K_U64 && m->vsize == 8 && m->voff == 8 && m->slot_size == 16 &&
                      m->oldtops == NULL);
+}
+
+/* Copies clear_seq's low 24 bits into clear24 (see the field), after a
+ * clear. */
+static void store_clear24(gomap *m) {
+    uint64_t c = m->clear_seq;
+    for (int i = 0; i < 3; i++)
+        m->clear24[i] = (uint8_t)(c >> (8 * i));
 }
 
 /* Makes `a` the map's old array (being evacuated); NULL: not growing. */
@@ -2632,6 +2654,7 @@ GOMAP_API void gomap_clear(gomap *m) {
     m->noverflow = 0;
     m->count = 0;
     m->clear_seq++;
+    store_clear24(m);
     atomic_store_explicit(&m->iters->flags, 0, memory_order_relaxed);
     write_end(m, wtok);
 }
@@ -2674,8 +2697,25 @@ GOMAP_API size_t gomap_len(const gomap *m) {
  *   bucket       current bucket header (chain_end_word before the first step)
  *   slots        current bucket's slots
  *   start_bucket, bucket_index, check_bucket, offset, i, wrapped, B: Go's
- *   clear_seq    the map's clear_seq at the start */
+ *   clear_seq    the map's clear_seq at the start
+ *   head         the map's head word as gomap.h's inline step expects it
+ *                (head_expected), kept by every step of the library's */
 #define NO_CHECK ((uintptr_t)-1)
+
+/* The head word an iteration step expects (see struct gomap's view_slow and
+ * clear24): no write running (writing 0, so that a serializing or freed map,
+ * whose word is never 0, always takes the library's step), the map's shape
+ * byte and clear24 as they are now. */
+static uint64_t head_expected(const gomap *m) {
+    struct {
+        int writing;
+        uint8_t view_slow, clear24[3];
+    } h = {0, m->view_slow, {m->clear24[0], m->clear24[1], m->clear24[2]}};
+    _Static_assert(sizeof h == sizeof(uint64_t), "head word");
+    uint64_t w;
+    memcpy(&w, &h, sizeof w);
+    return w;
+}
 
 static const uint64_t chain_end_word = 0;
 
@@ -2705,6 +2745,7 @@ GOMAP_API void gomap_iter_init(gomap_iter *it, const gomap *m) {
     it->bucket_index = it->start_bucket;
     it->check_bucket = NO_CHECK;
     it->clear_seq = m->clear_seq;
+    it->head = head_expected(m);
     it->key_in_slot = m->config_kind != GOMAP_KEY_STRING;
     mark_iter(m, growing(m) ? ITER_NEW | ITER_OLD : ITER_NEW);
     it->cohort = m->iter_phase;
@@ -2954,6 +2995,9 @@ GOMAP_API bool(gomap_iter_next)(gomap_iter *it, const void **key, void **value) 
     GOMAP_PROBE2(op, (const void *)m, 3);
     if (unlikely(it->clear_seq != m->clear_seq))
         return iter_step(it, key, value);
+    /* Neither a write nor a clear: the inline step's next compare expects
+     * the map's shape as it is now (a growth may have begun or ended). */
+    it->head = head_expected(m);
     /* The common step, kept small enough to need no saved registers: the
      * next slot of the current bucket holds a live entry (not evacuated,
      * and the bucket is not an old one read for a growing map).  Anything

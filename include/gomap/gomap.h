@@ -323,6 +323,7 @@ typedef struct gomap_iter {
     uintptr_t bucket_index;
     uintptr_t check_bucket;
     uint64_t clear_seq;
+    uint64_t head; /* the map's head word as a step expects it */
     uint8_t B;
     uint8_t offset;
     uint8_t i;
@@ -556,11 +557,14 @@ static inline void *gomap__typed_result(int err, void *m) {
  * tracer is attached, so that the probe still counts every get) takes the
  * library's path (gomap__get_u64) instead. */
 struct gomap__view {
-    int writing; /* read with a relaxed atomic load */
-    uint8_t wslow_, B_, kind_, same_size_;
+    /* The head word: the writing word (4 bytes), then a byte that is nonzero
+     * when the inline lookup does not handle the map's shape (`slow` above),
+     * then 3 bytes of the map's count of clears.  Its first 5 bytes all
+     * zero: the inline lookup may run.  Read with one relaxed atomic load. */
+    uint64_t head;
+    uint8_t B_, kind_, same_size_, wslow_;
     uint16_t voff; /* offset of the value in a slot */
-    uint8_t slow;  /* nonzero: take the library's path (see above) */
-    uint8_t pad_;
+    uint16_t pad_;
     uint32_t slot_size;
     uint32_t vsize_;
     size_t count_;
@@ -602,24 +606,37 @@ __attribute__((always_inline)) static inline uint64_t gomap__match8(uint64_t top
  * register. */
 GOMAP_API void *gomap__get_u64(const gomap *m, uint64_t k);
 
+/* The head word's first 5 bytes (a shift, which also sets the flags the
+ * test needs). */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define GOMAP__HEAD_FIRST5(h) ((h) >> 24)
+#else
+#define GOMAP__HEAD_FIRST5(h) ((h) << 24)
+#endif
+
 __attribute__((always_inline)) static inline const uint64_t *gomap__u64u64_find(const gomap *m,
                                                                                 uint64_t k) {
     const struct gomap__view *v = (const struct gomap__view *)(const void *)m;
     if (v == GOMAP_NULL)
         return GOMAP_NULL;
+        /* The head word before any other field is read: its first 5 bytes are
+         * nonzero when a write is running, the map serializes conflicting calls
+         * (GOMAP_DEBUG=conflict=report|count) or was freed (checkfree) — as
+         * gomap_get checks the writing word first, the library's path reports,
+         * waits or stops, and a serializing map's reader then never reads a
+         * field a writer is changing — or when the inline code does not handle
+         * the map's shape.  One relaxed load tests both: the word publishes
+         * nothing in the default mode.  Without detection only the shape byte
+         * is tested. */
 #ifndef GOMAP_NO_DETECT
-    /* The writing word first, before any other field is read, as gomap_get
-     * checks it: nonzero means a write is running, the map serializes
-     * conflicting calls (GOMAP_DEBUG=conflict=report|count) or was freed
-     * (checkfree); the library's path reports, waits or stops, and a
-     * serializing map's reader then never reads a field a writer is
-     * changing.  One relaxed load: the word publishes nothing in the default
-     * mode. */
-    if (__builtin_expect(__atomic_load_n(&v->writing, __ATOMIC_RELAXED) != 0, 0))
+    if (__builtin_expect(GOMAP__HEAD_FIRST5(__atomic_load_n(&v->head, __ATOMIC_RELAXED)) != 0 ||
+                             *v->op_traced != 0,
+                         0))
+        return (const uint64_t *)gomap__get_u64(m, k);
+#else
+    if (__builtin_expect(((const uint8_t *)&v->head)[4] != 0 || *v->op_traced != 0, 0))
         return (const uint64_t *)gomap__get_u64(m, k);
 #endif
-    if (__builtin_expect(v->slow != 0 || *v->op_traced != 0, 0))
-        return (const uint64_t *)gomap__get_u64(m, k);
     /* The library's integer hash (src/hash.h). */
     __uint128_t r = (__uint128_t)(k ^ v->s0) * v->s1;
     uint64_t x = ((uint64_t)r ^ (uint64_t)(r >> 64)) * 0x9e3779b97f4a7c15ull;
@@ -688,6 +705,20 @@ __attribute__((always_inline)) static inline unsigned gomap__live8(uint64_t top)
  * Like the library it checks the writing word at each step (Go's
  * mapiternext check), and a slot's tophash byte again when its turn comes,
  * so that an entry deleted or evacuated meanwhile goes to the library. */
+/* The inline step's checks of the map (see gomap__iter_next).  With
+ * detection, one compare of the head word each step, and at each move to
+ * the next bucket the whole count of clears, of which the head word holds
+ * only the low 24 bits: after exactly 2^24 clears between two steps the
+ * iteration still ends there, at the end of its bucket. */
+#ifndef GOMAP_NO_DETECT
+#define GOMAP__ITER_HEAD_CHANGED(it, v)                                                            \
+    (__atomic_load_n(&(v)->head, __ATOMIC_RELAXED) != (it)->head)
+#define GOMAP__ITER_CLEARED_WRAPPED(it, v) ((it)->clear_seq != (v)->clear_seq)
+#else
+#define GOMAP__ITER_HEAD_CHANGED(it, v)    ((it)->clear_seq != (v)->clear_seq)
+#define GOMAP__ITER_CLEARED_WRAPPED(it, v) 0
+#endif
+
 __attribute__((always_inline)) static inline bool gomap__iter_next(gomap_iter *it, const void **key,
                                                                    void **value) {
     const struct gomap__view *v;
@@ -695,11 +726,14 @@ __attribute__((always_inline)) static inline bool gomap__iter_next(gomap_iter *i
     if (it == GOMAP_NULL || it->m == GOMAP_NULL)
         return false;
     v = (const struct gomap__view *)(const void *)it->m;
-#ifndef GOMAP_NO_DETECT
-    if (__builtin_expect(__atomic_load_n(&v->writing, __ATOMIC_RELAXED) != 0, 0))
-        return (gomap_iter_next)(it, key, value);
-#endif
-    if (__builtin_expect(it->clear_seq != v->clear_seq || *v->op_traced != 0 ||
+    /* Go's mapiternext check of the writing word and the clear check in one
+     * relaxed load and compare: the head word against the value the
+     * iterator expects (writing word 0, the map's shape byte and the low 24
+     * bits of its count of clears as the last step saw them).  Any change
+     * (a write running, a serializing or freed map, a clear, a growth begun
+     * or ended) goes to the library, which sorts it out.  Without detection
+     * only the clear check, on the whole count. */
+    if (__builtin_expect(GOMAP__ITER_HEAD_CHANGED(it, v) || *v->op_traced != 0 ||
                              it->check_bucket != ~(uintptr_t)0 ||
                              (key != GOMAP_NULL && !it->key_in_slot),
                          0))
@@ -715,7 +749,7 @@ __attribute__((always_inline)) static inline bool gomap__iter_next(gomap_iter *i
         if ((top >> 56) != 0 && *(void *const *)it->next != GOMAP_NULL)
             return (gomap_iter_next)(it, key, value);
         if (it->tops != (const void *)v->tops || v->oldtops_ != GOMAP_NULL ||
-            (bi == it->start_bucket && it->wrapped))
+            GOMAP__ITER_CLEARED_WRAPPED(it, v) || (bi == it->start_bucket && it->wrapped))
             return (gomap_iter_next)(it, key, value);
         top = v->tops[bi];
         it->bucket = (void *)(uintptr_t)&v->tops[bi];
