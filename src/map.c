@@ -613,16 +613,21 @@ static void install_array(gomap *m, barray *a) {
 /* Recomputes view_slow (see the field) after its kind, layout or growth
  * changed. */
 static void update_view_slow(gomap *m) {
-    m->view_slow = !(m->kind == K_U64 && m->vsize == 8 && m->voff == 8 && m->slot_size == 16 &&
+    uint8_t slow = !(m->kind == K_U64 && m->vsize == 8 && m->voff == 8 && m->slot_size == 16 &&
                      m->oldtops == NULL);
+    /* A relaxed atomic store: a reader's check loads the whole head word
+     * atomically, also while a write runs (then only to see the writing
+     * word set and take the slow path, which in the survive modes waits),
+     * and the head's other bytes must not be plain stores racing with it. */
+    __atomic_store_n(&m->view_slow, slow, __ATOMIC_RELAXED);
 }
 
 /* Copies clear_seq's low 24 bits into clear24 (see the field), after a
  * clear. */
 static void store_clear24(gomap *m) {
     uint64_t c = m->clear_seq;
-    for (int i = 0; i < 3; i++)
-        m->clear24[i] = (uint8_t)(c >> (8 * i));
+    for (int i = 0; i < 3; i++) /* relaxed atomic stores: see update_view_slow */
+        __atomic_store_n(&m->clear24[i], (uint8_t)(c >> (8 * i)), __ATOMIC_RELAXED);
 }
 
 /* Makes `a` the map's old array (being evacuated); NULL: not growing. */
