@@ -1315,10 +1315,10 @@ ALWAYS_INLINE void *get_impl(const gomap *m, const void *key, uint64_t hash, boo
 
 /* ---- batched lookup ---------------------------------------------------------- */
 
-/* Keys per group of a batched lookup: enough independent lookups in flight to
- * hide a DRAM access (a core keeps 10-12 line fills outstanding), few enough
- * that a group's state stays in registers and L1. */
-#define MANY_GROUP 64
+/* Keys per group of a batched lookup: with the three-stage pipeline of
+ * lookup_many, about three groups' lines are in flight at once, around the
+ * 10-12 line fills a core keeps outstanding; a group's state stays in L1. */
+#define MANY_GROUP 16
 
 /* The size of the key argument of gomap_get (what `key` points to). */
 ALWAYS_INLINE size_t key_arg_size(const gomap *m, int kind) {
@@ -1339,51 +1339,92 @@ ALWAYS_INLINE size_t key_arg_size(const gomap *m, int kind) {
     }
 }
 
-/* Looks up n keys in three passes over groups of MANY_GROUP, so the cache
- * misses of a group overlap instead of following one another (the idea of
- * boost's bulk visit and of abseil's prefetch-then-find): (1) hash each key,
- * find its home bucket and prefetch the bucket's tophash line; (2) read each
- * tophash word, match it, and prefetch the slot of the first candidate;
- * (3) compare keys and follow chains as a single lookup does.  The keys are
- * either contiguous (`keys`, `stride` apart) or given by pointer (`keyv`),
- * with their hashes (`hashes`) or not.  Stores each value pointer (or NULL)
- * in out[i]; returns how many keys were found.  No misuse checks. */
+/* The state of one group of a batched lookup between its passes. */
+typedef struct many_group {
+    const void *k[MANY_GROUP]; /* the keys; NULL for an absurd one (absent) */
+    uint8_t t[MANY_GROUP];
+    bref b[MANY_GROUP];
+    uint64_t top[MANY_GROUP], mt[MANY_GROUP];
+} many_group;
+
+/* Pass 1 of a group: hash each key, find its home bucket, prefetch the
+ * bucket's tophash line.  (Prefetching the bucket's first slot line here
+ * too, before the tophash says which slot, was measured slower: the extra
+ * lines cost more bandwidth than the overlap saves.) */
+ALWAYS_INLINE void many_hash(const gomap *m, many_group *gr, const char *keys,
+                             const void *const *keyv, const uint64_t *hashes, size_t base, size_t g,
+                             size_t stride, int kind) {
+    for (size_t j = 0; j < g; j++) {
+        const void *k = keyv ? keyv[base + j] : keys + (base + j) * stride;
+        if (absurd_key(m, k, kind)) {
+            gr->k[j] = NULL;
+            continue;
+        }
+        gr->k[j] = k;
+        uint64_t h = hashes ? hashes[base + j] : hash_key(m, k, kind);
+        gr->t[j] = tophash(h);
+        gr->b[j] = home_bucket(m, h);
+        __builtin_prefetch(gr->b[j].top);
+    }
+}
+
+/* Pass 2: read each tophash word, match it, prefetch the slot of the first
+ * candidate. */
+ALWAYS_INLINE void many_match(const gomap *m, many_group *gr, size_t g) {
+    for (size_t j = 0; j < g; j++) {
+        if (!gr->k[j])
+            continue;
+        gr->top[j] = *gr->b[j].top;
+        gr->mt[j] = match_top(gr->top[j], gr->t[j]);
+        if (gr->mt[j])
+            __builtin_prefetch(gr->b[j].s + first_slot(gr->mt[j]) * m->slot_size);
+    }
+}
+
+/* Pass 3: compare keys and follow chains as a single lookup does. */
+ALWAYS_INLINE size_t many_probe(const gomap *m, const many_group *gr, size_t base, size_t g,
+                                void **out, int kind) {
+    size_t found = 0;
+    for (size_t j = 0; j < g; j++) {
+        char *slot =
+            gr->k[j] ? find_in_chain(m, gr->k[j], gr->t[j], gr->b[j], gr->top[j], gr->mt[j], kind)
+                     : NULL;
+        if (out)
+            out[base + j] = slot ? slot + m->voff : NULL;
+        found += slot != NULL;
+    }
+    return found;
+}
+
+/* Looks up n keys in three passes over groups of MANY_GROUP keys, so the
+ * cache misses of a group overlap instead of following one another (the
+ * idea of boost's bulk visit and of abseil's prefetch-then-find): (1) hash
+ * the keys and prefetch their tophash lines; (2) match the tophash words and
+ * prefetch the candidate slots; (3) compare keys.  The passes run as a
+ * software pipeline over the groups: step s runs pass 1 of group s, pass 2
+ * of group s - 1 and pass 3 of group s - 2, so that between a prefetch and
+ * its use there are the other passes of a step.  The keys are either
+ * contiguous (`keys`, `stride` apart) or given by pointer (`keyv`), with
+ * their hashes (`hashes`) or not.  Stores each value pointer (or NULL) in
+ * out[i]; returns how many keys were found.  No misuse checks. */
 ALWAYS_INLINE size_t lookup_many(const gomap *m, const char *keys, const void *const *keyv,
                                  const uint64_t *hashes, size_t n, void **out, int kind) {
     size_t stride = key_arg_size(m, kind);
     size_t found = 0;
-    for (size_t base = 0; base < n; base += MANY_GROUP) {
-        size_t g = n - base < MANY_GROUP ? n - base : MANY_GROUP;
-        const void *k[MANY_GROUP];
-        uint8_t t[MANY_GROUP];
-        bref b[MANY_GROUP];
-        uint64_t top[MANY_GROUP], mt[MANY_GROUP];
-        for (size_t j = 0; j < g; j++) {
-            k[j] = keyv ? keyv[base + j] : keys + (base + j) * stride;
-            if (absurd_key(m, k[j], kind)) {
-                k[j] = NULL;
-                continue;
-            }
-            uint64_t h = hashes ? hashes[base + j] : hash_key(m, k[j], kind);
-            t[j] = tophash(h);
-            b[j] = home_bucket(m, h);
-            __builtin_prefetch(b[j].top);
-        }
-        for (size_t j = 0; j < g; j++) {
-            if (!k[j])
-                continue;
-            top[j] = *b[j].top;
-            mt[j] = match_top(top[j], t[j]);
-            if (mt[j])
-                __builtin_prefetch(b[j].s + first_slot(mt[j]) * m->slot_size);
-        }
-        for (size_t j = 0; j < g; j++) {
-            char *slot = k[j] ? find_in_chain(m, k[j], t[j], b[j], top[j], mt[j], kind) : NULL;
-            if (out)
-                out[base + j] = slot ? slot + m->voff : NULL;
-            found += slot != NULL;
-        }
+    size_t ngroups = (n + MANY_GROUP - 1) / MANY_GROUP;
+    many_group gr[3];
+#define MANY_SIZE(i) (n - (i)*MANY_GROUP < MANY_GROUP ? n - (i)*MANY_GROUP : MANY_GROUP)
+    for (size_t step = 0; step < ngroups + 2; step++) {
+        if (step < ngroups)
+            many_hash(m, &gr[step % 3], keys, keyv, hashes, step * MANY_GROUP, MANY_SIZE(step),
+                      stride, kind);
+        if (step >= 1 && step - 1 < ngroups)
+            many_match(m, &gr[(step - 1) % 3], MANY_SIZE(step - 1));
+        if (step >= 2)
+            found += many_probe(m, &gr[(step - 2) % 3], (step - 2) * MANY_GROUP,
+                                MANY_SIZE(step - 2), out, kind);
     }
+#undef MANY_SIZE
     return found;
 }
 
