@@ -195,13 +195,15 @@ static int write_tput_plot(const mix_results *rs, const char *dir, const char *s
             *c = ' ';
     snprintf(cmd, sizeof cmd,
              "gnuplot -e \"data='%s'; out='%s/tput-%s-%s'; titles='%s'; title_text='%s, %s "
-             "keys: throughput vs threads'\" '%s/throughput.gp'",
-             path, dir, m->name, dn, titles, m->name, dn, script_dir);
+             "keys: throughput vs threads'\" '%s/throughput.gp' 2>>'%s/gnuplot.log'",
+             path, dir, m->name, dn, titles, m->name, dn, script_dir, dir);
     return system(cmd) == 0;
 }
 
 /* Writes gnuplot's data files into dir and runs the scripts of bench/plot/
- * (installed beside the executable as plot/).  Data layout, one file each:
+ * (installed beside the executable as plot/).  gnuplot's warnings (a
+ * contestant with no point in a plot) go to dir/gnuplot.log, not into the
+ * report the run prints; a failed run still counts as no plot.  Data layout, one file each:
  *   tput-<mix>-<dist>.dat   blocks per contestant: "threads mops" lines
  *   latency.dat             "map mix p50 p90 p99 p999" per latency cell
  *   memory.dat              "map bytes_per_entry" */
@@ -235,8 +237,9 @@ int mix_write_plots(const mix_results *rs, const char *dir) {
     }
     fclose(f);
     if (nlat) {
-        snprintf(cmd, sizeof cmd, "gnuplot -e \"data='%s'; out='%s/latency'\" '%s/latency.gp'",
-                 path, dir, script_dir);
+        snprintf(cmd, sizeof cmd,
+                 "gnuplot -e \"data='%s'; out='%s/latency'\" '%s/latency.gp' 2>>'%s/gnuplot.log'",
+                 path, dir, script_dir, dir);
         if (system(cmd) == 0)
             made++;
     }
@@ -257,8 +260,9 @@ int mix_write_plots(const mix_results *rs, const char *dir) {
     }
     fclose(f);
     if (nmem) {
-        snprintf(cmd, sizeof cmd, "gnuplot -e \"data='%s'; out='%s/memory'\" '%s/memory.gp'", path,
-                 dir, script_dir);
+        snprintf(cmd, sizeof cmd,
+                 "gnuplot -e \"data='%s'; out='%s/memory'\" '%s/memory.gp' 2>>'%s/gnuplot.log'",
+                 path, dir, script_dir, dir);
         if (system(cmd) == 0)
             made++;
     }
