@@ -33,8 +33,8 @@ if [ "${GOMAP_QUICK:-0}" != 1 ]; then
   build normal
   echo "=== soak: 60 s per thread-safe map ==="
   build-ci-normal/tools/soak/gomap-soak --seconds 60 --variant all --threads 3 || status=1
-  echo "=== fuzz: 180 s per target ==="
-  FUZZ_BUILD=build-ci-fuzz tools/fuzz.sh --seconds 180 || status=1
+  echo "=== fuzz: 150 s per target ==="
+  FUZZ_BUILD=build-ci-fuzz tools/fuzz.sh --seconds 150 || status=1
 fi
 # The test suite last, so that ctest's summary closes the output.
 for flavour in normal address thread; do
