@@ -213,12 +213,17 @@ static void *obj_new(syncmap *m, enum sm_obj_type type, size_t size) {
     return o;
 }
 
+/* The type obj_new stored in the low bits of owner_type. */
+static enum sm_obj_type obj_type(const struct sm_obj *o) {
+    return (enum sm_obj_type)(o->owner_type & 3);
+}
+
 static void value_free_now(syncmap *m, struct sm_value *v);
 
 /* Frees an object that nobody can reach any more (after a grace period, or
  * never published, or at syncmap_free). */
 static void obj_free_now(syncmap *m, struct sm_obj *o) {
-    switch ((enum sm_obj_type)(o->owner_type & 3)) {
+    switch (obj_type(o)) {
     case SM_VALUE:
         sm_dealloc(m, o, value_bytes(m));
         break;
@@ -257,7 +262,7 @@ static void obj_retire(syncmap *m, struct sm_obj *o, bool now) {
         obj_free_now(m, o);
         return;
     }
-    if ((enum sm_obj_type)(o->owner_type & 3) == SM_TABLE) {
+    if (obj_type(o) == SM_TABLE) {
         struct sm_table *t = (struct sm_table *)o;
         t->weight = (long)gomap_len(t->m) + 1;
         atomic_fetch_add_explicit(&m->retired_tables, t->weight, memory_order_relaxed);
@@ -277,8 +282,7 @@ static struct sm_value *value_new(syncmap *m, const void *value) {
 
 /* A copy with its own allocation (not a mark, not inline in an entry). */
 static bool value_owned(const struct sm_value *v) {
-    return value_live(v) && v != PRESENT &&
-           (((const struct sm_obj *)v)->owner_type & 3) == SM_VALUE;
+    return value_live(v) && v != PRESENT && obj_type((const struct sm_obj *)v) == SM_VALUE;
 }
 
 /* Frees a copy that was never published (or whose entry is being freed). */
