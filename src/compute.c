@@ -23,7 +23,7 @@ int gomap__compute_locked(gomap *map, const void *key, uint64_t h, size_t value_
     case CONCMAP_STORE:
         if (!loaded) {
             bool inserted;
-            int err = gomap__upsert(map, key, h, &slot, &inserted);
+            int err = gomap__upsert_locked(map, key, h, &slot, &inserted);
             if (err)
                 return err;
             *len_changed = true;
@@ -32,7 +32,7 @@ int gomap__compute_locked(gomap *map, const void *key, uint64_t h, size_t value_
         return 0;
     case CONCMAP_DELETE:
         if (loaded)
-            *len_changed = gomap__delete_hashed(map, key, h);
+            *len_changed = gomap__delete_hashed_locked(map, key, h);
         return 0;
     default:
         return 0;

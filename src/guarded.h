@@ -33,7 +33,9 @@
 
 /* The state a lock guards.  Invariants:
  *   - `map` is read under the lock (or optimistically, see shardmap.c) and
- *     written only under it exclusively; the pointer never changes;
+ *     written only under it exclusively, with the core map's locked writes
+ *     (map_internal.h: the lock, not the writing word, excludes misuse);
+ *     the pointer never changes;
  *   - `len` equals gomap_len(map) whenever no writer holds the lock: every
  *     write that changes the count stores it before unlocking.  It is the
  *     only field read without the lock;
@@ -230,7 +232,7 @@ GOMAP__GUARDED_INLINE size_t gomap__guarded_many_out(const struct gomap__guarded
 /* Finds or inserts the key under the write lock (held by the caller). */
 GOMAP__GUARDED_INLINE int gomap__guarded_upsert(struct gomap__guarded *g, const void *key,
                                                 uint64_t h, void **slot, bool *inserted) {
-    int err = gomap__upsert(g->map, key, h, slot, inserted);
+    int err = gomap__upsert_locked(g->map, key, h, slot, inserted);
     if (!err && *inserted)
         gomap__guarded_publish_len(g);
     return err;
@@ -285,7 +287,7 @@ GOMAP__GUARDED_INLINE bool gomap__guarded_load_and_delete(const struct gomap__lo
     struct gomap__guarded *g = L->lock_write(owner, h, &t);
     bool found = gomap__guarded_get(g, key, h, value_out);
     if (found) {
-        gomap__delete_hashed(g->map, key, h);
+        gomap__delete_hashed_locked(g->map, key, h);
         gomap__guarded_publish_len(g);
     }
     L->unlock_write(owner, g, t);
@@ -296,7 +298,7 @@ GOMAP__GUARDED_INLINE void gomap__guarded_delete(const struct gomap__locking *L,
                                                  const void *key) {
     uint64_t h = L->hash(owner, key), t;
     struct gomap__guarded *g = L->lock_write(owner, h, &t);
-    if (gomap__delete_hashed(g->map, key, h))
+    if (gomap__delete_hashed_locked(g->map, key, h))
         gomap__guarded_publish_len(g);
     L->unlock_write(owner, g, t);
 }
@@ -344,7 +346,7 @@ GOMAP__GUARDED_INLINE bool gomap__guarded_compare_and_delete(const struct gomap_
     const void *slot = gomap__get_hashed(g->map, key, h);
     bool ok = slot && gomap__value_equal(slot, old_value, g->value_size);
     if (ok) {
-        gomap__delete_hashed(g->map, key, h);
+        gomap__delete_hashed_locked(g->map, key, h);
         gomap__guarded_publish_len(g);
     }
     L->unlock_write(owner, g, t);

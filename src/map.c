@@ -147,6 +147,10 @@ typedef struct key_ops {
     int (*set)(gomap *m, const void *key, uint64_t hash, bool have_hash, const void *value,
                void **value_out, bool *inserted_out);
     bool (*del)(gomap *m, const void *key, uint64_t hash, bool have_hash);
+    /* The locked writes (set_impl's `checked` false), hash given. */
+    int (*set_locked)(gomap *m, const void *key, uint64_t hash, const void *value, void **value_out,
+                      bool *inserted_out);
+    bool (*del_locked)(gomap *m, const void *key, uint64_t hash);
     bool (*iter)(gomap_iter *it, const void **key, void **value);
     int (*evacuate)(gomap *m, uintptr_t ob);
     uint64_t (*hash)(const gomap *m, const void *key);
@@ -1594,15 +1598,18 @@ static void drop_iterator_memory(gomap *m) {
 }
 
 /* Go's hashGrow: allocates the new array and makes the current one old.
- * Evacuation happens later, in growWork.  ENOMEM: nothing changed. */
-static int hash_grow(gomap *m) {
+ * Evacuation happens later, in growWork.  ENOMEM: nothing changed.
+ * `checked`: the write set the writing word (not a locked write, see
+ * set_impl), so it is checked again here. */
+static int hash_grow(gomap *m, bool checked) {
     GOMAP_ASSERT(!growing(m));
     unsigned bigger = over_load_factor(m->count + 1, m->B) ? 1 : 0;
     unsigned newB = m->B + bigger;
     barray *a = new_array(m, newB);
     if (!a)
         return ENOMEM;
-    write_check_mid(m);
+    if (checked)
+        write_check_mid(m);
     GOMAP_PROBE5(grow_start, (void *)m, (unsigned)m->B, newB, !bigger, m->count);
     drop_iterator_memory(m);
     if (!iterations_live(m))
@@ -1992,10 +1999,11 @@ static int first_array(gomap *m, bool in_write) {
 
 /* Go's mapassign: finds the key or inserts it.  Returns 0 with *slot_out the
  * key's slot and *inserted whether it is new (its value then uninitialised),
- * or ENOMEM with the map unchanged.  Runs under the writing flag. */
+ * or ENOMEM with the map unchanged.  Runs under the writing flag, or (checked
+ * false) under the owner's lock (set_impl). */
 ALWAYS_INLINE int assign_impl(gomap *m, const void *key, uint64_t hash, char **slot_out,
-                              bool *inserted, int kind) {
-    if (unlikely(m->arr == NULL) && first_array(m, true))
+                              bool *inserted, int kind, bool checked) {
+    if (unlikely(m->arr == NULL) && first_array(m, checked))
         return ENOMEM;
     uint8_t t = tophash(hash);
     size_t ss = m->slot_size;
@@ -2033,7 +2041,7 @@ again:;
      * start over: the key's bucket changes. */
     if (!growing(m) &&
         (over_load_factor(m->count + 1, m->B) || too_many_overflow(m->noverflow, m->B))) {
-        if (hash_grow(m))
+        if (hash_grow(m, checked))
             return ENOMEM;
         goto again;
     }
@@ -2167,8 +2175,16 @@ ALWAYS_INLINE bool delete_impl(gomap *m, const void *key, uint64_t hash, int kin
 
 /* ---- dispatch: one instance of each hot path per key kind ------------------ */
 
+/* `checked` false: a locked write (gomap__upsert_locked and the other
+ * *_locked entry points of map_internal.h), which leaves the writing word
+ * alone.  Its caller's lock already serializes every write and every locked
+ * read of the map, so no misuse is left to detect, and the word's line is
+ * the header's first, which every lookup reads: not storing to it twice per
+ * write keeps that line shared between the cores.  A constant in each
+ * instance, so the checked writes pay nothing for it. */
 ALWAYS_INLINE int set_impl(gomap *m, const void *key, uint64_t hash, bool have_hash,
-                           const void *value, void **value_out, bool *inserted_out, int kind) {
+                           const void *value, void **value_out, bool *inserted_out, int kind,
+                           bool checked) {
     if (unlikely(m == NULL))
         gomap__fatal("assignment to entry in nil map");
     if (absurd_key(m, key, kind)) {
@@ -2176,13 +2192,13 @@ ALWAYS_INLINE int set_impl(gomap *m, const void *key, uint64_t hash, bool have_h
             *value_out = NULL;
         return EINVAL;
     }
-    int wtok = write_begin(m);
+    int wtok = checked ? write_begin(m) : 0;
     GOMAP_PROBE2(op, (void *)m, 1);
     if (!have_hash)
         hash = hash_key(m, key, kind);
     char *slot;
     bool inserted;
-    int r = assign_impl(m, key, hash, &slot, &inserted, kind);
+    int r = assign_impl(m, key, hash, &slot, &inserted, kind, checked);
     if (likely(r == 0)) {
         if (value_out) {
             if (inserted)
@@ -2196,16 +2212,18 @@ ALWAYS_INLINE int set_impl(gomap *m, const void *key, uint64_t hash, bool have_h
     } else if (value_out) {
         *value_out = NULL;
     }
-    write_end(m, wtok);
+    if (checked)
+        write_end(m, wtok);
     return r;
 }
 
-ALWAYS_INLINE bool del_impl(gomap *m, const void *key, uint64_t hash, bool have_hash, int kind) {
+ALWAYS_INLINE bool del_impl(gomap *m, const void *key, uint64_t hash, bool have_hash, int kind,
+                            bool checked) {
     if (m == NULL)
         return false;
     if (absurd_key(m, key, kind))
         return false;
-    int wtok = write_begin(m);
+    int wtok = checked ? write_begin(m) : 0;
     GOMAP_PROBE2(op, (void *)m, 2);
     bool r = false;
     if (m->count != 0) {
@@ -2215,7 +2233,8 @@ ALWAYS_INLINE bool del_impl(gomap *m, const void *key, uint64_t hash, bool have_
         if (r && unlikely(m->auto_shrink))
             maybe_shrink(m);
     }
-    write_end(m, wtok);
+    if (checked)
+        write_end(m, wtok);
     return r;
 }
 
@@ -2234,10 +2253,17 @@ ALWAYS_INLINE bool del_impl(gomap *m, const void *key, uint64_t hash, bool have_
     }                                                                                              \
     NOINLINE int set_##name(gomap *m, const void *key, uint64_t hash, bool have_hash,              \
                             const void *value, void **value_out, bool *inserted_out) {             \
-        return set_impl(m, key, hash, have_hash, value, value_out, inserted_out, k);               \
+        return set_impl(m, key, hash, have_hash, value, value_out, inserted_out, k, true);         \
     }                                                                                              \
     NOINLINE bool del_##name(gomap *m, const void *key, uint64_t hash, bool have_hash) {           \
-        return del_impl(m, key, hash, have_hash, k);                                               \
+        return del_impl(m, key, hash, have_hash, k, true);                                         \
+    }                                                                                              \
+    NOINLINE int set_locked_##name(gomap *m, const void *key, uint64_t hash, const void *value,    \
+                                   void **value_out, bool *inserted_out) {                         \
+        return set_impl(m, key, hash, true, value, value_out, inserted_out, k, false);             \
+    }                                                                                              \
+    NOINLINE bool del_locked_##name(gomap *m, const void *key, uint64_t hash) {                    \
+        return del_impl(m, key, hash, true, k, false);                                             \
     }                                                                                              \
     NOINLINE uint64_t hash_##name(const gomap *m, const void *key) {                               \
         return hash_key(m, key, k);                                                                \
@@ -2380,6 +2406,32 @@ bool gomap__delete_hashed(gomap *m, const void *key, uint64_t hash) {
     if (m == NULL)
         return false;
     DISPATCH(m, del, m, key, hash, true);
+}
+
+int gomap__upsert_locked(gomap *m, const void *key, uint64_t hash, void **value_slot,
+                         bool *inserted) {
+    if (unlikely(m == NULL))
+        gomap__fatal("assignment to entry in nil map");
+    void *vs = NULL;
+    bool ins = false;
+    int r = key_ops_table[m->kind].set_locked(m, key, hash, NULL, &vs, &ins);
+    if (value_slot)
+        *value_slot = vs;
+    if (inserted)
+        *inserted = r == 0 && ins;
+    return r;
+}
+
+int gomap__set_hashed_locked(gomap *m, const void *key, uint64_t hash, const void *value) {
+    if (unlikely(m == NULL))
+        gomap__fatal("assignment to entry in nil map");
+    DISPATCH(m, set_locked, m, key, hash, value, NULL, NULL);
+}
+
+bool gomap__delete_hashed_locked(gomap *m, const void *key, uint64_t hash) {
+    if (m == NULL)
+        return false;
+    DISPATCH(m, del_locked, m, key, hash);
 }
 
 /* ---- optimistic reads ------------------------------------------------------- */
@@ -2922,9 +2974,10 @@ ALWAYS_INLINE bool iter_next_impl(gomap_iter *it, const void **keyp, void **valp
 KEY_KINDS(DEFINE_ITER_FN)
 
 #define KEY_OPS_ENTRY(name, k)                                                                     \
-    [k] = {get_##name,  get_hashed_##name, set_##name,                                             \
-           del_##name,  iter_##name,       evacuate_##name,                                        \
-           hash_##name, get_many_##name,   get_many_hashed_##name},
+    [k] = {get_##name,      get_hashed_##name,     set_##name,                                     \
+           del_##name,      set_locked_##name,     del_locked_##name,                              \
+           iter_##name,     evacuate_##name,       hash_##name,                                    \
+           get_many_##name, get_many_hashed_##name},
 static const key_ops key_ops_table[NKEY_KINDS] = {KEY_KINDS(KEY_OPS_ENTRY)};
 
 /* A step of an iteration: the kind's full step, after the clear check. */

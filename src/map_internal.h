@@ -77,6 +77,19 @@ bool gomap__delete_hashed(gomap *m, const void *key, uint64_t hash);
  * A write (detected as one). */
 int gomap__upsert(gomap *m, const void *key, uint64_t hash, void **value_slot, bool *inserted);
 
+/* Locked writes: gomap__upsert, gomap__set_hashed and gomap__delete_hashed
+ * for a map whose owner's lock serializes every write and every locked read
+ * of it (rwmap's and shardmap's maps, syncmap's dirty table).  They leave the
+ * writing word alone: the lock rules out the misuse it detects, and not
+ * storing it keeps the header's first line, which every lookup (optimistic
+ * ones included) reads, shared between cores.  Everything else is the same.
+ * A map written this way must not also be written through the public
+ * functions without the same lock. */
+int gomap__upsert_locked(gomap *m, const void *key, uint64_t hash, void **value_slot,
+                         bool *inserted);
+int gomap__set_hashed_locked(gomap *m, const void *key, uint64_t hash, const void *value);
+bool gomap__delete_hashed_locked(gomap *m, const void *key, uint64_t hash);
+
 /* 0 if gomap_new would accept cfg (kind, sizes, user hash pair, allocator
  * functions), else EINVAL.  Allocates nothing: the thread-safe maps call it
  * before allocating their handle through cfg's allocator hook. */

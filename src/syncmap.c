@@ -629,7 +629,7 @@ static int entry_unexpunge_locked(syncmap *m, struct sm_entry *e, const void *ke
     if (atomic_load_explicit(&e->p, memory_order_relaxed) != EXPUNGED)
         return 0;
     void *slot;
-    if (gomap__upsert(m->dirty->m, key, h, &slot, NULL) != 0)
+    if (gomap__upsert_locked(m->dirty->m, key, h, &slot, NULL) != 0)
         return ENOMEM;
     memcpy(slot, &e, sizeof e);
     /* Relaxed: NULL publishes no data; a lock-free writer that sees it only
@@ -839,7 +839,7 @@ static int insert_new_locked(syncmap *m, const void *key, uint64_t h, const void
     struct sm_entry *e = entry_new(m, value);
     if (!e)
         return ENOMEM;
-    int rc = gomap__set_hashed(m->dirty->m, key, h, &e);
+    int rc = gomap__set_hashed_locked(m->dirty->m, key, h, &e);
     if (rc != 0) { /* ENOMEM, or EINVAL for a key no map can hold */
         obj_free_now(m, &e->obj);
         return rc;
@@ -1140,7 +1140,7 @@ static struct sm_entry *find_for_delete(syncmap *m, const void *key, uint64_t h,
         if (!e && rd_amended(r)) {
             e = table_find(m->dirty, key, h);
             if (e && detach) {
-                gomap__delete_hashed(m->dirty->m, key, h);
+                gomap__delete_hashed_locked(m->dirty->m, key, h);
                 *detached = e;
             }
             miss_locked(m);
