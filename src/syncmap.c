@@ -123,20 +123,26 @@ _Static_assert(sizeof(struct sm_entry) == offsetof(struct sm_value, data),
  * that follow it, so a store allocates nothing and a load follows no pointer
  * past the entry.  p then points to the cell holding the value (or is NULL or
  * EXPUNGED, as always).  Invariants:
- *   - a cell is written only by the holder of `lock`, and only while p does
- *     not point to it; p is set to point to a cell only by the lock holder,
- *     right after writing it (release);
+ *   - a cell is written only by the holder of `lock`: in place while p
+ *     points to it (an overwrite of a present value), else only while p does
+ *     not point to it, and p is then set to point to it right after (by
+ *     CAS, release);
  *   - every write that reads or replaces the value (store, swap, delete,
- *     compare-and-*, load-or-store) holds `lock`; the mark transitions under
- *     mu (expunge, unexpunge, clear) change p alone, by CAS or exchange,
- *     without it, so the lock holder sets p by CAS and retries when a mark
- *     moved it;
+ *     compare-and-*, load-or-store) holds `lock`, and so does clear when it
+ *     expunges the entry; the other mark transitions under mu (expunge:
+ *     NULL -> EXPUNGED, unexpunge: EXPUNGED -> NULL) change p alone, by CAS
+ *     or store, without it.  So while the lock is held a p that points to a
+ *     cell changes only by the holder's hand: an overwrite writes the value
+ *     in place, with one store and no CAS, and only a holder that found no
+ *     value (NULL) sets p by CAS, retrying when a mark moved it;
  *   - a reader takes no lock: it loads p, the cell, and p again, and keeps
  *     the cell's bits if p did not change.  The bits were the value at some
- *     instant between the two loads of p: the cell was either not rewritten
- *     since the first load (the value then), or rewritten and p moved back
- *     to it before the second load (the value then).  Cells are atomic words,
- *     so no read is torn. */
+ *     instant between the two loads of p: the cell's last write before the
+ *     reader read it was either an overwrite in place (the value from then
+ *     on), or the write of a holder that then pointed p at it (the value
+ *     from its CAS on, which comes before the second load of p, and no other
+ *     holder writes the cell in between).  Cells are atomic words, so no
+ *     read is torn. */
 struct sm_small {
     _Atomic uint64_t cell[2];
     _Atomic uint32_t lock; /* 0 free, 1 held */
@@ -482,16 +488,26 @@ static bool small_read(struct sm_entry *e, uint64_t *bits) {
     }
 }
 
-/* Writes `value` into the cell p does not point to and points p at it, under
- * the lock.  false when p is EXPUNGED (nothing done); else *had says whether
- * there was a value and *old holds it.  acq_rel: release publishes the cell,
- * acquire orders the previous cell's read (done before, under the lock). */
+/* Stores `value` under the lock: over a present value in place, else into a
+ * cell and p pointed at it.  false when p is EXPUNGED (nothing done); else
+ * *had says whether there was a value and *old holds it.  The in-place store
+ * is relaxed: the cell is the value, it publishes nothing, and the unlock's
+ * release orders it for the next holder.  The CAS's acq_rel: release
+ * publishes the cell, acquire orders the previous cell's read (done before,
+ * under the lock). */
 static bool small_try_swap(syncmap *m, struct sm_entry *e, const void *value, uint64_t *old,
                            bool *had) {
     struct sm_small *s = small_of(e);
     uint64_t nb = small_bits(m, value);
     small_lock(s);
     struct sm_value *p = atomic_load_explicit(&e->p, memory_order_acquire);
+    if (value_live(p)) { /* p stays put while we hold the lock (struct sm_small) */
+        *old = small_get(p);
+        atomic_store_explicit((_Atomic uint64_t *)(void *)p, nb, memory_order_relaxed);
+        *had = true;
+        small_unlock(s);
+        return true;
+    }
     for (;;) {
         if (p == EXPUNGED) {
             small_unlock(s);
@@ -549,20 +565,13 @@ static void small_try_cas(syncmap *m, struct sm_entry *e, const void *old, const
                           bool *swapped) {
     struct sm_small *s = small_of(e);
     uint64_t ob = small_bits(m, old), nb = small_bits(m, new_value);
-    *swapped = false;
     small_lock(s);
+    /* A present value stays put while we hold the lock (struct sm_small):
+     * compared and replaced in place. */
     struct sm_value *p = atomic_load_explicit(&e->p, memory_order_acquire);
-    for (;;) {
-        if (!value_live(p) || small_get(p) != ob)
-            break;
-        struct sm_value *c = p == small_cell(e, 0) ? small_cell(e, 1) : small_cell(e, 0);
-        atomic_store_explicit((_Atomic uint64_t *)(void *)c, nb, memory_order_relaxed);
-        if (atomic_compare_exchange_strong_explicit(&e->p, &p, c, memory_order_acq_rel,
-                                                    memory_order_acquire)) {
-            *swapped = true;
-            break;
-        }
-    }
+    *swapped = value_live(p) && small_get(p) == ob;
+    if (*swapped)
+        atomic_store_explicit((_Atomic uint64_t *)(void *)p, nb, memory_order_relaxed);
     small_unlock(s);
 }
 
@@ -875,9 +884,17 @@ static void clear_locked(syncmap *m, bool now) {
         gomap_iter_init(&it, src->m);
         while (gomap_iter_next(&it, NULL, &slot)) {
             memcpy(&e, slot, sizeof e);
+            /* A small value's entry is expunged under its lock, so that an
+             * overwrite in place (which holds it) finishes before or starts
+             * after (and then finds EXPUNGED): struct sm_small. */
+            struct sm_small *s = m->small ? small_of(e) : NULL;
+            if (s)
+                small_lock(s);
             /* acq_rel: acquire so the copy we retire is fully ours; the
              * release half publishes nothing. */
             struct sm_value *old = atomic_exchange_explicit(&e->p, EXPUNGED, memory_order_acq_rel);
+            if (s)
+                small_unlock(s);
             value_seen(old);
             if (value_live(old)) {
                 live_add(m, -1);
