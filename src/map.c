@@ -2147,11 +2147,9 @@ ALWAYS_INLINE bool delete_impl(gomap *m, const void *key, uint64_t hash, int kin
              * last one below i that is not EMPTY_ONE (every byte above i
              * is EMPTY_REST already); only a walk that empties the whole
              * bucket and has buckets before it leaves the word. */
-            uint64_t nt;
             if (followed) {
-                nt = top;
-                set_top(&nt, i, EMPTY_ONE);
-                *b.top = nt;
+                /* Byte i holds t (it matched): flip it to EMPTY_ONE. */
+                *b.top = top ^ ((uint64_t)(t ^ EMPTY_ONE) << (8 * i));
             } else {
                 uint64_t keep = ~match_top(top, EMPTY_ONE) & slots_below(i);
                 if (keep) {
@@ -2351,6 +2349,10 @@ GOMAP_API bool gomap_contains(const gomap *m, const void *key) {
 GOMAP_API int gomap_set(gomap *m, const void *key, const void *value) {
     if (unlikely(m == NULL))
         gomap__fatal("assignment to entry in nil map");
+    /* u64 keys skip the dispatch, and this copy of the insert path is
+     * compiled without the upsert's outputs. */
+    if (likely(m->kind == K_U64))
+        return set_impl(m, key, 0, false, value, NULL, NULL, K_U64);
     DISPATCH(m, set, m, key, 0, false, value, NULL, NULL);
 }
 
@@ -2399,6 +2401,9 @@ GOMAP_API void *gomap_upsert(gomap *m, const void *key, bool *inserted) {
 GOMAP_API bool gomap_delete(gomap *m, const void *key) {
     if (m == NULL)
         return false;
+    /* u64 keys, the commonest kind, skip the dispatch (as in gomap_get). */
+    if (likely(m->kind == K_U64))
+        return del_impl(m, key, 0, false, K_U64);
     DISPATCH(m, del, m, key, 0, false);
 }
 
