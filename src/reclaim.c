@@ -418,12 +418,15 @@ void gomap__rcu_throttle(struct gomap__reclaim *r, size_t limit) {
     /* Waits while the reclaimer makes progress (each finished batch restarts
      * the clock): a reclaimer that merely lags, for want of a CPU or behind
      * other maps' batches, is waited for, so the backlog stays bounded.  Only
-     * when no batch finishes for 2 ms, or 4 times as long as batches have
-     * been taking if that is longer (slow readers; at most 5 ms), does the
+     * when no batch finishes for 10 ms, or 4 times as long as batches have
+     * been taking if that is longer (slow readers; at most 20 ms), does the
      * writer go on: a reader stalled in a section, with which no grace
-     * period can end, then slows writers instead of blocking them. */
+     * period can end, then slows writers instead of blocking them.  The
+     * patience is that long because a reader preempted inside its section
+     * on a busy machine looks the same as a stalled one for a while
+     * (docs/hardening.md, section 5). */
     long patience = 4 * atomic_load_explicit(&rq_batch_ns, memory_order_relaxed);
-    patience = patience < 2000000 ? 2000000 : patience > 5000000 ? 5000000 : patience;
+    patience = patience < 10000000 ? 10000000 : patience > 20000000 ? 20000000 : patience;
     atomic_fetch_add_explicit(&rq_throttled, 1, memory_order_relaxed);
     unsigned long seen = atomic_load_explicit(&rq_batches, memory_order_relaxed);
     long idle = 0, ns = 20000;

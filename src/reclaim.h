@@ -136,9 +136,9 @@ void gomap__rcu_drain(struct gomap__reclaim *r, const char *who);
  * are, for as long as the reclaimer keeps finishing batches.  So with a
  * reclaimer that merely lags, r's retired memory stays within about `limit`
  * objects (plus one per writer); with a reader stalled in a section (no
- * batch finishes for ~2 ms), writers slow to ~500 writes/s instead of
- * blocking, and memory grows with what they still write (RCU's unavoidable
- * cost). */
+ * batch finishes for 10-20 ms), writers slow to 50-100 writes/s each instead
+ * of blocking, and memory grows with what they still write (RCU's
+ * unavoidable cost). */
 void gomap__rcu_throttle(struct gomap__reclaim *r, size_t limit);
 
 /* Waits until no object retired by any map is pending (all maps' counts are
