@@ -2352,7 +2352,7 @@ GOMAP_API int gomap_set(gomap *m, const void *key, const void *value) {
     /* u64 keys skip the dispatch, and this copy of the insert path is
      * compiled without the upsert's outputs. */
     if (likely(m->kind == K_U64))
-        return set_impl(m, key, 0, false, value, NULL, NULL, K_U64);
+        return set_impl(m, key, 0, false, value, NULL, NULL, K_U64, true);
     DISPATCH(m, set, m, key, 0, false, value, NULL, NULL);
 }
 
@@ -2403,7 +2403,7 @@ GOMAP_API bool gomap_delete(gomap *m, const void *key) {
         return false;
     /* u64 keys, the commonest kind, skip the dispatch (as in gomap_get). */
     if (likely(m->kind == K_U64))
-        return del_impl(m, key, 0, false, K_U64);
+        return del_impl(m, key, 0, false, K_U64, true);
     DISPATCH(m, del, m, key, 0, false);
 }
 
