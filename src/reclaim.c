@@ -36,7 +36,11 @@ static char gomap_rcu_tsan_sync;
  *               run: from then on each outermost section registers the
  *               thread and unregisters it again when it ends, so a later
  *               destructor (any round) may still use a syncmap or cowmap
- *               and the thread never exits registered.
+ *               and the thread never exits registered;
+ *   owed        the thread retired objects inside its current section
+ *               without waking the reclaimer (it was the only registered
+ *               thread, see gomap__rcu_retire): its outermost exit frees
+ *               them or wakes the reclaimer.
  * initial-exec: the library is position-independent, and the default model
  * would call __tls_get_addr on every load (measured: visible in a profile of
  * in-cache loads); two bytes of static TLS are always available, even when
@@ -44,6 +48,7 @@ static char gomap_rcu_tsan_sync;
 static _Thread_local struct {
     bool registered;
     bool exiting;
+    bool owed;
 } rcu_tls __attribute__((tls_model("initial-exec")));
 
 /* liburcu-memb's per-thread reader record (urcu/static/urcu-memb.h); its
@@ -65,6 +70,12 @@ struct rcu_thread {
 };
 static _Thread_local struct rcu_thread rcu_self;
 static struct rcu_thread *rcu_threads;
+
+/* The number of threads on rcu_threads.  Written under rcu_reg_lock; read
+ * relaxed by gomap__rcu_retire as a hint only (whether the retiring thread
+ * may be the only registered one): rcu_reclaim_alone decides under the
+ * lock. */
+static atomic_int rcu_nthreads;
 
 /* Fork safety.  A child has only the thread that called fork; liburcu's
  * registry still lists the others, and a lock that one of them held is held
@@ -92,6 +103,7 @@ static void rcu_register(void) {
     if (rcu_threads)
         rcu_threads->prev = &rcu_self;
     rcu_threads = &rcu_self;
+    atomic_fetch_add_explicit(&rcu_nthreads, 1, memory_order_relaxed);
     pthread_mutex_unlock(&rcu_reg_lock);
     rcu_tls.registered = true;
     if (!rcu_tls.exiting && !GOMAP__TSAN_RUNNING())
@@ -107,6 +119,7 @@ static void rcu_unregister(void) {
         rcu_threads = rcu_self.next;
     if (rcu_self.next)
         rcu_self.next->prev = rcu_self.prev;
+    atomic_fetch_sub_explicit(&rcu_nthreads, 1, memory_order_relaxed);
     pthread_mutex_unlock(&rcu_reg_lock);
     rcu_tls.registered = false;
     gomap__rcu_reader = NULL;
@@ -161,9 +174,13 @@ void gomap__rcu_enter(void) {
     urcu_memb_read_lock();
 }
 
+static void rcu_settle_owed(void);
+
 void gomap__rcu_exit(void) {
     TSAN_RELEASE(&gomap_rcu_tsan_sync);
     urcu_memb_read_unlock();
+    if (__builtin_expect(rcu_tls.owed, 0) && !urcu_memb_read_ongoing())
+        rcu_settle_owed();
     if (__builtin_expect(rcu_tls.exiting, 0) && !urcu_memb_read_ongoing())
         rcu_unregister();
 }
@@ -334,11 +351,130 @@ static void rcu_postfork_child(void) {
         rcu_self.next = rcu_self.prev = NULL;
         rcu_threads = &rcu_self;
     }
+    atomic_store_explicit(&rcu_nthreads, rcu_tls.registered ? 1 : 0, memory_order_relaxed);
     pthread_mutex_init(&rcu_reg_lock, NULL);
     pthread_mutex_init(&rcu_gp_lock, NULL);
     atomic_store_explicit(&rq_started, false, memory_order_relaxed);
     atomic_store_explicit(&rq_sleeping, 0, memory_order_relaxed);
     pthread_mutex_init(&rq_start_lock, NULL);
+}
+
+/* Whether no thread but the caller can be inside a read-side section:
+ * gomap registered no thread other than the caller (the only threads that
+ * can be inside a section, since every section registers its thread
+ * first).  The caller checks that it is outside any section itself.  Under
+ * rcu_reg_lock, so no thread registers or unregisters during the check: a
+ * thread registered earlier ended its sections before its unregistration,
+ * which the lock orders before this check; one that registers later starts
+ * its sections after the caller's unlock, and so sees every unlink made
+ * before it. */
+static bool rcu_alone_locked(void) {
+    return rcu_threads == NULL || (rcu_threads == &rcu_self && rcu_self.next == NULL);
+}
+
+/* Frees every queued object on the calling thread, without a grace period,
+ * when no other thread can be inside a section (rcu_alone_locked): an
+ * object is retired only once unlinked, so only a section that began before
+ * its retirement can hold it, and none can be running.  This is what lets a
+ * single-threaded program free a map, or a writer paced on the backlog go
+ * on, without handing over to the reclaimer thread and sleeping until a
+ * grace period there has ended.  `wait`: wait for a batch the reclaimer has
+ * in flight (its grace period cannot be held up by a section: none exists)
+ * instead of giving up.  Returns whether it ran (false: another thread is
+ * registered, the caller is inside a section, or the locks were busy; the
+ * caller then waits for the reclaimer as before).
+ *
+ * Both fork locks are taken, in the fork handlers' order: rcu_gp_lock
+ * around the callbacks (no batch half done at a fork), rcu_reg_lock around
+ * the check and the taking of the queue (trylock after rcu_gp_lock, so the
+ * order reg -> gp of rcu_prefork cannot deadlock with it). */
+static bool rcu_reclaim_alone(bool wait) {
+    /* The count is a hint, read first to spare the locks when other
+     * threads are registered. */
+    if (gomap__rcu_in_section() || atomic_load_explicit(&rcu_nthreads, memory_order_relaxed) > 1)
+        return false;
+    if (wait)
+        pthread_mutex_lock(&rcu_gp_lock);
+    else if (pthread_mutex_trylock(&rcu_gp_lock) != 0)
+        return false;
+    struct gomap__rcu_head *batch = NULL;
+    bool alone = false;
+    if (pthread_mutex_trylock(&rcu_reg_lock) == 0) {
+        alone = rcu_alone_locked();
+        /* Acquire: pairs with the pushers' CAS, as in rq_worker. */
+        if (alone)
+            batch = atomic_exchange(&rq_head, NULL);
+        pthread_mutex_unlock(&rcu_reg_lock);
+    }
+    if (batch) {
+        TSAN_ACQUIRE(&gomap_rcu_tsan_sync);
+        while (batch) {
+            struct gomap__rcu_head *next = batch->next;
+            batch->fn(batch);
+            batch = next;
+        }
+    }
+    pthread_mutex_unlock(&rcu_gp_lock);
+    if (alone) /* progress, for writers paced in gomap__rcu_throttle */
+        atomic_fetch_add_explicit(&rq_batches, 1, memory_order_relaxed);
+    return alone;
+}
+
+/* Frees one object just retired outside any section, on the calling thread,
+ * when no other thread can be inside a section (see rcu_reclaim_alone): the
+ * object is unlinked, so no section begun later can find it.  rcu_gp_lock
+ * is held around the callback, as around a batch, so that a fork never
+ * sees it half done.  Returns whether it did (false: not alone, or a lock
+ * was busy; the object is then queued as usual). */
+static bool rcu_free_alone(struct gomap__rcu_head *head, void (*fn)(struct gomap__rcu_head *)) {
+    if (pthread_mutex_trylock(&rcu_gp_lock) != 0)
+        return false;
+    bool alone = false;
+    if (pthread_mutex_trylock(&rcu_reg_lock) == 0) {
+        alone = rcu_alone_locked();
+        pthread_mutex_unlock(&rcu_reg_lock);
+    }
+    if (alone) {
+        TSAN_ACQUIRE(&gomap_rcu_tsan_sync);
+        fn(head);
+    }
+    pthread_mutex_unlock(&rcu_gp_lock);
+    return alone;
+}
+
+/* Wakes the reclaimer after a push (the handshake of rq_head), starting
+ * it if it is not running yet: the thread is started by the first object
+ * it has to serve, so a program whose threads never share these maps' RCU
+ * (one thread, see rcu_reclaim_alone) never starts it.  A new thread takes
+ * the queue on its first round. */
+static void rq_wake(void) {
+    if (!atomic_load_explicit(&rq_started, memory_order_acquire)) {
+        rq_start();
+        return;
+    }
+    if (atomic_load(&rq_sleeping) && atomic_exchange(&rq_sleeping, 0))
+        rq_futex(&rq_sleeping, FUTEX_WAKE_PRIVATE, 1);
+}
+
+/* Wakes (or starts) the reclaimer if objects are queued: those retired
+ * without waking it (gomap__rcu_retire), when they could not be freed on
+ * their own thread after all. */
+static void rq_kick(void) {
+    if (atomic_load(&rq_head))
+        rq_wake();
+}
+
+/* The outermost exit of a section in which the thread retired objects
+ * without waking the reclaimer: frees them here (the thread is now outside
+ * any section) when it is still the only registered thread, else hands them
+ * to the reclaimer.  Either way no object stays queued with the reclaimer
+ * asleep. */
+static void rcu_settle_owed(void) {
+    rcu_tls.owed = false;
+    if (rcu_tls.registered && !rcu_tls.exiting && !GOMAP__TSAN_RUNNING())
+        gomap__rcu_reader = &urcu_memb_reader;
+    if (!rcu_reclaim_alone(false))
+        rq_kick();
 }
 
 void gomap__rcu_retire(struct gomap__reclaim *r, struct gomap__rcu_head *head,
@@ -347,17 +483,38 @@ void gomap__rcu_retire(struct gomap__reclaim *r, struct gomap__rcu_head *head,
      * decrement, which the queue orders after them. */
     atomic_fetch_add_explicit(&r->pending, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&rcu_pending_all, 1, memory_order_relaxed);
-    if (!atomic_load_explicit(&rq_started, memory_order_acquire)) {
-        pthread_once(&rcu_init_once, rcu_init);
-        rq_start();
-    }
+    /* The fork handlers, before anything is queued. */
+    pthread_once(&rcu_init_once, rcu_init);
+    /* Outside any section (a lock-protected map's deferred free), a thread
+     * that seems to be the only registered one (the count is a hint) frees
+     * at once when it is. */
+    bool in_section = rcu_tls.registered && urcu_memb_read_ongoing();
+    if (!in_section && atomic_load_explicit(&rcu_nthreads, memory_order_relaxed) <= 1 &&
+        rcu_free_alone(head, fn))
+        return;
     head->fn = fn;
     struct gomap__rcu_head *old = atomic_load_explicit(&rq_head, memory_order_relaxed);
     do
         head->next = old;
     while (!atomic_compare_exchange_weak(&rq_head, &old, head));
-    if (atomic_load(&rq_sleeping) && atomic_exchange(&rq_sleeping, 0))
-        rq_futex(&rq_sleeping, FUTEX_WAKE_PRIVATE, 1);
+    /* A thread that seems to be the only registered one (the count is a
+     * hint) retiring inside its section leaves the reclaimer asleep: at its
+     * outermost exit (rcu_settle_owed) it frees the object itself if no
+     * other thread registered meanwhile, which needs no grace period, and
+     * wakes the reclaimer otherwise.  A single-threaded program so never
+     * hands its garbage over to the reclaimer, whose grace periods
+     * (membarrier, and a futex wake-up at the end of the thread's next
+     * section) would cost it more than the frees.  Clearing
+     * gomap__rcu_reader sends the exit of a section entered inline through
+     * gomap__rcu_exit, which settles (the two exits run the same protocol,
+     * reclaim_inline.h). */
+    if (in_section && !rcu_tls.exiting &&
+        atomic_load_explicit(&rcu_nthreads, memory_order_relaxed) == 1) {
+        rcu_tls.owed = true;
+        gomap__rcu_reader = NULL;
+        return;
+    }
+    rq_wake();
 }
 
 void gomap__rcu_callback_begin(struct gomap__rcu_head *head) {
@@ -381,6 +538,7 @@ static void rcu_wait_zero(atomic_long *count_l, atomic_size_t *count_z) {
         if (count_l ? atomic_load_explicit(count_l, memory_order_acquire) == 0
                     : atomic_load_explicit(count_z, memory_order_acquire) == 0)
             return;
+        rq_kick();
         struct timespec ts = {0, ns};
         nanosleep(&ts, NULL);
         if (ns < 1000000)
@@ -403,10 +561,14 @@ void gomap__rcu_drain(struct gomap__reclaim *r, const char *who) {
     if (atomic_load_explicit(&r->pending, memory_order_acquire) == 0)
         return;
     gomap__rcu_free_check(who);
-    /* A forked child inherits queued objects but no reclaimer. */
-    if (!atomic_load_explicit(&rq_started, memory_order_acquire))
-        rq_start();
-    /* Not a global barrier: only this map's objects matter. */
+    /* The caller has the map to itself, so none of its objects is retired
+     * any more: once an in-flight batch has ended and the queue is freed,
+     * none is pending. */
+    if (rcu_reclaim_alone(true) && atomic_load_explicit(&r->pending, memory_order_acquire) == 0)
+        return;
+    /* Not a global barrier: only this map's objects matter.  (A forked
+     * child inherits queued objects but no reclaimer: the wait starts one,
+     * rq_kick.) */
     rcu_wait_zero(NULL, &r->pending);
 }
 
@@ -414,6 +576,9 @@ void gomap__rcu_throttle(struct gomap__reclaim *r, size_t limit) {
     /* Relaxed: only a heuristic of how far the reclaimer lags; nothing is
      * accessed on the strength of it. */
     if (atomic_load_explicit(&r->pending, memory_order_relaxed) <= limit || gomap__rcu_in_section())
+        return;
+    if (rcu_reclaim_alone(false) &&
+        atomic_load_explicit(&r->pending, memory_order_relaxed) <= limit / 2)
         return;
     /* Waits while the reclaimer makes progress (each finished batch restarts
      * the clock): a reclaimer that merely lags, for want of a CPU or behind
@@ -431,6 +596,11 @@ void gomap__rcu_throttle(struct gomap__reclaim *r, size_t limit) {
     unsigned long seen = atomic_load_explicit(&rq_batches, memory_order_relaxed);
     long idle = 0, ns = 20000;
     while (atomic_load_explicit(&r->pending, memory_order_relaxed) > limit / 2 && idle < patience) {
+        /* The reclaimer had a batch in flight, or another thread was
+         * registering: try again after each pause. */
+        if (rcu_reclaim_alone(false) &&
+            atomic_load_explicit(&r->pending, memory_order_relaxed) <= limit / 2)
+            break;
         struct timespec ts = {0, ns};
         nanosleep(&ts, NULL);
         unsigned long now = atomic_load_explicit(&rq_batches, memory_order_relaxed);

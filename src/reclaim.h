@@ -20,6 +20,18 @@
  *     on the write path); one grace period serves every object retired
  *     while the previous one ran, so batches grow with the write rate.
  *
+ * A thread alone.  While the calling thread is the only one gomap has
+ * registered (a single-threaded program, or one whose other threads never
+ * used these maps or have exited), no section but its own can hold a
+ * retired object: it then frees what it retires itself, with no grace
+ * period and no reclaimer thread (which is started only when some object
+ * needs it) — at the end of the call that retired it, once outside its
+ * section (a retirement outside any section, a lock-protected map's
+ * deferred free, is freed at once).  Whether it is alone is decided under
+ * the registration lock, so a thread that registers meanwhile only sends
+ * the objects to the reclaimer as before.  The callbacks, and so the
+ * allocator hook's free, then run on the calling thread.
+ *
  * Why not liburcu's call_rcu: its thread sleeps 10 ms after each wake-up to
  * batch callbacks, so freeing a map (which must wait until the map's queued
  * objects are freed, since their callbacks use its allocator) cost ~11 ms
@@ -104,7 +116,9 @@ bool gomap__rcu_in_section(void);
 
 /* Queues fn(head) to run after a grace period on the reclaimer thread.
  * Lock-free (one CAS loop), plus a futex wake-up when the thread sleeps; the
- * first call starts the thread.  fn runs later, on that thread. */
+ * first object the thread must serve starts it.  fn runs later, on that
+ * thread — or, for a caller alone (see above), on the caller: at once when
+ * it is outside any section, else when its outermost section ends. */
 void gomap__rcu_retire(struct gomap__reclaim *r, struct gomap__rcu_head *head,
                        void (*fn)(struct gomap__rcu_head *));
 
@@ -124,7 +138,8 @@ void gomap__rcu_reclaimed(struct gomap__reclaim *r);
 void gomap__rcu_free_check(const char *who);
 
 /* Waits until every object retired so far on r has been freed: returns at
- * once when none is pending, else polls (the callbacks run on the reclaimer
+ * once when none is pending; frees the queue itself when the caller is the
+ * only registered thread (see "A thread alone"); else polls (the callbacks run on the reclaimer
  * thread after a grace period; a stalled reader anywhere delays them).
  * Must not be called inside a section (it would wait for itself): fatal
  * error then. */
@@ -138,7 +153,8 @@ void gomap__rcu_drain(struct gomap__reclaim *r, const char *who);
  * objects (plus one per writer); with a reader stalled in a section (no
  * batch finishes for 10-20 ms), writers slow to 50-100 writes/s each instead
  * of blocking, and memory grows with what they still write (RCU's
- * unavoidable cost). */
+ * unavoidable cost).  A caller alone frees the queue itself instead of
+ * waiting. */
 void gomap__rcu_throttle(struct gomap__reclaim *r, size_t limit);
 
 /* Waits until no object retired by any map is pending (all maps' counts are

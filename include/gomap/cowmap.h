@@ -22,7 +22,8 @@
  * process while it runs, and must not free a syncmap or cowmap; a program
  * that registers its own threads with liburcu's memb flavour must not call
  * cowmap from them; the allocator hook must be thread-safe (frees run on
- * gomap's reclaimer thread).
+ * gomap's reclaimer thread, or on the calling thread while it is the only
+ * one using these maps, see syncmap.h).
  *
  * Per function:
  *   function            lock                        allocates, cost
@@ -66,8 +67,8 @@ GOMAP_API int cowmap_new(cowmap **out, const gomap_config *cfg);
 
 /* Frees the map and every replaced version once no thread can still read
  * it.  No other thread may be using the map.  Blocks for a grace period when
- * versions are still queued; fatal error inside a range callback.  NULL is
- * allowed. */
+ * versions are still queued and other threads use syncmaps or cowmaps; fatal error inside a range
+ * callback.  NULL is allowed. */
 GOMAP_API void cowmap_free(cowmap *m);
 
 /* Copies the key's value to value_out (if not NULL); returns whether present.

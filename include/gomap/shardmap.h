@@ -35,7 +35,9 @@
  * lock is held while user code other than hash/equality runs.  With
  * optimistic loads, the allocator hook's free runs later, on gomap's
  * reclaimer thread (the hook must be thread-safe, as it already must be for
- * shards written at once), and shardmap_free waits for those frees.
+ * shards written at once), and shardmap_free waits for those frees; while
+ * the calling thread is the only one using gomap's RCU maps (syncmap.h) it
+ * runs at once, on that thread.
  */
 #ifndef GOMAP_SHARDMAP_H
 #define GOMAP_SHARDMAP_H

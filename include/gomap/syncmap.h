@@ -42,9 +42,12 @@
  *   2. a program that registers its own threads with liburcu's memb flavour
  *      must not call syncmap/cowmap from those threads (urcu-memb cannot
  *      register a thread twice).
- * Retired memory is freed by one gomap thread per process (started by the
- * first retirement, it takes no signals), through the map's allocator hook:
- * a custom allocator must be thread-safe.
+ * Retired memory is freed by one gomap thread per process (started the
+ * first time it is needed, it takes no signals), through the map's
+ * allocator hook: a custom allocator must be thread-safe.  While a single
+ * thread uses syncmaps and cowmaps (no other thread that used them is
+ * alive), no grace period is needed: that thread frees what it retires
+ * itself, at the end of the call, and the gomap thread is not started.
  * Process events: a forked child may use, create and free maps of every
  * variant (not a map another thread was writing at the fork); TLS
  * destructors may use the maps; once a thread has used them, libgomap.so

@@ -13,6 +13,7 @@
 #include <gomap/concmap.h>
 #include <gomap/cowmap.h>
 #include <gomap/syncmap.h>
+#include <dirent.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -505,6 +506,119 @@ TEST(locked_free_inside_own_range_callback_is_fatal) {
         }
     }
 #endif
+}
+
+/* ---- a single-threaded program ---------------------------------------------- */
+
+/* With no other thread registered, no read-side section but the caller's
+ * can hold a retired object: the library frees it on the calling thread
+ * (at the end of the call, outside its section) instead of queueing it for
+ * a grace period on the reclaimer thread, and never starts that thread.
+ * Run in a forked child, which has exactly one thread. */
+
+static int alone_threads(void) {
+    int n = 0;
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return -1;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+#define ALONE_REQUIRE(cond, ...)                                                                   \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fprintf(stderr, "\n");                                                                 \
+            exit(1);                                                                               \
+        }                                                                                          \
+    } while (0)
+
+/* Nothing the map retired is still waiting: a barrier frees nothing more. */
+static void alone_settled(struct tally *t, const char *variant, long step) {
+    long live = atomic_load(&t->live_bytes);
+    gomap__rcu_barrier();
+    ALONE_REQUIRE(atomic_load(&t->live_bytes) == live,
+                  "%s, step %ld: %ld bytes were still waiting for reclamation", variant, step,
+                  live - atomic_load(&t->live_bytes));
+}
+
+struct alone_range {
+    concmap *m;
+    long visited, broken;
+};
+
+/* Each visited entry is overwritten, retiring what the range may hold (a
+ * cowmap's whole version, a syncmap's value copy or read table): it must
+ * stay intact until the range's section ends. */
+static bool alone_range_fn(const void *key, const void *value, void *ctx) {
+    struct alone_range *a = ctx;
+    uint64_t k;
+    memcpy(&k, key, 8);
+    struct tval held;
+    memcpy(&held, value, sizeof held);
+    struct tval v = tval_make(k, held.seq + 1000);
+    if (concmap_store(a->m, &k, &v) != 0)
+        exit(3);
+    a->broken += !tval_ok(k, value) || memcmp(value, &held, sizeof held) != 0;
+    a->visited++;
+    return true;
+}
+
+static void alone_child(void *unused) {
+    (void)unused;
+    ALONE_REQUIRE(alone_threads() == 1, "the forked child has %d threads", alone_threads());
+    for (size_t i = 0; concmap_variants[i]; i++) {
+        const char *variant = concmap_variants[i];
+        struct tally t;
+        tally_init(&t);
+        gomap_config cfg = {0};
+        cfg.value_size = sizeof(struct tval);
+        cfg.allocator = &t.hook;
+        concmap *m = NULL;
+        ALONE_REQUIRE(concmap_new(&m, variant, &cfg, NULL) == 0, "%s: new", variant);
+        uint64_t rng = 88172645463325252u;
+        for (long step = 0; step < 3000; step++) {
+            uint64_t key = tally_rng(&rng) % 200, r = tally_rng(&rng) % 16;
+            struct tval v = tval_make(key, (uint64_t)step), out;
+            bool flag;
+            if (r < 8)
+                ALONE_REQUIRE(concmap_store(m, &key, &v) == 0, "%s: store", variant);
+            else if (r < 10)
+                ALONE_REQUIRE(concmap_swap(m, &key, &v, &out, &flag) == 0, "%s: swap", variant);
+            else if (r < 12)
+                (void)concmap_load_and_delete(m, &key, &out);
+            else if (r < 13)
+                ALONE_REQUIRE(concmap_load_or_store(m, &key, &v, &out, &flag) == 0,
+                              "%s: load_or_store", variant);
+            else if (r < 15)
+                (void)concmap_load(m, &key, &out); /* syncmap: misses promote */
+            else if (step % 7 == 0)
+                concmap_clear(m);
+            alone_settled(&t, variant, step);
+        }
+        struct alone_range a = {m, 0, 0};
+        concmap_range(m, alone_range_fn, &a);
+        ALONE_REQUIRE(a.broken == 0, "%s: %ld of %ld entries changed under the range", variant,
+                      a.broken, a.visited);
+        alone_settled(&t, variant, -1);
+        concmap_free(m);
+        ALONE_REQUIRE(atomic_load(&t.live_bytes) == 0 && atomic_load(&t.bad) == 0,
+                      "%s: %ld bytes live after free, %ld bad frees", variant,
+                      atomic_load(&t.live_bytes), atomic_load(&t.bad));
+    }
+    ALONE_REQUIRE(alone_threads() == 1, "the reclaimer thread was started (%d threads)",
+                  alone_threads());
+}
+
+TEST(alone_thread_frees_retired_memory_itself) {
+    static struct child_result r;
+    run_in_child(alone_child, NULL, NULL, &r);
+    if (!r.exited || r.status != 0)
+        fprintf(stderr, "  child (exited %d, status %d):\n%s\n", r.exited, r.status, r.err);
+    CHECK(r.exited && r.status == 0);
 }
 
 /* ---- cowmap's retired memory is bounded by the map's size ------------------ */
