@@ -2419,7 +2419,11 @@ int gomap__upsert_locked(gomap *m, const void *key, uint64_t hash, void **value_
         gomap__fatal("assignment to entry in nil map");
     void *vs = NULL;
     bool ins = false;
-    int r = key_ops_table[m->kind].set_locked(m, key, hash, NULL, &vs, &ins);
+    /* u64 keys, the commonest kind, without the dispatch's call (the
+     * family's every write comes here). */
+    int r = likely(m->kind == K_U64)
+                ? set_impl(m, key, hash, true, NULL, &vs, &ins, K_U64, false)
+                : key_ops_table[m->kind].set_locked(m, key, hash, NULL, &vs, &ins);
     if (value_slot)
         *value_slot = vs;
     if (inserted)

@@ -328,7 +328,9 @@ static struct sm_value *small_cell(struct sm_entry *e, int i) {
 /* A value's bits (NULL: zeros, as gomap__copy_in); bytes past vsize are 0. */
 static uint64_t small_bits(const syncmap *m, const void *value) {
     uint64_t b = 0;
-    if (value)
+    if (value && m->vsize == 8)
+        memcpy(&b, value, 8); /* the common size, without a call */
+    else if (value)
         memcpy(&b, value, m->vsize);
     return b;
 }
@@ -443,7 +445,9 @@ enum { SM_SLOW = -1 }; /* "the entry is expunged: retry under mu" */
 /* ---- small values ----------------------------------------------------------- */
 
 static void small_out(const syncmap *m, void *dst, uint64_t b) {
-    if (dst)
+    if (dst && m->vsize == 8)
+        memcpy(dst, &b, 8); /* the common size, without a call */
+    else if (dst)
         memcpy(dst, &b, m->vsize);
 }
 
@@ -453,16 +457,21 @@ static uint64_t small_get(const struct sm_value *p) {
     return atomic_load_explicit((const _Atomic uint64_t *)(const void *)p, memory_order_relaxed);
 }
 
-static void small_lock(struct sm_small *s) {
+/* Acquire pairs with small_unlock's release: the holder's cell writes and
+ * p updates are visible to the next holder. */
+static __attribute__((noinline)) void small_lock_slow(struct sm_small *s) {
     unsigned spins = 0;
-    /* Acquire pairs with small_unlock's release: the holder's cell writes
-     * and p updates are visible to the next holder. */
-    while (atomic_exchange_explicit(&s->lock, 1, memory_order_acquire)) {
+    do {
         while (atomic_load_explicit(&s->lock, memory_order_relaxed)) {
             if (++spins > 64)
                 sched_yield(); /* the holder may be preempted */
         }
-    }
+    } while (atomic_exchange_explicit(&s->lock, 1, memory_order_acquire));
+}
+
+static inline __attribute__((always_inline)) void small_lock(struct sm_small *s) {
+    if (__builtin_expect(atomic_exchange_explicit(&s->lock, 1, memory_order_acquire) != 0, 0))
+        small_lock_slow(s);
 }
 
 static void small_unlock(struct sm_small *s) {
@@ -495,8 +504,8 @@ static bool small_read(struct sm_entry *e, uint64_t *bits) {
  * release orders it for the next holder.  The CAS's acq_rel: release
  * publishes the cell, acquire orders the previous cell's read (done before,
  * under the lock). */
-static bool small_try_swap(syncmap *m, struct sm_entry *e, const void *value, uint64_t *old,
-                           bool *had) {
+static inline __attribute__((always_inline)) bool
+small_try_swap(syncmap *m, struct sm_entry *e, const void *value, uint64_t *old, bool *had) {
     struct sm_small *s = small_of(e);
     uint64_t nb = small_bits(m, value);
     small_lock(s);
