@@ -38,6 +38,31 @@ int gomap__tid_slow(void) {
     return gomap__tid_cache;
 }
 
+atomic_int gomap__tid_fs_ok;
+
+/* A forked child's cached id is its parent thread's: it asks again.  (The
+ * descriptor's tid needs nothing: glibc's fork updates it.) */
+static void tid_atfork_child(void) {
+    gomap__tid_cache = 0;
+}
+static pthread_once_t tid_atfork_once = PTHREAD_ONCE_INIT;
+static void tid_register_atfork(void) {
+    pthread_atfork(NULL, NULL, tid_atfork_child);
+}
+
+bool gomap__tid_fs_check(void) {
+    if (atomic_load_explicit(&gomap__tid_fs_ok, memory_order_relaxed))
+        return true;
+    pthread_once(&tid_atfork_once, tid_register_atfork);
+#ifdef GOMAP__TID_FS
+    if (gomap__tid_fs() == (int)syscall(SYS_gettid)) {
+        atomic_store_explicit(&gomap__tid_fs_ok, 1, memory_order_relaxed);
+        return true;
+    }
+#endif
+    return false;
+}
+
 /* ---- GOMAP_DEBUG ------------------------------------------------------ */
 
 /* debug_state: 0 until GOMAP_DEBUG has been parsed, then

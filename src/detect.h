@@ -41,11 +41,43 @@ _Noreturn void gomap__internal_error(const char *msg);
 #define GOMAP_ASSERT(cond) ((void)sizeof(!(cond)))
 #endif
 
-/* The calling thread's kernel thread id, cached in a thread-local on first
- * use (one TLS load afterwards). */
+/* The calling thread's kernel thread id.
+ *
+ * On x86-64 with glibc it is read from the thread's own descriptor, which
+ * glibc keeps at the thread pointer (the %fs base) and whose `tid` field
+ * (at GOMAP__TID_FS, the offset glibc's own code reads it at since long
+ * before 2.36) the kernel and glibc set before the thread runs any code and
+ * again in a forked child: one load, no system call and no branch, which is
+ * what a write's detection costs per operation.  The offset is glibc's
+ * private layout, so the library checks it before trusting it:
+ * gomap__tid_fs_check compares it with the gettid system call once per
+ * process; if they differ, gomap__tid falls back to
+ * a cached system call and maps created then take their slow write path
+ * (which uses gomap__tid, see map.c's WSLOW_TID), so the unchecked read is
+ * only ever reached by maps whose creator verified it.  Elsewhere the id is
+ * a thread-local cache of gettid, filled on first use. */
+#if defined(__x86_64__) && defined(__GLIBC__)
+#define GOMAP__TID_FS 0x2d0
+/* Not volatile: a thread's id never changes while it runs. */
+static inline int gomap__tid_fs(void) {
+    int t;
+    __asm__("movl %%fs:%c1, %0" : "=r"(t) : "i"(GOMAP__TID_FS));
+    return t;
+}
+#endif
+/* 1 once the descriptor's tid was found to be the thread's id; 0 before the
+ * check or where it failed.  Relaxed: every thread that reads it computes
+ * the same value, and nothing is published with it. */
+extern atomic_int gomap__tid_fs_ok;
+/* Runs the check (idempotent); returns gomap__tid_fs_ok. */
+bool gomap__tid_fs_check(void);
 extern __thread int gomap__tid_cache __attribute__((tls_model("initial-exec")));
 int gomap__tid_slow(void);
 static inline int gomap__tid(void) {
+#ifdef GOMAP__TID_FS
+    if (__builtin_expect(atomic_load_explicit(&gomap__tid_fs_ok, memory_order_relaxed), 1))
+        return gomap__tid_fs();
+#endif
     int t = gomap__tid_cache;
     return __builtin_expect(t != 0, 1) ? t : gomap__tid_slow();
 }

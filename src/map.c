@@ -119,7 +119,7 @@ enum {
  * evacuation cursor in one write, bounding its work (Go's bound). */
 #define EVACUATION_SCAN_LIMIT 1024
 
-enum { WSLOW_CB = 1, WSLOW_STACK = 2, WSLOW_SERIAL = 4 }; /* gomap.wslow bits */
+enum { WSLOW_CB = 1, WSLOW_STACK = 2, WSLOW_SERIAL = 4, WSLOW_TID = 8 }; /* gomap.wslow bits */
 
 /* iter_registry.flags bits: whether an iterator may hold pointers into an array. */
 enum {
@@ -279,7 +279,8 @@ struct gomap {
     /* Why a write takes its slow path even without a conflict: WSLOW_CB, the
      * map has a user hash or equal function (check reentrancy); WSLOW_STACK,
      * record the writer's stack (GOMAP_DEBUG=writerstack=1); WSLOW_SERIAL,
-     * the map serializes conflicting calls.  One byte, so the fast path
+     * the map serializes conflicting calls; WSLOW_TID, the fast path's
+     * thread id read (gomap__tid_fs) was not verified (detect.h).  One byte, so the fast path
      * tests it once. */
     uint8_t wslow;
     uint16_t voff; /* offset of the value in a slot */
@@ -1024,7 +1025,7 @@ static inline int writer_of(const gomap *m) {
 /* The writing word of m when no write runs: its mode bits (detect.h). */
 static inline int idle_word(const gomap *m) {
     return ((m->wslow & WSLOW_SERIAL) ? GOMAP__SERIAL : 0) |
-           ((m->wslow & (WSLOW_CB | WSLOW_STACK)) ? GOMAP__SLOW : 0);
+           ((m->wslow & (WSLOW_CB | WSLOW_STACK | WSLOW_TID)) ? GOMAP__SLOW : 0);
 }
 
 /* Whether a reader must take the slow path: a write is running, or the map
@@ -1060,16 +1061,17 @@ static enum read_entry read_begin_serial(const gomap *m, gomap_conflict_type con
 /* The slow path of a read or iterator step that found the word nonzero. */
 NOINLINE enum read_entry read_begin_slow(const gomap *m, gomap_conflict_type conflict) {
     int w = writer_of(m);
+    /* Whether the map serializes is its wslow, not the word's SERIAL bit: a
+     * nested write's end clears that bit for a moment (see write_end). */
+    if (w != GOMAP__FREED_WRITER && (m->wslow & WSLOW_SERIAL))
+        return read_begin_serial(m, conflict);
     if (w != GOMAP__FREED_WRITER && !(w & GOMAP__TID_MASK))
-        return (w & GOMAP__SERIAL) ? read_begin_serial(m, conflict) : READ_PLAIN;
-    if (w == GOMAP__FREED_WRITER || !(w & GOMAP__SERIAL)) {
-        gomap__conflict(m, conflict, w, false);
-        /* A nested read from the writer's own callback (report mode) must
-         * not look: the write may be half done, and a hash function reading
-         * its own map would recurse without end. */
-        return (w & GOMAP__TID_MASK) == gomap__tid() ? READ_SKIP : READ_PLAIN;
-    }
-    return read_begin_serial(m, conflict);
+        return READ_PLAIN;
+    gomap__conflict(m, conflict, w, false);
+    /* A nested read from the writer's own callback (report mode) must not
+     * look: the write may be half done, and a hash function reading its own
+     * map would recurse without end. */
+    return (w & GOMAP__TID_MASK) == gomap__tid() ? READ_SKIP : READ_PLAIN;
 }
 
 /* A serializing map's reader: announce, then look for a writer. */
@@ -1146,7 +1148,7 @@ static int write_begin_serial(gomap *m) {
     }
     if (m->wslow & WSLOW_STACK)
         gomap__record_writer_stack();
-    return me;
+    return 0;
 }
 
 NOINLINE int write_begin_slow(gomap *m) {
@@ -1161,31 +1163,78 @@ NOINLINE int write_begin_slow(gomap *m) {
         gomap__conflict(m, GOMAP_CONFLICT_READ_WRITE, gomap__tid(), false);
     if (m->wslow & WSLOW_STACK)
         gomap__record_writer_stack();
-    int me = gomap__tid();
-    atomic_store_explicit(&m->writing, idle_word(m) | me, memory_order_relaxed);
-    return me;
+    atomic_store_explicit(&m->writing, idle_word(m) | gomap__tid(), memory_order_relaxed);
+    return 0;
 }
 
-/* Sets the writing flag (Go sets hashWriting) to the caller's thread id,
- * which it returns for write_end.  Relaxed: see the field.  Any other
- * state (a conflict, a map with callbacks, debug modes) goes slow. */
+/*
+ * The write protocol's fast path, for a map in the default mode (its word
+ * 0 when idle).  Go's two checks, and the writer's id in the word so that
+ * a report can name it:
+ *   write_begin: the word must be 0 (Go's entry check); then it holds the
+ *     writer's thread id.  Any other value (a conflict, a map with mode
+ *     bits) takes write_begin_slow.
+ *   write_end: the word must still be the writer's id (Go's end check);
+ *     then it is 0 again.
+ * The token write_begin returns is what write_end takes away from the
+ * word: the id on the fast path; 0 from the slow paths, whose word holds
+ * mode bits or a conflict, so that write_end changes nothing and goes slow;
+ * GOMAP__SERIAL from a nested write of a serializing map (see
+ * write_begin_serial), whose end restores the outer write's claim.
+ *
+ * On x86-64 (not under TSan, which must see C atomics) each check is one
+ * instruction and its branch: a compare of the word with 0 in memory, and
+ * at the end an exclusive-or of the token into the word, which leaves 0
+ * exactly when the word was the token — check and clear in one
+ * instruction.  With the id one load (gomap__tid_fs) and its store, the
+ * protocol is six instructions per write.  The exclusive-or is a plain
+ * read-modify-write, not a locked one: like every access to the word in
+ * the default mode it orders nothing and is best effort (Go's own flag
+ * update is a plain read-modify-write too); a racing store it overwrites
+ * was a conflict already under way, which the other party's end check
+ * then finds.  What it leaves behind when the word was not the token (the
+ * word exclusive-or the token, for the few instructions until
+ * write_end_slow stores the right value) is only ever seen by a conflict's
+ * report, which then may name no live thread.  The word is an aligned
+ * 4-byte field accessed by single instructions: no access to it tears.
+ */
+#if defined(GOMAP__TID_FS) && !defined(GOMAP__TSAN)
+#define WRITE_PROTOCOL_ASM 1
+#endif
+
+/* Go's entry check, then the writer's id in the word; returns the token
+ * for write_end.  Relaxed: see the field. */
 static inline int write_begin(gomap *m) {
+#ifdef WRITE_PROTOCOL_ASM
+    bool busy;
+    __asm__ volatile("cmpl $0, %1" : "=@ccnz"(busy) : "m"(m->writing));
+    if (unlikely(busy))
+        return write_begin_slow(m);
+    int me = gomap__tid_fs();
+#else
     if (unlikely(atomic_load_explicit(&m->writing, memory_order_relaxed)))
         return write_begin_slow(m);
     int me = gomap__tid();
+#endif
     atomic_store_explicit(&m->writing, me, memory_order_relaxed);
     return me;
 }
 
-/* The word was not the writer's own id at the end of its write: another
- * writer ran meanwhile (it cleared the flag, 0, or holds it now, its id), or
- * the map has mode bits (the word is idle | me).  Either way the word goes
- * back to the map's idle value; release order, pairing with the next
- * claimant's acquire in a serializing map. */
-NOINLINE void write_end_slow(gomap *m, int me, int w) {
-    if (me == GOMAP__SERIAL)
-        return; /* a nested write (see write_begin_serial) */
+/* The word was not the token at the end of a write (w: its value before
+ * the end).  Either another writer ran meanwhile (it cleared the flag, 0,
+ * or holds it now, its id), or the write began on a slow path (the map has
+ * mode bits: the word is idle | its id).  Either way the word goes back to
+ * the map's idle value; release order, pairing with the next claimant's
+ * acquire in a serializing map. */
+NOINLINE void write_end_slow(gomap *m, int token, int w) {
+    if (token == GOMAP__SERIAL) {
+        /* A nested write (see write_begin_serial): the outer write holds
+         * the word, w. */
+        atomic_store_explicit(&m->writing, w, memory_order_relaxed);
+        return;
+    }
     int idle = idle_word(m);
+    int me = token ? token : gomap__tid();
     if (w != (idle | me))
         gomap__conflict(m, GOMAP_CONFLICT_WRITES, w, false);
     atomic_store_explicit(&m->writing, idle, memory_order_release);
@@ -1210,14 +1259,21 @@ static inline void write_check_mid(const gomap *m) {
         write_mid_slow(m, w);
 }
 
-/* Clears it: Go's second check, at the end of a write. */
-static inline void write_end(gomap *m, int me) {
+/* Go's end check, and the word back to 0 (see write_begin). */
+static inline void write_end(gomap *m, int token) {
+#ifdef WRITE_PROTOCOL_ASM
+    bool bad;
+    __asm__ volatile("xorl %2, %1" : "=@ccnz"(bad), "+m"(m->writing) : "r"(token));
+    if (unlikely(bad))
+        write_end_slow(m, token, atomic_load_explicit(&m->writing, memory_order_relaxed) ^ token);
+#else
     int w = atomic_load_explicit(&m->writing, memory_order_relaxed);
-    if (unlikely(w != me)) {
-        write_end_slow(m, me, w);
+    if (unlikely(w != token)) {
+        write_end_slow(m, token, w);
         return;
     }
     atomic_store_explicit(&m->writing, 0, memory_order_relaxed);
+#endif
 }
 #else
 #define writing_now(m)      false
@@ -2626,7 +2682,8 @@ static int new_map(gomap **out, const gomap_config *cfg, uint64_t seed) {
 #ifndef GOMAP_NO_DETECT
     m->wslow = (uint8_t)((cfg->hash || cfg->equal ? WSLOW_CB : 0) |
                          (gomap__debug_writerstack() ? WSLOW_STACK : 0) |
-                         (gomap__debug_serialize() ? WSLOW_SERIAL : 0));
+                         (gomap__debug_serialize() ? WSLOW_SERIAL : 0) |
+                         (gomap__tid_fs_check() ? 0 : WSLOW_TID));
     /* Relaxed: the map is not shared yet. */
     atomic_store_explicit(&m->writing, idle_word(m), memory_order_relaxed);
     m->readers = &m->readers_store;
