@@ -405,6 +405,118 @@ TEST(conflict_write_during_write) {
     conflict_detected_every_time(STEP_SET_HASHED, 20);
 }
 
+/* The default mode's write takes the fast path, whose writer id is read
+ * from the thread's descriptor (detect.h): gomap__tid must be the kernel's
+ * thread id in the main thread, in another thread and in a forked child,
+ * and a conflict with a fast-path write must name the writer.  That write
+ * (a plain u64 map, no callbacks) is held in the middle by its allocator:
+ * the growth of the map's first insert blocks until the detector's write
+ * has been reported. */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int in_alloc;
+    atomic_bool armed;
+} fp = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static void *fp_alloc(size_t size, void *ctx) {
+    (void)ctx;
+    if (atomic_exchange_explicit(&fp.armed, false, memory_order_relaxed)) {
+        pthread_mutex_lock(&fp.mu);
+        fp.in_alloc = 1;
+        pthread_cond_broadcast(&fp.cv);
+        pthread_mutex_unlock(&fp.mu);
+        sleep(20); /* the detector's report ends the child long before */
+    }
+    return malloc(size);
+}
+static void fp_free(void *p, size_t size, void *ctx) {
+    (void)size, (void)ctx;
+    free(p);
+}
+
+static void *fp_writer(void *arg) {
+    shared->writer_tid = (long)syscall(SYS_gettid);
+    uint64_t k = 1, v = 1;
+    atomic_store_explicit(&fp.armed, true, memory_order_relaxed);
+    (void)gomap_set((gomap *)arg, &k, &v);
+    return NULL;
+}
+
+static void fast_path_child(void *arg) {
+    (void)arg;
+    gomap_config cfg = tu_config(GOMAP_KEY_U64, 8);
+    static const gomap_allocator al = {fp_alloc, fp_free, NULL};
+    cfg.allocator = &al;
+    gomap *m;
+    if (gomap_new(&m, &cfg) != 0)
+        _exit(3);
+    pthread_t w;
+    if (pthread_create(&w, NULL, fp_writer, m) != 0)
+        _exit(3);
+    pthread_mutex_lock(&fp.mu);
+    while (!fp.in_alloc)
+        pthread_cond_wait(&fp.cv, &fp.mu);
+    pthread_mutex_unlock(&fp.mu);
+    uint64_t k = 2, v = 2;
+    (void)gomap_set(m, &k, &v);
+    _exit(0);
+}
+
+static void *tid_of_thread(void *arg) {
+    *(bool *)arg = gomap__tid() == (int)syscall(SYS_gettid);
+    return NULL;
+}
+
+static void tid_in_grandchild(void *arg) {
+    (void)arg;
+    _exit(gomap__tid() == (int)syscall(SYS_gettid) ? 0 : 1);
+}
+
+/* In a child: a map created in this process would fix its conflict mode
+ * for the later cases' children. */
+static void tid_child(void *arg) {
+    (void)arg;
+    gomap *m;
+    gomap_config cfg = tu_config(GOMAP_KEY_U64, 8);
+    if (gomap_new(&m, &cfg) != 0) /* runs the descriptor check */
+        _exit(3);
+    gomap_free(m);
+#ifdef GOMAP__TID_FS
+    if (atomic_load(&gomap__tid_fs_ok) != 1)
+        _exit(4);
+#endif
+    if (gomap__tid() != (int)syscall(SYS_gettid))
+        _exit(5);
+    bool same = false;
+    pthread_t t;
+    if (pthread_create(&t, NULL, tid_of_thread, &same) != 0)
+        _exit(3);
+    pthread_join(t, NULL);
+    if (!same)
+        _exit(6);
+    run_in_child(tid_in_grandchild, NULL, NULL, &result);
+    _exit(result.exited && result.status == 0 ? 0 : 7);
+}
+
+TEST(fast_path_names_the_writer) {
+    NEEDS_DETECTION();
+    REQUIRE(setup_shared());
+    run_in_child(tid_child, NULL, NULL, &result);
+    CHECK(result.exited);
+    CHECK_EQ(result.status, 0);
+    for (int i = 0; i < 5; i++) {
+        run_in_child(fast_path_child, NULL, NULL, &result);
+        if (!check_fatal(&result, "fatal error: concurrent map writes"))
+            continue;
+        if (!has_number(result.err, shared->writer_tid)) {
+            fprintf(stderr, "  the writer's tid %ld is not in the report:\n%s\n",
+                    shared->writer_tid, result.err);
+            CHECK_FAIL("report names the fast-path writer");
+        }
+    }
+}
+
 TEST(writerstack_mode_shows_both_stacks) {
     NEEDS_DETECTION();
     REQUIRE(setup_shared());
