@@ -18,7 +18,9 @@
 # so that FUZZ_CFLAGS comes last and can switch a check off), the targets
 # with -fsanitize=fuzzer.
 #
-# Exit status 0 when no target crashed.  A crash leaves its input in
+# Before fuzzing, the fuzz_check tests (tests/fuzz/CMakeLists.txt) show that
+# the checks catch a map with a planted bug.  Exit status 0 when they pass
+# and no target crashed.  A crash leaves its input in
 # $FUZZ_BUILD/fuzz-crashes/<target>/; replay it with
 #   $FUZZ_BUILD/tests/hard_<target> <crash file>
 # then copy it into tests/fuzz/corpus/<target>/ once the bug is fixed.
@@ -32,7 +34,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
     --merge) merge=1; shift ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) targets+=("$1"); shift ;;
   esac
 done
@@ -46,12 +48,20 @@ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   "-DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined ${FUZZ_CFLAGS:-}" \
   "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined" \
   -DGOMAP_BUILD_BENCH=OFF -DGOMAP_BUILD_EXAMPLES=OFF -DGOMAP_BUILD_TOOLS=OFF >/dev/null
-build_targets=()
+build_targets=(fuzz_core_planted1 fuzz_core_planted2)
 for t in "${targets[@]}"; do build_targets+=("$t" "hard_$t"); done
 cmake --build "$build" -j"$jobs" --target "${build_targets[@]}" >/dev/null
 
 status=0
 summary=()
+# First, that the checks still catch a wrong map: fuzz_core built around a
+# map with a planted bug must stop with the checks' message (seconds).
+if ! ctest --test-dir "$build" -L fuzz_check --output-on-failure >"$build/fuzz-check.log" 2>&1; then
+  status=1
+  echo "!!! the planted-bug checks failed (log $build/fuzz-check.log):"
+  grep -E 'Failed|not caught' "$build/fuzz-check.log" | head -5 || true
+fi
+summary+=("planted bugs caught: $(grep -c 'Passed' "$build/fuzz-check.log" || true) of 2")
 for t in "${targets[@]}"; do
   work=$build/fuzz-work/$t
   crashes=$build/fuzz-crashes/$t

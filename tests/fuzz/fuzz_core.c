@@ -16,8 +16,32 @@
  */
 #include "fuzz_common.h"
 
-static void fz_must_set(gomap *m, const void *key, uint64_t v, const char *what) {
-    int rc = gomap_set(m, key, &v);
+/* GOMAP_FUZZ_PLANTED_BUG builds a copy of this target around a map that is
+ * wrong on purpose, rarely, so that a test can show that the model checks
+ * catch such a map (tests/fuzz/CMakeLists.txt, fuzz_core_planted*).  Both
+ * bugs change only values, which no operation's own result reveals (get,
+ * contains and delete report presence): only the comparisons with the
+ * reference can.  Once the map holds over 40 entries, on every write whose
+ * value's version is a multiple of 97,
+ *   1  an overwrite of a present key is lost (the old value stays);
+ *   2  the write also changes the value of the key 100 ids further on, a key
+ *      the operation does not touch (only the sweep, the check before that
+ *      key's next write or a full comparison can see it). */
+static void fz_must_set(gomap *m, enum hard_kind kind, size_t value_size, uint32_t nids,
+                        uint32_t id, uint64_t v, const char *what) {
+#ifdef GOMAP_FUZZ_PLANTED_BUG
+    if (value_size == 8 && gomap_len(m) > 40 && (v >> 32) % 97 == 0) {
+        if (GOMAP_FUZZ_PLANTED_BUG == 1 && gomap_contains(m, fz_key(kind, id)))
+            return;
+        uint64_t *other = gomap_get(m, fz_key(kind, (id + 100) % nids));
+        if (GOMAP_FUZZ_PLANTED_BUG == 2 && other)
+            *other ^= (uint64_t)1 << 40;
+    }
+#else
+    (void)value_size;
+    (void)nids;
+#endif
+    int rc = gomap_set(m, fz_key(kind, id), &v);
     FUZZ_CHECK(rc == 0, "%s: gomap_set returned %d", what, rc);
 }
 
@@ -65,7 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             what = "set";
             fz_check_gomap_id(m, kind, value_size, &r, id, "an earlier operation");
             uint64_t v = fz_value(&r, id);
-            fz_must_set(m, key, v, what);
+            fz_must_set(m, kind, value_size, r.nids, id, v, what);
             fz_ref_set(&r, id, v);
             break;
         }
@@ -125,7 +149,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 uint32_t j = (id + i) % r.nids;
                 fz_check_gomap_id(m, kind, value_size, &r, j, "an earlier operation");
                 uint64_t v = fz_value(&r, j);
-                fz_must_set(m, fz_key(kind, j), v, what);
+                fz_must_set(m, kind, value_size, r.nids, j, v, what);
                 fz_ref_set(&r, j, v);
             }
             break;
