@@ -26,8 +26,19 @@ typedef struct gomap_hash_secret {
 } gomap_hash_secret;
 
 static inline uint64_t gomap__mum(uint64_t a, uint64_t b) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    /* The 64x64->128 multiply as one mulq, its halves in rdx:rax: from the
+     * portable form below GCC 12 in some callers stores the 128-bit product
+     * to the stack and reloads it (three more instructions and a
+     * store-to-load wait on every hash).  Not volatile: the compiler may
+     * still move or merge it. */
+    uint64_t lo, hi;
+    __asm__("mulq %3" : "=a"(lo), "=d"(hi) : "%0"(a), "rm"(b) : "cc");
+    return lo ^ hi;
+#else
     __uint128_t r = (__uint128_t)a * b;
     return (uint64_t)r ^ (uint64_t)(r >> 64);
+#endif
 }
 
 static inline gomap_hash_secret gomap__hash_secret(uint64_t seed) {

@@ -326,6 +326,45 @@ TEST(string_special_keys) {
     gomap_free(m);
 }
 
+/* One hash for every key: each lookup compares its key's bytes with every
+ * stored key of the same length (the comparison of keys of 8 to 16 bytes
+ * loads two overlapping words, so a difference in any byte must show). */
+static uint64_t same_hash(const void *key, uint64_t seed, void *ctx) {
+    (void)key, (void)ctx;
+    return seed;
+}
+TEST(string_keys_differing_in_one_byte) {
+    gomap_key_kind kinds[] = {GOMAP_KEY_STRING, GOMAP_KEY_STRING_BORROWED};
+    for (int kk = 0; kk < 2; kk++) {
+        gomap_config cfg = tu_config(kinds[kk], 4);
+        cfg.hash = same_hash;
+        gomap *m;
+        REQUIRE_EQ(gomap_new(&m, &cfg), 0);
+        static char base[24][24], probe[24];
+        uint32_t v;
+        for (size_t len = 1; len < 24; len++) {
+            memset(base[len], 'a', len);
+            v = (uint32_t)len;
+            gomap_str k = {base[len], len};
+            REQUIRE_EQ(gomap_set(m, &k, &v), 0);
+        }
+        for (size_t len = 1; len < 24; len++) {
+            memcpy(probe, base[len], len);
+            gomap_str k = {probe, len};
+            const uint32_t *p = (const uint32_t *)gomap_get(m, &k);
+            REQUIRE(p != NULL);
+            CHECK_EQ(*p, (uint32_t)len);
+            for (size_t at = 0; at < len; at++) {
+                probe[at] = 'b';
+                CHECK(!gomap_contains(m, &k));
+                probe[at] = 'a';
+            }
+        }
+        CHECK_EQ(gomap_len(m), 23);
+        gomap_free(m);
+    }
+}
+
 TEST(string_borrowed_semantics) {
     gomap *m = tu_new_map(GOMAP_KEY_STRING_BORROWED, 8);
     REQUIRE(m != NULL);
