@@ -13,7 +13,8 @@
 #
 # Then the survive modes (the examples under GOMAP_DEBUG=conflict=report and
 # count must end complete and correct in every run) and the compile-time
-# check (clang -Wthread-safety with gomap/annotate.h, beside go vet).
+# check (clang -Wthread-safety with gomap/annotate.h, beside go vet), and the
+# cost table of tools/detect_cost.sh (--only cost).
 #
 # Go programs (examples/go/) are built offline with the installed toolchain
 # (GOPROXY=off; they have no dependencies).  Each run has a 30 s limit: a
@@ -201,6 +202,15 @@ for p in crash_writes crash_readwrite; do
   got=$( (cd "examples/go/$p" && go vet main.go 2>&1) | grep -c ':[0-9]*:[0-9]*: ' || true)
   printf '| go vet | examples/go/%s (the same bug in Go) | %d diagnostics |\n' "$p" "$got"
 done
+
+# What detection costs per operation (callgrind instruction counts, which do
+# not depend on the load): Go has no build without its check to compare with.
+if [[ -z $only || "cost" == *"$only"* ]] && command -v valgrind >/dev/null; then
+  echo
+  echo 'What detection costs (tools/detect_cost.sh, callgrind instructions per operation):'
+  echo
+  tools/detect_cost.sh
+fi
 
 for f in "$tmp"/other-*; do
   [ -e "$f" ] || continue
