@@ -352,8 +352,12 @@ static void rcu_postfork_child(void) {
         rcu_threads = &rcu_self;
     }
     atomic_store_explicit(&rcu_nthreads, rcu_tls.registered ? 1 : 0, memory_order_relaxed);
-    pthread_mutex_init(&rcu_reg_lock, NULL);
-    pthread_mutex_init(&rcu_gp_lock, NULL);
+    /* rcu_prefork took both locks on this very thread, so they are released
+     * the ordinary way (re-initializing a mutex the thread holds would leave
+     * ThreadSanitizer believing it still held).  rq_start_lock may have been
+     * held by a thread that no longer exists: it is re-initialized. */
+    pthread_mutex_unlock(&rcu_gp_lock);
+    pthread_mutex_unlock(&rcu_reg_lock);
     atomic_store_explicit(&rq_started, false, memory_order_relaxed);
     atomic_store_explicit(&rq_sleeping, 0, memory_order_relaxed);
     pthread_mutex_init(&rq_start_lock, NULL);
