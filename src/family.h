@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include "concmap_impl.h"
+#include "hash.h"
+#include "map_internal.h"
 
 /* ---- allocation ----------------------------------------------------------- */
 
@@ -50,6 +52,42 @@ static inline bool gomap__value_equal(const void *slot, const void *old, size_t 
         if (p[i])
             return false;
     return true;
+}
+
+/* ---- hashing ------------------------------------------------------------- */
+
+/* The hash of a variant's keys, computed once per operation outside any
+ * lock.  For u64 keys with the library's hash it is computed inline from
+ * the secrets, without gomap__hash's call and kind dispatch.  Invariant:
+ * `u64` is set only when the inline hash was checked, at creation, to equal
+ * gomap__hash of the variant's hasher map (the core maps rehash their keys
+ * when they grow, so any other hash would lose keys). */
+struct gomap__family_hash {
+    bool u64;
+    gomap_hash_secret sec;
+};
+
+/* Sets fh up for maps created with cfg and seed; `hasher` is such a map. */
+static inline void gomap__family_hash_init(struct gomap__family_hash *fh, const gomap *hasher,
+                                           const gomap_config *cfg, uint64_t seed) {
+    fh->sec = gomap__hash_secret(seed);
+    fh->u64 = false;
+    if (cfg->key_kind == GOMAP_KEY_U64 && !cfg->hash && !cfg->equal) {
+        uint64_t probe = 0x0123456789abcdefull;
+        fh->u64 = gomap__hash(hasher, &probe) == gomap__hash_u64_secret(probe, fh->sec);
+    }
+}
+
+/* gomap__hash(hasher, key); a NULL key takes gomap__hash's path, whose
+ * value every operation then rejects. */
+static inline __attribute__((always_inline)) uint64_t
+gomap__family_hash(const struct gomap__family_hash *fh, const gomap *hasher, const void *key) {
+    if (__builtin_expect(fh->u64 && key != NULL, 1)) {
+        uint64_t k;
+        memcpy(&k, key, sizeof k);
+        return gomap__hash_u64_secret(k, fh->sec);
+    }
+    return gomap__hash(hasher, key);
 }
 
 /* ---- the concmap face ----------------------------------------------------- */

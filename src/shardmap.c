@@ -59,8 +59,9 @@ struct shardmap {
     unsigned bits;
     unsigned shift; /* hash >> shift, masked, is the shard index */
     size_t mask;
-    bool optimistic;  /* loads try gomap__guarded_load_optimistic first */
-    gomap_config cfg; /* immutable after creation */
+    bool optimistic;              /* loads try gomap__guarded_load_optimistic first */
+    struct gomap__family_hash fh; /* the shards' hash, through `hasher` */
+    gomap_config cfg;             /* immutable after creation */
     /* With optimistic loads, the shards' maps allocate through this hook
      * (guarded.h), whose frees wait for an RCU grace period. */
     struct gomap__deferred deferred;
@@ -169,7 +170,8 @@ static inline struct shard *shard_of(shardmap *m, uint64_t h) {
 /* Hashes once; the shard's map gets the same hash (all shards share the
  * seed, so any shard's map computes it). */
 GOMAP__GUARDED_INLINE uint64_t shard_hash(void *owner, const void *key) {
-    return gomap__hash(((shardmap *)owner)->hasher, key);
+    shardmap *m = owner;
+    return gomap__family_hash(&m->fh, m->hasher, key);
 }
 
 /* At least 64 shards, and 16 per CPU: with loads optimistic, what shards
@@ -235,6 +237,7 @@ int shardmap_new(shardmap **out, const gomap_config *cfg, unsigned shard_bits) {
         destroy(m, 0);
         return err;
     }
+    gomap__family_hash_init(&m->fh, m->hasher, cfg, seed);
     m->optimistic = GOMAP__OPTIMISTIC_BUILD && !GOMAP__TSAN_RUNNING() &&
                     gomap__optimistic_ok(m->hasher) &&
                     cfg->value_size <= GOMAP__OPTIMISTIC_MAX_VALUE;
@@ -271,19 +274,27 @@ size_t shardmap_shards(const shardmap *m) {
 
 /* ---- single-key operations ------------------------------------------------ */
 
-GOMAP__GUARDED_INLINE bool shard_load(void *owner, const void *key, uint64_t h, void *value_out) {
-    shardmap *m = owner;
-    struct shard *s = shard_of(m, h);
-    if (m->optimistic) {
-        int r = gomap__guarded_load_optimistic(&s->word, &s->g, key, h, value_out);
-        if (r >= 0)
-            return r;
-    }
+/* A load under the shard's lock: maps without optimistic loads, and the
+ * optimistic load's fallback.  Out of line, so that the optimistic path
+ * saves no registers for it. */
+static __attribute__((noinline)) bool
+shard_load_locked(shardmap *m, struct shard *s, const void *key, uint64_t h, void *value_out) {
     gomap__prefetch(s->g.map, h);
     uint64_t t = lock_shard(m, s, false);
     bool found = gomap__guarded_get(&s->g, key, h, value_out);
     unlock_shard(m, s, false, t);
     return found;
+}
+
+GOMAP__GUARDED_INLINE bool shard_load(void *owner, const void *key, uint64_t h, void *value_out) {
+    shardmap *m = owner;
+    struct shard *s = shard_of(m, h);
+    if (__builtin_expect(m->optimistic, 1)) {
+        int r = gomap__guarded_load_optimistic(&s->word, &s->g, key, h, value_out);
+        if (__builtin_expect(r >= 0, 1))
+            return r;
+    }
+    return shard_load_locked(m, s, key, h, value_out);
 }
 
 GOMAP__GUARDED_INLINE struct gomap__guarded *shard_lock_write(void *owner, uint64_t h,

@@ -168,10 +168,11 @@ struct syncmap {
     /* Read by every operation; stored under mu (see the file comment). */
     _Atomic uintptr_t read;
     /* Immutable after syncmap_new. */
-    gomap *hasher;     /* an empty map with the seed: computes key hashes */
-    gomap_config tcfg; /* the tables' config: value = struct sm_entry * */
-    size_t vsize;      /* the user's value_size */
-    bool small;        /* 1 <= vsize <= 8: values live in the entry's cells */
+    gomap *hasher;                /* an empty map with the seed: computes key hashes */
+    struct gomap__family_hash fh; /* the hash of `hasher`, inline for u64 keys */
+    gomap_config tcfg;            /* the tables' config: value = struct sm_entry * */
+    size_t vsize;                 /* the user's value_size */
+    bool small;                   /* 1 <= vsize <= 8: values live in the entry's cells */
     uint64_t seed;
     struct gomap__reclaim reclaim;
     char pad0[64];
@@ -952,6 +953,7 @@ int syncmap_new(syncmap **out, const gomap_config *cfg) {
     memset(m, 0, sizeof *m);
     atomic_init(&m->read, 0);
     m->hasher = hasher;
+    gomap__family_hash_init(&m->fh, hasher, cfg, seed);
     m->tcfg = tcfg;
     m->vsize = cfg->value_size;
     m->small = cfg->value_size >= 1 && cfg->value_size <= sizeof(uint64_t);
@@ -993,7 +995,7 @@ void syncmap_free(syncmap *m) {
 }
 
 bool syncmap_load(syncmap *m, const void *key, void *value_out) {
-    uint64_t h = gomap__hash(m->hasher, key);
+    uint64_t h = gomap__family_hash(&m->fh, m->hasher, key);
     gomap__rcu_enter_inline(); /* reclaim_inline.h */
     uintptr_t r = rd_load(m);
     struct sm_entry *e = table_find(rd_table(r), key, h);
@@ -1074,7 +1076,7 @@ static void sm_pace(syncmap *m) {
 }
 
 int syncmap_swap(syncmap *m, const void *key, const void *value, void *previous_out, bool *loaded) {
-    uint64_t h = gomap__hash(m->hasher, key);
+    uint64_t h = gomap__family_hash(&m->fh, m->hasher, key);
     if (m->small)
         return small_swap(m, key, h, value, previous_out, loaded);
     int rc = 0;
@@ -1123,7 +1125,7 @@ int syncmap_store(syncmap *m, const void *key, const void *value) {
 
 int syncmap_load_or_store(syncmap *m, const void *key, const void *value, void *actual_out,
                           bool *loaded) {
-    uint64_t h = gomap__hash(m->hasher, key);
+    uint64_t h = gomap__family_hash(&m->fh, m->hasher, key);
     bool was = false;
     gomap__rcu_enter();
     struct sm_entry *e = table_find(rd_table(rd_load(m)), key, h);
@@ -1177,7 +1179,7 @@ static struct sm_entry *find_for_delete(syncmap *m, const void *key, uint64_t h,
 }
 
 bool syncmap_load_and_delete(syncmap *m, const void *key, void *value_out) {
-    uint64_t h = gomap__hash(m->hasher, key);
+    uint64_t h = gomap__family_hash(&m->fh, m->hasher, key);
     struct sm_entry *detached = NULL;
     gomap__rcu_enter();
     struct sm_entry *e = find_for_delete(m, key, h, true, &detached);
@@ -1195,7 +1197,7 @@ void syncmap_delete(syncmap *m, const void *key) {
 
 int syncmap_compare_and_swap(syncmap *m, const void *key, const void *old_value,
                              const void *new_value, bool *swapped) {
-    uint64_t h = gomap__hash(m->hasher, key);
+    uint64_t h = gomap__family_hash(&m->fh, m->hasher, key);
     bool sw = false;
     int rc = 0;
     gomap__rcu_enter();
@@ -1222,7 +1224,7 @@ int syncmap_compare_and_swap(syncmap *m, const void *key, const void *old_value,
 }
 
 bool syncmap_compare_and_delete(syncmap *m, const void *key, const void *old_value) {
-    uint64_t h = gomap__hash(m->hasher, key);
+    uint64_t h = gomap__family_hash(&m->fh, m->hasher, key);
     gomap__rcu_enter();
     /* Go: a key found only in dirty stays there (the comparison may fail);
      * it is expunged at the next rebuild. */
