@@ -74,8 +74,8 @@ static int fz_alloc_op(concmap *m, unsigned which, const void *key, uint32_t id,
             bool want = r->present[id] && r->val[id] == old;
             FUZZ_CHECK(flag == want, "compare_and_swap %u: swapped %d, expected %d", id, flag,
                        want);
-            if (flag)
-                r->val[id] = v;
+            if (flag) /* swapped: present */
+                fz_ref_set(r, id, v);
         }
         return rc;
     }
@@ -190,7 +190,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             what = "clear";
             if (fz_u8(&in) < 24) {
                 /* the clear erases every key's state: compare it first */
-                fz_check_concmap(m, kind, &r, "an earlier operation");
+                fz_check_concmap_whole(m, kind, &r, "an earlier operation");
                 concmap_clear(m);
                 fz_ref_clear(&r);
                 full = true;
@@ -228,13 +228,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 FUZZ_CHECK(out == r.val[id], "load %u: value", id);
             break;
         }
-        if (full)
-            fz_check_concmap(m, kind, &r, what);
-        else
+        if (full) {
+            fz_check_concmap_whole(m, kind, &r, what);
+            fz_ref_compared(&r);
+        } else
             fz_check_concmap_run(m, kind, &r, id, n, &cursor, what);
     }
-    fz_check_concmap(m, kind, &r, "the last operation");
-    fz_check_concmap_range(m, kind, &r);
+    fz_check_concmap_whole(m, kind, &r, "the last operation");
     concmap_free(m);
     FUZZ_CHECK(hard_live(&a) == 0, "%s: %lld bytes leaked", kindname, hard_live(&a));
     FUZZ_CHECK(atomic_load(&a.bad_frees) == 0, "%s: frees with a wrong size", kindname);

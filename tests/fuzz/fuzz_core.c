@@ -26,7 +26,7 @@
  *   1  an overwrite of a present key is lost (the old value stays);
  *   2  the write also changes the value of the key 100 ids further on, a key
  *      the operation does not touch (only the sweep, the check before that
- *      key's next write or a full comparison can see it). */
+ *      key's next write or a whole-table comparison can see it). */
 static void fz_must_set(gomap *m, enum hard_kind kind, size_t value_size, uint32_t nids,
                         uint32_t id, uint64_t v, const char *what) {
 #ifdef GOMAP_FUZZ_PLANTED_BUG
@@ -110,7 +110,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             uint8_t c = fz_u8(&in);
             if (c < 24) {
                 /* the clear erases every key's state: compare it first */
-                fz_check_gomap(m, kind, value_size, &r, "an earlier operation");
+                fz_check_gomap_whole(m, kind, value_size, &r, "an earlier operation");
                 gomap_clear(m);
                 fz_ref_clear(&r);
                 full = true;
@@ -128,13 +128,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             gomap *copy = NULL;
             rc = gomap_clone(m, &copy);
             FUZZ_CHECK(rc == 0 && copy, "clone: %d", rc);
-            fz_check_gomap(copy, kind, value_size, &r, "clone (copy)");
+            fz_check_gomap_whole(copy, kind, value_size, &r, "clone (copy)");
             if (fz_u8(&in) & 1) {
                 /* continue with the copy: the original's state is compared
                  * before it goes, as at the end of an input */
-                fz_check_gomap(m, kind, value_size, &r, "an earlier operation");
+                fz_check_gomap_whole(m, kind, value_size, &r, "an earlier operation");
                 gomap_free(m);
                 m = copy;
+                fz_ref_compared(&r);
             } else {
                 gomap_free(copy);
             }
@@ -179,7 +180,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             if (p && value_size == 8) {
                 uint64_t v = fz_value(&r, id);
                 memcpy(p, &v, 8);
-                r.val[id] = v;
+                fz_ref_set(&r, id, v);
             }
             break;
         }
@@ -212,7 +213,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             rc = gomap_clone(m, &copy);
             hard_fail_off(&a);
             if (rc == 0) {
-                fz_check_gomap(copy, kind, value_size, &r, "clone (copy)");
+                fz_check_gomap_whole(copy, kind, value_size, &r, "clone (copy)");
                 gomap_free(copy);
             } else {
                 FUZZ_CHECK(rc == ENOMEM && copy == NULL, "clone returned %d, out %p", rc,
@@ -227,13 +228,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             FUZZ_CHECK((gomap_get(m, key) != NULL) == r.present[id], "get %u", id);
             break;
         }
-        if (full)
-            fz_check_gomap(m, kind, value_size, &r, what);
-        else
+        if (full) {
+            fz_check_gomap_whole(m, kind, value_size, &r, what);
+            fz_ref_compared(&r);
+        } else
             fz_check_gomap_run(m, kind, value_size, &r, id, n, step, &cursor, what);
     }
-    fz_check_gomap(m, kind, value_size, &r, "the last operation");
-    fz_check_gomap_iter(m, kind, value_size, &r);
+    fz_check_gomap_whole(m, kind, value_size, &r, "the last operation");
     gomap_free(m);
     FUZZ_CHECK(hard_live(&a) == 0, "%lld bytes leaked", hard_live(&a));
     FUZZ_CHECK(atomic_load(&a.bad_frees) == 0, "frees with a wrong size");
