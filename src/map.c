@@ -1232,6 +1232,49 @@ static inline int write_begin(gomap *m) {
     return me;
 }
 
+/* write_begin in two halves, for a write that takes a separate path of its
+ * own when the entry check fails (a delete: its common path then makes no
+ * call it returns from before the end check, so it saves no registers for
+ * one), and that may check something between them.  write_busy: Go's
+ * entry check failed, the word is not 0; write_claim, after it: the writer's id in
+ * the word, returned as the token for write_end.  Relaxed: see the field. */
+static inline bool write_busy(const gomap *m) {
+#ifdef WRITE_PROTOCOL_ASM
+    /* A jump, not a flag output: the compiler then keeps no value of the
+     * test alive past it (it would reuse it as a constant). */
+    __asm__ goto("cmpl $0, %0\n\tjne %l[busy]" : : "m"(m->writing) : "cc" : busy);
+    return false;
+busy:
+    return true;
+#else
+    return atomic_load_explicit(&m->writing, memory_order_relaxed) != 0;
+#endif
+}
+
+static inline int write_claim(gomap *m) {
+#ifdef WRITE_PROTOCOL_ASM
+    int me = gomap__tid_fs();
+#else
+    int me = gomap__tid();
+#endif
+    atomic_store_explicit(&m->writing, me, memory_order_relaxed);
+    return me;
+}
+
+/* write_claim's token again, read anew for write_end rather than kept in a
+ * register across the write (volatile, so that the compiler does not keep
+ * the claim's read instead): one load, where keeping it costs the write's
+ * body a register. */
+static inline int write_claimed_token(void) {
+#ifdef WRITE_PROTOCOL_ASM
+    int t;
+    __asm__ volatile("movl %%fs:%c1, %0" : "=r"(t) : "i"(GOMAP__TID_FS));
+    return t;
+#else
+    return gomap__tid();
+#endif
+}
+
 /* The word was not the token at the end of a write (w: its value before
  * the end).  Either another writer ran meanwhile (it cleared the flag, 0,
  * or holds it now, its id), or the write began on a slow path (the map has
@@ -1288,12 +1331,16 @@ static inline void write_end(gomap *m, int token) {
 #endif
 }
 #else
-#define writing_now(m)      false
-#define read_begin(m, kind) READ_PLAIN
-#define read_end(m, e)      ((void)(e))
-#define write_begin(m)      0
-#define write_end(m, me)    ((void)(me))
-#define write_check_mid(m)  ((void)(m))
+#define writing_now(m)        false
+#define read_begin(m, kind)   READ_PLAIN
+#define read_end(m, e)        ((void)(e))
+#define write_begin(m)        0
+#define write_busy(m)         false
+#define write_claim(m)        0
+#define write_claimed_token() 0
+#define write_begin_slow(m)   0
+#define write_end(m, me)      ((void)(me))
+#define write_check_mid(m)    ((void)(m))
 #endif
 
 /* ---- lookup ---------------------------------------------------------------- */
@@ -2283,23 +2330,50 @@ ALWAYS_INLINE int set_impl(gomap *m, const void *key, uint64_t hash, bool have_h
     return r;
 }
 
+/* How del_impl treats the writing word: DEL_LOCKED leaves it alone (see
+ * set_impl's `checked`); DEL_CHECKED runs the write protocol, and when the
+ * entry check fails goes to DEL_SLOW, the kind's out-of-line delete that
+ * begins with write_begin_slow. */
+enum { DEL_LOCKED, DEL_CHECKED, DEL_SLOW };
+
+#define DECLARE_DEL_SLOW(name, k)                                                                  \
+    NOINLINE bool del_slow_##name(gomap *m, const void *key, uint64_t hash, bool have_hash);
+KEY_KINDS(DECLARE_DEL_SLOW)
+#define DEL_SLOW_ENTRY(name, k) [k] = del_slow_##name,
+static bool (*const del_slow_fns[NKEY_KINDS])(gomap *, const void *, uint64_t,
+                                              bool) = {KEY_KINDS(DEL_SLOW_ENTRY)};
+
+/* Go's mapdelete with its checks.  As in Go, an empty map returns before
+ * the writing word is set, and the flag is set only around the part that
+ * may change the map; unlike Go the entry check comes first (a serializing
+ * map's count may be read only under its lock).  The common path (the word
+ * 0) calls nothing it returns from but the rare walk back and shrink, and
+ * its end check is write_end's. */
 ALWAYS_INLINE bool del_impl(gomap *m, const void *key, uint64_t hash, bool have_hash, int kind,
-                            bool checked) {
+                            int mode) {
     if (m == NULL)
         return false;
     if (absurd_key(m, key, kind))
         return false;
-    int wtok = checked ? write_begin(m) : 0;
+    if (mode == DEL_CHECKED && unlikely(write_busy(m)))
+        return del_slow_fns[kind](m, key, hash, have_hash);
+    int wtok = mode == DEL_SLOW ? write_begin_slow(m) : 0;
     GOMAP_PROBE2(op, (void *)m, 2);
-    bool r = false;
-    if (m->count != 0) {
-        if (!have_hash)
-            hash = hash_key(m, key, kind);
-        r = delete_impl(m, key, hash, kind);
-        if (r && unlikely(m->auto_shrink))
-            maybe_shrink(m);
+    if (m->count == 0) {
+        if (mode == DEL_SLOW)
+            write_end(m, wtok);
+        return false;
     }
-    if (checked)
+    if (mode == DEL_CHECKED)
+        (void)write_claim(m);
+    if (!have_hash)
+        hash = hash_key(m, key, kind);
+    bool r = delete_impl(m, key, hash, kind);
+    if (r && unlikely(m->auto_shrink))
+        maybe_shrink(m);
+    if (mode == DEL_CHECKED)
+        write_end(m, write_claimed_token());
+    else if (mode == DEL_SLOW)
         write_end(m, wtok);
     return r;
 }
@@ -2322,14 +2396,17 @@ ALWAYS_INLINE bool del_impl(gomap *m, const void *key, uint64_t hash, bool have_
         return set_impl(m, key, hash, have_hash, value, value_out, inserted_out, k, true);         \
     }                                                                                              \
     NOINLINE bool del_##name(gomap *m, const void *key, uint64_t hash, bool have_hash) {           \
-        return del_impl(m, key, hash, have_hash, k, true);                                         \
+        return del_impl(m, key, hash, have_hash, k, DEL_CHECKED);                                  \
+    }                                                                                              \
+    NOINLINE bool del_slow_##name(gomap *m, const void *key, uint64_t hash, bool have_hash) {      \
+        return del_impl(m, key, hash, have_hash, k, DEL_SLOW);                                     \
     }                                                                                              \
     NOINLINE int set_locked_##name(gomap *m, const void *key, uint64_t hash, const void *value,    \
                                    void **value_out, bool *inserted_out) {                         \
         return set_impl(m, key, hash, true, value, value_out, inserted_out, k, false);             \
     }                                                                                              \
     NOINLINE bool del_locked_##name(gomap *m, const void *key, uint64_t hash) {                    \
-        return del_impl(m, key, hash, true, k, false);                                             \
+        return del_impl(m, key, hash, true, k, DEL_LOCKED);                                        \
     }                                                                                              \
     NOINLINE uint64_t hash_##name(const gomap *m, const void *key) {                               \
         return hash_key(m, key, k);                                                                \
@@ -2471,7 +2548,7 @@ GOMAP_API bool gomap_delete(gomap *m, const void *key) {
         return false;
     /* u64 keys, the commonest kind, skip the dispatch (as in gomap_get). */
     if (likely(m->kind == K_U64))
-        return del_impl(m, key, 0, false, K_U64, true);
+        return del_impl(m, key, 0, false, K_U64, DEL_CHECKED);
     DISPATCH(m, del, m, key, 0, false);
 }
 
