@@ -1437,7 +1437,9 @@ ALWAYS_INLINE void *get_impl(const gomap *m, const void *key, uint64_t hash, boo
 /* Keys per group of a batched lookup: with the three-stage pipeline of
  * lookup_many, about three groups' lines are in flight at once, around the
  * 10-12 line fills a core keeps outstanding; a group's state stays in L1. */
+#ifndef MANY_GROUP
 #define MANY_GROUP 16
+#endif
 
 /* The size of the key argument of gomap_get (what `key` points to). */
 ALWAYS_INLINE size_t key_arg_size(const gomap *m, int kind) {
@@ -1458,58 +1460,112 @@ ALWAYS_INLINE size_t key_arg_size(const gomap *m, int kind) {
     }
 }
 
-/* The state of one group of a batched lookup between its passes. */
+/* The state of one group of a batched lookup between its passes: per key,
+ * its home bucket's index (with OLD_ARRAY set when that bucket is in the
+ * old array of a growth not yet evacuated), its tophash (0 for an absurd
+ * key, which is absent; no real tophash is 0, see MIN_TOPHASH), and the
+ * slot of its first tophash match in the home bucket, or NULL.  The key is
+ * read again where it is needed: recomputing its address is cheaper than
+ * storing and reloading it. */
 typedef struct many_group {
-    const void *k[MANY_GROUP]; /* the keys; NULL for an absurd one (absent) */
+    uintptr_t idx[MANY_GROUP];
+    char *cand[MANY_GROUP];
     uint8_t t[MANY_GROUP];
-    bref b[MANY_GROUP];
-    uint64_t top[MANY_GROUP], mt[MANY_GROUP];
 } many_group;
 
-/* Pass 1 of a group: hash each key, find its home bucket, prefetch the
- * bucket's tophash line.  (Prefetching the bucket's first slot line here
- * too, before the tophash says which slot, was measured slower: the extra
- * lines cost more bandwidth than the overlap saves.) */
+#define OLD_ARRAY ((uintptr_t)1 << (sizeof(uintptr_t) * 8 - 1))
+
+/* The key of index i of a batch. */
+ALWAYS_INLINE const void *many_key(const char *keys, const void *const *keyv, size_t i,
+                                   size_t stride) {
+    return keyv ? keyv[i] : keys + i * stride;
+}
+
+/* Whether a batch may hold absurd keys: a contiguous array of a fixed-size
+ * kind cannot (its key pointers are not NULL), so the tests fold away. */
+ALWAYS_INLINE bool many_may_be_absurd(const gomap *m, const void *const *keyv, int kind) {
+    return keyv || string_keys(m, kind);
+}
+
+/* The bucket of a stored index (see many_group); `grow` is growing(m),
+ * constant over a batch (a read sees no growth start or end). */
+ALWAYS_INLINE bref many_bucket(const gomap *m, uintptr_t idx, bool grow) {
+    if (grow && (idx & OLD_ARRAY))
+        return bucket_at(m, m->oldtops, m->oldnexts, m->oldslots, idx & ~OLD_ARRAY);
+    return bucket_at(m, m->tops, m->nexts, m->slots, idx);
+}
+
+/* Pass 1 of a group: hash each key, find its home bucket (as home_bucket
+ * does), prefetch the bucket's tophash line.  (Prefetching the bucket's
+ * first slot line here too, before the tophash says which slot, was
+ * measured slower: the extra lines cost more bandwidth than the overlap
+ * saves.) */
 ALWAYS_INLINE void many_hash(const gomap *m, many_group *gr, const char *keys,
                              const void *const *keyv, const uint64_t *hashes, size_t base, size_t g,
-                             size_t stride, int kind) {
+                             size_t stride, int kind, bool grow) {
+    uintptr_t mask = m->mask;
     for (size_t j = 0; j < g; j++) {
-        const void *k = keyv ? keyv[base + j] : keys + (base + j) * stride;
-        if (absurd_key(m, k, kind)) {
-            gr->k[j] = NULL;
+        const void *k = many_key(keys, keyv, base + j, stride);
+        if (many_may_be_absurd(m, keyv, kind) && absurd_key(m, k, kind)) {
+            gr->t[j] = 0;
+            gr->idx[j] = 0;
             continue;
         }
-        gr->k[j] = k;
         uint64_t h = hashes ? hashes[base + j] : hash_key(m, k, kind);
+        uintptr_t idx = h & mask;
+        const uint64_t *top = &m->tops[idx];
+        if (grow) {
+            uintptr_t oi = h & (m->same_size ? mask : mask >> 1);
+            if (!evacuated(m->oldtops[oi])) {
+                idx = oi | OLD_ARRAY;
+                top = &m->oldtops[oi];
+            }
+        }
         gr->t[j] = tophash(h);
-        gr->b[j] = home_bucket(m, h);
-        __builtin_prefetch(gr->b[j].top);
+        gr->idx[j] = idx;
+        __builtin_prefetch(top);
     }
 }
 
-/* Pass 2: read each tophash word, match it, prefetch the slot of the first
- * candidate. */
-ALWAYS_INLINE void many_match(const gomap *m, many_group *gr, size_t g) {
+/* Pass 2: match each key's tophash word, note and prefetch the slot of its
+ * first candidate. */
+ALWAYS_INLINE void many_match(const gomap *m, many_group *gr, const void *const *keyv, size_t g,
+                              int kind, bool grow) {
+    size_t ss = m->slot_size;
     for (size_t j = 0; j < g; j++) {
-        if (!gr->k[j])
-            continue;
-        gr->top[j] = *gr->b[j].top;
-        gr->mt[j] = match_top(gr->top[j], gr->t[j]);
-        if (gr->mt[j])
-            __builtin_prefetch(gr->b[j].s + first_slot(gr->mt[j]) * m->slot_size);
+        bref b = many_bucket(m, gr->idx[j], grow);
+        uint64_t mt = match_top(*b.top, gr->t[j]);
+        char *c = NULL;
+        if (mt && !(many_may_be_absurd(m, keyv, kind) && !gr->t[j])) {
+            c = b.s + first_slot(mt) * ss;
+            __builtin_prefetch(c);
+        }
+        gr->cand[j] = c;
     }
 }
 
-/* Pass 3: compare keys and follow chains as a single lookup does. */
-ALWAYS_INLINE size_t many_probe(const gomap *m, const many_group *gr, size_t base, size_t g,
-                                void **out, int kind) {
+/* Pass 3: compare each key with its candidate slot; when that is not the
+ * key (a miss, or a tophash shared with another key), search the chain as
+ * a single lookup does. */
+ALWAYS_INLINE size_t many_probe(const gomap *m, const many_group *gr, const char *keys,
+                                const void *const *keyv, size_t base, size_t g, size_t stride,
+                                void **out, int kind, bool grow) {
     size_t found = 0;
+    size_t voff = m->voff;
     for (size_t j = 0; j < g; j++) {
-        char *slot =
-            gr->k[j] ? find_in_chain(m, gr->k[j], gr->t[j], gr->b[j], gr->top[j], gr->mt[j], kind)
-                     : NULL;
+        const void *k = many_key(keys, keyv, base + j, stride);
+        char *slot = gr->cand[j];
+        if (unlikely(!slot || !key_equal(m, slot, k, kind))) {
+            slot = NULL;
+            uint8_t t = gr->t[j];
+            if (!(many_may_be_absurd(m, keyv, kind) && !t)) {
+                bref b = many_bucket(m, gr->idx[j], grow);
+                uint64_t top = *b.top;
+                slot = find_in_chain(m, k, t, b, top, match_top(top, t), kind);
+            }
+        }
         if (out)
-            out[base + j] = slot ? slot + m->voff : NULL;
+            out[base + j] = slot ? slot + voff : NULL;
         found += slot != NULL;
     }
     return found;
@@ -1526,8 +1582,9 @@ ALWAYS_INLINE size_t many_probe(const gomap *m, const many_group *gr, size_t bas
  * contiguous (`keys`, `stride` apart) or given by pointer (`keyv`), with
  * their hashes (`hashes`) or not.  Stores each value pointer (or NULL) in
  * out[i]; returns how many keys were found.  No misuse checks. */
-ALWAYS_INLINE size_t lookup_many(const gomap *m, const char *keys, const void *const *keyv,
-                                 const uint64_t *hashes, size_t n, void **out, int kind) {
+ALWAYS_INLINE size_t lookup_many_in(const gomap *m, const char *keys, const void *const *keyv,
+                                    const uint64_t *hashes, size_t n, void **out, int kind,
+                                    bool grow) {
     size_t stride = key_arg_size(m, kind);
     size_t found = 0;
     size_t ngroups = (n + MANY_GROUP - 1) / MANY_GROUP;
@@ -1536,15 +1593,23 @@ ALWAYS_INLINE size_t lookup_many(const gomap *m, const char *keys, const void *c
     for (size_t step = 0; step < ngroups + 2; step++) {
         if (step < ngroups)
             many_hash(m, &gr[step % 3], keys, keyv, hashes, step * MANY_GROUP, MANY_SIZE(step),
-                      stride, kind);
+                      stride, kind, grow);
         if (step >= 1 && step - 1 < ngroups)
-            many_match(m, &gr[(step - 1) % 3], MANY_SIZE(step - 1));
+            many_match(m, &gr[(step - 1) % 3], keyv, MANY_SIZE(step - 1), kind, grow);
         if (step >= 2)
-            found += many_probe(m, &gr[(step - 2) % 3], (step - 2) * MANY_GROUP,
-                                MANY_SIZE(step - 2), out, kind);
+            found += many_probe(m, &gr[(step - 2) % 3], keys, keyv, (step - 2) * MANY_GROUP,
+                                MANY_SIZE(step - 2), stride, out, kind, grow);
     }
 #undef MANY_SIZE
     return found;
+}
+
+/* lookup_many_in with the growth test made once per batch. */
+ALWAYS_INLINE size_t lookup_many(const gomap *m, const char *keys, const void *const *keyv,
+                                 const uint64_t *hashes, size_t n, void **out, int kind) {
+    if (unlikely(growing(m)))
+        return lookup_many_in(m, keys, keyv, hashes, n, out, kind, true);
+    return lookup_many_in(m, keys, keyv, hashes, n, out, kind, false);
 }
 
 #ifndef GOMAP_NO_DETECT

@@ -4,14 +4,16 @@
  * (bench/cost/core_cost.sh runs it and its abseil twin, core_cost_absl.cc,
  * and prints the table of docs/benchmarks.md).
  *
- *   gomap-cost u64|str insert|hit|miss|delete|iterate N
+ *   gomap-cost u64|str insert|hit|miss|delete|iterate|many N
  *
  * Keys are bench_key_u64 / bench_key_str of seed 1, as `gomap-bench core`
  * uses: keys 0..N-1 are inserted, keys N..2N-1 are the misses.  u64 lookups
  * use the typed helper (inline in this loop, as abseil's find is in its
  * twin); string lookups call gomap_get.  The map is built before the counted
- * part; callgrind counts only between the two CALLGRIND_TOGGLE_COLLECT marks
- * (run with --collect-atstart=no).  Without callgrind the marks do nothing.
+ * part; `many` looks the hits up 64 keys per gomap_get_many call, as
+ * gomap-bench core's get_many row does.  Callgrind counts only between the two
+ * CALLGRIND_TOGGLE_COLLECT marks (run with --collect-atstart=no).  Without callgrind the marks do
+ * nothing.
  */
 #include <gomap/gomap.h>
 
@@ -25,7 +27,7 @@
 
 int main(int argc, char **argv) {
     if (argc != 4 || (strcmp(argv[1], "u64") != 0 && strcmp(argv[1], "str") != 0)) {
-        fprintf(stderr, "usage: %s u64|str insert|hit|miss|delete|iterate N\n", argv[0]);
+        fprintf(stderr, "usage: %s u64|str insert|hit|miss|delete|iterate|many N\n", argv[0]);
         return 2;
     }
     bool str = strcmp(argv[1], "str") == 0;
@@ -72,6 +74,14 @@ int main(int argc, char **argv) {
                 uint64_t v;
                 sum += gomap_u64u64_get(typed, ku[i], &v) ? v : 0;
             }
+        }
+    } else if (!strcmp(op, "many")) {
+        for (uint64_t i = 0; i < n; i += 64) {
+            void *out[64];
+            size_t g = n - i < 64 ? (size_t)(n - i) : 64;
+            gomap_get_many(m, KEY(i), g, out);
+            for (size_t j = 0; j < g; j++)
+                sum += out[j] ? *(const uint64_t *)out[j] : 0;
         }
     } else if (!strcmp(op, "delete")) {
         for (uint64_t i = 0; i < n; i++)

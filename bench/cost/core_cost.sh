@@ -5,7 +5,8 @@
 # (gomap-cost) and its abseil twin (peer-absl-cost) from BUILD (default
 # build, a RelWithDebInfo build with the benchmarks) on gomap-bench core's
 # keys.  KEYS (default "1024 1048576"), KINDS (default "u64 str") and OPS
-# (default "insert hit miss delete iterate") choose the cells; CACHE=1 adds
+# (default "insert hit miss delete iterate") choose the cells (OPS=many
+# counts gomap_get_many, 64 keys per call, against abseil's single hits); CACHE=1 adds
 # callgrind's cache simulation (D1 and last-level misses per op).  Prints a
 # markdown table.
 set -euo pipefail
@@ -37,7 +38,7 @@ for n in ${KEYS:-1024 1048576}; do
     for kind in ${KINDS:-u64 str}; do
         for op in ${OPS:-insert hit miss delete iterate}; do
             g=$(count "$build/bench/gomap-cost" "$kind" "$op" "$n")
-            a=$(count "$build/bench/peer-absl-cost" "$kind" "$op" "$n")
+            a=$(count "$build/bench/peer-absl-cost" "$kind" "${op/#many/hit}" "$n")
             awk -v n="$n" -v kind="$kind" -v op="$op" -v g="$g" -v a="$a" -v c="${CACHE:-0}" 'BEGIN {
                 split(g, G, " "); split(a, A, " ")
                 if (c == 1)

@@ -1,7 +1,8 @@
 /*
  * map_many_test.c — batched lookups (gomap_get_many, rwmap_load_many,
  * shardmap_load_many) agree with one lookup per key, for every key kind,
- * across growth, for absent keys, NULL maps and a NULL output array.
+ * across growth, for absent and absurd keys, keys sharing a tophash, NULL maps
+ * and a NULL output array.
  */
 #include "check.h"
 #include "map_test_util.h"
@@ -169,6 +170,77 @@ TEST(get_many_user_functions) {
     CHECK_EQ(gomap_get_many(m, keys, 200, out), (size_t)100);
     for (int i = 0; i < 200; i++) {
         if (i % 2) {
+            CHECK(out[i] == NULL);
+        } else {
+            REQUIRE(out[i] != NULL);
+            CHECK_EQ(*(uint64_t *)out[i], (uint64_t)i);
+        }
+    }
+    gomap_free(m);
+}
+
+/* One hash for every key: every key shares one tophash and one chain of
+ * overflow buckets, so the first tophash match of a batched lookup is
+ * usually another key's slot and the rest of the chain must be searched. */
+static uint64_t same_hash(const void *key, uint64_t seed, void *ctx) {
+    (void)key, (void)seed, (void)ctx;
+    return 0x5eed5eed5eed5eedull;
+}
+static bool u64_equal(const void *a, const void *b, void *ctx) {
+    (void)ctx;
+    return memcmp(a, b, 8) == 0;
+}
+
+TEST(get_many_one_chain_of_shared_tophashes) {
+    gomap_config cfg = {GOMAP_KEY_BYTES, 8, sizeof(uint64_t), 0, same_hash, u64_equal, 0, 0};
+    gomap *m;
+    REQUIRE_EQ(gomap_new(&m, &cfg), 0);
+    uint64_t keys[60];
+    for (uint64_t i = 0; i < 60; i++) {
+        keys[i] = i * 7919;
+        if (i % 2)
+            REQUIRE_EQ(gomap_set(m, &keys[i], &keys[i]), 0);
+    }
+    void *out[60];
+    CHECK_EQ(gomap_get_many(m, keys, 60, out), (size_t)30);
+    for (size_t i = 0; i < 60; i++) {
+        if (i % 2 == 0) {
+            CHECK(out[i] == NULL);
+        } else {
+            REQUIRE(out[i] != NULL);
+            CHECK_EQ(*(uint64_t *)out[i], keys[i]);
+        }
+    }
+    gomap_free(m);
+}
+
+/* Strings that no map can hold (a NULL pointer with a length, a length
+ * past the limit) are absent in a batch, and do not disturb their
+ * neighbours. */
+TEST(get_many_absurd_strings_are_absent) {
+    gomap *m = make_map(GOMAP_KEY_STRING, sizeof(uint64_t));
+    REQUIRE(m != NULL);
+    char bytes[40][8];
+    gomap_str keys[40];
+    for (int i = 0; i < 40; i++) {
+        snprintf(bytes[i], sizeof bytes[i], "s%05d", i);
+        keys[i].ptr = bytes[i];
+        keys[i].len = strlen(bytes[i]);
+        uint64_t v = (uint64_t)i;
+        REQUIRE_EQ(gomap_set(m, &keys[i], &v), 0);
+    }
+    for (int i = 0; i < 40; i += 5) {
+        if (i % 2) {
+            keys[i].ptr = NULL;
+            keys[i].len = 3;
+        } else {
+            keys[i].len = (size_t)1 << 50;
+        }
+    }
+    void *out[40];
+    CHECK_EQ(gomap_get_many(m, keys, 40, out), (size_t)32);
+    for (int i = 0; i < 40; i++) {
+        if (i % 5 == 0) {
             CHECK(out[i] == NULL);
         } else {
             REQUIRE(out[i] != NULL);
