@@ -1214,30 +1214,13 @@ NOINLINE int write_begin_slow(gomap *m) {
 #define WRITE_PROTOCOL_ASM 1
 #endif
 
-/* Go's entry check, then the writer's id in the word; returns the token
- * for write_end.  Relaxed: see the field. */
-static inline int write_begin(gomap *m) {
-#ifdef WRITE_PROTOCOL_ASM
-    bool busy;
-    __asm__ volatile("cmpl $0, %1" : "=@ccnz"(busy) : "m"(m->writing));
-    if (unlikely(busy))
-        return write_begin_slow(m);
-    int me = gomap__tid_fs();
-#else
-    if (unlikely(atomic_load_explicit(&m->writing, memory_order_relaxed)))
-        return write_begin_slow(m);
-    int me = gomap__tid();
-#endif
-    atomic_store_explicit(&m->writing, me, memory_order_relaxed);
-    return me;
-}
-
-/* write_begin in two halves, for a write that takes a separate path of its
- * own when the entry check fails (a delete: its common path then makes no
- * call it returns from before the end check, so it saves no registers for
- * one), and that may check something between them.  write_busy: Go's
- * entry check failed, the word is not 0; write_claim, after it: the writer's id in
- * the word, returned as the token for write_end.  Relaxed: see the field. */
+/* The two halves of write_begin.  A delete calls them apart: when the
+ * entry check fails it takes a separate path of its own, so its common path
+ * makes no call it returns from before the end check and saves no
+ * registers for one, and it checks the count between them.  write_busy:
+ * Go's entry check failed, the word is not 0.  write_claim: the writer's id
+ * in the word, returned as the token for write_end.  Relaxed: see the
+ * field. */
 static inline bool write_busy(const gomap *m) {
 #ifdef WRITE_PROTOCOL_ASM
     /* A jump, not a flag output: the compiler then keeps no value of the
@@ -1259,6 +1242,14 @@ static inline int write_claim(gomap *m) {
 #endif
     atomic_store_explicit(&m->writing, me, memory_order_relaxed);
     return me;
+}
+
+/* Go's entry check, then the writer's id in the word; returns the token
+ * for write_end. */
+static inline int write_begin(gomap *m) {
+    if (unlikely(write_busy(m)))
+        return write_begin_slow(m);
+    return write_claim(m);
 }
 
 /* write_claim's token again, read anew for write_end rather than kept in a
