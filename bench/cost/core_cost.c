@@ -11,9 +11,9 @@
  * use the typed helper (inline in this loop, as abseil's find is in its
  * twin); string lookups call gomap_get.  The map is built before the counted
  * part; `many` looks the hits up 64 keys per gomap_get_many call, as
- * gomap-bench core's get_many row does.  Callgrind counts only between the two
- * CALLGRIND_TOGGLE_COLLECT marks (run with --collect-atstart=no).  Without callgrind the marks do
- * nothing.
+ * gomap-bench core's get_many row does.  Callgrind counts only between the
+ * two CALLGRIND_TOGGLE_COLLECT marks (run with --collect-atstart=no).
+ * Without callgrind the marks do nothing.
  */
 #include <gomap/gomap.h>
 

@@ -637,9 +637,9 @@ __attribute__((always_inline)) static inline const uint64_t *gomap__u64u64_find(
     if (__builtin_expect(((const uint8_t *)&v->head)[4] != 0 || *v->op_traced != 0, 0))
         return (const uint64_t *)gomap__get_u64(m, k);
 #endif
-        /* The library's integer hash (src/hash.h, which says why x86-64 takes
-         * the multiply's halves from mulq). */
 #if defined(__x86_64__) && defined(__GNUC__)
+    /* The library's integer hash (src/hash.h, which says why x86-64 takes
+     * the multiply's halves from mulq; the #else is its portable form). */
     uint64_t lo, hi;
     __asm__("mulq %3" : "=a"(lo), "=d"(hi) : "%0"(k ^ v->s0), "rm"(v->s1) : "cc");
     uint64_t x = (lo ^ hi) * 0x9e3779b97f4a7c15ull;

@@ -409,10 +409,9 @@ TEST(conflict_write_during_write) {
  * from the thread's descriptor (detect.h): gomap__tid must be the kernel's
  * thread id in the main thread, in another thread and in a forked child,
  * and a conflict with a fast-path write, found by a set or a delete, must
- * name the writer.  That write
- * (a plain u64 map, no callbacks) is held in the middle by its allocator:
- * the growth of the map's first insert blocks until the detector's write
- * has been reported. */
+ * name the writer.  That write (a plain u64 map, no callbacks) is held in
+ * the middle by its allocator: the growth of the map's first insert blocks
+ * until the detector's write has been reported. */
 static struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
