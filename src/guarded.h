@@ -39,11 +39,14 @@
  *   - `len` equals gomap_len(map) whenever no writer holds the lock: every
  *     write that changes the count stores it before unlocking.  It is the
  *     only field read without the lock;
- *   - `value_size` is the map's, immutable. */
+ *   - `value_size` is the map's, immutable;
+ *   - `key_u64` is gomap__optimistic_u64(map), immutable: optimistic loads
+ *     take gomap__get_optimistic_u64. */
 struct gomap__guarded {
     gomap *map;
     _Atomic size_t len;
     size_t value_size;
+    bool key_u64;
 };
 
 /* How a variant finds and takes the lock of a key.  All functions take the
@@ -124,6 +127,15 @@ GOMAP__GUARDED_INLINE void gomap__seq_end_write(_Atomic uint32_t *seq) {
 #endif
 }
 
+/* The racing lookup of an optimistic load (map_internal.h): u64 keys take
+ * the specialised walk. */
+GOMAP__GUARDED_INLINE const void *gomap__guarded_get_optimistic(const struct gomap__guarded *g,
+                                                                const void *key, uint64_t h,
+                                                                bool *retry) {
+    return g->key_u64 ? gomap__get_optimistic_u64(g->map, key, h, retry)
+                      : gomap__get_optimistic(g->map, key, h, retry);
+}
+
 /* A load without the lock: 1 present (value copied out), 0 absent, -1
  * undecided (the caller takes the lock).  The reader's half: the first load
  * of seq is acquire, pairing with gomap__seq_end_write's release; the acquire
@@ -149,7 +161,7 @@ GOMAP__GUARDED_INLINE int gomap__guarded_load_optimistic(_Atomic uint32_t *seq,
             continue;
         }
         bool retry;
-        const void *v = gomap__get_optimistic(g->map, key, h, &retry);
+        const void *v = gomap__guarded_get_optimistic(g, key, h, &retry);
         if (retry)
             break;
         if (v && vs == 8)

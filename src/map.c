@@ -2690,8 +2690,14 @@ bool gomap__optimistic_ok(const gomap *m) {
     return m && (m->kind == K_U64 || m->kind == K_U32 || m->kind == K_BYTES);
 }
 
-void *gomap__get_optimistic(const gomap *m, const void *key, uint64_t hash, bool *retry) {
-    GOMAP_PROBE2(op, (const void *)m, 0);
+bool gomap__optimistic_u64(const gomap *m) {
+    return m && m->kind == K_U64;
+}
+
+/* gomap__get_optimistic's walk for one key kind (a constant in each caller,
+ * so the key comparison compiles to a word compare, without a call). */
+ALWAYS_INLINE void *get_optimistic(const gomap *m, const void *key, uint64_t hash, bool *retry,
+                                   int kind) {
     *retry = false;
     /* The array descriptor, not the header's cached tops/mask/slots: a
      * growing writer changes those one by one, while a barray's geometry
@@ -2721,19 +2727,7 @@ void *gomap__get_optimistic(const gomap *m, const void *key, uint64_t hash, bool
         uint64_t w = RACY_LOAD(top);
         for (uint64_t mt = match_top(w, t); mt; mt &= mt - 1) {
             char *slot = slots + first_slot(mt) * ss;
-            bool eq;
-            switch (m->kind) {
-            case K_U64:
-                eq = key_equal(m, slot, key, K_U64);
-                break;
-            case K_U32:
-                eq = key_equal(m, slot, key, K_U32);
-                break;
-            default:
-                eq = key_equal(m, slot, key, K_BYTES);
-                break;
-            }
-            if (eq)
+            if (key_equal(m, slot, key, kind))
                 return slot + m->voff;
         }
         if (chain_ends(w))
@@ -2747,6 +2741,23 @@ void *gomap__get_optimistic(const gomap *m, const void *key, uint64_t hash, bool
     }
     *retry = true;
     return NULL;
+}
+
+void *gomap__get_optimistic(const gomap *m, const void *key, uint64_t hash, bool *retry) {
+    GOMAP_PROBE2(op, (const void *)m, 0);
+    switch (m->kind) {
+    case K_U64:
+        return get_optimistic(m, key, hash, retry, K_U64);
+    case K_U32:
+        return get_optimistic(m, key, hash, retry, K_U32);
+    default:
+        return get_optimistic(m, key, hash, retry, K_BYTES);
+    }
+}
+
+void *gomap__get_optimistic_u64(const gomap *m, const void *key, uint64_t hash, bool *retry) {
+    GOMAP_PROBE2(op, (const void *)m, 0);
+    return get_optimistic(m, key, hash, retry, K_U64);
 }
 
 /* ---- life cycle ------------------------------------------------------------ */

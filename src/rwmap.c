@@ -120,6 +120,7 @@ int rwmap_new(rwmap **out, const gomap_config *cfg) {
     atomic_init(&m->lock.state, 0);
     atomic_init(&m->seq, 0);
     m->g.value_size = cfg->value_size;
+    m->g.key_u64 = gomap__optimistic_u64(m->g.map);
     m->cfg = *cfg;
     atomic_init(&m->g.len, gomap_len(m->g.map));
     *out = m;

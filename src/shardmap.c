@@ -256,6 +256,7 @@ int shardmap_new(shardmap **out, const gomap_config *cfg, unsigned shard_bits) {
         atomic_init(&s->word, 0);
         atomic_init(&s->g.len, 0);
         s->g.value_size = cfg->value_size;
+        s->g.key_u64 = gomap__optimistic_u64(s->g.map);
     }
     *out = m;
     return 0;
@@ -481,7 +482,8 @@ static size_t many_optimistic(shardmap *m, const char *keys, size_t stride, size
     }
     for (size_t j = 0; j < n; j++) {
         bool retry = q[j] & 1; /* a writer is inside: decided in (4) */
-        v[j] = retry ? NULL : gomap__get_optimistic(sh[j]->g.map, keys + j * stride, h[j], &retry);
+        v[j] = retry ? NULL
+                     : gomap__guarded_get_optimistic(&sh[j]->g, keys + j * stride, h[j], &retry);
         decided[j] = !retry;
         if (v[j] && vs)
             memcpy(buf + j * vs, v[j], vs); /* may be torn; kept only if seq says not */
