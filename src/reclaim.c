@@ -56,10 +56,20 @@ static _Thread_local struct {
 extern __thread struct urcu_reader urcu_memb_reader;
 
 /* reclaim_inline.h's fast path: &urcu_memb_reader while the thread is
- * registered, not exiting, and the program does not run under TSan; NULL
- * otherwise.  Set by rcu_register, cleared by rcu_unregister and the exit
- * destructor, so only outside the thread's sections. */
+ * registered, not exiting, the program does not run under TSan and liburcu
+ * uses membarrier; NULL otherwise.  Set by rcu_register, cleared by
+ * rcu_unregister and the exit destructor, so only outside the thread's
+ * sections. */
 _Thread_local struct urcu_reader *gomap__rcu_reader __attribute__((tls_model("initial-exec")));
+
+/* Whether a registered thread may take the inline sections.  Only with
+ * membarrier: the inline side then needs compiler barriers alone, and never
+ * reads liburcu's mode flag (it is set when liburcu initialises, which
+ * registration has done, and never changes after); without membarrier
+ * every section takes reclaim.c's path, whose fences liburcu supplies. */
+static bool rcu_inline_ok(void) {
+    return !rcu_tls.exiting && !GOMAP__TSAN_RUNNING() && urcu_memb_has_sys_membarrier;
+}
 
 /* The threads gomap registered, so that a forked child can take the
  * parent's other threads (which do not exist in the child) out of liburcu's
@@ -106,7 +116,7 @@ static void rcu_register(void) {
     atomic_fetch_add_explicit(&rcu_nthreads, 1, memory_order_relaxed);
     pthread_mutex_unlock(&rcu_reg_lock);
     rcu_tls.registered = true;
-    if (!rcu_tls.exiting && !GOMAP__TSAN_RUNNING())
+    if (rcu_inline_ok())
         gomap__rcu_reader = &urcu_memb_reader;
 }
 
@@ -475,7 +485,7 @@ static void rq_kick(void) {
  * asleep. */
 static void rcu_settle_owed(void) {
     rcu_tls.owed = false;
-    if (rcu_tls.registered && !rcu_tls.exiting && !GOMAP__TSAN_RUNNING())
+    if (rcu_tls.registered && rcu_inline_ok())
         gomap__rcu_reader = &urcu_memb_reader;
     if (!rcu_reclaim_alone(false))
         rq_kick();

@@ -26,13 +26,16 @@
  *     store preceded and followed, by a "slave" barrier: a compiler barrier
  *     when liburcu uses membarrier (urcu_memb_has_sys_membarrier), whose
  *     grace periods then issue the matching full barrier on every CPU; a
- *     full fence otherwise;
+ *     full fence otherwise.  The inline side runs only with membarrier
+ *     (reclaim.c sets gomap__rcu_reader only then), so its slave barrier is
+ *     the compiler barrier alone;
  *   - after the outermost exit, a synchronize_rcu that sleeps (it set
  *     urcu_memb_gp.futex to -1) must be woken: that rare case is a call
  *     (gomap__rcu_wake_gp).
  *
  * gomap__rcu_reader is NULL whenever the section must take reclaim.c's
- * path: before the thread registers, once its exit destructor has run
+ * path: when liburcu has no membarrier, before the thread registers, once
+ * its exit destructor has run
  * (each section then registers and unregisters, see reclaim.h), and when
  * the program runs under ThreadSanitizer (whose release on exit reclaim.c
  * makes).  It changes only outside any section of its thread, so an entry
@@ -70,11 +73,10 @@ static inline void gomap__rcu_exit_inline(void) {
     gomap__rcu_exit();
 }
 #else
+/* liburcu's slave barrier in membarrier mode, the only mode that reaches
+ * the inline side: membarrier in synchronize_rcu supplies the CPU's fence. */
 static inline void gomap__rcu_barrier_slave(void) {
-    if (__builtin_expect(urcu_memb_has_sys_membarrier, 1))
-        __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    else
-        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
 }
 
 /* As gomap__rcu_enter. */
