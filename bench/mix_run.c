@@ -1,8 +1,9 @@
 /*
  * mix_run.c — running `gomap-bench mix`: every selected gomap variant in this
- * process (through concmap), then every selected peer program, which reads
- * the same arguments and prints the same JSON lines.  The workloads are
- * specified in workload.h and docs/workloads.md.
+ * process (through concmap) and every selected peer program, which reads
+ * the same arguments and prints the same JSON lines, one mix at a time in
+ * alternating order (mix_run).  The workloads are specified in workload.h
+ * and docs/workloads.md.
  *
  * Throughput runs are closed-loop: T threads replay their traces as fast as
  * they can for --duration-ms, checking a stop flag every 64 operations; the
@@ -602,7 +603,8 @@ static int run_peers(const mix_plan *p, bench_output *out, mix_results *rs) {
 }
 
 int mix_run(const mix_plan *p, bench_output *out, mix_results *rs) {
-    /* churn changes the key set, so it runs last on the shared prefilled maps */
+    /* churn changes the key set, so it runs last (without peers, the
+     * variants' prefilled maps are shared by all the mixes) */
     mix_plan q = *p;
     int n = 0;
     for (int i = 0; i < p->nmixes; i++)
@@ -611,8 +613,34 @@ int mix_run(const mix_plan *p, bench_output *out, mix_results *rs) {
     for (int i = 0; i < p->nmixes; i++)
         if (p->mixes[i]->churn)
             q.mixes[n++] = p->mixes[i];
-    int rc = run_gomap(&q, out, rs);
-    if (rc == 0 && q.peers)
-        rc = run_peers(&q, out, rs);
+    if (!q.peers || q.verify_ops) {
+        int rc = run_gomap(&q, out, rs);
+        if (rc == 0 && q.peers)
+            rc = run_peers(&q, out, rs);
+        return rc;
+    }
+    /* Timed runs with peers go one mix at a time: gomap's cells of the mix,
+     * then the peers' cells of the same mix (each side on freshly prefilled
+     * maps), and the next mix in the other order.  Run all of gomap first
+     * and the peers minutes later, and a drift of the machine's memory speed
+     * in between lands in every ratio of the targets; interleaved, a cell
+     * and the cell it is compared with run within a minute of each other,
+     * and a steady drift favours neither side.  The work per cell (warm-up,
+     * --reps repetitions, the median) is the same either way. */
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        mix_plan one = q;
+        one.mixes[0] = q.mixes[i];
+        one.nmixes = 1;
+        if (i % 2 == 0) {
+            rc = run_gomap(&one, out, rs);
+            if (rc == 0)
+                rc = run_peers(&one, out, rs);
+        } else {
+            rc = run_peers(&one, out, rs);
+            if (rc == 0)
+                rc = run_gomap(&one, out, rs);
+        }
+    }
     return rc;
 }
