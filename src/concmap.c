@@ -36,6 +36,10 @@ struct concmap {
     const char *name;
     void *impl;
     const gomap_allocator *alloc;
+    /* From the map's config: the key kind, the size of one key in a key
+     * array (gomap__key_stride) and of one value, for concmap_store_many. */
+    gomap_key_kind key_kind;
+    size_t key_stride, value_size;
     /* NULL until concmap_metrics_enable (which says the ordering); the
      * counter block of metrics.c, freed with the handle. */
     _Atomic(struct gomap__metrics *) metrics;
@@ -122,6 +126,9 @@ int concmap_new(concmap **out, const char *variant, const gomap_config *cfg,
     m->ops = ops;
     m->name = concmap_variants[i];
     m->alloc = cfg->allocator;
+    m->key_kind = cfg->key_kind;
+    m->key_stride = gomap__key_stride(cfg);
+    m->value_size = cfg->value_size;
     atomic_init(&m->metrics, NULL);
     int err = ops->create(&m->impl, cfg, opts);
     if (err) {
@@ -159,6 +166,41 @@ int concmap_store(concmap *m, const void *key, const void *value) {
     NULL_HANDLE(m, EINVAL);
     TRACE(m, OP_STORE);
     return m->ops->store(m->impl, key, value);
+}
+
+/* Whether every map refuses the key (concmap.h): a NULL key pointer, or a
+ * string longer than 2^47 - 1 bytes or with a NULL pointer and a length —
+ * the rule each store applies (map.c, absurd_key), checked here for a whole
+ * batch before any of it is stored. */
+static bool key_refused(gomap_key_kind kind, const void *key) {
+    if (!key)
+        return true;
+    if (kind != GOMAP_KEY_STRING && kind != GOMAP_KEY_STRING_BORROWED)
+        return false;
+    const gomap_str *s = (const gomap_str *)key;
+    return s->len > ((uint64_t)1 << 47) - 1 || (s->ptr == NULL && s->len != 0);
+}
+
+int concmap_store_many(concmap *m, size_t n, const void *keys, const void *values) {
+    NULL_HANDLE(m, EINVAL);
+    if (n == 0)
+        return 0;
+    if (!keys)
+        return EINVAL;
+    TRACE(m, OP_STORE);
+    if (m->ops->store_many)
+        return m->ops->store_many(m->impl, n, keys, values);
+    const char *k = (const char *)keys, *v = (const char *)values;
+    for (size_t i = 0; i < n; i++)
+        if (key_refused(m->key_kind, k + i * m->key_stride))
+            return EINVAL;
+    static const char zeros[GOMAP_MAX_VALUE_SIZE];
+    for (size_t i = 0; i < n; i++) {
+        int rc = m->ops->store(m->impl, k + i * m->key_stride, v ? v + i * m->value_size : zeros);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
 }
 
 int concmap_load_or_store(concmap *m, const void *key, const void *value, void *actual_out,

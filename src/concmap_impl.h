@@ -52,6 +52,8 @@ struct concmap_ops {
     void (*clear)(void *m);
     size_t (*len)(void *m);
     int (*compute)(void *m, const void *key, concmap_compute_fn fn, void *ctx);
+    /* NULL: concmap_store_many stores the keys one at a time through store. */
+    int (*store_many)(void *m, size_t n, const void *keys, const void *values);
 };
 
 /* The variants' tables, defined in their own files. */

@@ -274,28 +274,12 @@ int cowmap_store(cowmap *m, const void *key, const void *value) {
     return cowmap_swap(m, key, value, NULL, NULL);
 }
 
-/* The size of one key as the API takes it. */
-static size_t cm_key_stride(const gomap_config *cfg) {
-    switch (cfg->key_kind) {
-    case GOMAP_KEY_U32:
-        return sizeof(uint32_t);
-    case GOMAP_KEY_STRING:
-    case GOMAP_KEY_STRING_BORROWED:
-        return sizeof(gomap_str);
-    case GOMAP_KEY_BYTES:
-        return cfg->key_size;
-    case GOMAP_KEY_U64:
-        break;
-    }
-    return sizeof(uint64_t);
-}
-
 int cowmap_store_many(cowmap *m, size_t n, const void *keys, const void *values) {
     if (n == 0)
         return 0;
     if (!keys)
         return EINVAL;
-    size_t ks = cm_key_stride(&m->cfg), vs = m->cfg.value_size;
+    size_t ks = gomap__key_stride(&m->cfg), vs = m->cfg.value_size;
     int rc = 0;
     gomap__rcu_enter();
     cm_lock(m);
@@ -432,4 +416,8 @@ static int ops_create(void **out, const gomap_config *cfg, const concmap_options
     return cowmap_new((cowmap **)out, cfg);
 }
 
-GOMAP__DEFINE_CONCMAP_OPS(gomap_cowmap_ops, cowmap, cowmap, ops_create);
+static int ops_store_many(void *m, size_t n, const void *keys, const void *values) {
+    return cowmap_store_many((cowmap *)m, n, keys, values);
+}
+
+GOMAP__DEFINE_CONCMAP_OPS(gomap_cowmap_ops, cowmap, cowmap, ops_create, ops_store_many);

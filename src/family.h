@@ -22,6 +22,23 @@
 void *gomap__family_alloc(const gomap_allocator *a, size_t size);
 void gomap__family_free(const gomap_allocator *a, void *p, size_t size);
 
+/* The size of one key as the API takes it, so the n-th key of an array of
+ * keys (a store_many batch) is at n times it. */
+static inline size_t gomap__key_stride(const gomap_config *cfg) {
+    switch (cfg->key_kind) {
+    case GOMAP_KEY_U32:
+        return sizeof(uint32_t);
+    case GOMAP_KEY_STRING:
+    case GOMAP_KEY_STRING_BORROWED:
+        return sizeof(gomap_str);
+    case GOMAP_KEY_BYTES:
+        return cfg->key_size;
+    case GOMAP_KEY_U64:
+        break;
+    }
+    return sizeof(uint64_t);
+}
+
 /* ---- value copies (value_size bytes; NULL-safe) --------------------------- */
 
 /* Copies a value out to a caller buffer that may be NULL ("not wanted"). */
@@ -98,7 +115,7 @@ gomap__family_hash(const struct gomap__family_hash *fh, const gomap *hasher, con
  * convert the handle type (calling a function through a pointer of another
  * type would be undefined behaviour).  The variant's name is not here: it is
  * written once, in GOMAP__VARIANTS (concmap_impl.h). */
-#define GOMAP__DEFINE_CONCMAP_OPS(OPS, TYPE, PREFIX, CREATE)                                       \
+#define GOMAP__DEFINE_CONCMAP_OPS(OPS, TYPE, PREFIX, CREATE, STORE_MANY)                           \
     static void PREFIX##_ops_destroy(void *m) {                                                    \
         PREFIX##_free((TYPE *)m);                                                                  \
     }                                                                                              \
@@ -156,6 +173,7 @@ gomap__family_hash(const struct gomap__family_hash *fh, const gomap *hasher, con
         .clear = PREFIX##_ops_clear,                                                               \
         .len = PREFIX##_ops_len,                                                                   \
         .compute = PREFIX##_ops_compute,                                                           \
+        .store_many = STORE_MANY,                                                                  \
     }
 
 #endif /* GOMAP_FAMILY_H */

@@ -83,6 +83,26 @@ GOMAP_API bool concmap_load(concmap *m, const void *key, void *value_out);
 /* Sets the key's value (insert or overwrite).  0 or ENOMEM. */
 GOMAP_API int concmap_store(concmap *m, const void *key, const void *value);
 
+/* Stores n keys: keys is an array of n keys as the other functions take them
+ * (n uint64_t, uint32_t or gomap_str, or n key_size-byte keys back to back),
+ * values n * value_size bytes (NULL: every value zero).  The result is that
+ * of concmap_store of each key in order (a key given twice keeps its last
+ * value).  Returns 0; EINVAL, nothing stored, when keys is NULL with n > 0
+ * or one of the keys is one no map can hold (above); or ENOMEM.
+ * What a batch costs and what others see, by variant:
+ *   cow          one copy of the map for the whole batch, O(len + n), instead
+ *                of one per key; readers see all n stores at once or none;
+ *                ENOMEM stores nothing.
+ *   rw, shard,   n stores one after another (each linearizable, each taking
+ *   sync         its lock as concmap_store does), O(n) expected; other
+ *                threads may see the batch in part while it runs.  ENOMEM
+ *                stops at the key whose store failed: the keys before it are
+ *                stored, it and the ones after are not.  A store is
+ *                idempotent, so calling again with the same batch finishes
+ *                it.
+ * Thread-safe as concmap_store; n 0 does nothing and returns 0. */
+GOMAP_API int concmap_store_many(concmap *m, size_t n, const void *keys, const void *values);
+
 /* If the key is present, copies its value to actual_out and sets *loaded =
  * true; otherwise stores `value`, copies it to actual_out, and sets *loaded =
  * false.  0 or ENOMEM (nothing stored). */

@@ -428,18 +428,27 @@ static bool sum_cb(const void *key, const void *value, void *ctx) {
 /* While memory is exhausted, writes that need memory return ENOMEM and leave
  * the map exactly as it was; the rest keep working; range still visits every
  * entry once (it cannot report ENOMEM, so it must not need memory to work). */
+/* A u64 -> 8-byte map of the variant over *al (which must outlive it), with
+ * keys 0 .. n - 1 stored, key i's value i * mult.  NULL on failure. */
+static concmap *make_filled(const char *kind, const gomap_allocator *al, uint64_t n,
+                            uint64_t mult) {
+    gomap_config cfg = fam_config(GOMAP_KEY_U64, 8);
+    cfg.allocator = al;
+    concmap *m = NULL;
+    CHECK_EQ(concmap_new(&m, kind, &cfg, NULL), 0);
+    for (uint64_t i = 0; m && i < n; i++)
+        CHECK_EQ(put(m, &fam_shapes[0], i, i * mult), 0);
+    return m;
+}
+
 TEST(allocation_failure_leaves_map_unchanged) {
     FOR_EACH_VARIANT(kind) {
         struct failing_alloc fa = {false, 0};
         gomap_allocator al = {fa_alloc, fa_free, &fa};
-        gomap_config cfg = fam_config(GOMAP_KEY_U64, 8);
-        cfg.allocator = &al;
-        concmap *m;
-        REQUIRE_EQ(concmap_new(&m, kind, &cfg, NULL), 0);
-        const struct fam_shape *sh = &fam_shapes[0];
         enum { N = 2000 };
-        for (uint64_t i = 0; i < N; i++)
-            REQUIRE_EQ(put(m, sh, i, i), 0);
+        concmap *m = make_filled(kind, &al, N, 1);
+        REQUIRE(m != NULL);
+        const struct fam_shape *sh = &fam_shapes[0];
         fa.failing = true;
         /* Insert until memory is needed: each either succeeds or fails
          * cleanly. */
@@ -480,6 +489,128 @@ TEST(allocation_failure_leaves_map_unchanged) {
         concmap_free(m);
         if (refused == 0)
             printf("  note: variant %s never needed memory for %d inserts\n", kind, 3 * N);
+    }
+}
+
+/* A batch of keys ids first .. first + n - 1 as concmap_store_many takes
+ * them (n keys of the map's kind back to back), with values id * 3; the
+ * string keys point into `keys`, which must outlive the batch. */
+enum { BATCH_MAX = 6001 };
+struct batch {
+    struct fam_key keys[BATCH_MAX];
+    union {
+        uint64_t u[BATCH_MAX];
+        gomap_str s[BATCH_MAX];
+    } k;
+    unsigned char v[BATCH_MAX * FAM_MAX_VALUE];
+};
+
+static void batch_make(struct batch *b, const struct fam_shape *sh, uint64_t first, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        const void *key = fam_key(&b->keys[i], sh->kind, first + i);
+        if (sh->kind == GOMAP_KEY_STRING)
+            b->k.s[i] = *(const gomap_str *)key;
+        else
+            b->k.u[i] = *(const uint64_t *)key;
+        fam_val(b->v + i * sh->value_size, sh->value_size, (first + i) * 3);
+    }
+}
+
+/* store_many stores every key of the batch as concmap_store would (the last
+ * value of a repeated key wins, NULL values are zeros), and refuses a batch
+ * with a bad key or no keys without storing any of it. */
+static void store_many(const char *kind, const struct fam_shape *sh) {
+    static struct batch b;
+    concmap *m = make(kind, sh);
+    if (!m)
+        return;
+    enum { N = 300 };
+    size_t vs = sh->value_size;
+    batch_make(&b, sh, 0, N);
+    CHECK_EQ(concmap_store_many(m, N, &b.k, b.v), 0);
+    CHECK_EQ(concmap_len(m), N);
+    for (uint64_t i = 0; i < N; i++)
+        CHECK_EQ(get(m, sh, i), i * 3);
+    /* overwrites, and key 5 twice: its second value wins */
+    batch_make(&b, sh, 0, 11);
+    fam_val(b.v + 4 * vs, vs, 444);
+    if (sh->kind == GOMAP_KEY_STRING)
+        b.k.s[10] = b.k.s[5];
+    else
+        b.k.u[10] = b.k.u[5];
+    fam_val(b.v + 10 * vs, vs, 777);
+    CHECK_EQ(concmap_store_many(m, 11, &b.k, b.v), 0);
+    CHECK_EQ(concmap_len(m), N);
+    CHECK_EQ(get(m, sh, 4), 444);
+    CHECK_EQ(get(m, sh, 5), 777);
+    CHECK_EQ(get(m, sh, 6), 18);
+    /* NULL values store zeros */
+    batch_make(&b, sh, 5000, 2);
+    CHECK_EQ(concmap_store_many(m, 2, &b.k, NULL), 0);
+    unsigned char out[FAM_MAX_VALUE], zero[FAM_MAX_VALUE] = {0};
+    struct fam_key k;
+    CHECK(concmap_load(m, fam_key(&k, sh->kind, 5001), out));
+    CHECK(memcmp(out, zero, vs) == 0);
+    CHECK_EQ(concmap_len(m), N + 2);
+    /* nothing to store; no keys; a NULL handle */
+    CHECK_EQ(concmap_store_many(m, 0, NULL, NULL), 0);
+    CHECK_EQ(concmap_store_many(m, 3, NULL, b.v), EINVAL);
+    CHECK_EQ(concmap_store_many(NULL, 3, &b.k, b.v), EINVAL);
+    /* a key no map can hold, after good ones: nothing is stored */
+    if (sh->kind == GOMAP_KEY_STRING) {
+        batch_make(&b, sh, 6000, 4);
+        b.k.s[3] = (gomap_str){NULL, 5};
+        CHECK_EQ(concmap_store_many(m, 4, &b.k, b.v), EINVAL);
+        b.k.s[3] = (gomap_str){"x", (size_t)1 << 47};
+        CHECK_EQ(concmap_store_many(m, 4, &b.k, b.v), EINVAL);
+        CHECK_EQ(get(m, sh, 6000), ABSENT);
+        CHECK_EQ(concmap_len(m), N + 2);
+    }
+    concmap_free(m);
+}
+
+TEST(store_many_stores_the_batch_or_refuses_it_whole) {
+    FOR_EACH_VARIANT_SHAPE(kind, sh, store_many(kind, sh));
+}
+
+/* Without memory, cow's batch stores nothing; the others' stop at the key
+ * whose store failed (the keys before it stored, it and the rest not), and
+ * the same call, repeated once memory is back, completes the batch. */
+TEST(store_many_without_memory) {
+    static struct batch b;
+    FOR_EACH_VARIANT(kind) {
+        struct failing_alloc fa = {false, 0};
+        gomap_allocator al = {fa_alloc, fa_free, &fa};
+        enum { N = 2000, M = 3 * N };
+        concmap *m = make_filled(kind, &al, N, 3);
+        REQUIRE(m != NULL);
+        const struct fam_shape *sh = &fam_shapes[0];
+        batch_make(&b, sh, N, M);
+        fa.failing = true;
+        int err = concmap_store_many(m, M, &b.k, b.v);
+        fa.failing = false;
+        size_t stored = 0;
+        while (stored < M && get(m, sh, N + stored) == (N + stored) * 3)
+            stored++;
+        if (err == 0) {
+            CHECK_EQ(stored, M);
+            printf("  note: variant %s never needed memory for %d stores\n", kind, M);
+        } else {
+            CHECK_EQ(err, ENOMEM);
+            if (strcmp(kind, "cow") == 0)
+                CHECK_EQ(stored, 0);
+            CHECK(stored < M);
+            for (size_t i = stored; i < M; i++)
+                CHECK_EQ(get(m, sh, N + i), ABSENT);
+            CHECK_EQ(concmap_len(m), N + stored);
+        }
+        CHECK_EQ(concmap_store_many(m, M, &b.k, b.v), 0);
+        CHECK_EQ(concmap_len(m), N + M);
+        for (uint64_t i = 0; i < N + M; i += 7)
+            CHECK_EQ(get(m, sh, i), i * 3);
+        concmap_free(m);
+        if (check_case_failed)
+            fprintf(stderr, "  (variant %s)\n", kind);
     }
 }
 
