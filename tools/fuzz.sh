@@ -48,20 +48,21 @@ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   "-DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined ${FUZZ_CFLAGS:-}" \
   "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined" \
   -DGOMAP_BUILD_BENCH=OFF -DGOMAP_BUILD_EXAMPLES=OFF -DGOMAP_BUILD_TOOLS=OFF >/dev/null
-build_targets=(fuzz_core_planted1 fuzz_core_planted2)
+build_targets=(fuzz_core_planted1 fuzz_core_planted2 fuzz_concmap_planted1 fuzz_concmap_planted2)
 for t in "${targets[@]}"; do build_targets+=("$t" "hard_$t"); done
 cmake --build "$build" -j"$jobs" --target "${build_targets[@]}" >/dev/null
 
 status=0
 summary=()
-# First, that the checks still catch a wrong map: fuzz_core built around a
-# map with a planted bug must stop with the checks' message (seconds).
+# First, that the checks still catch a wrong map: fuzz_core and fuzz_concmap
+# built around a map with a planted bug must stop with the checks' message
+# (seconds).
 if ! ctest --test-dir "$build" -L fuzz_check --output-on-failure >"$build/fuzz-check.log" 2>&1; then
   status=1
   echo "!!! the planted-bug checks failed (log $build/fuzz-check.log):"
   grep -E 'Failed|not caught' "$build/fuzz-check.log" | head -5 || true
 fi
-summary+=("planted bugs caught: $(grep -c 'Passed' "$build/fuzz-check.log" || true) of 2")
+summary+=("planted bugs caught: $(grep -c 'Passed' "$build/fuzz-check.log" || true) of 4")
 for t in "${targets[@]}"; do
   work=$build/fuzz-work/$t
   crashes=$build/fuzz-crashes/$t

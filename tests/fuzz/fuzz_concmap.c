@@ -17,6 +17,13 @@
  */
 #include "fuzz_common.h"
 
+/* The size of one key of the kind in a key array (concmap_store_many). */
+static size_t fz_key_stride(enum hard_kind kind) {
+    static const size_t stride[HARD_KINDS] = {sizeof(uint64_t), sizeof(uint32_t), sizeof(gomap_str),
+                                              HARD_BYTES_KEY_SIZE};
+    return stride[kind];
+}
+
 struct fz_range_stop {
     enum hard_kind kind;
     const struct fz_ref *r;
@@ -36,15 +43,51 @@ static bool fz_range_stop_fn(const void *key, const void *value, void *ctx) {
     return ++s->count < s->limit;
 }
 
+#ifdef GOMAP_FUZZ_PLANTED_BUG
+/* GOMAP_FUZZ_PLANTED_BUG builds a copy of this target around a map that is
+ * wrong on purpose, rarely, so that a test can show that the model checks
+ * catch such a map (tests/fuzz/CMakeLists.txt, fuzz_concmap_planted*), as
+ * fuzz_core's planted bugs do for the core map.  Once the map holds over 40
+ * entries, on every store whose value's version is a multiple of 97,
+ *   1  an overwrite of a present key is lost (the old value stays, and the
+ *      store reports success);
+ *   2  the store also flips a bit of the value of the key half the ids
+ *      further on, a key the operation does not touch.
+ * A store reports nothing, so only the comparisons with the reference can
+ * see either.  Returns whether the store is to be dropped. */
+static bool fz_planted_bug(concmap *m, enum hard_kind kind, const void *key, uint32_t id,
+                           const struct fz_ref *r, uint64_t v) {
+    if (concmap_len(m) <= 40 || (v >> 32) % 97 != 0)
+        return false;
+    if (GOMAP_FUZZ_PLANTED_BUG == 1)
+        return concmap_load(m, key, NULL);
+    const void *other = fz_key(kind, (id + r->nids / 2) % r->nids);
+    uint64_t ov;
+    if (concmap_load(m, other, &ov)) {
+        ov ^= (uint64_t)1 << 40;
+        (void)concmap_store(m, other, &ov); /* failing (ENOMEM) changes nothing */
+    }
+    return false;
+}
+#endif
+
 /* Runs one allocating operation; returns its error code and updates the
  * reference only when it succeeded. */
-static int fz_alloc_op(concmap *m, unsigned which, const void *key, uint32_t id, struct fz_ref *r,
-                       uint8_t arg) {
+static int fz_alloc_op(concmap *m, enum hard_kind kind, unsigned which, const void *key,
+                       uint32_t id, struct fz_ref *r, uint8_t arg) {
     uint64_t v = fz_value(r, id), out = 0;
     bool flag = false;
     int rc;
     switch (which % 4) {
     case 0:
+#ifdef GOMAP_FUZZ_PLANTED_BUG
+        if (fz_planted_bug(m, kind, key, id, r, v)) {
+            fz_ref_set(r, id, v); /* the store reports success */
+            return 0;
+        }
+#else
+        (void)kind;
+#endif
         rc = concmap_store(m, key, &v);
         if (rc == 0)
             fz_ref_set(r, id, v);
@@ -128,22 +171,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         case 0:
         case 1:
             what = "store";
-            rc = fz_alloc_op(m, 0, key, id, &r, 0);
+            rc = fz_alloc_op(m, kind, 0, key, id, &r, 0);
             FUZZ_CHECK(rc == 0, "store: %d", rc);
             break;
         case 2:
             what = "load_or_store";
-            rc = fz_alloc_op(m, 1, key, id, &r, 0);
+            rc = fz_alloc_op(m, kind, 1, key, id, &r, 0);
             FUZZ_CHECK(rc == 0, "load_or_store: %d", rc);
             break;
         case 3:
             what = "swap";
-            rc = fz_alloc_op(m, 2, key, id, &r, 0);
+            rc = fz_alloc_op(m, kind, 2, key, id, &r, 0);
             FUZZ_CHECK(rc == 0, "swap: %d", rc);
             break;
         case 4:
             what = "compare_and_swap";
-            rc = fz_alloc_op(m, 3, key, id, &r, fz_u8(&in));
+            rc = fz_alloc_op(m, kind, 3, key, id, &r, fz_u8(&in));
             FUZZ_CHECK(rc == 0, "compare_and_swap: %d", rc);
             break;
         case 5:
@@ -202,7 +245,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             uint8_t sub = fz_u8(&in);
             hard_fail_nth(&a, 1 + sub % 8);
             atomic_store(&a.failed, 0);
-            rc = fz_alloc_op(m, sub >> 3, key, id, &r, sub >> 5);
+            rc = fz_alloc_op(m, kind, sub >> 3, key, id, &r, sub >> 5);
             bool injected = hard_failed(&a) > 0;
             hard_fail_off(&a);
             FUZZ_CHECK(rc == 0 || (rc == ENOMEM && injected), "%s: returned %d", what, rc);
@@ -213,12 +256,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             n = fz_u8(&in);
             if (n > r.nids) /* more would only store the same keys again */
                 n = r.nids;
+            /* one concmap_store_many of keys id, id + 1, ... (distinct): a
+             * cowmap copies itself once for the batch, not once per key */
+            static unsigned char keys[FZ_NIDS * HARD_BYTES_KEY_SIZE];
+            static uint64_t vals[FZ_NIDS];
+            size_t stride = fz_key_stride(kind);
             for (uint32_t i = 0; i < n; i++) {
                 uint32_t j = (id + i) % r.nids;
                 fz_check_concmap_id(m, kind, &r, j, "an earlier operation");
-                rc = fz_alloc_op(m, 0, fz_key(kind, j), j, &r, 0);
-                FUZZ_CHECK(rc == 0, "bulk store: %d", rc);
+                memcpy(keys + i * stride, fz_key(kind, j), stride);
+                vals[i] = fz_value(&r, j);
             }
+            rc = concmap_store_many(m, n, keys, vals);
+            FUZZ_CHECK(rc == 0, "bulk store: %d", rc);
+            for (uint32_t i = 0; i < n; i++)
+                fz_ref_set(&r, (id + i) % r.nids, vals[i]);
             break;
         }
         default:
