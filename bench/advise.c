@@ -365,8 +365,10 @@ static void print_targets(const mix_results *rs, const mix_plan *p, FILE *f) {
             continue;
         const mix_result *g =
             mix_results_find(rs, "latency", mix_go_analog(l->map), l->mix, l->dist, l->threads);
-        snprintf(what, sizeof what, "p99 %s %s@%u: %s %.0f ns vs %.0f ns", l->mix, l->dist,
-                 l->threads, l->map, l->p99, g ? g->p99 : NAN);
+        const mix_result *fl =
+            mix_results_find(rs, "floor", "pause-floor", "-", "uniform", l->threads);
+        snprintf(what, sizeof what, "p99 %s %s@%u: %s %.0f ns vs %.0f ns (floor %.0f)", l->mix,
+                 l->dist, l->threads, l->map, l->p99, g ? g->p99 : NAN, fl ? fl->p99 : NAN);
         target_line(f, what, g && l->p99 > 0 ? g->p99 / l->p99 : -1, 1.0);
     }
     for (size_t i = 0; i < rs->n; i++) {
@@ -385,8 +387,35 @@ static void print_targets(const mix_results *rs, const mix_plan *p, FILE *f) {
         }
     }
     print_limit(rs, p, f);
+    for (size_t i = 0; i < rs->n; i++)
+        if (!strcmp(rs->r[i].kind, "floor"))
+            fprintf(f,
+                    "  pause floor: %u threads, an empty operation on the latency runs' schedule: "
+                    "p50 %.0f ns, p99 %.0f ns, p999 %.0f ns (the p99 lines' \"floor\": what the "
+                    "machine alone adds)\n",
+                    rs->r[i].threads, rs->r[i].p50, rs->r[i].p99, rs->r[i].p999);
     fprintf(f, "targets: %d met, %d missed, %d not measured\n", targets_met, targets_missed,
             targets_unmeasured);
+}
+
+/* Adds a pause-floor record (limit.c) for each thread count of the latency
+ * runs, taken right after them. */
+static void add_pause_floor(mix_results *rs, const mix_plan *p) {
+    if (!p->latency)
+        return;
+    hist *h = malloc(sizeof *h);
+    if (!h)
+        return;
+    for (int i = 0; i < p->nthreads; i++) {
+        unsigned th = p->threads[i];
+        if (mix_pause_floor(th, p->rate, p->lat_ms, p->seed, h) != 0)
+            continue;
+        mix_result r;
+        mix_result_cell(&r, "floor", "pause-floor", "-", "uniform", th, 0, p->seed);
+        mix_result_latency(&r, h, p->rate, th * (p->lat_ms * p->rate / 1000));
+        mix_results_add(rs, &r);
+    }
+    free(h);
 }
 
 /* Adds the memory-limit record: an array as large as the largest gomap
@@ -546,6 +575,7 @@ int bench_default_main(int argc, char **argv) {
     uint64_t t0 = bench_now_ns();
     int rc = mix_run(&p, &out, &rs);
     add_memory_limit(&rs, &p);
+    add_pause_floor(&rs, &p);
     double secs = (double)(bench_now_ns() - t0) / 1e9;
     FILE *f = o.json ? stderr : stdout;
     if (!o.json)

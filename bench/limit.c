@@ -10,6 +10,11 @@
  * No map can do a lookup with fewer DRAM round trips, so a variant's
  * throughput over this figure says how far it is from the floor: 1.0 would
  * be one miss per operation and nothing else.
+ *
+ * And the pause floor of the latency runs: the same open loop with an
+ * operation that does nothing.  Its p99 is what the machine alone adds
+ * (interrupts, other processes, a hypervisor taking the CPU): a contestant's
+ * p99 near it measures the machine's pauses, not the map.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -17,6 +22,7 @@
 
 #include "bench.h"
 #include "mix.h"
+#include "runner.h"
 
 struct limit_arg {
     const uint64_t *lines; /* nlines lines of 8 words; word 0 is read */
@@ -96,4 +102,40 @@ double mix_memory_limit(uint64_t bytes, unsigned threads, uint64_t duration_ms, 
     free(lines);
     qsort(mops, reps, sizeof mops[0], cmp_double);
     return mops[reps / 2];
+}
+
+static bool null_load(void *m, uint64_t key, uint64_t *value) {
+    (void)m, (void)key, (void)value;
+    return false;
+}
+
+static void null_store(void *m, uint64_t key, uint64_t value) {
+    (void)m, (void)key, (void)value;
+}
+
+static void null_del(void *m, uint64_t key) {
+    (void)m, (void)key;
+}
+
+int mix_pause_floor(unsigned threads, uint64_t rate, uint64_t lat_ms, uint64_t seed, hist *h) {
+    if (threads == 0 || threads > MIX_MAX_THREADS)
+        return -1;
+    wl_trace tr[MIX_MAX_THREADS];
+    const wl_mix *m = wl_mix_find("read100");
+    unsigned built = 0;
+    int rc = 0;
+    for (; built < threads; built++)
+        if (!m || wl_trace_build(&tr[built], m, WL_UNIFORM, 1024, seed, built, 1024) != 0) {
+            rc = -1;
+            break;
+        }
+    if (rc == 0) {
+        run_map c = {NULL, null_load, null_store, null_del, NULL, NULL, NULL};
+        uint64_t ops, sum;
+        hist_init(h);
+        run_threads(&c, seed, tr, threads, lat_ms, rate, h, &ops, &sum);
+    }
+    for (unsigned t = 0; t < built; t++)
+        wl_trace_free(&tr[t]);
+    return rc;
 }

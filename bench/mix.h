@@ -99,6 +99,10 @@ int mix_run(const mix_plan *p, bench_output *out, mix_results *rs);
  * `threads` threads each doing one dependent random access per operation
  * into an array of at least `bytes` bytes; -1 when it cannot run. */
 double mix_memory_limit(uint64_t bytes, unsigned threads, uint64_t duration_ms, unsigned reps);
+/* The open loop of the latency runs (threads at rate ops/s each for lat_ms)
+ * with an operation that does nothing: *h receives the latencies the
+ * machine alone causes.  0, or -1 when it could not run. */
+int mix_pause_floor(unsigned threads, uint64_t rate, uint64_t lat_ms, uint64_t seed, hist *h);
 
 /* The Go analog of a gomap variant ("syncmap" -> "go-sync-map"), or NULL. */
 const char *mix_go_analog(const char *map);

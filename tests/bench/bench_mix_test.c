@@ -326,6 +326,21 @@ TEST(memory_limit_walks_or_refuses) {
     CHECK(mix_memory_limit(1u << 20, 2, 20, 0) < 0);
 }
 
+/* The pause floor runs the open loop it describes: every scheduled
+ * operation of every thread is recorded (a 20 ms run at 10,000 ops/s per
+ * thread schedules 200 each; a thread that falls behind may record fewer,
+ * never more), and it refuses what it cannot run.  No time is asserted. */
+TEST(pause_floor_records_the_schedule_or_refuses) {
+    hist *h = malloc(sizeof *h);
+    CHECK(h != NULL);
+    CHECK(mix_pause_floor(2, 10000, 20, 7, h) == 0);
+    CHECK(h->count > 0 && h->count <= 400);
+    CHECK(h->min <= h->max);
+    CHECK(mix_pause_floor(0, 10000, 20, 7, h) < 0);
+    CHECK(mix_pause_floor(MIX_MAX_THREADS + 1, 10000, 20, 7, h) < 0);
+    free(h);
+}
+
 /* The contestant rows follow the library's list of variants (concmap_variants). */
 TEST(contestants_cover_the_variants) {
     CHECK(mix_variants_match_library(stderr));
