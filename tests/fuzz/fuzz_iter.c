@@ -74,6 +74,18 @@ static void fz_it_del(struct fz_iter_state *s, uint32_t id) {
     s->touched[id] = true;
 }
 
+/* The first present key not yet returned, from id on (cyclically), or
+ * UINT32_MAX.  Its search reads the reference, not the input. */
+FZ_UNTRACED static uint32_t fz_it_unreached(const struct fz_iter_state *s, uint32_t id) {
+    uint32_t nids = s->r->nids;
+    for (uint32_t i = 0; i < nids; i++) {
+        uint32_t j = (id + i) % nids;
+        if (s->r->present[j] && !s->returned[j])
+            return j;
+    }
+    return UINT32_MAX;
+}
+
 /* One mutation between steps, chosen by the input. */
 static void fz_it_act(struct fz_iter_state *s, uint32_t just_returned) {
     uint8_t act = fz_u8(s->in);
@@ -83,15 +95,12 @@ static void fz_it_act(struct fz_iter_state *s, uint32_t just_returned) {
     case 4:
         fz_it_del(s, id);
         break;
-    case 5: /* delete a key not yet reached */
-        for (uint32_t i = 0; i < nids; i++) {
-            uint32_t j = (id + i) % nids;
-            if (s->r->present[j] && !s->returned[j]) {
-                fz_it_del(s, j);
-                break;
-            }
-        }
+    case 5: { /* delete a key not yet reached */
+        uint32_t j = fz_it_unreached(s, id);
+        if (j < nids)
+            fz_it_del(s, j);
         break;
+    }
     case 6: /* insert a new key */
         if (!s->r->present[id])
             fz_it_set(s, id);
@@ -143,7 +152,9 @@ static void fz_it_act(struct fz_iter_state *s, uint32_t just_returned) {
     }
 }
 
-static void fz_it_begin(struct fz_iter_state *s) {
+/* The state at a round's start, from the reference (untraced: no branch
+ * here depends on the input). */
+FZ_UNTRACED static void fz_it_begin(struct fz_iter_state *s) {
     for (uint32_t i = 0; i < FZ_NIDS; i++) {
         s->at_start[i] = s->r->present[i];
         s->start_version[i] = (uint32_t)(s->r->val[i] >> 32);
