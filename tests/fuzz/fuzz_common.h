@@ -107,18 +107,6 @@ FZ_UNTRACED static const void *fz_key(enum hard_kind kind, uint32_t id) {
     return made[kind][id];
 }
 
-/* Integer keys scramble their id (hard_mix): the ids sorted by key, built
- * once per kind, so an id is found from its key by binary search. */
-struct fz_int_key {
-    uint64_t key;
-    uint32_t id;
-};
-
-FZ_UNTRACED static int fz_int_key_cmp(const void *a, const void *b) {
-    uint64_t x = ((const struct fz_int_key *)a)->key, y = ((const struct fz_int_key *)b)->key;
-    return x < y ? -1 : x > y;
-}
-
 FZ_UNTRACED static uint64_t fz_int_key_of(enum hard_kind kind, const void *key) {
     if (kind == HARD_U64) {
         uint64_t k;
@@ -130,23 +118,34 @@ FZ_UNTRACED static uint64_t fz_int_key_of(enum hard_kind kind, const void *key) 
     return k;
 }
 
+/* Integer keys scramble their id (hard_mix), so an id is found from its key
+ * in a table built once per kind: open addressing over the key's low bits
+ * (random, as hard_mix's output), FZ_INT_SLOTS slots for FZ_NIDS keys, so a
+ * lookup reads one or two slots.  A slot holds id + 1 (0: empty). */
+enum { FZ_INT_SLOTS = 4 * FZ_NIDS };
+
 /* The id of a key of the map (UINT32_MAX if it is no id's key). */
 FZ_UNTRACED static uint32_t fz_key_id(enum hard_kind kind, const void *key) {
     if (kind != HARD_U64 && kind != HARD_U32)
         return hard_key_id(kind, key, FZ_NIDS);
-    static struct fz_int_key sorted[2][FZ_NIDS];
+    static uint16_t slots[2][FZ_INT_SLOTS];
     static bool built[2];
-    struct fz_int_key *t = sorted[kind == HARD_U32];
+    uint16_t *t = slots[kind == HARD_U32];
     if (!built[kind == HARD_U32]) {
-        for (uint32_t id = 0; id < FZ_NIDS; id++)
-            t[id] = (struct fz_int_key){fz_int_key_of(kind, fz_key(kind, id)), id};
-        qsort(t, FZ_NIDS, sizeof *t, fz_int_key_cmp);
+        for (uint32_t id = 0; id < FZ_NIDS; id++) {
+            uint64_t k = fz_int_key_of(kind, fz_key(kind, id));
+            size_t i = k % FZ_INT_SLOTS;
+            while (t[i])
+                i = (i + 1) % FZ_INT_SLOTS;
+            t[i] = (uint16_t)(id + 1);
+        }
         built[kind == HARD_U32] = true;
     }
-    struct fz_int_key probe = {fz_int_key_of(kind, key), 0};
-    const struct fz_int_key *hit =
-        (const struct fz_int_key *)bsearch(&probe, t, FZ_NIDS, sizeof *t, fz_int_key_cmp);
-    return hit ? hit->id : UINT32_MAX;
+    uint64_t k = fz_int_key_of(kind, key);
+    for (size_t i = k % FZ_INT_SLOTS; t[i]; i = (i + 1) % FZ_INT_SLOTS)
+        if (fz_int_key_of(kind, fz_key(kind, t[i] - 1u)) == k)
+            return t[i] - 1u;
+    return UINT32_MAX;
 }
 
 /* ---- reference -------------------------------------------------------------- */
