@@ -72,6 +72,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <time.h>
 #if defined(__SSE2__)
@@ -437,13 +438,14 @@ static inline uint8_t tophash(uint64_t hash) {
 
 #if defined(__SSE2__)
 /* With SSE2 (every x86-64), the 8 tophash bytes are compared at once with
- * one pcmpeqb, and pmovmskb gives one bit per slot: bit i = slot i.  The
- * word sits in the low 8 bytes of the register; the high 8 are zero. */
-static inline uint64_t match_top(uint64_t top, uint8_t t) {
+ * one pcmpeqb against want (the wanted tophash in every byte), and pmovmskb
+ * gives one bit per slot: bit i = slot i.  The word sits in the low 8 bytes
+ * of the register; the high 8 are zero. */
+static inline uint64_t match_want(uint64_t top, uint64_t want) {
     __m128i w = _mm_cvtsi64_si128((long long)top);
-    __m128i b = _mm_cvtsi64_si128((long long)(BYTES_01 * t));
+    __m128i b = _mm_cvtsi64_si128((long long)want);
     /* The high bytes (0 == 0) match too: keep the low 8 bits. */
-    return (uint64_t)(_mm_movemask_epi8(_mm_cmpeq_epi8(w, b)) & 0xff);
+    return (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(w, b)) & 0xffu;
 }
 
 /* Empty slots (EMPTY_REST or EMPTY_ONE: the byte is 0 or 1). */
@@ -453,7 +455,7 @@ static inline uint64_t match_empty(uint64_t top) {
 }
 
 static inline unsigned first_slot(uint64_t mask) {
-    return (unsigned)__builtin_ctzll(mask);
+    return (unsigned)__builtin_ctz((unsigned)mask); /* the mask has 8 bits */
 }
 
 /* The highest slot of a non-empty mask of match_top's form. */
@@ -474,13 +476,14 @@ static inline uint64_t zero_bytes(uint64_t w) {
     return (w - BYTES_01) & ~w & BYTES_80;
 }
 
-/* Slots of a tophash word whose byte equals t, as 0x80 bits.  A false
+/* Slots of a tophash word whose byte equals t, as 0x80 bits (want is t in
+ * every byte).  A false
  * positive is a byte equal to t ^ 1; since t >= MIN_TOPHASH, t ^ 1 is either
  * a live tophash (the key comparison then fails, as for any tophash
  * collision) or, for t == 5, EVACUATED_EMPTY, which only evacuated old
  * buckets hold and lookups never scan (the iterator does not use this). */
-static inline uint64_t match_top(uint64_t top, uint8_t t) {
-    return zero_bytes(top ^ (BYTES_01 * t));
+static inline uint64_t match_want(uint64_t top, uint64_t want) {
+    return zero_bytes(top ^ want);
 }
 
 /* Empty slots (EMPTY_REST or EMPTY_ONE: the byte is 0 or 1).  Exact: after
@@ -501,6 +504,11 @@ static inline uint64_t slots_below(unsigned i) {
     return (((uint64_t)1 << (8 * i)) - 1) & BYTES_80;
 }
 #endif
+
+/* Slots whose tophash byte is t, in match_want's form. */
+static inline uint64_t match_top(uint64_t top, uint8_t t) {
+    return match_want(top, BYTES_01 * t);
+}
 
 /* Slots holding an entry, live or evacuated (not EMPTY_REST, EMPTY_ONE or
  * EVACUATED_EMPTY), one bit per slot: bit i = slot i.  The iterator walks
@@ -644,6 +652,34 @@ static void install_old_array(gomap *m, barray *a) {
     update_view_slow(m);
 }
 
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+/* Bucket arrays from this size up ask for transparent huge pages.  A
+ * lookup in a large map touches a random header line and a random slot
+ * line; with 4 KiB pages nearly every slot line also misses the TLB (a
+ * 1M-entry u64 map's slots span 32 MiB, 8192 pages), and the page walk,
+ * not the cache miss, limits how many lookups overlap.  Smaller arrays
+ * are left alone: their pages fit the TLB, and a huge page would give
+ * them memory they do not use. */
+#define HUGE_ARRAY_MIN ((size_t)4 << 20)
+
+/* Advises the 2 MiB-aligned pages inside a fresh array (the system
+ * allocator's, whose memory the map owns until it frees it) to be huge
+ * pages.  Advice only: when the kernel declines (THP off, no huge page
+ * free) the array keeps its small pages and nothing else changes. */
+static void advise_huge(char *p, size_t bytes) {
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+    uintptr_t hi = ((uintptr_t)p + bytes) & ~(huge - 1);
+    if (bytes >= HUGE_ARRAY_MIN && hi > lo)
+        (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+}
+#else
+static void advise_huge(char *p, size_t bytes) {
+    (void)p;
+    (void)bytes;
+}
+#endif
+
 /* Allocates a bucket array of 2^B buckets with its overflow pool, all
  * headers zero (every slot EMPTY_REST).  NULL on allocation failure. */
 static barray *new_array(const gomap *m, unsigned B) {
@@ -660,6 +696,8 @@ static barray *new_array(const gomap *m, unsigned B) {
     char *p;
     if (m->alloc.alloc == sys_alloc) {
         p = calloc(1, bytes);
+        if (p)
+            advise_huge(p, bytes);
     } else {
         p = m_alloc(m, bytes);
         if (p)
@@ -1453,15 +1491,16 @@ ALWAYS_INLINE size_t key_arg_size(const gomap *m, int kind) {
 
 /* The state of one group of a batched lookup between its passes: per key,
  * its home bucket's index (with OLD_ARRAY set when that bucket is in the
- * old array of a growth not yet evacuated), its tophash (0 for an absurd
- * key, which is absent; no real tophash is 0, see MIN_TOPHASH), and the
- * slot of its first tophash match in the home bucket, or NULL.  The key is
- * read again where it is needed: recomputing its address is cheaper than
- * storing and reloading it. */
+ * old array of a growth not yet evacuated), its tophash in every byte (the
+ * `want` of match_want, kept whole so that pass 2 does not rebuild it; 0
+ * for an absurd key, which is absent: no real tophash is 0, see
+ * MIN_TOPHASH), and the slot of its first tophash match in the home bucket,
+ * or NULL.  The key is read again where it is needed: recomputing its
+ * address is cheaper than storing and reloading it. */
 typedef struct many_group {
     uintptr_t idx[MANY_GROUP];
     char *cand[MANY_GROUP];
-    uint8_t t[MANY_GROUP];
+    uint64_t want[MANY_GROUP];
 } many_group;
 
 #define OLD_ARRAY ((uintptr_t)1 << (sizeof(uintptr_t) * 8 - 1))
@@ -1498,7 +1537,7 @@ ALWAYS_INLINE void many_hash(const gomap *m, many_group *gr, const char *keys,
     for (size_t j = 0; j < g; j++) {
         const void *k = many_key(keys, keyv, base + j, stride);
         if (many_may_be_absurd(m, keyv, kind) && absurd_key(m, k, kind)) {
-            gr->t[j] = 0;
+            gr->want[j] = 0;
             gr->idx[j] = 0;
             continue;
         }
@@ -1512,7 +1551,7 @@ ALWAYS_INLINE void many_hash(const gomap *m, many_group *gr, const char *keys,
                 top = &m->oldtops[oi];
             }
         }
-        gr->t[j] = tophash(h);
+        gr->want[j] = BYTES_01 * tophash(h);
         gr->idx[j] = idx;
         __builtin_prefetch(top);
     }
@@ -1525,19 +1564,31 @@ ALWAYS_INLINE void many_match(const gomap *m, many_group *gr, const void *const 
     size_t ss = m->slot_size;
     for (size_t j = 0; j < g; j++) {
         bref b = many_bucket(m, gr->idx[j], grow);
-        uint64_t mt = match_top(*b.top, gr->t[j]);
+        uint64_t mt = match_want(*b.top, gr->want[j]);
         char *c = NULL;
-        if (mt && !(many_may_be_absurd(m, keyv, kind) && !gr->t[j])) {
-            c = b.s + first_slot(mt) * ss;
+        if (mt && !(many_may_be_absurd(m, keyv, kind) && !gr->want[j])) {
+            c = b.s + (size_t)first_slot(mt) * ss;
             __builtin_prefetch(c);
         }
         gr->cand[j] = c;
     }
 }
 
-/* Pass 3: compare each key with its candidate slot; when that is not the
- * key (a miss, or a tophash shared with another key), search the chain as
- * a single lookup does. */
+/* Pass 3's search of key j's chain, when its candidate slot is not the key
+ * (a miss, or a tophash shared with another key): as a single lookup
+ * does.  Kept out of pass 3's loop, whose registers it would take. */
+NOINLINE char *many_chain(const gomap *m, const many_group *gr, size_t j, const void *k,
+                          bool may_be_absurd, int kind, bool grow) {
+    uint8_t t = (uint8_t)gr->want[j];
+    if (may_be_absurd && !t)
+        return NULL;
+    bref b = many_bucket(m, gr->idx[j], grow);
+    uint64_t top = *b.top;
+    return find_in_chain(m, k, t, b, top, match_top(top, t), kind);
+}
+
+/* Pass 3: compare each key with its candidate slot, else search its chain;
+ * store the value pointers (or NULL) in out[0..g). */
 ALWAYS_INLINE size_t many_probe(const gomap *m, const many_group *gr, const char *keys,
                                 const void *const *keyv, size_t base, size_t g, size_t stride,
                                 void **out, int kind, bool grow) {
@@ -1546,17 +1597,9 @@ ALWAYS_INLINE size_t many_probe(const gomap *m, const many_group *gr, const char
     for (size_t j = 0; j < g; j++) {
         const void *k = many_key(keys, keyv, base + j, stride);
         char *slot = gr->cand[j];
-        if (unlikely(!slot || !key_equal(m, slot, k, kind))) {
-            slot = NULL;
-            uint8_t t = gr->t[j];
-            if (!(many_may_be_absurd(m, keyv, kind) && !t)) {
-                bref b = many_bucket(m, gr->idx[j], grow);
-                uint64_t top = *b.top;
-                slot = find_in_chain(m, k, t, b, top, match_top(top, t), kind);
-            }
-        }
-        if (out)
-            out[base + j] = slot ? slot + voff : NULL;
+        if (unlikely(!slot || !key_equal(m, slot, k, kind)))
+            slot = many_chain(m, gr, j, k, many_may_be_absurd(m, keyv, kind), kind, grow);
+        out[j] = slot ? slot + voff : NULL;
         found += slot != NULL;
     }
     return found;
@@ -1580,16 +1623,27 @@ ALWAYS_INLINE size_t lookup_many_in(const gomap *m, const char *keys, const void
     size_t found = 0;
     size_t ngroups = (n + MANY_GROUP - 1) / MANY_GROUP;
     many_group gr[3];
+    /* The groups in passes 1, 2 and 3 of a step, rotated after each step
+     * (cheaper than indexing by step % 3). */
+    many_group *g1 = &gr[0], *g2 = &gr[2], *g3 = &gr[1];
+    /* Where pass 3 stores the value pointers when the caller wants none. */
+    void *discard[MANY_GROUP];
 #define MANY_SIZE(i) (n - (i)*MANY_GROUP < MANY_GROUP ? n - (i)*MANY_GROUP : MANY_GROUP)
     for (size_t step = 0; step < ngroups + 2; step++) {
         if (step < ngroups)
-            many_hash(m, &gr[step % 3], keys, keyv, hashes, step * MANY_GROUP, MANY_SIZE(step),
-                      stride, kind, grow);
+            many_hash(m, g1, keys, keyv, hashes, step * MANY_GROUP, MANY_SIZE(step), stride, kind,
+                      grow);
         if (step >= 1 && step - 1 < ngroups)
-            many_match(m, &gr[(step - 1) % 3], keyv, MANY_SIZE(step - 1), kind, grow);
-        if (step >= 2)
-            found += many_probe(m, &gr[(step - 2) % 3], keys, keyv, (step - 2) * MANY_GROUP,
-                                MANY_SIZE(step - 2), stride, out, kind, grow);
+            many_match(m, g2, keyv, MANY_SIZE(step - 1), kind, grow);
+        if (step >= 2) {
+            size_t base = (step - 2) * MANY_GROUP;
+            found += many_probe(m, g3, keys, keyv, base, MANY_SIZE(step - 2), stride,
+                                out ? out + base : discard, kind, grow);
+        }
+        many_group *free_group = g3;
+        g3 = g2;
+        g2 = g1;
+        g1 = free_group;
     }
 #undef MANY_SIZE
     return found;
