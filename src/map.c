@@ -1085,6 +1085,21 @@ static inline bool writing_now(const gomap *m) {
     return GOMAP__WRITING_WORD_SET(&m->writing);
 }
 
+/* Whether the head word's first 5 bytes are 0 (see struct gomap's
+ * view_slow): no write running, a map in the default mode, and the shape
+ * of gomap.h's inline lookup, whose u64 keys (K_U64) need no dispatch.  The
+ * inline lookup's test, made by a write that picks its path with it: Go's
+ * entry check and the choice of the u64 path in one load, shift and branch,
+ * where they were a compare and branch each.  Relaxed, like the entry
+ * check; the head word (the header's first 8 bytes) is loaded whole
+ * through a may_alias type (its fields are an int and bytes), as one
+ * atomic access like the lookup's. */
+typedef uint64_t __attribute__((may_alias)) head_word;
+static inline bool head_idle_view(const gomap *m) {
+    uint64_t h = __atomic_load_n((const head_word *)(const void *)m, __ATOMIC_RELAXED);
+    return GOMAP__HEAD_FIRST5(h) == 0;
+}
+
 /*
  * Survive modes.  With GOMAP_DEBUG=conflict=report or count a map created
  * then (WSLOW_SERIAL) keeps the program and the map correct after a
@@ -2443,8 +2458,9 @@ ALWAYS_INLINE int set_impl(gomap *m, const void *key, uint64_t hash, bool have_h
 /* How del_impl treats the writing word: DEL_LOCKED leaves it alone (see
  * set_impl's `checked`); DEL_CHECKED runs the write protocol, and when the
  * entry check fails goes to DEL_SLOW, the kind's out-of-line delete that
- * begins with write_begin_slow. */
-enum { DEL_LOCKED, DEL_CHECKED, DEL_SLOW };
+ * begins with write_begin_slow; DEL_IDLE runs it without the entry check,
+ * which its caller has made (gomap_delete, see head_idle_view). */
+enum { DEL_LOCKED, DEL_CHECKED, DEL_SLOW, DEL_IDLE };
 
 #define DECLARE_DEL_SLOW(name, k)                                                                  \
     NOINLINE bool del_slow_##name(gomap *m, const void *key, uint64_t hash, bool have_hash);
@@ -2474,14 +2490,14 @@ ALWAYS_INLINE bool del_impl(gomap *m, const void *key, uint64_t hash, bool have_
             write_end(m, wtok);
         return false;
     }
-    if (mode == DEL_CHECKED)
+    if (mode == DEL_CHECKED || mode == DEL_IDLE)
         (void)write_claim(m);
     if (!have_hash)
         hash = hash_key(m, key, kind);
     bool r = delete_impl(m, key, hash, kind);
     if (r && unlikely(m->auto_shrink))
         maybe_shrink(m);
-    if (mode == DEL_CHECKED)
+    if (mode == DEL_CHECKED || mode == DEL_IDLE)
         write_end(m, write_claimed_token());
     else if (mode == DEL_SLOW)
         write_end(m, wtok);
@@ -2656,9 +2672,21 @@ GOMAP_API void *gomap_upsert(gomap *m, const void *key, bool *inserted) {
 GOMAP_API bool gomap_delete(gomap *m, const void *key) {
     if (m == NULL)
         return false;
+#ifndef GOMAP_NO_DETECT
+    /* The maps of the inline lookup's shape (u64 keys among them) skip the
+     * dispatch, and Go's entry check is made by the same test: the head
+     * word's first 5 bytes are 0.  Any other map, and a map whose writing
+     * word is set, goes through the dispatch to its kind's delete, which
+     * makes the entry check itself. */
+    if (likely(head_idle_view(m))) {
+        GOMAP_ASSERT(m->kind == K_U64);
+        return del_impl(m, key, 0, false, K_U64, DEL_IDLE);
+    }
+#else
     /* u64 keys, the commonest kind, skip the dispatch (as in gomap_get). */
     if (likely(m->kind == K_U64))
         return del_impl(m, key, 0, false, K_U64, DEL_CHECKED);
+#endif
     DISPATCH(m, del, m, key, 0, false);
 }
 
