@@ -168,17 +168,15 @@ int concmap_store(concmap *m, const void *key, const void *value) {
     return m->ops->store(m->impl, key, value);
 }
 
-/* Whether every map refuses the key (concmap.h): a NULL key pointer, or a
- * string longer than 2^47 - 1 bytes or with a NULL pointer and a length —
- * the rule each store applies (map.c, absurd_key), checked here for a whole
- * batch before any of it is stored. */
+/* Whether every map refuses the key (concmap.h): a NULL key pointer or an
+ * absurd string (map_internal.h), the rule each store applies, checked here
+ * for a whole batch before any of it is stored. */
 static bool key_refused(gomap_key_kind kind, const void *key) {
     if (!key)
         return true;
     if (kind != GOMAP_KEY_STRING && kind != GOMAP_KEY_STRING_BORROWED)
         return false;
-    const gomap_str *s = (const gomap_str *)key;
-    return s->len > ((uint64_t)1 << 47) - 1 || (s->ptr == NULL && s->len != 0);
+    return gomap__str_key_absurd((const gomap_str *)key);
 }
 
 int concmap_store_many(concmap *m, size_t n, const void *keys, const void *values) {

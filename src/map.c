@@ -916,21 +916,13 @@ ALWAYS_INLINE bool key_equal(const gomap *m, const char *slot, const void *key, 
     }
 }
 
-/* The longest string key accepted: 2^47 - 1 bytes.  x86-64 gives user space
- * 2^47 bytes, so no object there is longer: a longer length is a bogus one,
- * and hashing it would read far past the caller's bytes.  It also fits the
- * 56 bits a heap key's length keeps. */
-#define MAX_STR_LEN ((((uint64_t)1) << 47) - 1)
-
-/* Whether a caller's key is NULL, or a string longer than MAX_STR_LEN or
- * with a NULL pointer and a length.  Such a key is absent from every map,
- * and a set of it is EINVAL. */
+/* Whether a caller's key is NULL or an absurd string (map_internal.h).
+ * Such a key is absent from every map, and a set of it is EINVAL. */
 ALWAYS_INLINE bool absurd_key(const gomap *m, const void *key, int kind) {
     if (unlikely(key == NULL))
         return true;
     if (string_keys(m, kind)) {
-        const gomap_str *s = key;
-        return unlikely(s->len > MAX_STR_LEN || (s->ptr == NULL && s->len != 0));
+        return unlikely(gomap__str_key_absurd(key));
     }
     return false;
 }

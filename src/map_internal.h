@@ -37,6 +37,19 @@
 #endif
 #endif
 
+/* The longest string key accepted: 2^47 - 1 bytes.  x86-64 gives user space
+ * 2^47 bytes, so no object there is longer: a longer length is a bogus one,
+ * and hashing it would read far past the caller's bytes.  It also fits the
+ * 56 bits a heap key's length keeps. */
+#define GOMAP__MAX_STR_LEN ((((uint64_t)1) << 47) - 1)
+
+/* Whether a string key is one no map holds: longer than GOMAP__MAX_STR_LEN,
+ * or a NULL pointer with a length.  Every map finds it absent and refuses to
+ * store it (EINVAL); a batch checks all its keys with this before storing. */
+static inline bool gomap__str_key_absurd(const gomap_str *s) {
+    return s->len > GOMAP__MAX_STR_LEN || (s->ptr == NULL && s->len != 0);
+}
+
 /* The allocator of a map whose config names none: malloc and free.  Also
  * the last resort of a range snapshot for one oversized entry. */
 extern const gomap_allocator gomap__malloc_allocator;
