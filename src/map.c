@@ -1381,24 +1381,34 @@ static inline void write_end(gomap *m, int token) {
 
 /* ---- lookup ---------------------------------------------------------------- */
 
+/* A key's home bucket as an index (a batched lookup keeps this between its
+ * passes): its bucket in the current array, or, while the map grows and
+ * the key's old bucket has not been evacuated, that old bucket's index with
+ * OLD_ARRAY set.  `grow` is growing(m). */
+#define OLD_ARRAY ((uintptr_t)1 << (sizeof(uintptr_t) * 8 - 1))
+
+ALWAYS_INLINE uintptr_t home_index(const gomap *m, uint64_t hash, bool grow) {
+    uintptr_t mask = m->mask;
+    if (grow) {
+        uintptr_t oi = hash & (m->same_size ? mask : mask >> 1);
+        if (!evacuated(m->oldtops[oi]))
+            return oi | OLD_ARRAY;
+    }
+    return hash & mask;
+}
+
+/* The bucket of a home_index (`grow` as there). */
+ALWAYS_INLINE bref index_bucket(const gomap *m, uintptr_t idx, bool grow) {
+    if (grow && (idx & OLD_ARRAY))
+        return bucket_at(m, m->oldtops, m->oldnexts, m->oldslots, idx & ~OLD_ARRAY);
+    return bucket_at(m, m->tops, m->nexts, m->slots, idx);
+}
+
 /* The first bucket of a key's chain: in the old array while its old bucket
  * has not been evacuated, else in the current one. */
 ALWAYS_INLINE bref home_bucket(const gomap *m, uint64_t hash) {
-    uintptr_t mask = m->mask;
-    uint64_t *tops = m->tops;
-    obucket **nexts = m->nexts;
-    char *slots = m->slots;
-    uintptr_t idx = hash & mask;
-    if (unlikely(growing(m))) {
-        uintptr_t oi = hash & (m->same_size ? mask : mask >> 1);
-        if (!evacuated(m->oldtops[oi])) {
-            tops = m->oldtops;
-            nexts = m->oldnexts;
-            slots = m->oldslots;
-            idx = oi;
-        }
-    }
-    return bucket_at(m, tops, nexts, slots, idx);
+    bool grow = unlikely(growing(m));
+    return index_bucket(m, home_index(m, hash, grow), grow);
 }
 
 /* Finds a key's slot in the chain starting at bucket b, whose tophash word
@@ -1510,8 +1520,6 @@ typedef struct many_group {
     uint64_t want[MANY_GROUP];
 } many_group;
 
-#define OLD_ARRAY ((uintptr_t)1 << (sizeof(uintptr_t) * 8 - 1))
-
 /* The key of index i of a batch. */
 ALWAYS_INLINE const void *many_key(const char *keys, const void *const *keyv, size_t i,
                                    size_t stride) {
@@ -1524,23 +1532,14 @@ ALWAYS_INLINE bool many_may_be_absurd(const gomap *m, const void *const *keyv, i
     return keyv || string_keys(m, kind);
 }
 
-/* The bucket of a stored index (see many_group); `grow` is growing(m),
- * constant over a batch (a read sees no growth start or end). */
-ALWAYS_INLINE bref many_bucket(const gomap *m, uintptr_t idx, bool grow) {
-    if (grow && (idx & OLD_ARRAY))
-        return bucket_at(m, m->oldtops, m->oldnexts, m->oldslots, idx & ~OLD_ARRAY);
-    return bucket_at(m, m->tops, m->nexts, m->slots, idx);
-}
-
-/* Pass 1 of a group: hash each key, find its home bucket (as home_bucket
- * does), prefetch the bucket's tophash line.  (Prefetching the bucket's
+/* Pass 1 of a group: hash each key, find its home bucket (home_index),
+ * prefetch the bucket's tophash line.  (Prefetching the bucket's
  * first slot line here too, before the tophash says which slot, was
  * measured slower: the extra lines cost more bandwidth than the overlap
  * saves.) */
 ALWAYS_INLINE void many_hash(const gomap *m, many_group *gr, const char *keys,
                              const void *const *keyv, const uint64_t *hashes, size_t base, size_t g,
                              size_t stride, int kind, bool grow) {
-    uintptr_t mask = m->mask;
     for (size_t j = 0; j < g; j++) {
         const void *k = many_key(keys, keyv, base + j, stride);
         if (many_may_be_absurd(m, keyv, kind) && absurd_key(m, k, kind)) {
@@ -1549,18 +1548,10 @@ ALWAYS_INLINE void many_hash(const gomap *m, many_group *gr, const char *keys,
             continue;
         }
         uint64_t h = hashes ? hashes[base + j] : hash_key(m, k, kind);
-        uintptr_t idx = h & mask;
-        const uint64_t *top = &m->tops[idx];
-        if (grow) {
-            uintptr_t oi = h & (m->same_size ? mask : mask >> 1);
-            if (!evacuated(m->oldtops[oi])) {
-                idx = oi | OLD_ARRAY;
-                top = &m->oldtops[oi];
-            }
-        }
+        uintptr_t idx = home_index(m, h, grow);
         gr->want[j] = BYTES_01 * tophash(h);
         gr->idx[j] = idx;
-        __builtin_prefetch(top);
+        __builtin_prefetch(index_bucket(m, idx, grow).top);
     }
 }
 
@@ -1570,7 +1561,7 @@ ALWAYS_INLINE void many_match(const gomap *m, many_group *gr, const void *const 
                               int kind, bool grow) {
     size_t ss = m->slot_size;
     for (size_t j = 0; j < g; j++) {
-        bref b = many_bucket(m, gr->idx[j], grow);
+        bref b = index_bucket(m, gr->idx[j], grow);
         uint64_t mt = match_want(*b.top, gr->want[j]);
         char *c = NULL;
         if (mt && !(many_may_be_absurd(m, keyv, kind) && !gr->want[j])) {
@@ -1589,7 +1580,7 @@ NOINLINE char *many_chain(const gomap *m, const many_group *gr, size_t j, const 
     uint8_t t = (uint8_t)gr->want[j];
     if (may_be_absurd && !t)
         return NULL;
-    bref b = many_bucket(m, gr->idx[j], grow);
+    bref b = index_bucket(m, gr->idx[j], grow);
     uint64_t top = *b.top;
     return find_in_chain(m, k, t, b, top, match_top(top, t), kind);
 }
@@ -1656,7 +1647,8 @@ ALWAYS_INLINE size_t lookup_many_in(const gomap *m, const char *keys, const void
     return found;
 }
 
-/* lookup_many_in with the growth test made once per batch. */
+/* lookup_many_in with the growth test made once per batch (a read sees no
+ * growth start or end). */
 ALWAYS_INLINE size_t lookup_many(const gomap *m, const char *keys, const void *const *keyv,
                                  const uint64_t *hashes, size_t n, void **out, int kind) {
     if (unlikely(growing(m)))
