@@ -297,8 +297,8 @@ static void print_limit(const mix_results *rs, const mix_plan *p, FILE *f) {
         if (strcmp(l->kind, "limit"))
             continue;
         fprintf(f,
-                "  memory limit: %u threads, one dependent random access per op into %.0f MiB: "
-                "%.2f Mops/s\n",
+                "  memory limit: %u threads, one random access per op into %.0f MiB, ops "
+                "overlapping: %.2f Mops/s\n",
                 l->threads, (double)l->keys * l->bytes_per_entry / 1048576.0, l->mops);
         for (int mi = 0; mi < p->nmixes; mi++) {
             fprintf(f, "    %-9s", p->mixes[mi]->name);
@@ -418,10 +418,10 @@ static void add_pause_floor(mix_results *rs, const mix_plan *p) {
     free(h);
 }
 
-/* Adds the memory-limit record: an array as large as the largest gomap
- * variant's table of a locked map (rwmap's bytes per entry, else 38, the
- * core map's at 1M u64 keys), walked by as many threads as the run's
- * largest thread count up to 2. */
+/* Adds the memory-limit record (limit.c): an array as large as the table of
+ * a locked map (rwmap's bytes per entry, else 38, the core map's at 1M u64
+ * keys), read by as many threads as the run's largest thread count up to 2,
+ * over the run's keys, seed and trace length. */
 static void add_memory_limit(mix_results *rs, const mix_plan *p) {
     unsigned th = 0;
     for (int i = 0; i < p->nthreads; i++)
@@ -440,8 +440,9 @@ static void add_memory_limit(mix_results *rs, const mix_plan *p) {
     mix_result_cell(&r, "limit", "memory-limit", "-", "uniform", th, p->keys, p->seed);
     double mops[64];
     unsigned reps = p->reps < 64 ? p->reps : 64;
-    for (unsigned i = 0; i < reps; i++)
-        mops[i] = mix_memory_limit((uint64_t)((double)p->keys * bpe), th, p->duration_ms, 1);
+    if (mix_memory_limit((uint64_t)((double)p->keys * bpe), p->keys, p->seed, p->trace_len, th,
+                         p->duration_ms, reps, mops) != 0)
+        return;
     mix_result_throughput(&r, mops, reps, p->duration_ms);
     r.bytes_per_entry = bpe;
     if (r.mops > 0)

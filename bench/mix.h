@@ -95,10 +95,13 @@ bool mix_variants_match_library(FILE *f);
  * selected peer program; each result is emitted on out and appended to rs. */
 int mix_run(const mix_plan *p, bench_output *out, mix_results *rs);
 
-/* limit.c: the memory limit, in Mops/s (median of reps runs of duration_ms):
- * `threads` threads each doing one dependent random access per operation
- * into an array of at least `bytes` bytes; -1 when it cannot run. */
-double mix_memory_limit(uint64_t bytes, unsigned threads, uint64_t duration_ms, unsigned reps);
+/* limit.c: the memory limit: `threads` threads run the mixes' throughput
+ * loop over read100 traces (uniform keys of nkeys, seed, trace_len), each
+ * operation one random access it depends on into an array of `bytes` bytes,
+ * the operations independent of each other.  mops[0..reps) receives each
+ * run's Mops/s.  0, or -1 when it cannot run. */
+int mix_memory_limit(uint64_t bytes, uint64_t nkeys, uint64_t seed, size_t trace_len,
+                     unsigned threads, uint64_t duration_ms, unsigned reps, double *mops);
 /* The open loop of the latency runs (threads at rate ops/s each for lat_ms)
  * with an operation that does nothing: *h receives the latencies the
  * machine alone causes.  0, or -1 when it could not run. */

@@ -316,14 +316,20 @@ TEST(batched_loads_agree_with_single_loads) {
     CHECK_EQ(compared, 3 * 4 * 2);
 }
 
-/* The memory limit runs the walk it describes: it does operations (a
- * positive rate) and refuses what it cannot run.  No time is asserted. */
-TEST(memory_limit_walks_or_refuses) {
-    CHECK(mix_memory_limit(1u << 20, 2, 20, 1) > 0);
-    CHECK(mix_memory_limit(1u << 20, 1, 20, 3) > 0);
-    CHECK(mix_memory_limit(1u << 20, 0, 20, 1) < 0);
-    CHECK(mix_memory_limit(1u << 20, MIX_MAX_THREADS + 1, 20, 1) < 0);
-    CHECK(mix_memory_limit(1u << 20, 2, 20, 0) < 0);
+/* The memory limit runs the loop it describes: every rep does operations (a
+ * positive rate), and what it cannot run is refused.  No time is asserted. */
+TEST(memory_limit_runs_or_refuses) {
+    double mops[3] = {0, 0, 0};
+    CHECK_EQ(mix_memory_limit(1u << 20, 4096, 7, 1024, 2, 20, 1, mops), 0);
+    CHECK(mops[0] > 0);
+    CHECK_EQ(mix_memory_limit(1u << 20, 4096, 7, 1024, 1, 20, 3, mops), 0);
+    CHECK(mops[0] > 0 && mops[1] > 0 && mops[2] > 0);
+    CHECK(mix_memory_limit(1000, 4096, 7, 64, 1, 5, 1, mops) == 0); /* not a whole line */
+    CHECK(mix_memory_limit(1u << 20, 4096, 7, 1024, 0, 20, 1, mops) < 0);
+    CHECK(mix_memory_limit(1u << 20, 4096, 7, 1024, MIX_MAX_THREADS + 1, 20, 1, mops) < 0);
+    CHECK(mix_memory_limit(1u << 20, 4096, 7, 1024, 2, 20, 0, mops) < 0);
+    CHECK(mix_memory_limit(1u << 20, 0, 7, 1024, 2, 20, 1, mops) < 0);
+    CHECK(mix_memory_limit(0, 4096, 7, 1024, 2, 20, 1, mops) < 0);
 }
 
 /* The pause floor runs the open loop it describes: every scheduled
