@@ -7,7 +7,7 @@ PACKAGES=(
   liburcu-dev libxxhash-dev systemtap-sdt-dev
   golang-go libabsl-dev libtbb-dev libck-dev
   libbpf-dev bpftool bpftrace libmicrohttpd-dev curl prometheus jq
-  gnuplot valgrind libfuzzer-14-dev libclang-rt-14-dev
+  gnuplot valgrind libfuzzer-14-dev libclang-rt-14-dev clang-19 libclang-rt-19-dev
   libdw-dev
 )
 SUDO=""
