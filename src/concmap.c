@@ -6,9 +6,11 @@
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "concmap_impl.h"
+#include "detect.h"
 #include "family.h"
 #include "map_internal.h"
 #include "metrics.h"
@@ -179,6 +181,53 @@ static bool key_refused(gomap_key_kind kind, const void *key) {
     return gomap__str_key_absurd((const gomap_str *)key);
 }
 
+/* rw's and shard's batch (concmap.h): on ENOMEM it takes back what it
+ * stored, so the map is left as it was.  Each key is stored with swap, which
+ * returns the key's previous value (or that it was absent) atomically with
+ * the store, into an undo record allocated before the first store.  When a
+ * store fails, the stores before it are undone last to first (so a key given
+ * twice gets back the value it had before the batch), each only if the key
+ * still holds the batch's value: compare_and_swap back to the previous value,
+ * or compare_and_delete a key the batch added.  A store another thread made
+ * meanwhile is newer than the batch's and stays.  In rw and shard neither
+ * undo step allocates (compare_and_swap copies the value into the key's slot;
+ * a delete allocates nothing), so the undo cannot fail.  syncmap's
+ * compare_and_swap allocates a new value box, which is why syncmap keeps the
+ * stores made before the failure (concmap.h). */
+static int store_many_or_undo(concmap *m, size_t n, const char *k, const char *v,
+                              const char *zeros) {
+    size_t vs = m->value_size;
+    if (n > (SIZE_MAX - 1) / (vs + 1))
+        return ENOMEM;
+    /* old[i * vs]: key i's value before its store; was[i]: it had one. */
+    size_t bytes = n * (vs + 1);
+    char *old = gomap__family_alloc(m->alloc, bytes);
+    if (!old)
+        return ENOMEM;
+    bool *was = (bool *)(old + n * vs);
+    int rc = 0;
+    size_t done = 0;
+    for (; done < n; done++) {
+        const char *val = v ? v + done * vs : zeros;
+        rc = m->ops->swap(m->impl, k + done * m->key_stride, val, old + done * vs, &was[done]);
+        if (rc != 0)
+            break;
+    }
+    while (rc != 0 && done-- > 0) {
+        const void *key = k + done * m->key_stride;
+        const char *val = v ? v + done * vs : zeros;
+        if (was[done]) {
+            int undo = m->ops->compare_and_swap(m->impl, key, val, old + done * vs, NULL);
+            GOMAP_ASSERT(undo == 0);
+            (void)undo;
+        } else {
+            (void)m->ops->compare_and_delete(m->impl, key, val);
+        }
+    }
+    gomap__family_free(m->alloc, old, bytes);
+    return rc;
+}
+
 int concmap_store_many(concmap *m, size_t n, const void *keys, const void *values) {
     NULL_HANDLE(m, EINVAL);
     if (n == 0)
@@ -193,12 +242,16 @@ int concmap_store_many(concmap *m, size_t n, const void *keys, const void *value
         if (key_refused(m->key_kind, k + i * m->key_stride))
             return EINVAL;
     static const char zeros[GOMAP_MAX_VALUE_SIZE];
-    for (size_t i = 0; i < n; i++) {
-        int rc = m->ops->store(m->impl, k + i * m->key_stride, v ? v + i * m->value_size : zeros);
-        if (rc != 0)
-            return rc;
+    if (m->ops == &gomap_syncmap_ops) {
+        for (size_t i = 0; i < n; i++) {
+            int rc =
+                m->ops->store(m->impl, k + i * m->key_stride, v ? v + i * m->value_size : zeros);
+            if (rc != 0)
+                return rc;
+        }
+        return 0;
     }
-    return 0;
+    return store_many_or_undo(m, n, k, v, zeros);
 }
 
 int concmap_load_or_store(concmap *m, const void *key, const void *value, void *actual_out,

@@ -95,9 +95,16 @@ GOMAP_API int concmap_store(concmap *m, const void *key, const void *value);
  *                ENOMEM stores nothing.
  *   rw, shard,   n stores one after another (each linearizable, each taking
  *   sync         its lock as concmap_store does), O(n) expected; other
- *                threads may see the batch in part while it runs.  ENOMEM
- *                stops at the key whose store failed: the keys before it are
- *                stored, it and the ones after are not.  A store is
+ *                threads may see the batch in part while it runs.
+ *                rw, shard: ENOMEM leaves the map as it was: the batch
+ *                allocates an undo record of n values first (ENOMEM if it
+ *                cannot), and when a store fails it takes back the ones
+ *                before it, last to first, each only if the key still holds
+ *                the batch's value (a store another thread made meanwhile
+ *                stays).  Others may have seen those stores meanwhile.
+ *                sync: ENOMEM stops at the key whose store failed: the keys
+ *                before it are stored, it and the ones after are not (taking
+ *                a value back would itself need memory there).  A store is
  *                idempotent, so calling again with the same batch finishes
  *                it.
  * Thread-safe as concmap_store; n 0 does nothing and returns 0. */
