@@ -28,9 +28,11 @@
  *            the read table without the lock is seen through dirty too.
  *   values   immutable heap copies (struct sm_value), swapped in and out of
  *            entries by compare-and-swap.  For value_size 0 every present
- *            entry points to one static PRESENT copy.  For value_size 1..8
- *            the value lives in one of two cells inside the entry and p
- *            points to that cell (struct sm_small has the rules).
+ *            entry points to one static PRESENT copy.
+ *   small    for value_size 1..8 there are no entries and no copies: the
+ *            tables map a key to a slot {state, value} and the read table's
+ *            slot is the key's entry (see "small values" below; the rest of
+ *            this comment is about the other sizes).
  *
  * Reclamation.  An object is retired (gomap__rcu_retire) only after it has
  * been unlinked, i.e. once no thread that enters a section afterwards can
@@ -119,35 +121,6 @@ struct sm_entry {
 _Static_assert(sizeof(struct sm_entry) == offsetof(struct sm_value, data),
                "an inline copy's bytes must sit where a copy's data does");
 
-/* Small values (1 to 8 bytes) live in the entry itself, in one of two cells
- * that follow it, so a store allocates nothing and a load follows no pointer
- * past the entry.  p then points to the cell holding the value (or is NULL or
- * EXPUNGED, as always).  Invariants:
- *   - a cell is written only by the holder of `lock`: in place while p
- *     points to it (an overwrite of a present value), else only while p does
- *     not point to it, and p is then set to point to it right after (by
- *     CAS, release);
- *   - every write that reads or replaces the value (store, swap, delete,
- *     compare-and-*, load-or-store) holds `lock`, and so does clear when it
- *     expunges the entry; the other mark transitions under mu (expunge:
- *     NULL -> EXPUNGED, unexpunge: EXPUNGED -> NULL) change p alone, by CAS
- *     or store, without it.  So while the lock is held a p that points to a
- *     cell changes only by the holder's hand: an overwrite writes the value
- *     in place, with one store and no CAS, and only a holder that found no
- *     value (NULL) sets p by CAS, retrying when a mark moved it;
- *   - a reader takes no lock: it loads p, the cell, and p again, and keeps
- *     the cell's bits if p did not change.  The bits were the value at some
- *     instant between the two loads of p: the cell's last write before the
- *     reader read it was either an overwrite in place (the value from then
- *     on), or the write of a holder that then pointed p at it (the value
- *     from its CAS on, which comes before the second load of p, and no other
- *     holder writes the cell in between).  Cells are atomic words, so no
- *     read is torn. */
-struct sm_small {
-    _Atomic uint64_t cell[2];
-    _Atomic uint32_t lock; /* 0 free, 1 held */
-};
-
 static unsigned char *vdata(struct sm_value *v) {
     return v->data;
 }
@@ -172,7 +145,7 @@ struct syncmap {
     struct gomap__family_hash fh; /* the hash of `hasher`, inline for u64 keys */
     gomap_config tcfg;            /* the tables' config: value = struct sm_entry * */
     size_t vsize;                 /* the user's value_size */
-    bool small;                   /* 1 <= vsize <= 8: values live in the entry's cells */
+    bool small;                   /* 1 <= vsize <= 8: values live in the tables' slots */
     uint64_t seed;
     struct gomap__reclaim reclaim;
     char pad0[64];
@@ -210,7 +183,7 @@ static size_t value_bytes(const syncmap *m) {
 }
 
 static size_t entry_bytes(const syncmap *m) {
-    return sizeof(struct sm_entry) + (m->small ? sizeof(struct sm_small) : m->vsize);
+    return sizeof(struct sm_entry) + m->vsize;
 }
 
 static void *obj_new(syncmap *m, enum sm_obj_type type, size_t size) {
@@ -294,7 +267,7 @@ static bool value_owned(const struct sm_value *v) {
 
 /* Frees a copy that was never published (or whose entry is being freed). */
 static void value_free_now(syncmap *m, struct sm_value *v) {
-    if (!m->small && value_owned(v)) /* small values live in their entry */
+    if (value_owned(v))
         obj_free_now(m, &v->obj);
 }
 
@@ -302,7 +275,7 @@ static void value_free_now(syncmap *m, struct sm_value *v) {
  * inline copy is not retired: it dies with its entry, which outlives every
  * reader of the entry, hence of the copy. */
 static void value_retire(syncmap *m, struct sm_value *v, bool now) {
-    if (!m->small && value_owned(v))
+    if (value_owned(v))
         obj_retire(m, &v->obj, now);
 }
 
@@ -315,27 +288,6 @@ static bool value_equal(const syncmap *m, const struct sm_value *v, const void *
     return gomap__value_equal(vdata_const(v), old, m->vsize);
 }
 
-static struct sm_small *small_of(struct sm_entry *e) {
-    return (struct sm_small *)(void *)(e + 1);
-}
-
-/* Cell i as p points to it (a cell stands in for a copy, see above). */
-static struct sm_value *small_cell(struct sm_entry *e, int i) {
-    struct sm_small *s = small_of(e);
-    char *cell = (char *)s + offsetof(struct sm_small, cell) + (size_t)i * sizeof s->cell[0];
-    return (struct sm_value *)(void *)cell;
-}
-
-/* A value's bits (NULL: zeros, as gomap__copy_in); bytes past vsize are 0. */
-static uint64_t small_bits(const syncmap *m, const void *value) {
-    uint64_t b = 0;
-    if (value && m->vsize == 8)
-        memcpy(&b, value, 8); /* the common size, without a call */
-    else if (value)
-        memcpy(&b, value, m->vsize);
-    return b;
-}
-
 /* A new entry holding a copy of `value` (NULL: zeros) in its own
  * allocation: a key written once and read many times (sync.Map's first use
  * case) costs one allocation, and a load finds the value next to the entry
@@ -345,13 +297,7 @@ static struct sm_entry *entry_new(syncmap *m, const void *value) {
     if (!e)
         return NULL;
     struct sm_value *v = PRESENT;
-    if (m->small) {
-        struct sm_small *s = small_of(e);
-        atomic_init(&s->cell[0], small_bits(m, value));
-        atomic_init(&s->cell[1], 0);
-        atomic_init(&s->lock, 0);
-        v = small_cell(e, 0);
-    } else if (m->vsize) {
+    if (m->vsize) {
         v = (struct sm_value *)(void *)e;
         gomap__copy_in(vdata(v), value, m->vsize);
     }
@@ -443,171 +389,6 @@ static struct sm_value *entry_load(struct sm_entry *e) {
 
 enum { SM_SLOW = -1 }; /* "the entry is expunged: retry under mu" */
 
-/* ---- small values ----------------------------------------------------------- */
-
-static void small_out(const syncmap *m, void *dst, uint64_t b) {
-    if (dst && m->vsize == 8)
-        memcpy(dst, &b, 8); /* the common size, without a call */
-    else if (dst)
-        memcpy(dst, &b, m->vsize);
-}
-
-/* The bits of the cell p points to; relaxed: under the lock (the cell cannot
- * change), or ordered by the caller. */
-static uint64_t small_get(const struct sm_value *p) {
-    return atomic_load_explicit((const _Atomic uint64_t *)(const void *)p, memory_order_relaxed);
-}
-
-/* Acquire pairs with small_unlock's release: the holder's cell writes and
- * p updates are visible to the next holder. */
-static __attribute__((noinline)) void small_lock_slow(struct sm_small *s) {
-    unsigned spins = 0;
-    do {
-        while (atomic_load_explicit(&s->lock, memory_order_relaxed)) {
-            if (++spins > 64)
-                sched_yield(); /* the holder may be preempted */
-        }
-    } while (atomic_exchange_explicit(&s->lock, 1, memory_order_acquire));
-}
-
-static inline __attribute__((always_inline)) void small_lock(struct sm_small *s) {
-    if (__builtin_expect(atomic_exchange_explicit(&s->lock, 1, memory_order_acquire) != 0, 0))
-        small_lock_slow(s);
-}
-
-static void small_unlock(struct sm_small *s) {
-    atomic_store_explicit(&s->lock, 0, memory_order_release);
-}
-
-/* A lock-free load: true and *bits if present (see struct sm_small). */
-static bool small_read(struct sm_entry *e, uint64_t *bits) {
-    /* Acquire: pairs with the release that pointed p at the cell, so the
-     * cell's bits written before are visible. */
-    struct sm_value *v = atomic_load_explicit(&e->p, memory_order_acquire);
-    for (;;) {
-        if (!value_live(v))
-            return false;
-        /* Acquire keeps the second load of p after this one. */
-        uint64_t b = atomic_load_explicit((_Atomic uint64_t *)(void *)v, memory_order_acquire);
-        struct sm_value *again = atomic_load_explicit(&e->p, memory_order_acquire);
-        if (again == v) {
-            *bits = b;
-            return true;
-        }
-        v = again;
-    }
-}
-
-/* Stores `value` under the lock: over a present value in place, else into a
- * cell and p pointed at it.  false when p is EXPUNGED (nothing done); else
- * *had says whether there was a value and *old holds it.  The in-place store
- * is relaxed: the cell is the value, it publishes nothing, and the unlock's
- * release orders it for the next holder.  The CAS's acq_rel: release
- * publishes the cell, acquire orders the previous cell's read (done before,
- * under the lock). */
-static inline __attribute__((always_inline)) bool
-small_try_swap(syncmap *m, struct sm_entry *e, const void *value, uint64_t *old, bool *had) {
-    struct sm_small *s = small_of(e);
-    uint64_t nb = small_bits(m, value);
-    small_lock(s);
-    struct sm_value *p = atomic_load_explicit(&e->p, memory_order_acquire);
-    if (value_live(p)) { /* p stays put while we hold the lock (struct sm_small) */
-        *old = small_get(p);
-        atomic_store_explicit((_Atomic uint64_t *)(void *)p, nb, memory_order_relaxed);
-        *had = true;
-        small_unlock(s);
-        return true;
-    }
-    for (;;) {
-        if (p == EXPUNGED) {
-            small_unlock(s);
-            return false;
-        }
-        struct sm_value *c = p == small_cell(e, 0) ? small_cell(e, 1) : small_cell(e, 0);
-        atomic_store_explicit((_Atomic uint64_t *)(void *)c, nb, memory_order_relaxed);
-        uint64_t prev = value_live(p) ? small_get(p) : 0;
-        if (atomic_compare_exchange_strong_explicit(&e->p, &p, c, memory_order_acq_rel,
-                                                    memory_order_acquire)) {
-            if (p == NULL)
-                live_add(m, 1);
-            *had = p != NULL;
-            *old = prev;
-            small_unlock(s);
-            return true;
-        }
-        /* A mark transition under mu moved p (never to a cell): again. */
-    }
-}
-
-/* Go's tryLoadOrStore for small values: 0 or SM_SLOW (expunged). */
-static int small_try_load_or_store(syncmap *m, struct sm_entry *e, const void *value,
-                                   void *actual_out, bool *loaded) {
-    struct sm_small *s = small_of(e);
-    small_lock(s);
-    struct sm_value *p = atomic_load_explicit(&e->p, memory_order_acquire);
-    for (;;) {
-        if (p == EXPUNGED) {
-            small_unlock(s);
-            return SM_SLOW;
-        }
-        if (p) {
-            small_out(m, actual_out, small_get(p));
-            *loaded = true;
-            small_unlock(s);
-            return 0;
-        }
-        uint64_t nb = small_bits(m, value);
-        struct sm_value *c = small_cell(e, 0);
-        atomic_store_explicit((_Atomic uint64_t *)(void *)c, nb, memory_order_relaxed);
-        if (atomic_compare_exchange_strong_explicit(&e->p, &p, c, memory_order_acq_rel,
-                                                    memory_order_acquire)) {
-            live_add(m, 1);
-            small_out(m, actual_out, nb);
-            *loaded = false;
-            small_unlock(s);
-            return 0;
-        }
-    }
-}
-
-/* Go's tryCompareAndSwap for small values (never allocates). */
-static void small_try_cas(syncmap *m, struct sm_entry *e, const void *old, const void *new_value,
-                          bool *swapped) {
-    struct sm_small *s = small_of(e);
-    uint64_t ob = small_bits(m, old), nb = small_bits(m, new_value);
-    small_lock(s);
-    /* A present value stays put while we hold the lock (struct sm_small):
-     * compared and replaced in place. */
-    struct sm_value *p = atomic_load_explicit(&e->p, memory_order_acquire);
-    *swapped = value_live(p) && small_get(p) == ob;
-    if (*swapped)
-        atomic_store_explicit((_Atomic uint64_t *)(void *)p, nb, memory_order_relaxed);
-    small_unlock(s);
-}
-
-/* Go's entry.delete (with an optional comparison) for small values. */
-static bool small_delete(syncmap *m, struct sm_entry *e, bool compare, const void *expect,
-                         void *value_out) {
-    struct sm_small *s = small_of(e);
-    bool done = false;
-    small_lock(s);
-    struct sm_value *p = atomic_load_explicit(&e->p, memory_order_acquire);
-    for (;;) {
-        if (!value_live(p) || (compare && small_get(p) != small_bits(m, expect)))
-            break;
-        uint64_t b = small_get(p);
-        if (atomic_compare_exchange_strong_explicit(&e->p, &p, NULL, memory_order_acq_rel,
-                                                    memory_order_acquire)) {
-            live_add(m, -1);
-            small_out(m, value_out, b);
-            done = true;
-            break;
-        }
-    }
-    small_unlock(s);
-    return done;
-}
-
 /* Go's tryStore/trySwap: replaces p with nv unless expunged.  Returns false
  * (nothing done) when expunged; else stores the previous p in *old.
  * acq_rel: release publishes nv's bytes, acquire makes the old copy's bytes
@@ -661,8 +442,6 @@ static int entry_unexpunge_locked(syncmap *m, struct sm_entry *e, const void *ke
  * (nothing changed).  The copy is allocated only once it may be stored. */
 static int entry_try_load_or_store(syncmap *m, struct sm_entry *e, const void *value,
                                    void *actual_out, bool *loaded) {
-    if (m->small)
-        return small_try_load_or_store(m, e, value, actual_out, loaded);
     struct sm_value *p = atomic_load_explicit(&e->p, memory_order_acquire), *nv = NULL;
     for (;;) {
         if (p == EXPUNGED) {
@@ -695,10 +474,6 @@ static int entry_try_load_or_store(syncmap *m, struct sm_entry *e, const void *v
  * allocated only once the comparison has held. */
 static int entry_try_cas(syncmap *m, struct sm_entry *e, const void *old, const void *new_value,
                          bool *swapped) {
-    if (m->small) {
-        small_try_cas(m, e, old, new_value, swapped);
-        return 0;
-    }
     struct sm_value *p = atomic_load_explicit(&e->p, memory_order_acquire), *nv = NULL;
     *swapped = false;
     for (;;) {
@@ -723,8 +498,6 @@ static int entry_try_cas(syncmap *m, struct sm_entry *e, const void *old, const 
  * Returns whether this call removed a value (copied to value_out). */
 static bool entry_delete(syncmap *m, struct sm_entry *e, bool compare, const void *expect,
                          void *value_out) {
-    if (m->small)
-        return small_delete(m, e, compare, expect, value_out);
     struct sm_value *p = atomic_load_explicit(&e->p, memory_order_acquire);
     for (;;) {
         value_seen(p);
@@ -755,7 +528,13 @@ static void sm_unlock(syncmap *m) {
 
 /* The dirty table becomes the read table (Go's missLocked tail, and Range's
  * promotion).  Requires dirty != NULL. */
+static void ss_promote_locked(syncmap *m);
+
 static void promote_locked(syncmap *m) {
+    if (m->small) {
+        ss_promote_locked(m);
+        return;
+    }
     struct sm_table *old = rd_table(rd_locked(m));
     struct sm_table *d = m->dirty;
     GOMAP_PROBE2(syncmap_promote, m, gomap_len(d->m));
@@ -871,7 +650,13 @@ static int insert_new_locked(syncmap *m, const void *key, uint64_t h, const void
 }
 
 /* Removes every entry; under mu, or with exclusive access at free (now). */
+static void ss_clear_locked(syncmap *m, bool now);
+
 static void clear_locked(syncmap *m, bool now) {
+    if (m->small) {
+        ss_clear_locked(m, now);
+        return;
+    }
     struct sm_entry *doomed = NULL, *e, *next;
     /* The read table's expunged entries: in no other table. */
     for (e = m->expunged; e; e = next) {
@@ -894,17 +679,9 @@ static void clear_locked(syncmap *m, bool now) {
         gomap_iter_init(&it, src->m);
         while (gomap_iter_next(&it, NULL, &slot)) {
             memcpy(&e, slot, sizeof e);
-            /* A small value's entry is expunged under its lock, so that an
-             * overwrite in place (which holds it) finishes before or starts
-             * after (and then finds EXPUNGED): struct sm_small. */
-            struct sm_small *s = m->small ? small_of(e) : NULL;
-            if (s)
-                small_lock(s);
             /* acq_rel: acquire so the copy we retire is fully ours; the
              * release half publishes nothing. */
             struct sm_value *old = atomic_exchange_explicit(&e->p, EXPUNGED, memory_order_acq_rel);
-            if (s)
-                small_unlock(s);
             value_seen(old);
             if (value_live(old)) {
                 live_add(m, -1);
@@ -929,6 +706,562 @@ static void clear_locked(syncmap *m, bool now) {
         obj_retire(m, &rd_table(r)->obj, now);
 }
 
+/* ---- small values: the value in the table's slot --------------------------
+ *
+ * For value_size 1 to 8 there are no entries and no copies: each table maps
+ * a key to a struct ss_slot, and a key's value lives in the read table's
+ * slot itself, beside the key a lookup has just compared, so a load follows
+ * no pointer past the table.  (Go's sync.Map reaches a value through a
+ * pointer to an entry, then to the value; xsync's MapOf through a pointer to
+ * an immutable key-value entry.  Here the entry's states move into a word
+ * beside the value instead.)
+ *
+ * A slot is {tag, val}.  tag's low two bits are the state of Go's entry:
+ *   SS_DELETED  Go's nil: no value;
+ *   SS_LIVE     val holds the value's bits;
+ *   SS_EXPUNGED deleted, and the dirty table lacks the key (Go's expunged);
+ * with three flags:
+ *   SS_BUSY     a writer owns the slot: other writers wait, readers do not;
+ *   SS_MOVED    frozen: the slot's table stopped being the read table (a
+ *               promotion copied the slot into its successor, or clear
+ *               emptied the map); it never changes again;
+ *   SS_SHADOW   (dirty table only) the key's state and value are in the read
+ *               table's slot whose address is val.
+ *
+ * Invariants.
+ *  - While a key is in the read table, that table's slot is its only state:
+ *    the dirty table (if any) holds a SHADOW slot pointing there, unless the
+ *    slot is EXPUNGED.  A key only in the dirty table has a slot of its own
+ *    there, DELETED or LIVE.  Dirty slots are touched only under mu.
+ *  - A published read table gets no inserts (Go's read map is immutable), so
+ *    its slots never move while anyone can reach the table.
+ *  - A read slot's tag changes by: a writer's CAS that adds BUSY to a state
+ *    that is not EXPUNGED and has no flag (ss_lock); the BUSY holder's
+ *    release store of the new state (ss_unlock); under mu, DELETED ->
+ *    EXPUNGED by CAS (ss_dirty_locked) and EXPUNGED -> DELETED by store (a
+ *    revival: only mu's holder moves a slot out of EXPUNGED); and the freeze,
+ *    under mu: a CAS that adds MOVED to a state without BUSY (ss_freeze).
+ *  - val is written only by the BUSY holder, or under mu in a slot no other
+ *    thread can reach (a dirty slot, a table not yet published).
+ *  - Every non-EXPUNGED slot of a read table is frozen before that table
+ *    stops being the read table: a writer that reaches a table that is no
+ *    longer the read table finds MOVED or EXPUNGED and retries under mu.
+ *
+ * Linearization: a store that revives a key (DELETED -> LIVE) and a delete
+ * take effect at the holder's unlock; an overwrite of a LIVE value at its
+ * store to val.  A reader (ss_read) sees LIVE, then val, then LIVE again:
+ * the bits it read were the value at some instant between the two tag loads
+ * (written while LIVE: the value from then on; written by a reviver while
+ * DELETED: the value from its unlock, which the second load saw).  A reader
+ * of a frozen slot (it loaded the read word before the promotion published
+ * the successor) gets the value the slot held at the freeze, which stayed
+ * the value until the first write to the successor, after the publication:
+ * a moment inside the reader's call. */
+
+enum {
+    SS_DELETED = 0,
+    SS_LIVE = 1,
+    SS_EXPUNGED = 2,
+    SS_STATE = 3,
+    SS_BUSY = 4,
+    SS_MOVED = 8,
+    SS_SHADOW = 16,
+};
+
+struct ss_slot {
+    _Atomic uint64_t tag;
+    _Atomic uint64_t val;
+};
+
+/* What ss_lock found when it could not take the slot. */
+enum ss_lock_result { SS_TAKEN, SS_GONE /* expunged */, SS_STALE /* moved */ };
+
+/* A value's bits (NULL: zeros, as gomap__copy_in); bytes past vsize are 0. */
+static uint64_t small_bits(const syncmap *m, const void *value) {
+    uint64_t b = 0;
+    if (value && m->vsize == 8)
+        memcpy(&b, value, 8); /* the common size, without a call */
+    else if (value)
+        memcpy(&b, value, m->vsize);
+    return b;
+}
+
+static void small_out(const syncmap *m, void *dst, uint64_t b) {
+    if (dst && m->vsize == 8)
+        memcpy(dst, &b, 8);
+    else if (dst)
+        memcpy(dst, &b, m->vsize);
+}
+
+/* The key's slot in t, or NULL.  t may be NULL (empty). */
+static struct ss_slot *ss_find(const struct sm_table *t, const void *key, uint64_t h) {
+    return t ? gomap__get_hashed(t->m, key, h) : NULL;
+}
+
+static inline void ss_pause(unsigned *spins) {
+    if (++*spins > 64)
+        sched_yield(); /* the holder may be preempted */
+#if defined(__x86_64__) || defined(__i386__)
+    else
+        __builtin_ia32_pause();
+#endif
+}
+
+/* The lock-free read: true and *bits when the slot holds a value. */
+static inline bool ss_read(struct ss_slot *s, uint64_t *bits) {
+    /* Acquire: pairs with the release store (ss_unlock) that made the state
+     * LIVE, so the bits written before it are visible. */
+    uint64_t t = atomic_load_explicit(&s->tag, memory_order_acquire);
+    if ((t & SS_STATE) != SS_LIVE)
+        return false;
+    /* Acquire: pairs with ss_put's release, so the tag load below sees the
+     * BUSY that writer took (or later); and keeps that load after this one. */
+    uint64_t b = atomic_load_explicit(&s->val, memory_order_acquire);
+    t = atomic_load_explicit(&s->tag, memory_order_relaxed);
+    if ((t & SS_STATE) != SS_LIVE)
+        return false; /* deleted meanwhile: absent at the second load */
+    *bits = b;
+    return true;
+}
+
+/* Takes the slot for a write.  SS_TAKEN with its state in *state, or
+ * SS_GONE / SS_STALE (nothing done).  Acquire pairs with the previous
+ * holder's release unlock, so its val is visible to this one. */
+static enum ss_lock_result ss_lock(struct ss_slot *s, uint64_t *state) {
+    unsigned spins = 0;
+    uint64_t t = atomic_load_explicit(&s->tag, memory_order_relaxed);
+    for (;;) {
+        if (t & SS_MOVED)
+            return SS_STALE;
+        if (t == SS_EXPUNGED)
+            return SS_GONE;
+        if (t & SS_BUSY) {
+            ss_pause(&spins);
+            t = atomic_load_explicit(&s->tag, memory_order_relaxed);
+            continue;
+        }
+        if (atomic_compare_exchange_weak_explicit(&s->tag, &t, t | SS_BUSY, memory_order_acquire,
+                                                  memory_order_relaxed)) {
+            *state = t;
+            return SS_TAKEN;
+        }
+    }
+}
+
+/* Release: publishes the holder's val to readers (ss_read's first load) and
+ * to the next holder (ss_lock, ss_freeze). */
+static void ss_unlock(struct ss_slot *s, uint64_t state) {
+    atomic_store_explicit(&s->tag, state, memory_order_release);
+}
+
+/* The holder's write of the value.  Release: pairs with ss_read's acquire
+ * load of val (see there). */
+static void ss_put(struct ss_slot *s, uint64_t bits) {
+    atomic_store_explicit(&s->val, bits, memory_order_release);
+}
+
+/* The value, read by the slot's holder (or under mu in a dirty slot):
+ * relaxed, nobody else writes it meanwhile. */
+static uint64_t ss_get(struct ss_slot *s) {
+    return atomic_load_explicit(&s->val, memory_order_relaxed);
+}
+
+/* Under mu: freezes a read slot for good, after its holder (if any) is done.
+ * Returns the state it froze.  Acquire pairs with the last holder's release
+ * unlock, so val is final and visible. */
+static uint64_t ss_freeze(struct ss_slot *s) {
+    unsigned spins = 0;
+    uint64_t t = atomic_load_explicit(&s->tag, memory_order_relaxed);
+    for (;;) {
+        if (t & SS_MOVED)
+            return t & SS_STATE;
+        if (t & SS_BUSY) {
+            ss_pause(&spins);
+            t = atomic_load_explicit(&s->tag, memory_order_relaxed);
+            continue;
+        }
+        if (atomic_compare_exchange_weak_explicit(&s->tag, &t, t | SS_MOVED, memory_order_acquire,
+                                                  memory_order_relaxed))
+            return t & SS_STATE;
+    }
+}
+
+/* Writes a slot of a table nobody else can reach yet (a dirty table):
+ * relaxed, the publication of the table (rd_publish) orders them. */
+static void ss_init(struct ss_slot *s, uint64_t tag, uint64_t val) {
+    atomic_store_explicit(&s->tag, tag, memory_order_relaxed);
+    atomic_store_explicit(&s->val, val, memory_order_relaxed);
+}
+
+/* The operations on a taken slot.  Each ends with the unlock and adjusts
+ * live when the state changed between value and no value. */
+
+/* Swap: *had and *old report the previous value. */
+static void ss_swap_taken(syncmap *m, struct ss_slot *s, uint64_t st, uint64_t nb, uint64_t *old,
+                          bool *had) {
+    *had = st == SS_LIVE;
+    if (*had)
+        *old = ss_get(s);
+    ss_put(s, nb);
+    ss_unlock(s, SS_LIVE);
+    if (!*had)
+        live_add(m, 1);
+}
+
+static void ss_load_or_store_taken(syncmap *m, struct ss_slot *s, uint64_t st, uint64_t nb,
+                                   void *actual_out, bool *loaded) {
+    *loaded = st == SS_LIVE;
+    if (*loaded) {
+        small_out(m, actual_out, ss_get(s));
+        ss_unlock(s, st);
+        return;
+    }
+    ss_put(s, nb);
+    ss_unlock(s, SS_LIVE);
+    live_add(m, 1);
+    small_out(m, actual_out, nb);
+}
+
+static bool ss_cas_taken(struct ss_slot *s, uint64_t st, uint64_t ob, uint64_t nb) {
+    bool ok = st == SS_LIVE && ss_get(s) == ob;
+    if (ok)
+        ss_put(s, nb);
+    ss_unlock(s, st);
+    return ok;
+}
+
+static bool ss_delete_taken(syncmap *m, struct ss_slot *s, uint64_t st, bool compare, uint64_t eb,
+                            void *value_out) {
+    bool ok = st == SS_LIVE && (!compare || ss_get(s) == eb);
+    if (ok)
+        small_out(m, value_out, ss_get(s));
+    ss_unlock(s, ok ? SS_DELETED : st);
+    if (ok)
+        live_add(m, -1);
+    return ok;
+}
+
+/* Under mu: the slot holding the key's state in the read word r: the read
+ * table's (an expunged one is first revived into dirty), or NULL.  ENOMEM
+ * when the revival could not add the key to dirty (nothing changed). */
+static int ss_read_slot_locked(syncmap *m, uintptr_t r, const void *key, uint64_t h,
+                               struct ss_slot **out) {
+    struct ss_slot *s = ss_find(rd_table(r), key, h);
+    *out = s;
+    /* Only mu's holder moves a slot out of EXPUNGED: relaxed reads it. */
+    if (!s || atomic_load_explicit(&s->tag, memory_order_relaxed) != SS_EXPUNGED)
+        return 0;
+    void *slot;
+    if (gomap__upsert_locked(m->dirty->m, key, h, &slot, NULL) != 0)
+        return ENOMEM;
+    ss_init(slot, SS_SHADOW, (uint64_t)(uintptr_t)s);
+    /* Relaxed: DELETED publishes nothing; a writer that takes the slot
+     * writes its own bits. */
+    atomic_store_explicit(&s->tag, SS_DELETED, memory_order_relaxed);
+    return 0;
+}
+
+/* Under mu: takes a slot of the current read table or of dirty (never
+ * stale, never expunged after ss_read_slot_locked). */
+static uint64_t ss_lock_locked(struct ss_slot *s) {
+    uint64_t st;
+    if (ss_lock(s, &st) != SS_TAKEN)
+        gomap__internal_error("syncmap: a current slot expunged or frozen under mu");
+    return st;
+}
+
+/* Under mu: the dirty table from the read table (Go's dirtyLocked), every
+ * slot a SHADOW of its read slot but the deleted ones, which are expunged.
+ * 0, or ENOMEM with the expunged slots restored and no dirty table. */
+static int ss_dirty_locked(syncmap *m) {
+    if (m->dirty)
+        return 0;
+    struct sm_table *r = rd_table(rd_locked(m));
+    struct sm_table *d = table_new(m, r ? gomap_len(r->m) : m->tcfg.hint);
+    if (!d)
+        return ENOMEM;
+    if (r) {
+        gomap_iter it;
+        const void *key;
+        void *slot;
+        gomap_iter_init(&it, r->m);
+        while (gomap_iter_next(&it, &key, &slot)) {
+            struct ss_slot *s = slot;
+            /* Relaxed: the CAS races only with writers that take a DELETED
+             * slot; EXPUNGED publishes nothing (Go's tryExpungeLocked). */
+            uint64_t t = atomic_load_explicit(&s->tag, memory_order_relaxed);
+            bool expunged = false;
+            while (t == SS_DELETED && !expunged)
+                expunged = atomic_compare_exchange_weak_explicit(
+                    &s->tag, &t, SS_EXPUNGED, memory_order_relaxed, memory_order_relaxed);
+            if (expunged)
+                continue;
+            struct ss_slot sh = {SS_SHADOW, (uint64_t)(uintptr_t)s};
+            if (gomap_set(d->m, key, &sh) != 0) {
+                gomap_iter_init(&it, r->m);
+                while (gomap_iter_next(&it, NULL, &slot))
+                    if (atomic_load_explicit(&((struct ss_slot *)slot)->tag,
+                                             memory_order_relaxed) == SS_EXPUNGED)
+                        atomic_store_explicit(&((struct ss_slot *)slot)->tag, SS_DELETED,
+                                              memory_order_relaxed);
+                obj_free_now(m, &d->obj);
+                return ENOMEM;
+            }
+        }
+    }
+    m->dirty = d;
+    return 0;
+}
+
+/* Under mu: dirty becomes the read table.  Every SHADOW slot first takes
+ * the state and value of the read slot it stands for, which is frozen; the
+ * read table's other slots are EXPUNGED.  Then the table is published
+ * (release: the copies are visible to whoever acquires it) and the old one
+ * retired. */
+static void ss_promote_locked(syncmap *m) {
+    struct sm_table *old = rd_table(rd_locked(m));
+    struct sm_table *d = m->dirty;
+    GOMAP_PROBE2(syncmap_promote, m, gomap_len(d->m));
+    gomap_iter it;
+    void *slot;
+    gomap_iter_init(&it, d->m);
+    while (gomap_iter_next(&it, NULL, &slot)) {
+        struct ss_slot *s = slot;
+        if (atomic_load_explicit(&s->tag, memory_order_relaxed) != SS_SHADOW)
+            continue;
+        struct ss_slot *src = (struct ss_slot *)(uintptr_t)ss_get(s);
+        uint64_t st = ss_freeze(src);
+        ss_init(s, st, ss_get(src));
+    }
+    rd_publish(m, d, false);
+    m->dirty = NULL;
+    m->misses = 0;
+    m->inserts = 0;
+    if (old)
+        obj_retire(m, &old->obj, false);
+}
+
+/* Under mu: adds a new key to dirty (Go's "else" branch of Store). */
+static int ss_insert_new_locked(syncmap *m, const void *key, uint64_t h, uint64_t nb, uintptr_t r) {
+    if (!rd_amended(r)) {
+        int rc = ss_dirty_locked(m);
+        if (rc)
+            return rc;
+    }
+    struct ss_slot s = {SS_LIVE, nb};
+    int rc = gomap__set_hashed_locked(m->dirty->m, key, h, &s);
+    if (rc != 0)
+        return rc;
+    live_add(m, 1);
+    m->inserts++;
+    if (!rd_amended(r))
+        rd_publish(m, rd_table(r), true);
+    return 0;
+}
+
+/* Under mu, or with exclusive access at free (now): removes every key.  The
+ * read slots are frozen (a writer holding the old table retries under mu and
+ * finds the map empty; a reader sees the state at the freeze). */
+static void ss_clear_locked(syncmap *m, bool now) {
+    uintptr_t r = rd_locked(m);
+    long gone = 0;
+    if (rd_table(r)) {
+        gomap_iter it;
+        void *slot;
+        gomap_iter_init(&it, rd_table(r)->m);
+        while (gomap_iter_next(&it, NULL, &slot))
+            gone += ss_freeze(slot) == SS_LIVE;
+    }
+    if (m->dirty) {
+        gomap_iter it;
+        void *slot;
+        gomap_iter_init(&it, m->dirty->m);
+        while (gomap_iter_next(&it, NULL, &slot))
+            gone += atomic_load_explicit(&((struct ss_slot *)slot)->tag, memory_order_relaxed) ==
+                    SS_LIVE;
+        gomap_clear(m->dirty->m);
+    }
+    live_add(m, -gone);
+    if (r != 0)
+        rd_publish(m, NULL, false);
+    m->misses = 0;
+    m->inserts = 0;
+    if (rd_table(r))
+        obj_retire(m, &rd_table(r)->obj, now);
+}
+
+static bool ss_load(syncmap *m, const void *key, uint64_t h, void *value_out) {
+    gomap__rcu_enter_inline(); /* reclaim_inline.h */
+    uintptr_t r = rd_load(m);
+    struct ss_slot *s = ss_find(rd_table(r), key, h);
+    uint64_t b;
+    bool found;
+    if (s) {
+        found = ss_read(s, &b);
+    } else if (!rd_amended(r)) {
+        found = false;
+    } else {
+        sm_lock(m);
+        r = rd_locked(m);
+        s = ss_find(rd_table(r), key, h);
+        if (s) {
+            found = ss_read(s, &b);
+        } else {
+            found = false;
+            if (rd_amended(r)) {
+                s = ss_find(m->dirty, key, h);
+                found = s && ss_read(s, &b);
+                miss_locked(m);
+            }
+        }
+        sm_unlock(m);
+    }
+    if (found)
+        small_out(m, value_out, b);
+    gomap__rcu_exit_inline();
+    return found;
+}
+
+static int ss_swap(syncmap *m, const void *key, uint64_t h, const void *value, void *previous_out,
+                   bool *loaded) {
+    int rc = 0;
+    uint64_t nb = small_bits(m, value), old = 0, st;
+    bool had = false;
+    gomap__rcu_enter_inline();
+    struct ss_slot *s = ss_find(rd_table(rd_load(m)), key, h);
+    if (s && ss_lock(s, &st) == SS_TAKEN) {
+        ss_swap_taken(m, s, st, nb, &old, &had);
+    } else {
+        sm_lock(m);
+        uintptr_t r = rd_locked(m);
+        rc = ss_read_slot_locked(m, r, key, h, &s);
+        if (rc == 0 && (s || (s = ss_find(m->dirty, key, h))))
+            ss_swap_taken(m, s, ss_lock_locked(s), nb, &old, &had);
+        else if (rc == 0)
+            rc = ss_insert_new_locked(m, key, h, nb, r);
+        sm_unlock(m);
+    }
+    if (rc == 0) {
+        if (loaded)
+            *loaded = had;
+        if (had)
+            small_out(m, previous_out, old);
+    }
+    gomap__rcu_exit_inline();
+    return rc;
+}
+
+static int ss_load_or_store(syncmap *m, const void *key, uint64_t h, const void *value,
+                            void *actual_out, bool *loaded) {
+    int rc = 0;
+    uint64_t nb = small_bits(m, value), st;
+    bool was = false;
+    gomap__rcu_enter_inline();
+    struct ss_slot *s = ss_find(rd_table(rd_load(m)), key, h);
+    if (s && ss_lock(s, &st) == SS_TAKEN) {
+        ss_load_or_store_taken(m, s, st, nb, actual_out, &was);
+    } else {
+        sm_lock(m);
+        uintptr_t r = rd_locked(m);
+        rc = ss_read_slot_locked(m, r, key, h, &s);
+        if (rc == 0 && s) {
+            ss_load_or_store_taken(m, s, ss_lock_locked(s), nb, actual_out, &was);
+        } else if (rc == 0 && (s = ss_find(m->dirty, key, h))) {
+            ss_load_or_store_taken(m, s, ss_lock_locked(s), nb, actual_out, &was);
+            miss_locked(m);
+        } else if (rc == 0) {
+            rc = ss_insert_new_locked(m, key, h, nb, r);
+            if (rc == 0)
+                small_out(m, actual_out, nb);
+        }
+        sm_unlock(m);
+    }
+    gomap__rcu_exit_inline();
+    if (rc == 0 && loaded)
+        *loaded = was;
+    return rc;
+}
+
+/* The delete family (Go's LoadAndDelete, CompareAndDelete): lock-free in
+ * the read table, else under mu in dirty (counting a miss).  A key found
+ * only in dirty is removed from it unless `compare` (Go keeps it there: the
+ * comparison may fail; it is expunged at the next rebuild). */
+static bool ss_delete(syncmap *m, const void *key, uint64_t h, bool compare, uint64_t eb,
+                      void *value_out) {
+    bool ok = false;
+    uint64_t st;
+    gomap__rcu_enter_inline();
+    uintptr_t r = rd_load(m);
+    struct ss_slot *s = ss_find(rd_table(r), key, h);
+    enum ss_lock_result lr = s ? ss_lock(s, &st) : SS_STALE;
+    if (lr == SS_TAKEN) {
+        ok = ss_delete_taken(m, s, st, compare, eb, value_out);
+    } else if (lr == SS_STALE && (s || rd_amended(r))) {
+        sm_lock(m);
+        r = rd_locked(m);
+        /* An expunged slot is a deleted key: not revived here. */
+        if ((s = ss_find(rd_table(r), key, h))) {
+            if (ss_lock(s, &st) == SS_TAKEN)
+                ok = ss_delete_taken(m, s, st, compare, eb, value_out);
+        } else if (rd_amended(r) && (s = ss_find(m->dirty, key, h))) {
+            ok = ss_delete_taken(m, s, ss_lock_locked(s), compare, eb, value_out);
+            if (!compare)
+                gomap__delete_hashed_locked(m->dirty->m, key, h);
+            miss_locked(m);
+        }
+        sm_unlock(m);
+    }
+    gomap__rcu_exit_inline();
+    return ok;
+}
+
+static bool ss_compare_and_swap(syncmap *m, const void *key, uint64_t h, const void *old_value,
+                                const void *new_value) {
+    bool ok = false;
+    uint64_t st, ob = small_bits(m, old_value), nb = small_bits(m, new_value);
+    gomap__rcu_enter_inline();
+    uintptr_t r = rd_load(m);
+    struct ss_slot *s = ss_find(rd_table(r), key, h);
+    enum ss_lock_result lr = s ? ss_lock(s, &st) : SS_STALE;
+    if (lr == SS_TAKEN) {
+        ok = ss_cas_taken(s, st, ob, nb);
+    } else if (lr == SS_STALE && (s || rd_amended(r))) {
+        sm_lock(m);
+        r = rd_locked(m);
+        if ((s = ss_find(rd_table(r), key, h))) {
+            if (ss_lock(s, &st) == SS_TAKEN) /* expunged: no value to compare */
+                ok = ss_cas_taken(s, st, ob, nb);
+        } else if (rd_amended(r) && (s = ss_find(m->dirty, key, h))) {
+            ok = ss_cas_taken(s, ss_lock_locked(s), ob, nb);
+            miss_locked(m);
+        }
+        sm_unlock(m);
+    }
+    gomap__rcu_exit_inline();
+    return ok;
+}
+
+/* Range over the read table (after promoting an amended dirty table). */
+static void ss_range(syncmap *m, uintptr_t r, concmap_range_fn fn, void *ctx) {
+    struct sm_table *t = rd_table(r);
+    if (!t)
+        return;
+    gomap_iter it;
+    const void *key;
+    void *slot;
+    gomap_iter_init(&it, t->m);
+    while (gomap_iter_next(&it, &key, &slot)) {
+        uint64_t b;
+        unsigned char buf[sizeof b];
+        if (!ss_read(slot, &b))
+            continue;
+        small_out(m, buf, b);
+        if (!fn(key, buf, ctx))
+            break;
+    }
+    gomap_iter_stop(&it);
+}
+
 /* ---- public API ----------------------------------------------------------- */
 
 int syncmap_new(syncmap **out, const gomap_config *cfg) {
@@ -937,7 +1270,8 @@ int syncmap_new(syncmap **out, const gomap_config *cfg) {
     if (!out || !cfg || cfg->value_size > GOMAP_MAX_VALUE_SIZE)
         return EINVAL;
     gomap_config tcfg = *cfg;
-    tcfg.value_size = sizeof(struct sm_entry *);
+    bool small = cfg->value_size >= 1 && cfg->value_size <= sizeof(uint64_t);
+    tcfg.value_size = small ? sizeof(struct ss_slot) : sizeof(struct sm_entry *);
     uint64_t seed = gomap__random64();
     gomap *hasher;
     tcfg.hint = 0;
@@ -956,7 +1290,7 @@ int syncmap_new(syncmap **out, const gomap_config *cfg) {
     gomap__family_hash_init(&m->fh, hasher, cfg, seed);
     m->tcfg = tcfg;
     m->vsize = cfg->value_size;
-    m->small = cfg->value_size >= 1 && cfg->value_size <= sizeof(uint64_t);
+    m->small = small;
     m->seed = seed;
     atomic_init(&m->reclaim.pending, 0);
     atomic_init(&m->live, 0);
@@ -996,6 +1330,8 @@ void syncmap_free(syncmap *m) {
 
 bool syncmap_load(syncmap *m, const void *key, void *value_out) {
     uint64_t h = gomap__family_hash(&m->fh, m->hasher, key);
+    if (m->small)
+        return ss_load(m, key, h, value_out);
     gomap__rcu_enter_inline(); /* reclaim_inline.h */
     uintptr_t r = rd_load(m);
     struct sm_entry *e = table_find(rd_table(r), key, h);
@@ -1010,53 +1346,11 @@ bool syncmap_load(syncmap *m, const void *key, void *value_out) {
         }
         sm_unlock(m);
     }
-    bool found;
-    if (m->small) {
-        uint64_t b;
-        found = e && small_read(e, &b);
-        if (found)
-            small_out(m, value_out, b);
-    } else {
-        struct sm_value *v = e ? entry_load(e) : NULL;
-        found = v != NULL;
-        if (v)
-            copy_out(m, value_out, v);
-    }
+    struct sm_value *v = e ? entry_load(e) : NULL;
+    if (v)
+        copy_out(m, value_out, v);
     gomap__rcu_exit_inline();
-    return found;
-}
-
-/* syncmap_swap for small values: the same paths, with no copy to allocate. */
-static int small_swap(syncmap *m, const void *key, uint64_t h, const void *value,
-                      void *previous_out, bool *loaded) {
-    int rc = 0;
-    uint64_t old = 0;
-    bool had = false;
-    gomap__rcu_enter_inline();
-    struct sm_entry *e = table_find(rd_table(rd_load(m)), key, h);
-    if (!e || !small_try_swap(m, e, value, &old, &had)) {
-        sm_lock(m);
-        uintptr_t r = rd_locked(m);
-        struct sm_entry *in_read = table_find(rd_table(r), key, h);
-        if ((e = in_read ? in_read : table_find(m->dirty, key, h))) {
-            if (in_read)
-                rc = entry_unexpunge_locked(m, e, key, h);
-            /* Not expunged now, and mu keeps it so: the swap succeeds. */
-            if (rc == 0 && !small_try_swap(m, e, value, &old, &had))
-                gomap__internal_error("syncmap: an entry expunged under mu");
-        } else {
-            rc = insert_new_locked(m, key, h, value, r);
-        }
-        sm_unlock(m);
-    }
-    if (rc == 0) {
-        if (loaded)
-            *loaded = had;
-        if (had)
-            small_out(m, previous_out, old);
-    }
-    gomap__rcu_exit_inline();
-    return rc;
+    return v != NULL;
 }
 
 /* Retired objects (value copies, entries, old tables) a map may have
@@ -1078,7 +1372,7 @@ static void sm_pace(syncmap *m) {
 int syncmap_swap(syncmap *m, const void *key, const void *value, void *previous_out, bool *loaded) {
     uint64_t h = gomap__family_hash(&m->fh, m->hasher, key);
     if (m->small)
-        return small_swap(m, key, h, value, previous_out, loaded);
+        return ss_swap(m, key, h, value, previous_out, loaded);
     int rc = 0;
     struct sm_value *old = NULL, *nv = NULL;
     gomap__rcu_enter();
@@ -1126,6 +1420,11 @@ int syncmap_store(syncmap *m, const void *key, const void *value) {
 int syncmap_load_or_store(syncmap *m, const void *key, const void *value, void *actual_out,
                           bool *loaded) {
     uint64_t h = gomap__family_hash(&m->fh, m->hasher, key);
+    if (m->small) {
+        int rc = ss_load_or_store(m, key, h, value, actual_out, loaded);
+        sm_pace(m);
+        return rc;
+    }
     bool was = false;
     gomap__rcu_enter();
     struct sm_entry *e = table_find(rd_table(rd_load(m)), key, h);
@@ -1180,6 +1479,11 @@ static struct sm_entry *find_for_delete(syncmap *m, const void *key, uint64_t h,
 
 bool syncmap_load_and_delete(syncmap *m, const void *key, void *value_out) {
     uint64_t h = gomap__family_hash(&m->fh, m->hasher, key);
+    if (m->small) {
+        bool ok = ss_delete(m, key, h, false, 0, value_out);
+        sm_pace(m);
+        return ok;
+    }
     struct sm_entry *detached = NULL;
     gomap__rcu_enter();
     struct sm_entry *e = find_for_delete(m, key, h, true, &detached);
@@ -1200,6 +1504,13 @@ int syncmap_compare_and_swap(syncmap *m, const void *key, const void *old_value,
     uint64_t h = gomap__family_hash(&m->fh, m->hasher, key);
     bool sw = false;
     int rc = 0;
+    if (m->small) {
+        sw = ss_compare_and_swap(m, key, h, old_value, new_value);
+        sm_pace(m);
+        if (swapped)
+            *swapped = sw;
+        return 0;
+    }
     gomap__rcu_enter();
     uintptr_t r = rd_load(m);
     struct sm_entry *e = table_find(rd_table(r), key, h);
@@ -1225,6 +1536,8 @@ int syncmap_compare_and_swap(syncmap *m, const void *key, const void *old_value,
 
 bool syncmap_compare_and_delete(syncmap *m, const void *key, const void *old_value) {
     uint64_t h = gomap__family_hash(&m->fh, m->hasher, key);
+    if (m->small)
+        return ss_delete(m, key, h, true, small_bits(m, old_value), NULL);
     gomap__rcu_enter();
     /* Go: a key found only in dirty stays there (the comparison may fail);
      * it is expunged at the next rebuild. */
@@ -1254,7 +1567,9 @@ void syncmap_range(syncmap *m, concmap_range_fn fn, void *ctx) {
         sm_unlock(m);
     }
     struct sm_table *t = rd_table(r);
-    if (t) {
+    if (m->small)
+        ss_range(m, r, fn, ctx);
+    else if (t) {
         gomap_iter it;
         const void *key;
         void *slot;
@@ -1262,16 +1577,6 @@ void syncmap_range(syncmap *m, concmap_range_fn fn, void *ctx) {
         while (gomap_iter_next(&it, &key, &slot)) {
             struct sm_entry *e;
             memcpy(&e, slot, sizeof e);
-            if (m->small) {
-                uint64_t b;
-                unsigned char buf[sizeof b];
-                if (!small_read(e, &b))
-                    continue;
-                small_out(m, buf, b);
-                if (!fn(key, buf, ctx))
-                    break;
-                continue;
-            }
             struct sm_value *v = entry_load(e);
             if (v && !fn(key, vdata(v), ctx))
                 break;
@@ -1310,6 +1615,11 @@ void gomap__syncmap_state(syncmap *m, struct gomap__syncmap_state *s) {
         gomap_iter_init(&it, rd_table(r)->m);
         while (gomap_iter_next(&it, NULL, &slot)) {
             struct sm_entry *e;
+            if (m->small) {
+                s->expunged += atomic_load_explicit(&((struct ss_slot *)slot)->tag,
+                                                    memory_order_relaxed) == SS_EXPUNGED;
+                continue;
+            }
             memcpy(&e, slot, sizeof e);
             s->expunged += atomic_load_explicit(&e->p, memory_order_relaxed) == EXPUNGED;
         }

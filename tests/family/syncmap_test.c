@@ -317,7 +317,7 @@ TEST(load_allocates_nothing) {
     CHECK_EQ(atomic_load(&t.allocs), atomic_load(&t.frees));
 }
 
-/* Values of up to 8 bytes live in their entry: overwriting, swapping,
+/* Values of up to 8 bytes live in the tables' slots: overwriting, swapping,
  * compare-and-swapping, deleting and reviving a key of the read table
  * allocate nothing, and every answer is the value last written. */
 TEST(small_values_are_stored_in_place) {
@@ -346,7 +346,7 @@ TEST(small_values_are_stored_in_place) {
             CHECK(syncmap_load_and_delete(m, &k, &got));
             CHECK_EQ(got, next);
             CHECK(!syncmap_load(m, &k, NULL));
-            /* revived in place (the entry is still in the read table) */
+            /* revived in place (the slot is still in the read table) */
             CHECK(syncmap_store(m, &k, &v) == 0);
         }
     CHECK_EQ(atomic_load(&t.allocs), before);
@@ -404,6 +404,77 @@ TEST(read_table_paths_take_no_lock) {
     gomap__syncmap_unlock(m);
     pthread_join(th, NULL);
     CHECK_EQ(r.hits, 50 * 100);
+    syncmap_free(m);
+}
+
+/* Promotions while keys are written: the keys have one writer, which checks
+ * every answer against its own last write, while another thread promotes
+ * over and over (a new key, then a range) and deletes what it added.  A
+ * promotion freezes the old read table's slots and copies them: a write
+ * lost there, or a write to a frozen slot, shows as a wrong answer. */
+enum { OWN_KEYS = 64, OWN_PROMOTIONS = 5000 };
+
+struct owner_run {
+    syncmap *m;
+    long wrong;
+    uint64_t rounds;
+    atomic_int started, stop;
+};
+
+static void *owner_worker(void *arg) {
+    struct owner_run *o = arg;
+    atomic_store(&o->started, 1);
+    uint64_t round = 0;
+    while (!atomic_load(&o->stop)) {
+        round++;
+        for (uint64_t k = 0; k < OWN_KEYS; k++) {
+            uint64_t v = k << 32 | round, got = 0, next = v + 1;
+            bool sw = false;
+            o->wrong += syncmap_store(o->m, &k, &v) != 0;
+            o->wrong += !syncmap_load(o->m, &k, &got) || got != v;
+            o->wrong += syncmap_compare_and_swap(o->m, &k, &v, &next, &sw) != 0 || !sw;
+            o->wrong += !syncmap_load(o->m, &k, &got) || got != next;
+            if ((round + k) % 5 == 0) {
+                o->wrong += !syncmap_load_and_delete(o->m, &k, &got) || got != next;
+                o->wrong += syncmap_load(o->m, &k, &got);
+            }
+        }
+    }
+    o->rounds = round;
+    return NULL;
+}
+
+TEST(promotion_keeps_concurrent_small_writes) {
+    syncmap *m = new_u64(NULL, 8);
+    REQUIRE(m);
+    struct owner_run o = {m, 0, 0, 0, 0};
+    pthread_t th;
+    REQUIRE(pthread_create(&th, NULL, owner_worker, &o) == 0);
+    while (!atomic_load(&o.started))
+        sched_yield();
+    for (uint64_t fresh = 1u << 20; fresh < (1u << 20) + OWN_PROMOTIONS; fresh++) {
+        REQUIRE(syncmap_store(m, &fresh, &fresh) == 0);
+        syncmap_range(m, stop_after_one, &(int){0}); /* promotes the new key */
+        CHECK(syncmap_load_and_delete(m, &fresh, NULL));
+    }
+    atomic_store(&o.stop, 1);
+    pthread_join(th, NULL);
+    CHECK_EQ(o.wrong, 0);
+    /* The last answers: every key holds the owner's last write, or was
+     * deleted by it. */
+    size_t live = 0;
+    for (uint64_t k = 0; k < OWN_KEYS; k++) {
+        uint64_t got = 0, last = (k << 32 | o.rounds) + 1;
+        bool deleted = (o.rounds + k) % 5 == 0;
+        if (syncmap_load(m, &k, &got)) {
+            CHECK(!deleted && got == last);
+            live++;
+        } else {
+            CHECK(deleted);
+        }
+    }
+    CHECK_EQ(syncmap_len(m), live);
+    printf("  %llu rounds of the writer\n", (unsigned long long)o.rounds);
     syncmap_free(m);
 }
 
