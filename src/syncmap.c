@@ -827,7 +827,8 @@ static inline bool ss_read(struct ss_slot *s, uint64_t *bits) {
 /* Takes the slot for a write.  SS_TAKEN with its state in *state, or
  * SS_GONE / SS_STALE (nothing done).  Acquire pairs with the previous
  * holder's release unlock, so its val is visible to this one. */
-static enum ss_lock_result ss_lock(struct ss_slot *s, uint64_t *state) {
+static __attribute__((noinline)) enum ss_lock_result ss_lock_slow(struct ss_slot *s,
+                                                                  uint64_t *state) {
     unsigned spins = 0;
     uint64_t t = atomic_load_explicit(&s->tag, memory_order_relaxed);
     for (;;) {
@@ -846,6 +847,20 @@ static enum ss_lock_result ss_lock(struct ss_slot *s, uint64_t *state) {
             return SS_TAKEN;
         }
     }
+}
+
+/* ss_lock_slow's first try, inline: a slot that is LIVE or DELETED with no
+ * flag is taken with one CAS (acquire, as there). */
+static inline __attribute__((always_inline)) enum ss_lock_result ss_lock(struct ss_slot *s,
+                                                                         uint64_t *state) {
+    uint64_t t = atomic_load_explicit(&s->tag, memory_order_relaxed);
+    if (__builtin_expect(t <= SS_LIVE, 1) &&
+        atomic_compare_exchange_strong_explicit(&s->tag, &t, t | SS_BUSY, memory_order_acquire,
+                                                memory_order_relaxed)) {
+        *state = t;
+        return SS_TAKEN;
+    }
+    return ss_lock_slow(s, state);
 }
 
 /* Release: publishes the holder's val to readers (ss_read's first load) and

@@ -24,9 +24,13 @@
  * Memory: old read maps, dead entries and replaced value copies are freed
  * with RCU (liburcu, memb flavour) once no thread can still be reading them;
  * see "Threads and reclamation" below.  Values of 1 to 8 bytes live in
- * their key's entry (56 bytes, two value cells): no store of an existing key
- * allocates, and a load reads the value inside the entry; writers of one key
- * serialise on a per-entry spin lock (loads never take it).  Larger values:
+ * their key's slot of the read map, beside the key, with a word that holds
+ * the entry's state (present, deleted, expunged): no store allocates, a load
+ * follows no pointer past the read map, and writers of one key serialise on
+ * a bit of that word (loads never wait for it).  A promotion copies each of
+ * the read map's slots into the new read map (O(n) under the lock, as the
+ * dirty map's rebuild already is).  Per key: a 32-byte slot in the read map
+ * and one in the dirty map.  Larger values:
  * each key costs an entry of 32 + value_size bytes that also holds the key's
  * first value (write-once keys need one allocation, and a load finds the
  * value beside the entry); every later value of a key is a separate block of
