@@ -22,8 +22,10 @@
 #include <dwarf.h>
 #include <elfutils/libdwfl.h>
 #include <execinfo.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -547,31 +549,124 @@ static bool live_thread(int tid) {
     return access(path, F_OK) == 0;
 }
 
-static void print_other_party(int writer_tid, int me, bool writer_live) {
-    char buf[400];
-    if (writer_tid == 0) {
-        say("\nwriter: unknown (it had finished or not yet recorded its id)\n");
-        return;
+/* ---- a delete's stack token, back to its thread ------------------------- */
+
+/* Where the low 32 bits of a stack pointer (a default-mode map's delete
+ * stores them in its writing word, see write_claim_sp in map.c) lie: each
+ * readable and writable mapping of the process holding an address with
+ * those low bits, and whose stack that is.  Report time only; everything
+ * is read through /proc/self, never by dereferencing a guessed address, so
+ * a mapping that goes away meanwhile makes a read fail, not the report. */
+enum sp_kind {
+    SP_MAIN,     /* the process's [stack]: the main thread's */
+    SP_THREAD,   /* a thread's stack, its glibc descriptor found above it */
+    SP_ALTSTACK, /* the reporting thread's own signal stack */
+    SP_OTHER,    /* no stack the report can name */
+};
+typedef struct sp_owner {
+    uintptr_t addr;   /* the address the token stands for */
+    uintptr_t lo, hi; /* its mapping */
+    uintptr_t tcb;    /* SP_THREAD: the thread's descriptor (its pthread_t) */
+    int tid;          /* its kernel id; 0 if unknown or the thread has exited */
+    enum sp_kind kind;
+    char path[64]; /* the mapping's name ("" for an anonymous one) */
+} sp_owner;
+
+#ifdef GOMAP__SP_TOKEN
+/* The calling thread's stack-protector canary, %fs:0x28 on x86-64 (the
+ * compilers' ABI): one value for every thread of the process, kept in each
+ * thread's descriptor (glibc's tcbhead_t.stack_guard). */
+static uintptr_t own_stack_guard(void) {
+    uintptr_t g;
+    __asm__("movq %%fs:0x28, %0" : "=r"(g));
+    return g;
+}
+
+/* The glibc descriptor of the stack holding addr: glibc puts a thread's
+ * descriptor (struct pthread, whose address is its pthread_t and the
+ * thread pointer) at the top of the stack it allocates or is given, so it
+ * is the first descriptor above any address of the stack.  A descriptor
+ * is recognised by its header (tcbhead_t): the first word and the third
+ * (`tcb`, `self`) hold its own address, and the word at 0x28 the process's
+ * canary.  Descriptors are 64-byte aligned.  Returns 0 when none is found
+ * below `end` (the mapping's end). */
+static uintptr_t find_tcb_above(int mem, uintptr_t addr, uintptr_t end) {
+    enum { CHUNK = 64 * 1024, HDR = 0x30 };
+    static uintptr_t buf[(CHUNK + HDR) / sizeof(uintptr_t)]; /* under report_lock */
+    uintptr_t guard = own_stack_guard();
+    uintptr_t limit = end - addr > ((uintptr_t)64 << 20) ? addr + ((uintptr_t)64 << 20) : end;
+    for (uintptr_t at = (addr + 63) & ~(uintptr_t)63; at + HDR <= limit; at += CHUNK) {
+        size_t want = limit - at < CHUNK + HDR ? (size_t)(limit - at) : CHUNK + HDR;
+        ssize_t got = pread(mem, buf, want, (off_t)at);
+        if (got < HDR)
+            return 0;
+        for (size_t o = 0; o + HDR <= (size_t)got && o < CHUNK; o += 64) {
+            const uintptr_t *h = &buf[o / sizeof(uintptr_t)];
+            if (h[0] == at + o && h[2] == at + o && h[5] == guard)
+                return at + o;
+        }
     }
-    if (writer_tid == GOMAP__READERS) {
-        say("\nthe other party: a reader inside the map (readers do not record their id; "
-            "its own report, if it saw this write, names this thread)\n");
-        return;
+    return 0;
+}
+
+static int sp_owners(uint32_t token, sp_owner *out, int room) {
+    FILE *maps = fopen("/proc/self/maps", "re");
+    if (!maps)
+        return 0;
+    int mem = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+    stack_t alt;
+    bool have_alt = sigaltstack(NULL, &alt) == 0 && !(alt.ss_flags & SS_DISABLE);
+    char line[512];
+    int n = 0;
+    while (n < room && fgets(line, sizeof line, maps)) {
+        unsigned long lo, hi;
+        char perms[8], path[256] = "";
+        if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %255[^\n]", &lo, &hi, perms, path) < 3 ||
+            perms[0] != 'r' || perms[1] != 'w' || path[0] == '/')
+            continue; /* a stack is anonymous memory (or [stack], [heap]) */
+        uintptr_t a = ((uintptr_t)lo & ~(uintptr_t)0xffffffff) | token;
+        if (a < lo)
+            a += (uintptr_t)1 << 32;
+        if (a >= hi)
+            continue;
+        sp_owner *o = &out[n++];
+        memset(o, 0, sizeof *o);
+        o->addr = a;
+        o->lo = lo;
+        o->hi = hi;
+        snprintf(o->path, sizeof o->path, "%s", path);
+        o->kind = SP_OTHER;
+        if (have_alt && a >= (uintptr_t)alt.ss_sp && a - (uintptr_t)alt.ss_sp < alt.ss_size) {
+            o->kind = SP_ALTSTACK;
+            o->tid = gomap__tid();
+        } else if (strcmp(path, "[stack]") == 0) {
+            o->kind = SP_MAIN;
+            o->tid = live_thread(getpid()) ? getpid() : 0;
+        } else if (mem >= 0 && (o->tcb = find_tcb_above(mem, a, hi)) != 0) {
+            o->kind = SP_THREAD;
+            int tid = 0;
+            /* The kernel id in the descriptor, where this process has
+             * verified glibc's offset of it (detect.h); the kernel sets it
+             * to 0 when the thread exits. */
+            if (atomic_load_explicit(&gomap__tid_fs_ok, memory_order_relaxed) &&
+                pread(mem, &tid, sizeof tid, (off_t)(o->tcb + GOMAP__TID_FS)) == sizeof tid &&
+                live_thread(tid))
+                o->tid = tid;
+        }
     }
-    if (writer_tid != me && !writer_live) {
-        snprintf(buf, sizeof buf,
-                 "\nthe map's writing flag holds %d, which is no thread of this process: "
-                 "a map that was freed (its memory reused) reads this way — run with "
-                 "GOMAP_DEBUG=checkfree=1 to check for a use after gomap_free\n",
-                 writer_tid);
-        say(buf);
-        return;
-    }
-    snprintf(buf, sizeof buf, "\nthread %d (held the map's writing flag)%s\n", writer_tid,
-             writer_tid == me ? " — the same thread: a reentrant call from a hash or "
-                                "equality function"
-                              : "");
-    say(buf);
+    if (mem >= 0)
+        close(mem);
+    fclose(maps);
+    return n;
+}
+#else
+static int sp_owners(uint32_t token, sp_owner *out, int room) {
+    (void)token, (void)out, (void)room;
+    return 0;
+}
+#endif
+
+static void print_writer_stack(int writer_tid) {
     unsigned s = (unsigned)writer_tid % WSTACK_SLOTS;
     if (atomic_load_explicit(&wstacks[s].tid, memory_order_relaxed) == writer_tid) {
         void *pcs[WSTACK_DEPTH];
@@ -587,13 +682,111 @@ static void print_other_party(int writer_tid, int me, bool writer_live) {
     }
 }
 
+static const char same_thread_note[] = " — the same thread: a reentrant call (from a hash or "
+                                       "equality function, or a signal handler)";
+
+/* The writer named by a stack token (see sp_owners). */
+static void print_sp_owner(uint32_t token, const sp_owner *o, int me) {
+    char buf[1000];
+    if (o->kind == SP_OTHER) {
+        snprintf(buf, sizeof buf,
+                 "\nwriter: unknown thread.  The map's writing flag holds 0x%08x, which is no "
+                 "thread of this process; as the low 32 bits of the stack pointer of the "
+                 "delete that held it, it stands for %#lx, which "
+                 "lies in %#lx-%#lx %s, no thread's stack the report can name (a "
+                 "signal handler's alternate stack, a coroutine's stack, or a stack without "
+                 "glibc's thread descriptor at its top), or the map was freed and its memory "
+                 "reused (GOMAP_DEBUG=checkfree=1 checks for a use after gomap_free).  "
+                 "GOMAP_DEBUG=writerstack=1 makes every write record its thread id and stack\n",
+                 token, (unsigned long)o->addr, (unsigned long)o->lo, (unsigned long)o->hi,
+                 o->path[0] ? o->path : "(anonymous memory)");
+        say(buf);
+        return;
+    }
+    const char *where = o->kind == SP_MAIN       ? "the main thread's stack"
+                        : o->kind == SP_ALTSTACK ? "this thread's signal stack"
+                                                 : "its stack";
+    if (o->tid) {
+        snprintf(buf, sizeof buf,
+                 "\nthread %d (held the map's writing flag: the low 32 bits of its stack "
+                 "pointer in a delete, %#lx in %s",
+                 o->tid, (unsigned long)o->addr, where);
+    } else {
+        snprintf(buf, sizeof buf,
+                 "\nwriter: a thread no longer running, or whose id is unknown (the map's "
+                 "writing flag holds the low 32 bits of its stack pointer in a delete, %#lx "
+                 "in %s",
+                 (unsigned long)o->addr, where);
+    }
+    say(buf);
+    if (o->kind == SP_THREAD) {
+        snprintf(buf, sizeof buf, ", pthread_t %#lx", (unsigned long)o->tcb);
+        say(buf);
+    }
+    say(")");
+    if (o->tid && o->tid == me)
+        say(same_thread_note);
+    say("\n");
+    if (o->tid)
+        print_writer_stack(o->tid);
+}
+
+static void print_other_party(int writer, int me, bool writer_live) {
+    char buf[400];
+    if (writer == 0) {
+        say("\nwriter: unknown (it had finished or not yet recorded its id)\n");
+        return;
+    }
+    if (writer == GOMAP__READERS) {
+        say("\nthe other party: a reader inside the map (readers do not record their id; "
+            "its own report, if it saw this write, names this thread)\n");
+        return;
+    }
+    /* A default-mode map's delete stores the low 32 bits of its stack
+     * pointer (8-byte aligned), every other write its thread id: the value
+     * is looked up as both, and every match is printed (a small value can
+     * be both; two threads whose stacks lie 4 GiB apart share low bits). */
+    bool is_tid = writer == me || writer_live;
+    if (is_tid) {
+        snprintf(buf, sizeof buf, "\nthread %d (held the map's writing flag)%s\n", writer,
+                 writer == me ? same_thread_note : "");
+        say(buf);
+        print_writer_stack(writer);
+    }
+    enum { ROOM = 4 };
+    sp_owner owners[ROOM];
+    int n = writer == me || writer % 8 != 0 ? 0 : sp_owners((uint32_t)writer, owners, ROOM);
+    int named = 0;
+    for (int i = 0; i < n; i++)
+        named += owners[i].kind != SP_OTHER;
+    if (named > 0) {
+        if (is_tid)
+            say("\nor, if the flag held a delete's stack token:");
+        if (named > 1)
+            say("\n(the stacks of these threads share the low 32 bits of the flag's address: "
+                "one of them held it)");
+        for (int i = 0; i < n; i++)
+            if (owners[i].kind != SP_OTHER)
+                print_sp_owner((uint32_t)writer, &owners[i], me);
+        return;
+    }
+    if (is_tid)
+        return;
+    if (n > 0) {
+        print_sp_owner((uint32_t)writer, &owners[0], me);
+        return;
+    }
+    snprintf(buf, sizeof buf,
+             "\nthe map's writing flag holds %d (0x%08x), which is no thread of this process: "
+             "a map that was freed (its memory reused) reads this way — run with "
+             "GOMAP_DEBUG=checkfree=1 to check for a use after gomap_free\n",
+             writer, (uint32_t)writer);
+    say(buf);
+}
+
 void gomap__conflict(const gomap *m, gomap_conflict_type type, int writer_tid, bool serialized) {
     if (writer_tid == GOMAP__FREED_WRITER)
         freed_map_used(type);
-    if (writer_tid > 0)
-        writer_tid &= GOMAP__TID_MASK;
-    else if (writer_tid < 0 && writer_tid != GOMAP__READERS)
-        writer_tid = INT32_MIN; /* garbage (a freed map?): not a tid, not a marker */
     int me = gomap__tid();
     /* Looked at first: a writer that finishes and exits while this report
      * prints is a thread that existed. */

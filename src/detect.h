@@ -10,6 +10,8 @@
 #ifndef GOMAP_DETECT_H
 #define GOMAP_DETECT_H
 
+#include "map_internal.h" /* GOMAP__TSAN */
+
 #include <gomap/gomap.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -65,6 +67,16 @@ static inline int gomap__tid_fs(void) {
     return t;
 }
 #endif
+/* The writer token a delete's fast path stores in the writing word: the low
+ * 32 bits of its stack pointer (GOMAP__SP_TOKEN; see write_claim_sp in
+ * map.c for why it needs no load and why it is fixed within the delete).
+ * A report maps it back to a thread (gomap__conflict).  x86-64 with glibc,
+ * whose thread descriptor lies at the top of a thread's stack, and not
+ * under ThreadSanitizer, which must see the word's accesses as C atomics:
+ * elsewhere the delete stores the thread id, as every other write does. */
+#if defined(GOMAP__TID_FS) && !defined(GOMAP__TSAN)
+#define GOMAP__SP_TOKEN 1
+#endif
 /* 1 once the descriptor's tid was found to be the thread's id; 0 before the
  * check or where it failed.  Relaxed: every thread that reads it computes
  * the same value, and nothing is published with it. */
@@ -87,6 +99,10 @@ static inline int gomap__tid(void) {
  *                           without user functions or debug options)
  *   tid                     thread `tid` is writing (bits 0..28: a Linux
  *                           thread id is below 2^22)
+ *   token                   (a default-mode map, GOMAP__SP_TOKEN only) a
+ *                           delete is running: the low 32 bits of its
+ *                           stack pointer, any of the 32 bits set (see
+ *                           write_claim_sp in map.c)
  *   GOMAP__SLOW [| tid]     a map whose calls take their slow path even
  *                           without a conflict (user hash or equality
  *                           functions: reentrancy checks; writerstack=1)
@@ -115,11 +131,13 @@ static inline int gomap__tid(void) {
     (__builtin_expect(atomic_load_explicit((word_ptr), memory_order_relaxed) != 0, 0))
 
 /* Reports a conflict of `type` on map m found by the calling thread, the
- * writing flag being held by thread writer_tid (0: unknown; GOMAP__READERS:
- * the caller is a writer that found readers inside; GOMAP__FREED_WRITER:
- * the map was freed).  Aborts, prints and returns, or only counts, per the
- * mode; `serialized` says the caller will wait for the other party instead
- * of racing with it (the report says so).  Cold. */
+ * writing flag being held by writer_tid: the word without the map's mode
+ * bits, a thread id or a delete's stack token (0: unknown;
+ * GOMAP__READERS: the caller is a writer that found readers inside;
+ * GOMAP__FREED_WRITER: the map was freed).  The report names the thread
+ * behind a token from the stack the token lies in.  Aborts, prints and returns, or only counts, per
+ * the mode; `serialized` says the caller will wait for the other party instead of racing with it
+ * (the report says so).  Cold. */
 void gomap__conflict(const gomap *m, gomap_conflict_type type, int writer_tid, bool serialized);
 
 /* Whether GOMAP_DEBUG asks for writer stacks (parses GOMAP_DEBUG once). */

@@ -1077,6 +1077,14 @@ static inline bool writing_now(const gomap *m) {
     return GOMAP__WRITING_WORD_SET(&m->writing);
 }
 
+/* The writer a word w other than the idle one names, for a report: w
+ * without the map's mode bits — a thread id, or in a default-mode map also
+ * a delete's stack token (write_claim_sp), which uses all 32 bits and so
+ * is passed whole (the idle word is 0 there). */
+static inline int holder_of(const gomap *m, int w) {
+    return w == GOMAP__FREED_WRITER ? w : w & ~idle_word(m);
+}
+
 /* Whether the head word's first 5 bytes are 0 (see struct gomap's
  * view_slow): no write running, a map in the default mode, and the shape
  * of gomap.h's inline lookup, whose u64 keys (K_U64) need no dispatch.  The
@@ -1122,9 +1130,9 @@ NOINLINE enum read_entry read_begin_slow(const gomap *m, gomap_conflict_type con
      * nested write's end clears that bit for a moment (see write_end). */
     if (w != GOMAP__FREED_WRITER && (m->wslow & WSLOW_SERIAL))
         return read_begin_serial(m, conflict);
-    if (w != GOMAP__FREED_WRITER && !(w & GOMAP__TID_MASK))
+    if (w == idle_word(m))
         return READ_PLAIN;
-    gomap__conflict(m, conflict, w, false);
+    gomap__conflict(m, conflict, holder_of(m, w), false);
     /* A nested read from the writer's own callback (report mode) must not
      * look: the write may be half done, and a hash function reading its own
      * map would recurse without end. */
@@ -1142,11 +1150,11 @@ static enum read_entry read_begin_serial(const gomap *m, gomap_conflict_type con
             return READ_ANNOUNCED;
         atomic_fetch_sub_explicit(m->readers, 1, memory_order_release);
         if ((w & GOMAP__TID_MASK) == gomap__tid()) {
-            gomap__conflict(m, conflict, w, false);
+            gomap__conflict(m, conflict, holder_of(m, w), false);
             return READ_SKIP;
         }
         if (!reported) {
-            gomap__conflict(m, conflict, w, true);
+            gomap__conflict(m, conflict, holder_of(m, w), true);
             reported = true;
         }
         while (atomic_load_explicit(&m->writing, memory_order_relaxed) & GOMAP__TID_MASK)
@@ -1180,11 +1188,11 @@ static int write_begin_serial(gomap *m) {
             /* Freed (fatal), or a write from inside this thread's own
              * write (a callback): it cannot wait for itself, and its end
              * must leave the outer write's claim (the token says so). */
-            gomap__conflict(m, GOMAP_CONFLICT_WRITES, w, false);
+            gomap__conflict(m, GOMAP_CONFLICT_WRITES, holder_of(m, w), false);
             return GOMAP__SERIAL;
         }
         if (!reported) {
-            gomap__conflict(m, GOMAP_CONFLICT_WRITES, w, true);
+            gomap__conflict(m, GOMAP_CONFLICT_WRITES, holder_of(m, w), true);
             reported = true;
         }
         gomap__conflict_wait(&spins);
@@ -1212,8 +1220,10 @@ NOINLINE int write_begin_slow(gomap *m) {
     if (m->wslow & WSLOW_SERIAL)
         return write_begin_serial(m);
     int w = writer_of(m);
-    if (w & GOMAP__TID_MASK)
-        gomap__conflict(m, GOMAP_CONFLICT_WRITES, w, false);
+    /* Any value but the idle one is a writer: a delete's stack token may
+     * have no bit of GOMAP__TID_MASK set. */
+    if (w != idle_word(m))
+        gomap__conflict(m, GOMAP_CONFLICT_WRITES, holder_of(m, w), false);
     else if ((m->wslow & WSLOW_CB) && in_callback == m)
         /* A write from inside a hash or equality function the map called
          * during a read of itself (a write's own callbacks find the flag). */
@@ -1297,19 +1307,81 @@ static inline int write_begin(gomap *m) {
     return write_claim(m);
 }
 
-/* write_claim's token again, read anew for write_end rather than kept in a
- * register across the write (volatile, so that the compiler does not keep
- * the claim's read instead): one load, where keeping it costs the write's
- * body a register. */
+#ifndef GOMAP__SP_TOKEN
+/* write_claim's token again, for a delete's write_end where it has no stack
+ * token (write_end_sp): read anew rather than kept in a register across
+ * the delete, which has none to spare. */
 static inline int write_claimed_token(void) {
-#ifdef WRITE_PROTOCOL_ASM
-    int t;
-    __asm__ volatile("movl %%fs:%c1, %0" : "=r"(t) : "i"(GOMAP__TID_FS));
-    return t;
-#else
     return gomap__tid();
-#endif
 }
+#endif
+
+/*
+ * The delete's writer token: the low 32 bits of its stack pointer.
+ *
+ * write_claim stores the thread id, which costs a load (gomap__tid_fs) at
+ * the claim and another at the end check, where keeping it in a register
+ * across the delete makes the delete spill one: two of the protocol's five
+ * instructions on a delete.  The stack pointer is a register every thread
+ * has, and at any moment no two threads have the same one (their stacks
+ * are disjoint), so it can be stored and checked directly:
+ * `mov %esp, word` at the claim, `xor %esp, word` and its branch at the end
+ * — three instructions.  That needs the stack pointer to be the same at
+ * both, which holds because both are in one function (del_impl is always
+ * inlined into its caller) and between its prologue and epilogue the
+ * compiler keeps %rsp fixed: the delete has no alloca, no variable-length
+ * array and no call with arguments on the stack.  The compiler knows both
+ * statements read %rsp (gomap__sp, a global register variable, is their
+ * operand, rather than "%esp" in the asm's text that it could not see), so
+ * it places the frame's setup before the claim (also when it shrink-wraps
+ * the prologue onto the paths that need it) and its teardown after the
+ * check.  Should some compiler still move %rsp in between, the end check
+ * fails and write_end_slow sees a token of the same frame
+ * (sp_token_same_frame): no false report, only a slow delete.
+ *
+ * What the token guarantees, beside Go's flag bit:
+ *   - nonzero while a delete runs (unless the stack pointer's low 32 bits
+ *     are 0: one 16-byte slot in 4 GiB of address space; that delete then
+ *     goes unseen, as a missed detection, never a false one);
+ *   - the entry checks of every other call (a read, a write, an iterator
+ *     step) test the word against 0, so they catch a delete in progress
+ *     whatever its token is, exactly as with the id;
+ *   - the end check leaves 0 exactly when the word is the token.  Two
+ *     threads whose stack pointers agree in their low 32 bits (their stacks
+ *     4 GiB apart, each at the matching depth) look alike to it: if both
+ *     entered together (both passed the entry check, the race Go's end
+ *     check exists for), the first to end clears the word as if it were
+ *     its own and the second then finds 0, which is a conflict: detected
+ *     one end check later, as Go's flag (toggled twice) is.  It never turns
+ *     a correct program's delete into a report: a delete that no other
+ *     call overlapped finds its own token.
+ * The report maps a token back to a thread from the stack it lies in
+ * (gomap__conflict in detect.c): a glibc thread's descriptor, with its
+ * kernel id, sits at the top of its stack, and the main thread's stack is
+ * the process's [stack].  A token in a stack of neither kind (a signal
+ * handler's alternate stack, a coroutine's) is reported as such with the
+ * writer unknown.  Only a default-mode map's fast path uses it: every other
+ * write, and every map with mode bits (survive modes, writerstack=1, user
+ * functions), keeps the thread id, so the survive modes' word-as-lock
+ * protocol is untouched.  Relaxed, as the id's store and check.
+ */
+#ifdef GOMAP__SP_TOKEN
+register uintptr_t gomap__sp __asm__("rsp");
+
+static inline void write_claim_sp(gomap *m) {
+    __asm__ volatile("movl %k1, %0" : "=m"(m->writing) : "r"(gomap__sp));
+}
+
+/* Whether a word w that failed the end check of the write whose token is
+ * `token` is still that write's own claim, made at a stack pointer within
+ * a page of the end's (see above): the low 32 bits compared modulo 2^32. */
+static inline bool sp_token_same_frame(int w, int token) {
+    return token != 0 && (uint32_t)w - (uint32_t)token + 4096u < 8192u;
+}
+#else
+#define write_claim_sp(m)             ((void)write_claim(m))
+#define sp_token_same_frame(w, token) false
+#endif
 
 /* The word was not the token at the end of a write (w: its value before
  * the end).  Either another writer ran meanwhile (it cleared the flag, 0,
@@ -1318,16 +1390,22 @@ static inline int write_claimed_token(void) {
  * the map's idle value; release order, pairing with the next claimant's
  * acquire in a serializing map. */
 NOINLINE void write_end_slow(gomap *m, int token, int w) {
-    if (token == GOMAP__SERIAL) {
+    if (token == GOMAP__SERIAL && (m->wslow & WSLOW_SERIAL)) {
         /* A nested write (see write_begin_serial): the outer write holds
-         * the word, w. */
+         * the word, w.  (A delete's stack token may have this value too,
+         * in a default-mode map.) */
         atomic_store_explicit(&m->writing, w, memory_order_relaxed);
         return;
     }
     int idle = idle_word(m);
     int me = token ? token : gomap__tid();
-    if (w != (idle | me))
-        gomap__conflict(m, GOMAP_CONFLICT_WRITES, w, false);
+    /* Its own claim at another stack pointer happens only if the compiler
+     * moved %rsp between a delete's claim and its end check (see
+     * write_claim_sp): the asserting builds check that it does not. */
+    bool own = sp_token_same_frame(w, token);
+    GOMAP_ASSERT(!own);
+    if (w != (idle | me) && !own)
+        gomap__conflict(m, GOMAP_CONFLICT_WRITES, holder_of(m, w), false);
     atomic_store_explicit(&m->writing, idle, memory_order_release);
 }
 
@@ -1341,7 +1419,7 @@ NOINLINE void write_end_slow(gomap *m, int token, int w) {
  * only at a write's two ends; this costs a load and a test once per
  * growth, nothing on the common write. */
 NOINLINE void write_mid_slow(const gomap *m, int w) {
-    gomap__conflict(m, GOMAP_CONFLICT_WRITES, w, false);
+    gomap__conflict(m, GOMAP_CONFLICT_WRITES, holder_of(m, w), false);
 }
 
 static inline void write_check_mid(const gomap *m) {
@@ -1366,6 +1444,22 @@ static inline void write_end(gomap *m, int token) {
     atomic_store_explicit(&m->writing, 0, memory_order_relaxed);
 #endif
 }
+
+/* write_end for a write_claim_sp: Go's end check and the clear in one
+ * exclusive-or of the stack pointer's low 32 bits into the word, as
+ * write_end's of the id. */
+static inline void write_end_sp(gomap *m) {
+#ifdef GOMAP__SP_TOKEN
+    bool bad;
+    __asm__ volatile("xorl %k2, %1" : "=@ccnz"(bad), "+m"(m->writing) : "r"(gomap__sp));
+    if (unlikely(bad)) {
+        int token = (int)(uint32_t)gomap__sp;
+        write_end_slow(m, token, atomic_load_explicit(&m->writing, memory_order_relaxed) ^ token);
+    }
+#else
+    write_end(m, write_claimed_token());
+#endif
+}
 #else
 #define writing_now(m)        false
 #define read_begin(m, kind)   READ_PLAIN
@@ -1376,6 +1470,8 @@ static inline void write_end(gomap *m, int token) {
 #define write_claimed_token() 0
 #define write_begin_slow(m)   0
 #define write_end(m, me)      ((void)(me))
+#define write_claim_sp(m)     ((void)(m))
+#define write_end_sp(m)       ((void)(m))
 #define write_check_mid(m)    ((void)(m))
 #endif
 
@@ -2475,14 +2571,14 @@ ALWAYS_INLINE bool del_impl(gomap *m, const void *key, uint64_t hash, bool have_
         return false;
     }
     if (mode == DEL_CHECKED || mode == DEL_IDLE)
-        (void)write_claim(m);
+        write_claim_sp(m);
     if (!have_hash)
         hash = hash_key(m, key, kind);
     bool r = delete_impl(m, key, hash, kind);
     if (r && unlikely(m->auto_shrink))
         maybe_shrink(m);
     if (mode == DEL_CHECKED || mode == DEL_IDLE)
-        write_end(m, write_claimed_token());
+        write_end_sp(m);
     else if (mode == DEL_SLOW)
         write_end(m, wtok);
     return r;

@@ -117,6 +117,7 @@ static const char *expected_line(enum step s) {
  * before the fork. */
 struct shared {
     long writer_tid;
+    uintptr_t writer_self; /* its pthread_t */
 };
 static struct shared *shared;
 
@@ -517,6 +518,189 @@ TEST(fast_path_names_the_writer) {
             fprintf(stderr, "  the writer's tid %ld is not in the report:\n%s\n",
                     shared->writer_tid, result.err);
             CHECK_FAIL("report names the fast-path writer");
+        }
+    }
+}
+
+/*
+ * A default-mode map's delete holds the writing word with the low 32 bits
+ * of its stack pointer, not its thread id (write_claim_sp in map.c); the
+ * report maps them back to the thread whose stack holds them.  The delete
+ * is held in the middle by its allocator: auto-shrink is on, and the
+ * delete that shrinks the map allocates the smaller array.  The writer
+ * runs on a thread's stack, on the main thread's, on a stack given with
+ * pthread_attr_setstack next to another one exactly 4 GiB away (their
+ * addresses share their low 32 bits), and in a signal handler on an
+ * alternate stack (no thread's stack the report can name).
+ */
+enum dw_where { DW_THREAD, DW_MAIN, DW_SETSTACK_PAIR, DW_ALTSTACK, DW_CASES };
+static const char *const dw_names[] = {"thread", "main", "setstack pair", "altstack"};
+
+static atomic_int dw_armed, dw_in_alloc;
+static gomap *dw_map;
+static pthread_t dw_writer_self, dw_main_self;
+
+static void *dw_alloc(size_t size, void *ctx) {
+    (void)ctx;
+    if (atomic_exchange(&dw_armed, 0)) {
+        atomic_store(&dw_in_alloc, 1);
+        sleep(20); /* the detector's report ends the child long before */
+    }
+    return malloc(size);
+}
+
+/* Deletes until a delete shrinks the map, which blocks in dw_alloc. */
+NOINLINE static void dw_delete_until_shrink(void) {
+    shared->writer_tid = (long)syscall(SYS_gettid);
+    dw_writer_self = pthread_self();
+    shared->writer_self = (uintptr_t)dw_writer_self;
+    atomic_store(&dw_armed, 1);
+    for (uint64_t k = 0; k < 4096; k++)
+        (void)gomap_delete(dw_map, &k);
+    KEEP_FRAME();
+}
+
+static void *dw_thread(void *arg) {
+    (void)arg;
+    dw_delete_until_shrink();
+    return NULL;
+}
+
+static void dw_on_signal(int sig) {
+    (void)sig;
+    dw_delete_until_shrink();
+}
+
+static void *dw_altstack_thread(void *arg) {
+    (void)arg;
+    stack_t ss = {.ss_size = 1 << 16, .ss_flags = 0};
+    ss.ss_sp = mmap(NULL, ss.ss_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = dw_on_signal;
+    sa.sa_flags = SA_ONSTACK;
+    if (ss.ss_sp == MAP_FAILED || sigaltstack(&ss, NULL) != 0 || sigaction(SIGUSR1, &sa, NULL) != 0)
+        _exit(3);
+    pthread_kill(pthread_self(), SIGUSR1);
+    return NULL;
+}
+
+static void *dw_idle_thread(void *arg) {
+    (void)arg;
+    pause();
+    return NULL;
+}
+
+/* The conflicting call, once the writer is inside its delete: a set, or
+ * (the writer on the main thread) a lookup. */
+static void *dw_detector(void *arg) {
+    (void)arg;
+    while (!atomic_load(&dw_in_alloc))
+        usleep(1000);
+    uint64_t k = 1u << 20, v = 1;
+    if (pthread_equal(dw_writer_self, dw_main_self))
+        (void)gomap_get(dw_map, &k);
+    else
+        (void)gomap_set(dw_map, &k, &v);
+    _exit(0);
+}
+
+/* Two thread stacks 4 GiB apart, inside one reservation (so that nothing
+ * else is mapped between them): the writer runs on the first; the second
+ * thread only exists. */
+static void dw_setstack_pair(void) {
+    const size_t four_gib = (size_t)1 << 32, size = (size_t)1 << 20;
+    char *r =
+        mmap(NULL, four_gib + size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (r == MAP_FAILED)
+        _exit(3);
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++) {
+        char *st = r + (size_t)i * four_gib;
+        if (mprotect(st, size, PROT_READ | PROT_WRITE) != 0)
+            _exit(3);
+        pthread_attr_t a;
+        pthread_attr_init(&a);
+        pthread_attr_setstack(&a, st, size);
+        if (pthread_create(&t[i], &a, i == 0 ? dw_thread : dw_idle_thread, NULL) != 0)
+            _exit(3);
+        pthread_attr_destroy(&a);
+    }
+}
+
+static void dw_child(void *arg) {
+    enum dw_where where = (enum dw_where)(intptr_t)arg;
+    gomap_config cfg = tu_config(GOMAP_KEY_U64, 8);
+    static const gomap_allocator al = {dw_alloc, fp_free, NULL};
+    cfg.allocator = &al;
+    if (gomap_new(&dw_map, &cfg) != 0)
+        _exit(3);
+    for (uint64_t k = 0; k < 4096; k++)
+        if (gomap_set(dw_map, &k, &k) != 0)
+            _exit(3);
+    gomap_auto_shrink(dw_map, true);
+    dw_main_self = pthread_self();
+    pthread_t t;
+    if (where == DW_MAIN) {
+        /* The detector is the other thread; this one deletes. */
+        if (pthread_create(&t, NULL, dw_detector, NULL) != 0)
+            _exit(3);
+        dw_delete_until_shrink();
+        _exit(4); /* no shrink happened */
+    }
+    if (where == DW_THREAD && pthread_create(&t, NULL, dw_thread, NULL) != 0)
+        _exit(3);
+    if (where == DW_ALTSTACK && pthread_create(&t, NULL, dw_altstack_thread, NULL) != 0)
+        _exit(3);
+    if (where == DW_SETSTACK_PAIR)
+        dw_setstack_pair();
+    dw_detector(NULL);
+}
+
+#ifdef GOMAP__SP_TOKEN
+/* The text the report prints for a pthread_t (glibc: its descriptor). */
+static bool has_hex(const char *text, uintptr_t v) {
+    char hex[32];
+    snprintf(hex, sizeof hex, "%#lx", (unsigned long)v);
+    return strstr(text, hex) != NULL;
+}
+#endif
+
+TEST(delete_conflict_names_the_writer_by_its_stack) {
+    NEEDS_DETECTION();
+    REQUIRE(setup_shared());
+    for (int where = 0; where < DW_CASES; where++) {
+        run_in_child(dw_child, (void *)(intptr_t)where, NULL, &result);
+        const char *err = result.err;
+        bool ok = check_fatal(&result, where == DW_MAIN ? "fatal error: concurrent map read and "
+                                                          "map write"
+                                                        : "fatal error: concurrent map writes");
+#ifdef GOMAP__SP_TOKEN
+        if (where == DW_ALTSTACK) {
+            /* The alternate stack is no thread's: the fallback names the
+             * address and says the writer is unknown. */
+            ok = ok && strstr(err, "writer: unknown thread") != NULL &&
+                 strstr(err, "the low 32 bits of the stack pointer") != NULL;
+        } else {
+            ok = ok && has_number(err, shared->writer_tid) &&
+                 strstr(err, "the low 32 bits of its stack pointer") != NULL;
+            if (where == DW_MAIN)
+                ok = ok && strstr(err, "the main thread's stack") != NULL;
+            else
+                ok = ok && has_hex(err, shared->writer_self);
+            if (where == DW_SETSTACK_PAIR)
+                ok = ok && strstr(err, "share the low 32 bits") != NULL;
+        }
+#else
+        /* The thread id protocol (ThreadSanitizer, other machines). */
+        ok = ok && has_number(err, shared->writer_tid);
+#endif
+        if (!ok) {
+            fprintf(stderr, "  %s: the report does not name the writer as expected:\n%s\n",
+                    dw_names[where], err);
+            CHECK_FAIL("delete conflict report names the writer");
+        } else {
+            printf("  --- %s ---\n%s  ---\n", dw_names[where], err);
         }
     }
 }
