@@ -319,6 +319,11 @@ struct gomap {
     barray *oldarr;
     uintptr_t nevacuate; /* old buckets below this are all evacuated */
     size_t noverflow;    /* overflow buckets hanging off arr (pool ones included) */
+    /* Go's growth triggers for the current B, kept by set_B: an insert of
+     * a new key into a map that is not growing grows it when count >=
+     * grow_count or noverflow >= grow_noverflow. */
+    size_t grow_count;
+    size_t grow_noverflow;
     barray *retired;     /* arrays kept for iterators of either cohort */
     dstr *deferred;      /* heap key strings kept likewise */
     barray *retired_old; /* arrays kept only for cohort iter_phase ^ 1 */
@@ -535,6 +540,17 @@ static inline void set_top(uint64_t *top, unsigned i, uint8_t t) {
     *top = (*top & ~((uint64_t)0xff << (i * 8))) | ((uint64_t)t << (i * 8));
 }
 
+/* set_top on a word in memory as one byte store (byte i of the
+ * little-endian word is slot i), which the insert pays instead of a load,
+ * a mask and a merge. */
+static inline void store_top(uint64_t *top, unsigned i, uint8_t t) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    ((unsigned char *)top)[i] = t;
+#else
+    set_top(top, i, t);
+#endif
+}
+
 /* Whether the chain of this bucket ends at it: its last slot is EMPTY_REST. */
 static inline bool chain_ends(uint64_t top) {
     return (top >> 56) == EMPTY_REST;
@@ -568,12 +584,18 @@ static inline uintptr_t bucket_mask(unsigned B) {
 static inline bool over_load_factor(size_t count, unsigned B) {
     return count > BUCKET_CNT && count > (((size_t)1 << B) * LOAD_FACTOR_NUM) / LOAD_FACTOR_DEN;
 }
-/* Go's tooManyOverflowBuckets: as many overflow buckets as buckets, counting
- * at most 2^15 (above that, 2^15 overflow buckets are already a sign of
- * deletes leaving holes, and a same-size grow will repack them). */
-static inline bool too_many_overflow(size_t noverflow, unsigned B) {
-    unsigned b = B > 15 ? 15 : B;
-    return noverflow >= ((size_t)1 << b);
+/* Sets B, the mask and the growth triggers that follow from it, computed
+ * once here rather than on every insert: grow_count is the count from
+ * which over_load_factor(count + 1, B) holds; grow_noverflow is Go's
+ * tooManyOverflowBuckets limit, as many overflow buckets as buckets,
+ * counting at most 2^15 (above that, 2^15 overflow buckets are already a
+ * sign of deletes leaving holes, and a same-size grow will repack them). */
+static void set_B(gomap *m, unsigned B) {
+    m->mask = bucket_mask(B);
+    m->B = (uint8_t)B;
+    size_t load = (((size_t)1 << B) * LOAD_FACTOR_NUM) / LOAD_FACTOR_DEN;
+    m->grow_count = load > BUCKET_CNT ? load : BUCKET_CNT;
+    m->grow_noverflow = (size_t)1 << (B > 15 ? 15 : B);
 }
 
 /* The bucket of a map that has none yet (B = 0, before the first insert):
@@ -1938,8 +1960,7 @@ static int hash_grow(gomap *m, bool checked) {
     atomic_store_explicit(&m->iters->flags, (f & ITER_NEW) ? ITER_OLD : 0, memory_order_relaxed);
     install_old_array(m, m->arr);
     install_array(m, a);
-    m->B = (uint8_t)newB;
-    m->mask = bucket_mask(newB);
+    set_B(m, newB);
     m->same_size = !bigger;
     m->nevacuate = 0;
     m->noverflow = 0;
@@ -2045,6 +2066,10 @@ ALWAYS_INLINE void evacuate_single(gomap *m, uintptr_t ob, uintptr_t newbit, siz
     m->tops[ob + newbit] = yt;
 }
 
+/* How many buckets of an old chain the evacuation's counting pass
+ * remembers the X/Y split of (see evacuate_impl). */
+#define EVAC_MEMO 8
+
 /* Go's evacuate: moves the entries of old bucket `ob` into the new array.
  * Allocates every overflow bucket it may need before moving anything, so
  * ENOMEM leaves the map unchanged. */
@@ -2058,18 +2083,31 @@ ALWAYS_INLINE int evacuate_impl(gomap *m, uintptr_t ob, int kind) {
     } else if (!evacuated(m->oldtops[ob])) {
         bref first = arr_bucket(m, m->oldarr, ob);
         osupply sup = {NULL};
-        if (m->oldnexts[ob]) {
+        size_t ss = m->slot_size;
+        /* ymemo[n]: the slots of the chain's n-th bucket whose entries go
+         * to Y, found while counting, so the move does not hash them
+         * again (chains longer than EVAC_MEMO buckets are rare: the move
+         * hashes the rest). */
+        uint8_t ymemo[EVAC_MEMO];
+        const bool memo = m->oldnexts[ob] != NULL;
+        if (memo) {
             /* A chain: count where its entries go to reserve destinations. */
             size_t nx = 0, ny = 0;
-            for (bref b = first; b.top; b = next_bucket(b))
-                for (unsigned i = 0; i < BUCKET_CNT; i++)
-                    if (top_at(*b.top, i) >= MIN_TOPHASH) {
-                        uint64_t h = hash_slot(m, b.s + i * m->slot_size, kind);
-                        if (!m->same_size && (h & newbit))
-                            ny++;
-                        else
-                            nx++;
+            unsigned n = 0;
+            for (bref b = first; b.top; b = next_bucket(b), n++) {
+                unsigned ym = 0;
+                for (unsigned o = occupied_slots(*b.top); o; o &= o - 1) {
+                    unsigned i = (unsigned)__builtin_ctz(o);
+                    if (!m->same_size && (hash_slot(m, b.s + i * ss, kind) & newbit)) {
+                        ym |= 1u << i;
+                        ny++;
+                    } else {
+                        nx++;
                     }
+                }
+                if (n < EVAC_MEMO)
+                    ymemo[n] = (uint8_t)ym;
+            }
             size_t need = (nx > BUCKET_CNT ? (nx - 1) / BUCKET_CNT : 0) +
                           (ny > BUCKET_CNT ? (ny - 1) / BUCKET_CNT : 0);
             if (need && supply_reserve(m, &sup, need))
@@ -2079,8 +2117,8 @@ ALWAYS_INLINE int evacuate_impl(gomap *m, uintptr_t ob, int kind) {
         evacdst_start(&d[0], arr_bucket(m, m->arr, ob));
         if (!m->same_size)
             evacdst_start(&d[1], arr_bucket(m, m->arr, ob + newbit));
-        size_t ss = m->slot_size;
-        for (bref b = first; b.top; b = next_bucket(b)) {
+        unsigned n = 0;
+        for (bref b = first; b.top; b = next_bucket(b), n++) {
             uint64_t top = *b.top;
             /* Every slot ends evacuated: EVACUATED_EMPTY where it was
              * empty, EVACUATED_X/Y where its entry went.  Only slots
@@ -2094,7 +2132,9 @@ ALWAYS_INLINE int evacuate_impl(gomap *m, uintptr_t ob, int kind) {
                 char *slot = b.s + i * ss;
                 unsigned y = 0;
                 if (!m->same_size)
-                    y = (hash_slot(m, slot, kind) & newbit) != 0;
+                    y = memo && n < EVAC_MEMO
+                            ? ((unsigned)ymemo[n] >> i) & 1u
+                            : (unsigned)((hash_slot(m, slot, kind) & newbit) != 0);
                 marks ^= (uint64_t)((EVACUATED_X + y) ^ EVACUATED_EMPTY) << (i * 8);
                 evacdst *dst = &d[y];
                 if (dst->i == BUCKET_CNT) {
@@ -2150,7 +2190,11 @@ static int evacuate(gomap *m, uintptr_t ob) {
  * more to make progress. */
 static int grow_work(gomap *m, uintptr_t bucket) {
     uintptr_t oldmask = old_nbuckets(m) - 1;
-    int r = evacuate(m, bucket & oldmask);
+    /* An evacuated old bucket other than the mark's is not passed to
+     * evacuate, which would find nothing to do after the dispatch on the
+     * key kind (for the mark's, it advances the mark). */
+    uintptr_t ob = bucket & oldmask;
+    int r = evacuated(m->oldtops[ob]) && ob != m->nevacuate ? 0 : evacuate(m, ob);
     if (r)
         return r;
     if (growing(m))
@@ -2267,8 +2311,7 @@ static int rebuild(gomap *m, unsigned newB) {
     }
     atomic_store_explicit(&m->iters->flags, 0, memory_order_relaxed);
     install_array(m, a);
-    m->B = (uint8_t)newB;
-    m->mask = mask;
+    set_B(m, newB);
     m->noverflow = nover;
     return 0;
 }
@@ -2359,8 +2402,7 @@ again:;
     }
     /* Not found.  Grow first if this insert would overload the map, then
      * start over: the key's bucket changes. */
-    if (!growing(m) &&
-        (over_load_factor(m->count + 1, m->B) || too_many_overflow(m->noverflow, m->B))) {
+    if (!growing(m) && (m->count >= m->grow_count || m->noverflow >= m->grow_noverflow)) {
         if (hash_grow(m, checked))
             return ENOMEM;
         goto again;
@@ -2406,7 +2448,7 @@ again:;
         else
             memcpy(slot, key, m->ksize);
     }
-    set_top(ins_top, ins_i, t);
+    store_top(ins_top, ins_i, t);
     m->count++;
     *slot_out = slot;
     *inserted = true;
@@ -3017,8 +3059,7 @@ static int new_map(gomap **out, const gomap_config *cfg, uint64_t seed) {
             return ENOMEM;
         }
     }
-    m->B = (uint8_t)B;
-    m->mask = bucket_mask(B);
+    set_B(m, B);
     install_array(m, NULL);
     if (B > 0 || cfg->hint > 0) {
         if (first_array(m, false)) {
@@ -3087,8 +3128,7 @@ static void quarantine_register_atfork(void) {
 static void quarantine_map(gomap *m) {
     pthread_once(&quarantine_atfork_once, quarantine_register_atfork);
     install_array(m, NULL);
-    m->B = 0;
-    m->mask = 0;
+    set_B(m, 0);
     m->count = 0;
     atomic_store_explicit(&m->writing, GOMAP__FREED_WRITER, memory_order_relaxed);
     pthread_mutex_lock(&quarantine_lock);
@@ -3543,8 +3583,7 @@ static int clone_direct(const gomap *m, gomap *c) {
     if (!a)
         return ENOMEM;
     install_array(c, a);
-    c->B = m->B;
-    c->mask = m->mask;
+    set_B(c, m->B);
     memcpy(a->slots, m->slots, a->nbuckets * bucket_bytes(m));
     for (uintptr_t i = 0; i < a->nbuckets; i++) {
         bref src = arr_bucket(m, m->arr, i);
