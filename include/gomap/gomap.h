@@ -626,12 +626,14 @@ __attribute__((always_inline)) static inline const uint64_t *gomap__u64u64_find(
          * waits or stops, and a serializing map's reader then never reads a
          * field a writer is changing — or when the inline code does not handle
          * the map's shape.  One relaxed load tests both: the word publishes
-         * nothing in the default mode.  Without detection only the shape byte
-         * is tested. */
+         * nothing in the default mode.  The op probe's semaphore joins the
+         * same branch (or-ed in): its address is a field set at creation that
+         * no writer changes, so reading it first is harmless.  Without
+         * detection only the shape byte is tested. */
 #ifndef GOMAP_NO_DETECT
-    if (__builtin_expect(GOMAP__HEAD_FIRST5(__atomic_load_n(&v->head, __ATOMIC_RELAXED)) != 0 ||
-                             *v->op_traced != 0,
-                         0))
+    if (__builtin_expect(
+            (GOMAP__HEAD_FIRST5(__atomic_load_n(&v->head, __ATOMIC_RELAXED)) | *v->op_traced) != 0,
+            0))
         return (const uint64_t *)gomap__get_u64(m, k);
 #else
     if (__builtin_expect(((const uint8_t *)&v->head)[4] != 0 || *v->op_traced != 0, 0))
@@ -659,24 +661,34 @@ __attribute__((always_inline)) static inline const uint64_t *gomap__u64u64_find(
      * emptyRest, so the chain ends here; nothing else is computed. */
     if (mt == 0 && (top >> 56) == 0)
         return GOMAP_NULL;
-    const char *s = v->slots + i * 128;     /* the bucket's slots */
-    const char *const *next = &v->nexts[i]; /* its overflow pointer */
-    for (;;) {
-        for (; mt; mt &= mt - 1) {
-            const char *slot = s + (unsigned)(__builtin_ctzll(mt) >> GOMAP__MATCH_SHIFT) * 16;
+    const char *s = v->slots + i * 128; /* the bucket's slots */
+    for (; mt; mt &= mt - 1) {
+        const char *slot = s + (unsigned)(__builtin_ctzll(mt) >> GOMAP__MATCH_SHIFT) * 16;
+        uint64_t sk;
+        __builtin_memcpy(&sk, slot, sizeof sk);
+        if (sk == k)
+            return (const uint64_t *)(const void *)(slot + 8);
+    }
+    if ((top >> 56) == 0) /* emptyRest: the chain ends here */
+        return GOMAP_NULL;
+    /* A full home bucket: its overflow chain, each bucket a tophash word,
+     * the next bucket's address, then the slots.  Its address is computed
+     * only here, so a hit in the home bucket (the commonest) keeps no
+     * register for it. */
+    for (const char *o = v->nexts[i]; o != GOMAP_NULL;
+         o = *(const char *const *)(const void *)(o + 8)) {
+        __builtin_memcpy(&top, o, sizeof top);
+        for (mt = gomap__match8(top, want); mt; mt &= mt - 1) {
+            const char *slot = o + 16 + (unsigned)(__builtin_ctzll(mt) >> GOMAP__MATCH_SHIFT) * 16;
             uint64_t sk;
             __builtin_memcpy(&sk, slot, sizeof sk);
             if (sk == k)
                 return (const uint64_t *)(const void *)(slot + 8);
         }
-        if ((top >> 56) == 0 || *next == GOMAP_NULL) /* emptyRest: the chain ends here */
+        if ((top >> 56) == 0)
             return GOMAP_NULL;
-        s = *next;
-        __builtin_memcpy(&top, s, sizeof top);
-        next = (const char *const *)(const void *)(s + 8);
-        s += 16;
-        mt = gomap__match8(top, want);
     }
+    return GOMAP_NULL;
 }
 
 /* Live slots of a bucket (tophash byte 5 or more), bit k for byte k: in a
