@@ -2402,7 +2402,7 @@ again:;
     }
     /* Not found.  Grow first if this insert would overload the map, then
      * start over: the key's bucket changes. */
-    if (!growing(m) && (m->count >= m->grow_count || m->noverflow >= m->grow_noverflow)) {
+    if (unlikely(!growing(m) && (m->count >= m->grow_count || m->noverflow >= m->grow_noverflow))) {
         if (hash_grow(m, checked))
             return ENOMEM;
         goto again;
@@ -2412,7 +2412,7 @@ again:;
         if (prepare_key(m, key, &ks))
             return ENOMEM;
     }
-    if (!ins_top) {
+    if (unlikely(!ins_top)) {
         osupply sup = {NULL};
         if (supply_reserve(m, &sup, 1)) {
             if (owns_keys(m, kind))
