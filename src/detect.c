@@ -666,6 +666,27 @@ static int sp_owners(uint32_t token, sp_owner *out, int room) {
 }
 #endif
 
+int gomap__token_tid(uint32_t token, bool *in_memory) {
+    *in_memory = false;
+    if (token % 8 != 0)
+        return 0; /* a stack pointer at a call is 8-byte aligned */
+    enum { ROOM = 4 };
+    sp_owner owners[ROOM];
+    pthread_mutex_lock(&report_lock); /* find_tcb_above's buffer */
+    int n = sp_owners(token, owners, ROOM);
+    pthread_mutex_unlock(&report_lock);
+    *in_memory = n > 0;
+    int tid = 0;
+    for (int i = 0; i < n; i++) {
+        if (owners[i].kind == SP_OTHER)
+            continue;
+        if (owners[i].tid == 0 || (tid != 0 && tid != owners[i].tid))
+            return 0; /* a stack whose thread is unknown, or two threads' */
+        tid = owners[i].tid;
+    }
+    return tid;
+}
+
 static void print_writer_stack(int writer_tid) {
     unsigned s = (unsigned)writer_tid % WSTACK_SLOTS;
     if (atomic_load_explicit(&wstacks[s].tid, memory_order_relaxed) == writer_tid) {
@@ -792,7 +813,19 @@ void gomap__conflict(const gomap *m, gomap_conflict_type type, int writer_tid, b
      * prints is a thread that existed. */
     bool writer_live = writer_tid == 0 || writer_tid == GOMAP__READERS || writer_tid == me ||
                        live_thread(writer_tid);
-    GOMAP_PROBE4(conflict, (int)type, (const void *)m, me, writer_tid);
+    /* The probe's writer is a thread id: a delete's stack token is turned
+     * into the thread it stands for, only while someone traces. */
+    int probe_writer = writer_tid;
+    if (GOMAP_PROBE_ENABLED(conflict) && !writer_live && writer_tid != GOMAP__FREED_WRITER) {
+        /* Not a live thread's id: a token becomes its thread, or 0 (the
+         * probe's "unknown") for one no thread can be named for; anything
+         * else (the id of a writer that has exited) is passed as it is. */
+        bool in_memory;
+        int tid = gomap__token_tid((uint32_t)writer_tid, &in_memory);
+        if (tid != 0 || in_memory)
+            probe_writer = tid;
+    }
+    GOMAP_PROBE4(conflict, (int)type, (const void *)m, me, probe_writer);
     atomic_fetch_add_explicit(&conflict_counts[type], 1, memory_order_relaxed);
     int mode = (int)gomap_debug_mode();
     if (mode == GOMAP_CONFLICT_COUNT)

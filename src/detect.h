@@ -77,6 +77,14 @@ static inline int gomap__tid_fs(void) {
 #if defined(GOMAP__TID_FS) && !defined(GOMAP__TSAN)
 #define GOMAP__SP_TOKEN 1
 #endif
+/* The thread whose stack holds a delete's stack token (see gomap__conflict):
+ * its kernel id, or 0 when no live thread's stack holds it or when more
+ * than one does (stacks 4 GiB apart share their low 32 bits).  *in_memory
+ * says whether the token stands for an address in writable anonymous
+ * memory of the process at all (a stack the report cannot name, such as a
+ * signal stack, is).  Reads /proc/self: for conflicts only, never on a map
+ * operation's path. */
+int gomap__token_tid(uint32_t token, bool *in_memory);
 /* 1 once the descriptor's tid was found to be the thread's id; 0 before the
  * check or where it failed.  Relaxed: every thread that reads it computes
  * the same value, and nothing is published with it. */

@@ -118,6 +118,8 @@ static const char *expected_line(enum step s) {
 struct shared {
     long writer_tid;
     uintptr_t writer_self; /* its pthread_t */
+    uint32_t writer_token; /* a delete-conflict writer: low bits of an address on its stack */
+    int token_tid;         /* what gomap__token_tid made of it, seen by the detector */
 };
 static struct shared *shared;
 
@@ -551,6 +553,8 @@ static void *dw_alloc(size_t size, void *ctx) {
 
 /* Deletes until a delete shrinks the map, which blocks in dw_alloc. */
 NOINLINE static void dw_delete_until_shrink(void) {
+    volatile uint64_t on_my_stack = 0;
+    shared->writer_token = (uint32_t)(uintptr_t)&on_my_stack;
     shared->writer_tid = (long)syscall(SYS_gettid);
     dw_writer_self = pthread_self();
     shared->writer_self = (uintptr_t)dw_writer_self;
@@ -597,6 +601,12 @@ static void *dw_detector(void *arg) {
     (void)arg;
     while (!atomic_load(&dw_in_alloc))
         usleep(1000);
+#ifdef GOMAP__SP_TOKEN
+    /* What the conflict probe passes as the writer: the thread behind a
+     * token on the writer's stack. */
+    bool in_memory;
+    shared->token_tid = gomap__token_tid(shared->writer_token, &in_memory);
+#endif
     uint64_t k = 1u << 20, v = 1;
     if (pthread_equal(dw_writer_self, dw_main_self))
         (void)gomap_get(dw_map, &k);
@@ -670,6 +680,7 @@ TEST(delete_conflict_names_the_writer_by_its_stack) {
     NEEDS_DETECTION();
     REQUIRE(setup_shared());
     for (int where = 0; where < DW_CASES; where++) {
+        shared->token_tid = -1;
         run_in_child(dw_child, (void *)(intptr_t)where, NULL, &result);
         const char *err = result.err;
         bool ok = check_fatal(&result, where == DW_MAIN ? "fatal error: concurrent map read and "
@@ -690,6 +701,14 @@ TEST(delete_conflict_names_the_writer_by_its_stack) {
                 ok = ok && has_hex(err, shared->writer_self);
             if (where == DW_SETSTACK_PAIR)
                 ok = ok && strstr(err, "share the low 32 bits") != NULL;
+        }
+        /* The probe's writer: the thread for a stack only it holds, 0 (the
+         * probe's "unknown") for two threads' stacks and a signal stack. */
+        long want = where == DW_THREAD || where == DW_MAIN ? shared->writer_tid : 0;
+        if (shared->token_tid != want) {
+            fprintf(stderr, "  %s: gomap__token_tid gave %d, want %ld\n", dw_names[where],
+                    shared->token_tid, want);
+            ok = false;
         }
 #else
         /* The thread id protocol (ThreadSanitizer, other machines). */
