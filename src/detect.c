@@ -617,8 +617,11 @@ static int sp_owners(uint32_t token, sp_owner *out, int room) {
     stack_t alt;
     bool have_alt = sigaltstack(NULL, &alt) == 0 && !(alt.ss_flags & SS_DISABLE);
     char line[512];
+    /* Every mapping is looked at: a process can have more candidates than
+     * room (a sanitizer's shadow memory holds every low-32-bit value), and
+     * a stack the report can name then takes the place of one it cannot. */
     int n = 0;
-    while (n < room && fgets(line, sizeof line, maps)) {
+    while (fgets(line, sizeof line, maps)) {
         unsigned long lo, hi;
         char perms[8], path[256] = "";
         if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %255[^\n]", &lo, &hi, perms, path) < 3 ||
@@ -629,7 +632,7 @@ static int sp_owners(uint32_t token, sp_owner *out, int room) {
             a += (uintptr_t)1 << 32;
         if (a >= hi)
             continue;
-        sp_owner *o = &out[n++];
+        sp_owner cand, *o = &cand;
         memset(o, 0, sizeof *o);
         o->addr = a;
         o->lo = lo;
@@ -653,6 +656,12 @@ static int sp_owners(uint32_t token, sp_owner *out, int room) {
                 live_thread(tid))
                 o->tid = tid;
         }
+        int at = n < room ? n++ : -1;
+        for (int i = 0; at < 0 && o->kind != SP_OTHER && i < n; i++)
+            if (out[i].kind == SP_OTHER)
+                at = i;
+        if (at >= 0)
+            out[at] = cand;
     }
     if (mem >= 0)
         close(mem);

@@ -625,7 +625,9 @@ static void dw_setstack_pair(void) {
     if (r == MAP_FAILED)
         _exit(3);
     pthread_t t[2];
-    for (int i = 0; i < 2; i++) {
+    /* The idle thread first: the writer's delete may be caught as soon as
+     * it starts, and both stacks must exist by then. */
+    for (int i = 1; i >= 0; i--) {
         char *st = r + (size_t)i * four_gib;
         if (mprotect(st, size, PROT_READ | PROT_WRITE) != 0)
             _exit(3);
