@@ -22,23 +22,6 @@
 void *gomap__family_alloc(const gomap_allocator *a, size_t size);
 void gomap__family_free(const gomap_allocator *a, void *p, size_t size);
 
-/* The size of one key as the API takes it, so the n-th key of an array of
- * keys (a store_many batch) is at n times it. */
-static inline size_t gomap__key_stride(const gomap_config *cfg) {
-    switch (cfg->key_kind) {
-    case GOMAP_KEY_U32:
-        return sizeof(uint32_t);
-    case GOMAP_KEY_STRING:
-    case GOMAP_KEY_STRING_BORROWED:
-        return sizeof(gomap_str);
-    case GOMAP_KEY_BYTES:
-        return cfg->key_size;
-    case GOMAP_KEY_U64:
-        break;
-    }
-    return sizeof(uint64_t);
-}
-
 /* ---- value copies (value_size bytes; NULL-safe) --------------------------- */
 
 /* Copies a value out to a caller buffer that may be NULL ("not wanted"). */

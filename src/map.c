@@ -1605,23 +1605,19 @@ ALWAYS_INLINE void *get_impl(const gomap *m, const void *key, uint64_t hash, boo
 #define MANY_GROUP 16
 #endif
 
-/* The size of the key argument of gomap_get (what `key` points to). */
+/* The size of the key argument of gomap_get (gomap__key_stride).  A
+ * built-in kind fixes the public kind, so the stride of an instantiated hot
+ * path is a constant; K_GEN (a user hash) asks the map. */
 ALWAYS_INLINE size_t key_arg_size(const gomap *m, int kind) {
-    switch (kind) {
-    case K_U64:
-        return 8;
-    case K_U32:
-        return 4;
-    case K_STR:
-    case K_BSTR:
-        return sizeof(gomap_str);
-    case K_BYTES:
-        return m->ksize;
-    default:
-        return m->config_kind == GOMAP_KEY_STRING || m->config_kind == GOMAP_KEY_STRING_BORROWED
-                   ? sizeof(gomap_str)
-                   : m->ksize;
-    }
+    static const gomap_key_kind config_of_kind[] = {
+        [K_U64] = GOMAP_KEY_U64,     [K_U32] = GOMAP_KEY_U32,
+        [K_STR] = GOMAP_KEY_STRING,  [K_BSTR] = GOMAP_KEY_STRING_BORROWED,
+        [K_BYTES] = GOMAP_KEY_BYTES,
+    };
+    gomap_config cfg = {.key_kind =
+                            kind == K_GEN ? (gomap_key_kind)m->config_kind : config_of_kind[kind],
+                        .key_size = m->ksize};
+    return gomap__key_stride(&cfg);
 }
 
 /* The state of one group of a batched lookup between its passes: per key,

@@ -67,8 +67,26 @@ void *gomap__get_hashed(const gomap *m, const void *key, uint64_t hash);
 size_t gomap__get_many_hashed(const gomap *m, const void *const *keys, const uint64_t *hashes,
                               size_t n, void **values);
 
-/* The size of one key argument of the map's kind (what gomap_get's `key`
- * points to): the stride of a gomap_get_many key array. */
+/* The size of one key as the API takes it (what gomap_get's `key` points
+ * to), so the n-th key of an array of keys (a get_many or store_many batch)
+ * is at n times it.  The one definition: gomap__key_arg_size and the map's
+ * own batched lookups derive theirs from it. */
+static inline size_t gomap__key_stride(const gomap_config *cfg) {
+    switch (cfg->key_kind) {
+    case GOMAP_KEY_U32:
+        return sizeof(uint32_t);
+    case GOMAP_KEY_STRING:
+    case GOMAP_KEY_STRING_BORROWED:
+        return sizeof(gomap_str);
+    case GOMAP_KEY_BYTES:
+        return cfg->key_size;
+    case GOMAP_KEY_U64:
+        break;
+    }
+    return sizeof(uint64_t);
+}
+
+/* gomap__key_stride of the configuration the map was created with. */
 size_t gomap__key_arg_size(const gomap *m);
 
 /* Keys per group of the thread-safe maps' load_many: each group is hashed
