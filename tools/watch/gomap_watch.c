@@ -114,6 +114,8 @@ struct target {
     bool up;
     int nlinks;
     struct bpf_link *links[MAX_MODULES * 9];
+    pthread_t detacher; /* valid while `detaching` */
+    bool detaching;
     uint64_t conflicts_logged;
     double last_conflict; /* Unix seconds of the latest conflict, 0 if none */
 };
@@ -528,11 +530,16 @@ static bool process_alive(pid_t pid) {
     return !(rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X'));
 }
 
-/* Marks and logs every target that has exited, then detaches from them: the
- * kernel can take seconds to unregister uprobes on a loaded machine, and the
- * exit must be reported (and served) without waiting for that. */
+static void *detach_in_background(void *arg) {
+    detach(arg);
+    return NULL;
+}
+
+/* Marks and logs every target that has exited, then detaches from it on a
+ * thread of its own: the kernel can take seconds to unregister uprobes on a
+ * loaded machine, and another target's exit must be noticed, reported and
+ * served meanwhile.  Only that thread touches a gone target's links. */
 static void check_targets(void) {
-    bool gone[MAX_TARGETS] = {false};
     for (int i = 0; i < w.ntargets; i++) {
         struct target *t = &w.targets[i];
         if (!t->up || process_alive(t->pid))
@@ -540,12 +547,11 @@ static void check_targets(void) {
         pthread_mutex_lock(&w.lock);
         t->up = false;
         pthread_mutex_unlock(&w.lock);
-        gone[i] = true;
         logf_("pid %d (%s) exited; keeping its last values", (int)t->pid, t->comm);
+        t->detaching = pthread_create(&t->detacher, NULL, detach_in_background, t) == 0;
+        if (!t->detaching)
+            detach(t);
     }
-    for (int i = 0; i < w.ntargets; i++)
-        if (gone[i])
-            detach(&w.targets[i]);
 }
 
 static struct target *find_target(pid_t pid) {
@@ -1024,8 +1030,13 @@ int main(int argc, char **argv) {
     }
     MHD_stop_daemon(httpd);
     ring_buffer__free(rb);
-    for (int i = 0; i < w.ntargets; i++)
-        detach(&w.targets[i]);
+    for (int i = 0; i < w.ntargets; i++) {
+        struct target *t = &w.targets[i];
+        if (t->detaching)
+            pthread_join(t->detacher, NULL);
+        else
+            detach(t);
+    }
     gomap_watch_bpf__destroy(w.skel);
     logf_("stopped");
     return 0;
