@@ -191,9 +191,10 @@ static bool key_refused(gomap_key_kind kind, const void *key) {
  * or compare_and_delete a key the batch added.  A store another thread made
  * meanwhile is newer than the batch's and stays.  In rw and shard neither
  * undo step allocates (compare_and_swap copies the value into the key's slot;
- * a delete allocates nothing), so the undo cannot fail.  syncmap's
- * compare_and_swap allocates a new value box, which is why syncmap keeps the
- * stores made before the failure (concmap.h). */
+ * a delete allocates nothing), so the undo cannot fail.  A variant whose
+ * compare_and_swap may allocate (undo_allocates in its ops: syncmap's
+ * allocates a new value box for a large value) could not take its stores
+ * back, so it keeps the stores made before the failure (concmap.h). */
 static int store_many_or_undo(concmap *m, size_t n, const char *k, const char *v,
                               const char *zeros) {
     size_t vs = m->value_size;
@@ -242,7 +243,7 @@ int concmap_store_many(concmap *m, size_t n, const void *keys, const void *value
         if (key_refused(m->key_kind, k + i * m->key_stride))
             return EINVAL;
     static const char zeros[GOMAP_MAX_VALUE_SIZE];
-    if (m->ops == &gomap_syncmap_ops) {
+    if (m->ops->undo_allocates) {
         for (size_t i = 0; i < n; i++) {
             int rc =
                 m->ops->store(m->impl, k + i * m->key_stride, v ? v + i * m->value_size : zeros);

@@ -52,8 +52,14 @@ struct concmap_ops {
     void (*clear)(void *m);
     size_t (*len)(void *m);
     int (*compute)(void *m, const void *key, concmap_compute_fn fn, void *ctx);
-    /* NULL: concmap_store_many stores the keys one at a time through store. */
+    /* NULL: concmap_store_many stores the keys one at a time through swap,
+     * and takes them back if one fails (see undo_allocates). */
     int (*store_many)(void *m, size_t n, const void *keys, const void *values);
+    /* Whether compare_and_swap may allocate, so that taking back a failed
+     * batch's stores could itself fail: concmap_store_many then stores the
+     * keys one at a time through store and keeps the prefix stored before a
+     * failure (concmap.h).  Unused when store_many is set. */
+    bool undo_allocates;
 };
 
 /* The variants' tables, defined in their own files. */

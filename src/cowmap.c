@@ -420,4 +420,4 @@ static int ops_store_many(void *m, size_t n, const void *keys, const void *value
     return cowmap_store_many((cowmap *)m, n, keys, values);
 }
 
-GOMAP__DEFINE_CONCMAP_OPS(gomap_cowmap_ops, cowmap, cowmap, ops_create, ops_store_many);
+GOMAP__DEFINE_CONCMAP_OPS(gomap_cowmap_ops, cowmap, cowmap, ops_create, ops_store_many, false);

@@ -94,11 +94,12 @@ gomap__family_hash(const struct gomap__family_hash *fh, const gomap *hasher, con
 
 /* Defines `const struct concmap_ops OPS` for a variant whose public functions
  * are PREFIX_load, PREFIX_store, ... taking `TYPE *`, and whose creation from
- * concmap_new goes through CREATE(void **out, cfg, opts).  The wrappers only
+ * concmap_new goes through CREATE(void **out, cfg, opts).  STORE_MANY and
+ * UNDO_ALLOCATES are the ops fields of those names (concmap_impl.h).  The wrappers only
  * convert the handle type (calling a function through a pointer of another
  * type would be undefined behaviour).  The variant's name is not here: it is
  * written once, in GOMAP__VARIANTS (concmap_impl.h). */
-#define GOMAP__DEFINE_CONCMAP_OPS(OPS, TYPE, PREFIX, CREATE, STORE_MANY)                           \
+#define GOMAP__DEFINE_CONCMAP_OPS(OPS, TYPE, PREFIX, CREATE, STORE_MANY, UNDO_ALLOCATES)           \
     static void PREFIX##_ops_destroy(void *m) {                                                    \
         PREFIX##_free((TYPE *)m);                                                                  \
     }                                                                                              \
@@ -157,6 +158,7 @@ gomap__family_hash(const struct gomap__family_hash *fh, const gomap *hasher, con
         .len = PREFIX##_ops_len,                                                                   \
         .compute = PREFIX##_ops_compute,                                                           \
         .store_many = STORE_MANY,                                                                  \
+        .undo_allocates = UNDO_ALLOCATES,                                                          \
     }
 
 #endif /* GOMAP_FAMILY_H */

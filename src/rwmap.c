@@ -224,7 +224,7 @@ static int ops_create(void **out, const gomap_config *cfg, const concmap_options
     (void)opts;
     return rwmap_new((rwmap **)out, cfg);
 }
-GOMAP__DEFINE_CONCMAP_OPS(gomap_rwmap_ops, rwmap, rwmap, ops_create, NULL);
+GOMAP__DEFINE_CONCMAP_OPS(gomap_rwmap_ops, rwmap, rwmap, ops_create, NULL, false);
 
 /* ---- batched loads ---------------------------------------------------------- */
 

@@ -383,7 +383,7 @@ size_t shardmap_len(shardmap *m) {
 static int ops_create(void **out, const gomap_config *cfg, const concmap_options *opts) {
     return shardmap_new((shardmap **)out, cfg, opts ? opts->shard_bits : 0);
 }
-GOMAP__DEFINE_CONCMAP_OPS(gomap_shardmap_ops, shardmap, shardmap, ops_create, NULL);
+GOMAP__DEFINE_CONCMAP_OPS(gomap_shardmap_ops, shardmap, shardmap, ops_create, NULL, false);
 
 /* ---- batched loads ---------------------------------------------------------- */
 

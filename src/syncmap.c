@@ -1674,4 +1674,4 @@ static int ops_create(void **out, const gomap_config *cfg, const concmap_options
     return rc;
 }
 
-GOMAP__DEFINE_CONCMAP_OPS(gomap_syncmap_ops, syncmap, syncmap, ops_create, NULL);
+GOMAP__DEFINE_CONCMAP_OPS(gomap_syncmap_ops, syncmap, syncmap, ops_create, NULL, true);
