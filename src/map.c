@@ -1992,8 +1992,9 @@ static void finish_growth(gomap *m) {
     drop_iterator_memory(m);
 }
 
-/* Go's advanceEvacuationMark. */
-static void advance_evacuation_mark(gomap *m, uintptr_t newbit) {
+/* Go's advanceEvacuationMark.  Returns 0, so that an evacuation ends with
+ * it as a tail call. */
+static int advance_evacuation_mark(gomap *m, uintptr_t newbit) {
     m->nevacuate++;
     uintptr_t stop = m->nevacuate + EVACUATION_SCAN_LIMIT;
     if (stop > newbit)
@@ -2002,6 +2003,7 @@ static void advance_evacuation_mark(gomap *m, uintptr_t newbit) {
         m->nevacuate++;
     if (m->nevacuate == newbit)
         finish_growth(m);
+    return 0;
 }
 
 /* Evacuation destination: a bucket being filled, its next free slot and its
@@ -2066,20 +2068,17 @@ ALWAYS_INLINE void evacuate_single(gomap *m, uintptr_t ob, uintptr_t newbit, siz
  * remembers the X/Y split of (see evacuate_impl). */
 #define EVAC_MEMO 8
 
-/* Go's evacuate: moves the entries of old bucket `ob` into the new array.
- * Allocates every overflow bucket it may need before moving anything, so
- * ENOMEM leaves the map unchanged. */
-ALWAYS_INLINE int evacuate_impl(gomap *m, uintptr_t ob, int kind) {
+/* Go's evacuate of old bucket `ob` in every case but evacuate_impl's: a
+ * bucket with overflow buckets, a same-size growth, or a bucket evacuated
+ * already (only the mark's gets here: it advances the mark).  Allocates
+ * every overflow bucket it may need before moving anything, so ENOMEM
+ * leaves the map unchanged.  `ss` is the slot size, a constant where the
+ * caller makes it one. */
+ALWAYS_INLINE int evacuate_chain(gomap *m, uintptr_t ob, size_t ss, int kind) {
     uintptr_t newbit = old_nbuckets(m);
-    if (!evacuated(m->oldtops[ob]) && !m->oldnexts[ob] && !m->same_size) {
-        if (m->slot_size == 16)
-            evacuate_single(m, ob, newbit, 16, kind);
-        else
-            evacuate_single(m, ob, newbit, m->slot_size, kind);
-    } else if (!evacuated(m->oldtops[ob])) {
+    if (!evacuated(m->oldtops[ob])) {
         bref first = arr_bucket(m, m->oldarr, ob);
         osupply sup = {NULL};
-        size_t ss = m->slot_size;
         /* ymemo[n]: the slots of the chain's n-th bucket whose entries go
          * to Y, found while counting, so the move does not hash them
          * again (chains longer than EVAC_MEMO buckets are rare: the move
@@ -2154,13 +2153,37 @@ ALWAYS_INLINE int evacuate_impl(gomap *m, uintptr_t ob, int kind) {
             free_chain(m, m->oldarr, &m->oldnexts[ob]);
     }
     if (ob == m->nevacuate)
-        advance_evacuation_mark(m, newbit);
+        return advance_evacuation_mark(m, newbit);
+    return 0;
+}
+
+/* Go's evacuate: moves the entries of old bucket `ob` into the new array.
+ * The commonest case, a doubling growth's old bucket without overflow
+ * (evacuate_single, which allocates nothing), runs here; every other one
+ * in the kind's out-of-line `chain` (evacuate_chain), reached by a tail
+ * call, so that this path keeps a small frame: it runs for two old
+ * buckets of every insert while the map grows. */
+ALWAYS_INLINE int evacuate_impl(gomap *m, uintptr_t ob, int kind,
+                                int (*chain)(gomap *m, uintptr_t ob)) {
+    if (unlikely(evacuated(m->oldtops[ob]) || m->oldnexts[ob] || m->same_size))
+        return chain(m, ob);
+    uintptr_t newbit = (uintptr_t)1 << (m->B - 1);
+    if (m->slot_size == 16)
+        evacuate_single(m, ob, newbit, 16, kind);
+    else
+        evacuate_single(m, ob, newbit, m->slot_size, kind);
+    if (ob == m->nevacuate)
+        return advance_evacuation_mark(m, newbit);
     return 0;
 }
 
 #define DEFINE_EVACUATE_FN(name, k)                                                                \
+    NOINLINE int evacuate_chain_##name(gomap *m, uintptr_t ob) {                                   \
+        return m->slot_size == 16 ? evacuate_chain(m, ob, 16, k)                                   \
+                                  : evacuate_chain(m, ob, m->slot_size, k);                        \
+    }                                                                                              \
     NOINLINE int evacuate_##name(gomap *m, uintptr_t ob) {                                         \
-        return evacuate_impl(m, ob, k);                                                            \
+        return evacuate_impl(m, ob, k, evacuate_chain_##name);                                     \
     }
 KEY_KINDS(DEFINE_EVACUATE_FN)
 
