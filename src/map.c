@@ -2026,6 +2026,21 @@ static inline void evacdst_start(evacdst *d, bref b) {
     d->top = 0;
 }
 
+/* Puts an entry (its slot and tophash t) into d's bucket, first chaining
+ * a reserved overflow bucket to it when it is full. */
+ALWAYS_INLINE void evacdst_put(gomap *m, evacdst *d, osupply *sup, const char *slot, uint64_t t,
+                               size_t ss) {
+    if (unlikely(d->i == BUCKET_CNT)) {
+        *d->b.top = d->top;
+        obucket *o = supply_take(m, sup);
+        *d->b.next = o;
+        evacdst_start(d, obucket_ref(o));
+    }
+    copy_slot(d->b.s + d->i * ss, slot, ss);
+    d->top |= t << (d->i * 8);
+    d->i++;
+}
+
 /* The commonest evacuation: a doubling growth, old bucket `ob` has no
  * overflow bucket, so its at most 8 entries fit in new buckets ob (X) and
  * ob + newbit (Y) without one.  The same moves and marks as the general
@@ -2108,10 +2123,12 @@ ALWAYS_INLINE int evacuate_chain(gomap *m, uintptr_t ob, size_t ss, int kind) {
             if (need && supply_reserve(m, &sup, need))
                 return ENOMEM;
         }
-        evacdst d[2];
-        evacdst_start(&d[0], arr_bucket(m, m->arr, ob));
+        /* Two named destinations, not an array indexed by the entry's
+         * half: the compiler keeps each in registers. */
+        evacdst dx, dy = {.i = 0}; /* dy unused by a same-size growth */
+        evacdst_start(&dx, arr_bucket(m, m->arr, ob));
         if (!m->same_size)
-            evacdst_start(&d[1], arr_bucket(m, m->arr, ob + newbit));
+            evacdst_start(&dy, arr_bucket(m, m->arr, ob + newbit));
         unsigned n = 0;
         for (bref b = first; b.top; b = next_bucket(b), n++) {
             uint64_t top = *b.top;
@@ -2131,22 +2148,16 @@ ALWAYS_INLINE int evacuate_chain(gomap *m, uintptr_t ob, size_t ss, int kind) {
                             ? ((unsigned)ymemo[n] >> i) & 1u
                             : (unsigned)((hash_slot(m, slot, kind) & newbit) != 0);
                 marks ^= (uint64_t)((EVACUATED_X + y) ^ EVACUATED_EMPTY) << (i * 8);
-                evacdst *dst = &d[y];
-                if (dst->i == BUCKET_CNT) {
-                    *dst->b.top = dst->top;
-                    obucket *o = supply_take(m, &sup);
-                    *dst->b.next = o;
-                    evacdst_start(dst, obucket_ref(o));
-                }
-                copy_slot(dst->b.s + dst->i * ss, slot, ss);
-                dst->top |= (uint64_t)t << (dst->i * 8);
-                dst->i++;
+                if (y)
+                    evacdst_put(m, &dy, &sup, slot, t, ss);
+                else
+                    evacdst_put(m, &dx, &sup, slot, t, ss);
             }
             *b.top = marks;
         }
-        *d[0].b.top = d[0].top;
+        *dx.b.top = dx.top;
         if (!m->same_size)
-            *d[1].b.top = d[1].top;
+            *dy.b.top = dy.top;
         supply_free(m, &sup);
         if (m->oldnexts[ob] &&
             !(atomic_load_explicit(&m->iters->flags, memory_order_relaxed) & ITER_OLD))
