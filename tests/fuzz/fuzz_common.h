@@ -166,7 +166,7 @@ static inline uint64_t fz_value(struct fz_ref *r, uint32_t id) {
     return (uint64_t)++r->version << 32 | id;
 }
 
-static inline void fz_ref_set(struct fz_ref *r, uint32_t id, uint64_t v) {
+FZ_UNTRACED static void fz_ref_set(struct fz_ref *r, uint32_t id, uint64_t v) {
     if (!r->present[id])
         r->n++;
     r->present[id] = true;
@@ -174,7 +174,7 @@ static inline void fz_ref_set(struct fz_ref *r, uint32_t id, uint64_t v) {
     r->written[id] = true;
 }
 
-static inline bool fz_ref_del(struct fz_ref *r, uint32_t id) {
+FZ_UNTRACED static bool fz_ref_del(struct fz_ref *r, uint32_t id) {
     if (!r->present[id])
         return false;
     r->present[id] = false;
@@ -183,7 +183,7 @@ static inline bool fz_ref_del(struct fz_ref *r, uint32_t id) {
     return true;
 }
 
-static inline void fz_ref_clear(struct fz_ref *r) {
+FZ_UNTRACED static void fz_ref_clear(struct fz_ref *r) {
     for (uint32_t id = 0; id < r->nids; id++)
         r->written[id] |= r->present[id];
     memset(r->present, 0, sizeof r->present);
@@ -228,26 +228,23 @@ FZ_UNTRACED static void fz_check_gomap(const gomap *m, enum hard_kind kind, size
 }
 
 /* The checks are incremental (docs/hardening.md argues that they catch
- * every divergence the full comparison after every operation caught):
+ * every divergence the full comparison after every operation caught, in
+ * the same input):
  *   - before an operation writes a key, that key is compared (its state
  *     before the write), so a wrong entry is caught before a write could
  *     overwrite it;
- *   - after every operation, len, each key the operation touched, and
- *     FZ_SWEEP more ids from a rotating cursor (so every id is compared
- *     every nids / FZ_SWEEP operations);
+ *   - after every operation, len and each key the operation touched;
  *   - the whole table (fz_check_gomap_whole: len, a lookup of each id
  *     present or written since the last whole comparison, and a full
  *     iteration) before and after a clear, after a shrink that ran, on a
- *     clone's copy, and at the end of every input, when the map is freed. */
-enum { FZ_SWEEP = 8 };
-
+ *     clone's copy, and at the end of every input, when the map is freed.
+ * A key the operation did not touch is not looked up after it: a wrong
+ * entry there stays wrong until one of the points above, which sees it. */
 FZ_UNTRACED static void fz_check_gomap_step(const gomap *m, enum hard_kind kind, size_t value_size,
                                             const struct fz_ref *r, uint32_t touched,
-                                            uint32_t *cursor, const char *after) {
+                                            const char *after) {
     FUZZ_CHECK(gomap_len(m) == r->n, "after %s: len %zu, reference %zu", after, gomap_len(m), r->n);
     fz_check_gomap_id(m, kind, value_size, r, touched, after);
-    for (int i = 0; i < FZ_SWEEP; i++)
-        fz_check_gomap_id(m, kind, value_size, r, (*cursor)++ % r->nids, after);
 }
 
 /* The id of an entry returned by iteration (from its value when values
@@ -332,35 +329,33 @@ FZ_UNTRACED static void fz_check_concmap(concmap *m, enum hard_kind kind, const 
         fz_check_concmap_id(m, kind, r, id, after);
 }
 
-/* len, the keys of ids first, first + step, ... (n of them, mod nids: the
- * keys a bulk operation touched; with step 3 and 512 or 64 ids, n distinct
- * keys up to nids) and the sweep. */
+/* len and the keys of ids first, first + step, ... (n of them, mod nids:
+ * the keys a bulk operation touched; with step 3 and 512 or 64 ids, n
+ * distinct keys up to nids). */
 FZ_UNTRACED static void fz_check_gomap_run(const gomap *m, enum hard_kind kind, size_t value_size,
                                            const struct fz_ref *r, uint32_t first, uint32_t n,
-                                           uint32_t step, uint32_t *cursor, const char *after) {
+                                           uint32_t step, const char *after) {
     for (uint32_t i = 1; i < n && i < r->nids; i++) /* i = 0: in the step check */
         fz_check_gomap_id(m, kind, value_size, r, (first + i * step) % r->nids, after);
-    fz_check_gomap_step(m, kind, value_size, r, first, cursor, after);
+    fz_check_gomap_step(m, kind, value_size, r, first, after);
 }
 
 /* As fz_check_gomap_step. */
 FZ_UNTRACED static void fz_check_concmap_step(concmap *m, enum hard_kind kind,
                                               const struct fz_ref *r, uint32_t touched,
-                                              uint32_t *cursor, const char *after) {
+                                              const char *after) {
     FUZZ_CHECK(concmap_len(m) == r->n, "%s after %s: len %zu, reference %zu", concmap_variant(m),
                after, concmap_len(m), r->n);
     fz_check_concmap_id(m, kind, r, touched, after);
-    for (int i = 0; i < FZ_SWEEP; i++)
-        fz_check_concmap_id(m, kind, r, (*cursor)++ % r->nids, after);
 }
 
 /* As fz_check_gomap_run. */
 FZ_UNTRACED static void fz_check_concmap_run(concmap *m, enum hard_kind kind,
                                              const struct fz_ref *r, uint32_t first, uint32_t n,
-                                             uint32_t *cursor, const char *after) {
+                                             const char *after) {
     for (uint32_t i = 1; i < n && i < r->nids; i++) /* i = 0: in the step check */
         fz_check_concmap_id(m, kind, r, (first + i) % r->nids, after);
-    fz_check_concmap_step(m, kind, r, first, cursor, after);
+    fz_check_concmap_step(m, kind, r, first, after);
 }
 
 struct fz_range_all {

@@ -2,8 +2,8 @@
  * fuzz_concmap.c — libFuzzer target: a sequence of sync.Map-style operations
  * on one thread-safe map (any variant in concmap_variants), checked against a
  * flat reference around every operation (fuzz_common.h: each key before it
- * is written; len, the touched keys and a rotating sweep after; the full
- * table around a clear and at the end).
+ * is written; len and the touched keys after; the full table around a
+ * clear and at the end).
  *
  * Input layout:
  *   byte 0   variant (index into concmap_variants, mod their number)
@@ -31,7 +31,7 @@ struct fz_range_stop {
     size_t count, limit;
 };
 
-static bool fz_range_stop_fn(const void *key, const void *value, void *ctx) {
+FZ_UNTRACED static bool fz_range_stop_fn(const void *key, const void *value, void *ctx) {
     struct fz_range_stop *s = (struct fz_range_stop *)ctx;
     uint32_t id = fz_entry_id(s->kind, 8, key, value);
     uint64_t v;
@@ -150,7 +150,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     memset(&r, 0, sizeof r);
     r.nids = fz_nids_for_variant(kindname, mode);
     size_t ops = 0;
-    uint32_t cursor = 0;
     while (fz_more(&in) && ops++ < 2000) {
         uint8_t op;
         uint32_t id = fz_next_op(&in, &op, r.nids);
@@ -284,7 +283,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             fz_check_concmap_whole(m, kind, &r, what);
             fz_ref_compared(&r);
         } else
-            fz_check_concmap_run(m, kind, &r, id, n, &cursor, what);
+            fz_check_concmap_run(m, kind, &r, id, n, what);
     }
     fz_check_concmap_whole(m, kind, &r, "the last operation");
     concmap_free(m);

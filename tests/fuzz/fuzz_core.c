@@ -1,9 +1,8 @@
 /*
  * fuzz_core.c — libFuzzer target: a sequence of operations on one gomap,
  * checked against a flat reference around every operation (fuzz_common.h:
- * each key before it is written; len, the touched keys and a rotating sweep
- * after; the full table around a clear, after a shrink, on a clone's copy
- * and at the end).
+ * each key before it is written; len and the touched keys after; the full
+ * table around a clear, after a shrink, on a clone's copy and at the end).
  *
  * Input layout:
  *   byte 0   key kind (bits 0-1), hash mode (bits 2-4, mod HARD_HASH_MODES),
@@ -25,8 +24,8 @@
  * value's version is a multiple of 97,
  *   1  an overwrite of a present key is lost (the old value stays);
  *   2  the write also changes the value of the key 100 ids further on, a key
- *      the operation does not touch (only the sweep, the check before that
- *      key's next write or a whole-table comparison can see it). */
+ *      the operation does not touch (only the check before that key's next
+ *      write or a whole-table comparison can see it). */
 static void fz_must_set(gomap *m, enum hard_kind kind, size_t value_size, uint32_t nids,
                         uint32_t id, uint64_t v, const char *what) {
 #ifdef GOMAP_FUZZ_PLANTED_BUG
@@ -71,7 +70,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     memset(&r, 0, sizeof r);
     r.nids = fz_nids_for(mode);
     size_t ops = 0;
-    uint32_t cursor = 0;
     while (fz_more(&in) && ops++ < 2000) {
         uint8_t op;
         uint32_t id = fz_next_op(&in, &op, r.nids);
@@ -232,7 +230,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             fz_check_gomap_whole(m, kind, value_size, &r, what);
             fz_ref_compared(&r);
         } else
-            fz_check_gomap_run(m, kind, value_size, &r, id, n, step, &cursor, what);
+            fz_check_gomap_run(m, kind, value_size, &r, id, n, step, what);
     }
     fz_check_gomap_whole(m, kind, value_size, &r, "the last operation");
     gomap_free(m);
