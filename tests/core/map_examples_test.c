@@ -129,17 +129,9 @@ TEST(fixed_with_mutex) {
 /* Every variant concmap_variants lists fixes both programs.  Under
  * ThreadSanitizer cowmap is left out: it copies the whole map on every
  * write, ten writers are its worst case, and there that run takes minutes. */
-#if defined(__SANITIZE_THREAD__)
-#define EXAMPLES_UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define EXAMPLES_UNDER_TSAN 1
-#endif
-#endif
-
 TEST(fixed_with_concmap) {
     for (const char *const *v = concmap_variants; *v; v++) {
-#ifdef EXAMPLES_UNDER_TSAN
+#if CHECK_UNDER_TSAN
         if (strcmp(*v, "cow") == 0)
             continue;
 #endif

@@ -140,7 +140,7 @@ TEST(errors) {
 /* ---- concurrent counter -------------------------------------------------- */
 
 enum { COUNTERS = 4, THREADS = 4 };
-#if FAM_SANITIZED
+#if CHECK_SANITIZED
 enum { INCREMENTS = 5000 };
 #else
 enum { INCREMENTS = 50000 };

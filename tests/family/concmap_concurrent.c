@@ -291,7 +291,7 @@ static void concurrent_range(const char *kind, gomap_key_kind key_kind, long sto
 TEST(range_during_stores) {
     FOR_EACH_VARIANT(kind) {
         concurrent_range(kind, GOMAP_KEY_U64, CR_STORES);
-        concurrent_range(kind, GOMAP_KEY_STRING, FAM_SANITIZED ? CR_STORES / 16 : CR_STORES / 4);
+        concurrent_range(kind, GOMAP_KEY_STRING, CHECK_SANITIZED ? CR_STORES / 16 : CR_STORES / 4);
     }
 }
 

@@ -290,7 +290,7 @@ TEST(checker_rejects_a_broken_map) {
 }
 
 TEST(every_variant_is_linearizable) {
-    int runs = FAM_SANITIZED ? 100 : 400;
+    int runs = CHECK_SANITIZED ? 100 : 400;
     FOR_EACH_VARIANT(kind) {
         int failed = 0;
         stat_ops = stat_overlapping = 0;

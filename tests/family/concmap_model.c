@@ -224,7 +224,7 @@ static bool run_sequence(concmap *m, const struct fam_shape *sh, uint64_t seed) 
  * thousands of maps would mostly measure the RCU variants' free (which waits
  * for their queued reclamations). */
 TEST(random_sequences_match_reference) {
-    int seeds = FAM_SANITIZED ? 150 : 600;
+    int seeds = CHECK_SANITIZED ? 150 : 600;
     FOR_EACH_VARIANT(kind) {
         for (int s = 0; s < FAM_NSHAPES; s++) {
             gomap_config cfg = fam_config(fam_shapes[s].kind, fam_shapes[s].value_size);

@@ -382,15 +382,7 @@ TEST(free_waits_for_queued_memory) {
 /* ThreadSanitizer cannot start threads in a child forked from a process
  * that has threads (it dies with its own message), and the child needs the
  * reclaimer thread. */
-#if defined(__SANITIZE_THREAD__)
-#define RECLAIM_TEST_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define RECLAIM_TEST_TSAN 1
-#endif
-#endif
-
-#ifndef RECLAIM_TEST_TSAN
+#if !CHECK_UNDER_TSAN
 
 /* The callback retires an object (a store of a new value), which cannot be
  * freed while the callback's section is open, then frees the map: the free
@@ -428,7 +420,7 @@ static void free_in_range_child(void *arg) {
 #endif
 
 TEST(free_inside_own_range_callback_is_fatal) {
-#ifdef RECLAIM_TEST_TSAN
+#if CHECK_UNDER_TSAN
     printf("  skipped under ThreadSanitizer (no threads after a multi-threaded fork)\n");
 #else
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
@@ -452,7 +444,7 @@ TEST(free_inside_own_range_callback_is_fatal) {
  * (shardmap's next shard, either map's snapshot), whether or not the map
  * had memory queued, so it is fatal too.  The callback first stores, so
  * that a free that waits for queued memory is also covered. */
-#ifndef RECLAIM_TEST_TSAN
+#if !CHECK_UNDER_TSAN
 struct free_in_concmap_range {
     const char *variant;
     bool store_first;
@@ -485,7 +477,7 @@ static void free_in_concmap_range_child(void *arg) {
 #endif
 
 TEST(locked_free_inside_own_range_callback_is_fatal) {
-#ifdef RECLAIM_TEST_TSAN
+#if CHECK_UNDER_TSAN
     printf("  skipped under ThreadSanitizer (no threads after a multi-threaded fork)\n");
 #else
     static const char *const variants[] = {"shard", "rw"}, *const names[] = {"shardmap", "rwmap"};
@@ -711,7 +703,7 @@ TEST(cow_retired_memory_stays_within_a_multiple_of_the_map) {
     }
     long bound = 4 * rest + (1L << 20);
     printf("  best peak %ld bytes, bound %ld bytes\n", best, bound);
-#ifdef RECLAIM_TEST_TSAN
+#if CHECK_UNDER_TSAN
     /* ThreadSanitizer slows each thread many times over and unevenly, so
      * walks outlast the writers' patience: the bound is judged elsewhere. */
     printf("  bound not judged under ThreadSanitizer\n");

@@ -40,7 +40,7 @@ static bool val_ok(uint64_t k, const struct val *v) {
 
 enum { CHURN_KEYS = 4096, STABLE_KEYS = 256 };
 
-#if FAM_SANITIZED
+#if CHECK_SANITIZED
 enum { WRITER_OPS = 60000, READER_OPS = 60000 };
 #else
 enum { WRITER_OPS = 600000, READER_OPS = 600000 };

@@ -382,7 +382,7 @@ TEST(concmap_every_allocation_fails_once) {
         /* string keys: every copy of a key is an allocation that can fail,
          * so sync and cow have tens of thousands of failure points */
         conc_scenario(*kind, HARD_U64, HARD_HASH_BUILTIN, 300);
-        conc_scenario(*kind, HARD_STRING, HARD_HASH_BUILTIN, HARD_SANITIZED ? 100 : 200);
+        conc_scenario(*kind, HARD_STRING, HARD_HASH_BUILTIN, CHECK_SANITIZED ? 100 : 200);
         conc_scenario(*kind, HARD_BYTES, HARD_HASH_LOW3, 100);
     }
 }

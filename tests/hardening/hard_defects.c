@@ -245,7 +245,7 @@ static void range_reads_under_oom(void *arg) {
 }
 
 TEST(range_callback_reads_while_range_is_out_of_memory) {
-#if defined(__SANITIZE_THREAD__)
+#if CHECK_UNDER_TSAN
     /* ThreadSanitizer cannot start threads in a child of a multi-threaded
      * fork ("dup thread with used id"); the normal and ASan builds run it. */
     puts("  (skipped under ThreadSanitizer)");

@@ -147,7 +147,7 @@ TEST(fork_child_uses_every_variant_single_threaded_parent) {
  * waits for that allocator lock for ever, before gomap is involved.  The
  * normal and ThreadSanitizer builds run it. */
 TEST(fork_child_uses_every_variant_with_churning_parent_threads) {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if CHECK_SANITIZED
     puts("  (skipped under ASan, whose allocator is not fork-safe, and TSan, which cannot "
          "start threads after a multi-threaded fork)");
 #else

@@ -377,7 +377,7 @@ TEST(smhasher_appended_zeros) {
 TEST(smhasher_small_keys) {
     struct hashset s = {0};
     unsigned char b[3];
-    int max3 = HARD_SANITIZED ? 16 : 256;
+    int max3 = CHECK_SANITIZED ? 16 : 256;
     for (int si = 0; si < 2; si++) {
         uint64_t seed = battery_seeds[si + 1];
         hs_add(&s, gomap_hash_bytes(b, 0, seed));
@@ -435,7 +435,7 @@ static void two_nonzero(struct hashset *s, int n, uint64_t seed) {
 
 TEST(smhasher_two_nonzero_bytes) {
     struct hashset s = {0};
-    int max = HARD_SANITIZED ? 5 : 8;
+    int max = CHECK_SANITIZED ? 5 : 8;
     for (int n = 2; n <= max; n++)
         two_nonzero(&s, n, 3);
     hs_check(&s, "two non-zero bytes");
@@ -514,7 +514,7 @@ TEST(smhasher_text) {
         size_t lp = strlen(pre[t]), ls = strlen(suf[t]);
         memcpy(b, pre[t], lp);
         memcpy(b + lp + 4, suf[t], ls);
-        int L = HARD_SANITIZED ? 20 : 50;
+        int L = CHECK_SANITIZED ? 20 : 50;
         for (int i = 0; i < L; i++)
             for (int j = 0; j < L; j++)
                 for (int k = 0; k < L; k++)
@@ -537,7 +537,7 @@ TEST(smhasher_u64_structured_keys) {
         for (size_t sh = 0; sh < sizeof shifts / sizeof shifts[0]; sh++) {
             char name[64];
             snprintf(name, sizeof name, "u64 i<<%d, seed #%d", shifts[sh], si);
-            for (uint64_t i = 0; i < (HARD_SANITIZED ? 100000u : 1000000u); i++)
+            for (uint64_t i = 0; i < (CHECK_SANITIZED ? 100000u : 1000000u); i++)
                 hs_add(&s, gomap_hash_u64(i << shifts[sh], battery_seeds[si]));
             hs_check(&s, name);
         }
@@ -547,7 +547,7 @@ TEST(smhasher_u64_structured_keys) {
 TEST(smhasher_windowed_u64) {
     /* all 2^16 combinations of a 16-bit window, at every rotation */
     struct hashset s = {0};
-    int step = HARD_SANITIZED ? 8 : 1;
+    int step = CHECK_SANITIZED ? 8 : 1;
     for (int r = 0; r < 64; r += step) {
         for (uint64_t i = 0; i < (1u << 16); i++) {
             uint64_t k = r ? (i << r) | (i >> (64 - r)) : i;
@@ -607,7 +607,7 @@ TEST(smhasher_avalanche) {
     avalanche("bytes[8]", 8, false);
     avalanche("bytes[16]", 16, false);
     avalanche("bytes[32]", 32, false);
-    if (!HARD_SANITIZED)
+    if (!CHECK_SANITIZED)
         avalanche("bytes[200]", 200, false);
 }
 

@@ -131,7 +131,7 @@ static void run(int round, bool before) {
 }
 
 TEST(tls_destructor_uses_maps_in_every_round_after_using_them) {
-#if defined(__SANITIZE_THREAD__)
+#if CHECK_UNDER_TSAN
     /* ThreadSanitizer finalizes a thread in its own TLS destructor, before
      * later rounds run; the normal and ASan builds run it. */
     puts("  (skipped under ThreadSanitizer)");
@@ -144,7 +144,7 @@ TEST(tls_destructor_uses_maps_in_every_round_after_using_them) {
 /* The last round is left out: a thread whose first use of a syncmap or
  * cowmap is in the last destructor round exits registered (docs/errors.md). */
 TEST(tls_destructor_first_use_in_a_destructor_round) {
-#if defined(__SANITIZE_THREAD__)
+#if CHECK_UNDER_TSAN
     /* ThreadSanitizer finalizes a thread in its own TLS destructor, before
      * later rounds run; the normal and ASan builds run it. */
     puts("  (skipped under ThreadSanitizer)");

@@ -22,6 +22,32 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* The sanitizer a test is built with (gcc names it with a macro, clang with
+ * __has_feature).  Sanitizer builds are 2-15x slower: tests shrink their
+ * optional repetitions there, keeping the minimum counts each test needs to
+ * mean something, and skip what a sanitizer itself cannot run. */
+#if defined(__SANITIZE_THREAD__)
+#define CHECK_UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CHECK_UNDER_TSAN 1
+#endif
+#endif
+#ifndef CHECK_UNDER_TSAN
+#define CHECK_UNDER_TSAN 0
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define CHECK_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CHECK_UNDER_ASAN 1
+#endif
+#endif
+#ifndef CHECK_UNDER_ASAN
+#define CHECK_UNDER_ASAN 0
+#endif
+#define CHECK_SANITIZED (CHECK_UNDER_TSAN || CHECK_UNDER_ASAN)
+
 typedef void (*check_case_fn)(void);
 
 /* Failures recorded in the running case (the REQUIRE* macros read it). */

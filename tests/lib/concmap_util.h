@@ -13,19 +13,6 @@
 #include <string.h>
 #include <time.h>
 
-/* Sanitizer builds run the optional (beyond the stated minimums) repetitions
- * fewer times; they are 2-15x slower. */
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define FAM_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define FAM_SANITIZED 1
-#endif
-#endif
-#ifndef FAM_SANITIZED
-#define FAM_SANITIZED 0
-#endif
-
 /* For every variant name in concmap_variants. */
 #define FOR_EACH_VARIANT(k)                                                                        \
     for (const char *const *k##_p = concmap_variants, *k; (k = *k##_p); k##_p++)

@@ -18,19 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* 1 in sanitizer builds (2-15x slower), where tests shrink their loops
- * while keeping the minimum counts each test needs to mean something. */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define HARD_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define HARD_SANITIZED 1
-#endif
-#endif
-#ifndef HARD_SANITIZED
-#define HARD_SANITIZED 0
-#endif
-
 /* ---- a counting, failing allocator --------------------------------------- */
 
 /* Counts every allocation made through it and the bytes still live, and can
