@@ -3728,6 +3728,10 @@ static void probe_walk(const gomap *m, uint64_t hash, const char *target, double
     }
 }
 
+bool gomap__growing(const gomap *m) {
+    return growing(m);
+}
+
 void gomap__stats(const gomap *m, size_t nmiss, gomap__stats_t *st) {
     memset(st, 0, sizeof *st);
     st->count = m->count;

@@ -203,4 +203,7 @@ typedef struct gomap__stats_t {
 } gomap__stats_t;
 void gomap__stats(const gomap *m, size_t nmiss, gomap__stats_t *st);
 
+/* Whether a growth is in progress (gomap__stats' `growing`, in O(1)). */
+bool gomap__growing(const gomap *m);
+
 #endif /* GOMAP_MAP_INTERNAL_H */

@@ -159,10 +159,8 @@ static void iterate_across_shrink(gomap_key_kind kind, uint64_t seed, bool mid_g
     if (mid_growth) {
         /* Insert past the load factor so a growth is in progress when the
          * iteration starts (its keys become the iteration's keys too). */
-        gomap__stats_t st;
         for (uint64_t i = 0; i < M; i++) {
-            gomap__stats(m, 0, &st);
-            if (st.growing)
+            if (gomap__growing(m))
                 break;
             if (!live[i]) {
                 put(m, kind, i);
