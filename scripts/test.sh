@@ -12,8 +12,9 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh
 jobs=$(nproc)
 status=0
+stage() { echo "=== $* (at ${SECONDS} s) ==="; } # the elapsed time shows where a run's time goes
 # Every C/C++ source must be as clang-format (.clang-format) leaves it.
-echo "=== clang-format ==="
+stage clang-format
 git ls-files -z '*.c' '*.h' '*.cc' '*.cpp' '*.hpp' | xargs -0 clang-format --dry-run -Werror || status=1
 build() { # build <flavour>: configures and builds build-ci-<flavour>
   local san=$([ "$1" = normal ] && echo "" || echo "$1")
@@ -22,7 +23,7 @@ build() { # build <flavour>: configures and builds build-ci-<flavour>
   cmake --build "build-ci-$1" -j"$jobs" >/dev/null
 }
 release() { # release <cc> <c++>: a Release build of what a user builds, warnings as errors
-  echo "=== Release build, $1 ==="
+  stage "Release build, $1"
   CC=$1 CXX=$2 cmake -S . -B "build-ci-release-$1" -DCMAKE_BUILD_TYPE=Release -DGOMAP_WERROR=ON \
     -DGOMAP_BUILD_BENCH=OFF -DGOMAP_BUILD_TOOLS=OFF >/dev/null
   cmake --build "build-ci-release-$1" -j"$jobs" >/dev/null
@@ -31,14 +32,14 @@ release gcc g++ || status=1
 release clang clang++ || status=1
 if [ "${GOMAP_QUICK:-0}" != 1 ]; then
   build normal
-  echo "=== soak: 60 s per thread-safe map ==="
+  stage "soak: 60 s per thread-safe map"
   build-ci-normal/tools/soak/gomap-soak --seconds 60 --variant all --threads 3 || status=1
-  echo "=== fuzz: 120 s per target ==="
+  stage "fuzz: 120 s per target"
   FUZZ_BUILD=build-ci-fuzz tools/fuzz.sh --seconds 120 || status=1
 fi
 # The test suite last, so that ctest's summary closes the output.
 for flavour in normal address thread; do
-  echo "=== $flavour build ==="
+  stage "$flavour build"
   build "$flavour"
   ctest --test-dir "build-ci-$flavour" --output-on-failure -j"$jobs" || status=1
 done
