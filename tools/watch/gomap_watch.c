@@ -443,6 +443,11 @@ static void count_site(pid_t pid, unsigned kind, uint64_t map, const char *site)
 
 /* ---- attaching ------------------------------------------------------------ */
 
+/* libbpf's USDT links share one manager per skeleton (its spec-id lists are
+ * reallocated as links come and go) and it takes no lock: attaching (main
+ * thread, --all) and detaching (one thread per gone target) hold this. */
+static pthread_mutex_t links_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static int attach(pid_t pid) {
     if (w.ntargets == MAX_TARGETS) {
         logf_("too many targets (max %d)", MAX_TARGETS);
@@ -486,11 +491,14 @@ static int attach(pid_t pid) {
     for (int m = 0; m < nmod; m++) {
         int attached = 0;
         for (size_t i = 0; i < sizeof probes / sizeof probes[0]; i++) {
+            pthread_mutex_lock(&links_lock);
             struct bpf_link *l = bpf_program__attach_usdt(probes[i].prog, pid, paths[m], "gomap",
                                                           probes[i].probe, NULL);
+            int err = errno;
+            pthread_mutex_unlock(&links_lock);
             if (!l) {
                 logf_("pid %d: %s: probe gomap:%s not attached (%s)", (int)pid, paths[m],
-                      probes[i].probe, strerror(errno));
+                      probes[i].probe, strerror(err));
                 continue;
             }
             t->links[t->nlinks++] = l;
@@ -507,9 +515,13 @@ static int attach(pid_t pid) {
     return 0;
 }
 
+/* One link at a time, so that an attach waits for one unregister at most. */
 static void detach(struct target *t) {
-    for (int i = 0; i < t->nlinks; i++)
+    for (int i = 0; i < t->nlinks; i++) {
+        pthread_mutex_lock(&links_lock);
         bpf_link__destroy(t->links[i]);
+        pthread_mutex_unlock(&links_lock);
+    }
     t->nlinks = 0;
 }
 
