@@ -589,10 +589,16 @@ static bool entry_try_expunge_locked(struct sm_entry *e) {
     return p == EXPUNGED;
 }
 
-/* Go's dirtyLocked: builds dirty from the read table, expunging deleted
- * entries.  0, or ENOMEM with everything restored (revived entries back to
- * NULL, no dirty table). */
-static int dirty_locked(syncmap *m) {
+/* One layout's step of Go's dirtyLocked, for one slot of the read table:
+ * expunges it (false), or writes the dirty table's slot for it to `out`
+ * (true).  And the undo of every expunge of a walk that ran out of memory. */
+typedef bool (*sm_dirty_step)(syncmap *m, void *slot, void *out);
+typedef void (*sm_dirty_undo)(syncmap *m, struct sm_table *r);
+
+/* Go's dirtyLocked, for either layout: builds dirty from the read table by
+ * one walk, `step` for each slot.  0, or ENOMEM with every expunge undone
+ * and no dirty table. */
+static int dirty_build_locked(syncmap *m, sm_dirty_step step, sm_dirty_undo undo) {
     if (m->dirty)
         return 0;
     struct sm_table *r = rd_table(rd_locked(m));
@@ -603,19 +609,11 @@ static int dirty_locked(syncmap *m) {
         gomap_iter it;
         const void *key;
         void *slot;
+        uint64_t out[2]; /* either layout's slot: an entry pointer, an ss_slot */
         gomap_iter_init(&it, r->m);
         while (gomap_iter_next(&it, &key, &slot)) {
-            struct sm_entry *e;
-            memcpy(&e, slot, sizeof e);
-            if (entry_try_expunge_locked(e)) {
-                e->obj.chain = m->expunged;
-                m->expunged = e;
-            } else if (gomap_set(d->m, key, &e) != 0) {
-                for (e = m->expunged; e; e = m->expunged) {
-                    m->expunged = e->obj.chain;
-                    e->obj.chain = NULL;
-                    atomic_store_explicit(&e->p, NULL, memory_order_relaxed);
-                }
+            if (step(m, slot, out) && gomap_set(d->m, key, out) != 0) {
+                undo(m, r);
                 obj_free_now(m, &d->obj);
                 return ENOMEM;
             }
@@ -623,6 +621,35 @@ static int dirty_locked(syncmap *m) {
     }
     m->dirty = d;
     return 0;
+}
+
+/* The entry layout's step: a deleted entry is expunged and linked on
+ * m->expunged; a live one is shared by both tables. */
+static bool entry_dirty_step(syncmap *m, void *slot, void *out) {
+    struct sm_entry *e;
+    memcpy(&e, slot, sizeof e);
+    if (entry_try_expunge_locked(e)) {
+        e->obj.chain = m->expunged;
+        m->expunged = e;
+        return false;
+    }
+    memcpy(out, &e, sizeof e);
+    return true;
+}
+
+/* Revives the entries the walk expunged (back to NULL). */
+static void entry_dirty_undo(syncmap *m, struct sm_table *r) {
+    (void)r;
+    for (struct sm_entry *e = m->expunged; e; e = m->expunged) {
+        m->expunged = e->obj.chain;
+        e->obj.chain = NULL;
+        atomic_store_explicit(&e->p, NULL, memory_order_relaxed);
+    }
+}
+
+/* Go's dirtyLocked for the entry layout. */
+static int dirty_locked(syncmap *m) {
+    return dirty_build_locked(m, entry_dirty_step, entry_dirty_undo);
 }
 
 /* Adds a new key with `value` to dirty (Go's "else" branch of Store).  r is
@@ -772,6 +799,8 @@ struct ss_slot {
     _Atomic uint64_t tag;
     _Atomic uint64_t val;
 };
+_Static_assert(sizeof(struct ss_slot) <= 2 * sizeof(uint64_t),
+               "dirty_build_locked's slot buffer holds an ss_slot");
 
 /* What ss_lock found when it could not take the slot. */
 enum ss_lock_result { SS_TAKEN, SS_GONE /* expunged */, SS_STALE /* moved */ };
@@ -985,47 +1014,41 @@ static uint64_t ss_lock_locked(struct ss_slot *s) {
     return st;
 }
 
+/* Under mu: the small layout's step of Go's dirtyLocked: a DELETED read
+ * slot is expunged; any other gets a SHADOW slot in dirty, pointing at it. */
+static bool ss_dirty_step(syncmap *m, void *slot, void *out) {
+    (void)m;
+    struct ss_slot *s = slot;
+    /* Relaxed: the CAS races only with writers that take a DELETED slot;
+     * EXPUNGED publishes nothing (Go's tryExpungeLocked). */
+    uint64_t t = atomic_load_explicit(&s->tag, memory_order_relaxed);
+    while (t == SS_DELETED)
+        if (atomic_compare_exchange_weak_explicit(&s->tag, &t, SS_EXPUNGED, memory_order_relaxed,
+                                                  memory_order_relaxed))
+            return false;
+    struct ss_slot sh = {SS_SHADOW, (uint64_t)(uintptr_t)s};
+    memcpy(out, &sh, sizeof sh);
+    return true;
+}
+
+/* Turns the walk's EXPUNGED read slots back into DELETED ones. */
+static void ss_dirty_undo(syncmap *m, struct sm_table *r) {
+    (void)m;
+    gomap_iter it;
+    void *slot;
+    gomap_iter_init(&it, r->m);
+    while (gomap_iter_next(&it, NULL, &slot)) {
+        struct ss_slot *s = slot;
+        if (atomic_load_explicit(&s->tag, memory_order_relaxed) == SS_EXPUNGED)
+            atomic_store_explicit(&s->tag, SS_DELETED, memory_order_relaxed);
+    }
+}
+
 /* Under mu: the dirty table from the read table (Go's dirtyLocked), every
  * slot a SHADOW of its read slot but the deleted ones, which are expunged.
  * 0, or ENOMEM with the expunged slots restored and no dirty table. */
 static int ss_dirty_locked(syncmap *m) {
-    if (m->dirty)
-        return 0;
-    struct sm_table *r = rd_table(rd_locked(m));
-    struct sm_table *d = table_new(m, r ? gomap_len(r->m) : m->tcfg.hint);
-    if (!d)
-        return ENOMEM;
-    if (r) {
-        gomap_iter it;
-        const void *key;
-        void *slot;
-        gomap_iter_init(&it, r->m);
-        while (gomap_iter_next(&it, &key, &slot)) {
-            struct ss_slot *s = slot;
-            /* Relaxed: the CAS races only with writers that take a DELETED
-             * slot; EXPUNGED publishes nothing (Go's tryExpungeLocked). */
-            uint64_t t = atomic_load_explicit(&s->tag, memory_order_relaxed);
-            bool expunged = false;
-            while (t == SS_DELETED && !expunged)
-                expunged = atomic_compare_exchange_weak_explicit(
-                    &s->tag, &t, SS_EXPUNGED, memory_order_relaxed, memory_order_relaxed);
-            if (expunged)
-                continue;
-            struct ss_slot sh = {SS_SHADOW, (uint64_t)(uintptr_t)s};
-            if (gomap_set(d->m, key, &sh) != 0) {
-                gomap_iter_init(&it, r->m);
-                while (gomap_iter_next(&it, NULL, &slot))
-                    if (atomic_load_explicit(&((struct ss_slot *)slot)->tag,
-                                             memory_order_relaxed) == SS_EXPUNGED)
-                        atomic_store_explicit(&((struct ss_slot *)slot)->tag, SS_DELETED,
-                                              memory_order_relaxed);
-                obj_free_now(m, &d->obj);
-                return ENOMEM;
-            }
-        }
-    }
-    m->dirty = d;
-    return 0;
+    return dirty_build_locked(m, ss_dirty_step, ss_dirty_undo);
 }
 
 /* Under mu: dirty becomes the read table.  Every SHADOW slot first takes
@@ -1137,8 +1160,11 @@ static bool ss_load(syncmap *m, const void *key, uint64_t h, void *value_out) {
     return found;
 }
 
-static int ss_swap(syncmap *m, const void *key, uint64_t h, const void *value, void *previous_out,
-                   bool *loaded) {
+/* Inline in syncmap_swap and syncmap_store, where a store's NULL outputs
+ * fold away. */
+static inline __attribute__((always_inline)) int ss_swap(syncmap *m, const void *key, uint64_t h,
+                                                         const void *value, void *previous_out,
+                                                         bool *loaded) {
     int rc = 0;
     uint64_t nb = small_bits(m, value), old = 0, st;
     bool had = false;
@@ -1384,10 +1410,9 @@ static void sm_pace(syncmap *m) {
     gomap__rcu_throttle(&m->reclaim, limit > 2 ? (size_t)limit : 2);
 }
 
-int syncmap_swap(syncmap *m, const void *key, const void *value, void *previous_out, bool *loaded) {
-    uint64_t h = gomap__family_hash(&m->fh, m->hasher, key);
-    if (m->small)
-        return ss_swap(m, key, h, value, previous_out, loaded);
+/* syncmap_swap in the entry layout. */
+static int entry_swap(syncmap *m, const void *key, uint64_t h, const void *value,
+                      void *previous_out, bool *loaded) {
     int rc = 0;
     struct sm_value *old = NULL, *nv = NULL;
     gomap__rcu_enter();
@@ -1428,8 +1453,18 @@ int syncmap_swap(syncmap *m, const void *key, const void *value, void *previous_
     return rc;
 }
 
+int syncmap_swap(syncmap *m, const void *key, const void *value, void *previous_out, bool *loaded) {
+    uint64_t h = gomap__family_hash(&m->fh, m->hasher, key);
+    if (m->small)
+        return ss_swap(m, key, h, value, previous_out, loaded);
+    return entry_swap(m, key, h, value, previous_out, loaded);
+}
+
 int syncmap_store(syncmap *m, const void *key, const void *value) {
-    return syncmap_swap(m, key, value, NULL, NULL);
+    uint64_t h = gomap__family_hash(&m->fh, m->hasher, key);
+    if (m->small)
+        return ss_swap(m, key, h, value, NULL, NULL);
+    return entry_swap(m, key, h, value, NULL, NULL);
 }
 
 int syncmap_load_or_store(syncmap *m, const void *key, const void *value, void *actual_out,
