@@ -408,7 +408,7 @@ static void add_pause_floor(mix_results *rs, const mix_plan *p) {
         return;
     for (int i = 0; i < p->nthreads; i++) {
         unsigned th = p->threads[i];
-        if (mix_pause_floor(th, p->rate, p->lat_ms, p->seed, h) != 0)
+        if (mix_pause_floor(th, p->rate, p->lat_ms, p->lat_runs, p->seed, h) != 0)
             continue;
         mix_result r;
         mix_result_cell(&r, "floor", "pause-floor", "-", "uniform", th, 0, p->seed);
@@ -491,8 +491,12 @@ static int write_markdown(const char *path, const mix_results *rs, const mix_pla
             m, secs);
     for (int i = 1; i < argc; i++)
         fprintf(f, " %s", argv[i]);
-    fprintf(f, "\n\n%llu keys, %llu ms x %u repetitions per cell (median shown).\n\n```\n",
+    fprintf(f, "\n\n%llu keys, %llu ms x %u repetitions per cell (median shown)",
             (unsigned long long)p->keys, (unsigned long long)p->duration_ms, p->reps);
+    if (p->latency)
+        fprintf(f, "; latency %llu ms x %u open-loop runs per cell (the run of median p99 shown)",
+                (unsigned long long)p->lat_ms, p->lat_runs);
+    fprintf(f, ".\n\n```\n");
     mix_print_table(rs, f);
     fprintf(f, "```\n\n```");
     recommend_per_mix(rs, p, f);
@@ -555,10 +559,12 @@ int bench_default_main(int argc, char **argv) {
     p.duration_ms = 200;
     p.reps = 5;
     p.trace_len = 1u << 19;
-    /* latency: read90 only, open loop, at the same thread count */
+    /* latency: read90 and read50, open loop, at the same thread counts; the
+     * median-p99 run of 5 (run_latency: one run's p99 is one stall) */
     p.latency = true;
     p.latency_mixes = "read90,read50";
     p.lat_ms = 500;
+    p.lat_runs = 5;
     mix_outputs o = {0};
     for (int i = 1; i < argc; i++) {
         int r = mix_plan_option(&p, argc, argv, &i);
@@ -583,8 +589,9 @@ int bench_default_main(int argc, char **argv) {
         mix_print_table(&rs, stdout);
     recommend_per_mix(&rs, &p, f);
     print_targets(&rs, &p, f);
-    fprintf(f, "(%.0f s; %llu keys, %llu ms x %u reps per cell)\n", secs,
-            (unsigned long long)p.keys, (unsigned long long)p.duration_ms, p.reps);
+    fprintf(f, "(%.0f s; %llu keys, %llu ms x %u reps per cell; latency %llu ms x %u runs)\n", secs,
+            (unsigned long long)p.keys, (unsigned long long)p.duration_ms, p.reps,
+            (unsigned long long)p.lat_ms, p.lat_runs);
     if (mix_write_outputs(&o, &rs, f) != 0)
         rc = 1;
     if (o.markdown && write_markdown(o.markdown, &rs, &p, &o, argc, argv, secs) != 0)

@@ -98,7 +98,8 @@ int mix_memory_limit(uint64_t bytes, uint64_t nkeys, uint64_t seed, size_t trace
     return rc;
 }
 
-int mix_pause_floor(unsigned threads, uint64_t rate, uint64_t lat_ms, uint64_t seed, hist *h) {
+int mix_pause_floor(unsigned threads, uint64_t rate, uint64_t lat_ms, unsigned runs, uint64_t seed,
+                    hist *h) {
     if (threads == 0 || threads > MIX_MAX_THREADS)
         return -1;
     wl_trace tr[MIX_MAX_THREADS];
@@ -113,8 +114,7 @@ int mix_pause_floor(unsigned threads, uint64_t rate, uint64_t lat_ms, uint64_t s
     if (rc == 0) {
         run_map c = {NULL, null_load, null_store, null_del, NULL, NULL, NULL};
         uint64_t ops, sum;
-        hist_init(h);
-        run_threads(&c, seed, tr, threads, lat_ms, rate, h, &ops, &sum);
+        rc = run_latency(&c, seed, tr, threads, lat_ms, rate, runs, h, &ops, &sum);
     }
     for (unsigned t = 0; t < built; t++)
         wl_trace_free(&tr[t]);

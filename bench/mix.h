@@ -75,6 +75,7 @@ typedef struct mix_plan {
     const char *latency_mixes; /* latency runs only for these mixes; NULL = all */
     uint64_t rate;             /* latency runs: ops/s per thread */
     uint64_t lat_ms;           /* latency run length */
+    unsigned lat_runs;         /* latency runs per cell; the median-p99 one is kept */
     uint64_t verify_ops;       /* > 0: verification runs instead (single thread) */
     bool peers;                /* run the peer programs too */
     bool quiet;                /* no notices on stderr */
@@ -103,9 +104,11 @@ int mix_run(const mix_plan *p, bench_output *out, mix_results *rs);
 int mix_memory_limit(uint64_t bytes, uint64_t nkeys, uint64_t seed, size_t trace_len,
                      unsigned threads, uint64_t duration_ms, unsigned reps, double *mops);
 /* The open loop of the latency runs (threads at rate ops/s each for lat_ms)
- * with an operation that does nothing: *h receives the latencies the
- * machine alone causes.  0, or -1 when it could not run. */
-int mix_pause_floor(unsigned threads, uint64_t rate, uint64_t lat_ms, uint64_t seed, hist *h);
+ * with an operation that does nothing, `runs` times (run_latency): *h
+ * receives the latencies the machine alone causes in the run of median p99.
+ * 0, or -1 when it could not run. */
+int mix_pause_floor(unsigned threads, uint64_t rate, uint64_t lat_ms, unsigned runs, uint64_t seed,
+                    hist *h);
 
 /* The Go analog of a gomap variant ("syncmap" -> "go-sync-map"), or NULL. */
 const char *mix_go_analog(const char *map);

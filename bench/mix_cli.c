@@ -37,6 +37,7 @@ void mix_plan_defaults(mix_plan *p) {
     p->latency = false;
     p->rate = 10000;
     p->lat_ms = 1000;
+    p->lat_runs = 1;
     p->peers = true;
 }
 
@@ -180,6 +181,7 @@ static const mix_option mix_options[] = {
     OPT_NUM("--value-size", OPT_SIZE, value_size, 8, GOMAP_MAX_VALUE_SIZE),
     OPT_NUM("--rate", OPT_U64, rate, 1, UINT64_MAX),
     OPT_NUM("--lat-ms", OPT_U64, lat_ms, 1, UINT64_MAX),
+    OPT_NUM("--lat-runs", OPT_UNSIGNED, lat_runs, 1, 100),
     OPT_NUM("--verify-ops", OPT_U64, verify_ops, 1, UINT64_MAX),
     OPT_CALL("--latency", OPT_FLAG, opt_latency),
     OPT_CALL("--latency-mixes", OPT_FN, opt_latency_mixes),
@@ -238,7 +240,7 @@ static void mix_usage(FILE *f) {
             "         [--dist uniform|zipf|uniform,zipf] [--threads 1,2,...] [--keys N]\n"
             "         [--duration 1s] [--reps 5] [--seed S] [--value-size 8]\n"
             "         [--latency | --latency-only | --latency-mixes read90,...]\n"
-            "         [--rate 10000] [--lat-ms 1000]\n"
+            "         [--rate 10000] [--lat-ms 1000] [--lat-runs 1]\n"
             "         [--verify-ops N] [--no-peers]\n"
             "mixes: read100 read99 read90 read75 read50 update100 churn (docs/workloads.md)\n"
             "peers: go-rwmutex-map go-shard-map go-sync-map go-cow-map absl-rwlock tbb-chm "

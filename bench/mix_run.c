@@ -442,15 +442,18 @@ static void throughput_cell(const mix_plan *p, const cell *c, const run_map *rm,
     emit(out, rs, &r);
 }
 
-/* The latency cell at th threads: one open-loop run at --rate. */
+/* The latency cell at th threads: --lat-runs open-loop runs at --rate, the
+ * one of median p99 kept (run_latency). */
 static int latency_cell(const mix_plan *p, const cell *c, const run_map *rm, unsigned th,
                         bench_output *out, mix_results *rs) {
     hist *h = malloc(sizeof *h);
     if (!h)
         return 1;
-    hist_init(h);
     uint64_t o, s;
-    run_threads(rm, p->seed, c->ts->tr, th, p->lat_ms, p->rate, h, &o, &s);
+    if (run_latency(rm, p->seed, c->ts->tr, th, p->lat_ms, p->rate, p->lat_runs, h, &o, &s) != 0) {
+        free(h);
+        return 1;
+    }
     bench_progress_add(1, c->vr->var->name);
     mix_result r;
     mix_result_cell(&r, "latency", c->vr->var->name, c->m->name, wl_dist_name(c->d), th, p->keys,
@@ -539,7 +542,8 @@ static int run_peers(const mix_plan *p, bench_output *out, mix_results *rs) {
         snprintf(t, sizeof t, "%u", p->threads[i]);
         mix_list_append(threads, sizeof threads, t);
     }
-    char keys[32], seed[32], dur[32], reps[16], tlen[32], rate[32], latms[32], vops[32];
+    char keys[32], seed[32], dur[32], reps[16], tlen[32], rate[32], latms[32], latruns[16],
+        vops[32];
     snprintf(keys, sizeof keys, "%llu", (unsigned long long)p->keys);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)p->seed);
     snprintf(dur, sizeof dur, "%llu", (unsigned long long)p->duration_ms);
@@ -547,6 +551,7 @@ static int run_peers(const mix_plan *p, bench_output *out, mix_results *rs) {
     snprintf(tlen, sizeof tlen, "%zu", p->trace_len);
     snprintf(rate, sizeof rate, "%llu", (unsigned long long)p->rate);
     snprintf(latms, sizeof latms, "%llu", (unsigned long long)p->lat_ms);
+    snprintf(latruns, sizeof latruns, "%u", p->lat_runs);
     snprintf(vops, sizeof vops, "%llu", (unsigned long long)p->verify_ops);
     for (int k = 0; k < MIX_NPEERS; k++) {
         char maps[256] = "";
@@ -578,6 +583,7 @@ static int run_peers(const mix_plan *p, bench_output *out, mix_results *rs) {
         argv[a++] = "--trace-len", argv[a++] = tlen;
         argv[a++] = "--rate", argv[a++] = rate;
         argv[a++] = "--lat-ms", argv[a++] = latms;
+        argv[a++] = "--lat-runs", argv[a++] = latruns;
         argv[a++] = "--throughput", argv[a++] = p->throughput ? "1" : "0";
         argv[a++] = "--latency", argv[a++] = p->latency ? "1" : "0";
         argv[a++] = "--verify-ops", argv[a++] = vops;

@@ -219,3 +219,32 @@ double run_threads(const run_map *c, uint64_t seed, const wl_trace *tr, unsigned
     *sum_out = sum;
     return elapsed ? (double)ops * 1e3 / (double)elapsed : 0;
 }
+
+int run_latency(const run_map *c, uint64_t seed, const wl_trace *tr, unsigned threads,
+                uint64_t duration_ms, uint64_t rate, unsigned runs, hist *h, uint64_t *ops,
+                uint64_t *sum) {
+    enum { MAX_RUNS = 100 };
+    if (runs == 0 || runs > MAX_RUNS)
+        return -1;
+    hist *hs = malloc(runs * sizeof *hs);
+    if (!hs)
+        return -1;
+    uint64_t o[MAX_RUNS], s[MAX_RUNS], p99[MAX_RUNS];
+    unsigned order[MAX_RUNS];
+    for (unsigned k = 0; k < runs; k++) {
+        hist_init(&hs[k]);
+        run_threads(c, seed, tr, threads, duration_ms, rate, &hs[k], &o[k], &s[k]);
+        p99[k] = hist_quantile(&hs[k], 0.99);
+        /* insertion sort of the runs by p99: runs is small */
+        unsigned j = k;
+        for (; j > 0 && p99[order[j - 1]] > p99[k]; j--)
+            order[j] = order[j - 1];
+        order[j] = k;
+    }
+    unsigned mid = order[(runs - 1) / 2];
+    memcpy(h, &hs[mid], sizeof *h);
+    *ops = o[mid];
+    *sum = s[mid];
+    free(hs);
+    return 0;
+}

@@ -82,6 +82,18 @@ uint64_t run_serial_bounded(const run_map *c, uint64_t seed, const wl_trace *tr,
 double run_threads(const run_map *c, uint64_t seed, const wl_trace *tr, unsigned threads,
                    uint64_t duration_ms, uint64_t rate, hist *h, uint64_t *ops, uint64_t *sum);
 
+/* A latency cell's measurement: `runs` open-loop runs of run_threads in
+ * latency mode, of which the one whose p99 is the median (the lower one of
+ * an even count) is left in *h, its operations in *ops and checksum in *sum.
+ * One run's p99 is a few dozen operations (at 10,000 ops/s per thread for
+ * 0.5 s, the 50th-worst of 5,000), so one stall of the machine lasting a few
+ * milliseconds (the thread preempted by an unrelated process) decides it;
+ * the median decides by a stall only when most runs had one.  *h is
+ * overwritten.  0, or -1 out of memory or for runs outside [1, 100]. */
+int run_latency(const run_map *c, uint64_t seed, const wl_trace *tr, unsigned threads,
+                uint64_t duration_ms, uint64_t rate, unsigned runs, hist *h, uint64_t *ops,
+                uint64_t *sum);
+
 /* Prefills keys [0, n) of seed with wl_value0 values. */
 void run_prefill(const run_map *c, uint64_t seed, uint64_t n);
 

@@ -39,7 +39,7 @@ typedef struct opts {
     const char *maps, *mixes, *dists, *latency_mixes;
     uint64_t threads[16];
     int nthreads;
-    uint64_t keys, seed, dur_ms, reps, trace_len, rate, lat_ms, verify_ops;
+    uint64_t keys, seed, dur_ms, reps, trace_len, rate, lat_ms, lat_runs, verify_ops;
     bool throughput, latency;
 } opts;
 
@@ -156,9 +156,10 @@ static void run(const opts *o, const mixpeer_contestant *c) {
                     hist *h = malloc(sizeof *h);
                     if (!h)
                         exit(1);
-                    hist_init(h);
                     uint64_t ops, sum;
-                    run_threads(&r, o->seed, tr, th, o->lat_ms, o->rate, h, &ops, &sum);
+                    if (run_latency(&r, o->seed, tr, th, o->lat_ms, o->rate, (unsigned)o->lat_runs,
+                                    h, &ops, &sum) != 0)
+                        exit(1);
                     mix_result_cell(&res, "latency", c->name, ms[mi]->name, wl_dist_name(ds[di]),
                                     th, o->keys, o->seed);
                     mix_result_latency(&res, h, o->rate, th * (o->lat_ms * o->rate / 1000));
@@ -197,6 +198,7 @@ int mixpeer_main(int argc, char **argv, const mixpeer_contestant *cs, int n) {
               .trace_len = 1u << 20,
               .rate = 10000,
               .lat_ms = 1000,
+              .lat_runs = 1,
               .throughput = true};
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *a = argv[i], *v = argv[i + 1];
@@ -226,6 +228,8 @@ int mixpeer_main(int argc, char **argv, const mixpeer_contestant *cs, int n) {
             ok = u64_arg(v, &o.rate) && o.rate >= 1;
         else if (!strcmp(a, "--lat-ms"))
             ok = u64_arg(v, &o.lat_ms);
+        else if (!strcmp(a, "--lat-runs"))
+            ok = u64_arg(v, &o.lat_runs) && o.lat_runs >= 1 && o.lat_runs <= 100;
         else if (!strcmp(a, "--verify-ops"))
             ok = u64_arg(v, &o.verify_ops);
         else if (!strcmp(a, "--throughput"))

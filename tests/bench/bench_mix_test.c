@@ -339,11 +339,11 @@ TEST(memory_limit_runs_or_refuses) {
 TEST(pause_floor_records_the_schedule_or_refuses) {
     hist *h = malloc(sizeof *h);
     CHECK(h != NULL);
-    CHECK(mix_pause_floor(2, 10000, 20, 7, h) == 0);
+    CHECK(mix_pause_floor(2, 10000, 20, 3, 7, h) == 0);
     CHECK(h->count > 0 && h->count <= 400);
     CHECK(h->min <= h->max);
-    CHECK(mix_pause_floor(0, 10000, 20, 7, h) < 0);
-    CHECK(mix_pause_floor(MIX_MAX_THREADS + 1, 10000, 20, 7, h) < 0);
+    CHECK(mix_pause_floor(0, 10000, 20, 1, 7, h) < 0);
+    CHECK(mix_pause_floor(MIX_MAX_THREADS + 1, 10000, 20, 1, 7, h) < 0);
     free(h);
 }
 
