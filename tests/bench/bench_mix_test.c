@@ -335,7 +335,8 @@ TEST(memory_limit_runs_or_refuses) {
 /* The pause floor runs the open loop it describes: every scheduled
  * operation of every thread is recorded (a 20 ms run at 10,000 ops/s per
  * thread schedules 200 each; a thread that falls behind may record fewer,
- * never more), and it refuses what it cannot run.  No time is asserted. */
+ * never more); of several runs it keeps one (the median p99's), not their
+ * sum; and it refuses what it cannot run.  No time is asserted. */
 TEST(pause_floor_records_the_schedule_or_refuses) {
     hist *h = malloc(sizeof *h);
     CHECK(h != NULL);
@@ -344,6 +345,8 @@ TEST(pause_floor_records_the_schedule_or_refuses) {
     CHECK(h->min <= h->max);
     CHECK(mix_pause_floor(0, 10000, 20, 1, 7, h) < 0);
     CHECK(mix_pause_floor(MIX_MAX_THREADS + 1, 10000, 20, 1, 7, h) < 0);
+    CHECK(mix_pause_floor(1, 10000, 20, 0, 7, h) < 0);
+    CHECK(mix_pause_floor(1, 10000, 20, 101, 7, h) < 0);
     free(h);
 }
 
