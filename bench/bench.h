@@ -254,7 +254,15 @@ typedef struct bench_counter {
 
 void bench_counter_reset(bench_counter *c);
 void *bench_counter_alloc(bench_counter *c, size_t size); /* malloc + count */
-void bench_counter_free(bench_counter *c, void *p);       /* free + count */
+
+/* The huge-page advice the library gives a large bucket array it allocates
+ * with its default allocator (map.c's advise_huge: 4 MiB and up, the 2 MiB
+ * pages inside the block), for memory the benchmark hands out through an
+ * allocator hook of its own: without it, the hook that counts a map's bytes
+ * would also take its huge pages away, and the map measured would not be
+ * the one a program with the default allocator gets.  Advice only. */
+void bench_advise_huge(void *p, size_t bytes);
+void bench_counter_free(bench_counter *c, void *p); /* free + count */
 
 /* A gomap_allocator that allocates with malloc and counts into *c. */
 gomap_allocator bench_counting_allocator(bench_counter *c);

@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -620,6 +621,19 @@ void bench_counter_reset(bench_counter *c) {
     __atomic_store_n(&c->frees, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&c->live_bytes, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&c->peak_bytes, 0, __ATOMIC_RELAXED);
+}
+
+void bench_advise_huge(void *p, size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+    uintptr_t hi = ((uintptr_t)p + bytes) & ~(huge - 1);
+    if (p && bytes >= ((size_t)4 << 20) && hi > lo)
+        (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)bytes;
+#endif
 }
 
 void *bench_counter_alloc(bench_counter *c, size_t size) {

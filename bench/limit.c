@@ -63,12 +63,14 @@ int mix_memory_limit(uint64_t bytes, uint64_t nkeys, uint64_t seed, size_t trace
     if (threads == 0 || threads > MIX_MAX_THREADS || threads > RUN_MAX_THREADS || reps == 0 ||
         nkeys == 0 || nkeys > WL_MAX_KEYS || trace_len == 0 || bytes == 0)
         return -1;
-    /* Exactly the map's size in lines: neither friendlier to the caches and
-     * the TLB than the map, nor less friendly. */
+    /* Exactly the map's size in lines, with the map's huge-page advice:
+     * neither friendlier to the caches and the TLB than the map, nor less
+     * friendly. */
     uint64_t nlines = (bytes + 63) / 64;
     uint64_t *lines = aligned_alloc(64, nlines * 64);
     if (!lines)
         return -1;
+    bench_advise_huge(lines, nlines * 64);
     uint64_t s = 0x2545f4914f6cdd1dull;
     for (uint64_t i = 0; i < nlines; i++) {
         memset(&lines[i * 8], 0, 64);

@@ -49,9 +49,11 @@ static atomic_bool gate_on;
 
 static void *gate_alloc(size_t size, void *ctx) {
     (void)ctx;
-    if (atomic_load_explicit(&gate_on, memory_order_relaxed))
-        return bench_counter_alloc(&gate_counter, size);
-    return malloc(size);
+    void *p = atomic_load_explicit(&gate_on, memory_order_relaxed)
+                  ? bench_counter_alloc(&gate_counter, size)
+                  : malloc(size);
+    bench_advise_huge(p, size);
+    return p;
 }
 
 static void gate_free(void *ptr, size_t size, void *ctx) {
