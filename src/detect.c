@@ -549,10 +549,10 @@ static bool live_thread(int tid) {
     return access(path, F_OK) == 0;
 }
 
-/* ---- a delete's stack token, back to its thread ------------------------- */
+/* ---- a write's stack token, back to its thread -------------------------- */
 
-/* Where the low 32 bits of a stack pointer (a default-mode map's delete
- * stores them in its writing word, see write_claim_sp in map.c) lie: each
+/* Where the low 32 bits of a stack pointer (a default-mode map's insert or
+ * delete stores them in its writing word, see write_claim_sp in map.c) lie: each
  * readable and writable mapping of the process holding an address with
  * those low bits, and whose stack that is.  Report time only; everything
  * is read through /proc/self, never by dereferencing a guessed address, so
@@ -675,20 +675,36 @@ static int sp_owners(uint32_t token, sp_owner *out, int room) {
 }
 #endif
 
-int gomap__token_tid(uint32_t token, bool *in_memory) {
-    *in_memory = false;
+/* The stacks a value that may be a writer's stack token stands for (the
+ * report and the probe ask): sp_owners, with those the report can name
+ * (a kind other than SP_OTHER) moved to the front, in their order, and
+ * counted in *named.  Returns how many there are, 0 for a value that is
+ * no stack pointer (one at a call is 8-byte aligned).  The caller holds
+ * report_lock (find_tcb_above's buffer). */
+enum { SP_ROOM = 4 };
+static int token_owners(uint32_t token, sp_owner out[SP_ROOM], int *named) {
+    *named = 0;
     if (token % 8 != 0)
-        return 0; /* a stack pointer at a call is 8-byte aligned */
-    enum { ROOM = 4 };
-    sp_owner owners[ROOM];
-    pthread_mutex_lock(&report_lock); /* find_tcb_above's buffer */
-    int n = sp_owners(token, owners, ROOM);
-    pthread_mutex_unlock(&report_lock);
-    *in_memory = n > 0;
-    int tid = 0;
+        return 0;
+    int n = sp_owners(token, out, SP_ROOM);
     for (int i = 0; i < n; i++) {
-        if (owners[i].kind == SP_OTHER)
+        if (out[i].kind == SP_OTHER)
             continue;
+        sp_owner o = out[i];
+        memmove(&out[*named + 1], &out[*named], (size_t)(i - *named) * sizeof o);
+        out[(*named)++] = o;
+    }
+    return n;
+}
+
+int gomap__token_tid(uint32_t token, bool *in_memory) {
+    sp_owner owners[SP_ROOM];
+    int named;
+    pthread_mutex_lock(&report_lock);
+    *in_memory = token_owners(token, owners, &named) > 0;
+    pthread_mutex_unlock(&report_lock);
+    int tid = 0;
+    for (int i = 0; i < named; i++) {
         if (owners[i].tid == 0 || (tid != 0 && tid != owners[i].tid))
             return 0; /* a stack whose thread is unknown, or two threads' */
         tid = owners[i].tid;
@@ -722,7 +738,7 @@ static void print_sp_owner(uint32_t token, const sp_owner *o, int me) {
         snprintf(buf, sizeof buf,
                  "\nwriter: unknown thread.  The map's writing flag holds 0x%08x, which is no "
                  "thread of this process; as the low 32 bits of the stack pointer of the "
-                 "delete that held it, it stands for %#lx, which "
+                 "insert or delete that held it, it stands for %#lx, which "
                  "lies in %#lx-%#lx %s, no thread's stack the report can name (a "
                  "signal handler's alternate stack, a coroutine's stack, or a stack without "
                  "glibc's thread descriptor at its top), or the map was freed and its memory "
@@ -739,13 +755,13 @@ static void print_sp_owner(uint32_t token, const sp_owner *o, int me) {
     if (o->tid) {
         snprintf(buf, sizeof buf,
                  "\nthread %d (held the map's writing flag: the low 32 bits of its stack "
-                 "pointer in a delete, %#lx in %s",
+                 "pointer in an insert or delete, %#lx in %s",
                  o->tid, (unsigned long)o->addr, where);
     } else {
         snprintf(buf, sizeof buf,
                  "\nwriter: a thread no longer running, or whose id is unknown (the map's "
-                 "writing flag holds the low 32 bits of its stack pointer in a delete, %#lx "
-                 "in %s",
+                 "writing flag holds the low 32 bits of its stack pointer in an insert or "
+                 "delete, %#lx in %s",
                  (unsigned long)o->addr, where);
     }
     say(buf);
@@ -772,8 +788,8 @@ static void print_other_party(int writer, int me, bool writer_live) {
             "its own report, if it saw this write, names this thread)\n");
         return;
     }
-    /* A default-mode map's delete stores the low 32 bits of its stack
-     * pointer (8-byte aligned), every other write its thread id: the value
+    /* A default-mode map's insert or delete stores the low 32 bits of its
+     * stack pointer (8-byte aligned), every other write its thread id: the value
      * is looked up as both, and every match is printed (a small value can
      * be both; two threads whose stacks lie 4 GiB apart share low bits). */
     bool is_tid = writer == me || writer_live;
@@ -783,21 +799,17 @@ static void print_other_party(int writer, int me, bool writer_live) {
         say(buf);
         print_writer_stack(writer);
     }
-    enum { ROOM = 4 };
-    sp_owner owners[ROOM];
-    int n = writer == me || writer % 8 != 0 ? 0 : sp_owners((uint32_t)writer, owners, ROOM);
+    sp_owner owners[SP_ROOM];
     int named = 0;
-    for (int i = 0; i < n; i++)
-        named += owners[i].kind != SP_OTHER;
+    int n = writer == me ? 0 : token_owners((uint32_t)writer, owners, &named);
     if (named > 0) {
         if (is_tid)
-            say("\nor, if the flag held a delete's stack token:");
+            say("\nor, if the flag held an insert's or delete's stack token:");
         if (named > 1)
             say("\n(the stacks of these threads share the low 32 bits of the flag's address: "
                 "one of them held it)");
-        for (int i = 0; i < n; i++)
-            if (owners[i].kind != SP_OTHER)
-                print_sp_owner((uint32_t)writer, &owners[i], me);
+        for (int i = 0; i < named; i++)
+            print_sp_owner((uint32_t)writer, &owners[i], me);
         return;
     }
     if (is_tid)
@@ -822,7 +834,7 @@ void gomap__conflict(const gomap *m, gomap_conflict_type type, int writer_tid, b
      * prints is a thread that existed. */
     bool writer_live = writer_tid == 0 || writer_tid == GOMAP__READERS || writer_tid == me ||
                        live_thread(writer_tid);
-    /* The probe's writer is a thread id: a delete's stack token is turned
+    /* The probe's writer is a thread id: a write's stack token is turned
      * into the thread it stands for, only while someone traces. */
     int probe_writer = writer_tid;
     if (GOMAP_PROBE_ENABLED(conflict) && !writer_live && writer_tid != GOMAP__FREED_WRITER) {
