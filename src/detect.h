@@ -67,17 +67,18 @@ static inline int gomap__tid_fs(void) {
     return t;
 }
 #endif
-/* The writer token a delete's fast path stores in the writing word: the low
- * 32 bits of its stack pointer (GOMAP__SP_TOKEN; see write_claim_sp in
- * map.c for why it needs no load and why it is fixed within the delete).
+/* The writer token the fast paths of an insert and a delete store in the
+ * writing word: the low 32 bits of the stack pointer (GOMAP__SP_TOKEN; see
+ * write_claim_sp in map.c for why it needs no load and why it is fixed
+ * within the write).
  * A report maps it back to a thread (gomap__conflict).  x86-64 with glibc,
  * whose thread descriptor lies at the top of a thread's stack, and not
  * under ThreadSanitizer, which must see the word's accesses as C atomics:
- * elsewhere the delete stores the thread id, as every other write does. */
+ * elsewhere they store the thread id, as every other write does. */
 #if defined(GOMAP__TID_FS) && !defined(GOMAP__TSAN)
 #define GOMAP__SP_TOKEN 1
 #endif
-/* The thread whose stack holds a delete's stack token (see gomap__conflict):
+/* The thread whose stack holds a write's stack token (see gomap__conflict):
  * its kernel id, or 0 when no live thread's stack holds it or when more
  * than one does (stacks 4 GiB apart share their low 32 bits).  *in_memory
  * says whether the token stands for an address in writable anonymous
@@ -107,8 +108,8 @@ static inline int gomap__tid(void) {
  *                           without user functions or debug options)
  *   tid                     thread `tid` is writing (bits 0..28: a Linux
  *                           thread id is below 2^22)
- *   token                   (a default-mode map, GOMAP__SP_TOKEN only) a
- *                           delete is running: the low 32 bits of its
+ *   token                   (a default-mode map, GOMAP__SP_TOKEN only) an
+ *                           insert or a delete is running: the low 32 bits of its
  *                           stack pointer, any of the 32 bits set (see
  *                           write_claim_sp in map.c)
  *   GOMAP__SLOW [| tid]     a map whose calls take their slow path even
@@ -140,7 +141,7 @@ static inline int gomap__tid(void) {
 
 /* Reports a conflict of `type` on map m found by the calling thread, the
  * writing flag being held by writer_tid: the word without the map's mode
- * bits, a thread id or a delete's stack token (0: unknown;
+ * bits, a thread id or a write's stack token (0: unknown;
  * GOMAP__READERS: the caller is a writer that found readers inside;
  * GOMAP__FREED_WRITER: the map was freed).  The report names the thread
  * behind a token from the stack the token lies in.  Aborts, prints and returns, or only counts, per

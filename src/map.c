@@ -148,7 +148,7 @@ typedef struct key_ops {
     int (*set)(gomap *m, const void *key, uint64_t hash, bool have_hash, const void *value,
                void **value_out, bool *inserted_out);
     bool (*del)(gomap *m, const void *key, uint64_t hash, bool have_hash);
-    /* The locked writes (set_impl's `checked` false), hash given. */
+    /* The locked writes (set_impl's SET_LOCKED), hash given. */
     int (*set_locked)(gomap *m, const void *key, uint64_t hash, const void *value, void **value_out,
                       bool *inserted_out);
     bool (*del_locked)(gomap *m, const void *key, uint64_t hash);
@@ -1081,6 +1081,19 @@ ALWAYS_INLINE void copy_slot(void *dst, const void *src, size_t ss) {
  * from the writer's own callback). */
 enum read_entry { READ_PLAIN, READ_ANNOUNCED, READ_SKIP };
 
+/* What a write's mid check (write_check_mid) expects in the word, an
+ * int64_t `own`: OWN_NONE, no check (a locked write, which leaves the word
+ * alone); OWN_ID, the writer's id (a claim of write_begin or
+ * write_begin_slow, with or without mode bits); otherwise, 0 to 2^32 - 1,
+ * the stack token of a write_claim_sp.  The check runs in a callee of the
+ * claiming frame, whose stack pointer is not the claim's: write_own turns
+ * the way a write claimed the word (CLAIM_*) into `own`, in the claiming
+ * frame itself (an insert's set_impl, into which assign_impl is inlined),
+ * at the call that may reach the check. */
+#define OWN_NONE ((int64_t)-1)
+#define OWN_ID   ((int64_t)-2)
+enum { CLAIM_NONE, CLAIM_ID, CLAIM_SP };
+
 #ifndef GOMAP_NO_DETECT
 static inline int writer_of(const gomap *m) {
     return atomic_load_explicit(&m->writing, memory_order_relaxed);
@@ -1101,7 +1114,8 @@ static inline bool writing_now(const gomap *m) {
 
 /* The writer a word w other than the idle one names, for a report: w
  * without the map's mode bits — a thread id, or in a default-mode map also
- * a delete's stack token (write_claim_sp), which uses all 32 bits and so
+ * an insert's or delete's stack token (write_claim_sp), which uses all 32
+ * bits and so
  * is passed whole (the idle word is 0 there). */
 static inline int holder_of(const gomap *m, int w) {
     return w == GOMAP__FREED_WRITER ? w : w & ~idle_word(m);
@@ -1242,7 +1256,7 @@ NOINLINE int write_begin_slow(gomap *m) {
     if (m->wslow & WSLOW_SERIAL)
         return write_begin_serial(m);
     int w = writer_of(m);
-    /* Any value but the idle one is a writer: a delete's stack token may
+    /* Any value but the idle one is a writer: a write's stack token may
      * have no bit of GOMAP__TID_MASK set. */
     if (w != idle_word(m))
         gomap__conflict(m, GOMAP_CONFLICT_WRITES, holder_of(m, w), false);
@@ -1330,43 +1344,48 @@ static inline int write_begin(gomap *m) {
 }
 
 #ifndef GOMAP__SP_TOKEN
-/* write_claim's token again, for a delete's write_end where it has no stack
- * token (write_end_sp): read anew rather than kept in a register across
- * the delete, which has none to spare. */
+/* write_claim's token again, for the write_end of an insert or delete
+ * where it has no stack token (write_end_sp): read anew rather than kept
+ * in a register across the write, which has none to spare. */
 static inline int write_claimed_token(void) {
     return gomap__tid();
 }
 #endif
 
 /*
- * The delete's writer token: the low 32 bits of its stack pointer.
+ * The writer token of an insert and a delete: the low 32 bits of the
+ * stack pointer.
  *
  * write_claim stores the thread id, which costs a load (gomap__tid_fs) at
- * the claim and another at the end check, where keeping it in a register
- * across the delete makes the delete spill one: two of the protocol's five
- * instructions on a delete.  The stack pointer is a register every thread
+ * the claim and another at the end check, or a register kept across the
+ * write (a delete would spill one): of the protocol's six instructions on
+ * an insert, five on a delete.  The stack pointer is a register every thread
  * has, and at any moment no two threads have the same one (their stacks
  * are disjoint), so it can be stored and checked directly:
  * `mov %esp, word` at the claim, `xor %esp, word` and its branch at the end
  * — three instructions.  That needs the stack pointer to be the same at
- * both, which holds because both are in one function (del_impl is always
- * inlined into its caller) and between its prologue and epilogue the
- * compiler keeps %rsp fixed: the delete has no alloca, no variable-length
- * array and no call with arguments on the stack.  The compiler knows both
+ * both, which holds because both are in one function (del_impl and
+ * set_impl are always inlined into their callers) and between its prologue
+ * and epilogue the compiler keeps %rsp fixed: neither write has an alloca
+ * or a variable-length array, and none makes a call with arguments on the
+ * stack between the two (the insert's call of its slow path, which passes
+ * one, is made instead of the claim).  The compiler knows both
  * statements read %rsp (gomap__sp, a global register variable, is their
  * operand, rather than "%esp" in the asm's text that it could not see), so
  * it places the frame's setup before the claim (also when it shrink-wraps
  * the prologue onto the paths that need it) and its teardown after the
  * check.  Should some compiler still move %rsp in between, the end check
  * fails and write_end_slow sees a token of the same frame
- * (sp_token_same_frame): no false report, only a slow delete.
+ * (sp_token_same_frame): no false report, only a slow write.  An insert's
+ * growth checks the word again in a callee (write_check_mid), with the
+ * token taken in the claiming frame (write_own).
  *
  * What the token guarantees, beside Go's flag bit:
- *   - nonzero while a delete runs (unless the stack pointer's low 32 bits
- *     are 0: one 16-byte slot in 4 GiB of address space; that delete then
+ *   - nonzero while the write runs (unless the stack pointer's low 32 bits
+ *     are 0: one 16-byte slot in 4 GiB of address space; that write then
  *     goes unseen, as a missed detection, never a false one);
  *   - the entry checks of every other call (a read, a write, an iterator
- *     step) test the word against 0, so they catch a delete in progress
+ *     step) test the word against 0, so they catch a write in progress
  *     whatever its token is, exactly as with the id;
  *   - the end check leaves 0 exactly when the word is the token.  Two
  *     threads whose stack pointers agree in their low 32 bits (their stacks
@@ -1375,15 +1394,16 @@ static inline int write_claimed_token(void) {
  *     check exists for), the first to end clears the word as if it were
  *     its own and the second then finds 0, which is a conflict: detected
  *     one end check later, as Go's flag (toggled twice) is.  It never turns
- *     a correct program's delete into a report: a delete that no other
+ *     a correct program's write into a report: a write that no other
  *     call overlapped finds its own token.
  * The report maps a token back to a thread from the stack it lies in
  * (gomap__conflict in detect.c): a glibc thread's descriptor, with its
  * kernel id, sits at the top of its stack, and the main thread's stack is
  * the process's [stack].  A token in a stack of neither kind (a signal
  * handler's alternate stack, a coroutine's) is reported as such with the
- * writer unknown.  Only a default-mode map's fast path uses it: every other
- * write, and every map with mode bits (survive modes, writerstack=1, user
+ * writer unknown.  Only the fast paths of a default-mode map's insert and
+ * delete use it: every other write (and an insert or delete that found
+ * the word set, on its slow path), and every map with mode bits (survive modes, writerstack=1, user
  * functions), keeps the thread id, so the survive modes' word-as-lock
  * protocol is untouched.  Relaxed, as the id's store and check.
  */
@@ -1414,7 +1434,7 @@ static inline bool sp_token_same_frame(int w, int token) {
 NOINLINE void write_end_slow(gomap *m, int token, int w) {
     if (token == GOMAP__SERIAL && (m->wslow & WSLOW_SERIAL)) {
         /* A nested write (see write_begin_serial): the outer write holds
-         * the word, w.  (A delete's stack token may have this value too,
+         * the word, w.  (A write's stack token may have this value too,
          * in a default-mode map.) */
         atomic_store_explicit(&m->writing, w, memory_order_relaxed);
         return;
@@ -1422,7 +1442,7 @@ NOINLINE void write_end_slow(gomap *m, int token, int w) {
     int idle = idle_word(m);
     int me = token ? token : gomap__tid();
     /* Its own claim at another stack pointer happens only if the compiler
-     * moved %rsp between a delete's claim and its end check (see
+     * moved %rsp between a write's claim and its end check (see
      * write_claim_sp): the asserting builds check that it does not. */
     bool own = sp_token_same_frame(w, token);
     GOMAP_ASSERT(!own);
@@ -1444,9 +1464,30 @@ NOINLINE void write_mid_slow(const gomap *m, int w) {
     gomap__conflict(m, GOMAP_CONFLICT_WRITES, holder_of(m, w), false);
 }
 
-static inline void write_check_mid(const gomap *m) {
+/* See OWN_NONE. */
+static inline int64_t write_own(int claim) {
+#ifdef GOMAP__SP_TOKEN
+    if (claim == CLAIM_SP)
+        return (int64_t)(uint32_t)gomap__sp;
+#endif
+    return claim == CLAIM_NONE ? OWN_NONE : OWN_ID;
+}
+
+static inline void write_check_mid(const gomap *m, int64_t own) {
+    if (own == OWN_NONE)
+        return;
     int w = writer_of(m);
-    if (unlikely((w & GOMAP__TID_MASK) != gomap__tid()))
+    bool ok;
+    if (own == OWN_ID) {
+        ok = (w & GOMAP__TID_MASK) == gomap__tid();
+    } else {
+        /* As at the end (write_end_slow), a token of the same frame would
+         * mean the compiler moved %rsp after the claim: never a report. */
+        bool frame = sp_token_same_frame(w, (int)(uint32_t)own);
+        GOMAP_ASSERT(w == (int)(uint32_t)own || !frame);
+        ok = w == (int)(uint32_t)own || frame;
+    }
+    if (unlikely(!ok))
         write_mid_slow(m, w);
 }
 
@@ -1494,7 +1535,8 @@ static inline void write_end_sp(gomap *m) {
 #define write_end(m, me)      ((void)(me))
 #define write_claim_sp(m)     ((void)(m))
 #define write_end_sp(m)       ((void)(m))
-#define write_check_mid(m)    ((void)(m))
+#define write_check_mid(m, o) ((void)(m), (void)(o))
+#define write_own(claim)      ((void)(claim), OWN_NONE)
 #endif
 
 /* ---- lookup ---------------------------------------------------------------- */
@@ -1936,18 +1978,16 @@ static void drop_iterator_memory(gomap *m) {
 }
 
 /* Go's hashGrow: allocates the new array and makes the current one old.
- * Evacuation happens later, in growWork.  ENOMEM: nothing changed.
- * `checked`: the write set the writing word (not a locked write, see
- * set_impl), so it is checked again here. */
-static int hash_grow(gomap *m, bool checked) {
+ * Evacuation happens later, in growWork.  ENOMEM: nothing changed.  `own`:
+ * whose claim the word must hold, checked again here (write_check_mid). */
+static int hash_grow(gomap *m, int64_t own) {
     GOMAP_ASSERT(!growing(m));
     unsigned bigger = over_load_factor(m->count + 1, m->B) ? 1 : 0;
     unsigned newB = m->B + bigger;
     barray *a = new_array(m, newB);
     if (!a)
         return ENOMEM;
-    if (checked)
-        write_check_mid(m);
+    write_check_mid(m, own);
     GOMAP_PROBE5(grow_start, (void *)m, (unsigned)m->B, newB, !bigger, m->count);
     drop_iterator_memory(m);
     if (!iterations_live(m))
@@ -2377,26 +2417,25 @@ static void maybe_shrink(gomap *m) {
 
 /* ---- insert ----------------------------------------------------------------- */
 
-/* Allocates the first bucket array of a map: at creation (with a hint), or
- * in its first insert (in_write: under the writing flag, checked again
- * before the array is installed). */
-static int first_array(gomap *m, bool in_write) {
+/* Allocates the first bucket array of a map: at creation (with a hint,
+ * own OWN_NONE), or in its first insert (under the writing flag: `own`,
+ * checked again before the array is installed, see write_check_mid). */
+static int first_array(gomap *m, int64_t own) {
     barray *a = new_array(m, m->B);
     if (!a)
         return ENOMEM;
-    if (in_write)
-        write_check_mid(m);
+    write_check_mid(m, own);
     install_array(m, a);
     return 0;
 }
 
 /* Go's mapassign: finds the key or inserts it.  Returns 0 with *slot_out the
  * key's slot and *inserted whether it is new (its value then uninitialised),
- * or ENOMEM with the map unchanged.  Runs under the writing flag, or (checked
- * false) under the owner's lock (set_impl). */
+ * or ENOMEM with the map unchanged.  Runs under the writing flag, claimed
+ * as `claim` says, or (CLAIM_NONE) under the owner's lock (set_impl). */
 ALWAYS_INLINE int assign_impl(gomap *m, const void *key, uint64_t hash, char **slot_out,
-                              bool *inserted, int kind, bool checked) {
-    if (unlikely(m->arr == NULL) && first_array(m, checked))
+                              bool *inserted, int kind, int claim) {
+    if (unlikely(m->arr == NULL) && first_array(m, write_own(claim)))
         return ENOMEM;
     uint8_t t = tophash(hash);
     size_t ss = m->slot_size;
@@ -2433,7 +2472,7 @@ again:;
     /* Not found.  Grow first if this insert would overload the map, then
      * start over: the key's bucket changes. */
     if (unlikely(!growing(m) && (m->count >= m->grow_count || m->noverflow >= m->grow_noverflow))) {
-        if (hash_grow(m, checked))
+        if (hash_grow(m, write_own(claim)))
             return ENOMEM;
         goto again;
     }
@@ -2565,16 +2604,33 @@ ALWAYS_INLINE bool delete_impl(gomap *m, const void *key, uint64_t hash, int kin
 
 /* ---- dispatch: one instance of each hot path per key kind ------------------ */
 
-/* `checked` false: a locked write (gomap__upsert_locked and the other
- * *_locked entry points of map_internal.h), which leaves the writing word
- * alone.  Its caller's lock already serializes every write and every locked
- * read of the map, so no misuse is left to detect, and the word's line is
- * the header's first, which every lookup reads: not storing to it twice per
- * write keeps that line shared between the cores.  A constant in each
- * instance, so the checked writes pay nothing for it. */
+/* How set_impl treats the writing word, a constant in each instance:
+ *   SET_LOCKED: a locked write (gomap__upsert_locked and the other
+ *     *_locked entry points of map_internal.h), which leaves the word
+ *     alone.  Its caller's lock already serializes every write and every
+ *     locked read of the map, so no misuse is left to detect, and the
+ *     word's line is the header's first, which every lookup reads: not
+ *     storing to it twice per write keeps that line shared between the
+ *     cores.
+ *   SET_CHECKED: the write protocol's fast path with the stack token
+ *     (write_claim_sp, as a delete's); when the entry check fails it goes
+ *     to SET_SLOW, the kind's out-of-line insert, so that the fast path's
+ *     end knows its claim without keeping anything for it.
+ *   SET_SLOW: begins with write_begin_slow and keeps the thread id (a map
+ *     with mode bits, or a conflict). */
+enum { SET_LOCKED, SET_CHECKED, SET_SLOW };
+
+#define DECLARE_SET_SLOW(name, k)                                                                  \
+    NOINLINE int set_slow_##name(gomap *m, const void *key, uint64_t hash, bool have_hash,         \
+                                 const void *value, void **value_out, bool *inserted_out);
+KEY_KINDS(DECLARE_SET_SLOW)
+#define SET_SLOW_ENTRY(name, k) [k] = set_slow_##name,
+static int (*const set_slow_fns[NKEY_KINDS])(gomap *, const void *, uint64_t, bool, const void *,
+                                             void **, bool *) = {KEY_KINDS(SET_SLOW_ENTRY)};
+
 ALWAYS_INLINE int set_impl(gomap *m, const void *key, uint64_t hash, bool have_hash,
                            const void *value, void **value_out, bool *inserted_out, int kind,
-                           bool checked) {
+                           int mode) {
     if (unlikely(m == NULL))
         gomap__fatal("assignment to entry in nil map");
     if (absurd_key(m, key, kind)) {
@@ -2582,13 +2638,20 @@ ALWAYS_INLINE int set_impl(gomap *m, const void *key, uint64_t hash, bool have_h
             *value_out = NULL;
         return EINVAL;
     }
-    int wtok = checked ? write_begin(m) : 0;
+    if (mode == SET_CHECKED && unlikely(write_busy(m)))
+        return set_slow_fns[kind](m, key, hash, have_hash, value, value_out, inserted_out);
+    int wtok = mode == SET_SLOW ? write_begin_slow(m) : 0;
+    if (mode == SET_CHECKED)
+        write_claim_sp(m);
     GOMAP_PROBE2(op, (void *)m, 1);
     if (!have_hash)
         hash = hash_key(m, key, kind);
     char *slot;
     bool inserted;
-    int r = assign_impl(m, key, hash, &slot, &inserted, kind, checked);
+    int r = assign_impl(m, key, hash, &slot, &inserted, kind,
+                        mode == SET_LOCKED    ? CLAIM_NONE
+                        : mode == SET_CHECKED ? CLAIM_SP
+                                              : CLAIM_ID);
     if (likely(r == 0)) {
         if (value_out) {
             if (inserted)
@@ -2602,13 +2665,15 @@ ALWAYS_INLINE int set_impl(gomap *m, const void *key, uint64_t hash, bool have_h
     } else if (value_out) {
         *value_out = NULL;
     }
-    if (checked)
+    if (mode == SET_CHECKED)
+        write_end_sp(m);
+    else if (mode == SET_SLOW)
         write_end(m, wtok);
     return r;
 }
 
 /* How del_impl treats the writing word: DEL_LOCKED leaves it alone (see
- * set_impl's `checked`); DEL_CHECKED runs the write protocol, and when the
+ * SET_LOCKED); DEL_CHECKED runs the write protocol, and when the
  * entry check fails goes to DEL_SLOW, the kind's out-of-line delete that
  * begins with write_begin_slow; DEL_IDLE runs it without the entry check,
  * which its caller has made (gomap_delete, see head_idle_view). */
@@ -2671,7 +2736,11 @@ ALWAYS_INLINE bool del_impl(gomap *m, const void *key, uint64_t hash, bool have_
     }                                                                                              \
     NOINLINE int set_##name(gomap *m, const void *key, uint64_t hash, bool have_hash,              \
                             const void *value, void **value_out, bool *inserted_out) {             \
-        return set_impl(m, key, hash, have_hash, value, value_out, inserted_out, k, true);         \
+        return set_impl(m, key, hash, have_hash, value, value_out, inserted_out, k, SET_CHECKED);  \
+    }                                                                                              \
+    NOINLINE int set_slow_##name(gomap *m, const void *key, uint64_t hash, bool have_hash,         \
+                                 const void *value, void **value_out, bool *inserted_out) {        \
+        return set_impl(m, key, hash, have_hash, value, value_out, inserted_out, k, SET_SLOW);     \
     }                                                                                              \
     NOINLINE bool del_##name(gomap *m, const void *key, uint64_t hash, bool have_hash) {           \
         return del_impl(m, key, hash, have_hash, k, DEL_CHECKED);                                  \
@@ -2681,7 +2750,7 @@ ALWAYS_INLINE bool del_impl(gomap *m, const void *key, uint64_t hash, bool have_
     }                                                                                              \
     NOINLINE int set_locked_##name(gomap *m, const void *key, uint64_t hash, const void *value,    \
                                    void **value_out, bool *inserted_out) {                         \
-        return set_impl(m, key, hash, true, value, value_out, inserted_out, k, false);             \
+        return set_impl(m, key, hash, true, value, value_out, inserted_out, k, SET_LOCKED);        \
     }                                                                                              \
     NOINLINE bool del_locked_##name(gomap *m, const void *key, uint64_t hash) {                    \
         return del_impl(m, key, hash, true, k, DEL_LOCKED);                                        \
@@ -2775,7 +2844,7 @@ GOMAP_API int gomap_set(gomap *m, const void *key, const void *value) {
     /* u64 keys skip the dispatch, and this copy of the insert path is
      * compiled without the upsert's outputs. */
     if (likely(m->kind == K_U64))
-        return set_impl(m, key, 0, false, value, NULL, NULL, K_U64, true);
+        return set_impl(m, key, 0, false, value, NULL, NULL, K_U64, SET_CHECKED);
     DISPATCH(m, set, m, key, 0, false, value, NULL, NULL);
 }
 
@@ -2857,7 +2926,7 @@ int gomap__upsert_locked(gomap *m, const void *key, uint64_t hash, void **value_
     /* u64 keys, the commonest kind, without the dispatch's call (the
      * family's every write comes here). */
     int r = likely(m->kind == K_U64)
-                ? set_impl(m, key, hash, true, NULL, &vs, &ins, K_U64, false)
+                ? set_impl(m, key, hash, true, NULL, &vs, &ins, K_U64, SET_LOCKED)
                 : key_ops_table[m->kind].set_locked(m, key, hash, NULL, &vs, &ins);
     if (value_slot)
         *value_slot = vs;
@@ -3092,7 +3161,7 @@ static int new_map(gomap **out, const gomap_config *cfg, uint64_t seed) {
     set_B(m, B);
     install_array(m, NULL);
     if (B > 0 || cfg->hint > 0) {
-        if (first_array(m, false)) {
+        if (first_array(m, OWN_NONE)) {
             free_header(m);
             return ENOMEM;
         }

@@ -525,15 +525,16 @@ TEST(fast_path_names_the_writer) {
 }
 
 /*
- * A default-mode map's delete holds the writing word with the low 32 bits
- * of its stack pointer, not its thread id (write_claim_sp in map.c); the
- * report maps them back to the thread whose stack holds them.  The delete
- * is held in the middle by its allocator: auto-shrink is on, and the
- * delete that shrinks the map allocates the smaller array.  The writer
- * runs on a thread's stack, on the main thread's, on a stack given with
- * pthread_attr_setstack next to another one exactly 4 GiB away (their
- * addresses share their low 32 bits), and in a signal handler on an
- * alternate stack (no thread's stack the report can name).
+ * A default-mode map's insert and delete hold the writing word with the
+ * low 32 bits of their stack pointer, not the thread id (write_claim_sp in
+ * map.c); the report maps them back to the thread whose stack holds them.
+ * The write is held in the middle by its allocator: the insert that grows
+ * the map allocates the bigger array, and (auto-shrink on) the delete that
+ * shrinks it the smaller one.  The writer runs on a thread's stack, on the
+ * main thread's, on a stack given with pthread_attr_setstack next to
+ * another one exactly 4 GiB away (their addresses share their low 32
+ * bits), and in a signal handler on an alternate stack (no thread's stack
+ * the report can name).
  */
 enum dw_where { DW_THREAD, DW_MAIN, DW_SETSTACK_PAIR, DW_ALTSTACK, DW_CASES };
 static const char *const dw_names[] = {"thread", "main", "setstack pair", "altstack"};
@@ -541,6 +542,7 @@ static const char *const dw_names[] = {"thread", "main", "setstack pair", "altst
 static atomic_int dw_armed, dw_in_alloc;
 static gomap *dw_map;
 static pthread_t dw_writer_self, dw_main_self;
+static bool dw_insert; /* the writer inserts; else it deletes */
 
 static void *dw_alloc(size_t size, void *ctx) {
     (void)ctx;
@@ -551,28 +553,33 @@ static void *dw_alloc(size_t size, void *ctx) {
     return malloc(size);
 }
 
-/* Deletes until a delete shrinks the map, which blocks in dw_alloc. */
-NOINLINE static void dw_delete_until_shrink(void) {
+/* Inserts until an insert grows the map, or deletes until a delete
+ * shrinks it: the allocation blocks in dw_alloc. */
+NOINLINE static void dw_write_until_resize(void) {
     volatile uint64_t on_my_stack = 0;
     shared->writer_token = (uint32_t)(uintptr_t)&on_my_stack;
     shared->writer_tid = (long)syscall(SYS_gettid);
     dw_writer_self = pthread_self();
     shared->writer_self = (uintptr_t)dw_writer_self;
     atomic_store(&dw_armed, 1);
-    for (uint64_t k = 0; k < 4096; k++)
-        (void)gomap_delete(dw_map, &k);
+    for (uint64_t k = 0; k < 4096; k++) {
+        if (dw_insert)
+            (void)gomap_set(dw_map, &k, &k);
+        else
+            (void)gomap_delete(dw_map, &k);
+    }
     KEEP_FRAME();
 }
 
 static void *dw_thread(void *arg) {
     (void)arg;
-    dw_delete_until_shrink();
+    dw_write_until_resize();
     return NULL;
 }
 
 static void dw_on_signal(int sig) {
     (void)sig;
-    dw_delete_until_shrink();
+    dw_write_until_resize();
 }
 
 static void *dw_altstack_thread(void *arg) {
@@ -595,7 +602,7 @@ static void *dw_idle_thread(void *arg) {
     return NULL;
 }
 
-/* The conflicting call, once the writer is inside its delete: a set, or
+/* The conflicting call, once the writer is inside its write: a set, or
  * (the writer on the main thread) a lookup. */
 static void *dw_detector(void *arg) {
     (void)arg;
@@ -640,24 +647,26 @@ static void dw_setstack_pair(void) {
     }
 }
 
+/* arg: the writer's place (dw_where) + DW_CASES if it inserts. */
 static void dw_child(void *arg) {
-    enum dw_where where = (enum dw_where)(intptr_t)arg;
+    enum dw_where where = (enum dw_where)((intptr_t)arg % DW_CASES);
+    dw_insert = (intptr_t)arg >= DW_CASES;
     gomap_config cfg = tu_config(GOMAP_KEY_U64, 8);
     static const gomap_allocator al = {dw_alloc, fp_free, NULL};
     cfg.allocator = &al;
     if (gomap_new(&dw_map, &cfg) != 0)
         _exit(3);
-    for (uint64_t k = 0; k < 4096; k++)
+    for (uint64_t k = 0; !dw_insert && k < 4096; k++)
         if (gomap_set(dw_map, &k, &k) != 0)
             _exit(3);
-    gomap_auto_shrink(dw_map, true);
+    gomap_auto_shrink(dw_map, !dw_insert);
     dw_main_self = pthread_self();
     pthread_t t;
     if (where == DW_MAIN) {
         /* The detector is the other thread; this one deletes. */
         if (pthread_create(&t, NULL, dw_detector, NULL) != 0)
             _exit(3);
-        dw_delete_until_shrink();
+        dw_write_until_resize();
         _exit(4); /* no shrink happened */
     }
     if (where == DW_THREAD && pthread_create(&t, NULL, dw_thread, NULL) != 0)
@@ -678,12 +687,14 @@ static bool has_hex(const char *text, uintptr_t v) {
 }
 #endif
 
-TEST(delete_conflict_names_the_writer_by_its_stack) {
+TEST(write_conflict_names_the_writer_by_its_stack) {
     NEEDS_DETECTION();
     REQUIRE(setup_shared());
-    for (int where = 0; where < DW_CASES; where++) {
+    for (int c = 0; c < 2 * DW_CASES; c++) {
+        int where = c % DW_CASES;
+        const char *op = c < DW_CASES ? "delete" : "insert";
         shared->token_tid = -1;
-        run_in_child(dw_child, (void *)(intptr_t)where, NULL, &result);
+        run_in_child(dw_child, (void *)(intptr_t)c, NULL, &result);
         const char *err = result.err;
         bool ok = check_fatal(&result, where == DW_MAIN ? "fatal error: concurrent map read and "
                                                           "map write"
@@ -708,7 +719,7 @@ TEST(delete_conflict_names_the_writer_by_its_stack) {
          * probe's "unknown") for two threads' stacks and a signal stack. */
         long want = where == DW_THREAD || where == DW_MAIN ? shared->writer_tid : 0;
         if (shared->token_tid != want) {
-            fprintf(stderr, "  %s: gomap__token_tid gave %d, want %ld\n", dw_names[where],
+            fprintf(stderr, "  %s %s: gomap__token_tid gave %d, want %ld\n", op, dw_names[where],
                     shared->token_tid, want);
             ok = false;
         }
@@ -717,11 +728,103 @@ TEST(delete_conflict_names_the_writer_by_its_stack) {
         ok = ok && has_number(err, shared->writer_tid);
 #endif
         if (!ok) {
-            fprintf(stderr, "  %s: the report does not name the writer as expected:\n%s\n",
+            fprintf(stderr, "  %s %s: the report does not name the writer as expected:\n%s\n", op,
                     dw_names[where], err);
-            CHECK_FAIL("delete conflict report names the writer");
+            CHECK_FAIL("write conflict report names the writer");
         } else {
-            printf("  --- %s ---\n%s  ---\n", dw_names[where], err);
+            printf("  --- %s %s ---\n%s  ---\n", op, dw_names[where], err);
+        }
+    }
+}
+
+/*
+ * An insert that allocates a bucket array (the map's first, or a growth's)
+ * checks the writing word again before it installs it (write_check_mid in
+ * map.c): a writer that entered together with it (both passed the entry
+ * check) has replaced its claim by then.  The test plays that writer:
+ * while the insert waits in its allocator for the array, the main thread
+ * stores its own id in the word (the map's first 4 bytes, the head word of
+ * gomap.h's view), then lets the insert go on, whose check must report a
+ * conflict naming the main thread before the insert adds its key (the end
+ * check would report it too, after): the map's length when the report
+ * aborts is the length while the insert waited.  The check must also know
+ * the insert's own claim, the stack token of its frame where that is used:
+ * every other test's growth passes it.
+ */
+static atomic_int mc_go;
+static size_t mc_min_size; /* the first allocation this big is the array */
+static size_t mc_len;      /* the map's length while the insert waits */
+
+static void mc_on_abort(int sig) {
+    static const char same[] = "map length at the report: unchanged\n";
+    static const char grown[] = "map length at the report: the insert's key added\n";
+    if (gomap_len(dw_map) == mc_len)
+        (void)!write(2, same, sizeof same - 1);
+    else
+        (void)!write(2, grown, sizeof grown - 1);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void *mc_alloc(size_t size, void *ctx) {
+    (void)ctx;
+    if (size >= mc_min_size && atomic_exchange(&dw_armed, 0)) {
+        atomic_store(&dw_in_alloc, 1);
+        while (!atomic_load(&mc_go))
+            usleep(1000);
+    }
+    return malloc(size);
+}
+
+static void *mc_writer(void *arg) {
+    (void)arg;
+    atomic_store(&dw_armed, 1);
+    for (uint64_t k = 1000; k < 100000; k++)
+        (void)gomap_set(dw_map, &k, &k);
+    return NULL;
+}
+
+/* arg nonzero: the growth of a map of 1000 keys, else the first array. */
+static void mc_child(void *arg) {
+    gomap_config cfg = tu_config(GOMAP_KEY_U64, 8);
+    static const gomap_allocator al = {mc_alloc, fp_free, NULL};
+    cfg.allocator = &al;
+    if (gomap_new(&dw_map, &cfg) != 0)
+        _exit(3);
+    /* An overflow bucket is one small allocation; the array of a map of
+     * 1000 keys or more is far bigger than 4 KiB. */
+    mc_min_size = arg ? 4096 : 0;
+    for (uint64_t k = 0; arg && k < 1000; k++)
+        if (gomap_set(dw_map, &k, &k) != 0)
+            _exit(3);
+    pthread_t t;
+    if (pthread_create(&t, NULL, mc_writer, NULL) != 0)
+        _exit(3);
+    while (!atomic_load(&dw_in_alloc))
+        usleep(1000);
+    mc_len = gomap_len(dw_map);
+    signal(SIGABRT, mc_on_abort);
+    shared->writer_tid = (long)syscall(SYS_gettid);
+    __atomic_store_n((int *)(void *)dw_map, (int)shared->writer_tid, __ATOMIC_RELAXED);
+    atomic_store(&mc_go, 1);
+    pthread_join(t, NULL);
+    _exit(4); /* the insert's check did not see the other writer */
+}
+
+TEST(insert_checks_its_claim_before_installing_an_array) {
+    NEEDS_DETECTION();
+    REQUIRE(setup_shared());
+    for (intptr_t growth = 0; growth < 2; growth++) {
+        run_in_child(mc_child, (void *)growth, NULL, &result);
+        if (!check_fatal(&result, "fatal error: concurrent map writes"))
+            continue;
+        if (!has_number(result.err, shared->writer_tid) ||
+            !strstr(result.err, "map length at the report: unchanged")) {
+            fprintf(stderr,
+                    "  %s: not reported before the key was added, naming the other writer "
+                    "(tid %ld):\n%s\n",
+                    growth ? "growth" : "first array", shared->writer_tid, result.err);
+            CHECK_FAIL("mid-write check names the other writer");
         }
     }
 }
