@@ -117,8 +117,8 @@ touch "$tmp/goa.stop" "$tmp/gob.stop"
 wait "$apid" || fail "target A failed: $(cat "$tmp/a.err")"
 wait "$bpid" || fail "target B failed: $(cat "$tmp/b.err")"
 apid_done=$apid bpid_done=$bpid
-wait_for "pid $apid_done \(obs_target\) exited" 10 "$tmp/watch.log" || fail "exit of A not reported"
-wait_for "pid $bpid_done \(obs_target\) exited" 10 "$tmp/watch.log" || fail "exit of B not reported"
+wait_for "pid $apid_done \(obs_target\) exited" 30 "$tmp/watch.log" || fail "exit of A not reported"
+wait_for "pid $bpid_done \(obs_target\) exited" 30 "$tmp/watch.log" || fail "exit of B not reported"
 scrape
 is "gomap_watch_target_up\{pid=\"$apid_done\",comm=\"obs_target\"\}" 0
 is "gomap_watch_target_up\{pid=\"$bpid_done\",comm=\"obs_target\"\}" 0
