@@ -713,10 +713,13 @@ static barray *new_array(const gomap *m, unsigned B) {
     size_t pool = npool * obucket_bytes(m);
     size_t bytes = head + hdrs + slots + pool;
     /* Only the headers need zeroing (pool buckets are initialised when taken,
-     * slots when filled); with malloc, calloc gets a large array's pages
-     * already zero from the kernel instead of writing them. */
+     * slots when filled).  A large array from malloc gets its pages already
+     * zero from the kernel through calloc instead of writing them; a smaller
+     * one comes from the heap, where calloc would clear the slots too (8/9
+     * of the array: most of a small map's growth cost), so only its headers
+     * are cleared. */
     char *p;
-    if (m->alloc.alloc == sys_alloc) {
+    if (m->alloc.alloc == sys_alloc && bytes >= HUGE_ARRAY_MIN) {
         p = calloc(1, bytes);
         if (p)
             advise_huge(p, bytes);
