@@ -78,8 +78,8 @@ static const char *folklore(double reads) {
 static const struct {
     const char *mix, *pick;
 } reference_picks[] = {
-    {"read100", "rwmap"},  {"read90", "shardmap"},    {"read75", "shardmap"},
-    {"read50", "syncmap"}, {"update100", "shardmap"},
+    {"read100", "shardmap"}, {"read90", "shardmap"},    {"read75", "shardmap"},
+    {"read50", "shardmap"},  {"update100", "shardmap"},
 };
 
 const char *adv_reference_pick(double reads, const char **mix) {
