@@ -232,6 +232,8 @@ static const long RQ_BATCH_PAUSE = 1000000; /* ...is followed by 1 ms to gather 
  * Both relaxed: heuristics, nothing is accessed on the strength of them. */
 static atomic_ulong rq_batches;
 static atomic_int rq_throttled;
+/* Throttle calls that waited, for gomap__rcu_paced (relaxed: a count). */
+static atomic_ulong rq_paced;
 
 /* How long a batch (grace period and callbacks) has been taking: a moving
  * average in ns, written by the reclaimer after each batch, read by
@@ -493,8 +495,16 @@ static void rcu_settle_owed(void) {
 
 void gomap__rcu_retire(struct gomap__reclaim *r, struct gomap__rcu_head *head,
                        void (*fn)(struct gomap__rcu_head *)) {
+    gomap__rcu_retire_sized(r, head, fn, 0);
+}
+
+void gomap__rcu_retire_sized(struct gomap__reclaim *r, struct gomap__rcu_head *head,
+                             void (*fn)(struct gomap__rcu_head *), size_t bytes) {
     /* Relaxed: the increments only have to be visible to the callback's
-     * decrement, which the queue orders after them. */
+     * decrement, which the queue orders after them.  (bytes 0: a map that
+     * does not count bytes never touches its byte count.) */
+    if (bytes)
+        atomic_fetch_add_explicit(&r->pending_bytes, bytes, memory_order_relaxed);
     atomic_fetch_add_explicit(&r->pending, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&rcu_pending_all, 1, memory_order_relaxed);
     /* The fork handlers, before anything is queued. */
@@ -539,6 +549,15 @@ void gomap__rcu_callback_begin(struct gomap__rcu_head *head) {
 }
 
 void gomap__rcu_reclaimed(struct gomap__reclaim *r) {
+    gomap__rcu_reclaimed_sized(r, 0);
+}
+
+void gomap__rcu_reclaimed_sized(struct gomap__reclaim *r, size_t bytes) {
+    /* Relaxed, and before the object count: the byte count is only the
+     * pacing's heuristic, and the release decrement below must stay the
+     * last access to the map (its drain may free r right after it). */
+    if (bytes)
+        atomic_fetch_sub_explicit(&r->pending_bytes, bytes, memory_order_relaxed);
     atomic_fetch_sub_explicit(&r->pending, 1, memory_order_release);
     atomic_fetch_sub_explicit(&rcu_pending_all, 1, memory_order_release);
 }
@@ -586,13 +605,14 @@ void gomap__rcu_drain(struct gomap__reclaim *r, const char *who) {
     rcu_wait_zero(NULL, &r->pending);
 }
 
-void gomap__rcu_throttle(struct gomap__reclaim *r, size_t limit) {
+/* The pacing of gomap__rcu_throttle and gomap__rcu_throttle_bytes, on one
+ * of r's counts (objects or bytes). */
+static void rcu_throttle_on(atomic_size_t *count, size_t limit) {
     /* Relaxed: only a heuristic of how far the reclaimer lags; nothing is
      * accessed on the strength of it. */
-    if (atomic_load_explicit(&r->pending, memory_order_relaxed) <= limit || gomap__rcu_in_section())
+    if (atomic_load_explicit(count, memory_order_relaxed) <= limit || gomap__rcu_in_section())
         return;
-    if (rcu_reclaim_alone(false) &&
-        atomic_load_explicit(&r->pending, memory_order_relaxed) <= limit / 2)
+    if (rcu_reclaim_alone(false) && atomic_load_explicit(count, memory_order_relaxed) <= limit / 2)
         return;
     /* Waits while the reclaimer makes progress (each finished batch restarts
      * the clock): a reclaimer that merely lags, for want of a CPU or behind
@@ -607,13 +627,14 @@ void gomap__rcu_throttle(struct gomap__reclaim *r, size_t limit) {
     long patience = 4 * atomic_load_explicit(&rq_batch_ns, memory_order_relaxed);
     patience = patience < 10000000 ? 10000000 : patience > 20000000 ? 20000000 : patience;
     atomic_fetch_add_explicit(&rq_throttled, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&rq_paced, 1, memory_order_relaxed);
     unsigned long seen = atomic_load_explicit(&rq_batches, memory_order_relaxed);
     long idle = 0, ns = 20000;
-    while (atomic_load_explicit(&r->pending, memory_order_relaxed) > limit / 2 && idle < patience) {
+    while (atomic_load_explicit(count, memory_order_relaxed) > limit / 2 && idle < patience) {
         /* The reclaimer had a batch in flight, or another thread was
          * registering: try again after each pause. */
         if (rcu_reclaim_alone(false) &&
-            atomic_load_explicit(&r->pending, memory_order_relaxed) <= limit / 2)
+            atomic_load_explicit(count, memory_order_relaxed) <= limit / 2)
             break;
         struct timespec ts = {0, ns};
         nanosleep(&ts, NULL);
@@ -629,6 +650,18 @@ void gomap__rcu_throttle(struct gomap__reclaim *r, size_t limit) {
         }
     }
     atomic_fetch_sub_explicit(&rq_throttled, 1, memory_order_relaxed);
+}
+
+void gomap__rcu_throttle(struct gomap__reclaim *r, size_t limit) {
+    rcu_throttle_on(&r->pending, limit);
+}
+
+void gomap__rcu_throttle_bytes(struct gomap__reclaim *r, size_t limit) {
+    rcu_throttle_on(&r->pending_bytes, limit);
+}
+
+unsigned long gomap__rcu_paced(void) {
+    return atomic_load_explicit(&rq_paced, memory_order_relaxed);
 }
 
 void gomap__rcu_barrier(void) {

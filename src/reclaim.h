@@ -101,6 +101,10 @@ struct gomap__rcu_head {
  * with acquire. */
 struct gomap__reclaim {
     atomic_size_t pending;
+    /* The bytes of those objects, as the retirer stated them
+     * (gomap__rcu_retire_sized); only a map that retires with sizes
+     * initialises and reads it, for gomap__rcu_throttle_bytes. */
+    atomic_size_t pending_bytes;
 };
 
 /* Enters a read-side section (nests).  Registers the calling thread with
@@ -122,6 +126,12 @@ bool gomap__rcu_in_section(void);
 void gomap__rcu_retire(struct gomap__reclaim *r, struct gomap__rcu_head *head,
                        void (*fn)(struct gomap__rcu_head *));
 
+/* As gomap__rcu_retire, and counts `bytes` (the object's size, or an
+ * estimate of it: the same figure its callback passes to
+ * gomap__rcu_reclaimed_sized) in r's pending bytes until it is freed. */
+void gomap__rcu_retire_sized(struct gomap__reclaim *r, struct gomap__rcu_head *head,
+                             void (*fn)(struct gomap__rcu_head *), size_t bytes);
+
 /* The first call of every callback passed to gomap__rcu_retire, before it
  * reads the object (see the TSan note above). */
 void gomap__rcu_callback_begin(struct gomap__rcu_head *head);
@@ -130,6 +140,10 @@ void gomap__rcu_callback_begin(struct gomap__rcu_head *head);
  * Release, paired with the acquire in gomap__rcu_drain: whoever sees the
  * count reach 0 may free the map, after everything the callback did. */
 void gomap__rcu_reclaimed(struct gomap__reclaim *r);
+
+/* gomap__rcu_reclaimed for an object retired with gomap__rcu_retire_sized
+ * (`bytes` as stated there); the same last access to the map. */
+void gomap__rcu_reclaimed_sized(struct gomap__reclaim *r, size_t bytes);
 
 /* The first call of syncmap_free and cowmap_free (`who` names it): inside a
  * read-side section (a range callback of any syncmap or cowmap) freeing is a
@@ -156,6 +170,18 @@ void gomap__rcu_drain(struct gomap__reclaim *r, const char *who);
  * unavoidable cost).  A caller alone frees the queue itself instead of
  * waiting. */
 void gomap__rcu_throttle(struct gomap__reclaim *r, size_t limit);
+
+/* gomap__rcu_throttle on r's pending bytes instead of its objects: for a map
+ * whose retired objects differ in size by orders of magnitude (a syncmap's
+ * value copies and its old tables, each as large as the map), so that the
+ * pacing bounds the memory waiting, not the number of objects.  The same
+ * waits, the same patience with a stalled reader. */
+void gomap__rcu_throttle_bytes(struct gomap__reclaim *r, size_t limit);
+
+/* How many times a writer has been paced so far (a gomap__rcu_throttle or
+ * gomap__rcu_throttle_bytes call that waited), in the whole process: for
+ * tests. */
+unsigned long gomap__rcu_paced(void);
 
 /* Waits until no object retired by any map is pending (all maps' counts are
  * 0).  For tests, in a quiet moment: with writers running it may not

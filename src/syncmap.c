@@ -134,7 +134,7 @@ static const unsigned char *vdata_const(const struct sm_value *v) {
 struct sm_table {
     struct sm_obj obj;
     gomap *m;
-    long weight; /* once retired: what it adds to m->retired_tables */
+    size_t bytes; /* once retired: its estimated size (table_bytes) */
 };
 
 struct syncmap {
@@ -150,10 +150,6 @@ struct syncmap {
     struct gomap__reclaim reclaim;
     char pad0[64];
     atomic_long live; /* see "Len" above; its own cache line: every write touches it */
-    /* The entries of the retired tables not yet freed: a table is one
-     * retired object but the size of the map, so the pacing (sm_pace)
-     * counts it by its entries.  Relaxed: a heuristic, as the pacing. */
-    atomic_long retired_tables;
     char pad1[64];
     /* Under mu. */
     struct gomap__traced_mutex mu;
@@ -184,6 +180,15 @@ static size_t value_bytes(const syncmap *m) {
 
 static size_t entry_bytes(const syncmap *m) {
     return sizeof(struct sm_entry) + m->vsize;
+}
+
+/* The estimated size of a table of n keys: three times its slot bytes (key
+ * argument, slot value, tophash), about what the core map's buckets average
+ * between growths with their overflow pointers and padding (as cowmap.c
+ * estimates a version), plus its header. */
+static size_t table_bytes(const syncmap *m, size_t n) {
+    size_t slot = gomap__key_arg_size(m->hasher) + m->tcfg.value_size + 1;
+    return 1024 + 3 * slot * n;
 }
 
 static void *obj_new(syncmap *m, enum sm_obj_type type, size_t size) {
@@ -218,8 +223,6 @@ static void obj_free_now(syncmap *m, struct sm_obj *o) {
     }
     case SM_TABLE: {
         struct sm_table *t = (struct sm_table *)o;
-        if (t->weight)
-            atomic_fetch_sub_explicit(&m->retired_tables, t->weight, memory_order_relaxed);
         gomap_free(t->m);
         sm_dealloc(m, o, sizeof(struct sm_table));
         break;
@@ -227,12 +230,29 @@ static void obj_free_now(syncmap *m, struct sm_obj *o) {
     }
 }
 
+/* The bytes a retired object counts in the map's pending bytes, the same at
+ * its retirement and its free: a value copy's or an entry's allocation (an
+ * entry's separate value copy, if it still has one when freed, is left
+ * out), or a table's estimate, fixed when it was retired. */
+static size_t obj_bytes(const syncmap *m, const struct sm_obj *o) {
+    switch (obj_type(o)) {
+    case SM_VALUE:
+        return value_bytes(m);
+    case SM_ENTRY:
+        return entry_bytes(m);
+    case SM_TABLE:
+        return ((const struct sm_table *)o)->bytes;
+    }
+    return 0;
+}
+
 static void obj_free_cb(struct gomap__rcu_head *h) {
     struct sm_obj *o = GOMAP__CONTAINER_OF(h, struct sm_obj, rcu);
     gomap__rcu_callback_begin(h);
     syncmap *m = (syncmap *)(o->owner_type & ~(uintptr_t)3);
+    size_t bytes = obj_bytes(m, o);
     obj_free_now(m, o);
-    gomap__rcu_reclaimed(&m->reclaim); /* the last access to m */
+    gomap__rcu_reclaimed_sized(&m->reclaim, bytes); /* the last access to m */
 }
 
 /* Retires an object this thread just unlinked (now: the map is being freed
@@ -242,12 +262,9 @@ static void obj_retire(syncmap *m, struct sm_obj *o, bool now) {
         obj_free_now(m, o);
         return;
     }
-    if (obj_type(o) == SM_TABLE) {
-        struct sm_table *t = (struct sm_table *)o;
-        t->weight = (long)gomap_len(t->m) + 1;
-        atomic_fetch_add_explicit(&m->retired_tables, t->weight, memory_order_relaxed);
-    }
-    gomap__rcu_retire(&m->reclaim, &o->rcu, obj_free_cb);
+    if (obj_type(o) == SM_TABLE)
+        ((struct sm_table *)o)->bytes = table_bytes(m, gomap_len(((struct sm_table *)o)->m));
+    gomap__rcu_retire_sized(&m->reclaim, &o->rcu, obj_free_cb, obj_bytes(m, o));
 }
 
 /* A new copy of `value` (NULL: zeros), or NULL on ENOMEM. */
@@ -310,7 +327,7 @@ static struct sm_table *table_new(syncmap *m, size_t hint) {
     struct sm_table *t = obj_new(m, SM_TABLE, sizeof *t);
     if (!t)
         return NULL;
-    t->weight = 0;
+    t->bytes = 0;
     gomap_config cfg = m->tcfg;
     cfg.hint = hint;
     if (gomap__new_seeded(&t->m, &cfg, m->seed) != 0) {
@@ -1335,7 +1352,7 @@ int syncmap_new(syncmap **out, const gomap_config *cfg) {
     m->seed = seed;
     atomic_init(&m->reclaim.pending, 0);
     atomic_init(&m->live, 0);
-    atomic_init(&m->retired_tables, 0);
+    atomic_init(&m->reclaim.pending_bytes, 0);
     gomap__traced_mutex_init(&m->mu, m, GOMAP__VARIANT_NAME(SYNC));
     /* The hint sizes the first dirty table.  Built now, so that a hint no
      * memory can hold is ENOMEM here (as for the other variants) rather
@@ -1394,20 +1411,22 @@ bool syncmap_load(syncmap *m, const void *key, void *value_out) {
     return v != NULL;
 }
 
-/* Retired objects (value copies, entries, old tables) a map may have
- * waiting for reclamation before its writers are paced: twice its live
- * entries plus SYNCMAP_RETIRED_SLACK, less the entries of the retired tables
- * still waiting (a table is one object but the size of the map, and with new
- * keys arriving promotions retire one every few thousand writes), so that
- * retired memory stays within a small multiple of the map.  Called after the section,
- * outside any lock (gomap__rcu_throttle may wait for the reclaimer). */
-#define SYNCMAP_RETIRED_SLACK 8192
+/* The bytes of retired objects (value copies, entries, old tables) a map
+ * may have waiting for reclamation before its writers are paced: twice the
+ * estimated size of its live contents (a table of its keys and their
+ * entries) plus SYNCMAP_RETIRED_SLACK, so that retired memory stays within
+ * a small multiple of the map.  Counted in bytes, not objects: an old table
+ * is one object but the size of the map, and since the tables hold small
+ * values in their slots a retired table is the larger part of what waits.
+ * Called after the section, outside any lock (gomap__rcu_throttle_bytes may
+ * wait for the reclaimer). */
+#define SYNCMAP_RETIRED_SLACK ((size_t)256 * 1024)
 
 static void sm_pace(syncmap *m) {
     long live = atomic_load_explicit(&m->live, memory_order_relaxed);
-    long tables = atomic_load_explicit(&m->retired_tables, memory_order_relaxed);
-    long limit = 2 * (live > 0 ? live : 0) + SYNCMAP_RETIRED_SLACK - (tables > 0 ? tables : 0);
-    gomap__rcu_throttle(&m->reclaim, limit > 2 ? (size_t)limit : 2);
+    size_t n = live > 0 ? (size_t)live : 0;
+    size_t limit = 2 * (table_bytes(m, n) + n * entry_bytes(m)) + SYNCMAP_RETIRED_SLACK;
+    gomap__rcu_throttle_bytes(&m->reclaim, limit);
 }
 
 /* syncmap_swap in the entry layout. */
