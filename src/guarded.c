@@ -2,10 +2,6 @@
  * loads (guarded.h says why; rwmap.c and shardmap.c use it). */
 #include "guarded.h"
 
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
-
 /* What precedes every block: the link for the reclaimer and what the final
  * free needs.  32 bytes, so the block keeps malloc's 16-byte alignment. */
 struct deferred_block {
@@ -14,36 +10,14 @@ struct deferred_block {
     struct gomap__deferred *owner;
 };
 
-#define HUGE_MIN ((size_t)4 << 20) /* as the core map's own arrays */
-
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-/* The core map asks for transparent huge pages for the bucket arrays of
- * 4 MiB or more that it takes from malloc itself (a lookup in a large map
- * touches a random line, which on 4 KiB pages nearly always misses the TLB
- * too).  A map behind this hook takes its arrays from here instead, so when
- * the user gave no allocator the hook gives malloc's large blocks the same
- * advice: the 2 MiB-aligned pages inside the block.  Advice only: when the
- * kernel declines nothing else changes.  A user's allocator decides for its
- * own memory. */
-static void advise_huge(void *p, size_t bytes) {
-    const uintptr_t huge = (uintptr_t)2 << 20;
-    if (!p || bytes < HUGE_MIN)
-        return;
-    /* The huge pages wholly inside the block, by number. */
-    uintptr_t first = ((uintptr_t)p + huge - 1) / huge;
-    uintptr_t end = ((uintptr_t)p + bytes) / huge;
-    if (end > first)
-        (void)madvise((void *)(first * huge), (end - first) * huge, MADV_HUGEPAGE);
-}
-#else
-#define advise_huge(p, bytes) ((void)(p), (void)(bytes))
-#endif
-
 static void *deferred_alloc(size_t size, void *ctx) {
     struct gomap__deferred *d = ctx;
     struct deferred_block *b = gomap__family_alloc(d->user, sizeof *b + size);
+    /* rwmap's and shardmap's arrays come from here, not from the core map's
+     * own malloc: on the default allocator they get the same huge-page
+     * advice as its large arrays.  A user's allocator decides for itself. */
     if (!d->user)
-        advise_huge(b, sizeof *b + size);
+        gomap__advise_huge(b, sizeof *b + size);
     if (!b)
         return NULL;
     b->size = size;

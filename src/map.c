@@ -674,7 +674,6 @@ static void install_old_array(gomap *m, barray *a) {
     update_view_slow(m);
 }
 
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
 /* Bucket arrays from this size up ask for transparent huge pages.  A
  * lookup in a large map touches a random header line and a random slot
  * line; with 4 KiB pages nearly every slot line also misses the TLB (a
@@ -684,19 +683,22 @@ static void install_old_array(gomap *m, barray *a) {
  * them memory they do not use. */
 #define HUGE_ARRAY_MIN ((size_t)4 << 20)
 
-/* Advises the 2 MiB-aligned pages inside a fresh array (the system
- * allocator's, whose memory the map owns until it frees it) to be huge
- * pages.  Advice only: when the kernel declines (THP off, no huge page
- * free) the array keeps its small pages and nothing else changes. */
-static void advise_huge(char *p, size_t bytes) {
+/* Advises the 2 MiB-aligned pages inside a fresh block of the system
+ * allocator's, whose memory the caller owns until it frees it, to be huge
+ * pages when the block is an array of at least HUGE_ARRAY_MIN bytes.  Advice
+ * only: when the kernel declines (THP off, no huge page free) the block keeps
+ * its small pages and nothing else changes.  Also used by the deferred-free
+ * hook (guarded.c), through which rwmap and shardmap take their arrays. */
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+void gomap__advise_huge(void *p, size_t bytes) {
     const uintptr_t huge = (uintptr_t)2 << 20;
     uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(huge - 1);
     uintptr_t hi = ((uintptr_t)p + bytes) & ~(huge - 1);
-    if (bytes >= HUGE_ARRAY_MIN && hi > lo)
+    if (p && bytes >= HUGE_ARRAY_MIN && hi > lo)
         (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
 }
 #else
-static void advise_huge(char *p, size_t bytes) {
+void gomap__advise_huge(void *p, size_t bytes) {
     (void)p;
     (void)bytes;
 }
@@ -722,7 +724,7 @@ static barray *new_array(const gomap *m, unsigned B) {
     if (m->alloc.alloc == sys_alloc && bytes >= HUGE_ARRAY_MIN) {
         p = calloc(1, bytes);
         if (p)
-            advise_huge(p, bytes);
+            gomap__advise_huge(p, bytes);
     } else {
         p = m_alloc(m, bytes);
         if (p)

@@ -54,6 +54,12 @@ static inline bool gomap__str_key_absurd(const gomap_str *s) {
  * the last resort of a range snapshot for one oversized entry. */
 extern const gomap_allocator gomap__malloc_allocator;
 
+/* Asks for transparent huge pages over the 2 MiB-aligned pages inside a
+ * block of `bytes` from malloc, if it is as large as the core map's arrays
+ * that get them (map.c says which); otherwise, or with p NULL, does nothing.
+ * For the arrays of a map whose memory comes from malloc, whoever takes it. */
+void gomap__advise_huge(void *p, size_t bytes);
+
 /* The map's hash of a key (its seed, its key kind, the user hash if any).
  * Calls the user hash function, if any, exactly once.  m must not be NULL. */
 uint64_t gomap__hash(const gomap *m, const void *key);
