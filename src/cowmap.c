@@ -38,9 +38,7 @@
  * never fewer than 2 (the peak then stays near 4 copies of the map plus the
  * slack) nor more than 32 (a small map's writers then rarely wait: one grace
  * period frees a whole batch before they notice).  The size of a version is
- * estimated from its length: three times its slot bytes (key argument,
- * value, tophash), about what Go's buckets average between growths with
- * their overflow pointers and padding. */
+ * estimated from its length (gomap__estimated_map_bytes). */
 #define COWMAP_MAX_RETIRED_VERSIONS 32
 #define COWMAP_MIN_RETIRED_VERSIONS 2
 #define COWMAP_RETIRED_SLACK        ((size_t)256 * 1024)
@@ -93,8 +91,8 @@ static void cm_version_free_cb(struct gomap__rcu_head *h) {
 static size_t cm_retired_limit(const cowmap *m, const struct cm_version *v) {
     if (!v)
         return COWMAP_MAX_RETIRED_VERSIONS;
-    size_t slot = gomap__key_arg_size(v->m) + m->cfg.value_size + 1;
-    size_t bytes = 1024 + 3 * slot * gomap_len(v->m);
+    size_t bytes =
+        gomap__estimated_map_bytes(gomap__key_arg_size(v->m), m->cfg.value_size, gomap_len(v->m));
     size_t n = COWMAP_RETIRED_SLACK / bytes;
     return n < COWMAP_MIN_RETIRED_VERSIONS   ? COWMAP_MIN_RETIRED_VERSIONS
            : n > COWMAP_MAX_RETIRED_VERSIONS ? COWMAP_MAX_RETIRED_VERSIONS
@@ -234,7 +232,7 @@ int cowmap_new(cowmap **out, const gomap_config *cfg) {
     atomic_init(&m->cur, NULL);
     m->cfg = *cfg;
     m->cfg.hint = 0; /* copies size themselves from the current version */
-    atomic_init(&m->reclaim.pending, 0);
+    gomap__reclaim_init(&m->reclaim);
     gomap__traced_mutex_init(&m->mu, m, GOMAP__VARIANT_NAME(COW));
     *out = m;
     return 0;

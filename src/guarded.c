@@ -45,7 +45,7 @@ static void deferred_free(void *p, size_t size, void *ctx) {
 void gomap__deferred_init(struct gomap__deferred *d, const gomap_allocator *user) {
     d->hook = (gomap_allocator){deferred_alloc, deferred_free, d};
     d->user = user;
-    atomic_init(&d->reclaim.pending, 0);
+    gomap__reclaim_init(&d->reclaim);
 }
 
 void gomap__deferred_drain(struct gomap__deferred *d, const char *who) {

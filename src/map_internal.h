@@ -95,6 +95,17 @@ static inline size_t gomap__key_stride(const gomap_config *cfg) {
 /* gomap__key_stride of the configuration the map was created with. */
 size_t gomap__key_arg_size(const gomap *m);
 
+/* The estimated bytes of a core map of n keys whose key argument
+ * (gomap__key_stride) and value take the given sizes: three times its slot
+ * bytes (key argument, value, tophash), about what Go's buckets average
+ * between growths with their overflow pointers and padding, plus 1 KiB for
+ * its header.  The one estimate the reclamation pacing of cowmap (a
+ * version) and syncmap (a retired read table) uses, so the two cannot
+ * drift apart. */
+static inline size_t gomap__estimated_map_bytes(size_t key_arg_size, size_t value_size, size_t n) {
+    return 1024 + 3 * (key_arg_size + value_size + 1) * n;
+}
+
 /* Keys per group of the thread-safe maps' load_many: each group is hashed
  * outside the lock, then looked up under one (per shard) acquisition. */
 #define GOMAP__LOAD_MANY_GROUP 256

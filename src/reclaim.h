@@ -102,10 +102,16 @@ struct gomap__rcu_head {
 struct gomap__reclaim {
     atomic_size_t pending;
     /* The bytes of those objects, as the retirer stated them
-     * (gomap__rcu_retire_sized); only a map that retires with sizes
-     * initialises and reads it, for gomap__rcu_throttle_bytes. */
+     * (gomap__rcu_retire_sized); stays 0 for a map that retires without
+     * sizes.  Read by gomap__rcu_throttle_bytes. */
     atomic_size_t pending_bytes;
 };
+
+/* Both counts at zero: before the map's first retirement. */
+static inline void gomap__reclaim_init(struct gomap__reclaim *r) {
+    atomic_init(&r->pending, 0);
+    atomic_init(&r->pending_bytes, 0);
+}
 
 /* Enters a read-side section (nests).  Registers the calling thread with
  * liburcu on its first call.  Never blocks except on that first call (the

@@ -182,13 +182,10 @@ static size_t entry_bytes(const syncmap *m) {
     return sizeof(struct sm_entry) + m->vsize;
 }
 
-/* The estimated size of a table of n keys: three times its slot bytes (key
- * argument, slot value, tophash), about what the core map's buckets average
- * between growths with their overflow pointers and padding (as cowmap.c
- * estimates a version), plus its header. */
+/* The estimated size of a table of n keys (its slot value is the entry
+ * pointer or the inline value, tcfg.value_size). */
 static size_t table_bytes(const syncmap *m, size_t n) {
-    size_t slot = gomap__key_arg_size(m->hasher) + m->tcfg.value_size + 1;
-    return 1024 + 3 * slot * n;
+    return gomap__estimated_map_bytes(gomap__key_arg_size(m->hasher), m->tcfg.value_size, n);
 }
 
 static void *obj_new(syncmap *m, enum sm_obj_type type, size_t size) {
@@ -1350,9 +1347,8 @@ int syncmap_new(syncmap **out, const gomap_config *cfg) {
     m->vsize = cfg->value_size;
     m->small = small;
     m->seed = seed;
-    atomic_init(&m->reclaim.pending, 0);
+    gomap__reclaim_init(&m->reclaim);
     atomic_init(&m->live, 0);
-    atomic_init(&m->reclaim.pending_bytes, 0);
     gomap__traced_mutex_init(&m->mu, m, GOMAP__VARIANT_NAME(SYNC));
     /* The hint sizes the first dirty table.  Built now, so that a hint no
      * memory can hold is ENOMEM here (as for the other variants) rather
