@@ -90,6 +90,11 @@ for t in "${targets[@]}"; do
     >"$log" 2>&1 || rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+  # The map operations those executions ran (fuzz_common.h), per second of
+  # the run (execs / rate), so that the work per execution shows too.
+  mops=$(sed -n 's/^stat::map_operations: *//p' "$log" | tail -1)
+  opsrate=$(awk -v o="${mops:-0}" -v e="${execs:-0}" -v r="${rate:-0}" \
+    'BEGIN { if (e > 0 && r > 0) printf "%d", o * r / e; else print "?" }')
   cov=$( (grep -o 'cov: [0-9]*' "$log" || true) | tail -1 | cut -d' ' -f2)
   ncorp=$(find "$work" -type f | wc -l)
   ncrash=$(find "$crashes" -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' \
@@ -99,8 +104,8 @@ for t in "${targets[@]}"; do
     echo "!!! $t: crash (exit $rc); inputs in $crashes/, log $log:"
     grep -E 'fuzz check failed|ERROR: |SUMMARY' "$log" | head -5 || true
   fi
-  summary+=("$(printf '%-14s %6ss %12s execs %8s/s  cov %6s  corpus %6s  crashes %s' \
-    "$t" "$seconds" "${execs:-?}" "${rate:-?}" "${cov:-?}" "$ncorp" "$ncrash")")
+  summary+=("$(printf '%-14s %6ss %12s execs %8s/s  ops %9s/s  cov %6s  corpus %6s  crashes %s' \
+    "$t" "$seconds" "${execs:-?}" "${rate:-?}" "$opsrate" "${cov:-?}" "$ncorp" "$ncrash")")
   if [ "$merge" = 1 ] && [ "$rc" -eq 0 ]; then
     # Keep the committed corpus small (the sanitizer suites replay it): of
     # the inputs that add coverage to it, take the smallest $keep.

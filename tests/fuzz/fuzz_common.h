@@ -94,6 +94,23 @@ static inline uint32_t fz_next_op(struct fz_in *in, uint8_t *op, uint32_t nids) 
     return ((uint32_t)(*op >> 4 & 1) << 8 | fz_u8(in)) % nids;
 }
 
+/* ---- work per input ---------------------------------------------------------- */
+
+/* The map operations the inputs asked for: one per operation decoded, one
+ * per key of a bulk operation, and in fuzz_iter one per entry an iteration
+ * or range returned and one per write it made.  The checks' own lookups are
+ * not counted.  A fuzzer prints the total at exit (stat::map_operations,
+ * beside libFuzzer's stat::number_of_executed_units), so that a rate of
+ * executions per second can be read with the work each execution did:
+ * tools/fuzz.sh prints both. */
+static unsigned long long fz_ops;
+
+#ifdef GOMAP_FUZZ_STATS
+__attribute__((destructor)) static void fz_print_ops(void) {
+    fprintf(stderr, "stat::map_operations: %llu\n", fz_ops);
+}
+#endif
+
 /* ---- keys ------------------------------------------------------------------- */
 
 /* The key of each id, built once per kind (hard_key_make formats strings

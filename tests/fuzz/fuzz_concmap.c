@@ -279,6 +279,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 FUZZ_CHECK(out == r.val[id], "load %u: value", id);
             break;
         }
+        fz_ops += n;
         if (full) {
             fz_check_concmap_whole(m, kind, &r, what);
             fz_ref_compared(&r);

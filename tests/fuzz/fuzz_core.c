@@ -226,6 +226,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             FUZZ_CHECK((gomap_get(m, key) != NULL) == r.present[id], "get %u", id);
             break;
         }
+        fz_ops += n;
         if (full) {
             fz_check_gomap_whole(m, kind, value_size, &r, what);
             fz_ref_compared(&r);

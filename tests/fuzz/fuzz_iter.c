@@ -54,6 +54,7 @@ FZ_UNTRACED static void fz_it_check_all(struct fz_iter_state *s, const char *aft
 
 static void fz_it_set(struct fz_iter_state *s, uint32_t id) {
     fz_it_before_write(s, id);
+    fz_ops++;
     uint64_t v = fz_value(s->r, id);
     const void *key = fz_key(s->kind, id);
     int rc = s->m ? gomap_set(s->m, key, &v) : concmap_store(s->cm, key, &v);
@@ -65,6 +66,7 @@ static void fz_it_set(struct fz_iter_state *s, uint32_t id) {
 
 static void fz_it_del(struct fz_iter_state *s, uint32_t id) {
     fz_it_before_write(s, id);
+    fz_ops++;
     const void *key = fz_key(s->kind, id);
     if (s->m)
         FUZZ_CHECK(gomap_delete(s->m, key) == s->r->present[id], "delete during iteration");
@@ -222,6 +224,7 @@ FZ_UNTRACED static uint32_t fz_it_check_range_entry(struct fz_iter_state *s, con
 
 static bool fz_range_fn(const void *key, const void *value, void *ctx) {
     struct fz_iter_state *s = (struct fz_iter_state *)ctx;
+    fz_ops++;
     fz_it_act(s, fz_it_check_range_entry(s, key, value));
     return true;
 }
@@ -271,8 +274,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         gomap_iter_init(&it, s.m);
         const void *key;
         void *value;
-        while (gomap_iter_next(&it, &key, &value))
+        while (gomap_iter_next(&it, &key, &value)) {
+            fz_ops++;
             fz_it_act(&s, fz_it_check_iter_entry(&s, key, value));
+        }
         fz_it_end(&s, "iteration");
         fz_it_check_written(&s, "iteration with writes");
     }
