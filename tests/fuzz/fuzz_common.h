@@ -124,6 +124,13 @@ FZ_UNTRACED static const void *fz_key(enum hard_kind kind, uint32_t id) {
     return made[kind][id];
 }
 
+/* The size of one key of the kind in a key array (concmap_store_many). */
+static inline size_t fz_key_stride(enum hard_kind kind) {
+    static const size_t stride[HARD_KINDS] = {sizeof(uint64_t), sizeof(uint32_t), sizeof(gomap_str),
+                                              HARD_BYTES_KEY_SIZE};
+    return stride[kind];
+}
+
 FZ_UNTRACED static uint64_t fz_int_key_of(enum hard_kind kind, const void *key) {
     if (kind == HARD_U64) {
         uint64_t k;

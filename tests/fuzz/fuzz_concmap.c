@@ -17,13 +17,6 @@
  */
 #include "fuzz_common.h"
 
-/* The size of one key of the kind in a key array (concmap_store_many). */
-static size_t fz_key_stride(enum hard_kind kind) {
-    static const size_t stride[HARD_KINDS] = {sizeof(uint64_t), sizeof(uint32_t), sizeof(gomap_str),
-                                              HARD_BYTES_KEY_SIZE};
-    return stride[kind];
-}
-
 struct fz_range_stop {
     enum hard_kind kind;
     const struct fz_ref *r;
