@@ -1097,7 +1097,7 @@ enum read_entry { READ_PLAIN, READ_ANNOUNCED, READ_SKIP };
  * at the call that may reach the check. */
 #define OWN_NONE ((int64_t)-1)
 #define OWN_ID   ((int64_t)-2)
-enum { CLAIM_NONE, CLAIM_ID, CLAIM_SP };
+enum { CLAIM_NONE, CLAIM_ID, CLAIM_SP, CLAIM_GIVEN };
 
 #ifndef GOMAP_NO_DETECT
 static inline int writer_of(const gomap *m) {
@@ -1528,6 +1528,18 @@ static inline void write_end_sp(gomap *m) {
     write_end(m, write_claimed_token());
 #endif
 }
+
+/* write_end_sp's check in a callee of the claiming frame, which passes
+ * write_own(CLAIM_SP) as `own`: its stack token, or OWN_ID where the
+ * claim stored the thread id. */
+static inline void write_end_own(gomap *m, int64_t own) {
+#ifdef GOMAP__SP_TOKEN
+    write_end(m, (int)(uint32_t)own);
+#else
+    (void)own;
+    write_end(m, write_claimed_token());
+#endif
+}
 #else
 #define writing_now(m)        false
 #define read_begin(m, kind)   READ_PLAIN
@@ -1542,6 +1554,7 @@ static inline void write_end_sp(gomap *m) {
 #define write_end_sp(m)       ((void)(m))
 #define write_check_mid(m, o) ((void)(m), (void)(o))
 #define write_own(claim)      ((void)(claim), OWN_NONE)
+#define write_end_own(m, o)   ((void)(m), (void)(o))
 #endif
 
 /* ---- lookup ---------------------------------------------------------------- */
@@ -2439,8 +2452,11 @@ static int first_array(gomap *m, int64_t own) {
  * or ENOMEM with the map unchanged.  Runs under the writing flag, claimed
  * as `claim` says, or (CLAIM_NONE) under the owner's lock (set_impl). */
 ALWAYS_INLINE int assign_impl(gomap *m, const void *key, uint64_t hash, char **slot_out,
-                              bool *inserted, int kind, int claim) {
-    if (unlikely(m->arr == NULL) && first_array(m, write_own(claim)))
+                              bool *inserted, int kind, int claim, int64_t own) {
+    /* The claim's token, for the mid checks: `own` when the caller passes
+     * it (CLAIM_GIVEN), else taken here, in the claiming frame. */
+#define OWN_OF_CLAIM() (claim == CLAIM_GIVEN ? own : write_own(claim))
+    if (unlikely(m->arr == NULL) && first_array(m, OWN_OF_CLAIM()))
         return ENOMEM;
     uint8_t t = tophash(hash);
     size_t ss = m->slot_size;
@@ -2477,7 +2493,7 @@ again:;
     /* Not found.  Grow first if this insert would overload the map, then
      * start over: the key's bucket changes. */
     if (unlikely(!growing(m) && (m->count >= m->grow_count || m->noverflow >= m->grow_noverflow))) {
-        if (hash_grow(m, write_own(claim)))
+        if (hash_grow(m, OWN_OF_CLAIM()))
             return ENOMEM;
         goto again;
     }
@@ -2527,6 +2543,7 @@ again:;
     *slot_out = slot;
     *inserted = true;
     return 0;
+#undef OWN_OF_CLAIM
 }
 
 /* ---- delete ----------------------------------------------------------------- */
@@ -2656,7 +2673,8 @@ ALWAYS_INLINE int set_impl(gomap *m, const void *key, uint64_t hash, bool have_h
     int r = assign_impl(m, key, hash, &slot, &inserted, kind,
                         mode == SET_LOCKED    ? CLAIM_NONE
                         : mode == SET_CHECKED ? CLAIM_SP
-                                              : CLAIM_ID);
+                                              : CLAIM_ID,
+                        0);
     if (likely(r == 0)) {
         if (value_out) {
             if (inserted)
@@ -2843,14 +2861,130 @@ GOMAP_API bool gomap_contains(const gomap *m, const void *key) {
     return gomap_get(m, key) != NULL;
 }
 
+/* gomap_set of a u64 key past its fast path (set_fast_u64): the whole insert
+ * (assign_impl, from the start) under the claim the fast path made, whose
+ * token it passes as `own`, and the end check. */
+NOINLINE int set_rest_u64(gomap *m, const void *key, uint64_t hash, const void *value,
+                          int64_t own) {
+    char *slot;
+    bool inserted;
+    int r = assign_impl(m, key, hash, &slot, &inserted, K_U64, CLAIM_GIVEN, own);
+    if (likely(r == 0))
+        copy_value(slot + m->voff, value, m->vsize);
+    write_end_own(m, own);
+    return r;
+}
+
+/* gomap_set of a u64 key that found the writing word set: the kind's slow
+ * insert, called with three arguments, so that set_fast_u64 passes none on the
+ * stack and keeps no frame for it. */
+NOINLINE int set_busy_u64(gomap *m, const void *key, const void *value) {
+    return set_slow_u64(m, key, 0, false, value, NULL, NULL);
+}
+
+/* gomap_set of a u64 key with a NULL value (which zeroes it): copy_value
+ * into its slot, then the end check, out of set_fast_u64's frame (`own` as
+ * for set_rest_u64). */
+NOINLINE int set_value_rest_u64(gomap *m, char *slot, const void *value, int64_t own) {
+    copy_value(slot + m->voff, value, m->vsize);
+    write_end_own(m, own);
+    return 0;
+}
+
+/* gomap_set of another kind of key: the dispatch to its kind's insert,
+ * with three arguments, reached by a tail call. */
+NOINLINE int set_other(gomap *m, const void *key, const void *value) {
+    DISPATCH(m, set, m, key, 0, false, value, NULL, NULL);
+}
+
+#if defined(GOMAP__SP_TOKEN) && !defined(GOMAP_NO_DETECT)
+/* write_end_slow returning set_fast_u64's result, so that its call is a
+ * tail call. */
+NOINLINE int set_end_slow(gomap *m, int token, int w) {
+    write_end_slow(m, token, w);
+    return 0;
+}
+#endif
+
+/* set_fast_u64's end: write_end_sp, whose rare report or repair is a tail
+ * call. */
+ALWAYS_INLINE int set_fast_end(gomap *m) {
+#if defined(GOMAP__SP_TOKEN) && !defined(GOMAP_NO_DETECT)
+    bool bad;
+    __asm__ volatile("xorl %k2, %1" : "=@ccnz"(bad), "+m"(m->writing) : "r"(gomap__sp));
+    if (unlikely(bad)) {
+        int token = (int)(uint32_t)gomap__sp;
+        return set_end_slow(m, token,
+                            atomic_load_explicit(&m->writing, memory_order_relaxed) ^ token);
+    }
+#else
+    write_end_sp(m);
+#endif
+    return 0;
+}
+
+/* gomap_set of a u64 key: set_impl's SET_CHECKED path, with its common
+ * cases inline and calling nothing (no saved registers, no frame): the key
+ * found in its home bucket, or inserted into the home bucket's first empty
+ * slot when that bucket ends its chain (its last byte EMPTY_REST: no
+ * overflow bucket and no entry after it, so the key is in no other bucket)
+ * and the insert triggers no growth.  Every other case (no array yet, a
+ * growth in progress, a full home bucket, a growth to start) tail-calls
+ * set_rest_u64, which runs the general insert under the same claim. */
+ALWAYS_INLINE int set_fast_u64(gomap *m, const void *key, const void *value) {
+    if (absurd_key(m, key, K_U64))
+        return EINVAL;
+    if (unlikely(write_busy(m)))
+        return set_busy_u64(m, key, value);
+    write_claim_sp(m);
+    GOMAP_PROBE2(op, (void *)m, 1);
+    /* The key is read once, for the hash and the compares. */
+    uint64_t k;
+    memcpy(&k, key, 8);
+    uint64_t hash = gomap__hash_u64_secret(k, m->sec);
+    /* view_slow 0: not growing, and 16-byte slots with the value at 8 (the
+     * inline lookup's shape), so the slot arithmetic has constants. */
+    if (likely(m->view_slow == 0 && m->arr != NULL)) {
+        uintptr_t idx = hash & m->mask;
+        uint64_t *tp = &m->tops[idx];
+        uint64_t top = *tp;
+        uint8_t t = tophash(hash);
+        char *s = m->slots + idx * (16 * BUCKET_CNT);
+        char *slot;
+        for (uint64_t mt = match_top(top, t); mt; mt &= mt - 1) {
+            slot = s + first_slot(mt) * 16;
+            uint64_t sk;
+            memcpy(&sk, slot, 8);
+            if (likely(sk == k))
+                goto found;
+        }
+        if (likely(chain_ends(top) && m->count < m->grow_count &&
+                   m->noverflow < m->grow_noverflow)) {
+            unsigned i = first_slot(match_empty(top));
+            slot = s + i * 16;
+            memcpy(slot, &k, 8);
+            store_top(tp, i, t);
+            m->count++;
+            goto found;
+        }
+        if (0) {
+        found:
+            if (unlikely(value == NULL))
+                return set_value_rest_u64(m, slot, value, write_own(CLAIM_SP));
+            memcpy(slot + 8, value, 8);
+            return set_fast_end(m);
+        }
+    }
+    return set_rest_u64(m, key, hash, value, write_own(CLAIM_SP));
+}
+
 GOMAP_API int gomap_set(gomap *m, const void *key, const void *value) {
     if (unlikely(m == NULL))
         gomap__fatal("assignment to entry in nil map");
-    /* u64 keys skip the dispatch, and this copy of the insert path is
-     * compiled without the upsert's outputs. */
+    /* u64 keys skip the dispatch and run set_u64's inline fast path. */
     if (likely(m->kind == K_U64))
-        return set_impl(m, key, 0, false, value, NULL, NULL, K_U64, SET_CHECKED);
-    DISPATCH(m, set, m, key, 0, false, value, NULL, NULL);
+        return set_fast_u64(m, key, value);
+    return set_other(m, key, value);
 }
 
 int gomap__set_hashed(gomap *m, const void *key, uint64_t hash, const void *value) {
