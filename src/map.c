@@ -1089,8 +1089,11 @@ enum read_entry { READ_PLAIN, READ_ANNOUNCED, READ_SKIP };
 /* What a write's mid check (write_check_mid) expects in the word, an
  * int64_t `own`: OWN_NONE, no check (a locked write, which leaves the word
  * alone); OWN_ID, the writer's id (a claim of write_begin or
- * write_begin_slow, with or without mode bits); otherwise, 0 to 2^32 - 1,
- * the stack token of a write_claim_sp.  The check runs in a callee of the
+ * write_begin_slow, with or without mode bits); otherwise the stack
+ * pointer of a write_claim_sp, whose low 32 bits are its token (the whole
+ * register is passed, which saves the zero-extension of its low half at
+ * each call; a user-space address is positive, so never OWN_NONE or
+ * OWN_ID).  The check runs in a callee of the
  * claiming frame, whose stack pointer is not the claim's: write_own turns
  * the way a write claimed the word (CLAIM_*) into `own`, in the claiming
  * frame itself (an insert's set_impl, into which assign_impl is inlined),
@@ -1473,7 +1476,7 @@ NOINLINE void write_mid_slow(const gomap *m, int w) {
 static inline int64_t write_own(int claim) {
 #ifdef GOMAP__SP_TOKEN
     if (claim == CLAIM_SP)
-        return (int64_t)(uint32_t)gomap__sp;
+        return (int64_t)gomap__sp;
 #endif
     return claim == CLAIM_NONE ? OWN_NONE : OWN_ID;
 }
@@ -2878,9 +2881,11 @@ NOINLINE int set_rest_u64(gomap *m, const void *key, uint64_t hash, const void *
 /* gomap_set of a u64 key that found the writing word set: the kind's slow
  * insert, called with three arguments, so that set_fast_u64 passes none on the
  * stack and keeps no frame for it. */
+#ifndef GOMAP_NO_DETECT
 NOINLINE int set_busy_u64(gomap *m, const void *key, const void *value) {
     return set_slow_u64(m, key, 0, false, value, NULL, NULL);
 }
+#endif
 
 /* gomap_set of a u64 key with a NULL value (which zeroes it): copy_value
  * into its slot, then the end check, out of set_fast_u64's frame (`own` as
@@ -2934,17 +2939,36 @@ ALWAYS_INLINE int set_fast_end(gomap *m) {
 ALWAYS_INLINE int set_fast_u64(gomap *m, const void *key, const void *value) {
     if (absurd_key(m, key, K_U64))
         return EINVAL;
-    if (unlikely(write_busy(m)))
-        return set_busy_u64(m, key, value);
+#ifndef GOMAP_NO_DETECT
+    /* Go's entry check and the shape test below in one load, shift and
+     * branch (head_idle_view), where they were a compare and branch each;
+     * only a map whose shape the inline path does not handle (a growth in
+     * progress) tests the writing word on its own, and goes to the general
+     * insert. */
+    if (unlikely(!head_idle_view(m))) {
+        if (unlikely(write_busy(m)))
+            return set_busy_u64(m, key, value);
+        write_claim_sp(m);
+        GOMAP_PROBE2(op, (void *)m, 1);
+        uint64_t k;
+        memcpy(&k, key, 8);
+        return set_rest_u64(m, key, gomap__hash_u64_secret(k, m->sec), value, write_own(CLAIM_SP));
+    }
+#endif
     write_claim_sp(m);
     GOMAP_PROBE2(op, (void *)m, 1);
     /* The key is read once, for the hash and the compares. */
     uint64_t k;
     memcpy(&k, key, 8);
     uint64_t hash = gomap__hash_u64_secret(k, m->sec);
-    /* view_slow 0: not growing, and 16-byte slots with the value at 8 (the
-     * inline lookup's shape), so the slot arithmetic has constants. */
+    /* view_slow 0 (tested with the writing word above, with detection):
+     * not growing, and 16-byte slots with the value at 8 (the inline
+     * lookup's shape), so the slot arithmetic has constants. */
+#ifdef GOMAP_NO_DETECT
     if (likely(m->view_slow == 0 && m->arr != NULL)) {
+#else
+    if (likely(m->arr != NULL)) {
+#endif
         uintptr_t idx = hash & m->mask;
         uint64_t *tp = &m->tops[idx];
         uint64_t top = *tp;

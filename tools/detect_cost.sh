@@ -42,6 +42,6 @@ for op in $ops; do
         { a += $1; b += $2; c = ($1 / $2 - 1) * 100
           if (NR == 1 || c < lo) lo = c
           if (NR == 1 || c > hi) hi = c }
-        END { printf "| %s | %.1f | %.1f | %+.1f%% | %+.1f%%..%+.1f%% |\n",
+        END { printf "| %s | %.1f | %.1f | %+.2f%% | %+.2f%%..%+.2f%% |\n",
                      op, a / (n * NR), b / (n * NR), (a / b - 1) * 100, lo, hi }'
 done
