@@ -104,25 +104,34 @@ eventually 30 'up{job="gomap-watch"}' 'length == 1 and .[0].value[1] == "1"' ||
 touch "$tmp/goa" "$tmp/gob"
 wait_for "obs_target: done" 120 "$tmp/a.out" "$apid" || fail "target A did not finish: $(cat "$tmp/a.err")"
 wait_for "obs_target: done" 120 "$tmp/b.out" "$bpid" || fail "target B did not finish: $(cat "$tmp/b.err")"
-sleep 2 # two more scrapes: the last counts are in
 
+# The last counts reach Prometheus with a scrape after the work, and a
+# scrape due every second can come late on a loaded machine (and the
+# conflict sites come from gomap-watch's ring buffer, read on its own time):
+# each check polls, for up to 30 s, until the value is the one expected.
+# Counters only grow, so a wrong count still fails (at the end of the wait).
 expect() { sed -n "s/^obs_target: expect $2 //p" "$tmp/$1.out"; }
 A="pid=\"$apid\",comm=\"obs_target\"" B="pid=\"$bpid\",comm=\"obs_target\""
+settles() { # expr, awk condition on v: polls until it holds; v is left in $v
+    local i
+    for ((i = 0; i < 60; i++)); do
+        v=$(value "$1")
+        [ -n "$v" ] && awk -v v="$v" "BEGIN{exit !($2)}" && return 0
+        sleep 0.5
+    done
+    return 1
+}
 is() { # expr, expected value
     local v
-    v=$(value "$1")
-    [ "$v" = "$2" ] || fail "$1 is '$v', expected $2"
+    settles "$1" "v == \"$2\"" || fail "$1 is '$v', expected $2"
 }
 at_least() { # expr, lower bound
     local v
-    v=$(value "$1")
-    [ -n "$v" ] && awk -v v="$v" -v m="$2" 'BEGIN{exit !(v >= m)}' || fail "$1 is '$v', expected >= $2"
+    settles "$1" "v >= $2" || fail "$1 is '$v', expected >= $2"
 }
 between() { # expr, low, high (exclusive of NaN)
     local v
-    v=$(value "$1")
-    [ -n "$v" ] && awk -v v="$v" -v lo="$2" -v hi="$3" 'BEGIN{exit !(v >= lo && v <= hi)}' ||
-        fail "$1 is '$v', expected in [$2, $3]"
+    settles "$1" "v >= $2 && v <= $3" || fail "$1 is '$v', expected in [$2, $3]"
 }
 cmap=$(sed -n 's/^obs_target: conflict map //p' "$tmp/a.out")
 is "up{job=\"gomap-watch\"}" 1

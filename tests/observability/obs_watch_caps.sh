@@ -60,7 +60,8 @@ LD_LIBRARY_PATH=$tmp/lib OBS_GO=$tmp/go OBS_PHASES=core "$target" >"$tmp/t.out" 
 tpid=$!
 wait_for waiting 30 "$tmp/t.out" "$tpid" || fail "the target did not start"
 grep -q "$tmp/lib/libgomap.so.0" "/proc/$tpid/maps" || fail "the target does not map the private libgomap"
-wait_for "pid $tpid \(obs_target_shar\): .*: [1-9][0-9]* probes attached" 15 "$tmp/watch.log" "$wpid" ||
+# --all scans every 2 s; attaching takes a while more on a loaded machine.
+wait_for "pid $tpid \(obs_target_shar\): .*: [1-9][0-9]* probes attached" 60 "$tmp/watch.log" "$wpid" ||
     fail "gomap-watch --all did not attach to the new process"
 grep -q "pid $tpid: .*not attached" "$tmp/watch.log" && fail "some probes were not attached"
 touch "$tmp/go"
