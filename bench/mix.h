@@ -26,7 +26,7 @@ typedef struct mix_result {
     char dist[8];
     unsigned threads;
     uint64_t keys;
-    double mops, mops_min, mops_max;  /* median over reps */
+    double mops, mops_min, mops_max;  /* median over reps (the fastest: mix_results.fastest) */
     double allocs_per_op;             /* < 0: not measured */
     double bytes_per_entry;           /* < 0: not measured */
     uint64_t rate;                    /* latency: ops/s per thread */
@@ -40,6 +40,10 @@ typedef struct mix_result {
 typedef struct mix_results {
     mix_result *r;
     size_t n, cap;
+    /* A throughput record ("mix", or the memory limit) added while this is
+     * set keeps its fastest repetition as its figure (`mops` = `mops_max`):
+     * mix_plan.fastest. */
+    bool fastest;
 } mix_results;
 
 /* results.c: building, printing and parsing records (no libgomap needed). */
@@ -69,6 +73,13 @@ typedef struct mix_plan {
     uint64_t keys, seed;
     uint64_t duration_ms; /* per repetition */
     unsigned reps;
+    /* The tables, targets and advice take each throughput cell's fastest
+     * repetition instead of the median (--stat max; the default is
+     * median): on a virtual machine whose CPUs the host slows at times, a
+     * repetition runs on a fast or a slow CPU, and the median of 5 can fall
+     * on either (docs/benchmarks.md).  The JSON lines carry median, min and
+     * max either way. */
+    bool fastest;
     size_t trace_len;
     size_t value_size;
     bool throughput, latency;

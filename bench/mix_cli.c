@@ -31,6 +31,7 @@ void mix_plan_defaults(mix_plan *p) {
     p->seed = 42;
     p->duration_ms = 1000;
     p->reps = 5;
+    p->fastest = false;
     p->trace_len = 1u << 20;
     p->value_size = 8;
     p->throughput = true;
@@ -141,6 +142,13 @@ static int opt_no_peers(mix_plan *p, const char *v) {
     return 0;
 }
 
+static int opt_stat(mix_plan *p, const char *v) {
+    if (strcmp(v, "max") != 0 && strcmp(v, "median") != 0)
+        return -1;
+    p->fastest = strcmp(v, "max") == 0;
+    return 0;
+}
+
 static int opt_quiet(mix_plan *p, const char *v) {
     (void)v;
     p->quiet = true;
@@ -188,6 +196,7 @@ static const mix_option mix_options[] = {
     OPT_CALL("--latency-only", OPT_FLAG, opt_latency_only),
     OPT_CALL("--no-peers", OPT_FLAG, opt_no_peers),
     OPT_CALL("--quiet", OPT_FLAG, opt_quiet),
+    OPT_CALL("--stat", OPT_FN, opt_stat),
 };
 enum { MIX_NOPTIONS = sizeof mix_options / sizeof mix_options[0] };
 
@@ -238,7 +247,7 @@ static void mix_usage(FILE *f) {
             "usage: gomap-bench mix [--json] [--out FILE] [--csv FILE] [--plot DIR]\n"
             "         [--maps %s,go-sync-map,...|all] [--mixes read100,read90,...]\n"
             "         [--dist uniform|zipf|uniform,zipf] [--threads 1,2,...] [--keys N]\n"
-            "         [--duration 1s] [--reps 5] [--seed S] [--value-size 8]\n"
+            "         [--duration 1s] [--reps 5] [--stat max|median] [--seed S] [--value-size 8]\n"
             "         [--latency | --latency-only | --latency-mixes read90,...]\n"
             "         [--rate 10000] [--lat-ms 1000] [--lat-runs 1]\n"
             "         [--verify-ops N] [--no-peers]\n"

@@ -7,7 +7,8 @@
  *
  * Throughput runs are closed-loop: T threads replay their traces as fast as
  * they can for --duration-ms, checking a stop flag every 64 operations; the
- * cell's figure is the median over --reps repetitions.
+ * cell's figure is the median over --reps repetitions (the fastest one in
+ * the tables and targets, with mix_plan.fastest).
  *
  * Latency runs are open-loop: operation i of a thread is due at
  * t0 + i / rate, and its latency is measured from that intended start, not
@@ -614,6 +615,7 @@ int mix_run(const mix_plan *p, bench_output *out, mix_results *rs) {
     /* churn changes the key set, so it runs last (without peers, the
      * variants' prefilled maps are shared by all the mixes) */
     mix_plan q = *p;
+    rs->fastest = p->fastest;
     int n = 0;
     for (int i = 0; i < p->nmixes; i++)
         if (!p->mixes[i]->churn)

@@ -25,7 +25,11 @@ void mix_results_add(mix_results *rs, const mix_result *r) {
         rs->r = nr;
         rs->cap = cap;
     }
-    rs->r[rs->n++] = *r;
+    rs->r[rs->n] = *r;
+    if (rs->fastest && (strcmp(r->kind, "mix") == 0 || strcmp(r->kind, "limit") == 0) &&
+        r->mops_max > 0)
+        rs->r[rs->n].mops = r->mops_max;
+    rs->n++;
 }
 
 void mix_results_free(mix_results *rs) {

@@ -219,6 +219,31 @@ TEST(advisor_picks_the_obvious) {
     CHECK_EQ(best, -1);
 }
 
+/* With `fastest` set (--stat max) a throughput record's figure
+ * is its fastest repetition, a latency record's is untouched; without it,
+ * the median stays. */
+TEST(results_keep_the_fastest_repetition_when_asked) {
+    double mops[5] = {9.0, 5.2, 10.3, 5.4, 9.8};
+    mix_result r;
+    mix_result_cell(&r, "mix", "shardmap", "read100", "uniform", 1, 1024, 42);
+    mix_result_throughput(&r, mops, 5, 200);
+    CHECK(r.mops == 9.0 && r.mops_min == 5.2 && r.mops_max == 10.3);
+    mix_result lat;
+    mix_result_cell(&lat, "latency", "shardmap", "read90", "uniform", 1, 1024, 42);
+    lat.p99 = 1000;
+    mix_results rs = {0};
+    rs.fastest = true;
+    mix_results_add(&rs, &r);
+    mix_results_add(&rs, &lat);
+    rs.fastest = false;
+    mix_results_add(&rs, &r);
+    CHECK_EQ(rs.n, 3);
+    CHECK(rs.r[0].mops == 10.3 && rs.r[0].mops_max == 10.3 && rs.r[0].mops_min == 5.2);
+    CHECK(rs.r[1].p99 == 1000 && rs.r[1].mops == lat.mops);
+    CHECK(rs.r[2].mops == 9.0);
+    mix_results_free(&rs);
+}
+
 /* The advisor prints docs/choosing.md's measured picks beside its trial: its
  * table must be the document's, row for row. */
 TEST(advisor_reference_picks_are_the_documents) {
