@@ -60,8 +60,17 @@ for flavour in normal address thread; do
   ctest --test-dir "build-ci-$flavour" --output-on-failure -L '^obs$' -j1 >"$obs_log" 2>&1 &
   obs_pid=$!
   stage "$flavour tests"
-  ctest --test-dir "build-ci-$flavour" --output-on-failure -LE '^obs$' -j"$jobs" || status=1
+  ctest --test-dir "build-ci-$flavour" --output-on-failure -LE '^obs$' -j"$jobs" 2>&1 |
+    tee "build-ci-$flavour/ctest-suite.log" || status=1
 done
 obs_wait
-stage done
+# The output closes with every ctest summary, as the background runs print
+# theirs out of order.
+stage "summary: each build's suite, then its eBPF tests"
+for flavour in normal address thread; do
+  for part in suite obs; do
+    echo "$flavour $part: $(grep -h 'tests passed' "build-ci-$flavour/ctest-$part.log" 2>/dev/null ||
+      echo 'no ctest summary')"
+  done
+done
 exit $status
