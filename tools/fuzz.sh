@@ -28,7 +28,10 @@
 # and no target crashed.  A crash leaves its input in
 # $FUZZ_BUILD/fuzz-crashes/<target>/; replay it with
 #   $FUZZ_BUILD/tests/hard_<target> <crash file>
-# then copy it into tests/fuzz/corpus/<target>/ once the bug is fixed.
+# which runs with ASan's defaults, so with the allocation and free stacks
+# that the fuzzers' own ASan options (tests/fuzz/fuzz_options.c; a user's
+# ASAN_OPTIONS overrides them) leave out of their reports.
+# Then copy it into tests/fuzz/corpus/<target>/ once the bug is fixed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,7 +42,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
     --merge) merge=1; shift ;;
-    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
     *) targets+=("$1"); shift ;;
   esac
 done

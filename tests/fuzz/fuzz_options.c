@@ -1,23 +1,30 @@
 /*
  * fuzz_options.c — AddressSanitizer's defaults for the fuzzers (linked into
  * the libFuzzer targets of a fuzz build only; ASan reads this hook at start,
- * and ASAN_OPTIONS in the environment still overrides it).
+ * and ASAN_OPTIONS in the environment still overrides it).  Neither option
+ * changes which accesses are faults (the shadow memory, the redzones and the
+ * leak check are the same); the hard_<target> replays, built without this
+ * file, keep ASan's defaults.  docs/hardening.md has the measurements.
  *
- * malloc_context_size: how many frames of the caller's stack ASan records
- * at each malloc and free (default 30).  The record is only printed: in a
- * report, as the "allocated by" and "freed by" stacks of the faulting
- * block.  Which accesses are faults does not depend on it — the shadow
- * memory, the redzones, the quarantine of freed blocks and the leak check
- * are the same — so every fault is still found and reported, with the stack
- * of the faulting access in full.  Unwinding and storing 30 frames at every
- * allocation was a tenth of fuzz_concmap's time (a copy-on-write map
- * allocates on every write); 8 frames still name the library function that
- * allocated and the target's operation that called it.  To replay a crash
- * with the full stacks: ASAN_OPTIONS=malloc_context_size=30.
- * docs/hardening.md has the measurements.
+ * malloc_context_size=0: ASan records no stack at each malloc and free
+ * (default 30 frames).  The record is only printed: in a report, as the
+ * "allocated by" and "freed by" stacks of the faulting block; the stack of
+ * the faulting access is still printed in full.  Unwinding at every
+ * allocation was a tenth of fuzz_concmap's time at 30 frames (a
+ * copy-on-write map allocates on every write), and still a few percent at 8.
+ * A crash input is kept: to see those stacks, replay it with
+ * hard_<target> <file> (or ASAN_OPTIONS=malloc_context_size=30).
+ *
+ * quarantine_size_mb=32: how many bytes of freed blocks ASan holds back
+ * from reuse (default 256 MB); a use after free is reported as such while
+ * the block is still held.  One input frees at most about 1.5 MB (the
+ * largest of the fuzzers' corpora, measured), so 32 MB still holds the
+ * frees of the last 20 such inputs, every use after free within one input
+ * included.  Cycling through 256 MB of cold memory cost a third of a
+ * replay's CPU in page faults and cache misses.
  */
 const char *__asan_default_options(void);
 
 const char *__asan_default_options(void) {
-    return "malloc_context_size=8";
+    return "malloc_context_size=0:quarantine_size_mb=32";
 }
