@@ -1,9 +1,9 @@
 /*
  * fuzz_options.c — AddressSanitizer's defaults for the fuzzers (linked into
  * the libFuzzer targets of a fuzz build only; ASan reads this hook at start,
- * and ASAN_OPTIONS in the environment still overrides it).  Neither option
- * changes which accesses are faults (the shadow memory, the redzones and the
- * leak check are the same); the hard_<target> replays, built without this
+ * and ASAN_OPTIONS in the environment still overrides it).  The option does
+ * not change which accesses are faults (the shadow memory, the redzones, the
+ * quarantine and the leak check are the same); the hard_<target> replays, built without this
  * file, keep ASan's defaults.  docs/hardening.md has the measurements.
  *
  * malloc_context_size=0: ASan records no stack at each malloc and free
@@ -15,16 +15,11 @@
  * A crash input is kept: to see those stacks, replay it with
  * hard_<target> <file> (or ASAN_OPTIONS=malloc_context_size=30).
  *
- * quarantine_size_mb=32: how many bytes of freed blocks ASan holds back
- * from reuse (default 256 MB); a use after free is reported as such while
- * the block is still held.  One input frees at most about 1.5 MB (the
- * largest of the fuzzers' corpora, measured), so 32 MB still holds the
- * frees of the last 20 such inputs, every use after free within one input
- * included.  Cycling through 256 MB of cold memory cost a third of a
- * replay's CPU in page faults and cache misses.
+ * The quarantine stays at ASan's default: a smaller one saved CPU in short
+ * replays but not in fuzzing runs, so it would only weaken the check.
  */
 const char *__asan_default_options(void);
 
 const char *__asan_default_options(void) {
-    return "malloc_context_size=0:quarantine_size_mb=32";
+    return "malloc_context_size=0";
 }
