@@ -108,30 +108,19 @@ wait_for "obs_target: done" 120 "$tmp/b.out" "$bpid" || fail "target B did not f
 # The last counts reach Prometheus with a scrape after the work, and a
 # scrape due every second can come late on a loaded machine (and the
 # conflict sites come from gomap-watch's ring buffer, read on its own time):
-# each check polls, for up to 30 s, until the value is the one expected.
+# each check polls (eventually), for up to 30 s, until the value is the one
+# expected.
 # Counters only grow, so a wrong count still fails (at the end of the wait).
 expect() { sed -n "s/^obs_target: expect $2 //p" "$tmp/$1.out"; }
 A="pid=\"$apid\",comm=\"obs_target\"" B="pid=\"$bpid\",comm=\"obs_target\""
-settles() { # expr, awk condition on v: polls until it holds; v is left in $v
-    local i
-    for ((i = 0; i < 60; i++)); do
-        v=$(value "$1")
-        [ -n "$v" ] && awk -v v="$v" "BEGIN{exit !($2)}" && return 0
-        sleep 0.5
-    done
-    return 1
+settled() { # expr, jq test on its value $v (a string, as Prometheus gives it), what was expected
+    eventually 30 "$1" "(.[0].value[1] // empty) as \$v | $2" ||
+        fail "$1 is '$(value "$1")', expected $3"
 }
-is() { # expr, expected value
-    local v
-    settles "$1" "v == \"$2\"" || fail "$1 is '$v', expected $2"
-}
-at_least() { # expr, lower bound
-    local v
-    settles "$1" "v >= $2" || fail "$1 is '$v', expected >= $2"
-}
-between() { # expr, low, high (exclusive of NaN)
-    local v
-    settles "$1" "v >= $2 && v <= $3" || fail "$1 is '$v', expected in [$2, $3]"
+is() { settled "$1" "\$v == \"$2\"" "$2"; }
+at_least() { settled "$1" "(\$v | tonumber) >= $2" ">= $2"; }
+between() { # (NaN is in no range)
+    settled "$1" "(\$v | tonumber) as \$n | \$n >= $2 and \$n <= $3" "in [$2, $3]"
 }
 cmap=$(sed -n 's/^obs_target: conflict map //p' "$tmp/a.out")
 is "up{job=\"gomap-watch\"}" 1
