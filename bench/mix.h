@@ -15,7 +15,7 @@
 #include "hist.h"
 #include "workload.h"
 
-enum { MIX_MAX_THREADS = 64, MIX_MAX_LIST = 16 };
+enum { MIX_MAX_THREADS = 64, MIX_MAX_LIST = 16, MIX_MAX_REPS = 100 };
 
 /* One measurement: a throughput cell (kind "mix"), a latency cell ("latency")
  * or a deterministic verification run ("verify"), from gomap or a peer. */
@@ -35,6 +35,18 @@ typedef struct mix_result {
     uint64_t scheduled; /* latency: operations the rate asked for */
     unsigned reps;
     uint64_t duration_ms, seed;
+    /* A peer's line: the CPU its worker 0 finished its last repetition on
+     * ("cpu"), or -1. */
+    int cpu;
+    /* A paired throughput cell (mix_plan.pin): the contestant it alternated
+     * with, whether the pairs were pinned, and per repetition in run order
+     * its Mops/s, the CPU its worker 0 was on, and whether it ran first in
+     * its pair. */
+    bool paired, pinned;
+    char paired_with[32];
+    double rep_mops[MIX_MAX_REPS];
+    int16_t rep_cpu[MIX_MAX_REPS];
+    bool rep_first[MIX_MAX_REPS];
 } mix_result;
 
 typedef struct mix_results {
@@ -80,6 +92,15 @@ typedef struct mix_plan {
      * on either (docs/benchmarks.md).  The JSON lines carry median, min and
      * max either way. */
     bool fastest;
+    /* Fair pairs (--pin on, the default): each throughput cell of a gomap
+     * variant and the same cell of its Go analog run repetition by
+     * repetition, alternating (A,B then B,A), each side with its own
+     * warm-up before each repetition, the peer as one program run per
+     * repetition; at 1 thread each pair is pinned to one CPU of the
+     * process's affinity, the next pair to the next CPU.  The host may run
+     * the CPUs at different speeds that change by the minute, so an unpinned
+     * repetition's figure depends on where it landed (docs/benchmarks.md). */
+    bool pin;
     size_t trace_len;
     size_t value_size;
     bool throughput, latency;

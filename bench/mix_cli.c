@@ -32,6 +32,7 @@ void mix_plan_defaults(mix_plan *p) {
     p->duration_ms = 1000;
     p->reps = 5;
     p->fastest = false;
+    p->pin = true;
     p->trace_len = 1u << 20;
     p->value_size = 8;
     p->throughput = true;
@@ -149,6 +150,13 @@ static int opt_stat(mix_plan *p, const char *v) {
     return 0;
 }
 
+static int opt_pin(mix_plan *p, const char *v) {
+    if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0)
+        return -1;
+    p->pin = strcmp(v, "on") == 0;
+    return 0;
+}
+
 static int opt_quiet(mix_plan *p, const char *v) {
     (void)v;
     p->quiet = true;
@@ -197,6 +205,7 @@ static const mix_option mix_options[] = {
     OPT_CALL("--no-peers", OPT_FLAG, opt_no_peers),
     OPT_CALL("--quiet", OPT_FLAG, opt_quiet),
     OPT_CALL("--stat", OPT_FN, opt_stat),
+    OPT_CALL("--pin", OPT_FN, opt_pin),
 };
 enum { MIX_NOPTIONS = sizeof mix_options / sizeof mix_options[0] };
 
@@ -247,13 +256,17 @@ static void mix_usage(FILE *f) {
             "usage: gomap-bench mix [--json] [--out FILE] [--csv FILE] [--plot DIR]\n"
             "         [--maps %s,go-sync-map,...|all] [--mixes read100,read90,...]\n"
             "         [--dist uniform|zipf|uniform,zipf] [--threads 1,2,...] [--keys N]\n"
-            "         [--duration 1s] [--reps 5] [--stat max|median] [--seed S] [--value-size 8]\n"
+            "         [--duration 1s] [--reps 5] [--stat max|median] [--pin on|off]\n"
+            "         [--seed S] [--value-size 8]\n"
             "         [--latency | --latency-only | --latency-mixes read90,...]\n"
             "         [--rate 10000] [--lat-ms 1000] [--lat-runs 1]\n"
             "         [--verify-ops N] [--no-peers]\n"
             "mixes: read100 read99 read90 read75 read50 update100 churn (docs/workloads.md)\n"
             "peers: go-rwmutex-map go-shard-map go-sync-map go-cow-map absl-rwlock tbb-chm "
             "urcu-lfht\n"
+            "--pin on (default): each variant's throughput cells alternate with its Go\n"
+            "         analog's repetition by repetition, at 1 thread both pinned to one CPU\n"
+            "         per pair, the CPU rotating (docs/benchmarks.md)\n"
             "on request: syncmap-adaptive (syncmap with SYNCMAP_PROMOTE_ADAPTIVE),\n"
             "            rwmap-batch, shardmap-batch (runs of up to 64 consecutive reads\n"
             "            through rwmap_load_many / shardmap_load_many),\n"

@@ -24,6 +24,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -362,13 +363,17 @@ typedef struct variant_run {
     double bpe; /* bytes per entry after the prefill */
 } variant_run;
 
-/* Whether a variant runs in the plan: selected (one that runs on request only
- * when --maps names it), buildable here, and (for
+/* Whether the plan selects a variant: one that runs on request only when
+ * --maps names it, the others as mix_plan_has says. */
+static bool variant_selected(const mix_plan *p, const mix_variant *var) {
+    return var->on_request ? p->maps && bench_list_has(p->maps, var->name)
+                           : mix_plan_has(p, var->kind, var->name);
+}
+
+/* Whether a variant runs in the plan: selected, buildable here, and (for
  * cowmap) not above COW_MAX_KEYS keys outside verification. */
 static bool variant_usable(const mix_plan *p, const mix_variant *var) {
-    bool selected = var->on_request ? p->maps && bench_list_has(p->maps, var->name)
-                                    : mix_plan_has(p, var->kind, var->name);
-    if (!selected)
+    if (!variant_selected(p, var))
         return false;
     gm_map probe;
     int err = new_map(p, var, &probe);
@@ -388,6 +393,45 @@ static bool variant_usable(const mix_plan *p, const mix_variant *var) {
         return false;
     }
     return true;
+}
+
+/* The peer program that runs contestant name, or NULL. */
+static const mix_peer *peer_running(const char *name) {
+    for (int k = 0; k < MIX_NPEERS; k++)
+        for (int j = 0; mix_peers[k].maps[j]; j++)
+            if (strcmp(mix_peers[k].maps[j], name) == 0)
+                return &mix_peers[k];
+    return NULL;
+}
+
+/* Whether variant var's throughput cells run paired with its Go analog's
+ * (mix_plan.pin): timed runs with peers, the analog selected and its
+ * program built, and var the first variant selected with that analog (the
+ * others with the same analog, such as shardmap-32 beside shardmap, run
+ * alone).  run_gomap and run_peers both ask, so the two sides agree. */
+static bool variant_paired(const mix_plan *p, const mix_variant *var) {
+    if (!p->pin || !p->peers || p->verify_ops || !p->throughput || !var->analog ||
+        !mix_plan_has(p, NULL, var->analog))
+        return false;
+    const mix_peer *pk = peer_running(var->analog);
+    char path[4096];
+    if (!pk || !bench_peer_path(pk->program, path, sizeof path))
+        return false;
+    for (int v = 0; v < MIX_NVARIANTS; v++) {
+        const mix_variant *o = &mix_variants[v];
+        bool fits = strcmp(o->kind, "cow") != 0 || p->keys <= COW_MAX_KEYS;
+        if (strcmp(o->analog, var->analog) == 0 && variant_selected(p, o) && fits)
+            return o == var;
+    }
+    return false;
+}
+
+/* Whether the Go contestant `name` runs its throughput cells paired. */
+static bool analog_paired(const mix_plan *p, const char *name) {
+    for (int v = 0; v < MIX_NVARIANTS; v++)
+        if (strcmp(mix_variants[v].analog, name) == 0 && variant_paired(p, &mix_variants[v]))
+            return true;
+    return false;
 }
 
 /* The verification run of one variant on one (mix, dist): a fresh map,
@@ -471,6 +515,89 @@ static int latency_cell(const mix_plan *p, const cell *c, const run_map *rm, uns
     return 0;
 }
 
+static int peer_rep(const mix_plan *p, const char *program, const char *path, const char *map,
+                    const wl_mix *m, wl_dist d, unsigned th, mix_result *r);
+
+/* The throughput cell at th threads as fair pairs (mix_plan.pin): for each
+ * repetition k, the variant's repetition and its Go analog's (one peer run
+ * with one repetition), the variant first when k is even and second when it
+ * is odd, each after its own warm-up.  At 1 thread the calling thread pins
+ * itself to the k-th CPU of its affinity (cyclically) for the pair, and the
+ * worker it starts and the peer it forks inherit that affinity; both record
+ * the CPU their worker was on.  Emits the variant's record and the peer's,
+ * each with its repetitions in run order. */
+static void paired_cell(const mix_plan *p, const cell *c, const run_map *rm, unsigned th,
+                        bench_output *out, mix_results *rs) {
+    const mix_variant *var = c->vr->var;
+    const mix_peer *pk = peer_running(var->analog);
+    char path[4096];
+    if (!pk || !bench_peer_path(pk->program, path, sizeof path))
+        return;
+    cpu_set_t saved;
+    size_t cpus[CPU_SETSIZE];
+    unsigned ncpu = 0;
+    if (sched_getaffinity(0, sizeof saved, &saved) == 0)
+        for (size_t i = 0; i < CPU_SETSIZE; i++)
+            if (CPU_ISSET(i, &saved))
+                cpus[ncpu++] = i;
+    bool pin = th == 1 && ncpu > 0;
+    const char *dist = wl_dist_name(c->d);
+    mix_result g, a;
+    mix_result_cell(&g, "mix", var->name, c->m->name, dist, th, p->keys, p->seed);
+    mix_result_cell(&a, "mix", var->analog, c->m->name, dist, th, p->keys, p->seed);
+    g.paired = a.paired = true;
+    g.pinned = a.pinned = pin;
+    snprintf(g.paired_with, sizeof g.paired_with, "%s", var->analog);
+    snprintf(a.paired_with, sizeof a.paired_with, "%s", var->name);
+    bool peer_ok = true;
+    for (unsigned k = 0; k < p->reps; k++) {
+        if (pin) {
+            cpu_set_t one;
+            CPU_ZERO(&one);
+            CPU_SET(cpus[k % ncpu], &one);
+            if (sched_setaffinity(0, sizeof one, &one) != 0)
+                perror("gomap-bench: sched_setaffinity");
+        }
+        bool gomap_first = k % 2 == 0;
+        for (int side = 0; side < 2; side++) {
+            if ((side == 0) == gomap_first) {
+                uint64_t o, s;
+                run_threads(rm, p->seed, c->ts->tr, th, p->duration_ms / 5 + 1, 0, NULL, &o, &s);
+                g.rep_mops[k] =
+                    run_threads(rm, p->seed, c->ts->tr, th, p->duration_ms, 0, NULL, &o, &s);
+                g.rep_cpu[k] = (int16_t)run_last_cpu();
+                g.rep_first[k] = gomap_first;
+                g.ops += o;
+                g.checksum += s;
+            } else if (peer_ok) {
+                mix_result pr;
+                peer_ok = peer_rep(p, pk->program, path, var->analog, c->m, c->d, th, &pr) == 0;
+                a.rep_mops[k] = pr.mops;
+                a.rep_cpu[k] = (int16_t)pr.cpu;
+                a.rep_first[k] = !gomap_first;
+                a.ops += pr.ops;
+                a.checksum += pr.checksum;
+                a.allocs_per_op = pr.allocs_per_op;
+                a.bytes_per_entry = pr.bytes_per_entry;
+            }
+        }
+        if (pin && sched_setaffinity(0, sizeof saved, &saved) != 0)
+            perror("gomap-bench: sched_setaffinity");
+        bench_progress_add(1, var->name);
+    }
+    double mops[MIX_MAX_REPS];
+    memcpy(mops, g.rep_mops, p->reps * sizeof mops[0]);
+    mix_result_throughput(&g, mops, p->reps, p->duration_ms);
+    g.allocs_per_op = c->apo;
+    g.bytes_per_entry = c->vr->bpe;
+    emit(out, rs, &g);
+    if (peer_ok) {
+        memcpy(mops, a.rep_mops, p->reps * sizeof mops[0]);
+        mix_result_throughput(&a, mops, p->reps, p->duration_ms);
+        emit(out, rs, &a);
+    }
+}
+
 /* Every cell of one variant on one (mix, dist): each thread count, for
  * throughput and latency as the plan asks.  The variant's map is made and
  * prefilled at its first cell; a variant whose map cannot be made drops out. */
@@ -490,8 +617,11 @@ static int run_variant(const mix_plan *p, variant_run *vr, const wl_mix *m, wl_d
     /* untimed, single-threaded, counted: allocations per op */
     cell c = {vr, m, d, ts, count_allocs(&vr->map, p->seed, &ts->tr[0], 20000, true, &junk)};
     bool latency = p->latency && bench_list_has(p->latency_mixes, m->name);
+    bool paired = variant_paired(p, vr->var);
     for (int ti = 0; ti < p->nthreads; ti++) {
-        if (p->throughput)
+        if (p->throughput && paired)
+            paired_cell(p, &c, &rm, p->threads[ti], out, rs);
+        else if (p->throughput)
             throughput_cell(p, &c, &rm, p->threads[ti], out, rs);
         if (latency && latency_cell(p, &c, &rm, p->threads[ti], out, rs) != 0)
             return 1;
@@ -534,6 +664,92 @@ static int run_gomap(const mix_plan *p, bench_output *out, mix_results *rs) {
 
 /* ---- running the peers ------------------------------------------------------------ */
 
+/* The arguments of a peer program's run: the plan's, for the contestants
+ * in maps, the mixes, dists and threads given as comma lists; throughput,
+ * latency and reps as given; the strings live in *pa. */
+typedef struct peer_args {
+    const char *argv[40];
+    char keys[32], seed[32], dur[32], reps[16], tlen[32], rate[32], latms[32], latruns[16],
+        vops[32];
+} peer_args;
+
+static void peer_args_build(peer_args *pa, const mix_plan *p, const char *program, const char *maps,
+                            const char *mixes, const char *dists, const char *threads,
+                            bool throughput, bool latency, unsigned reps) {
+    snprintf(pa->keys, sizeof pa->keys, "%llu", (unsigned long long)p->keys);
+    snprintf(pa->seed, sizeof pa->seed, "%llu", (unsigned long long)p->seed);
+    snprintf(pa->dur, sizeof pa->dur, "%llu", (unsigned long long)p->duration_ms);
+    snprintf(pa->reps, sizeof pa->reps, "%u", reps);
+    snprintf(pa->tlen, sizeof pa->tlen, "%zu", p->trace_len);
+    snprintf(pa->rate, sizeof pa->rate, "%llu", (unsigned long long)p->rate);
+    snprintf(pa->latms, sizeof pa->latms, "%llu", (unsigned long long)p->lat_ms);
+    snprintf(pa->latruns, sizeof pa->latruns, "%u", p->lat_runs);
+    snprintf(pa->vops, sizeof pa->vops, "%llu", (unsigned long long)p->verify_ops);
+    const char **argv = pa->argv;
+    int a = 0;
+    argv[a++] = program;
+    argv[a++] = "--maps", argv[a++] = maps;
+    argv[a++] = "--mixes", argv[a++] = mixes;
+    argv[a++] = "--dist", argv[a++] = dists;
+    argv[a++] = "--threads", argv[a++] = threads;
+    argv[a++] = "--keys", argv[a++] = pa->keys;
+    argv[a++] = "--seed", argv[a++] = pa->seed;
+    argv[a++] = "--duration-ms", argv[a++] = pa->dur;
+    argv[a++] = "--reps", argv[a++] = pa->reps;
+    argv[a++] = "--trace-len", argv[a++] = pa->tlen;
+    argv[a++] = "--rate", argv[a++] = pa->rate;
+    argv[a++] = "--lat-ms", argv[a++] = pa->latms;
+    argv[a++] = "--lat-runs", argv[a++] = pa->latruns;
+    argv[a++] = "--throughput", argv[a++] = throughput ? "1" : "0";
+    argv[a++] = "--latency", argv[a++] = latency ? "1" : "0";
+    argv[a++] = "--verify-ops", argv[a++] = pa->vops;
+    if (latency && p->latency_mixes)
+        argv[a++] = "--latency-mixes", argv[a++] = p->latency_mixes;
+    argv[a] = NULL;
+}
+
+/* Runs a peer program and adds every result line it prints to out and rs. */
+static void peer_invoke(const mix_plan *p, const char *program, const char *path,
+                        const peer_args *pa, const char *maps, bench_output *out, mix_results *rs) {
+    if (!p->quiet)
+        fprintf(stderr, "gomap-bench: running %s (%s)\n", program, maps);
+    bench_lines lines = {0};
+    int st = bench_run_peer(path, pa->argv, &lines);
+    if (st != 0)
+        fprintf(stderr, "gomap-bench: %s exited with status %d\n", program, st);
+    for (size_t i = 0; i < lines.len; i++) {
+        mix_result r;
+        if (!mix_result_parse(lines.line[i], &r))
+            continue;
+        bench_output_emit(out, lines.line[i]);
+        mix_results_add(rs, &r);
+    }
+    bench_lines_free(&lines);
+}
+
+/* One repetition of a paired cell on the peer's side (paired_cell): the
+ * program run for contestant map with one repetition of throughput only;
+ * its line in *r.  0, or -1 when it printed none. */
+static int peer_rep(const mix_plan *p, const char *program, const char *path, const char *map,
+                    const wl_mix *m, wl_dist d, unsigned th, mix_result *r) {
+    char threads[16];
+    snprintf(threads, sizeof threads, "%u", th);
+    peer_args pa;
+    peer_args_build(&pa, p, program, map, m->name, wl_dist_name(d), threads, true, false, 1);
+    bench_lines lines = {0};
+    int st = bench_run_peer(path, pa.argv, &lines);
+    int rc = -1;
+    for (size_t i = 0; i < lines.len && rc != 0; i++)
+        if (mix_result_parse(lines.line[i], r) && strcmp(r->kind, "mix") == 0 &&
+            strcmp(r->map, map) == 0)
+            rc = 0;
+    bench_lines_free(&lines);
+    if (rc != 0)
+        fprintf(stderr, "gomap-bench: %s (%s) exited with status %d and no result\n", program, map,
+                st);
+    return rc;
+}
+
 static int run_peers(const mix_plan *p, bench_output *out, mix_results *rs) {
     char mixes[256] = "", dists[32] = "", threads[128] = "";
     for (int i = 0; i < p->nmixes; i++)
@@ -545,23 +761,17 @@ static int run_peers(const mix_plan *p, bench_output *out, mix_results *rs) {
         snprintf(t, sizeof t, "%u", p->threads[i]);
         mix_list_append(threads, sizeof threads, t);
     }
-    char keys[32], seed[32], dur[32], reps[16], tlen[32], rate[32], latms[32], latruns[16],
-        vops[32];
-    snprintf(keys, sizeof keys, "%llu", (unsigned long long)p->keys);
-    snprintf(seed, sizeof seed, "%llu", (unsigned long long)p->seed);
-    snprintf(dur, sizeof dur, "%llu", (unsigned long long)p->duration_ms);
-    snprintf(reps, sizeof reps, "%u", p->reps);
-    snprintf(tlen, sizeof tlen, "%zu", p->trace_len);
-    snprintf(rate, sizeof rate, "%llu", (unsigned long long)p->rate);
-    snprintf(latms, sizeof latms, "%llu", (unsigned long long)p->lat_ms);
-    snprintf(latruns, sizeof latruns, "%u", p->lat_runs);
-    snprintf(vops, sizeof vops, "%llu", (unsigned long long)p->verify_ops);
     for (int k = 0; k < MIX_NPEERS; k++) {
-        char maps[256] = "";
-        for (int j = 0; mix_peers[k].maps[j]; j++)
-            if (mix_plan_has(p, NULL, mix_peers[k].maps[j]))
-                mix_list_append(maps, sizeof maps, mix_peers[k].maps[j]);
-        if (!maps[0])
+        /* the contestants whose throughput cells run paired (paired_cell)
+         * run here for their latency cells only */
+        char maps[256] = "", paired[256] = "";
+        for (int j = 0; mix_peers[k].maps[j]; j++) {
+            const char *name = mix_peers[k].maps[j];
+            if (mix_plan_has(p, NULL, name))
+                mix_list_append(analog_paired(p, name) ? paired : maps,
+                                analog_paired(p, name) ? sizeof paired : sizeof maps, name);
+        }
+        if (!maps[0] && !(paired[0] && p->latency))
             continue;
         char path[4096];
         if (!bench_peer_path(mix_peers[k].program, path, sizeof path)) {
@@ -572,41 +782,17 @@ static int run_peers(const mix_plan *p, bench_output *out, mix_results *rs) {
                         mix_peers[k].program);
             continue;
         }
-        const char *argv[40];
-        int a = 0;
-        argv[a++] = mix_peers[k].program;
-        argv[a++] = "--maps", argv[a++] = maps;
-        argv[a++] = "--mixes", argv[a++] = mixes;
-        argv[a++] = "--dist", argv[a++] = dists;
-        argv[a++] = "--threads", argv[a++] = threads;
-        argv[a++] = "--keys", argv[a++] = keys;
-        argv[a++] = "--seed", argv[a++] = seed;
-        argv[a++] = "--duration-ms", argv[a++] = dur;
-        argv[a++] = "--reps", argv[a++] = reps;
-        argv[a++] = "--trace-len", argv[a++] = tlen;
-        argv[a++] = "--rate", argv[a++] = rate;
-        argv[a++] = "--lat-ms", argv[a++] = latms;
-        argv[a++] = "--lat-runs", argv[a++] = latruns;
-        argv[a++] = "--throughput", argv[a++] = p->throughput ? "1" : "0";
-        argv[a++] = "--latency", argv[a++] = p->latency ? "1" : "0";
-        argv[a++] = "--verify-ops", argv[a++] = vops;
-        if (p->latency_mixes)
-            argv[a++] = "--latency-mixes", argv[a++] = p->latency_mixes;
-        argv[a] = NULL;
-        if (!p->quiet)
-            fprintf(stderr, "gomap-bench: running %s (%s)\n", mix_peers[k].program, maps);
-        bench_lines lines = {0};
-        int st = bench_run_peer(path, argv, &lines);
-        if (st != 0)
-            fprintf(stderr, "gomap-bench: %s exited with status %d\n", mix_peers[k].program, st);
-        for (size_t i = 0; i < lines.len; i++) {
-            mix_result r;
-            if (!mix_result_parse(lines.line[i], &r))
-                continue;
-            bench_output_emit(out, lines.line[i]);
-            mix_results_add(rs, &r);
+        peer_args pa;
+        if (maps[0]) {
+            peer_args_build(&pa, p, mix_peers[k].program, maps, mixes, dists, threads,
+                            p->throughput, p->latency, p->reps);
+            peer_invoke(p, mix_peers[k].program, path, &pa, maps, out, rs);
         }
-        bench_lines_free(&lines);
+        if (paired[0] && p->latency) {
+            peer_args_build(&pa, p, mix_peers[k].program, paired, mixes, dists, threads, false,
+                            true, p->reps);
+            peer_invoke(p, mix_peers[k].program, path, &pa, paired, out, rs);
+        }
     }
     return 0;
 }

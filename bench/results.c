@@ -43,6 +43,7 @@ void mix_result_init(mix_result *r, const char *kind) {
     r->allocs_per_op = -1;
     r->bytes_per_entry = -1;
     r->p50 = r->p90 = r->p99 = r->p999 = r->pmax = -1;
+    r->cpu = -1;
 }
 
 bool mix_result_parse(const char *line, mix_result *r) {
@@ -79,6 +80,8 @@ bool mix_result_parse(const char *line, mix_result *r) {
     if (bench_json_get_f64(line, "reps", &d))
         r->reps = (unsigned)d;
     bench_json_get_u64(line, "duration_ms", &r->duration_ms);
+    if (bench_json_get_f64(line, "cpu", &d))
+        r->cpu = (int)d;
     return true;
 }
 
@@ -124,6 +127,24 @@ const mix_result *mix_results_find(const mix_results *rs, const char *kind, cons
     return NULL;
 }
 
+/* The paired cell's repetitions as comma lists, in run order (the flat
+ * reader reads strings, not arrays). */
+static void emit_pairs(bench_json *j, const mix_result *r) {
+    char mops[512] = "", cpu[256] = "", first[256] = "";
+    for (unsigned k = 0; k < r->reps && k < MIX_MAX_REPS; k++) {
+        const char *sep = k ? "," : "";
+        size_t a = strlen(mops), b = strlen(cpu), c = strlen(first);
+        snprintf(mops + a, sizeof mops - a, "%s%.4f", sep, r->rep_mops[k]);
+        snprintf(cpu + b, sizeof cpu - b, "%s%d", sep, r->rep_cpu[k]);
+        snprintf(first + c, sizeof first - c, "%s%d", sep, r->rep_first[k]);
+    }
+    bench_json_str(j, "paired_with", r->paired_with);
+    bench_json_bool(j, "pinned", r->pinned);
+    bench_json_str(j, "rep_cpu", cpu);
+    bench_json_str(j, "rep_first", first);
+    bench_json_str(j, "rep_mops", mops);
+}
+
 void mix_result_emit(bench_output *out, const mix_result *r) {
     bench_json j;
     bench_json_begin(&j);
@@ -141,6 +162,8 @@ void mix_result_emit(bench_output *out, const mix_result *r) {
         bench_json_f64(&j, "mops_max", r->mops_max);
         bench_json_u64(&j, "reps", r->reps);
         bench_json_u64(&j, "duration_ms", r->duration_ms);
+        if (r->paired)
+            emit_pairs(&j, r);
     } else if (strcmp(r->kind, "latency") == 0) {
         bench_json_u64(&j, "rate", r->rate);
         /* fewer ops than scheduled: the contestant could not sustain the rate */

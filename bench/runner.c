@@ -2,6 +2,7 @@
 #include "runner.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,7 @@ typedef struct worker {
     uint64_t interval_ns, t0, t_end, t_give_up; /* latency mode */
     hist *h;                                    /* latency mode: this worker's */
     uint64_t ops, sum;
+    bool first; /* worker 0: records run_last_cpu */
 } worker;
 
 static void throughput_loop(worker *w) {
@@ -149,6 +151,15 @@ static void latency_loop(worker *w) {
     w->sum = sum;
 }
 
+/* The CPU worker 0 of the last run_threads finished on (run_last_cpu).
+ * Written by worker 0 only, read by the caller after pthread_join, which
+ * orders the two. */
+static int last_cpu = -1;
+
+int run_last_cpu(void) {
+    return last_cpu;
+}
+
 static void *worker_main(void *arg) {
     worker *w = arg;
     if (w->c->thread_enter)
@@ -160,6 +171,8 @@ static void *worker_main(void *arg) {
         throughput_loop_batched(w);
     else
         throughput_loop(w);
+    if (w->first)
+        last_cpu = sched_getcpu();
     if (w->c->thread_exit)
         w->c->thread_exit();
     return NULL;
@@ -187,6 +200,7 @@ double run_threads(const run_map *c, uint64_t seed, const wl_trace *tr, unsigned
         w[t].tr = &tr[t];
         w[t].bar = &bar;
         w[t].stop = &stop;
+        w[t].first = t == 0;
         if (latency) {
             hist_init(&hs[t]);
             w[t].h = &hs[t];

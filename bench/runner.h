@@ -82,6 +82,12 @@ uint64_t run_serial_bounded(const run_map *c, uint64_t seed, const wl_trace *tr,
 double run_threads(const run_map *c, uint64_t seed, const wl_trace *tr, unsigned threads,
                    uint64_t duration_ms, uint64_t rate, hist *h, uint64_t *ops, uint64_t *sum);
 
+/* The CPU (sched_getcpu) that worker 0 of the last run_threads call was on
+ * when it finished, or -1.  With the calling thread pinned to one CPU before
+ * the call (the workers inherit its affinity), this is the CPU the run was
+ * pinned to: gomap-bench records it beside each paired repetition. */
+int run_last_cpu(void);
+
 /* A latency cell's measurement: `runs` open-loop runs of run_threads in
  * latency mode, of which the one whose p99 is the median (the lower one of
  * an even count) is left in *h, its operations in *ops and checksum in *sum.

@@ -2,6 +2,7 @@
 #include "check.h"
 
 #include <math.h>
+#include <sched.h>
 
 #include "hist.h"
 #include "mix.h"
@@ -339,6 +340,92 @@ TEST(batched_loads_agree_with_single_loads) {
                       "--maps rwmap,rwmap-batch,shardmap-batch --mixes read100,read90,read50,churn "
                       "--dist uniform,zipf 2>/dev/null");
     CHECK_EQ(compared, 3 * 4 * 2);
+}
+
+/* The paired lines of a `gomap-bench mix` run (--pin on, the default): each
+ * of the variant's and its Go analog's throughput cells alternates
+ * repetition by repetition (the variant first on even ones), and at 1 thread
+ * repetition k of both ran on the k-th CPU of the affinity gomap-bench was
+ * started with, cyclically; at 2 threads nothing is pinned.  Checks the
+ * schedule each side recorded, never a time.  Returns the lines checked. */
+static int check_pairs(const char *cmd, unsigned reps) {
+    static char out[1 << 16];
+    if (!run_capture(cmd, out, sizeof out)) {
+        CHECK_FAIL("the command failed");
+        return 0;
+    }
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0) {
+        CHECK_FAIL("sched_getaffinity");
+        return 0;
+    }
+    uint64_t cpus[CPU_SETSIZE];
+    unsigned ncpu = 0;
+    for (unsigned i = 0; i < CPU_SETSIZE; i++)
+        if (CPU_ISSET(i, &set))
+            cpus[ncpu++] = i;
+    int checked = 0;
+    for (char *save, *l = strtok_r(out, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        mix_result r;
+        char with[32], cpu[256], first[256];
+        if (!mix_result_parse(l, &r) || strcmp(r.kind, "mix") != 0)
+            continue;
+        if (!bench_json_get_str(l, "paired_with", with, sizeof with)) {
+            printf("  unpaired: %s\n", l);
+            CHECK_FAIL("a throughput line of a paired run is not paired");
+            continue;
+        }
+        bool variant = strcmp(r.map, "shardmap") == 0;
+        CHECK(strcmp(with, variant ? "go-shard-map" : "shardmap") == 0);
+        CHECK_EQ(r.reps, reps);
+        if (!bench_json_get_str(l, "rep_cpu", cpu, sizeof cpu) ||
+            !bench_json_get_str(l, "rep_first", first, sizeof first)) {
+            CHECK_FAIL("a paired line has no schedule");
+            continue;
+        }
+        uint64_t c[MIX_MAX_REPS], f[MIX_MAX_REPS];
+        CHECK_EQ(bench_parse_u64_list(first, f, MIX_MAX_REPS), (int)reps);
+        for (unsigned k = 0; k < reps; k++)
+            CHECK_EQ(f[k], (uint64_t)(variant == (k % 2 == 0)));
+        bool pinned = strstr(l, "\"pinned\":true") != NULL;
+        CHECK(pinned == (r.threads == 1));
+        if (pinned) {
+            if (bench_parse_u64_list(cpu, c, MIX_MAX_REPS) != (int)reps) {
+                printf("  %s: rep_cpu %s\n", r.map, cpu);
+                CHECK_FAIL("a pinned repetition has no CPU recorded");
+                continue;
+            }
+            for (unsigned k = 0; k < reps; k++) {
+                if (c[k] != cpus[k % ncpu])
+                    printf("  %s rep %u: on CPU %llu, pinned to %llu\n", r.map, k,
+                           (unsigned long long)c[k], (unsigned long long)cpus[k % ncpu]);
+                CHECK_EQ(c[k], cpus[k % ncpu]);
+            }
+        }
+        checked++;
+    }
+    return checked;
+}
+
+TEST(paired_repetitions_alternate_on_one_cpu) {
+    if (!exists(BENCH_BIN_DIR "/gomap-bench") || !exists(BENCH_BIN_DIR "/peer-go-mix")) {
+        printf("  (gomap-bench or peer-go-mix not built: skipped)\n");
+        return;
+    }
+    int n = check_pairs(BENCH_BIN_DIR "/gomap-bench mix --json --quiet --maps shard,go-shard-map "
+                                      "--mixes read100,update100 --threads 1,2 --keys 1024 "
+                                      "--duration-ms 10 --reps 4 2>/dev/null",
+                        4);
+    /* 2 mixes x 2 thread counts x 2 contestants */
+    CHECK_EQ(n, 8);
+    /* --pin off: the old schedule, every cell alone, nothing recorded */
+    static char out[1 << 14];
+    REQUIRE(run_capture(BENCH_BIN_DIR "/gomap-bench mix --json --quiet --pin off --maps "
+                                      "shard,go-shard-map --mixes read100 --threads 1 --keys 1024 "
+                                      "--duration-ms 10 --reps 2 2>/dev/null",
+                        out, sizeof out));
+    CHECK(strstr(out, "\"map\":\"shardmap\"") && strstr(out, "\"map\":\"go-shard-map\""));
+    CHECK(!strstr(out, "paired_with"));
 }
 
 /* The memory limit runs the loop it describes: every rep does operations (a

@@ -14,7 +14,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"gomap.bench/peers/keys"
 )
@@ -338,6 +340,25 @@ func (h *hist) quantile(q float64) uint64 {
 
 // ---- runs --------------------------------------------------------------------------
 
+// lastCPU is the CPU worker 0 of the last runOnce finished on (getcpu), or
+// -1: gomap-bench pins a paired repetition's whole program to one CPU and
+// records this beside it (bench/runner.h's run_last_cpu).  Written by worker
+// 0 before wg.Done, read after wg.Wait.
+var lastCPU = -1
+
+// getCPU returns the CPU the calling thread is on, or -1 where the getcpu
+// system call's number is not known (sysGetcpu < 0).
+func getCPU() int {
+	if sysGetcpu < 0 {
+		return -1
+	}
+	var cpu uint32
+	if _, _, e := syscall.RawSyscall(uintptr(sysGetcpu), uintptr(unsafe.Pointer(&cpu)), 0, 0); e != 0 {
+		return -1
+	}
+	return int(cpu)
+}
+
 var epoch = time.Now()
 
 func nowNs() uint64 { return uint64(time.Since(epoch)) }
@@ -403,6 +424,9 @@ func runOnce(m cmap, seed uint64, trs [][]uint32, threads int, latency bool, dur
 			}
 			opsA[t] = i
 			sumA[t] = s
+			if t == 0 {
+				lastCPU = getCPU()
+			}
 		}(t)
 	}
 	begin := time.Now()
@@ -557,8 +581,8 @@ func run(o *opts, name string, ms []*mix) {
 						sum += su
 					}
 					med, lo, hi := median(v)
-					fmt.Printf("%s,\"mops\":%.4f,\"mops_min\":%.4f,\"mops_max\":%.4f,\"reps\":%d,\"duration_ms\":%d,\"ops\":%d,\"allocs_per_op\":%.4f,\"bytes_per_entry\":%.4f,\"checksum\":%d,\"seed\":%d}\n",
-						jsonHead("mix", name, mx.name, d, threads, o.keys), med, lo, hi, o.reps, o.durMs, ops, apo, bpe, sum, o.seed)
+					fmt.Printf("%s,\"mops\":%.4f,\"mops_min\":%.4f,\"mops_max\":%.4f,\"reps\":%d,\"duration_ms\":%d,\"ops\":%d,\"allocs_per_op\":%.4f,\"bytes_per_entry\":%.4f,\"checksum\":%d,\"seed\":%d,\"cpu\":%d}\n",
+						jsonHead("mix", name, mx.name, d, threads, o.keys), med, lo, hi, o.reps, o.durMs, ops, apo, bpe, sum, o.seed, lastCPU)
 				}
 				if o.latency && o.latencyFor(mx.name) {
 					h, ops, sum := latencyRuns(m, o, trs, threads)
