@@ -501,6 +501,26 @@ static const char *const conflict_msgs[GOMAP_CONFLICT_TYPES] = {
  * never releases it, so later reporters wait for the process to die. */
 static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* Does now what a process's first report does before it prints (load
+ * libdw, list the modules), and reads the debug information of the compile
+ * units a report's frames mostly fall in: the caller's own stack, the map's
+ * entry points (map.c) and this file.  A process that forks many children
+ * which each report (a test of the fatal paths) then does this once, each
+ * child inheriting it.  The library never calls it: a program that has no
+ * conflict never loads libdw. */
+void gomap__detect_preload(void) {
+    void *pcs[STACK_DEPTH];
+    int n = backtrace(pcs, STACK_DEPTH);
+    static frame fr[2 * STACK_DEPTH]; /* under report_lock */
+    pthread_mutex_lock(&report_lock);
+    dw_ready(false);
+    for (int i = 0, used = 0; i < n && used < 2 * STACK_DEPTH; i++)
+        used += resolve((uintptr_t)pcs[i], true, &fr[used], 2 * STACK_DEPTH - used);
+    resolve((uintptr_t)gomap_set, false, fr, 2 * STACK_DEPTH);
+    resolve((uintptr_t)gomap__conflict, false, fr, 2 * STACK_DEPTH);
+    pthread_mutex_unlock(&report_lock);
+}
+
 /* In the report mode a program that keeps running may meet the same misuse
  * millions of times: each call site (type and detecting stack) is printed
  * once, later conflicts there are counted only.  An open-addressed set of

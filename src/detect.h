@@ -170,4 +170,9 @@ void gomap__record_writer_stack(void);
  * modes): spins briefly, then yields the CPU. */
 void gomap__conflict_wait(unsigned *spins);
 
+/* Loads libdw and reads the debug information a report needs now, rather
+ * than at the first report, so that children forked afterwards inherit it
+ * (for tests that fork many reporting children).  Idempotent. */
+void gomap__detect_preload(void);
+
 #endif /* GOMAP_DETECT_H */
