@@ -587,17 +587,27 @@ struct gomap__view {
  * live tophashes whose key comparison fails. */
 #if defined(__SSE2__)
 __attribute__((always_inline)) static inline unsigned gomap__match8(uint64_t top, uint64_t want) {
-    return (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_cvtsi64_si128((long long)top),
-                                                      _mm_cvtsi64_si128((long long)want))) &
-           0xffu;
+    __m128i t = _mm_cvtsi64_si128((long long)top);
+#if defined(__GNUC__)
+    /* The compare written into the tophash register: GCC otherwise writes
+     * it into want's and copies want first, for the chain's compares. */
+    __asm__("pcmpeqb %1, %0" : "+x"(t) : "x"(_mm_cvtsi64_si128((long long)want)));
+#else
+    t = _mm_cmpeq_epi8(t, _mm_cvtsi64_si128((long long)want));
+#endif
+    return (unsigned)_mm_movemask_epi8(t) & 0xffu;
 }
 #define GOMAP__MATCH_SHIFT 0 /* bit i: slot i */
+typedef unsigned gomap__match_t;
+#define GOMAP__CTZ(x) __builtin_ctz(x)
 #else
 __attribute__((always_inline)) static inline uint64_t gomap__match8(uint64_t top, uint64_t want) {
     uint64_t y = top ^ want;
     return (y - 0x0101010101010101ull) & ~y & 0x8080808080808080ull;
 }
 #define GOMAP__MATCH_SHIFT 3 /* bit 8i + 7: slot i */
+typedef uint64_t gomap__match_t;
+#define GOMAP__CTZ(x)      __builtin_ctzll(x)
 #endif
 
 /* The library's lookup of a u64 key, for the inline code's other cases (a
@@ -614,6 +624,15 @@ GOMAP_API void *gomap__get_u64(const gomap *m, uint64_t k);
 #define GOMAP__HEAD_FIRST5(h) ((h) << 24)
 #endif
 
+/* The slot of a u64 -> u64 map's value (the key, the value at slot[1]) as
+ * the library's lookup returns it (NULL: none), for the inline lookup's
+ * result, which is the slot: the caller's load of the value then folds the
+ * value's offset into its address. */
+static inline const uint64_t *gomap__slot_u64(const void *value) {
+    return value ? (const uint64_t *)value - 1 : GOMAP_NULL;
+}
+
+/* Returns k's slot (its key; the value is at [1]), or NULL. */
 __attribute__((always_inline)) static inline const uint64_t *gomap__u64u64_find(const gomap *m,
                                                                                 uint64_t k) {
     const struct gomap__view *v = (const struct gomap__view *)(const void *)m;
@@ -634,10 +653,10 @@ __attribute__((always_inline)) static inline const uint64_t *gomap__u64u64_find(
     if (__builtin_expect(
             (GOMAP__HEAD_FIRST5(__atomic_load_n(&v->head, __ATOMIC_RELAXED)) | *v->op_traced) != 0,
             0))
-        return (const uint64_t *)gomap__get_u64(m, k);
+        return gomap__slot_u64(gomap__get_u64(m, k));
 #else
     if (__builtin_expect(((const uint8_t *)&v->head)[4] != 0 || *v->op_traced != 0, 0))
-        return (const uint64_t *)gomap__get_u64(m, k);
+        return gomap__slot_u64(gomap__get_u64(m, k));
 #endif
 #if defined(__x86_64__) && defined(__GNUC__)
     /* The library's integer hash (src/hash.h, which says why x86-64 takes
@@ -656,21 +675,28 @@ __attribute__((always_inline)) static inline const uint64_t *gomap__u64u64_find(
     uintptr_t i = (uintptr_t)h & v->mask;
     uint64_t top = v->tops[i];
     const uint64_t want = 0x0101010101010101ull * t;
-    uint64_t mt = gomap__match8(top, want);
+    gomap__match_t mt = gomap__match8(top, want);
     /* The commonest miss: no byte matches and the bucket's last byte is
      * emptyRest, so the chain ends here; nothing else is computed. */
-    if (mt == 0 && (top >> 56) == 0)
-        return GOMAP_NULL;
-    const char *s = v->slots + i * 128; /* the bucket's slots */
-    for (; mt; mt &= mt - 1) {
-        const char *slot = s + (unsigned)(__builtin_ctzll(mt) >> GOMAP__MATCH_SHIFT) * 16;
-        uint64_t sk;
-        __builtin_memcpy(&sk, slot, sizeof sk);
-        if (sk == k)
-            return (const uint64_t *)(const void *)(slot + 8);
+    if (mt == 0) {
+        if ((top >> 56) == 0)
+            return GOMAP_NULL;
+    } else {
+        /* The bucket's slots.  The empty asm keeps its address one value,
+         * added to once per match, where GCC would add both of its terms
+         * at each match. */
+        const char *s = v->slots + i * 128;
+        __asm__("" : "+r"(s));
+        do {
+            const char *slot = s + (unsigned)(GOMAP__CTZ(mt) >> GOMAP__MATCH_SHIFT) * 16;
+            uint64_t sk;
+            __builtin_memcpy(&sk, slot, sizeof sk);
+            if (__builtin_expect(sk == k, 1))
+                return (const uint64_t *)(const void *)slot;
+        } while ((mt &= mt - 1) != 0);
+        if ((top >> 56) == 0) /* emptyRest: the chain ends here */
+            return GOMAP_NULL;
     }
-    if ((top >> 56) == 0) /* emptyRest: the chain ends here */
-        return GOMAP_NULL;
     /* A full home bucket: its overflow chain, each bucket a tophash word,
      * the next bucket's address, then the slots.  Its address is computed
      * only here, so a hit in the home bucket (the commonest) keeps no
@@ -679,11 +705,11 @@ __attribute__((always_inline)) static inline const uint64_t *gomap__u64u64_find(
          o = *(const char *const *)(const void *)(o + 8)) {
         __builtin_memcpy(&top, o, sizeof top);
         for (mt = gomap__match8(top, want); mt; mt &= mt - 1) {
-            const char *slot = o + 16 + (unsigned)(__builtin_ctzll(mt) >> GOMAP__MATCH_SHIFT) * 16;
+            const char *slot = o + 16 + (unsigned)(GOMAP__CTZ(mt) >> GOMAP__MATCH_SHIFT) * 16;
             uint64_t sk;
             __builtin_memcpy(&sk, slot, sizeof sk);
             if (sk == k)
-                return (const uint64_t *)(const void *)(slot + 8);
+                return (const uint64_t *)(const void *)slot;
         }
         if ((top >> 56) == 0)
             return GOMAP_NULL;
@@ -857,7 +883,7 @@ __attribute__((always_inline)) static inline bool gomap_u64u64_get(const gomap_u
                                                                    uint64_t k, uint64_t *v) {
     const uint64_t *p = gomap__u64u64_find((const gomap *)m, k);
     if (p && v)
-        *v = *p;
+        *v = p[1];
     return p != GOMAP_NULL;
 }
 static inline bool gomap_u64u64_delete(gomap_u64u64 *m, uint64_t k) {
