@@ -183,6 +183,45 @@ GOMAP__GUARDED_INLINE int gomap__guarded_load_optimistic(_Atomic uint32_t *seq,
 #endif
 }
 
+/* One attempt of gomap__guarded_load_optimistic for the common case, a u64
+ * key and an 8-byte value read into value_out (not NULL), with the map's u64
+ * walk: the same protocol and fences, without the generic copy's size tests,
+ * stack buffer and retry loop.  -1 when the attempt cannot decide (a writer
+ * inside, a changed sequence, a long chain): the caller then runs the
+ * generic load, which retries and falls back to the lock.  At 1M keys a load
+ * waits on DRAM for its bucket, and the fewer instructions each load takes,
+ * the sooner the next independent load's miss can start behind it
+ * (docs/design-family.md has the counts). */
+GOMAP__GUARDED_INLINE int gomap__guarded_load_optimistic_u64v8(_Atomic uint32_t *seq,
+                                                               const gomap *map, const void *key,
+                                                               uint64_t h, void *value_out) {
+#if !GOMAP__OPTIMISTIC_BUILD
+    (void)seq, (void)map, (void)key, (void)h, (void)value_out;
+    return -1;
+#else
+    int r = -1;
+    gomap__rcu_enter_inline();
+    /* acquire: pairs with gomap__seq_end_write's release */
+    uint32_t q = atomic_load_explicit(seq, memory_order_acquire);
+    if (__builtin_expect(!(q & 1), 1)) {
+        bool retry;
+        const void *v = gomap__get_optimistic_u64(map, key, h, &retry);
+        uint64_t x = 0;
+        if (v)
+            memcpy(&x, v, 8); /* may be torn; kept only if seq says not */
+        /* pairs with gomap__seq_begin_write's release fence */
+        atomic_thread_fence(memory_order_acquire);
+        if (__builtin_expect(!retry && atomic_load_explicit(seq, memory_order_relaxed) == q, 1)) {
+            r = v != NULL;
+            if (v)
+                memcpy(value_out, &x, 8);
+        }
+    }
+    gomap__rcu_exit_inline();
+    return r;
+#endif
+}
+
 /* The allocator hook of a map with optimistic loads: the user's allocator
  * (or malloc), with every free deferred past an RCU grace period, so that a
  * reader racing a writer never reads freed memory.  Each block carries a

@@ -60,6 +60,8 @@ struct shardmap {
     unsigned shift; /* hash >> shift, masked, is the shard index */
     size_t mask;
     bool optimistic;              /* loads try gomap__guarded_load_optimistic first */
+    bool optimistic_u64v8;        /* ... and u64 keys with 8-byte values take its
+                                     leaner form, gomap__guarded_load_optimistic_u64v8 */
     struct gomap__family_hash fh; /* the shards' hash, through `hasher` */
     gomap_config cfg;             /* immutable after creation */
     /* With optimistic loads, the shards' maps allocate through this hook
@@ -241,6 +243,7 @@ int shardmap_new(shardmap **out, const gomap_config *cfg, unsigned shard_bits) {
     m->optimistic = GOMAP__OPTIMISTIC_BUILD && !GOMAP__TSAN_RUNNING() &&
                     gomap__optimistic_ok(m->hasher) &&
                     cfg->value_size <= GOMAP__OPTIMISTIC_MAX_VALUE;
+    m->optimistic_u64v8 = m->optimistic && gomap__optimistic_u64(m->hasher) && cfg->value_size == 8;
     gomap_config scfg = *cfg;
     if (m->optimistic)
         scfg.allocator = &m->deferred.hook;
@@ -287,15 +290,28 @@ shard_load_locked(shardmap *m, struct shard *s, const void *key, uint64_t h, voi
     return found;
 }
 
-GOMAP__GUARDED_INLINE bool shard_load(void *owner, const void *key, uint64_t h, void *value_out) {
-    shardmap *m = owner;
-    struct shard *s = shard_of(m, h);
-    if (__builtin_expect(m->optimistic, 1)) {
+/* The load after the fast attempt (shard_load): the generic optimistic
+ * load with its retries, then the lock.  Out of line, so that the fast
+ * attempt saves no registers for it. */
+static __attribute__((noinline)) bool shard_load_slow(shardmap *m, struct shard *s, const void *key,
+                                                      uint64_t h, void *value_out) {
+    if (m->optimistic) {
         int r = gomap__guarded_load_optimistic(&s->word, &s->g, key, h, value_out);
-        if (__builtin_expect(r >= 0, 1))
+        if (r >= 0)
             return r;
     }
     return shard_load_locked(m, s, key, h, value_out);
+}
+
+GOMAP__GUARDED_INLINE bool shard_load(void *owner, const void *key, uint64_t h, void *value_out) {
+    shardmap *m = owner;
+    struct shard *s = shard_of(m, h);
+    if (__builtin_expect(m->optimistic_u64v8 && value_out != NULL, 1)) {
+        int r = gomap__guarded_load_optimistic_u64v8(&s->word, s->g.map, key, h, value_out);
+        if (__builtin_expect(r >= 0, 1))
+            return r;
+    }
+    return shard_load_slow(m, s, key, h, value_out);
 }
 
 GOMAP__GUARDED_INLINE struct gomap__guarded *shard_lock_write(void *owner, uint64_t h,
