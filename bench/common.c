@@ -12,6 +12,7 @@
 #include <malloc.h>
 #include <math.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -381,21 +382,31 @@ void bench_lines_free(bench_lines *l) {
     l->len = l->cap = 0;
 }
 
-/* In the child: execv with argv copied to the strings execv's signature asks
- * for (it writes nothing, but takes char *const[]); exits on failure. */
-static _Noreturn void exec_copy(const char *path, const char *const argv[]) {
+/* argv copied to the strings posix_spawn's signature asks for (it writes
+ * nothing, but takes char *const[]); NULL out of memory.  Freed with
+ * free_args. */
+static char **copy_args(const char *const argv[]) {
     size_t n = 0;
     while (argv[n])
         n++;
     char **args = calloc(n + 1, sizeof *args);
     for (size_t i = 0; args && i < n; i++)
-        if (!(args[i] = strdup(argv[i])))
+        if (!(args[i] = strdup(argv[i]))) {
+            while (i > 0)
+                free(args[--i]);
+            free(args);
             args = NULL;
-    if (args)
-        execv(path, args);
-    fprintf(stderr, "gomap-bench: cannot run %s: %s\n", path, strerror(errno));
-    _exit(127);
+        }
+    return args;
 }
+
+static void free_args(char **args) {
+    for (size_t i = 0; args && args[i]; i++)
+        free(args[i]);
+    free(args);
+}
+
+extern char **environ; /* the peers get gomap-bench's environment */
 
 int bench_run_peer(const char *path, const char *const argv[], bench_lines *out) {
     int fds[2];
@@ -404,18 +415,34 @@ int bench_run_peer(const char *path, const char *const argv[], bench_lines *out)
         return -1;
     }
     fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        perror("gomap-bench: fork");
+    /* posix_spawn, not fork: a fork write-protects every page of this
+     * process for copy-on-write until the child execs, and the first write
+     * to each page afterwards faults; the repetition timed right after a
+     * peer run (a paired repetition: docs/benchmarks.md) would pay for it in
+     * the maps' writes.  glibc's posix_spawn shares the address space with
+     * the child until it execs (CLONE_VM | CLONE_VFORK), so nothing is
+     * write-protected.  The child inherits the calling thread's CPU
+     * affinity either way. */
+    posix_spawn_file_actions_t fa;
+    char **args = copy_args(argv);
+    pid_t pid = -1;
+    int err = args ? posix_spawn_file_actions_init(&fa) : ENOMEM;
+    if (err == 0) {
+        err = posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+        if (err == 0)
+            err = posix_spawn_file_actions_addclose(&fa, fds[0]);
+        if (err == 0)
+            err = posix_spawn_file_actions_addclose(&fa, fds[1]);
+        if (err == 0)
+            err = posix_spawn(&pid, path, &fa, NULL, args, environ);
+        posix_spawn_file_actions_destroy(&fa);
+    }
+    free_args(args);
+    if (err != 0) {
+        fprintf(stderr, "gomap-bench: cannot run %s: %s\n", path, strerror(err));
         close(fds[0]);
         close(fds[1]);
         return -1;
-    }
-    if (pid == 0) {
-        close(fds[0]);
-        dup2(fds[1], 1);
-        close(fds[1]);
-        exec_copy(path, argv);
     }
     close(fds[1]);
     FILE *in = fdopen(fds[0], "r");
