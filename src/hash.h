@@ -3,7 +3,8 @@
  *
  * Integers (u32, u64): one 64x64->128 multiply of the key, xored with the
  * seed, by an odd multiplier derived from the seed; the high and low halves
- * are folded together, then finished with a multiply and an xor-shift.  This is the "mum" mix of
+ * are folded together, then mixed once more by a second such multiply by a
+ * constant.  This is the "mum" mix of
  * wyhash (Wang Yi) and Go's memhash64 fallback, written anew.  Both halves matter: the map takes
  * its bucket from the low bits and its tophash from the top byte, and the
  * fold makes every output bit depend on every key bit.  Without the seed the
@@ -55,12 +56,11 @@ static inline uint64_t gomap__hash_u64_secret(uint64_t key, gomap_hash_secret s)
      * low bits are a bijection of the key's low bits, and for some seeds the
      * signature the map uses (low bits + top byte) of the keys 0..2^18
      * collided 2.7x as often as random (tests/core/hash_test.c's birthday
-     * check).  A multiply by the golden ratio and an xor-shift finish the
-     * mixing: measured over 30 seeds, 130.3k..131.7k colliding pairs where
-     * random gives 131.1k +- 1.1k.  The finish is invertible, so the seed
-     * still decides every collision. */
-    uint64_t x = gomap__mum(key ^ s.s0, s.s1) * 0x9e3779b97f4a7c15ull;
-    return x ^ (x >> 32);
+     * check).  A second mum by the golden ratio finishes the mixing (its
+     * high half brings every bit of the first into the low bits) in two
+     * instructions after the first multiply, where a multiply and an
+     * xor-shift took four; docs/design.md ("Hashing") has the measurement. */
+    return gomap__mum(gomap__mum(key ^ s.s0, s.s1), 0x9e3779b97f4a7c15ull);
 }
 
 /* XXH3 is header-only here (XXH_INLINE_ALL makes every function static), so

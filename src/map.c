@@ -249,6 +249,24 @@ struct gomap {
      * fields up to `sec` are also read by the typed helpers' inline lookup
      * (struct gomap__view in gomap.h; the offsets are checked below), so
      * they keep their places in every build, the detection fields too. */
+    /* The low 24 bits of clear_seq (its bytes in memory order, from
+     * store_clear24), first in the head word, so that the rest of the word
+     * is a compare against 2^24 (see view_slow): an iteration step compares
+     * the whole head word with the value it expects (head_expected: writing
+     * word 0, the shape and clear24 it last saw) — one test for a write
+     * running (Go's mapiternext check), a serializing or freed map, a growth
+     * begun or ended, and a clear. */
+    uint8_t clear24[3];
+    /* 0 when gomap.h's inline u64 lookup may run on this map: u64 keys, the
+     * library's own hash and equality, 8-byte values (so a slot is 16 bytes,
+     * the value at 8: the inline code uses those constants) and no growth
+     * in progress.  Kept by update_view_slow wherever one of those changes.
+     * With `writing` it makes the last 5 bytes of the head word (the
+     * header's first 8 bytes), all zero exactly when the inline lookup may
+     * run and no write runs: the head word is then below 2^24 (clear24
+     * alone), which the inline lookup and the writes' entry checks test
+     * with one compare of the word in memory and a branch. */
+    uint8_t view_slow;
     /* The writing flag (Go's hashWriting): 0, or the id of the thread that is
      * writing — flag and writer in one word, so a write stores once; in a
      * serializing map GOMAP__SERIAL is always set (detect.h lists the
@@ -258,22 +276,6 @@ struct gomap {
      * being atomic keeps the deliberately racing tests meaningful under
      * TSan.  A serializing map uses it as a lock (see "survive modes"). */
     _Atomic int writing;
-    /* 0 when gomap.h's inline u64 lookup may run on this map: u64 keys, the
-     * library's own hash and equality, 8-byte values (so a slot is 16 bytes,
-     * the value at 8: the inline code uses those constants) and no growth
-     * in progress.  Kept by update_view_slow wherever one of those changes.
-     * With `writing` it makes the header's first 5 bytes, all zero exactly
-     * when the inline lookup may run and no write runs: the inline lookup
-     * tests both in one load of the head word (the first 8 bytes) less
-     * clear24. */
-    uint8_t view_slow;
-    /* The low 24 bits of clear_seq (its bytes in memory order, from
-     * store_clear24), completing the head word: an iteration step compares
-     * the whole head word with the value it expects (head_expected: writing
-     * word 0, the shape and clear24 it last saw) — one test for a write
-     * running (Go's mapiternext check), a serializing or freed map, a growth
-     * begun or ended, and a clear. */
-    uint8_t clear24[3];
     uint8_t B;         /* log2 of the bucket count; 0 before the first insert */
     uint8_t kind;      /* K_* */
     uint8_t same_size; /* growing to the same size (valid while oldarr) */
@@ -350,11 +352,11 @@ struct gomap {
  * slots: the two layouts must agree. */
 #define VIEW_SAME(f, g)                                                                            \
     _Static_assert(offsetof(struct gomap, f) == offsetof(struct gomap__view, g), "view: " #f)
-VIEW_SAME(writing, head);
-/* The head word (see view_slow) is exactly writing, view_slow and
- * clear24. */
-_Static_assert(sizeof(int) == 4 && offsetof(struct gomap, view_slow) == 4 &&
-                   offsetof(struct gomap, clear24) == 5 && offsetof(struct gomap, B) == 8,
+VIEW_SAME(clear24, head);
+/* The head word (see view_slow) is exactly clear24, view_slow and
+ * writing. */
+_Static_assert(sizeof(int) == 4 && offsetof(struct gomap, view_slow) == 3 &&
+                   offsetof(struct gomap, writing) == 4 && offsetof(struct gomap, B) == 8,
                "view: head word");
 VIEW_SAME(mask, mask);
 VIEW_SAME(tops, tops);
@@ -1129,19 +1131,41 @@ static inline int holder_of(const gomap *m, int w) {
     return w == GOMAP__FREED_WRITER ? w : w & ~idle_word(m);
 }
 
-/* Whether the head word's first 5 bytes are 0 (see struct gomap's
- * view_slow): no write running, a map in the default mode, and the shape
- * of gomap.h's inline lookup, whose u64 keys (K_U64) need no dispatch.  The
- * inline lookup's test, made by a write that picks its path with it: Go's
- * entry check and the choice of the u64 path in one load, shift and branch,
- * where they were a compare and branch each.  Relaxed, like the entry
+/* Whether the head word's writing word and shape byte are 0 (see struct
+ * gomap's view_slow): no write running, a map in the default mode, and the
+ * shape of gomap.h's inline lookup, whose u64 keys (K_U64) need no
+ * dispatch.  The inline lookup's test, made by a write that picks its path
+ * with it: Go's entry check and the choice of the u64 path in one compare
+ * of the word in memory and a branch, as many as the shape test alone.  Relaxed, like the entry
  * check; the head word (the header's first 8 bytes) is loaded whole
  * through a may_alias type (its fields are an int and bytes), as one
  * atomic access like the lookup's. */
 typedef uint64_t __attribute__((may_alias)) head_word;
 static inline bool head_idle_view(const gomap *m) {
     uint64_t h = __atomic_load_n((const head_word *)(const void *)m, __ATOMIC_RELAXED);
-    return GOMAP__HEAD_FIRST5(h) == 0;
+    return GOMAP__HEAD_HIGH5(h) == 0;
+}
+
+/* head_idle_view for an insert: the compare made with the word in memory
+ * (the compiler loads an atomic into a register first), one instruction
+ * fewer, as many as the shape test alone without detection.  An aligned
+ * 8-byte load, atomic on x86-64 as the relaxed load is; not under
+ * ThreadSanitizer, which must see the access (GOMAP__SP_TOKEN: x86-64 with
+ * glibc, outside ThreadSanitizer).  The delete keeps the load and shift:
+ * with this compare it counted 0.8 instructions more. */
+static inline bool head_idle_set(const gomap *m) {
+#if defined(GOMAP__SP_TOKEN)
+    __asm__ goto("cmpq $0xffffff, %0\n\tja %l[busy]"
+                 :
+                 : "m"(*(const head_word *)(const void *)m)
+                 : "cc"
+                 : busy);
+    return true;
+busy:
+    return false;
+#else
+    return head_idle_view(m);
+#endif
 }
 
 /*
@@ -2945,7 +2969,7 @@ ALWAYS_INLINE int set_fast_u64(gomap *m, const void *key, const void *value) {
      * only a map whose shape the inline path does not handle (a growth in
      * progress) tests the writing word on its own, and goes to the general
      * insert. */
-    if (unlikely(!head_idle_view(m))) {
+    if (unlikely(!head_idle_set(m))) {
         if (unlikely(write_busy(m)))
             return set_busy_u64(m, key, value);
         write_claim_sp(m);
@@ -3492,9 +3516,9 @@ GOMAP_API size_t gomap_len(const gomap *m) {
  * byte and clear24 as they are now. */
 static uint64_t head_expected(const gomap *m) {
     struct {
+        uint8_t clear24[3], view_slow;
         int writing;
-        uint8_t view_slow, clear24[3];
-    } h = {0, m->view_slow, {m->clear24[0], m->clear24[1], m->clear24[2]}};
+    } h = {{m->clear24[0], m->clear24[1], m->clear24[2]}, m->view_slow, 0};
     _Static_assert(sizeof h == sizeof(uint64_t), "head word");
     uint64_t w;
     memcpy(&w, &h, sizeof w);
@@ -3508,9 +3532,9 @@ static uint64_t head_expected(const gomap *m) {
  * The inline step then needs no test of check_bucket of its own. */
 static uint64_t head_poison(void) {
     struct {
+        uint8_t clear24[3], view_slow;
         int writing;
-        uint8_t view_slow, clear24[3];
-    } h = {0, 0xff, {0, 0, 0}};
+    } h = {{0, 0, 0}, 0xff, 0};
     uint64_t w;
     memcpy(&w, &h, sizeof w);
     return w;

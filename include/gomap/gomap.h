@@ -557,10 +557,11 @@ static inline void *gomap__typed_result(int err, void *m) {
  * tracer is attached, so that the probe still counts every get) takes the
  * library's path (gomap__get_u64) instead. */
 struct gomap__view {
-    /* The head word: the writing word (4 bytes), then a byte that is nonzero
-     * when the inline lookup does not handle the map's shape (`slow` above),
-     * then 3 bytes of the map's count of clears.  Its first 5 bytes all
-     * zero: the inline lookup may run.  Read with one relaxed atomic load. */
+    /* The head word: 3 bytes of the map's count of clears, then a byte
+     * that is nonzero when the inline lookup does not handle the map's shape
+     * (`slow` above), then the writing word (4 bytes).  Its last 5 bytes all
+     * zero (on a little-endian machine: the word below 2^24): the inline
+     * lookup may run.  Read with one relaxed atomic load. */
     uint64_t head;
     uint8_t B_, kind_, same_size_, wslow_;
     uint16_t voff; /* offset of the value in a slot */
@@ -616,12 +617,16 @@ typedef uint64_t gomap__match_t;
  * register. */
 GOMAP_API void *gomap__get_u64(const gomap *m, uint64_t k);
 
-/* The head word's first 5 bytes (a shift, which also sets the flags the
- * test needs). */
+/* Whether the head word's writing word or shape byte is set: on a
+ * little-endian machine one compare with a constant (the writes make it with
+ * the word in memory); HIGH5, the two as a value that is 0 when neither is,
+ * to or other tests into (a shift, which sets the flags the test needs). */
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-#define GOMAP__HEAD_FIRST5(h) ((h) >> 24)
+#define GOMAP__HEAD_BUSY(h)  (((h) << 24) != 0)
+#define GOMAP__HEAD_HIGH5(h) ((h) << 24)
 #else
-#define GOMAP__HEAD_FIRST5(h) ((h) << 24)
+#define GOMAP__HEAD_BUSY(h)  ((h) > 0xffffffu)
+#define GOMAP__HEAD_HIGH5(h) ((h) >> 24)
 #endif
 
 /* The slot of a u64 -> u64 map's value (the key, the value at slot[1]) as
@@ -638,37 +643,38 @@ __attribute__((always_inline)) static inline const uint64_t *gomap__u64u64_find(
     const struct gomap__view *v = (const struct gomap__view *)(const void *)m;
     if (v == GOMAP_NULL)
         return GOMAP_NULL;
-        /* The head word before any other field is read: its first 5 bytes are
-         * nonzero when a write is running, the map serializes conflicting calls
-         * (GOMAP_DEBUG=conflict=report|count) or was freed (checkfree) — as
-         * gomap_get checks the writing word first, the library's path reports,
-         * waits or stops, and a serializing map's reader then never reads a
-         * field a writer is changing — or when the inline code does not handle
-         * the map's shape.  One relaxed load tests both: the word publishes
-         * nothing in the default mode.  The op probe's semaphore joins the
-         * same branch (or-ed in): its address is a field set at creation that
-         * no writer changes, so reading it first is harmless.  Without
-         * detection only the shape byte is tested. */
+        /* The head word before any other field is read: its writing word and
+         * shape byte are nonzero when a write is running, the map serializes
+         * conflicting calls (GOMAP_DEBUG=conflict=report|count) or was freed
+         * (checkfree) — as gomap_get checks the writing word first, the
+         * library's path reports, waits or stops, and a serializing map's
+         * reader then never reads a field a writer is changing — or when the
+         * inline code does not handle the map's shape.  One relaxed load
+         * tests both: the word publishes nothing in the default mode.  The op
+         * probe's semaphore joins the same branch (or-ed in): its address is
+         * a field set at creation that no writer changes, so reading it first
+         * is harmless.  Without detection only the shape byte is tested. */
 #ifndef GOMAP_NO_DETECT
     if (__builtin_expect(
-            (GOMAP__HEAD_FIRST5(__atomic_load_n(&v->head, __ATOMIC_RELAXED)) | *v->op_traced) != 0,
+            (GOMAP__HEAD_HIGH5(__atomic_load_n(&v->head, __ATOMIC_RELAXED)) | *v->op_traced) != 0,
             0))
         return gomap__slot_u64(gomap__get_u64(m, k));
 #else
-    if (__builtin_expect(((const uint8_t *)&v->head)[4] != 0 || *v->op_traced != 0, 0))
+    if (__builtin_expect(((const uint8_t *)&v->head)[3] != 0 || *v->op_traced != 0, 0))
         return gomap__slot_u64(gomap__get_u64(m, k));
 #endif
 #if defined(__x86_64__) && defined(__GNUC__)
     /* The library's integer hash (src/hash.h, which says why x86-64 takes
-     * the multiply's halves from mulq; the #else is its portable form). */
+     * the multiplies' halves from mulq; the #else is its portable form). */
     uint64_t lo, hi;
     __asm__("mulq %3" : "=a"(lo), "=d"(hi) : "%0"(k ^ v->s0), "rm"(v->s1) : "cc");
-    uint64_t x = (lo ^ hi) * 0x9e3779b97f4a7c15ull;
+    __asm__("mulq %3" : "=a"(lo), "=d"(hi) : "%0"(lo ^ hi), "rm"(0x9e3779b97f4a7c15ull) : "cc");
+    uint64_t h = lo ^ hi;
 #else
     __uint128_t r = (__uint128_t)(k ^ v->s0) * v->s1;
-    uint64_t x = ((uint64_t)r ^ (uint64_t)(r >> 64)) * 0x9e3779b97f4a7c15ull;
+    r = (__uint128_t)((uint64_t)r ^ (uint64_t)(r >> 64)) * 0x9e3779b97f4a7c15ull;
+    uint64_t h = (uint64_t)r ^ (uint64_t)(r >> 64);
 #endif
-    uint64_t h = x ^ (x >> 32);
     uint64_t t = h >> 56;
     if (__builtin_expect(t < 5, 0)) /* tophash values below 5 are reserved marks */
         t += 5;

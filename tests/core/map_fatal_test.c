@@ -760,8 +760,8 @@ TEST(write_conflict_names_the_writer_by_its_stack) {
  * map.c): a writer that entered together with it (both passed the entry
  * check) has replaced its claim by then.  The test plays that writer:
  * while the insert waits in its allocator for the array, the main thread
- * stores its own id in the word (the map's first 4 bytes, the head word of
- * gomap.h's view), then lets the insert go on, whose check must report a
+ * stores its own id in the word (the map's bytes 4 to 7, the last half of
+ * the head word of gomap.h's view), then lets the insert go on, whose check must report a
  * conflict naming the main thread before the insert adds its key (the end
  * check would report it too, after): the map's length when the report
  * aborts is the length while the insert waited.  The check must also know
@@ -822,7 +822,7 @@ static void mc_child(void *arg) {
     mc_len = gomap_len(dw_map);
     signal(SIGABRT, mc_on_abort);
     shared->writer_tid = (long)syscall(SYS_gettid);
-    __atomic_store_n((int *)(void *)dw_map, (int)shared->writer_tid, __ATOMIC_RELAXED);
+    __atomic_store_n((int *)(void *)dw_map + 1, (int)shared->writer_tid, __ATOMIC_RELAXED);
     atomic_store(&mc_go, 1);
     pthread_join(t, NULL);
     _exit(4); /* the insert's check did not see the other writer */
