@@ -1152,7 +1152,7 @@ static inline bool head_idle_view(const gomap *m) {
  * 8-byte load, atomic on x86-64 as the relaxed load is; not under
  * ThreadSanitizer, which must see the access (GOMAP__SP_TOKEN: x86-64 with
  * glibc, outside ThreadSanitizer).  The delete keeps the load and shift:
- * with this compare it counted 0.8 instructions more. */
+ * with this compare it counted more instructions (docs/detection.md). */
 static inline bool head_idle_set(const gomap *m) {
 #if defined(GOMAP__SP_TOKEN)
     __asm__ goto("cmpq $0xffffff, %0\n\tja %l[busy]"
