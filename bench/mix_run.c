@@ -465,13 +465,19 @@ typedef struct cell {
     double apo; /* allocations per operation, counted before the timed runs */
 } cell;
 
+/* The untimed run before a cell's timed repetitions (a fifth of
+ * --duration): caches, and syncmap's first promotion. */
+static void warm_up(const mix_plan *p, const cell *c, const run_map *rm, unsigned th) {
+    uint64_t o, s;
+    run_threads(rm, p->seed, c->ts->tr, th, p->duration_ms / 5 + 1, 0, NULL, &o, &s);
+}
+
 /* The throughput cell at th threads: a warm-up, then --reps timed runs. */
 static void throughput_cell(const mix_plan *p, const cell *c, const run_map *rm, unsigned th,
                             bench_output *out, mix_results *rs) {
     double mops[100];
     uint64_t ops = 0, sum = 0, o, s;
-    /* warm-up: caches, and syncmap's first promotion */
-    run_threads(rm, p->seed, c->ts->tr, th, p->duration_ms / 5 + 1, 0, NULL, &o, &s);
+    warm_up(p, c, rm, th);
     for (unsigned k = 0; k < p->reps; k++) {
         mops[k] = run_threads(rm, p->seed, c->ts->tr, th, p->duration_ms, 0, NULL, &o, &s);
         ops += o;
@@ -562,7 +568,7 @@ static void paired_cell(const mix_plan *p, const cell *c, const run_map *rm, uns
         for (int side = 0; side < 2; side++) {
             if ((side == 0) == gomap_first) {
                 uint64_t o, s;
-                run_threads(rm, p->seed, c->ts->tr, th, p->duration_ms / 5 + 1, 0, NULL, &o, &s);
+                warm_up(p, c, rm, th);
                 g.rep_mops[k] =
                     run_threads(rm, p->seed, c->ts->tr, th, p->duration_ms, 0, NULL, &o, &s);
                 g.rep_cpu[k] = (int16_t)run_last_cpu();
