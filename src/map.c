@@ -3510,19 +3510,25 @@ GOMAP_API size_t gomap_len(const gomap *m) {
  *                (head_expected), kept by every step of the library's */
 #define NO_CHECK ((uintptr_t)-1)
 
+/* The head word as memory holds it (see struct gomap's clear24): the three
+ * clear24 bytes, the shape byte, then a writing word of 0. */
+static uint64_t head_word_of(const uint8_t clear24[3], uint8_t view_slow) {
+    struct {
+        uint8_t clear24[3], view_slow;
+        int writing;
+    } h = {{clear24[0], clear24[1], clear24[2]}, view_slow, 0};
+    _Static_assert(sizeof h == sizeof(uint64_t), "head word");
+    uint64_t w;
+    memcpy(&w, &h, sizeof w);
+    return w;
+}
+
 /* The head word an iteration step expects (see struct gomap's view_slow and
  * clear24): no write running (writing 0, so that a serializing or freed map,
  * whose word is never 0, always takes the library's step), the map's shape
  * byte and clear24 as they are now. */
 static uint64_t head_expected(const gomap *m) {
-    struct {
-        uint8_t clear24[3], view_slow;
-        int writing;
-    } h = {{m->clear24[0], m->clear24[1], m->clear24[2]}, m->view_slow, 0};
-    _Static_assert(sizeof h == sizeof(uint64_t), "head word");
-    uint64_t w;
-    memcpy(&w, &h, sizeof w);
-    return w;
+    return head_word_of(m->clear24, m->view_slow);
 }
 
 /* Or-ed into the expected head word while the iterator reads an old
@@ -3531,13 +3537,8 @@ static uint64_t head_expected(const gomap *m) {
  * step's compare of the head word fails and the library takes the step.
  * The inline step then needs no test of check_bucket of its own. */
 static uint64_t head_poison(void) {
-    struct {
-        uint8_t clear24[3], view_slow;
-        int writing;
-    } h = {{0, 0, 0}, 0xff, 0};
-    uint64_t w;
-    memcpy(&w, &h, sizeof w);
-    return w;
+    static const uint8_t no_clears[3] = {0, 0, 0};
+    return head_word_of(no_clears, 0xff);
 }
 
 /* The head word the inline step is to expect next (see head_poison). */
