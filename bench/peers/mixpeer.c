@@ -200,8 +200,20 @@ int mixpeer_main(int argc, char **argv, const mixpeer_contestant *cs, int n) {
               .lat_ms = 1000,
               .lat_runs = 1,
               .throughput = true};
-    for (int i = 1; i + 1 < argc; i += 2) {
-        const char *a = argv[i], *v = argv[i + 1];
+    for (int i = 1; i < argc; i += 2) {
+        const char *a = argv[i];
+        if (i + 1 == argc) {
+            bool help = !strcmp(a, "--help");
+            fprintf(help ? stdout : stderr,
+                    "usage: %s [--maps LIST] [--mixes LIST] [--dist LIST] [--threads LIST]\n"
+                    "         [--keys N] [--seed N] [--duration-ms N] [--reps N] [--trace-len N]\n"
+                    "         [--throughput 0|1] [--latency 0|1] [--latency-mixes LIST]\n"
+                    "         [--rate N] [--lat-ms N] [--lat-runs N] [--verify-ops N]\n"
+                    "gomap-bench mix starts this program; every option takes a value%s%s\n",
+                    argv[0], help ? "" : ": no value after ", help ? "" : a);
+            return help ? 0 : 2;
+        }
+        const char *v = argv[i + 1];
         uint64_t x = 0;
         bool ok = true;
         if (!strcmp(a, "--maps"))
