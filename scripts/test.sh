@@ -5,7 +5,7 @@
 # with -Werror, which a user's own build leaves off); builds the library, its
 # tests and examples as Release with gcc and with clang (-O3 finds warnings
 # -O2 does not); then soaks every thread-safe map for a minute (invariants and bounded memory
-# under churn) and fuzzes each libFuzzer target for two minutes (clang).
+# under churn) and fuzzes each libFuzzer target for 150 s (clang).
 # GOMAP_QUICK=1 skips the soak and the fuzzing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,8 +34,8 @@ if [ "${GOMAP_QUICK:-0}" != 1 ]; then
   build normal
   stage "soak: 60 s per thread-safe map"
   build-ci-normal/tools/soak/gomap-soak --seconds 60 --variant all --threads 3 || status=1
-  stage "fuzz: 120 s per target"
-  FUZZ_BUILD=build-ci-fuzz tools/fuzz.sh --seconds 120 || status=1
+  stage "fuzz: 150 s per target"
+  FUZZ_BUILD=build-ci-fuzz tools/fuzz.sh --seconds 150 || status=1
 fi
 # The test suite last.  The eBPF end-to-end tests (label obs: bpftrace,
 # gomap-watch, Prometheus) run one at a time, never two together (their
