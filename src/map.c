@@ -2136,10 +2136,14 @@ ALWAYS_INLINE void evacuate_single(gomap *m, uintptr_t ob, uintptr_t newbit, siz
     const char *os = m->oldslots + ob * ss * BUCKET_CNT;
     uint64_t top = *otop;
     uint64_t marks = BYTES_01 * EVACUATED_EMPTY;
-    uint64_t xt = 0, yt = 0;
-    unsigned xi = 0, yi = 0;
-    char *xs = m->slots + ob * ss * BUCKET_CNT;
-    char *ys = m->slots + (ob + newbit) * ss * BUCKET_CNT;
+    /* Branch-free: the half an entry goes to is a bit of its hash, as
+     * likely one as the other, so a branch on it would be mispredicted for
+     * half the entries.  Each half's next slot and tophash bytes are
+     * indexed by that bit (the destination words are put together in
+     * tb and stored once). */
+    char *dst[2] = {m->slots + ob * ss * BUCKET_CNT, m->slots + (ob + newbit) * ss * BUCKET_CNT};
+    uint8_t tb[2][BUCKET_CNT] = {{0}};
+    unsigned n[2] = {0, 0};
     GOMAP_ASSERT(m->tops[ob] == 0 && m->tops[ob + newbit] == 0);
     for (unsigned occ = occupied_slots(top); occ; occ &= occ - 1) {
         unsigned i = (unsigned)__builtin_ctz(occ);
@@ -2147,21 +2151,16 @@ ALWAYS_INLINE void evacuate_single(gomap *m, uintptr_t ob, uintptr_t newbit, siz
         if (unlikely(t < MIN_TOPHASH))
             gomap__internal_error("bad map state: evacuating an evacuated slot");
         const char *slot = os + i * ss;
-        if (hash_slot(m, slot, kind) & newbit) {
-            marks ^= (uint64_t)(EVACUATED_Y ^ EVACUATED_EMPTY) << (i * 8);
-            copy_slot(ys + yi * ss, slot, ss);
-            yt |= t << (yi * 8);
-            yi++;
-        } else {
-            marks ^= (uint64_t)(EVACUATED_X ^ EVACUATED_EMPTY) << (i * 8);
-            copy_slot(xs + xi * ss, slot, ss);
-            xt |= t << (xi * 8);
-            xi++;
-        }
+        unsigned y = (hash_slot(m, slot, kind) & newbit) != 0;
+        marks ^= (uint64_t)((EVACUATED_X + y) ^ EVACUATED_EMPTY) << (i * 8);
+        unsigned d = n[y];
+        n[y] = d + 1;
+        copy_slot(dst[y] + d * ss, slot, ss);
+        tb[y][d] = (uint8_t)t;
     }
     *otop = marks;
-    m->tops[ob] = xt;
-    m->tops[ob + newbit] = yt;
+    memcpy(&m->tops[ob], tb[0], 8);
+    memcpy(&m->tops[ob + newbit], tb[1], 8);
 }
 
 /* How many buckets of an old chain the evacuation's counting pass
