@@ -422,11 +422,15 @@ GOMAP__GUARDED_INLINE int gomap__guarded_compute(const struct gomap__locking *L,
 
 /* The public functions of a variant PREFIX (PREFIX_store ... PREFIX_
  * compare_and_delete, PREFIX_compute) over its locking table L, each one
- * line; PREFIX_load is the variant's own. */
+ * line; PREFIX_load is the variant's own.  A variant with a store of its
+ * own (shardmap.c) takes GOMAP__DEFINE_GUARDED_WRITES_BUT_STORE. */
 #define GOMAP__DEFINE_GUARDED_WRITES(PREFIX, TYPE, L)                                              \
     int PREFIX##_store(TYPE *m, const void *key, const void *value) {                              \
         return gomap__guarded_store(&L, m, key, value);                                            \
     }                                                                                              \
+    GOMAP__DEFINE_GUARDED_WRITES_BUT_STORE(PREFIX, TYPE, L)
+
+#define GOMAP__DEFINE_GUARDED_WRITES_BUT_STORE(PREFIX, TYPE, L)                                    \
     int PREFIX##_load_or_store(TYPE *m, const void *key, const void *value, void *actual_out,      \
                                bool *loaded) {                                                     \
         return gomap__guarded_load_or_store(&L, m, key, value, actual_out, loaded);                \

@@ -62,6 +62,8 @@ struct shardmap {
     bool optimistic;              /* loads try gomap__guarded_load_optimistic first */
     bool optimistic_u64v8;        /* ... and u64 keys with 8-byte values take its
                                      leaner form, gomap__guarded_load_optimistic_u64v8 */
+    bool store_u64v8;             /* stores take shard_store_u64v8: u64 keys with the
+                                     built-in hash, 8-byte values */
     struct gomap__family_hash fh; /* the shards' hash, through `hasher` */
     gomap_config cfg;             /* immutable after creation */
     /* With optimistic loads, the shards' maps allocate through this hook
@@ -243,7 +245,8 @@ int shardmap_new(shardmap **out, const gomap_config *cfg, unsigned shard_bits) {
     m->optimistic = GOMAP__OPTIMISTIC_BUILD && !GOMAP__TSAN_RUNNING() &&
                     gomap__optimistic_ok(m->hasher) &&
                     cfg->value_size <= GOMAP__OPTIMISTIC_MAX_VALUE;
-    m->optimistic_u64v8 = m->optimistic && gomap__optimistic_u64(m->hasher) && cfg->value_size == 8;
+    m->store_u64v8 = gomap__optimistic_u64(m->hasher) && cfg->value_size == 8;
+    m->optimistic_u64v8 = m->optimistic && m->store_u64v8;
     gomap_config scfg = *cfg;
     if (m->optimistic)
         scfg.allocator = &m->deferred.hook;
@@ -338,7 +341,52 @@ bool shardmap_load(shardmap *m, const void *key, void *value_out) {
     return shard_load(m, key, shard_hash(m, key), value_out);
 }
 
-GOMAP__DEFINE_GUARDED_WRITES(shardmap, shardmap, SHARD_LOCKING)
+GOMAP__DEFINE_GUARDED_WRITES_BUT_STORE(shardmap, shardmap, SHARD_LOCKING)
+
+/* Every store but shard_store_u64v8's: the family's, out of line so that
+ * the fast store saves no registers for it. */
+static __attribute__((noinline)) int shard_store_generic(shardmap *m, const void *key,
+                                                         const void *value) {
+    return gomap__guarded_store(&SHARD_LOCKING, m, key, value);
+}
+
+/* The store of a u64 key with an 8-byte value, under the shard's lock.  A
+ * key already present (an update, the commonest store) has its value
+ * overwritten where it lies, found by the map's u64 walk: the core map's
+ * insert path (gomap__upsert_locked) also looks for room to insert and
+ * for growth to do, which an update needs neither of.  While the map grows
+ * the update goes through the insert path, which moves the key's bucket
+ * along as Go's assignment does, so that updates alone still finish a
+ * growth.  Under the lock the walk sees no writer: *retry is set only by a
+ * chain too long for it, and then the insert path answers.  The word is odd
+ * meanwhile (shard_acquire_write), so an optimistic load racing the value's
+ * store discards what it read. */
+static inline int shard_store_u64v8(shardmap *m, const void *key, uint64_t h, const void *value) {
+    struct shard *s = shard_of(m, h);
+    __builtin_prefetch(&s->word, 1); /* as shard_lock_write */
+    gomap__prefetch(s->g.map, h);
+    uint64_t t = lock_shard(m, s, true);
+    void *slot = NULL;
+    int err = 0;
+    if (__builtin_expect(!gomap__growing(s->g.map), 1)) {
+        bool retry;
+        slot = gomap__get_optimistic_u64(s->g.map, key, h, &retry);
+    }
+    if (__builtin_expect(slot == NULL, 0)) {
+        bool inserted;
+        err = gomap__guarded_upsert(&s->g, key, h, &slot, &inserted);
+    }
+    if (__builtin_expect(err == 0, 1))
+        memcpy(slot, value, 8);
+    unlock_shard(m, s, true, t);
+    return err;
+}
+
+int shardmap_store(shardmap *m, const void *key, const void *value) {
+    if (__builtin_expect(m->store_u64v8 && value != NULL, 1))
+        return shard_store_u64v8(m, key, shard_hash(m, key), value);
+    return shard_store_generic(m, key, value);
+}
 
 /* ---- whole-map operations ------------------------------------------------- */
 
