@@ -99,7 +99,10 @@ typedef struct mix_plan {
      * repetition; at 1 thread each pair is pinned to one CPU of the
      * process's affinity, the next pair to the next CPU.  The host may run
      * the CPUs at different speeds that change by the minute, so an unpinned
-     * repetition's figure depends on where it landed (docs/benchmarks.md). */
+     * repetition's figure depends on where it landed (docs/benchmarks.md).
+     * Latency cells alternate the same way, run by run (--lat-runs of each
+     * side, one peer program run per run), unpinned: the host's stalls,
+     * which set every p99, come and go over minutes. */
     bool pin;
     size_t trace_len;
     size_t value_size;

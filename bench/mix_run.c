@@ -404,13 +404,14 @@ static const mix_peer *peer_running(const char *name) {
     return NULL;
 }
 
-/* Whether variant var's throughput cells run paired with its Go analog's
- * (mix_plan.pin): timed runs with peers, the analog selected and its
- * program built, and var the first variant selected with that analog (the
- * others with the same analog, such as shardmap-32 beside shardmap, run
- * alone).  run_gomap and run_peers both ask, so the two sides agree. */
+/* Whether variant var's cells, throughput and latency, run paired with its
+ * Go analog's (mix_plan.pin): timed runs with peers, the analog selected
+ * and its program built, and var the first variant selected with that
+ * analog (the others with the same analog, such as shardmap-32 beside
+ * shardmap, run alone).  run_gomap and run_peers both ask, so the two sides
+ * agree. */
 static bool variant_paired(const mix_plan *p, const mix_variant *var) {
-    if (!p->pin || !p->peers || p->verify_ops || !p->throughput || !var->analog ||
+    if (!p->pin || !p->peers || p->verify_ops || !var->analog ||
         !mix_plan_has(p, NULL, var->analog))
         return false;
     const mix_peer *pk = peer_running(var->analog);
@@ -426,7 +427,8 @@ static bool variant_paired(const mix_plan *p, const mix_variant *var) {
     return false;
 }
 
-/* Whether the Go contestant `name` runs its throughput cells paired. */
+/* Whether the Go contestant `name` runs its cells paired (all of them,
+ * inside run_gomap). */
 static bool analog_paired(const mix_plan *p, const char *name) {
     for (int v = 0; v < MIX_NVARIANTS; v++)
         if (strcmp(mix_variants[v].analog, name) == 0 && variant_paired(p, &mix_variants[v]))
@@ -524,6 +526,23 @@ static int latency_cell(const mix_plan *p, const cell *c, const run_map *rm, uns
 static int peer_rep(const mix_plan *p, const char *program, const char *path, const char *map,
                     const wl_mix *m, wl_dist d, unsigned th, mix_result *r);
 
+/* The k-th CPU of the calling thread's affinity, cyclically, into *one, and
+ * the whole affinity into *saved; false when it cannot be read. */
+static bool pair_cpu(unsigned k, cpu_set_t *saved, cpu_set_t *one) {
+    size_t cpus[CPU_SETSIZE];
+    unsigned ncpu = 0;
+    if (sched_getaffinity(0, sizeof *saved, saved) != 0)
+        return false;
+    for (size_t i = 0; i < CPU_SETSIZE; i++)
+        if (CPU_ISSET(i, saved))
+            cpus[ncpu++] = i;
+    if (ncpu == 0)
+        return false;
+    CPU_ZERO(one);
+    CPU_SET(cpus[k % ncpu], one);
+    return true;
+}
+
 /* The throughput cell at th threads as fair pairs (mix_plan.pin): for each
  * repetition k, the variant's repetition and its Go analog's (one peer run
  * with one repetition), the variant first when k is even and second when it
@@ -539,31 +558,20 @@ static void paired_cell(const mix_plan *p, const cell *c, const run_map *rm, uns
     char path[4096];
     if (!pk || !bench_peer_path(pk->program, path, sizeof path))
         return;
-    cpu_set_t saved;
-    size_t cpus[CPU_SETSIZE];
-    unsigned ncpu = 0;
-    if (sched_getaffinity(0, sizeof saved, &saved) == 0)
-        for (size_t i = 0; i < CPU_SETSIZE; i++)
-            if (CPU_ISSET(i, &saved))
-                cpus[ncpu++] = i;
-    bool pin = th == 1 && ncpu > 0;
     const char *dist = wl_dist_name(c->d);
     mix_result g, a;
     mix_result_cell(&g, "mix", var->name, c->m->name, dist, th, p->keys, p->seed);
     mix_result_cell(&a, "mix", var->analog, c->m->name, dist, th, p->keys, p->seed);
     g.paired = a.paired = true;
+    cpu_set_t saved, one;
+    bool pin = th == 1 && pair_cpu(0, &saved, &one);
     g.pinned = a.pinned = pin;
     snprintf(g.paired_with, sizeof g.paired_with, "%s", var->analog);
     snprintf(a.paired_with, sizeof a.paired_with, "%s", var->name);
     bool peer_ok = true;
     for (unsigned k = 0; k < p->reps; k++) {
-        if (pin) {
-            cpu_set_t one;
-            CPU_ZERO(&one);
-            CPU_SET(cpus[k % ncpu], &one);
-            if (sched_setaffinity(0, sizeof one, &one) != 0)
-                perror("gomap-bench: sched_setaffinity");
-        }
+        if (pin && pair_cpu(k, &saved, &one) && sched_setaffinity(0, sizeof one, &one) != 0)
+            perror("gomap-bench: sched_setaffinity");
         bool gomap_first = k % 2 == 0;
         for (int side = 0; side < 2; side++) {
             if ((side == 0) == gomap_first) {
@@ -604,6 +612,80 @@ static void paired_cell(const mix_plan *p, const cell *c, const run_map *rm, uns
     }
 }
 
+static int peer_lat_rep(const mix_plan *p, const char *program, const char *path, const char *map,
+                        const wl_mix *m, wl_dist d, unsigned th, mix_result *r, char **line);
+
+/* The latency cell at th threads as fair pairs (mix_plan.pin): --lat-runs
+ * runs of the variant and as many of its Go analog (one peer run each),
+ * alternating run by run (A,B then B,A), so that both sides sample the
+ * machine's stalls over the same stretch of time.  Nothing is pinned: an
+ * operation costs about a microsecond against 100 us between two, so a
+ * CPU's speed hardly shows in a p99, while a thread pinned to a CPU that a
+ * kernel thread or another program takes waits out its whole time slice
+ * instead of moving to the other CPU (docs/benchmarks.md).  Each side keeps
+ * its run of median p99 (run_latency's rule), the peer's line as it printed
+ * it.  Run apart, a side's --lat-runs runs fall in one stretch of a minute
+ * and its analog's in another, and the host's stalls, which come and go
+ * over such stretches, decided the ratio (docs/benchmarks.md). */
+static void paired_latency_cell(const mix_plan *p, const cell *c, const run_map *rm, unsigned th,
+                                bench_output *out, mix_results *rs) {
+    enum { MAX_RUNS = 100 };
+    const mix_variant *var = c->vr->var;
+    const mix_peer *pk = peer_running(var->analog);
+    char path[4096];
+    unsigned runs = p->lat_runs < MAX_RUNS ? p->lat_runs : MAX_RUNS;
+    hist *hs = malloc(runs * sizeof *hs);
+    if (!hs || !pk || !bench_peer_path(pk->program, path, sizeof path)) {
+        free(hs);
+        return;
+    }
+    uint64_t o[MAX_RUNS], s[MAX_RUNS];
+    mix_result pr[MAX_RUNS];
+    char *pline[MAX_RUNS] = {NULL};
+    bool peer_ok = true;
+    for (unsigned k = 0; k < runs; k++) {
+        bool gomap_first = k % 2 == 0;
+        for (int side = 0; side < 2; side++) {
+            if ((side == 0) == gomap_first) {
+                hist_init(&hs[k]);
+                run_threads(rm, p->seed, c->ts->tr, th, p->lat_ms, p->rate, &hs[k], &o[k], &s[k]);
+            } else if (peer_ok) {
+                peer_ok = peer_lat_rep(p, pk->program, path, var->analog, c->m, c->d, th, &pr[k],
+                                       &pline[k]) == 0;
+            }
+        }
+    }
+    /* each side's run of median p99 (the lower middle one of an even count) */
+    unsigned order[MAX_RUNS], porder[MAX_RUNS];
+    for (unsigned k = 0; k < runs; k++) {
+        unsigned j = k;
+        for (; j > 0 && hist_quantile(&hs[order[j - 1]], 0.99) > hist_quantile(&hs[k], 0.99); j--)
+            order[j] = order[j - 1];
+        order[j] = k;
+        for (j = k; peer_ok && j > 0 && pr[porder[j - 1]].p99 > pr[k].p99; j--)
+            porder[j] = porder[j - 1];
+        porder[j] = k;
+    }
+    unsigned mid = order[(runs - 1) / 2];
+    bench_progress_add(1, var->name);
+    mix_result r;
+    mix_result_cell(&r, "latency", var->name, c->m->name, wl_dist_name(c->d), th, p->keys, p->seed);
+    mix_result_latency(&r, &hs[mid], p->rate, th * (p->lat_ms * p->rate / 1000));
+    r.ops = o[mid];
+    r.checksum = s[mid];
+    r.allocs_per_op = c->apo;
+    r.bytes_per_entry = c->vr->bpe;
+    emit(out, rs, &r);
+    if (peer_ok) {
+        unsigned pm = porder[(runs - 1) / 2];
+        bench_output_emit(out, pline[pm]);
+        mix_results_add(rs, &pr[pm]);
+    }
+    for (unsigned k = 0; k < runs; k++)
+        free(pline[k]);
+    free(hs);
+}
+
 /* Every cell of one variant on one (mix, dist): each thread count, for
  * throughput and latency as the plan asks.  The variant's map is made and
  * prefilled at its first cell; a variant whose map cannot be made drops out. */
@@ -629,7 +711,9 @@ static int run_variant(const mix_plan *p, variant_run *vr, const wl_mix *m, wl_d
             paired_cell(p, &c, &rm, p->threads[ti], out, rs);
         else if (p->throughput)
             throughput_cell(p, &c, &rm, p->threads[ti], out, rs);
-        if (latency && latency_cell(p, &c, &rm, p->threads[ti], out, rs) != 0)
+        if (latency && paired)
+            paired_latency_cell(p, &c, &rm, p->threads[ti], out, rs);
+        else if (latency && latency_cell(p, &c, &rm, p->threads[ti], out, rs) != 0)
             return 1;
     }
     return 0;
@@ -756,6 +840,34 @@ static int peer_rep(const mix_plan *p, const char *program, const char *path, co
     return rc;
 }
 
+/* One run of a paired latency cell on the peer's side: the program run for
+ * contestant map with one latency run (--lat-runs 1) and no throughput;
+ * its record in *r and its JSON line in *line (malloc'd).  0, or -1 when it
+ * printed none. */
+static int peer_lat_rep(const mix_plan *p, const char *program, const char *path, const char *map,
+                        const wl_mix *m, wl_dist d, unsigned th, mix_result *r, char **line) {
+    char threads[16];
+    snprintf(threads, sizeof threads, "%u", th);
+    mix_plan one = *p;
+    one.lat_runs = 1;
+    one.latency_mixes = NULL;
+    peer_args pa;
+    peer_args_build(&pa, &one, program, map, m->name, wl_dist_name(d), threads, false, true, 1);
+    bench_lines lines = {0};
+    int st = bench_run_peer(path, pa.argv, &lines);
+    int rc = -1;
+    *line = NULL;
+    for (size_t i = 0; i < lines.len && rc != 0; i++)
+        if (mix_result_parse(lines.line[i], r) && strcmp(r->kind, "latency") == 0 &&
+            strcmp(r->map, map) == 0 && (*line = strdup(lines.line[i])))
+            rc = 0;
+    bench_lines_free(&lines);
+    if (rc != 0)
+        fprintf(stderr, "gomap-bench: %s (%s) exited with status %d and no latency result\n",
+                program, map, st);
+    return rc;
+}
+
 static int run_peers(const mix_plan *p, bench_output *out, mix_results *rs) {
     char mixes[256] = "", dists[32] = "", threads[128] = "";
     for (int i = 0; i < p->nmixes; i++)
@@ -768,16 +880,15 @@ static int run_peers(const mix_plan *p, bench_output *out, mix_results *rs) {
         mix_list_append(threads, sizeof threads, t);
     }
     for (int k = 0; k < MIX_NPEERS; k++) {
-        /* the contestants whose throughput cells run paired (paired_cell)
-         * run here for their latency cells only */
-        char maps[256] = "", paired[256] = "";
+        /* the contestants whose cells run paired (paired_cell,
+         * paired_latency_cell) have run beside their variants already */
+        char maps[256] = "";
         for (int j = 0; mix_peers[k].maps[j]; j++) {
             const char *name = mix_peers[k].maps[j];
-            if (mix_plan_has(p, NULL, name))
-                mix_list_append(analog_paired(p, name) ? paired : maps,
-                                analog_paired(p, name) ? sizeof paired : sizeof maps, name);
+            if (mix_plan_has(p, NULL, name) && !analog_paired(p, name))
+                mix_list_append(maps, sizeof maps, name);
         }
-        if (!maps[0] && !(paired[0] && p->latency))
+        if (!maps[0])
             continue;
         char path[4096];
         if (!bench_peer_path(mix_peers[k].program, path, sizeof path)) {
@@ -789,16 +900,9 @@ static int run_peers(const mix_plan *p, bench_output *out, mix_results *rs) {
             continue;
         }
         peer_args pa;
-        if (maps[0]) {
-            peer_args_build(&pa, p, mix_peers[k].program, maps, mixes, dists, threads,
-                            p->throughput, p->latency, p->reps);
-            peer_invoke(p, mix_peers[k].program, path, &pa, maps, out, rs);
-        }
-        if (paired[0] && p->latency) {
-            peer_args_build(&pa, p, mix_peers[k].program, paired, mixes, dists, threads, false,
-                            true, p->reps);
-            peer_invoke(p, mix_peers[k].program, path, &pa, paired, out, rs);
-        }
+        peer_args_build(&pa, p, mix_peers[k].program, maps, mixes, dists, threads, p->throughput,
+                        p->latency, p->reps);
+        peer_invoke(p, mix_peers[k].program, path, &pa, maps, out, rs);
     }
     return 0;
 }

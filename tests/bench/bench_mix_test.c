@@ -428,6 +428,35 @@ TEST(paired_repetitions_alternate_on_one_cpu) {
     CHECK(!strstr(out, "paired_with"));
 }
 
+/* Paired latency cells (--pin on): a variant's latency runs alternate with
+ * its Go analog's inside gomap-bench, and each side still prints one line
+ * per cell (its run of median p99), the analog's not a second time from the
+ * peers' own pass.  Counts lines, never a time. */
+TEST(paired_latency_cells_print_one_line_per_side) {
+    if (!exists(BENCH_BIN_DIR "/gomap-bench") || !exists(BENCH_BIN_DIR "/peer-go-mix")) {
+        printf("  (gomap-bench or peer-go-mix not built: skipped)\n");
+        return;
+    }
+    static char out[1 << 14];
+    REQUIRE(run_capture(BENCH_BIN_DIR "/gomap-bench mix --json --quiet --latency-only --maps "
+                                      "shard,go-shard-map --mixes read90 --threads 1,2 --keys 1024 "
+                                      "--lat-ms 20 --lat-runs 3 2>/dev/null",
+                        out, sizeof out));
+    int lines[2][2] = {{0, 0}, {0, 0}};
+    for (char *save, *l = strtok_r(out, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        mix_result r;
+        if (!mix_result_parse(l, &r) || strcmp(r.kind, "latency") != 0)
+            continue;
+        CHECK(r.threads == 1 || r.threads == 2);
+        CHECK(r.ops > 0);
+        if (r.threads == 1 || r.threads == 2)
+            lines[strcmp(r.map, "shardmap") != 0][r.threads - 1]++;
+    }
+    for (int side = 0; side < 2; side++)
+        for (int t = 0; t < 2; t++)
+            CHECK_EQ(lines[side][t], 1);
+}
+
 /* The memory limit runs the loop it describes: every rep does operations (a
  * positive rate), and what it cannot run is refused.  No time is asserted. */
 TEST(memory_limit_runs_or_refuses) {
