@@ -111,6 +111,9 @@ enum {
     EVACUATED_EMPTY = 4, /* empty, and the bucket is evacuated */
     MIN_TOPHASH = 5,     /* smallest tophash of a live entry */
 };
+/* The evacuation marks a slot EVACUATED_X + y, y the half its entry went to
+ * (Go's evacuatedX + useY). */
+_Static_assert(EVACUATED_Y == EVACUATED_X + 1, "evacuation marks");
 
 /* Largest B a hint may ask for: 2^40 buckets of 8 slots is 2^43 entries,
  * terabytes for the smallest slots; far above it, 2^B * 13 would overflow. */
@@ -550,6 +553,21 @@ static inline void store_top(uint64_t *top, unsigned i, uint8_t t) {
     ((unsigned char *)top)[i] = t;
 #else
     set_top(top, i, t);
+#endif
+}
+
+/* The tophash word whose slot i holds b[i]: on a little-endian machine the
+ * bytes as they lie (byte i of the word is slot i, as for store_top). */
+static inline uint64_t top_word_of(const uint8_t b[BUCKET_CNT]) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t w;
+    memcpy(&w, b, sizeof w);
+    return w;
+#else
+    uint64_t w = 0;
+    for (unsigned i = 0; i < BUCKET_CNT; i++)
+        w |= (uint64_t)b[i] << (i * 8);
+    return w;
 #endif
 }
 
@@ -2159,8 +2177,8 @@ ALWAYS_INLINE void evacuate_single(gomap *m, uintptr_t ob, uintptr_t newbit, siz
         tb[y][d] = (uint8_t)t;
     }
     *otop = marks;
-    memcpy(&m->tops[ob], tb[0], 8);
-    memcpy(&m->tops[ob + newbit], tb[1], 8);
+    m->tops[ob] = top_word_of(tb[0]);
+    m->tops[ob + newbit] = top_word_of(tb[1]);
 }
 
 /* How many buckets of an old chain the evacuation's counting pass
