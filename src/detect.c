@@ -657,7 +657,8 @@ static int sp_owners(uint32_t token, sp_owner *out, int room) {
         o->addr = a;
         o->lo = lo;
         o->hi = hi;
-        snprintf(o->path, sizeof o->path, "%s", path);
+        /* a long path is cut to the field: the report names the kind of memory */
+        snprintf(o->path, sizeof o->path, "%.*s", (int)sizeof o->path - 1, path);
         o->kind = SP_OTHER;
         if (have_alt && a >= (uintptr_t)alt.ss_sp && a - (uintptr_t)alt.ss_sp < alt.ss_size) {
             o->kind = SP_ALTSTACK;

@@ -73,9 +73,12 @@ static inline int gomap__tid_fs(void) {
  * within the write).
  * A report maps it back to a thread (gomap__conflict).  x86-64 with glibc,
  * whose thread descriptor lies at the top of a thread's stack, and not
- * under ThreadSanitizer, which must see the word's accesses as C atomics:
- * elsewhere they store the thread id, as every other write does. */
-#if defined(GOMAP__TID_FS) && !defined(GOMAP__TSAN)
+ * under ThreadSanitizer, which must see the word's accesses as C atomics,
+ * and only when compiled with optimization: without it each inline function
+ * has a frame of its own, so a write's claim and its end check are made at
+ * different stack pointers.  Elsewhere they store the thread id, as every
+ * other write does. */
+#if defined(GOMAP__TID_FS) && !defined(GOMAP__TSAN) && defined(__OPTIMIZE__)
 #define GOMAP__SP_TOKEN 1
 #endif
 /* The thread whose stack holds a write's stack token (see gomap__conflict):

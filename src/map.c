@@ -865,9 +865,9 @@ static bool user_equal(const gomap *m, const void *a, const void *b) {
 #endif
 }
 
-/* Hash of a caller's key (pointing to a uint64_t, uint32_t, gomap_str, or
- * key_size bytes). */
-ALWAYS_INLINE uint64_t hash_key(const gomap *m, const void *key, int kind) {
+/* Hash of a key of a built-in kind (pointing to a uint64_t, uint32_t,
+ * gomap_str, or key_size bytes). */
+ALWAYS_INLINE uint64_t hash_builtin(const gomap *m, const void *key, int kind) {
     switch (kind) {
     case K_U64: {
         uint64_t k;
@@ -884,22 +884,29 @@ ALWAYS_INLINE uint64_t hash_key(const gomap *m, const void *key, int kind) {
         const gomap_str *s = key;
         return gomap__hash_bytes(s->ptr, s->len, m->seed);
     }
-    case K_BYTES:
-        return gomap__hash_bytes(key, m->ksize, m->seed);
     default:
-        if (m->hash_fn)
-            return user_hash(m, key);
-        switch (m->config_kind) {
-        case GOMAP_KEY_U64:
-            return hash_key(m, key, K_U64);
-        case GOMAP_KEY_U32:
-            return hash_key(m, key, K_U32);
-        case GOMAP_KEY_STRING:
-        case GOMAP_KEY_STRING_BORROWED:
-            return hash_key(m, key, K_STR);
-        default:
-            return hash_key(m, key, K_BYTES);
-        }
+        return gomap__hash_bytes(key, m->ksize, m->seed);
+    }
+}
+
+/* Hash of a caller's key; K_GEN decides by the map's configuration.  Not
+ * written as a call to itself: an always-inline function that calls itself
+ * does not compile without optimization. */
+ALWAYS_INLINE uint64_t hash_key(const gomap *m, const void *key, int kind) {
+    if (kind != K_GEN)
+        return hash_builtin(m, key, kind);
+    if (m->hash_fn)
+        return user_hash(m, key);
+    switch (m->config_kind) {
+    case GOMAP_KEY_U64:
+        return hash_builtin(m, key, K_U64);
+    case GOMAP_KEY_U32:
+        return hash_builtin(m, key, K_U32);
+    case GOMAP_KEY_STRING:
+    case GOMAP_KEY_STRING_BORROWED:
+        return hash_builtin(m, key, K_STR);
+    default:
+        return hash_builtin(m, key, K_BYTES);
     }
 }
 
