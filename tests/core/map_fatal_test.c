@@ -999,6 +999,11 @@ TEST(report_frames_start_at_the_user_call) {
     const char *d = strstr(result.err, "(detected the conflict");
     const char *w = strstr(result.err, "its stack when it set the flag");
     REQUIRE(d && w);
+    if (!strstr(result.err, "map_fatal_test.c:")) {
+        /* no frame named with a file and line: a build without -g */
+        printf("  (no debug information in this build: skipped)\n");
+        return;
+    }
     d = strchr(d, '\n') + 1;
     w = strchr(w, '\n') + 1;
     static const char dfirst[] = "detector_step_set()\n\t", wfirst[] = "conflict_writer_set()\n\t";
