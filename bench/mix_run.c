@@ -524,7 +524,8 @@ static int latency_cell(const mix_plan *p, const cell *c, const run_map *rm, uns
 }
 
 static int peer_rep(const mix_plan *p, const char *program, const char *path, const char *map,
-                    const wl_mix *m, wl_dist d, unsigned th, mix_result *r);
+                    const wl_mix *m, wl_dist d, unsigned th, bool latency, mix_result *r,
+                    char **line);
 
 /* The k-th CPU of the calling thread's affinity, cyclically, into *one, and
  * the whole affinity into *saved; false when it cannot be read. */
@@ -585,7 +586,8 @@ static void paired_cell(const mix_plan *p, const cell *c, const run_map *rm, uns
                 g.checksum += s;
             } else if (peer_ok) {
                 mix_result pr;
-                peer_ok = peer_rep(p, pk->program, path, var->analog, c->m, c->d, th, &pr) == 0;
+                peer_ok = peer_rep(p, pk->program, path, var->analog, c->m, c->d, th, false, &pr,
+                                   NULL) == 0;
                 a.rep_mops[k] = pr.mops;
                 a.rep_cpu[k] = (int16_t)pr.cpu;
                 a.rep_first[k] = !gomap_first;
@@ -611,9 +613,6 @@ static void paired_cell(const mix_plan *p, const cell *c, const run_map *rm, uns
         emit(out, rs, &a);
     }
 }
-
-static int peer_lat_rep(const mix_plan *p, const char *program, const char *path, const char *map,
-                        const wl_mix *m, wl_dist d, unsigned th, mix_result *r, char **line);
 
 /* The latency cell at th threads as fair pairs (mix_plan.pin): --lat-runs
  * runs of the variant and as many of its Go analog (one peer run each),
@@ -650,8 +649,8 @@ static void paired_latency_cell(const mix_plan *p, const cell *c, const run_map 
                 hist_init(&hs[k]);
                 run_threads(rm, p->seed, c->ts->tr, th, p->lat_ms, p->rate, &hs[k], &o[k], &s[k]);
             } else if (peer_ok) {
-                peer_ok = peer_lat_rep(p, pk->program, path, var->analog, c->m, c->d, th, &pr[k],
-                                       &pline[k]) == 0;
+                peer_ok = peer_rep(p, pk->program, path, var->analog, c->m, c->d, th, true, &pr[k],
+                                   &pline[k]) == 0;
             }
         }
     }
@@ -817,54 +816,38 @@ static void peer_invoke(const mix_plan *p, const char *program, const char *path
     bench_lines_free(&lines);
 }
 
-/* One repetition of a paired cell on the peer's side (paired_cell): the
- * program run for contestant map with one repetition of throughput only;
- * its line in *r.  0, or -1 when it printed none. */
+/* One repetition of a paired cell on the peer's side: the program run for
+ * contestant map with one repetition of throughput only (paired_cell), or
+ * with one latency run and no throughput (paired_latency_cell); its record
+ * in *r and, when line is not NULL, its JSON line in *line (malloc'd).  0,
+ * or -1 when it printed none. */
 static int peer_rep(const mix_plan *p, const char *program, const char *path, const char *map,
-                    const wl_mix *m, wl_dist d, unsigned th, mix_result *r) {
-    char threads[16];
-    snprintf(threads, sizeof threads, "%u", th);
-    peer_args pa;
-    peer_args_build(&pa, p, program, map, m->name, wl_dist_name(d), threads, true, false, 1);
-    bench_lines lines = {0};
-    int st = bench_run_peer(path, pa.argv, &lines);
-    int rc = -1;
-    for (size_t i = 0; i < lines.len && rc != 0; i++)
-        if (mix_result_parse(lines.line[i], r) && strcmp(r->kind, "mix") == 0 &&
-            strcmp(r->map, map) == 0)
-            rc = 0;
-    bench_lines_free(&lines);
-    if (rc != 0)
-        fprintf(stderr, "gomap-bench: %s (%s) exited with status %d and no result\n", program, map,
-                st);
-    return rc;
-}
-
-/* One run of a paired latency cell on the peer's side: the program run for
- * contestant map with one latency run (--lat-runs 1) and no throughput;
- * its record in *r and its JSON line in *line (malloc'd).  0, or -1 when it
- * printed none. */
-static int peer_lat_rep(const mix_plan *p, const char *program, const char *path, const char *map,
-                        const wl_mix *m, wl_dist d, unsigned th, mix_result *r, char **line) {
+                    const wl_mix *m, wl_dist d, unsigned th, bool latency, mix_result *r,
+                    char **line) {
     char threads[16];
     snprintf(threads, sizeof threads, "%u", th);
     mix_plan one = *p;
-    one.lat_runs = 1;
-    one.latency_mixes = NULL;
+    if (latency) {
+        one.lat_runs = 1;
+        one.latency_mixes = NULL;
+    }
     peer_args pa;
-    peer_args_build(&pa, &one, program, map, m->name, wl_dist_name(d), threads, false, true, 1);
+    peer_args_build(&pa, &one, program, map, m->name, wl_dist_name(d), threads, !latency, latency,
+                    1);
+    const char *kind = latency ? "latency" : "mix";
     bench_lines lines = {0};
     int st = bench_run_peer(path, pa.argv, &lines);
     int rc = -1;
-    *line = NULL;
+    if (line)
+        *line = NULL;
     for (size_t i = 0; i < lines.len && rc != 0; i++)
-        if (mix_result_parse(lines.line[i], r) && strcmp(r->kind, "latency") == 0 &&
-            strcmp(r->map, map) == 0 && (*line = strdup(lines.line[i])))
+        if (mix_result_parse(lines.line[i], r) && strcmp(r->kind, kind) == 0 &&
+            strcmp(r->map, map) == 0 && (!line || (*line = strdup(lines.line[i]))))
             rc = 0;
     bench_lines_free(&lines);
     if (rc != 0)
-        fprintf(stderr, "gomap-bench: %s (%s) exited with status %d and no latency result\n",
-                program, map, st);
+        fprintf(stderr, "gomap-bench: %s (%s) exited with status %d and no %sresult\n", program,
+                map, st, latency ? "latency " : "");
     return rc;
 }
 
