@@ -8,6 +8,8 @@
 #include <string.h>
 
 enum { EXPFMT_MAX = 4096, EXPFMT_NAME = 128, EXPFMT_LABELS = 512 };
+/* A series "name{labels}": both strings at their longest, the braces and the NUL. */
+enum { EXPFMT_SERIES = EXPFMT_NAME + EXPFMT_LABELS + 1 };
 
 struct expfmt_family {
     char name[EXPFMT_NAME];
@@ -16,7 +18,7 @@ struct expfmt_family {
 };
 
 struct expfmt_hist { /* one histogram series, keyed by its labels without le */
-    char key[EXPFMT_NAME + EXPFMT_LABELS];
+    char key[EXPFMT_SERIES];
     double last_le, last_count, inf;
     bool has_inf, has_sum, has_count;
     double count;
@@ -25,7 +27,7 @@ struct expfmt_hist { /* one histogram series, keyed by its labels without le */
 struct expfmt_state {
     struct expfmt_family fam[EXPFMT_MAX / 8];
     int nfam;
-    char (*series)[EXPFMT_NAME + EXPFMT_LABELS];
+    char (*series)[EXPFMT_SERIES];
     int nseries;
     struct expfmt_hist *hist;
     int nhist;
@@ -142,7 +144,7 @@ int expfmt_check(const char *text, char *err, size_t errlen) {
                 if (!strcmp(rest, "counter") &&
                     (strlen(name) < 6 || strcmp(name + strlen(name) - 6, "_total")))
                     EXPFMT_FAIL("counter %s should be named *_total", name);
-                snprintf(f->type, sizeof f->type, "%s", rest);
+                snprintf(f->type, sizeof f->type, "%.*s", (int)sizeof f->type - 1, rest);
             }
             continue;
         }
@@ -236,7 +238,7 @@ int expfmt_check(const char *text, char *err, size_t errlen) {
             st->fam[st->current].closed = true;
         st->current = fi;
         f->sampled = true;
-        char series[EXPFMT_NAME + EXPFMT_LABELS];
+        char series[EXPFMT_SERIES];
         snprintf(series, sizeof series, "%s{%s}", name, labels);
         for (int i = 0; i < st->nseries; i++)
             if (!strcmp(st->series[i], series))
@@ -245,7 +247,7 @@ int expfmt_check(const char *text, char *err, size_t errlen) {
             EXPFMT_FAIL("too many series");
         snprintf(st->series[st->nseries++], sizeof series, "%s", series);
         if (!strcmp(f->type, "histogram")) {
-            char key[EXPFMT_NAME + EXPFMT_LABELS];
+            char key[EXPFMT_SERIES];
             snprintf(key, sizeof key, "%s{%s}", f->name, nole);
             struct expfmt_hist *h = expfmt_hist(st, key);
             if (!h)
