@@ -258,29 +258,165 @@ int bench_advise_main(int argc, char **argv) {
     return rc;
 }
 
+/* ---- the cells beyond the matrix ----------------------------------------------------- */
+
+/* The default run's matrix is its mixes at uniform keys.  The targets also
+ * name cells outside it, which the run measures after the matrix, in parts
+ * with only the contestants their lines compare (docs/benchmarks.md,
+ * "Targets"):
+ *   - shardmap beside Go's sharded map, in pairs, on churn (uniform and Zipf
+ *     keys) and on the run's mixes with Zipf keys, at 1 and 2 threads;
+ *   - the best gomap variant beside TBB and liburcu on Zipf keys at 2 threads
+ *     (that part also holds the 2-thread shardmap pairs);
+ *   - the same at SMALL_KEYS keys (in cache), uniform and Zipf.
+ * cowmap is not among them: it is left out above 8192 keys (mix_run.c).  A
+ * part whose cells the matrix already has (--dist with zipf, --mixes with
+ * churn, --keys SMALL_KEYS) is left out, and each keeps to the contestants
+ * --maps selects. */
+enum { SMALL_KEYS = 10000, MAX_PARTS = 4 };
+
+typedef struct run_part {
+    mix_plan plan;
+    bool small; /* at SMALL_KEYS keys: its results apart from the matrix's */
+    char maps[160];
+} run_part;
+
+typedef struct default_run {
+    const mix_plan *p; /* the matrix */
+    /* --cells: the matrix runs (all, matrix), the parts run (all, others) */
+    bool matrix, others;
+    run_part part[MAX_PARTS];
+    int nparts;
+    mix_results rs;    /* the matrix's cells and the parts' at its keys */
+    mix_results small; /* the parts' at SMALL_KEYS */
+} default_run;
+
+static bool plan_has_dist(const mix_plan *p, wl_dist d) {
+    for (int i = 0; i < p->ndists; i++)
+        if (p->dists[i] == d)
+            return true;
+    return false;
+}
+
+/* Adds a part of the contestants in names that the run selects, unless none
+ * of them is a gomap variant. */
+static void add_part(default_run *d, const mix_plan *q, const char *const *names, bool small) {
+    run_part *pt = &d->part[d->nparts];
+    pt->plan = *q;
+    pt->small = small;
+    pt->maps[0] = '\0';
+    bool variant = false;
+    for (; *names; names++) {
+        if (!mix_plan_selects(d->p, *names))
+            continue;
+        size_t len = strlen(pt->maps);
+        snprintf(pt->maps + len, sizeof pt->maps - len, "%s%s", len ? "," : "", *names);
+        variant |= mix_is_gomap(*names);
+    }
+    if (!variant)
+        return;
+    pt->plan.maps = pt->maps;
+    d->nparts++;
+}
+
+static void plan_parts(default_run *d) {
+    static const char *const pair[] = {"shardmap", "go-shard-map", NULL};
+    static const char *const best[] = {"rwmap",   "shardmap",  "syncmap", "go-shard-map",
+                                       "tbb-chm", "urcu-lfht", NULL};
+    static const char *const best_small[] = {"rwmap",   "shardmap",  "syncmap",
+                                             "tbb-chm", "urcu-lfht", NULL};
+    const mix_plan *p = d->p;
+    mix_plan q = *p;
+    q.latency = false;
+    /* the matrix's mixes without churn, which has a part of its own */
+    q.nmixes = 0;
+    bool churn = false;
+    for (int i = 0; i < p->nmixes; i++) {
+        churn |= p->mixes[i]->churn;
+        if (!p->mixes[i]->churn)
+            q.mixes[q.nmixes++] = p->mixes[i];
+    }
+    d->nparts = 0;
+    if (!d->others)
+        return;
+    if (!churn) {
+        mix_plan c = q;
+        c.mixes[0] = wl_mix_find("churn");
+        c.nmixes = 1;
+        c.dists[0] = WL_UNIFORM, c.dists[1] = WL_ZIPF, c.ndists = 2;
+        c.threads[0] = 1, c.threads[1] = 2, c.nthreads = 2;
+        add_part(d, &c, pair, false);
+    }
+    if (!plan_has_dist(p, WL_ZIPF) && q.nmixes > 0) {
+        mix_plan z = q;
+        z.dists[0] = WL_ZIPF, z.ndists = 1;
+        z.threads[0] = 1, z.nthreads = 1;
+        add_part(d, &z, pair, false);
+        z.threads[0] = 2;
+        add_part(d, &z, best, false);
+    }
+    if (p->keys != SMALL_KEYS && q.nmixes > 0) {
+        mix_plan s = q;
+        s.keys = SMALL_KEYS;
+        s.dists[0] = WL_UNIFORM, s.dists[1] = WL_ZIPF, s.ndists = 2;
+        s.threads[0] = 2, s.nthreads = 1;
+        add_part(d, &s, best_small, true);
+    }
+}
+
 /* ---- targets ------------------------------------------------------------------ */
 
 static int targets_met, targets_missed, targets_unmeasured;
 
-static void target_line(FILE *f, const char *what, double ratio, double need) {
+/* One target line: the ratio judged and, when aside is not empty, another
+ * statistic of the same cells after it. */
+static void target_line(FILE *f, const char *what, double ratio, double need, const char *aside) {
     if (ratio < 0 || isnan(ratio)) {
         fprintf(f, "  %-58s %8s  (not measured)\n", what, "-");
         targets_unmeasured++;
         return;
     }
     bool met = ratio >= need;
-    fprintf(f, "  %-58s %7.2fx  need >= %.1fx  %s\n", what, ratio, need, met ? "met" : "MISSED");
+    fprintf(f, "  %-58s %7.2fx  need >= %.1fx  %s%s\n", what, ratio, need, met ? "met" : "MISSED",
+            aside);
     if (met)
         targets_met++;
     else
         targets_missed++;
 }
 
+/* The median of the pairs' own ratios num[k] / den[k], k < n (a zero
+ * denominator counts as 1). */
+static double pairs_median(const double *num, const double *den, unsigned n) {
+    double r[MIX_MAX_REPS];
+    for (unsigned k = 0; k < n; k++)
+        r[k] = num[k] / (den[k] > 0 ? den[k] : 1);
+    return bench_median(r, n);
+}
+
+/* Whether x and y are the two sides of one paired cell. */
+static bool paired(const mix_result *x, const mix_result *y) {
+    return x->paired && y->paired && !strcmp(x->paired_with, y->map) &&
+           !strcmp(y->paired_with, x->map) && x->reps == y->reps && x->reps > 0 &&
+           x->reps <= MIX_MAX_REPS;
+}
+
+/* a's throughput over b's in one cell, -1 when either is missing.  When the
+ * two ran in pairs (mix_plan.pin) it is the median of the pairs' own ratios,
+ * and the ratio of the two sides' figures (medians, or with --stat max the
+ * fastest) goes into aside; otherwise it is that ratio, and aside is empty. */
 static double ratio_of(const mix_results *rs, const char *a, const char *b, const char *mix,
-                       const char *dist, unsigned th) {
+                       const char *dist, unsigned th, char *aside, size_t n) {
     const mix_result *x = mix_results_find(rs, "mix", a, mix, dist, th);
     const mix_result *y = mix_results_find(rs, "mix", b, mix, dist, th);
-    return x && y && y->mops > 0 ? x->mops / y->mops : -1;
+    aside[0] = '\0';
+    if (!x || !y || y->mops <= 0)
+        return -1;
+    if (!paired(x, y))
+        return x->mops / y->mops;
+    snprintf(aside, n, "  (sides' %s %.2fx)", rs->fastest ? "fastest" : "medians",
+             x->mops / y->mops);
+    return pairs_median(x->rep_mops, y->rep_mops, x->reps);
 }
 
 /* Threads beyond the cores share them: such runs measure how a variant
@@ -313,38 +449,30 @@ static void print_limit(const mix_results *rs, const mix_plan *p, FILE *f) {
     }
 }
 
-static void print_targets(const mix_results *rs, const mix_plan *p, FILE *f) {
-    unsigned th = 2;
-    char what[160];
-    targets_met = targets_missed = targets_unmeasured = 0;
-    fprintf(f, "\ntargets (%s of %u reps, one run; %u threads unless said):\n",
-            p->fastest ? "fastest" : "median", p->reps, th);
-    /* syncmap against the design it follows */
-    const char *sy[] = {"read100", "read90", "read75", "read50"};
-    for (int i = 0; i < 4; i++) {
-        snprintf(what, sizeof what, "syncmap %s / go-sync-map", sy[i]);
-        target_line(f, what, ratio_of(rs, "syncmap", "go-sync-map", sy[i], "uniform", th),
-                    i == 0 ? 1.5 : 1.0);
-    }
-    /* shardmap against Go's sharded map: every mix, distribution and
-     * thread count of the run */
-    for (int mi = 0; mi < p->nmixes; mi++)
-        for (int di = 0; di < p->ndists; di++)
-            for (int ti = 0; ti < p->nthreads; ti++) {
-                const char *mix = p->mixes[mi]->name, *dist = wl_dist_name(p->dists[di]);
-                unsigned t = p->threads[ti];
+/* shardmap against Go's sharded map on every cell of plan q. */
+static void shard_lines(const mix_results *rs, const mix_plan *q, FILE *f) {
+    char what[160], aside[64];
+    for (int mi = 0; mi < q->nmixes; mi++)
+        for (int di = 0; di < q->ndists; di++)
+            for (int ti = 0; ti < q->nthreads; ti++) {
+                const char *mix = q->mixes[mi]->name, *dist = wl_dist_name(q->dists[di]);
+                unsigned t = q->threads[ti];
                 snprintf(what, sizeof what, "shardmap %s %s@%u / go-shard-map%s", mix, dist, t,
                          oversubscribed(t));
-                target_line(f, what, ratio_of(rs, "shardmap", "go-shard-map", mix, dist, t), 1.2);
+                double r =
+                    ratio_of(rs, "shardmap", "go-shard-map", mix, dist, t, aside, sizeof aside);
+                target_line(f, what, r, 1.2, aside);
             }
-    const char *sm[] = {"read90", "read50"};
-    for (int i = 0; i < 2; i++) {
-        snprintf(what, sizeof what, "shardmap %s / go-rwmutex-map", sm[i]);
-        target_line(f, what, ratio_of(rs, "shardmap", "go-rwmutex-map", sm[i], "uniform", th), 2.0);
-    }
-    for (int mi = 0; mi < p->nmixes; mi++)
-        for (int di = 0; di < p->ndists; di++) {
-            const char *mix = p->mixes[mi]->name, *dist = wl_dist_name(p->dists[di]);
+}
+
+/* The best gomap variant of each cell of plan q at th threads against TBB
+ * and liburcu; size names the key count when it is not the run's. */
+static void best_lines(const mix_results *rs, const mix_plan *q, unsigned th, const char *size,
+                       FILE *f) {
+    char what[160], aside[64];
+    for (int mi = 0; mi < q->nmixes; mi++)
+        for (int di = 0; di < q->ndists; di++) {
+            const char *mix = q->mixes[mi]->name, *dist = wl_dist_name(q->dists[di]);
             adv_candidate c[8];
             int n = gather(rs, mix, dist, th, c, 8), best = -1;
             for (int i = 0; i < n; i++)
@@ -352,13 +480,60 @@ static void print_targets(const mix_results *rs, const mix_plan *p, FILE *f) {
                     best = i;
             const char *peers[] = {"tbb-chm", "urcu-lfht"};
             for (int k = 0; k < 2; k++) {
-                snprintf(what, sizeof what, "best gomap %s %s (%s) / %s", mix, dist,
+                snprintf(what, sizeof what, "best gomap %s %s%s (%s) / %s", mix, dist, size,
                          best >= 0 ? c[best].name : "-", peers[k]);
-                target_line(f, what,
-                            best >= 0 ? ratio_of(rs, c[best].name, peers[k], mix, dist, th) : -1,
-                            1.0);
+                double r = best >= 0 ? ratio_of(rs, c[best].name, peers[k], mix, dist, th, aside,
+                                                sizeof aside)
+                                     : -1;
+                target_line(f, what, r, 1.0, best >= 0 ? aside : "");
             }
         }
+}
+
+static void print_targets(const default_run *d, FILE *f) {
+    const mix_results *rs = &d->rs;
+    const mix_plan *p = d->p;
+    unsigned th = 2;
+    char what[160], aside[64];
+    targets_met = targets_missed = targets_unmeasured = 0;
+    fprintf(f,
+            "\ntargets (%s of %u reps, one run; %u threads unless said; a cell run in pairs "
+            "with its Go analog is judged by the median of the pairs' own ratios):\n",
+            p->fastest ? "fastest" : "median", p->reps, th);
+    /* syncmap against the design it follows */
+    const char *sy[] = {"read100", "read90", "read75", "read50"};
+    for (int i = 0; i < 4 && d->matrix; i++) {
+        snprintf(what, sizeof what, "syncmap %s / go-sync-map", sy[i]);
+        double r =
+            ratio_of(rs, "syncmap", "go-sync-map", sy[i], "uniform", th, aside, sizeof aside);
+        target_line(f, what, r, i == 0 ? 1.5 : 1.0, aside);
+    }
+    /* shardmap against Go's sharded map: every mix, distribution and
+     * thread count of the run, then the parts' cells */
+    if (d->matrix)
+        shard_lines(rs, p, f);
+    for (int i = 0; i < d->nparts; i++)
+        if (!d->part[i].small)
+            shard_lines(rs, &d->part[i].plan, f);
+    const char *sm[] = {"read90", "read50"};
+    for (int i = 0; i < 2 && d->matrix; i++) {
+        snprintf(what, sizeof what, "shardmap %s / go-rwmutex-map", sm[i]);
+        double r =
+            ratio_of(rs, "shardmap", "go-rwmutex-map", sm[i], "uniform", th, aside, sizeof aside);
+        target_line(f, what, r, 2.0, aside);
+    }
+    if (d->matrix)
+        best_lines(rs, p, th, "", f);
+    for (int i = 0; i < d->nparts; i++) {
+        const run_part *pt = &d->part[i];
+        if (!bench_list_has(pt->plan.maps, "tbb-chm") &&
+            !bench_list_has(pt->plan.maps, "urcu-lfht"))
+            continue;
+        char size[32] = "";
+        if (pt->small)
+            snprintf(size, sizeof size, " %lluK", (unsigned long long)pt->plan.keys / 1000);
+        best_lines(pt->small ? &d->small : rs, &pt->plan, th, size, f);
+    }
     /* p99: the analog's p99 over the variant's, so >= 1 means "no worse" */
     for (size_t i = 0; i < rs->n; i++) {
         const mix_result *l = &rs->r[i];
@@ -370,7 +545,13 @@ static void print_targets(const mix_results *rs, const mix_plan *p, FILE *f) {
             mix_results_find(rs, "floor", "pause-floor", "-", "uniform", l->threads);
         snprintf(what, sizeof what, "p99 %s %s@%u: %s %.0f ns vs %.0f ns (floor %.0f)", l->mix,
                  l->dist, l->threads, l->map, l->p99, g ? g->p99 : NAN, fl ? fl->p99 : NAN);
-        target_line(f, what, g && l->p99 > 0 ? g->p99 / l->p99 : -1, 1.0);
+        double r = g && l->p99 > 0 ? g->p99 / l->p99 : -1;
+        aside[0] = '\0';
+        if (r >= 0 && paired(l, g)) {
+            snprintf(aside, sizeof aside, "  (runs of median p99 %.2fx)", r);
+            r = pairs_median(g->rep_p99, l->rep_p99, l->reps);
+        }
+        target_line(f, what, r, 1.0, aside);
     }
     for (size_t i = 0; i < rs->n; i++) {
         const mix_result *r = &rs->r[i];
@@ -472,12 +653,14 @@ static void machine(char *buf, size_t n) {
 }
 
 static void recommend_per_mix(const mix_results *rs, const mix_plan *p, FILE *f);
-static void print_targets(const mix_results *rs, const mix_plan *p, FILE *f);
+static void print_tables(const default_run *d, FILE *f);
 
 /* docs/benchmarks.md's results: the command, the machine, the table, the
  * recommendations, the targets and the plots, as one markdown file. */
-static int write_markdown(const char *path, const mix_results *rs, const mix_plan *p,
-                          const mix_outputs *o, int argc, char **argv, double secs) {
+static int write_markdown(const char *path, const default_run *d, const mix_outputs *o, int argc,
+                          char **argv, double secs) {
+    const mix_results *rs = &d->rs;
+    const mix_plan *p = d->p;
     FILE *f = fopen(path, "w");
     if (!f) {
         fprintf(stderr, "gomap-bench: %s: cannot write\n", path);
@@ -499,10 +682,11 @@ static int write_markdown(const char *path, const mix_results *rs, const mix_pla
         fprintf(f, "; latency %llu ms x %u open-loop runs per cell (the run of median p99 shown)",
                 (unsigned long long)p->lat_ms, p->lat_runs);
     fprintf(f, ".\n\n```\n");
-    mix_print_table(rs, f);
+    print_tables(d, f);
     fprintf(f, "```\n\n```");
-    recommend_per_mix(rs, p, f);
-    print_targets(rs, p, f);
+    if (d->matrix)
+        recommend_per_mix(rs, p, f);
+    print_targets(d, f);
     fprintf(f, "```\n");
     if (o->plot) {
         /* links relative to the markdown file when the plots sit beside it */
@@ -514,14 +698,31 @@ static int write_markdown(const char *path, const mix_results *rs, const mix_pla
         else if (!dirlen || strncmp(o->plot, path, dirlen) == 0)
             rel = dirlen ? "." : o->plot;
         fprintf(f, "\n## Plots\n\n");
-        for (int mi = 0; mi < p->nmixes; mi++)
-            for (int di = 0; di < p->ndists; di++)
-                fprintf(f, "![%s %s](%s/tput-%s-%s.svg)\n", p->mixes[mi]->name,
-                        wl_dist_name(p->dists[di]), rel, p->mixes[mi]->name,
-                        wl_dist_name(p->dists[di]));
+        /* a plot per mix and distribution with a cell at the run's keys
+         * (mix_write_plots) */
+        for (const wl_mix *w = wl_mixes; w->name; w++)
+            for (int di = 0; di < 2; di++) {
+                const char *dn = wl_dist_name((wl_dist)di);
+                bool any = false;
+                for (size_t i = 0; i < rs->n; i++)
+                    any |= !strcmp(rs->r[i].kind, "mix") && !strcmp(rs->r[i].mix, w->name) &&
+                           !strcmp(rs->r[i].dist, dn);
+                if (any)
+                    fprintf(f, "![%s %s](%s/tput-%s-%s.svg)\n", w->name, dn, rel, w->name, dn);
+            }
         fprintf(f, "![latency](%s/latency.svg)\n![memory](%s/memory.svg)\n", rel, rel);
     }
     return fclose(f) == 0 ? 0 : -1;
+}
+
+/* The table of the run's keys, and the one of the parts at SMALL_KEYS. */
+static void print_tables(const default_run *d, FILE *f) {
+    mix_print_table(&d->rs, f);
+    if (d->small.n) {
+        fprintf(f, "\n%d keys, %u threads (the best-gomap target lines at this size):\n",
+                SMALL_KEYS, 2u);
+        mix_print_table(&d->small, f);
+    }
 }
 
 static void recommend_per_mix(const mix_results *rs, const mix_plan *p, FILE *f) {
@@ -568,37 +769,74 @@ int bench_default_main(int argc, char **argv) {
     p.lat_ms = 500;
     p.lat_runs = 5;
     mix_outputs o = {0};
+    default_run d = {.p = &p, .matrix = true, .others = true};
     for (int i = 1; i < argc; i++) {
         int r = mix_plan_option(&p, argc, argv, &i);
         if (r < 0)
             return 2;
         if (r > 0 || mix_output_option(&o, argc, argv, &i))
             continue;
+        /* --cells all|matrix|others: the matrix and the cells beyond it
+         * (plan_parts), or one of the two */
+        if (strcmp(argv[i], "--cells") == 0 && i + 1 < argc) {
+            const char *v = argv[++i];
+            d.matrix = strcmp(v, "others") != 0;
+            d.others = strcmp(v, "matrix") != 0;
+            if (d.matrix && d.others && strcmp(v, "all") != 0) {
+                fprintf(stderr, "gomap-bench: --cells is all, matrix or others\n");
+                return 2;
+            }
+            continue;
+        }
         fprintf(stderr, "gomap-bench: unknown option %s (gomap-bench help)\n", argv[i]);
         return 2;
     }
     bench_output out;
     if (bench_output_open(&out, o.json, o.out) != 0)
         return 1;
-    mix_results rs = {0};
     uint64_t t0 = bench_now_ns();
-    int rc = mix_run(&p, &out, &rs);
-    add_memory_limit(&rs, &p);
-    add_pause_floor(&rs, &p);
-    double secs = (double)(bench_now_ns() - t0) / 1e9;
+    int rc = 0;
+    if (d.matrix) {
+        rc = mix_run(&p, &out, &d.rs);
+        add_memory_limit(&d.rs, &p);
+        add_pause_floor(&d.rs, &p);
+    }
+    uint64_t t1 = bench_now_ns();
+    plan_parts(&d);
+    for (int i = 0; i < d.nparts && rc == 0; i++)
+        rc = mix_run(&d.part[i].plan, &out, d.part[i].small ? &d.small : &d.rs);
+    uint64_t t2 = bench_now_ns();
+    double secs = (double)(t2 - t0) / 1e9;
     FILE *f = o.json ? stderr : stdout;
     if (!o.json)
-        mix_print_table(&rs, stdout);
-    recommend_per_mix(&rs, &p, f);
-    print_targets(&rs, &p, f);
-    fprintf(f, "(%.0f s; %llu keys, %llu ms x %u reps per cell; latency %llu ms x %u runs)\n", secs,
-            (unsigned long long)p.keys, (unsigned long long)p.duration_ms, p.reps,
-            (unsigned long long)p.lat_ms, p.lat_runs);
-    if (mix_write_outputs(&o, &rs, f) != 0)
+        print_tables(&d, stdout);
+    if (d.matrix)
+        recommend_per_mix(&d.rs, &p, f);
+    print_targets(&d, f);
+    fprintf(f,
+            "(%.0f s: the matrix %.0f s, the other cells %.0f s; %llu keys, %llu ms x %u reps "
+            "per cell; latency %llu ms x %u runs)\n",
+            secs, (double)(t1 - t0) / 1e9, (double)(t2 - t1) / 1e9, (unsigned long long)p.keys,
+            (unsigned long long)p.duration_ms, p.reps, (unsigned long long)p.lat_ms, p.lat_runs);
+    /* the CSV holds every cell (its keys column tells the sizes apart); the
+     * plots only the run's keys */
+    mix_results all = {0};
+    for (size_t i = 0; i < d.rs.n; i++)
+        mix_results_add(&all, &d.rs.r[i]);
+    for (size_t i = 0; i < d.small.n; i++)
+        mix_results_add(&all, &d.small.r[i]);
+    mix_outputs csv = o, plots = o;
+    csv.plot = NULL;
+    plots.csv = NULL;
+    if (mix_write_outputs(&csv, &all, f) != 0)
         rc = 1;
-    if (o.markdown && write_markdown(o.markdown, &rs, &p, &o, argc, argv, secs) != 0)
+    if (mix_write_outputs(&plots, &d.rs, f) != 0)
         rc = 1;
-    mix_results_free(&rs);
+    if (o.markdown && write_markdown(o.markdown, &d, &o, argc, argv, secs) != 0)
+        rc = 1;
+    mix_results_free(&all);
+    mix_results_free(&d.rs);
+    mix_results_free(&d.small);
     bench_output_close(&out);
     return rc;
 }

@@ -17,7 +17,8 @@ static void usage(FILE *f) {
 #ifdef BENCH_HAVE_MIX
                "  mix      concurrent mixes over every thread-safe map and its peers\n"
                "  advise   recommend a map for a workload profile\n"
-               "  (none)   the curated default run\n"
+               "  (none)   the curated default run: its matrix of mixes, then the other cells\n"
+               "           its targets name (--cells all|matrix|others)\n"
 #else
                "  (none)   the core benchmark with its default sizes\n"
 #endif

@@ -41,10 +41,12 @@ typedef struct mix_result {
     /* A paired throughput cell (mix_plan.pin): the contestant it alternated
      * with, whether the pairs were pinned, and per repetition in run order
      * its Mops/s, the CPU its worker 0 was on, and whether it ran first in
-     * its pair. */
+     * its pair.  A paired latency cell: the contestant it alternated with
+     * and each run's p99 in run order (`reps` runs). */
     bool paired, pinned;
     char paired_with[32];
     double rep_mops[MIX_MAX_REPS];
+    double rep_p99[MIX_MAX_REPS];
     int16_t rep_cpu[MIX_MAX_REPS];
     bool rep_first[MIX_MAX_REPS];
 } mix_result;
@@ -148,6 +150,10 @@ int mix_pause_floor(unsigned threads, uint64_t rate, uint64_t lat_ms, unsigned r
 /* The Go analog of a gomap variant ("syncmap" -> "go-sync-map"), or NULL. */
 const char *mix_go_analog(const char *map);
 bool mix_is_gomap(const char *map);
+/* Whether the plan's --maps selects contestant `name` (by its name, or a
+ * gomap variant by its concmap kind as well); every one when --maps is not
+ * given. */
+bool mix_plan_selects(const mix_plan *p, const char *name);
 
 /* The table a person reads (gomap variants beside their Go analogs). */
 void mix_print_table(const mix_results *rs, FILE *f);

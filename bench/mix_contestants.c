@@ -80,6 +80,13 @@ bool mix_plan_has(const mix_plan *p, const char *kind, const char *name) {
     return !p->maps || bench_list_has(p->maps, name) || (kind && bench_list_has(p->maps, kind));
 }
 
+bool mix_plan_selects(const mix_plan *p, const char *name) {
+    for (int i = 0; i < MIX_NVARIANTS; i++)
+        if (strcmp(mix_variants[i].name, name) == 0)
+            return mix_plan_has(p, mix_variants[i].kind, name);
+    return mix_plan_has(p, NULL, name);
+}
+
 void mix_list_append(char *buf, size_t n, const char *item) {
     size_t len = strlen(buf);
     snprintf(buf + len, n - len, "%s%s", len ? "," : "", item);

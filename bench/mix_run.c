@@ -622,10 +622,10 @@ static void paired_cell(const mix_plan *p, const cell *c, const run_map *rm, uns
  * CPU's speed hardly shows in a p99, while a thread pinned to a CPU that a
  * kernel thread or another program takes waits out its whole time slice
  * instead of moving to the other CPU (docs/benchmarks.md).  Each side keeps
- * its run of median p99 (run_latency's rule), the peer's line as it printed
- * it.  Run apart, a side's --lat-runs runs fall in one stretch of a minute
- * and its analog's in another, and the host's stalls, which come and go
- * over such stretches, decided the ratio (docs/benchmarks.md). */
+ * its run of median p99 (run_latency's rule), and its line lists every run's
+ * p99 (rep_p99) for the pairs' own ratios.  Run apart, a side's --lat-runs runs fall in one stretch
+ * of a minute and its analog's in another, and the host's stalls, which come and go over such
+ * stretches, decided the ratio (docs/benchmarks.md). */
 static void paired_latency_cell(const mix_plan *p, const cell *c, const run_map *rm, unsigned th,
                                 bench_output *out, mix_results *rs) {
     enum { MAX_RUNS = 100 };
@@ -640,7 +640,6 @@ static void paired_latency_cell(const mix_plan *p, const cell *c, const run_map 
     }
     uint64_t o[MAX_RUNS], s[MAX_RUNS];
     mix_result pr[MAX_RUNS];
-    char *pline[MAX_RUNS] = {NULL};
     bool peer_ok = true;
     for (unsigned k = 0; k < runs; k++) {
         bool gomap_first = k % 2 == 0;
@@ -650,7 +649,7 @@ static void paired_latency_cell(const mix_plan *p, const cell *c, const run_map 
                 run_threads(rm, p->seed, c->ts->tr, th, p->lat_ms, p->rate, &hs[k], &o[k], &s[k]);
             } else if (peer_ok) {
                 peer_ok = peer_rep(p, pk->program, path, var->analog, c->m, c->d, th, true, &pr[k],
-                                   &pline[k]) == 0;
+                                   NULL) == 0;
             }
         }
     }
@@ -674,14 +673,23 @@ static void paired_latency_cell(const mix_plan *p, const cell *c, const run_map 
     r.checksum = s[mid];
     r.allocs_per_op = c->apo;
     r.bytes_per_entry = c->vr->bpe;
+    /* both sides record every run's p99 in run order, for the pairs' own
+     * ratios (the targets) */
+    r.paired = peer_ok;
+    r.reps = runs;
+    snprintf(r.paired_with, sizeof r.paired_with, "%s", var->analog);
+    for (unsigned k = 0; k < runs; k++)
+        r.rep_p99[k] = (double)hist_quantile(&hs[k], 0.99);
     emit(out, rs, &r);
     if (peer_ok) {
-        unsigned pm = porder[(runs - 1) / 2];
-        bench_output_emit(out, pline[pm]);
-        mix_results_add(rs, &pr[pm]);
+        mix_result a = pr[porder[(runs - 1) / 2]];
+        a.paired = true;
+        a.reps = runs;
+        snprintf(a.paired_with, sizeof a.paired_with, "%s", var->name);
+        for (unsigned k = 0; k < runs; k++)
+            a.rep_p99[k] = pr[k].p99;
+        emit(out, rs, &a);
     }
-    for (unsigned k = 0; k < runs; k++)
-        free(pline[k]);
     free(hs);
 }
 

@@ -173,6 +173,17 @@ void mix_result_emit(bench_output *out, const mix_result *r) {
         bench_json_f64(&j, "p99_ns", r->p99);
         bench_json_f64(&j, "p999_ns", r->p999);
         bench_json_f64(&j, "max_ns", r->pmax);
+        if (r->paired) {
+            /* each run's p99, in run order, beside the run kept */
+            char p99[512] = "";
+            for (unsigned k = 0; k < r->reps && k < MIX_MAX_REPS; k++) {
+                size_t a = strlen(p99);
+                snprintf(p99 + a, sizeof p99 - a, "%s%.0f", k ? "," : "", r->rep_p99[k]);
+            }
+            bench_json_str(&j, "paired_with", r->paired_with);
+            bench_json_u64(&j, "runs", r->reps);
+            bench_json_str(&j, "rep_p99", p99);
+        }
     } else {
         bench_json_u64(&j, "final_len", r->final_len);
         bench_json_u64(&j, "final_sum", r->final_sum);

@@ -123,6 +123,30 @@ TEST(go_generator_equals_c) {
 
 /* ---- histogram ----------------------------------------------------------------- */
 
+/* How many lines of out start with prefix and contain also (when not NULL)
+ * and a verdict; prints the count when it is not `want`. */
+static int count_lines_with(const char *out, const char *prefix, const char *also, int want) {
+    int n = 0;
+    size_t plen = strlen(prefix);
+    for (const char *l = out; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
+        const char *end = strchr(l, '\n');
+        size_t len = end ? (size_t)(end - l) : strlen(l);
+        char line[512];
+        snprintf(line, sizeof line, "%.*s", (int)len, l);
+        if (strncmp(line, prefix, plen) != 0 || (also && !strstr(line, also)))
+            continue;
+        if (strstr(line, " met") || strstr(line, " MISSED") || strstr(line, "(not measured)"))
+            n++;
+    }
+    if (n != want)
+        printf("  %d lines \"%s\"%s%s\n", n, prefix, also ? " ... " : "", also ? also : "");
+    return n;
+}
+
+static int count_lines(const char *out, const char *prefix, int want) {
+    return count_lines_with(out, prefix, NULL, want);
+}
+
 static int cmp_u64(const void *a, const void *b) {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return (x > y) - (x < y);
@@ -455,6 +479,62 @@ TEST(paired_latency_cells_print_one_line_per_side) {
     for (int side = 0; side < 2; side++)
         for (int t = 0; t < 2; t++)
             CHECK_EQ(lines[side][t], 1);
+}
+
+/* The default run at 1,024 keys with short cells, its output in out. */
+static bool small_default_run(char *out, size_t n) {
+    if (!exists(BENCH_BIN_DIR "/gomap-bench")) {
+        printf("  (gomap-bench not built: skipped)\n");
+        return false;
+    }
+    bool ok = run_capture(BENCH_BIN_DIR "/gomap-bench --quiet --maps rw,shard,sync,go-shard-map,"
+                                        "go-sync-map,tbb-chm,urcu-lfht --keys 1024 --duration-ms "
+                                        "10 --reps 2 --lat-ms 20 --lat-runs 2 2>/dev/null",
+                          out, n);
+    CHECK(ok);
+    return ok;
+}
+
+/* The default run's targets name cells beyond its matrix of uniform keys:
+ * shardmap against Go's sharded map on churn and on Zipf keys at 1 and 2
+ * threads, and the best gomap variant against TBB and liburcu on Zipf keys
+ * and at 10,000 keys.  Each of their lines prints once (met, missed, or not
+ * measured when a peer is not built), and a line of cells run in pairs
+ * shows the sides' own ratio beside the pairs'.  Reads lines, never a time. */
+TEST(default_run_prints_every_target_line) {
+    static char out[1 << 17];
+    if (!small_default_run(out, sizeof out))
+        return;
+    const char *mixes[] = {"read100", "read90", "read75", "read50", "update100"};
+    char want[128];
+    int lines = 0;
+    for (int t = 1; t <= 2; t++) {
+        const char *dists[] = {"uniform", "zipf"};
+        for (int d = 0; d < 2; d++) {
+            snprintf(want, sizeof want, "  shardmap churn %s@%d / go-shard-map ", dists[d], t);
+            lines += count_lines(out, want, 1);
+        }
+        for (int m = 0; m < 5; m++) {
+            snprintf(want, sizeof want, "  shardmap %s zipf@%d / go-shard-map ", mixes[m], t);
+            lines += count_lines(out, want, 1);
+        }
+    }
+    const char *peers[] = {"tbb-chm", "urcu-lfht"};
+    const char *sizes[] = {"zipf (", "uniform 10K (", "zipf 10K ("};
+    for (int m = 0; m < 5; m++)
+        for (int z = 0; z < 3; z++)
+            for (int k = 0; k < 2; k++) {
+                snprintf(want, sizeof want, "  best gomap %s %s", mixes[m], sizes[z]);
+                lines += count_lines_with(out, want, peers[k], 1);
+            }
+    CHECK_EQ(lines, 14 + 30);
+    /* a paired cell's line: the pairs' median judged, the sides' beside it */
+    if (exists(BENCH_BIN_DIR "/peer-go-mix")) {
+        CHECK(strstr(out, "(sides' medians ") != NULL);
+        CHECK(strstr(out, "(runs of median p99 ") != NULL);
+    }
+    CHECK(strstr(out, "10000 keys, 2 threads") != NULL);
+    CHECK(strstr(out, "targets: ") != NULL);
 }
 
 /* The memory limit runs the loop it describes: every rep does operations (a
