@@ -164,18 +164,28 @@ typedef struct key_ops {
 } key_ops;
 static const key_ops key_ops_table[NKEY_KINDS];
 
-/* An owned string key (GOMAP_KEY_STRING) occupies 16 bytes in its slot.
- * Strings of up to 15 bytes are stored inline: bytes 0..14 hold the bytes
- * (zero-padded), byte 15 the length.  Longer strings live on the heap (one
- * allocation of exactly their length, at least 16 bytes): bytes 0..7 hold the
- * pointer, bytes 8..15 the length with the top byte 0xff.  Inline storage
- * saves an allocation and a dependent load per short key; docs/design.md
- * has the figures. */
+/* An owned string key (GOMAP_KEY_STRING) occupies 16 bytes in its slot, and
+ * its byte 15 (the tag) says which of three forms it takes:
+ * - 0..15: a string of that many bytes, stored inline in bytes 0..14
+ *   (zero-padded);
+ * - 0xff: a string on the heap (one allocation of exactly its length, at
+ *   least 16 bytes): bytes 0..7 hold the pointer, bytes 8..15 the length with
+ *   the top byte 0xff;
+ * - any other value: a 16-byte string stored inline, all 16 bytes, its last
+ *   byte being the tag.  A 16-byte string whose last byte is 0..15 or 0xff
+ *   takes the heap form, so the tag stays unambiguous and each string has
+ *   exactly one form.
+ * Inline storage saves an allocation and a dependent load per short key;
+ * 16 bytes is a common key length (two words: hex digests, UUIDs' halves,
+ * the benchmark's keys), whose last byte is rarely a control byte.
+ * docs/design.md has the figures. */
 #ifndef GOMAP_SSO_MAX /* overridable (down to 0) only to measure the choice */
 #define GOMAP_SSO_MAX 15
 #endif
 #define SSO_MAX  GOMAP_SSO_MAX
 #define SSO_HEAP 0xff
+/* Whether 16-byte strings may be inline (only with the full inline form). */
+#define SSO_16 (SSO_MAX == 15)
 typedef struct skey {
     union {
         char b[16];
@@ -797,13 +807,20 @@ static size_t natural_align(size_t size) {
     return a;
 }
 
+/* Whether a 16-byte string whose last byte is `last` is stored inline: its
+ * last byte is then the tag, which must not read as a length or the heap
+ * mark. */
+static inline bool sso16_tag(uint8_t last) {
+    return last >= 16 && last != SSO_HEAP;
+}
+
 /* A string slot's bytes and length. */
 static inline gomap_str skey_view(const skey *k) {
     gomap_str s;
     uint8_t tag = (uint8_t)k->u.b[15];
     if (tag != SSO_HEAP) {
         s.ptr = k->u.b;
-        s.len = tag;
+        s.len = tag < 16 ? tag : 16;
     } else {
         s.ptr = k->u.h.ptr;
         s.len = k->u.h.len_tag & HEAP_LEN_MASK;
@@ -998,6 +1015,8 @@ static int prepare_key(const gomap *m, const void *key, kstore *ks) {
             if (k->len)
                 memcpy(ks->u.s.u.b, k->ptr, k->len);
             ks->u.s.u.b[15] = (char)k->len;
+        } else if (SSO_16 && k->len == 16 && sso16_tag((uint8_t)k->ptr[15])) {
+            memcpy(ks->u.s.u.b, k->ptr, 16);
         } else {
             char *p = m_alloc(m, k->len);
             if (!p)

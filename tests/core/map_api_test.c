@@ -365,6 +365,88 @@ TEST(string_keys_differing_in_one_byte) {
     }
 }
 
+/* 16-byte owned keys are stored inline unless their last byte is 0..15 or
+ * 0xff (then on the heap): every last byte, either form, with the default
+ * hash and with every key in one chain (so keys of both forms are compared
+ * with each other), through growth, iteration, clone and delete. */
+static void sixteen_key(char out[16], unsigned i) {
+    memcpy(out, "0123456789abcde", 15);
+    out[0] = (char)('a' + i / 256 % 26);
+    out[15] = (char)(i % 256);
+}
+
+TEST(string_keys_of_16_bytes_every_last_byte) {
+    for (int collide = 0; collide < 2; collide++) {
+        gomap_config cfg = tu_config(GOMAP_KEY_STRING, 4);
+        if (collide)
+            cfg.hash = same_hash;
+        gomap *m;
+        REQUIRE_EQ(gomap_new(&m, &cfg), 0);
+        unsigned n = collide ? 512 : 4096;
+        char k16[16], k15[16];
+        for (unsigned i = 0; i < n; i++) {
+            sixteen_key(k16, i);
+            gomap_str k = {k16, 16};
+            uint32_t v = i;
+            REQUIRE_EQ(gomap_set(m, &k, &v), 0);
+        }
+        /* The first 15 bytes alone, and those bytes with a NUL or the
+         * length appended, are other keys. */
+        sixteen_key(k15, 15);
+        gomap_str s15 = {k15, 15};
+        CHECK(!gomap_contains(m, &s15));
+        uint32_t v15 = 99999;
+        REQUIRE_EQ(gomap_set(m, &s15, &v15), 0);
+        gomap *c;
+        REQUIRE_EQ(gomap_clone(m, &c), 0);
+        for (unsigned i = 0; i < n; i++) {
+            sixteen_key(k16, i);
+            gomap_str k = {k16, 16};
+            const uint32_t *p = (const uint32_t *)gomap_get(m, &k);
+            REQUIRE(p != NULL);
+            CHECK_EQ(*p, i);
+            p = (const uint32_t *)gomap_get(c, &k);
+            REQUIRE(p != NULL);
+            CHECK_EQ(*p, i);
+            k16[8] ^= 1; /* one byte off: absent */
+            CHECK(!gomap_contains(m, &k));
+        }
+        CHECK_EQ(*(const uint32_t *)gomap_get(m, &s15), 99999);
+        /* Iteration hands out each key's 16 bytes. */
+        unsigned seen = 0;
+        gomap_iter it;
+        const void *kp;
+        void *vp;
+        for (gomap_iter_init(&it, m); gomap_iter_next(&it, &kp, &vp);) {
+            uint32_t v = *(const uint32_t *)vp;
+            const gomap_str *s = (const gomap_str *)kp;
+            if (v == 99999) {
+                CHECK_EQ(s->len, 15);
+                continue;
+            }
+            REQUIRE_EQ(s->len, 16);
+            sixteen_key(k16, v);
+            CHECK(memcmp(s->ptr, k16, 16) == 0);
+            seen++;
+        }
+        CHECK_EQ(seen, n);
+        for (unsigned i = 0; i < n; i += 2) {
+            sixteen_key(k16, i);
+            gomap_str k = {k16, 16};
+            CHECK(gomap_delete(m, &k));
+        }
+        for (unsigned i = 0; i < n; i++) {
+            sixteen_key(k16, i);
+            gomap_str k = {k16, 16};
+            CHECK_EQ(gomap_contains(m, &k), i % 2 == 1);
+            CHECK(gomap_contains(c, &k));
+        }
+        CHECK_EQ(gomap_len(m), n / 2 + 1);
+        gomap_free(c);
+        gomap_free(m);
+    }
+}
+
 TEST(string_borrowed_semantics) {
     gomap *m = tu_new_map(GOMAP_KEY_STRING_BORROWED, 8);
     REQUIRE(m != NULL);
