@@ -10,7 +10,8 @@
  * fold makes every output bit depend on every key bit.  Without the seed the
  * keys an attacker picks cannot be predicted to collide (hash flooding).
  *
- * Byte strings: XXH3 (libxxhash-dev, header-only with XXH_INLINE_ALL), seeded.
+ * Byte strings: XXH3 (libxxhash-dev, header-only with XXH_INLINE_ALL), seeded;
+ * for 8 to 16 bytes its mix with the integer hash's finish (below).
  * See docs/design.md for the measurement that chose it.
  */
 #ifndef GOMAP_HASH_H
@@ -18,6 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* The two secrets the integer hash uses, derived from a map's seed once (at
  * creation) so the hot path is one multiply. */
@@ -68,14 +70,36 @@ static inline uint64_t gomap__hash_u64_secret(uint64_t key, gomap_hash_secret s)
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+/* Keys of 8 to 16 bytes: XXH3's 9-16-byte mix (its seeded secrets, its
+ * fold of the two words' 128-bit product, with the length and the
+ * byte-swapped first word added so that the two words are not
+ * interchangeable), finished by the integer hash's mum by the golden ratio
+ * (two instructions) instead of XXH3's avalanche (five).  The secrets
+ * differ by a function of the seed, so no swap or xor of the two words
+ * collides for every seed (hash flooding); docs/design.md ("Hashing") has
+ * the count. */
+__attribute__((always_inline)) static inline uint64_t gomap__hash_8to16(const void *p, size_t len,
+                                                                        uint64_t seed) {
+    uint64_t lo, hi;
+    memcpy(&lo, p, 8);
+    memcpy(&hi, (const char *)p + len - 8, 8);
+    /* XXH3's bitflips (constants once folded, then the seed). */
+    lo ^= (XXH_readLE64(XXH3_kSecret + 24) ^ XXH_readLE64(XXH3_kSecret + 32)) + seed;
+    hi ^= (XXH_readLE64(XXH3_kSecret + 40) ^ XXH_readLE64(XXH3_kSecret + 48)) - seed;
+    uint64_t acc = len + __builtin_bswap64(lo) + hi + gomap__mum(lo, hi);
+    return gomap__mum(acc, 0x9e3779b97f4a7c15ull);
+}
+
 __attribute__((always_inline)) static inline uint64_t gomap__hash_bytes(const void *p, size_t len,
                                                                         uint64_t seed) {
+    if (__builtin_expect(len - 8 <= 8, 1))
+        return gomap__hash_8to16(p, len, seed);
 #if XXH_VERSION_NUMBER >= 800
-    /* Keys of up to 16 bytes, most map keys: XXH3_64bits_withSeed's own
-     * first case (xxhash.h 0.8's XXH3_64bits_internal), taken here so that
-     * it inlines; the compiler keeps the whole function out of line, and a
-     * string lookup then paid its call and its length dispatch.  The same
-     * value as the call. */
+    /* Keys of up to 7 bytes: XXH3_64bits_withSeed's own first case
+     * (xxhash.h 0.8's XXH3_64bits_internal), taken here so that it inlines;
+     * the compiler keeps the whole function out of line, and a string
+     * lookup then paid its call and its length dispatch.  The same value as
+     * the call. */
     if (__builtin_expect(len <= 16, 1))
         return XXH3_len_0to16_64b((const xxh_u8 *)p, len, XXH3_kSecret, seed);
 #endif
