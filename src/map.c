@@ -1190,13 +1190,12 @@ static inline bool head_idle_view(const gomap *m) {
     return GOMAP__HEAD_HIGH5(h) == 0;
 }
 
-/* head_idle_view for an insert: the compare made with the word in memory
- * (the compiler loads an atomic into a register first), one instruction
- * fewer, as many as the shape test alone without detection.  An aligned
- * 8-byte load, atomic on x86-64 as the relaxed load is; not under
- * ThreadSanitizer, which must see the access (GOMAP__SP_TOKEN: x86-64 with
- * glibc, outside ThreadSanitizer).  The delete keeps the load and shift:
- * with this compare it counted more instructions (docs/detection.md). */
+/* head_idle_view for an insert and a delete: the compare made with the
+ * word in memory (the compiler loads an atomic into a register first), one
+ * instruction fewer, as many as the shape test alone without detection.
+ * An aligned 8-byte load, atomic on x86-64 as the relaxed load is; not
+ * under ThreadSanitizer, which must see the access (GOMAP__SP_TOKEN:
+ * x86-64 with glibc, outside ThreadSanitizer). */
 static inline bool head_idle_set(const gomap *m) {
 #if defined(GOMAP__SP_TOKEN)
     __asm__ goto("cmpq $0xffffff, %0\n\tja %l[busy]"
@@ -2643,6 +2642,25 @@ NOINLINE void delete_walk_back(bref first, bref b, unsigned i) {
     }
 }
 
+/* The tophash word of a bucket after its slot i (tophash t) is deleted:
+ * `top` is the word before, `followed` whether a live entry may follow the
+ * slot in the chain.  Built from the word loaded, to be stored once.  If
+ * the slot is now followed only by empties, it and the EMPTY_ONE slots
+ * before it become EMPTY_REST (Go's walk back): within this bucket that
+ * keeps its bytes up to the last one below i that is not EMPTY_ONE (every
+ * byte above i is EMPTY_REST already).  0 when the walk empties the whole
+ * bucket: the caller then walks on into the buckets before it, if any
+ * (delete_walk_back). */
+ALWAYS_INLINE uint64_t deleted_top(uint64_t top, unsigned i, uint8_t t, bool followed) {
+    if (followed) /* byte i holds t (it matched): flip it to EMPTY_ONE */
+        return top ^ ((uint64_t)(t ^ EMPTY_ONE) << (8 * i));
+    uint64_t keep = ~match_top(top, EMPTY_ONE) & slots_below(i);
+    if (!keep)
+        return 0;
+    unsigned last = last_slot(keep);
+    return top & (((uint64_t)1 << (8 * (last + 1))) - 1);
+}
+
 /* Go's mapdelete.  Does not evacuate (a delete never allocates; evacuation
  * may need overflow buckets): it deletes wherever the key lives, in the old
  * bucket if that is not evacuated yet. */
@@ -2663,27 +2681,13 @@ ALWAYS_INLINE bool delete_impl(gomap *m, const void *key, uint64_t hash, int kin
             bool followed = i == BUCKET_CNT - 1
                                 ? (*b.next && top_at((*b.next)->top, 0) != EMPTY_REST)
                                 : top_at(top, i + 1) != EMPTY_REST;
-            /* The new tophash word is built from the one loaded and stored
-             * once.  If the slot is now followed only by empties, it and
-             * the EMPTY_ONE slots before it become EMPTY_REST (Go's walk
-             * back): within this bucket that keeps its bytes up to the
-             * last one below i that is not EMPTY_ONE (every byte above i
-             * is EMPTY_REST already); only a walk that empties the whole
-             * bucket and has buckets before it leaves the word. */
-            if (followed) {
-                /* Byte i holds t (it matched): flip it to EMPTY_ONE. */
-                *b.top = top ^ ((uint64_t)(t ^ EMPTY_ONE) << (8 * i));
-            } else {
-                uint64_t keep = ~match_top(top, EMPTY_ONE) & slots_below(i);
-                if (keep) {
-                    unsigned last = last_slot(keep);
-                    *b.top = top & (((uint64_t)1 << (8 * (last + 1))) - 1);
-                } else if (b.top == first.top) {
-                    *b.top = 0;
-                } else {
-                    delete_walk_back(first, b, i);
-                }
-            }
+            uint64_t nt = deleted_top(top, i, t, followed);
+            /* Only a walk that empties the whole bucket and has buckets
+             * before it leaves the word. */
+            if (nt == 0 && b.top != first.top)
+                delete_walk_back(first, b, i);
+            else
+                *b.top = nt;
             GOMAP_ASSERT(m->count > 0);
             m->count--;
             return true;
@@ -2768,9 +2772,9 @@ ALWAYS_INLINE int set_impl(gomap *m, const void *key, uint64_t hash, bool have_h
 /* How del_impl treats the writing word: DEL_LOCKED leaves it alone (see
  * SET_LOCKED); DEL_CHECKED runs the write protocol, and when the
  * entry check fails goes to DEL_SLOW, the kind's out-of-line delete that
- * begins with write_begin_slow; DEL_IDLE runs it without the entry check,
- * which its caller has made (gomap_delete, see head_idle_view). */
-enum { DEL_LOCKED, DEL_CHECKED, DEL_SLOW, DEL_IDLE };
+ * begins with write_begin_slow.  (gomap_delete of a u64 key runs its own
+ * copy of DEL_CHECKED: del_fast_u64.) */
+enum { DEL_LOCKED, DEL_CHECKED, DEL_SLOW };
 
 #define DECLARE_DEL_SLOW(name, k)                                                                  \
     NOINLINE bool del_slow_##name(gomap *m, const void *key, uint64_t hash, bool have_hash);
@@ -2800,14 +2804,14 @@ ALWAYS_INLINE bool del_impl(gomap *m, const void *key, uint64_t hash, bool have_
             write_end(m, wtok);
         return false;
     }
-    if (mode == DEL_CHECKED || mode == DEL_IDLE)
+    if (mode == DEL_CHECKED)
         write_claim_sp(m);
     if (!have_hash)
         hash = hash_key(m, key, kind);
     bool r = delete_impl(m, key, hash, kind);
     if (r && unlikely(m->auto_shrink))
         maybe_shrink(m);
-    if (mode == DEL_CHECKED || mode == DEL_IDLE)
+    if (mode == DEL_CHECKED)
         write_end_sp(m);
     else if (mode == DEL_SLOW)
         write_end(m, wtok);
@@ -2969,31 +2973,46 @@ NOINLINE int set_other(gomap *m, const void *key, const void *value) {
     DISPATCH(m, set, m, key, 0, false, value, NULL, NULL);
 }
 
+/* The end of set_fast_u64 (set_fast_end, returning 0) and of del_fast_u64
+ * (del_fast_end, returning r): write_end_sp, whose rare report or repair
+ * is a tail call of write_end_slow through a function that returns the
+ * fast path's own type (an int converted to bool after the call would
+ * keep it from being a tail call, and every path would then align the
+ * frame for it). */
 #if defined(GOMAP__SP_TOKEN) && !defined(GOMAP_NO_DETECT)
-/* write_end_slow returning set_fast_u64's result, so that its call is a
- * tail call. */
 NOINLINE int set_end_slow(gomap *m, int token, int w) {
     write_end_slow(m, token, w);
     return 0;
 }
+NOINLINE bool del_end_slow(gomap *m, int token, int w, bool r) {
+    write_end_slow(m, token, w);
+    return r;
+}
+#define FAST_END(m, slow, ...)                                                                     \
+    do {                                                                                           \
+        bool bad_;                                                                                 \
+        __asm__ volatile("xorl %k2, %1" : "=@ccnz"(bad_), "+m"((m)->writing) : "r"(gomap__sp));    \
+        if (unlikely(bad_)) {                                                                      \
+            int token_ = (int)(uint32_t)gomap__sp;                                                 \
+            return slow((m), token_,                                                               \
+                        atomic_load_explicit(&(m)->writing, memory_order_relaxed) ^ token_,        \
+                        ##__VA_ARGS__);                                                            \
+        }                                                                                          \
+    } while (0)
+#else
+#define FAST_END(m, slow, ...) write_end_sp(m)
 #endif
 
-/* set_fast_u64's end: write_end_sp, whose rare report or repair is a tail
- * call. */
 ALWAYS_INLINE int set_fast_end(gomap *m) {
-#if defined(GOMAP__SP_TOKEN) && !defined(GOMAP_NO_DETECT)
-    bool bad;
-    __asm__ volatile("xorl %k2, %1" : "=@ccnz"(bad), "+m"(m->writing) : "r"(gomap__sp));
-    if (unlikely(bad)) {
-        int token = (int)(uint32_t)gomap__sp;
-        return set_end_slow(m, token,
-                            atomic_load_explicit(&m->writing, memory_order_relaxed) ^ token);
-    }
-#else
-    write_end_sp(m);
-#endif
+    FAST_END(m, set_end_slow);
     return 0;
 }
+
+ALWAYS_INLINE bool del_fast_end(gomap *m, bool r) {
+    FAST_END(m, del_end_slow, r);
+    return r;
+}
+#undef FAST_END
 
 /* gomap_set of a u64 key: set_impl's SET_CHECKED path, with its common
  * cases inline and calling nothing (no saved registers, no frame): the key
@@ -3120,25 +3139,90 @@ GOMAP_API void *gomap_upsert(gomap *m, const void *key, bool *inserted) {
     return vs;
 }
 
+/* gomap_delete of a u64 key past its fast path (del_fast_u64): the
+ * general delete (delete_impl, from the start, the key hashed again) and
+ * the automatic shrink, under the claim the fast path made, whose token it
+ * passes as `own`, and the end check.  The key comes by value and is hashed
+ * again here, so that the fast path keeps neither its address nor the hash
+ * in a register for this rare call. */
+NOINLINE bool del_rest_u64(gomap *m, uint64_t k, int64_t own) {
+    bool r = delete_impl(m, &k, gomap__hash_u64_secret(k, m->sec), K_U64);
+    if (r && unlikely(m->auto_shrink))
+        maybe_shrink(m);
+    write_end_own(m, own);
+    return r;
+}
+
+/* gomap_delete in a map not of the inline lookup's shape, or whose writing
+ * word is set: the dispatch to its kind's delete (which makes the entry
+ * check itself), reached by a tail call. */
+NOINLINE bool del_other(gomap *m, const void *key) {
+    DISPATCH(m, del, m, key, 0, false);
+}
+
+/* gomap_delete in a map whose head word says no write runs and the map has
+ * the inline lookup's shape (u64 keys, not growing, 16-byte slots with the
+ * value at 8): del_impl's DEL_CHECKED path (the entry check made by the
+ * caller) with its common cases inline and calling nothing it returns from: the key found in its
+ * home bucket, whose word is rebuilt there (a walk back that empties the home bucket ends in it,
+ * the first of its chain), and the key absent from a home bucket that ends its chain.  A key not in
+ * the home bucket of a chain that goes on, and a map that shrinks automatically, tail-call
+ * del_rest_u64, which runs the general delete under the same claim.  Few values live across the
+ * search (the slots' address is computed at each match, the bucket's word
+ * is addressed by its index again at the store, the general path gets the
+ * key by value and hashes it again), so that nearly all of them fit in
+ * the registers a call may clobber. */
+ALWAYS_INLINE bool del_fast_u64(gomap *m, const void *key) {
+    if (absurd_key(m, key, K_U64))
+        return false;
+    GOMAP_PROBE2(op, (void *)m, 2);
+    if (m->count == 0)
+        return false;
+    write_claim_sp(m);
+    uint64_t k;
+    memcpy(&k, key, 8);
+    uint64_t hash = gomap__hash_u64_secret(k, m->sec);
+    uintptr_t idx = hash & m->mask;
+    uint64_t top = m->tops[idx];
+    uint8_t t = tophash(hash);
+    for (uint64_t mt = match_top(top, t); mt; mt &= mt - 1) {
+        unsigned i = first_slot(mt);
+        uint64_t sk;
+        memcpy(&sk, m->slots + idx * (16 * BUCKET_CNT) + i * 16, 8);
+        if (unlikely(sk != k))
+            continue;
+        if (unlikely(m->auto_shrink))
+            break;
+        bool followed = i == BUCKET_CNT - 1
+                            ? (m->nexts[idx] && top_at(m->nexts[idx]->top, 0) != EMPTY_REST)
+                            : top_at(top, i + 1) != EMPTY_REST;
+        m->tops[idx] = deleted_top(top, i, t, followed);
+        GOMAP_ASSERT(m->count > 0);
+        m->count--;
+        return del_fast_end(m, true);
+    }
+    if (likely(chain_ends(top)) && likely(!m->auto_shrink))
+        return del_fast_end(m, false);
+    return del_rest_u64(m, k, write_own(CLAIM_SP));
+}
+
+/* The maps of the inline lookup's shape (u64 keys among them) skip the
+ * dispatch.  With detection Go's entry check is made by the same test: the
+ * head word's first 5 bytes are 0.  Any other map, and a map whose writing
+ * word is set, goes through the dispatch to its kind's delete, which makes
+ * the entry check itself. */
 GOMAP_API bool gomap_delete(gomap *m, const void *key) {
     if (m == NULL)
         return false;
 #ifndef GOMAP_NO_DETECT
-    /* The maps of the inline lookup's shape (u64 keys among them) skip the
-     * dispatch, and Go's entry check is made by the same test: the head
-     * word's first 5 bytes are 0.  Any other map, and a map whose writing
-     * word is set, goes through the dispatch to its kind's delete, which
-     * makes the entry check itself. */
-    if (likely(head_idle_view(m))) {
-        GOMAP_ASSERT(m->kind == K_U64);
-        return del_impl(m, key, 0, false, K_U64, DEL_IDLE);
-    }
+    if (likely(head_idle_set(m))) {
 #else
-    /* u64 keys, the commonest kind, skip the dispatch (as in gomap_get). */
-    if (likely(m->kind == K_U64))
-        return del_impl(m, key, 0, false, K_U64, DEL_CHECKED);
+    if (likely(m->view_slow == 0)) {
 #endif
-    DISPATCH(m, del, m, key, 0, false);
+        GOMAP_ASSERT(m->kind == K_U64);
+        return del_fast_u64(m, key);
+    }
+    return del_other(m, key);
 }
 
 bool gomap__delete_hashed(gomap *m, const void *key, uint64_t hash) {
