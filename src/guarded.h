@@ -199,26 +199,10 @@ GOMAP__GUARDED_INLINE int gomap__guarded_load_optimistic_u64v8(_Atomic uint32_t 
     (void)seq, (void)map, (void)key, (void)h, (void)value_out;
     return -1;
 #else
-    int r = -1;
-    gomap__rcu_enter_inline();
-    /* acquire: pairs with gomap__seq_end_write's release */
-    uint32_t q = atomic_load_explicit(seq, memory_order_acquire);
-    if (__builtin_expect(!(q & 1), 1)) {
-        bool retry;
-        const void *v = gomap__get_optimistic_u64(map, key, h, &retry);
-        uint64_t x = 0;
-        if (v)
-            memcpy(&x, v, 8); /* may be torn; kept only if seq says not */
-        /* pairs with gomap__seq_begin_write's release fence */
-        atomic_thread_fence(memory_order_acquire);
-        if (__builtin_expect(!retry && atomic_load_explicit(seq, memory_order_relaxed) == q, 1)) {
-            r = v != NULL;
-            if (v)
-                memcpy(value_out, &x, 8);
-        }
-    }
-    gomap__rcu_exit_inline();
-    return r;
+    /* In map.c, where the walk inlines into it: gomap__seq_end_write's
+     * release pairs with its first (acquire) load of seq, and
+     * gomap__seq_begin_write's release fence with its acquire fence. */
+    return gomap__load_seq_u64v8(seq, map, key, h, value_out);
 #endif
 }
 

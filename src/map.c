@@ -66,6 +66,7 @@
 #include "hash.h"
 #include "map_internal.h"
 #include "probes.h"
+#include "reclaim_inline.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -3275,16 +3276,20 @@ bool gomap__delete_hashed_locked(gomap *m, const void *key, uint64_t hash) {
  * a clear), and the caller falls back to its lock. */
 #define OPTIMISTIC_CHAIN_LIMIT 32
 
-/* Starts loading the first two lines of a bucket's slots.  The tophash word
- * and the slots live in different arrays, so a lookup in a large map pays
- * two DRAM misses, the second only after the first (the slot is known only
- * once the tophash byte matched); the bucket's address is known from the
- * hash alone, so both misses can overlap.  Two lines hold a whole bucket of
- * 16-byte slots (u64 -> u64). */
-static inline void prefetch_slots(const gomap *m, const char *slots) {
+/* Starts loading the first two lines of a bucket's slots (bbytes of them).
+ * The tophash word and the slots live in different arrays, so a lookup in a
+ * large map pays two DRAM misses, the second only after the first (the slot
+ * is known only once the tophash byte matched); the bucket's address is
+ * known from the hash alone, so both misses can overlap.  Two lines hold a
+ * whole bucket of 16-byte slots (u64 -> u64). */
+static inline void prefetch_bucket(const char *slots, size_t bbytes) {
     __builtin_prefetch(slots);
-    if (bucket_bytes(m) > 64)
+    if (bbytes > 64)
         __builtin_prefetch(slots + 64);
+}
+
+static inline void prefetch_slots(const gomap *m, const char *slots) {
+    prefetch_bucket(slots, bucket_bytes(m));
 }
 
 void gomap__prefetch(const gomap *m, uint64_t hash) {
@@ -3311,10 +3316,12 @@ bool gomap__optimistic_u64(const gomap *m) {
     return m && m->kind == K_U64;
 }
 
-/* gomap__get_optimistic's walk for one key kind (a constant in each caller,
- * so the key comparison compiles to a word compare, without a call). */
-ALWAYS_INLINE void *get_optimistic(const gomap *m, const void *key, uint64_t hash, bool *retry,
-                                   int kind) {
+/* gomap__get_optimistic's walk for one key kind and slot size (constants in
+ * each caller, so the key comparison compiles to a word compare, without a
+ * call, and a fixed slot size to shifts): the slot is ss bytes, the value
+ * at voff in it. */
+ALWAYS_INLINE void *get_optimistic_sized(const gomap *m, const void *key, uint64_t hash,
+                                         bool *retry, int kind, size_t ss, size_t voff) {
     *retry = false;
     /* The array descriptor, not the header's cached tops/mask/slots: a
      * growing writer changes those one by one, while a barray's geometry
@@ -3336,16 +3343,15 @@ ALWAYS_INLINE void *get_optimistic(const gomap *m, const void *key, uint64_t has
     }
     const uint64_t *top = &a->tops[i];
     obucket *const *next = &a->nexts[i];
-    char *slots = a->slots + i * bucket_bytes(m);
-    prefetch_slots(m, slots);
+    char *slots = a->slots + i * (ss * BUCKET_CNT);
+    prefetch_bucket(slots, ss * BUCKET_CNT);
     uint8_t t = tophash(hash);
-    size_t ss = m->slot_size;
     for (unsigned n = 0; n < OPTIMISTIC_CHAIN_LIMIT; n++) {
         uint64_t w = RACY_LOAD(top);
         for (uint64_t mt = match_top(w, t); mt; mt &= mt - 1) {
             char *slot = slots + first_slot(mt) * ss;
             if (key_equal(m, slot, key, kind))
-                return slot + m->voff;
+                return slot + voff;
         }
         if (chain_ends(w))
             return NULL;
@@ -3358,6 +3364,12 @@ ALWAYS_INLINE void *get_optimistic(const gomap *m, const void *key, uint64_t has
     }
     *retry = true;
     return NULL;
+}
+
+/* gomap__get_optimistic's walk for one key kind, the slot size the map's. */
+ALWAYS_INLINE void *get_optimistic(const gomap *m, const void *key, uint64_t hash, bool *retry,
+                                   int kind) {
+    return get_optimistic_sized(m, key, hash, retry, kind, m->slot_size, m->voff);
 }
 
 void *gomap__get_optimistic(const gomap *m, const void *key, uint64_t hash, bool *retry) {
@@ -3375,6 +3387,39 @@ void *gomap__get_optimistic(const gomap *m, const void *key, uint64_t hash, bool
 void *gomap__get_optimistic_u64(const gomap *m, const void *key, uint64_t hash, bool *retry) {
     GOMAP_PROBE2(op, (const void *)m, 0);
     return get_optimistic(m, key, hash, retry, K_U64);
+}
+
+int gomap__load_seq_u64v8(_Atomic uint32_t *seq, const gomap *m, const void *key, uint64_t hash,
+                          void *value_out) {
+#ifdef GOMAP__TSAN
+    (void)seq, (void)m, (void)key, (void)hash, (void)value_out;
+    return -1;
+#else
+    struct urcu_reader *rd = gomap__rcu_reader;
+    if (unlikely(rd == NULL))
+        return -1; /* the caller's generic load enters through reclaim.c */
+    int r = -1;
+    gomap__rcu_enter_reader(rd);
+    /* acquire: pairs with the writer's release that made seq even */
+    uint32_t q = atomic_load_explicit(seq, memory_order_acquire);
+    if (likely(!(q & 1))) {
+        bool retry;
+        const void *v = get_optimistic_sized(m, key, hash, &retry, K_U64, 16, 8);
+        uint64_t x = 0;
+        if (v)
+            memcpy(&x, v, 8); /* may be torn; kept only if seq says not */
+        /* pairs with the writer's release fence after making seq odd */
+        atomic_thread_fence(memory_order_acquire);
+        if (likely(!retry && atomic_load_explicit(seq, memory_order_relaxed) == q)) {
+            r = v != NULL;
+            if (v)
+                memcpy(value_out, &x, 8);
+        }
+    }
+    if (unlikely(gomap__rcu_exit_reader(rd)))
+        return gomap__rcu_wake_gp_then(r);
+    return r;
+#endif
 }
 
 /* ---- life cycle ------------------------------------------------------------ */

@@ -188,6 +188,17 @@ void *gomap__get_optimistic(const gomap *m, const void *key, uint64_t hash, bool
 bool gomap__optimistic_u64(const gomap *m);
 void *gomap__get_optimistic_u64(const gomap *m, const void *key, uint64_t hash, bool *retry);
 
+/* A shard's optimistic load of a u64 key with an 8-byte value, in one
+ * function: gomap__get_optimistic_u64's walk (with the slot size and value
+ * offset of that map as constants) inside the protocol of guarded.h's
+ * gomap__guarded_load_optimistic_u64v8 (an RCU read-side section, seq even
+ * before and unchanged after).  The map's value_size must be 8.  1 present
+ * (value copied to value_out), 0 absent, -1 undecided: the caller runs its
+ * generic load.  It calls nothing on its way (a rare wake-up of a grace
+ * period is its tail call), so it saves no registers. */
+int gomap__load_seq_u64v8(_Atomic uint32_t *seq, const gomap *m, const void *key, uint64_t hash,
+                          void *value_out);
+
 /* gomap_new with a given seed instead of a random one, so that several maps
  * (the shards of a shardmap, a cowmap's generations) hash alike. */
 int gomap__new_seeded(gomap **out, const gomap_config *cfg, uint64_t seed);

@@ -63,6 +63,10 @@ extern int urcu_memb_has_sys_membarrier;
 /* Wakes a synchronize_rcu waiting for this thread's section to end. */
 void gomap__rcu_wake_gp(void);
 
+/* gomap__rcu_wake_gp, then returns r: for a caller whose section's result
+ * is its own, so that the wake-up is its tail call. */
+int gomap__rcu_wake_gp_then(int r);
+
 #ifdef GOMAP__TSAN
 /* A TSan build instruments the library's atomics and rejects fences: there
  * the sections are reclaim.c's (with the release TSan needs on exit). */
@@ -79,13 +83,9 @@ static inline void gomap__rcu_barrier_slave(void) {
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
 }
 
-/* As gomap__rcu_enter. */
-static inline void gomap__rcu_enter_inline(void) {
-    struct urcu_reader *r = gomap__rcu_reader;
-    if (__builtin_expect(r == NULL, 0)) {
-        gomap__rcu_enter();
-        return;
-    }
+/* The section's entry for a thread whose record r is gomap__rcu_reader (not
+ * NULL): the callers that read the record once for both ends. */
+static inline void gomap__rcu_enter_reader(struct urcu_reader *r) {
     __atomic_signal_fence(__ATOMIC_SEQ_CST); /* nothing of the section moves above */
     unsigned long c = __atomic_load_n(&r->ctr, __ATOMIC_RELAXED);
     if (__builtin_expect(!(c & URCU_GP_CTR_NEST_MASK), 1)) {
@@ -99,6 +99,35 @@ static inline void gomap__rcu_enter_inline(void) {
     }
 }
 
+/* The exit of a section entered with gomap__rcu_enter_reader(r).  Returns
+ * true when a synchronize_rcu sleeps waiting for this section: the caller
+ * must then call gomap__rcu_wake_gp (left to it, so that a caller that
+ * makes no other call can make this one a tail call). */
+static inline bool gomap__rcu_exit_reader(struct urcu_reader *r) {
+    bool wake = false;
+    unsigned long c = __atomic_load_n(&r->ctr, __ATOMIC_RELAXED);
+    if (__builtin_expect((c & URCU_GP_CTR_NEST_MASK) == URCU_GP_COUNT, 1)) {
+        gomap__rcu_barrier_slave(); /* the section's reads before the store */
+        __atomic_store_n(&r->ctr, c - URCU_GP_COUNT, __ATOMIC_RELAXED);
+        gomap__rcu_barrier_slave(); /* the store before the futex check */
+        wake = __atomic_load_n(&urcu_memb_gp.futex, __ATOMIC_RELAXED) == -1;
+    } else {
+        __atomic_store_n(&r->ctr, c - URCU_GP_COUNT, __ATOMIC_RELAXED);
+    }
+    __atomic_signal_fence(__ATOMIC_SEQ_CST); /* nothing of the section moves below */
+    return wake;
+}
+
+/* As gomap__rcu_enter. */
+static inline void gomap__rcu_enter_inline(void) {
+    struct urcu_reader *r = gomap__rcu_reader;
+    if (__builtin_expect(r == NULL, 0)) {
+        gomap__rcu_enter();
+        return;
+    }
+    gomap__rcu_enter_reader(r);
+}
+
 /* As gomap__rcu_exit, for a section entered with gomap__rcu_enter_inline. */
 static inline void gomap__rcu_exit_inline(void) {
     struct urcu_reader *r = gomap__rcu_reader;
@@ -106,17 +135,8 @@ static inline void gomap__rcu_exit_inline(void) {
         gomap__rcu_exit();
         return;
     }
-    unsigned long c = __atomic_load_n(&r->ctr, __ATOMIC_RELAXED);
-    if (__builtin_expect((c & URCU_GP_CTR_NEST_MASK) == URCU_GP_COUNT, 1)) {
-        gomap__rcu_barrier_slave(); /* the section's reads before the store */
-        __atomic_store_n(&r->ctr, c - URCU_GP_COUNT, __ATOMIC_RELAXED);
-        gomap__rcu_barrier_slave(); /* the store before the futex check */
-        if (__builtin_expect(__atomic_load_n(&urcu_memb_gp.futex, __ATOMIC_RELAXED) == -1, 0))
-            gomap__rcu_wake_gp();
-    } else {
-        __atomic_store_n(&r->ctr, c - URCU_GP_COUNT, __ATOMIC_RELAXED);
-    }
-    __atomic_signal_fence(__ATOMIC_SEQ_CST); /* nothing of the section moves below */
+    if (__builtin_expect(gomap__rcu_exit_reader(r), 0))
+        gomap__rcu_wake_gp();
 }
 #endif /* GOMAP__TSAN */
 

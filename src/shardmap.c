@@ -337,8 +337,23 @@ GOMAP__GUARDED_INLINE void shard_unlock_write(void *owner, struct gomap__guarded
 static const struct gomap__locking SHARD_LOCKING = {shard_hash, shard_lock_write,
                                                     shard_unlock_write, shard_load};
 
+/* shardmap_load past its fast attempt (or without one): out of line, so
+ * that the fast attempt keeps only its three arguments for it. */
+static __attribute__((noinline)) bool shardmap_load_slow(shardmap *m, const void *key,
+                                                         void *value_out) {
+    uint64_t h = shard_hash(m, key);
+    return shard_load_slow(m, shard_of(m, h), key, h, value_out);
+}
+
 bool shardmap_load(shardmap *m, const void *key, void *value_out) {
-    return shard_load(m, key, shard_hash(m, key), value_out);
+    if (__builtin_expect(m->optimistic_u64v8 && value_out != NULL, 1)) {
+        uint64_t h = shard_hash(m, key);
+        struct shard *s = shard_of(m, h);
+        int r = gomap__guarded_load_optimistic_u64v8(&s->word, s->g.map, key, h, value_out);
+        if (__builtin_expect(r >= 0, 1))
+            return r;
+    }
+    return shardmap_load_slow(m, key, value_out);
 }
 
 GOMAP__DEFINE_GUARDED_WRITES_BUT_STORE(shardmap, shardmap, SHARD_LOCKING)
