@@ -1176,27 +1176,21 @@ static inline int holder_of(const gomap *m, int w) {
     return w == GOMAP__FREED_WRITER ? w : w & ~idle_word(m);
 }
 
+/* The head word (the header's first 8 bytes), loaded whole through a
+ * may_alias type (its fields are an int and bytes), as one atomic access
+ * like gomap.h's inline lookup's. */
+typedef uint64_t __attribute__((may_alias)) head_word;
+
 /* Whether the head word's writing word and shape byte are 0 (see struct
  * gomap's view_slow): no write running, a map in the default mode, and the
  * shape of gomap.h's inline lookup, whose u64 keys (K_U64) need no
- * dispatch.  The inline lookup's test, made by a write that picks its path
- * with it: Go's entry check and the choice of the u64 path in one compare
- * of the word in memory and a branch, as many as the shape test alone.  Relaxed, like the entry
- * check; the head word (the header's first 8 bytes) is loaded whole
- * through a may_alias type (its fields are an int and bytes), as one
- * atomic access like the lookup's. */
-typedef uint64_t __attribute__((may_alias)) head_word;
-static inline bool head_idle_view(const gomap *m) {
-    uint64_t h = __atomic_load_n((const head_word *)(const void *)m, __ATOMIC_RELAXED);
-    return GOMAP__HEAD_HIGH5(h) == 0;
-}
-
-/* head_idle_view for an insert and a delete: the compare made with the
- * word in memory (the compiler loads an atomic into a register first), one
- * instruction fewer, as many as the shape test alone without detection.
- * An aligned 8-byte load, atomic on x86-64 as the relaxed load is; not
- * under ThreadSanitizer, which must see the access (GOMAP__SP_TOKEN:
- * x86-64 with glibc, outside ThreadSanitizer). */
+ * dispatch.  An insert and a delete pick their path with it: Go's entry
+ * check and the choice of the u64 path in one compare and a branch, as many
+ * as the shape test alone.  Relaxed, like the entry check.  With
+ * GOMAP__SP_TOKEN (x86-64 with glibc, outside ThreadSanitizer, which must
+ * see the access) the compare is made with the word in memory, one
+ * instruction fewer (the compiler loads an atomic into a register first);
+ * an aligned 8-byte load is atomic on x86-64, as the relaxed load is. */
 static inline bool head_idle_set(const gomap *m) {
 #if defined(GOMAP__SP_TOKEN)
     __asm__ goto("cmpq $0xffffff, %0\n\tja %l[busy]"
@@ -1208,7 +1202,8 @@ static inline bool head_idle_set(const gomap *m) {
 busy:
     return false;
 #else
-    return head_idle_view(m);
+    uint64_t h = __atomic_load_n((const head_word *)(const void *)m, __ATOMIC_RELAXED);
+    return GOMAP__HEAD_HIGH5(h) == 0;
 #endif
 }
 
@@ -3028,7 +3023,7 @@ ALWAYS_INLINE int set_fast_u64(gomap *m, const void *key, const void *value) {
         return EINVAL;
 #ifndef GOMAP_NO_DETECT
     /* Go's entry check and the shape test below in one load, shift and
-     * branch (head_idle_view), where they were a compare and branch each;
+     * branch (head_idle_set), where they were a compare and branch each;
      * only a map whose shape the inline path does not handle (a growth in
      * progress) tests the writing word on its own, and goes to the general
      * insert. */
