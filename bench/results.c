@@ -127,14 +127,23 @@ const mix_result *mix_results_find(const mix_results *rs, const char *kind, cons
     return NULL;
 }
 
-/* The paired cell's repetitions as comma lists, in run order (the flat
- * reader reads strings, not arrays). */
+/* v[0..n) as a comma list in buf, each with prec decimals (the flat reader
+ * reads strings, not arrays). */
+static void join_f64(char *buf, size_t size, const double *v, unsigned n, int prec) {
+    buf[0] = '\0';
+    for (unsigned k = 0; k < n && k < MIX_MAX_REPS; k++) {
+        size_t a = strlen(buf);
+        snprintf(buf + a, size - a, "%s%.*f", k ? "," : "", prec, v[k]);
+    }
+}
+
+/* The paired cell's repetitions as comma lists, in run order. */
 static void emit_pairs(bench_json *j, const mix_result *r) {
-    char mops[512] = "", cpu[256] = "", first[256] = "";
+    char mops[512], cpu[256] = "", first[256] = "";
+    join_f64(mops, sizeof mops, r->rep_mops, r->reps, 4);
     for (unsigned k = 0; k < r->reps && k < MIX_MAX_REPS; k++) {
         const char *sep = k ? "," : "";
-        size_t a = strlen(mops), b = strlen(cpu), c = strlen(first);
-        snprintf(mops + a, sizeof mops - a, "%s%.4f", sep, r->rep_mops[k]);
+        size_t b = strlen(cpu), c = strlen(first);
         snprintf(cpu + b, sizeof cpu - b, "%s%d", sep, r->rep_cpu[k]);
         snprintf(first + c, sizeof first - c, "%s%d", sep, r->rep_first[k]);
     }
@@ -175,11 +184,8 @@ void mix_result_emit(bench_output *out, const mix_result *r) {
         bench_json_f64(&j, "max_ns", r->pmax);
         if (r->paired) {
             /* each run's p99, in run order, beside the run kept */
-            char p99[512] = "";
-            for (unsigned k = 0; k < r->reps && k < MIX_MAX_REPS; k++) {
-                size_t a = strlen(p99);
-                snprintf(p99 + a, sizeof p99 - a, "%s%.0f", k ? "," : "", r->rep_p99[k]);
-            }
+            char p99[512];
+            join_f64(p99, sizeof p99, r->rep_p99, r->reps, 0);
             bench_json_str(&j, "paired_with", r->paired_with);
             bench_json_u64(&j, "runs", r->reps);
             bench_json_str(&j, "rep_p99", p99);
