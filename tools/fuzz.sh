@@ -33,11 +33,8 @@
 # ASAN_OPTIONS overrides them) leave out of their reports.
 # Then copy it into tests/fuzz/corpus/<target>/ once the bug is fixed.
 #
-# -reload=0: libFuzzer's default rereads its working corpus directory every
-# second (a stat of each of its thousands of files) to pick up inputs that
-# other fuzzing processes sharing the directory wrote; here one process
-# fuzzes each directory, so that rereading found nothing and cost a twentieth
-# of a late run's time (docs/hardening.md).
+# libFuzzer's options (-timeout, -rss_limit_mb, -reload=0, ...) are read from
+# tests/fuzz/fuzz_flags.txt, which ctest's fuzz runs read too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -75,6 +72,9 @@ build_targets=(fuzz_core_planted1 fuzz_core_planted2 fuzz_concmap_planted1 fuzz_
 for t in "${targets[@]}"; do build_targets+=("$t" "hard_$t"); done
 cmake --build "$build" -j"$jobs" --target "${build_targets[@]}" >/dev/null
 
+# libFuzzer's options for every run (comments and blank lines left out).
+mapfile -t fuzz_flags < <(grep '^-' tests/fuzz/fuzz_flags.txt)
+
 status=0
 summary=()
 # First, that the checks still catch a wrong map: fuzz_core and fuzz_concmap
@@ -94,8 +94,8 @@ for t in "${targets[@]}"; do
   mkdir -p "$work" "$crashes"
   echo "=== $t: fuzzing for ${seconds}s"
   rc=0
-  "$build/tests/$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -reload=0 \
-    -print_final_stats=1 -artifact_prefix="$crashes/" "$work" "tests/fuzz/corpus/$t" \
+  "$build/tests/$t" -max_total_time="$seconds" "${fuzz_flags[@]}" \
+    -artifact_prefix="$crashes/" "$work" "tests/fuzz/corpus/$t" \
     >"$log" 2>&1 || rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
