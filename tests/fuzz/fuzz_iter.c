@@ -204,13 +204,14 @@ FZ_UNTRACED static void fz_it_begin(struct fz_iter_state *s) {
 FZ_UNTRACED static void fz_it_check_written(struct fz_iter_state *s, const char *after) {
     size_t len = s->m ? gomap_len(s->m) : concmap_len(s->cm);
     FUZZ_CHECK(len == s->r->n, "after %s: len %zu, reference %zu", after, len, s->r->n);
+    uint64_t got;
     for (uint32_t i = 0; i < s->r->nids; i++) {
         if (!s->written[i])
             continue;
         if (s->m)
             fz_check_gomap_id(s->m, s->kind, 8, s->r, i, after);
         else
-            fz_check_concmap_id(s->cm, s->kind, s->r, i, after);
+            fz_check_concmap_id_to(s->cm, s->kind, s->r, i, after, &got);
     }
 }
 
