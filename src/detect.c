@@ -94,12 +94,13 @@ static bool is_option(const char *env, size_t n, const char *name) {
     return n == strlen(name) && strncmp(env, name, n) == 0;
 }
 
-static int parse_debug(void) {
-    int st = atomic_load_explicit(&debug_state, memory_order_relaxed);
-    if (st)
-        return st;
+/* The parse itself, on the first use only (parse_debug).  Kept out of line:
+ * its buffers are locals whose addresses are passed on, which in an
+ * AddressSanitizer build give every call a fake stack frame with poisoned
+ * redzones, and parse_debug runs on each map's creation and free. */
+__attribute__((noinline)) static int parse_debug_env(void) {
     pthread_once(&debug_atfork_once, debug_register_atfork);
-    st = 1;
+    int st = 1;
     int mode = GOMAP_CONFLICT_ABORT;
     const char *env = getenv("GOMAP_DEBUG");
     /* Unknown options are named in one warning line, not ignored: a typo
@@ -146,6 +147,12 @@ static int parse_debug(void) {
                                             memory_order_relaxed, memory_order_relaxed);
     atomic_store_explicit(&debug_state, st, memory_order_relaxed);
     return st;
+}
+
+static int parse_debug(void) {
+    /* Relaxed: see debug_state. */
+    int st = atomic_load_explicit(&debug_state, memory_order_relaxed);
+    return st ? st : parse_debug_env();
 }
 
 GOMAP_API gomap_conflict_mode gomap_debug_mode(void) {
