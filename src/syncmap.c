@@ -868,12 +868,12 @@ static inline bool ss_read(struct ss_slot *s, uint64_t *bits) {
 }
 
 /* Takes the slot for a write.  SS_TAKEN with its state in *state, or
- * SS_GONE / SS_STALE (nothing done).  Acquire pairs with the previous
- * holder's release unlock, so its val is visible to this one. */
-static __attribute__((noinline)) enum ss_lock_result ss_lock_slow(struct ss_slot *s,
+ * SS_GONE / SS_STALE (nothing done).  t is the tag as last seen.  Acquire
+ * pairs with the previous holder's release unlock, so its val is visible to
+ * this one. */
+static __attribute__((noinline)) enum ss_lock_result ss_lock_slow(struct ss_slot *s, uint64_t t,
                                                                   uint64_t *state) {
     unsigned spins = 0;
-    uint64_t t = atomic_load_explicit(&s->tag, memory_order_relaxed);
     for (;;) {
         if (t & SS_MOVED)
             return SS_STALE;
@@ -892,18 +892,25 @@ static __attribute__((noinline)) enum ss_lock_result ss_lock_slow(struct ss_slot
     }
 }
 
-/* ss_lock_slow's first try, inline: a slot that is LIVE or DELETED with no
- * flag is taken with one CAS (acquire, as there). */
+/* A write's first try on a slot: a CAS from LIVE, the common state, with no
+ * load of the tag before it (a failed CAS loads the tag, which ss_lock_slow
+ * starts from).  Acquire on success, as there; relaxed on failure: the tag
+ * it loads only steers ss_lock_slow, whose own CAS acquires. */
+static inline __attribute__((always_inline)) bool ss_take_live(struct ss_slot *s, uint64_t *t) {
+    *t = SS_LIVE;
+    return atomic_compare_exchange_strong_explicit(&s->tag, t, SS_LIVE | SS_BUSY,
+                                                   memory_order_acquire, memory_order_relaxed);
+}
+
+/* ss_lock_slow with its first try inline (ss_take_live). */
 static inline __attribute__((always_inline)) enum ss_lock_result ss_lock(struct ss_slot *s,
                                                                          uint64_t *state) {
-    uint64_t t = atomic_load_explicit(&s->tag, memory_order_relaxed);
-    if (__builtin_expect(t <= SS_LIVE, 1) &&
-        atomic_compare_exchange_strong_explicit(&s->tag, &t, t | SS_BUSY, memory_order_acquire,
-                                                memory_order_relaxed)) {
-        *state = t;
+    uint64_t t;
+    if (__builtin_expect(ss_take_live(s, &t), 1)) {
+        *state = SS_LIVE;
         return SS_TAKEN;
     }
-    return ss_lock_slow(s, state);
+    return ss_lock_slow(s, t, state);
 }
 
 /* Release: publishes the holder's val to readers (ss_read's first load) and
@@ -1184,7 +1191,16 @@ static inline __attribute__((always_inline)) int ss_swap(syncmap *m, const void 
     bool had = false;
     gomap__rcu_enter_inline();
     struct ss_slot *s = ss_find(rd_table(rd_load(m)), key, h);
-    if (s && ss_lock(s, &st) == SS_TAKEN) {
+    if (__builtin_expect(s != NULL && ss_take_live(s, &st), 1)) {
+        /* The overwrite of a present key, inline: syncmap_store asks for no
+         * previous value, so nothing is read back, and the state stays LIVE,
+         * so live does not change. */
+        had = true;
+        if (previous_out)
+            old = ss_get(s);
+        ss_put(s, nb);
+        ss_unlock(s, SS_LIVE);
+    } else if (s && ss_lock_slow(s, st, &st) == SS_TAKEN) {
         ss_swap_taken(m, s, st, nb, &old, &had);
     } else {
         sm_lock(m);
