@@ -212,16 +212,29 @@ GOMAP__GUARDED_INLINE int gomap__guarded_load_optimistic_u64v8(_Atomic uint32_t 
  * 32-byte header (the reclaimer's link, its size, the owner), which keeps
  * malloc's 16-byte alignment.  `reclaim` counts the blocks still queued;
  * it is written by every deferred free, so it sits a line away from the
- * owner's read-mostly fields. */
+ * owner's read-mostly fields.  `slab` and `batch` are the creating thread's
+ * alone, between gomap__deferred_batch_begin and _end (guarded.c). */
 struct gomap__deferred {
     gomap_allocator hook;        /* what the map is created with */
     const gomap_allocator *user; /* where blocks come from and go to */
+    struct gomap__deferred_slab *slab;
+    size_t batch;
     char pad_[64];
     struct gomap__reclaim reclaim;
 };
 
 /* Sets d up over the user's allocator (NULL: malloc). */
 void gomap__deferred_init(struct gomap__deferred *d, const gomap_allocator *user);
+
+/* Between these two calls, made by the thread that creates `count` maps
+ * over d before any other thread sees them (shardmap_new), the maps' first
+ * bucket arrays (equal requests, `count` of them) are carved from one
+ * allocation when together they fill at least 4 MiB: one block that huge
+ * pages can back, where `count` separate arrays each below 2 MiB could not
+ * be (guarded.c says why that matters).  The allocation is freed when the
+ * last array carved from it is (past its grace period). */
+void gomap__deferred_batch_begin(struct gomap__deferred *d, size_t count);
+void gomap__deferred_batch_end(struct gomap__deferred *d);
 
 /* Waits until every block freed through d has been freed for good (after the
  * maps using d are freed, before d's memory goes). */

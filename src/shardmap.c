@@ -252,10 +252,15 @@ int shardmap_new(shardmap **out, const gomap_config *cfg, unsigned shard_bits) {
         scfg.allocator = &m->deferred.hook;
     size_t per = cfg->hint >> bits;
     scfg.hint = per ? per + per / 8 + 8 : cfg->hint ? 8 : 0; /* room for uneven shards */
+    /* The shards' first arrays, all of one size, in one allocation that
+     * huge pages can back (gomap__deferred_batch_begin). */
+    if (m->optimistic)
+        gomap__deferred_batch_begin(&m->deferred, n);
     for (size_t i = 0; i < n; i++) {
         struct shard *s = &m->shards[i];
         err = gomap__new_seeded(&s->g.map, &scfg, seed);
         if (err) {
+            gomap__deferred_batch_end(&m->deferred);
             destroy(m, i);
             return err;
         }
@@ -264,6 +269,7 @@ int shardmap_new(shardmap **out, const gomap_config *cfg, unsigned shard_bits) {
         s->g.value_size = cfg->value_size;
         s->g.key_u64 = gomap__optimistic_u64(s->g.map);
     }
+    gomap__deferred_batch_end(&m->deferred);
     *out = m;
     return 0;
 }

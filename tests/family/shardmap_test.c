@@ -308,6 +308,38 @@ TEST(free_waits_for_deferred_frees) {
     CHECK_EQ(atomic_load(&c.bytes), 0);
 }
 
+/* A hint large enough puts the shards' first arrays in one allocation (a
+ * slab, guarded.c): fewer blocks than one array per shard; the slab goes
+ * when the last shard has grown out of it, or when the map is freed. */
+TEST(hinted_arrays_share_one_allocation) {
+    for (int grow = 0; grow < 2; grow++) {
+        struct counting c = {0};
+        gomap_allocator al = {count_alloc, count_free, &c};
+        gomap_config cfg = fam_config(GOMAP_KEY_U64, 8);
+        cfg.allocator = &al;
+        cfg.hint = 200000;
+        shardmap *m;
+        REQUIRE_EQ(shardmap_new(&m, &cfg, 2), 0);
+        /* 4 map headers, the hasher, the shards, the handle and the slab;
+         * 4 arrays besides without it (TSan builds load under the lock
+         * and allocate no slab) */
+        if (!CHECK_UNDER_TSAN)
+            CHECK(atomic_load(&c.blocks) < 9);
+        uint64_t n = grow ? 1000000 : 200000;
+        for (uint64_t k = 0; k < n; k++)
+            REQUIRE_EQ(shardmap_store(m, &k, &k), 0);
+        for (uint64_t k = 0; k < n; k += 7) {
+            uint64_t v = 0;
+            CHECK(shardmap_load(m, &k, &v));
+            CHECK_EQ(v, k);
+        }
+        CHECK_EQ(shardmap_len(m), n);
+        shardmap_free(m);
+        CHECK_EQ(atomic_load(&c.blocks), 0);
+        CHECK_EQ(atomic_load(&c.bytes), 0);
+    }
+}
+
 /* Maps the optimistic path does not serve (owned strings) still answer
  * through the lock: same results as a u64 map. */
 TEST(string_keys_load_under_the_lock) {
