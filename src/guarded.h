@@ -102,7 +102,8 @@ GOMAP__GUARDED_INLINE void gomap__cpu_relax(void) {
 #endif
 }
 
-/* The writer's half, under the lock.  The odd value is stored before any
+/* The writer's half, under the lock (the reader's is map_internal.h's
+ * gomap__seq_read_begin/_end).  The odd value is stored before any
  * change to the map: the release fence orders it before the map's stores,
  * pairing with the reader's acquire fence before its second load (a reader
  * that read any of those stores sees seq changed).  The final even value is
@@ -137,11 +138,12 @@ GOMAP__GUARDED_INLINE const void *gomap__guarded_get_optimistic(const struct gom
 }
 
 /* A load without the lock: 1 present (value copied out), 0 absent, -1
- * undecided (the caller takes the lock).  The reader's half: the first load
- * of seq is acquire, pairing with gomap__seq_end_write's release; the acquire
- * fence before the second load pairs with gomap__seq_begin_write's release
- * fence.  The read-side section keeps every block the lookup may reach
- * allocated (gomap__deferred). */
+ * undecided (the caller takes the lock).  The reader's half is
+ * map_internal.h's gomap__seq_read_begin/_end: the first load of seq is
+ * acquire, pairing with gomap__seq_end_write's release; the acquire fence
+ * before the second load pairs with gomap__seq_begin_write's release fence.
+ * The read-side section keeps every block the lookup may reach allocated
+ * (gomap__deferred). */
 GOMAP__GUARDED_INLINE int gomap__guarded_load_optimistic(_Atomic uint32_t *seq,
                                                          const struct gomap__guarded *g,
                                                          const void *key, uint64_t h,
@@ -155,7 +157,7 @@ GOMAP__GUARDED_INLINE int gomap__guarded_load_optimistic(_Atomic uint32_t *seq,
     int r = -1;
     gomap__rcu_enter_inline(); /* a third of an in-cache load as a call */
     for (unsigned i = 0; i < GOMAP__OPTIMISTIC_TRIES; i++) {
-        uint32_t q = atomic_load_explicit(seq, memory_order_acquire);
+        uint32_t q = gomap__seq_read_begin(seq);
         if (q & 1) {
             gomap__cpu_relax(); /* a writer is inside */
             continue;
@@ -168,8 +170,7 @@ GOMAP__GUARDED_INLINE int gomap__guarded_load_optimistic(_Atomic uint32_t *seq,
             memcpy(buf, v, 8); /* the common size, without a call */
         else if (v && vs)
             memcpy(buf, v, vs); /* may be torn; kept only if seq says not */
-        atomic_thread_fence(memory_order_acquire);
-        if (atomic_load_explicit(seq, memory_order_relaxed) == q) {
+        if (gomap__seq_read_end(seq, q)) {
             r = v != NULL;
             break;
         }

@@ -3395,17 +3395,14 @@ int gomap__load_seq_u64v8(_Atomic uint32_t *seq, const gomap *m, const void *key
         return -1; /* the caller's generic load enters through reclaim.c */
     int r = -1;
     gomap__rcu_enter_reader(rd);
-    /* acquire: pairs with the writer's release that made seq even */
-    uint32_t q = atomic_load_explicit(seq, memory_order_acquire);
+    uint32_t q = gomap__seq_read_begin(seq); /* map_internal.h: the protocol */
     if (likely(!(q & 1))) {
         bool retry;
         const void *v = get_optimistic_sized(m, key, hash, &retry, K_U64, 16, 8);
         uint64_t x = 0;
         if (v)
             memcpy(&x, v, 8); /* may be torn; kept only if seq says not */
-        /* pairs with the writer's release fence after making seq odd */
-        atomic_thread_fence(memory_order_acquire);
-        if (likely(!retry && atomic_load_explicit(seq, memory_order_relaxed) == q)) {
+        if (likely(gomap__seq_read_end(seq, q) && !retry)) {
             r = v != NULL;
             if (v)
                 memcpy(value_out, &x, 8);

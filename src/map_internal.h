@@ -23,6 +23,7 @@
 #define GOMAP_MAP_INTERNAL_H
 
 #include <gomap/gomap.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -187,6 +188,42 @@ void *gomap__get_optimistic(const gomap *m, const void *key, uint64_t hash, bool
  * word, so the lookup calls nothing and saves fewer registers. */
 bool gomap__optimistic_u64(const gomap *m);
 void *gomap__get_optimistic_u64(const gomap *m, const void *key, uint64_t hash, bool *retry);
+
+#ifndef GOMAP__TSAN /* (TSan builds read under the lock, and TSan rejects fences) */
+/* The reader's half of the seqlock that guards a map with optimistic reads,
+ * written once for every optimistic reader (gomap__load_seq_u64v8 below,
+ * guarded.h's gomap__guarded_load_optimistic, shardmap's batched loads).
+ * The writer's half is guarded.h's gomap__seq_begin_write/_end_write and
+ * shardmap.c's lock word.  A reader reads q = gomap__seq_read_begin(seq),
+ * gives up if q is odd (a writer is inside), reads the map, then keeps what
+ * it read only if gomap__seq_read_end(seq, q).
+ *
+ * Acquire: pairs with the writer's release store that made seq even, so a
+ * reader that starts on it sees the whole of that write. */
+static inline uint32_t gomap__seq_read_begin(_Atomic uint32_t *seq) {
+    return atomic_load_explicit(seq, memory_order_acquire);
+}
+
+/* The acquire fence before the check: pairs with the writer's release fence
+ * after it made seq odd, so a reader that read any of the write's stores
+ * sees seq changed; it also keeps every read of the map before the reload.
+ * A no-op on x86 (loads are not reordered with loads), a compiler barrier. */
+static inline void gomap__seq_read_fence(void) {
+    atomic_thread_fence(memory_order_acquire);
+}
+
+/* Whether seq still holds q, after gomap__seq_read_fence.  Relaxed: the
+ * fence orders it. */
+static inline bool gomap__seq_read_unchanged(_Atomic uint32_t *seq, uint32_t q) {
+    return atomic_load_explicit(seq, memory_order_relaxed) == q;
+}
+
+/* The fence and the check, for a reader of one key. */
+static inline bool gomap__seq_read_end(_Atomic uint32_t *seq, uint32_t q) {
+    gomap__seq_read_fence();
+    return gomap__seq_read_unchanged(seq, q);
+}
+#endif
 
 /* A shard's optimistic load of a u64 key with an 8-byte value, in one
  * function: gomap__get_optimistic_u64's walk (with the slot size and value

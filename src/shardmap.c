@@ -562,7 +562,7 @@ static size_t many_optimistic(shardmap *m, const char *keys, size_t stride, size
     for (size_t j = 0; j < n; j++) {
         h[j] = shard_hash(m, keys + j * stride);
         sh[j] = shard_of(m, h[j]);
-        q[j] = atomic_load_explicit(&sh[j]->word, memory_order_acquire);
+        q[j] = gomap__seq_read_begin(&sh[j]->word);
         gomap__prefetch(sh[j]->g.map, h[j]);
     }
     for (size_t j = 0; j < n; j++) {
@@ -573,11 +573,11 @@ static size_t many_optimistic(shardmap *m, const char *keys, size_t stride, size
         if (v[j] && vs)
             memcpy(buf + j * vs, v[j], vs); /* may be torn; kept only if seq says not */
     }
-    atomic_thread_fence(memory_order_acquire);
+    gomap__seq_read_fence();
     size_t found = 0;
     for (size_t j = 0; j < n; j++) {
         bool f;
-        if (decided[j] && atomic_load_explicit(&sh[j]->word, memory_order_relaxed) == q[j]) {
+        if (decided[j] && gomap__seq_read_unchanged(&sh[j]->word, q[j])) {
             f = v[j] != NULL;
             if (f && vs)
                 memcpy(values_out + j * vs, buf + j * vs, vs);
