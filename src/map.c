@@ -3414,6 +3414,13 @@ int gomap__load_seq_u64v8(_Atomic uint32_t *seq, const gomap *m, const void *key
 #endif
 }
 
+void *gomap__find_u64v8_locked(const gomap *m, const void *key, uint64_t hash) {
+    if (unlikely(growing(m)))
+        return NULL; /* the insert path moves the key's bucket along */
+    bool retry;      /* only a chain too long for the walk: NULL, the insert path */
+    return get_optimistic_sized(m, key, hash, &retry, K_U64, 16, 8);
+}
+
 /* ---- life cycle ------------------------------------------------------------ */
 
 GOMAP_API gomap_str gomap_cstr(const char *s) {

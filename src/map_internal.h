@@ -236,6 +236,15 @@ static inline bool gomap__seq_read_end(_Atomic uint32_t *seq, uint32_t q) {
 int gomap__load_seq_u64v8(_Atomic uint32_t *seq, const gomap *m, const void *key, uint64_t hash,
                           void *value_out);
 
+/* The value slot of a u64 key in m (gomap__optimistic_u64 true, value_size
+ * 8), for overwriting it in place under the lock that serializes m's writers
+ * (shardmap's store of a key already present): gomap__get_optimistic_u64's
+ * walk with the slot size and value offset as constants.  NULL when the key
+ * is absent, when m is growing (an update then goes through the insert
+ * path, which moves the key's bucket along, so that updates alone finish a
+ * growth, as Go's assignments do) and for a chain too long for the walk. */
+void *gomap__find_u64v8_locked(const gomap *m, const void *key, uint64_t hash);
+
 /* gomap_new with a given seed instead of a random one, so that several maps
  * (the shards of a shardmap, a cowmap's generations) hash alike. */
 int gomap__new_seeded(gomap **out, const gomap_config *cfg, uint64_t seed);

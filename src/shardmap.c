@@ -373,13 +373,11 @@ static __attribute__((noinline)) int shard_store_generic(shardmap *m, const void
 
 /* The store of a u64 key with an 8-byte value, under the shard's lock.  A
  * key already present (an update, the commonest store) has its value
- * overwritten where it lies, found by the map's u64 walk: the core map's
- * insert path (gomap__upsert_locked) also looks for room to insert and
- * for growth to do, which an update needs neither of.  While the map grows
- * the update goes through the insert path, which moves the key's bucket
- * along as Go's assignment does, so that updates alone still finish a
- * growth.  Under the lock the walk sees no writer: *retry is set only by a
- * chain too long for it, and then the insert path answers.  The word is odd
+ * overwritten where it lies, found by the map's u64 walk
+ * (gomap__find_u64v8_locked): the core map's insert path
+ * (gomap__upsert_locked) also looks for room to insert and for growth to
+ * do, which an update needs neither of.  While the map grows, and for a
+ * chain too long for the walk, the insert path answers.  The word is odd
  * meanwhile (shard_acquire_write), so an optimistic load racing the value's
  * store discards what it read. */
 static inline int shard_store_u64v8(shardmap *m, const void *key, uint64_t h, const void *value) {
@@ -387,12 +385,8 @@ static inline int shard_store_u64v8(shardmap *m, const void *key, uint64_t h, co
     __builtin_prefetch(&s->word, 1); /* as shard_lock_write */
     gomap__prefetch(s->g.map, h);
     uint64_t t = lock_shard(m, s, true);
-    void *slot = NULL;
+    void *slot = gomap__find_u64v8_locked(s->g.map, key, h);
     int err = 0;
-    if (__builtin_expect(!gomap__growing(s->g.map), 1)) {
-        bool retry;
-        slot = gomap__get_optimistic_u64(s->g.map, key, h, &retry);
-    }
     if (__builtin_expect(slot == NULL, 0)) {
         bool inserted;
         err = gomap__guarded_upsert(&s->g, key, h, &slot, &inserted);
