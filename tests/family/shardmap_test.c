@@ -286,13 +286,23 @@ static void count_free(void *p, size_t size, void *ctx) {
     free(p);
 }
 
+/* A shardmap of 4 shards (u64 keys, 8-byte values, the given hint) that
+ * allocates through *al, set up to count into *c; NULL if it cannot be
+ * made. */
+static shardmap *counted_shardmap(struct counting *c, gomap_allocator *al, size_t hint) {
+    *al = (gomap_allocator){count_alloc, count_free, c};
+    gomap_config cfg = fam_config(GOMAP_KEY_U64, 8);
+    cfg.allocator = al;
+    cfg.hint = hint;
+    shardmap *m = NULL;
+    return shardmap_new(&m, &cfg, 2) == 0 ? m : NULL;
+}
+
 TEST(free_waits_for_deferred_frees) {
     struct counting c = {0};
-    gomap_allocator al = {count_alloc, count_free, &c};
-    gomap_config cfg = fam_config(GOMAP_KEY_U64, 8);
-    cfg.allocator = &al;
-    shardmap *m;
-    REQUIRE_EQ(shardmap_new(&m, &cfg, 2), 0);
+    gomap_allocator al;
+    shardmap *m = counted_shardmap(&c, &al, 0);
+    REQUIRE(m != NULL);
     /* Growth from empty retires every smaller array; deletes and a clear
      * free overflow buckets. */
     for (uint64_t k = 0; k < 20000; k++)
@@ -314,12 +324,9 @@ TEST(free_waits_for_deferred_frees) {
 TEST(hinted_arrays_share_one_allocation) {
     for (int grow = 0; grow < 2; grow++) {
         struct counting c = {0};
-        gomap_allocator al = {count_alloc, count_free, &c};
-        gomap_config cfg = fam_config(GOMAP_KEY_U64, 8);
-        cfg.allocator = &al;
-        cfg.hint = 200000;
-        shardmap *m;
-        REQUIRE_EQ(shardmap_new(&m, &cfg, 2), 0);
+        gomap_allocator al;
+        shardmap *m = counted_shardmap(&c, &al, 200000);
+        REQUIRE(m != NULL);
         /* 4 map headers, the hasher, the shards, the handle and the slab;
          * 4 arrays besides without it (TSan builds load under the lock
          * and allocate no slab) */
