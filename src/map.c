@@ -2206,6 +2206,40 @@ ALWAYS_INLINE void evacuate_single(gomap *m, uintptr_t ob, uintptr_t newbit, siz
  * remembers the X/Y split of (see evacuate_impl). */
 #define EVAC_MEMO 8
 
+/* A doubling growth's old chain (at most EVAC_MEMO buckets, from `first`)
+ * whose entries fit one bucket in each half, with ymemo[n] the slots of
+ * its n-th bucket whose entries go to Y (found by evacuate_chain's
+ * counting pass): the moves and marks of evacuate_single, without hashing
+ * again. */
+ALWAYS_INLINE void evacuate_split(gomap *m, uintptr_t ob, uintptr_t newbit, bref first,
+                                  const uint8_t ymemo[EVAC_MEMO], size_t ss) {
+    char *dst[2] = {m->slots + ob * ss * BUCKET_CNT, m->slots + (ob + newbit) * ss * BUCKET_CNT};
+    uint8_t tb[2][BUCKET_CNT] = {{0}};
+    unsigned n[2] = {0, 0};
+    GOMAP_ASSERT(m->tops[ob] == 0 && m->tops[ob + newbit] == 0);
+    unsigned k = 0;
+    for (bref b = first; b.top; b = next_bucket(b), k++) {
+        uint64_t top = *b.top;
+        unsigned ym = ymemo[k];
+        uint64_t marks = BYTES_01 * EVACUATED_EMPTY;
+        for (unsigned occ = occupied_slots(top); occ; occ &= occ - 1) {
+            unsigned i = (unsigned)__builtin_ctz(occ);
+            uint64_t t = top_at(top, i);
+            if (unlikely(t < MIN_TOPHASH))
+                gomap__internal_error("bad map state: evacuating an evacuated slot");
+            unsigned y = (ym >> i) & 1u;
+            marks ^= (uint64_t)((EVACUATED_X + y) ^ EVACUATED_EMPTY) << (i * 8);
+            unsigned d = n[y];
+            n[y] = d + 1;
+            copy_slot(dst[y] + d * ss, b.s + i * ss, ss);
+            tb[y][d] = (uint8_t)t;
+        }
+        *b.top = marks;
+    }
+    m->tops[ob] = top_word_of(tb[0]);
+    m->tops[ob + newbit] = top_word_of(tb[1]);
+}
+
 /* Go's evacuate of old bucket `ob` in every case but evacuate_impl's: a
  * bucket with overflow buckets, a same-size growth, or a bucket evacuated
  * already (only the mark's gets here: it advances the mark).  Allocates
@@ -2224,22 +2258,30 @@ ALWAYS_INLINE int evacuate_chain(gomap *m, uintptr_t ob, size_t ss, int kind) {
         uint8_t ymemo[EVAC_MEMO];
         const bool memo = m->oldnexts[ob] != NULL;
         if (memo) {
-            /* A chain: count where its entries go to reserve destinations. */
-            size_t nx = 0, ny = 0;
+            /* A chain: count where its entries go to reserve destinations.
+             * Without a branch on the half (as likely one as the other: a
+             * branch on it would be mispredicted for half the entries). */
+            size_t nall = 0, ny = 0;
             unsigned n = 0;
             for (bref b = first; b.top; b = next_bucket(b), n++) {
                 unsigned ym = 0;
                 for (unsigned o = occupied_slots(*b.top); o; o &= o - 1) {
                     unsigned i = (unsigned)__builtin_ctz(o);
-                    if (!m->same_size && (hash_slot(m, b.s + i * ss, kind) & newbit)) {
-                        ym |= 1u << i;
-                        ny++;
-                    } else {
-                        nx++;
-                    }
+                    unsigned y = !m->same_size && (hash_slot(m, b.s + i * ss, kind) & newbit);
+                    ym |= y << i;
+                    ny += y;
+                    nall++;
                 }
                 if (n < EVAC_MEMO)
                     ymemo[n] = (uint8_t)ym;
+            }
+            size_t nx = nall - ny;
+            /* The commonest chain of a doubling growth: each half fits one
+             * bucket, so the move needs no overflow bucket and runs
+             * without a branch on the half (evacuate_split). */
+            if (!m->same_size && n <= EVAC_MEMO && nx <= BUCKET_CNT && ny <= BUCKET_CNT) {
+                evacuate_split(m, ob, newbit, first, ymemo, ss);
+                goto moved;
             }
             size_t need = (nx > BUCKET_CNT ? (nx - 1) / BUCKET_CNT : 0) +
                           (ny > BUCKET_CNT ? (ny - 1) / BUCKET_CNT : 0);
@@ -2282,6 +2324,7 @@ ALWAYS_INLINE int evacuate_chain(gomap *m, uintptr_t ob, size_t ss, int kind) {
         if (!m->same_size)
             *dy.b.top = dy.top;
         supply_free(m, &sup);
+    moved:
         if (m->oldnexts[ob] &&
             !(atomic_load_explicit(&m->iters->flags, memory_order_relaxed) & ITER_OLD))
             free_chain(m, m->oldarr, &m->oldnexts[ob]);
