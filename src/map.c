@@ -567,17 +567,6 @@ static inline void store_top(uint64_t *top, unsigned i, uint8_t t) {
 #endif
 }
 
-/* top_at of a word in memory as one byte load (see store_top), for a loop
- * that visits a bucket's slots in turn: a load where top_at is a copy, a
- * shift and its count. */
-static inline uint8_t load_top(const uint64_t *top, unsigned i) {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    return ((const unsigned char *)top)[i];
-#else
-    return top_at(*top, i);
-#endif
-}
-
 /* The tophash word whose slot i holds b[i]: on a little-endian machine the
  * bytes as they lie (byte i of the word is slot i, as for store_top). */
 static inline uint64_t top_word_of(const uint8_t b[BUCKET_CNT]) {
@@ -2185,33 +2174,30 @@ ALWAYS_INLINE void evacuate_single(gomap *m, uintptr_t ob, uintptr_t newbit, siz
     uint64_t *otop = &m->oldtops[ob];
     const char *os = m->oldslots + ob * ss * BUCKET_CNT;
     uint64_t top = *otop;
+    uint64_t marks = BYTES_01 * EVACUATED_EMPTY;
     /* Branch-free: the half an entry goes to is a bit of its hash, as
      * likely one as the other, so a branch on it would be mispredicted for
      * half the entries.  Each half's next slot and tophash bytes are
      * indexed by that bit (the destination words are put together in
-     * tb and stored once).  The old bucket's marks are bytes too (mk),
-     * and each entry's tophash is loaded from the old word as a byte:
-     * fewer instructions than shifting both in and out of registers. */
+     * tb and stored once). */
     char *dst[2] = {m->slots + ob * ss * BUCKET_CNT, m->slots + (ob + newbit) * ss * BUCKET_CNT};
     uint8_t tb[2][BUCKET_CNT] = {{0}};
-    uint8_t mk[BUCKET_CNT];
-    const uint64_t all_empty = BYTES_01 * EVACUATED_EMPTY;
-    memcpy(mk, &all_empty, sizeof mk);
-    uint8_t *tp[2] = {tb[0], tb[1]}; /* each half's next tophash byte */
+    unsigned n[2] = {0, 0};
     GOMAP_ASSERT(m->tops[ob] == 0 && m->tops[ob + newbit] == 0);
     for (unsigned occ = occupied_slots(top); occ; occ &= occ - 1) {
         unsigned i = (unsigned)__builtin_ctz(occ);
-        uint8_t t = load_top(otop, i);
+        uint64_t t = top_at(top, i);
         if (unlikely(t < MIN_TOPHASH))
             gomap__internal_error("bad map state: evacuating an evacuated slot");
         const char *slot = os + i * ss;
         unsigned y = (hash_slot(m, slot, kind) & newbit) != 0;
-        mk[i] = (uint8_t)(EVACUATED_X + y);
-        copy_slot(dst[y], slot, ss);
-        dst[y] += ss;
-        *tp[y]++ = t;
+        marks ^= (uint64_t)((EVACUATED_X + y) ^ EVACUATED_EMPTY) << (i * 8);
+        unsigned d = n[y];
+        n[y] = d + 1;
+        copy_slot(dst[y] + d * ss, slot, ss);
+        tb[y][d] = (uint8_t)t;
     }
-    *otop = top_word_of(mk);
+    *otop = marks;
     m->tops[ob] = top_word_of(tb[0]);
     m->tops[ob + newbit] = top_word_of(tb[1]);
 }
@@ -2219,40 +2205,6 @@ ALWAYS_INLINE void evacuate_single(gomap *m, uintptr_t ob, uintptr_t newbit, siz
 /* How many buckets of an old chain the evacuation's counting pass
  * remembers the X/Y split of (see evacuate_impl). */
 #define EVAC_MEMO 8
-
-/* A doubling growth's old chain (at most EVAC_MEMO buckets, from `first`)
- * whose entries fit one bucket in each half, with ymemo[n] the slots of
- * its n-th bucket whose entries go to Y (found by evacuate_chain's
- * counting pass): the moves and marks of evacuate_single, without hashing
- * again. */
-ALWAYS_INLINE void evacuate_split(gomap *m, uintptr_t ob, uintptr_t newbit, bref first,
-                                  const uint8_t ymemo[EVAC_MEMO], size_t ss) {
-    char *dst[2] = {m->slots + ob * ss * BUCKET_CNT, m->slots + (ob + newbit) * ss * BUCKET_CNT};
-    uint8_t tb[2][BUCKET_CNT] = {{0}};
-    uint8_t *tp[2] = {tb[0], tb[1]};
-    GOMAP_ASSERT(m->tops[ob] == 0 && m->tops[ob + newbit] == 0);
-    unsigned k = 0;
-    const uint64_t all_empty = BYTES_01 * EVACUATED_EMPTY;
-    for (bref b = first; b.top; b = next_bucket(b), k++) {
-        unsigned ym = ymemo[k];
-        uint8_t mk[BUCKET_CNT]; /* the bucket's marks, as in evacuate_single */
-        memcpy(mk, &all_empty, sizeof mk);
-        for (unsigned occ = occupied_slots(*b.top); occ; occ &= occ - 1) {
-            unsigned i = (unsigned)__builtin_ctz(occ);
-            uint8_t t = load_top(b.top, i);
-            if (unlikely(t < MIN_TOPHASH))
-                gomap__internal_error("bad map state: evacuating an evacuated slot");
-            unsigned y = (ym >> i) & 1u;
-            mk[i] = (uint8_t)(EVACUATED_X + y);
-            copy_slot(dst[y], b.s + i * ss, ss);
-            dst[y] += ss;
-            *tp[y]++ = t;
-        }
-        *b.top = top_word_of(mk);
-    }
-    m->tops[ob] = top_word_of(tb[0]);
-    m->tops[ob + newbit] = top_word_of(tb[1]);
-}
 
 /* Go's evacuate of old bucket `ob` in every case but evacuate_impl's: a
  * bucket with overflow buckets, a same-size growth, or a bucket evacuated
@@ -2272,30 +2224,22 @@ ALWAYS_INLINE int evacuate_chain(gomap *m, uintptr_t ob, size_t ss, int kind) {
         uint8_t ymemo[EVAC_MEMO];
         const bool memo = m->oldnexts[ob] != NULL;
         if (memo) {
-            /* A chain: count where its entries go to reserve destinations.
-             * Without a branch on the half (as likely one as the other: a
-             * branch on it would be mispredicted for half the entries). */
-            size_t nall = 0, ny = 0;
+            /* A chain: count where its entries go to reserve destinations. */
+            size_t nx = 0, ny = 0;
             unsigned n = 0;
             for (bref b = first; b.top; b = next_bucket(b), n++) {
                 unsigned ym = 0;
                 for (unsigned o = occupied_slots(*b.top); o; o &= o - 1) {
                     unsigned i = (unsigned)__builtin_ctz(o);
-                    unsigned y = !m->same_size && (hash_slot(m, b.s + i * ss, kind) & newbit);
-                    ym |= y << i;
-                    ny += y;
-                    nall++;
+                    if (!m->same_size && (hash_slot(m, b.s + i * ss, kind) & newbit)) {
+                        ym |= 1u << i;
+                        ny++;
+                    } else {
+                        nx++;
+                    }
                 }
                 if (n < EVAC_MEMO)
                     ymemo[n] = (uint8_t)ym;
-            }
-            size_t nx = nall - ny;
-            /* The commonest chain of a doubling growth: each half fits one
-             * bucket, so the move needs no overflow bucket and runs
-             * without a branch on the half (evacuate_split). */
-            if (!m->same_size && n <= EVAC_MEMO && nx <= BUCKET_CNT && ny <= BUCKET_CNT) {
-                evacuate_split(m, ob, newbit, first, ymemo, ss);
-                goto moved;
             }
             size_t need = (nx > BUCKET_CNT ? (nx - 1) / BUCKET_CNT : 0) +
                           (ny > BUCKET_CNT ? (ny - 1) / BUCKET_CNT : 0);
@@ -2338,7 +2282,6 @@ ALWAYS_INLINE int evacuate_chain(gomap *m, uintptr_t ob, size_t ss, int kind) {
         if (!m->same_size)
             *dy.b.top = dy.top;
         supply_free(m, &sup);
-    moved:
         if (m->oldnexts[ob] &&
             !(atomic_load_explicit(&m->iters->flags, memory_order_relaxed) & ITER_OLD))
             free_chain(m, m->oldarr, &m->oldnexts[ob]);
