@@ -567,6 +567,17 @@ static inline void store_top(uint64_t *top, unsigned i, uint8_t t) {
 #endif
 }
 
+/* top_at of a word in memory as one byte load (see store_top), for a loop
+ * that visits a bucket's slots in turn: a load where top_at is a copy, a
+ * shift and its count. */
+static inline uint8_t load_top(const uint64_t *top, unsigned i) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return ((const unsigned char *)top)[i];
+#else
+    return top_at(*top, i);
+#endif
+}
+
 /* The tophash word whose slot i holds b[i]: on a little-endian machine the
  * bytes as they lie (byte i of the word is slot i, as for store_top). */
 static inline uint64_t top_word_of(const uint8_t b[BUCKET_CNT]) {
@@ -2174,30 +2185,33 @@ ALWAYS_INLINE void evacuate_single(gomap *m, uintptr_t ob, uintptr_t newbit, siz
     uint64_t *otop = &m->oldtops[ob];
     const char *os = m->oldslots + ob * ss * BUCKET_CNT;
     uint64_t top = *otop;
-    uint64_t marks = BYTES_01 * EVACUATED_EMPTY;
     /* Branch-free: the half an entry goes to is a bit of its hash, as
      * likely one as the other, so a branch on it would be mispredicted for
      * half the entries.  Each half's next slot and tophash bytes are
      * indexed by that bit (the destination words are put together in
-     * tb and stored once). */
+     * tb and stored once).  The old bucket's marks are bytes too (mk),
+     * and each entry's tophash is loaded from the old word as a byte:
+     * fewer instructions than shifting both in and out of registers. */
     char *dst[2] = {m->slots + ob * ss * BUCKET_CNT, m->slots + (ob + newbit) * ss * BUCKET_CNT};
     uint8_t tb[2][BUCKET_CNT] = {{0}};
-    unsigned n[2] = {0, 0};
+    uint8_t mk[BUCKET_CNT];
+    const uint64_t all_empty = BYTES_01 * EVACUATED_EMPTY;
+    memcpy(mk, &all_empty, sizeof mk);
+    uint8_t *tp[2] = {tb[0], tb[1]}; /* each half's next tophash byte */
     GOMAP_ASSERT(m->tops[ob] == 0 && m->tops[ob + newbit] == 0);
     for (unsigned occ = occupied_slots(top); occ; occ &= occ - 1) {
         unsigned i = (unsigned)__builtin_ctz(occ);
-        uint64_t t = top_at(top, i);
+        uint8_t t = load_top(otop, i);
         if (unlikely(t < MIN_TOPHASH))
             gomap__internal_error("bad map state: evacuating an evacuated slot");
         const char *slot = os + i * ss;
         unsigned y = (hash_slot(m, slot, kind) & newbit) != 0;
-        marks ^= (uint64_t)((EVACUATED_X + y) ^ EVACUATED_EMPTY) << (i * 8);
-        unsigned d = n[y];
-        n[y] = d + 1;
-        copy_slot(dst[y] + d * ss, slot, ss);
-        tb[y][d] = (uint8_t)t;
+        mk[i] = (uint8_t)(EVACUATED_X + y);
+        copy_slot(dst[y], slot, ss);
+        dst[y] += ss;
+        *tp[y]++ = t;
     }
-    *otop = marks;
+    *otop = top_word_of(mk);
     m->tops[ob] = top_word_of(tb[0]);
     m->tops[ob + newbit] = top_word_of(tb[1]);
 }
@@ -2205,6 +2219,70 @@ ALWAYS_INLINE void evacuate_single(gomap *m, uintptr_t ob, uintptr_t newbit, siz
 /* How many buckets of an old chain the evacuation's counting pass
  * remembers the X/Y split of (see evacuate_impl). */
 #define EVAC_MEMO 8
+
+/* A doubling growth's old chain of at most EVAC_MEMO buckets from *at,
+ * whose entries fit one bucket in each half by evacuate_chain's counting
+ * pass: omemo[k] the occupied slots of its k-th bucket as counted (and
+ * 1 << BUCKET_CNT, which no bucket's slots are, after the last), ymemo[k]
+ * those whose entries go to Y.  The moves and marks of evacuate_single,
+ * without hashing again.
+ *
+ * The move trusts the count only as far as the chain still matches it: a
+ * bucket is moved only if its occupied slots are those counted (so no
+ * bucket past the counted ones is), so each half receives at most the
+ * entries counted for it (at most BUCKET_CNT) and every index below stays
+ * within its bucket and its stack array, whatever the chain holds
+ * meanwhile.  A chain that changed after the count (possible only if
+ * another thread writes the map at the same time, the misuse detection
+ * reports) is left to the general move, which checks each destination
+ * bucket as it fills: returns false, with *at and *k the first bucket not
+ * moved and its index in the chain, and dx, dy the destinations as filled
+ * so far.  Returns true when the whole chain moved. */
+ALWAYS_INLINE bool evacuate_split(gomap *m, uintptr_t ob, uintptr_t newbit, bref *at, unsigned *k,
+                                  const uint8_t ymemo[EVAC_MEMO],
+                                  const uint16_t omemo[EVAC_MEMO + 1], size_t ss, evacdst *dx,
+                                  evacdst *dy) {
+    char *dst[2] = {m->slots + ob * ss * BUCKET_CNT, m->slots + (ob + newbit) * ss * BUCKET_CNT};
+    uint8_t tb[2][BUCKET_CNT] = {{0}};
+    uint8_t *tp[2] = {tb[0], tb[1]};
+    GOMAP_ASSERT(m->tops[ob] == 0 && m->tops[ob + newbit] == 0);
+    const uint64_t all_empty = BYTES_01 * EVACUATED_EMPTY;
+    bref b = *at;
+    unsigned n = 0;
+    for (; b.top; b = next_bucket(b), n++) {
+        unsigned occ = occupied_slots(*b.top);
+        if (unlikely(occ != omemo[n])) /* also a bucket past those counted */
+            goto changed;
+        unsigned ym = ymemo[n];
+        uint8_t mk[BUCKET_CNT]; /* the bucket's marks, as in evacuate_single */
+        memcpy(mk, &all_empty, sizeof mk);
+        for (; occ; occ &= occ - 1) {
+            unsigned i = (unsigned)__builtin_ctz(occ);
+            uint8_t t = load_top(b.top, i);
+            if (unlikely(t < MIN_TOPHASH))
+                gomap__internal_error("bad map state: evacuating an evacuated slot");
+            unsigned y = (ym >> i) & 1u;
+            mk[i] = (uint8_t)(EVACUATED_X + y);
+            copy_slot(dst[y], b.s + i * ss, ss);
+            dst[y] += ss;
+            *tp[y]++ = t;
+        }
+        *b.top = top_word_of(mk);
+    }
+    m->tops[ob] = top_word_of(tb[0]);
+    m->tops[ob + newbit] = top_word_of(tb[1]);
+    return true;
+changed:
+    dx->b = arr_bucket(m, m->arr, ob);
+    dx->i = (unsigned)(tp[0] - tb[0]);
+    dx->top = top_word_of(tb[0]);
+    dy->b = arr_bucket(m, m->arr, ob + newbit);
+    dy->i = (unsigned)(tp[1] - tb[1]);
+    dy->top = top_word_of(tb[1]);
+    *at = b;
+    *k = n;
+    return false;
+}
 
 /* Go's evacuate of old bucket `ob` in every case but evacuate_impl's: a
  * bucket with overflow buckets, a same-size growth, or a bucket evacuated
@@ -2220,40 +2298,62 @@ ALWAYS_INLINE int evacuate_chain(gomap *m, uintptr_t ob, size_t ss, int kind) {
         /* ymemo[n]: the slots of the chain's n-th bucket whose entries go
          * to Y, found while counting, so the move does not hash them
          * again (chains longer than EVAC_MEMO buckets are rare: the move
-         * hashes the rest). */
+         * hashes the rest); omemo[n]: its occupied slots as counted, and
+         * after the last bucket counted a value no bucket's slots have
+         * (see evacuate_split). */
         uint8_t ymemo[EVAC_MEMO];
-        const bool memo = m->oldnexts[ob] != NULL;
+        uint16_t omemo[EVAC_MEMO + 1];
+        bool memo = m->oldnexts[ob] != NULL;
+        /* Two named destinations, not an array indexed by the entry's
+         * half: the compiler keeps each in registers. */
+        evacdst dx, dy = {.i = 0}; /* dy unused by a same-size growth */
+        bref b = first;            /* the next bucket to move */
+        unsigned n = 0;            /* its index in the chain */
         if (memo) {
-            /* A chain: count where its entries go to reserve destinations. */
-            size_t nx = 0, ny = 0;
-            unsigned n = 0;
-            for (bref b = first; b.top; b = next_bucket(b), n++) {
+            /* A chain: count where its entries go to reserve destinations.
+             * Without a branch on the half (as likely one as the other: a
+             * branch on it would be mispredicted for half the entries). */
+            size_t nall = 0, ny = 0;
+            unsigned nb = 0;
+            for (bref c = first; c.top; c = next_bucket(c), nb++) {
                 unsigned ym = 0;
-                for (unsigned o = occupied_slots(*b.top); o; o &= o - 1) {
+                unsigned occ = occupied_slots(*c.top);
+                for (unsigned o = occ; o; o &= o - 1) {
                     unsigned i = (unsigned)__builtin_ctz(o);
-                    if (!m->same_size && (hash_slot(m, b.s + i * ss, kind) & newbit)) {
-                        ym |= 1u << i;
-                        ny++;
-                    } else {
-                        nx++;
-                    }
+                    unsigned y = !m->same_size && (hash_slot(m, c.s + i * ss, kind) & newbit);
+                    ym |= y << i;
+                    ny += y;
+                    nall++;
                 }
-                if (n < EVAC_MEMO)
-                    ymemo[n] = (uint8_t)ym;
+                if (nb < EVAC_MEMO) {
+                    ymemo[nb] = (uint8_t)ym;
+                    omemo[nb] = (uint16_t)occ;
+                }
+            }
+            size_t nx = nall - ny;
+            /* The commonest chain of a doubling growth: each half fits one
+             * bucket, so the move needs no overflow bucket and runs
+             * without a branch on the half (evacuate_split). */
+            if (!m->same_size && nb <= EVAC_MEMO && nx <= BUCKET_CNT && ny <= BUCKET_CNT) {
+                omemo[nb] = 1u << BUCKET_CNT; /* occupied_slots is below this */
+                if (likely(evacuate_split(m, ob, newbit, &b, &n, ymemo, omemo, ss, &dx, &dy)))
+                    goto moved;
+                /* The chain changed under the move: the rest goes by the
+                 * checked move below, from where the split stopped,
+                 * hashing each entry again. */
+                memo = false;
+                goto move;
             }
             size_t need = (nx > BUCKET_CNT ? (nx - 1) / BUCKET_CNT : 0) +
                           (ny > BUCKET_CNT ? (ny - 1) / BUCKET_CNT : 0);
             if (need && supply_reserve(m, &sup, need))
                 return ENOMEM;
         }
-        /* Two named destinations, not an array indexed by the entry's
-         * half: the compiler keeps each in registers. */
-        evacdst dx, dy = {.i = 0}; /* dy unused by a same-size growth */
         evacdst_start(&dx, arr_bucket(m, m->arr, ob));
         if (!m->same_size)
             evacdst_start(&dy, arr_bucket(m, m->arr, ob + newbit));
-        unsigned n = 0;
-        for (bref b = first; b.top; b = next_bucket(b), n++) {
+    move:
+        for (; b.top; b = next_bucket(b), n++) {
             uint64_t top = *b.top;
             /* Every slot ends evacuated: EVACUATED_EMPTY where it was
              * empty, EVACUATED_X/Y where its entry went.  Only slots
@@ -2282,6 +2382,7 @@ ALWAYS_INLINE int evacuate_chain(gomap *m, uintptr_t ob, size_t ss, int kind) {
         if (!m->same_size)
             *dy.b.top = dy.top;
         supply_free(m, &sup);
+    moved:
         if (m->oldnexts[ob] &&
             !(atomic_load_explicit(&m->iters->flags, memory_order_relaxed) & ITER_OLD))
             free_chain(m, m->oldarr, &m->oldnexts[ob]);
