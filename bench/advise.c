@@ -419,6 +419,48 @@ static double ratio_of(const mix_results *rs, const char *a, const char *b, cons
     return pairs_median(x->rep_mops, y->rep_mops, x->reps);
 }
 
+/* Whether x and y ran in the same rounds (mix_plan.pin with a round peer):
+ * each names the other among its round's contestants, with as many
+ * repetitions. */
+static bool in_rounds(const mix_result *x, const mix_result *y) {
+    return x->round_with[0] && y->round_with[0] && bench_list_has(x->round_with, y->map) &&
+           bench_list_has(y->round_with, x->map) && x->reps == y->reps && x->reps > 0 &&
+           x->reps <= MIX_MAX_REPS;
+}
+
+const mix_result *adv_best_against(const mix_results *rs, const char *mix, const char *dist,
+                                   unsigned threads, const char *peer, double *ratio, double *sides,
+                                   bool *by_pairs) {
+    const mix_result *y = mix_results_find(rs, "mix", peer, mix, dist, threads);
+    *ratio = *sides = -1;
+    *by_pairs = false;
+    if (!y || y->mops <= 0)
+        return NULL;
+    /* by pairs when the peer ran in rounds with any variant; else (or when
+     * none did) by the figures */
+    const mix_result *best = NULL;
+    for (int pass = y->round_with[0] ? 0 : 1; pass < 2 && !best; pass++) {
+        for (size_t i = 0; i < rs->n; i++) {
+            const mix_result *r = &rs->r[i];
+            if (strcmp(r->kind, "mix") || !mix_is_gomap(r->map) || strcmp(r->mix, mix) ||
+                strcmp(r->dist, dist) || r->threads != threads || r->mops <= 0)
+                continue;
+            if (pass == 0 && !in_rounds(r, y))
+                continue;
+            double q =
+                pass == 0 ? pairs_median(r->rep_mops, y->rep_mops, r->reps) : r->mops / y->mops;
+            if (!best || q > *ratio) {
+                best = r;
+                *ratio = q;
+                *by_pairs = pass == 0;
+            }
+        }
+    }
+    if (best)
+        *sides = best->mops / y->mops;
+    return best;
+}
+
 /* Threads beyond the cores share them: such runs measure how a variant
  * behaves when a lock holder can be preempted, and are marked. */
 static const char *oversubscribed(unsigned th) {
@@ -466,26 +508,28 @@ static void shard_lines(const mix_results *rs, const mix_plan *q, FILE *f) {
 }
 
 /* The best gomap variant of each cell of plan q at th threads against TBB
- * and liburcu; size names the key count when it is not the run's. */
+ * and liburcu (adv_best_against: by the pairs' median when the peer ran in
+ * rounds with the variants, the sides' ratio beside it); size names the key
+ * count when it is not the run's. */
 static void best_lines(const mix_results *rs, const mix_plan *q, unsigned th, const char *size,
                        FILE *f) {
     char what[160], aside[64];
     for (int mi = 0; mi < q->nmixes; mi++)
         for (int di = 0; di < q->ndists; di++) {
             const char *mix = q->mixes[mi]->name, *dist = wl_dist_name(q->dists[di]);
-            adv_candidate c[8];
-            int n = gather(rs, mix, dist, th, c, 8), best = -1;
-            for (int i = 0; i < n; i++)
-                if (best < 0 || c[i].mops > c[best].mops)
-                    best = i;
             const char *peers[] = {"tbb-chm", "urcu-lfht"};
             for (int k = 0; k < 2; k++) {
+                double r, sides;
+                bool by_pairs;
+                const mix_result *b =
+                    adv_best_against(rs, mix, dist, th, peers[k], &r, &sides, &by_pairs);
                 snprintf(what, sizeof what, "best gomap %s %s%s (%s) / %s", mix, dist, size,
-                         best >= 0 ? c[best].name : "-", peers[k]);
-                double r = best >= 0 ? ratio_of(rs, c[best].name, peers[k], mix, dist, th, aside,
-                                                sizeof aside)
-                                     : -1;
-                target_line(f, what, r, 1.0, best >= 0 ? aside : "");
+                         b ? b->map : "-", peers[k]);
+                aside[0] = '\0';
+                if (by_pairs)
+                    snprintf(aside, sizeof aside, "  (sides' %s %.2fx)",
+                             rs->fastest ? "fastest" : "medians", sides);
+                target_line(f, what, r, 1.0, aside);
             }
         }
 }
@@ -498,7 +542,9 @@ static void print_targets(const default_run *d, FILE *f) {
     targets_met = targets_missed = targets_unmeasured = 0;
     fprintf(f,
             "\ntargets (%s of %u reps, one run; %u threads unless said; a throughput cell run "
-            "in pairs with its Go analog is judged by the median of the pairs' own ratios):\n",
+            "in pairs with its Go analog, or in rounds with TBB and liburcu, is judged by the "
+            "median of the pairs' own ratios; the best variant against a peer is the one of the "
+            "highest such median):\n",
             p->fastest ? "fastest" : "median", p->reps, th);
     /* syncmap against the design it follows */
     const char *sy[] = {"read100", "read90", "read75", "read50"};

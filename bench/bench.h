@@ -10,7 +10,8 @@
  *   options ......... bench_parse_u64_list, bench_list_has
  *   JSON lines ...... bench_json_* (writer), bench_json_get_* (flat reader)
  *   output .......... bench_output_* (stdout / --json / --out FILE)
- *   peers ........... bench_exe_dir, bench_peer_path, bench_run_peer
+ *   peers ........... bench_exe_dir, bench_peer_path, bench_run_peer,
+ *                     bench_peer_serve / _ask / _stop
  *   table ........... bench_table_*
  *   progress bar .... bench_progress_*
  *   memory .......... bench_counter, bench_counting_allocator
@@ -25,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include <gomap/gomap.h>
@@ -209,6 +211,27 @@ void bench_lines_free(bench_lines *l);
  * exit status (0..255), or -1 if it could not be started or was killed by a
  * signal (a message says which). */
 int bench_run_peer(const char *path, const char *const argv[], bench_lines *out);
+
+/* A peer program that serves repetitions on request (mixpeer.c's --serve):
+ * started once, it prefills its map and prints one line, then answers each
+ * request line on its stdin with one JSON line, and exits at the end of its
+ * stdin. */
+typedef struct bench_served {
+    pid_t pid;
+    const char *path;
+    FILE *to, *from;
+} bench_served;
+
+/* Starts the program as bench_run_peer does, with its stdin on a pipe, and
+ * waits for its first line; 0, or -1 when it could not start or printed
+ * nothing. */
+int bench_peer_serve(bench_served *s, const char *path, const char *const argv[]);
+/* Sends request (a line without its newline; NULL sends nothing) and returns
+ * the next line it prints that starts with '{' (malloc'd; other lines go to
+ * stderr), or NULL when it has exited. */
+char *bench_peer_ask(bench_served *s, const char *request);
+/* Closes its stdin and waits for it: its exit status, or -1. */
+int bench_peer_stop(bench_served *s);
 
 /* ---- table ------------------------------------------------------------------- */
 

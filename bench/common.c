@@ -8,6 +8,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <malloc.h>
 #include <math.h>
@@ -408,10 +409,29 @@ static void free_args(char **args) {
 
 extern char **environ; /* the peers get gomap-bench's environment */
 
-int bench_run_peer(const char *path, const char *const argv[], bench_lines *out) {
-    int fds[2];
+/* A pipe whose two ends are close-on-exec; 0 or -1. */
+static int pipe_cloexec(int fds[2]) {
     if (pipe(fds) != 0) {
         perror("gomap-bench: pipe");
+        return -1;
+    }
+    (void)fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+    (void)fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+    return 0;
+}
+
+/* Starts `path` with argv, its stdout on a new pipe whose read end goes to
+ * *from, and, when to is not NULL, its stdin on another whose write end goes
+ * to *to; -1 when it cannot start (a message says why).  Every pipe end
+ * gomap-bench keeps is close-on-exec, so a peer started later does not hold
+ * another peer's stdin open. */
+static pid_t spawn_peer(const char *path, const char *const argv[], int *from, int *to) {
+    int out[2], in[2] = {-1, -1};
+    if (pipe_cloexec(out) != 0)
+        return -1;
+    if (to && pipe_cloexec(in) != 0) {
+        close(out[0]);
+        close(out[1]);
         return -1;
     }
     fflush(NULL);
@@ -422,47 +442,39 @@ int bench_run_peer(const char *path, const char *const argv[], bench_lines *out)
      * the maps' writes.  glibc's posix_spawn shares the address space with
      * the child until it execs (CLONE_VM | CLONE_VFORK), so nothing is
      * write-protected.  The child inherits the calling thread's CPU
-     * affinity either way. */
+     * affinity either way; dup2 clears close-on-exec on its stdin and
+     * stdout. */
     posix_spawn_file_actions_t fa;
     char **args = copy_args(argv);
     pid_t pid = -1;
     int err = args ? posix_spawn_file_actions_init(&fa) : ENOMEM;
     if (err == 0) {
-        err = posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-        if (err == 0)
-            err = posix_spawn_file_actions_addclose(&fa, fds[0]);
-        if (err == 0)
-            err = posix_spawn_file_actions_addclose(&fa, fds[1]);
+        err = posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+        if (err == 0 && to)
+            err = posix_spawn_file_actions_adddup2(&fa, in[0], 0);
         if (err == 0)
             err = posix_spawn(&pid, path, &fa, NULL, args, environ);
         posix_spawn_file_actions_destroy(&fa);
     }
     free_args(args);
+    close(out[1]);
+    if (to)
+        close(in[0]);
     if (err != 0) {
         fprintf(stderr, "gomap-bench: cannot run %s: %s\n", path, strerror(err));
-        close(fds[0]);
-        close(fds[1]);
+        close(out[0]);
+        if (to)
+            close(in[1]);
         return -1;
     }
-    close(fds[1]);
-    FILE *in = fdopen(fds[0], "r");
-    if (!in) {
-        close(fds[0]);
-    } else {
-        char *line = NULL;
-        size_t cap = 0;
-        ssize_t len;
-        while ((len = getline(&line, &cap, in)) > 0) {
-            if (line[len - 1] == '\n')
-                line[--len] = '\0';
-            if (line[0] == '{')
-                bench_lines_add(out, line);
-            else
-                fprintf(stderr, "%s\n", line);
-        }
-        free(line);
-        fclose(in);
-    }
+    *from = out[0];
+    if (to)
+        *to = in[1];
+    return pid;
+}
+
+/* Waits for pid; its exit status, or -1 (killed: a message says by what). */
+static int wait_peer(pid_t pid, const char *path) {
     int st;
     while (waitpid(pid, &st, 0) < 0) {
         if (errno != EINTR)
@@ -473,6 +485,95 @@ int bench_run_peer(const char *path, const char *const argv[], bench_lines *out)
     fprintf(stderr, "gomap-bench: %s killed by signal %d\n", path,
             WIFSIGNALED(st) ? WTERMSIG(st) : -1);
     return -1;
+}
+
+/* The next line of in that starts with '{', without its newline (in
+ * *line, of *cap bytes); other lines are copied to stderr.  False at the
+ * end of the stream. */
+static bool next_json_line(FILE *in, char **line, size_t *cap) {
+    ssize_t len;
+    while ((len = getline(line, cap, in)) > 0) {
+        if ((*line)[len - 1] == '\n')
+            (*line)[--len] = '\0';
+        if ((*line)[0] == '{')
+            return true;
+        fprintf(stderr, "%s\n", *line);
+    }
+    return false;
+}
+
+int bench_run_peer(const char *path, const char *const argv[], bench_lines *out) {
+    int fd;
+    pid_t pid = spawn_peer(path, argv, &fd, NULL);
+    if (pid < 0)
+        return -1;
+    FILE *in = fdopen(fd, "r");
+    if (!in) {
+        close(fd);
+    } else {
+        char *line = NULL;
+        size_t cap = 0;
+        while (next_json_line(in, &line, &cap))
+            bench_lines_add(out, line);
+        free(line);
+        fclose(in);
+    }
+    return wait_peer(pid, path);
+}
+
+int bench_peer_serve(bench_served *s, const char *path, const char *const argv[]) {
+    *s = (bench_served){.pid = -1};
+    /* a served peer that died must not kill gomap-bench when it writes the
+     * next request: the write fails with EPIPE instead */
+    signal(SIGPIPE, SIG_IGN);
+    int from, to;
+    pid_t pid = spawn_peer(path, argv, &from, &to);
+    if (pid < 0)
+        return -1;
+    s->pid = pid;
+    s->path = path;
+    s->from = fdopen(from, "r");
+    s->to = fdopen(to, "w");
+    if (!s->from || !s->to) {
+        if (!s->from)
+            close(from);
+        if (!s->to)
+            close(to);
+        bench_peer_stop(s);
+        return -1;
+    }
+    /* its first line says it is ready: its map is prefilled and warm */
+    char *ready = bench_peer_ask(s, NULL);
+    if (!ready) {
+        bench_peer_stop(s);
+        return -1;
+    }
+    free(ready);
+    return 0;
+}
+
+char *bench_peer_ask(bench_served *s, const char *request) {
+    if (!s->from || !s->to)
+        return NULL;
+    if (request && (fprintf(s->to, "%s\n", request) < 0 || fflush(s->to) != 0))
+        return NULL;
+    char *line = NULL;
+    size_t cap = 0;
+    if (next_json_line(s->from, &line, &cap))
+        return line;
+    free(line);
+    return NULL;
+}
+
+int bench_peer_stop(bench_served *s) {
+    /* its stdin's end of file tells it to exit */
+    if (s->to)
+        fclose(s->to);
+    if (s->from)
+        fclose(s->from);
+    int st = s->pid > 0 ? wait_peer(s->pid, s->path) : -1;
+    *s = (bench_served){.pid = -1};
+    return st;
 }
 
 /* ---- table ---------------------------------------------------------------------------------- */

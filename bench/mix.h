@@ -45,6 +45,11 @@ typedef struct mix_result {
      * and each run's p99 in run order (`reps` runs). */
     bool paired, pinned;
     char paired_with[32];
+    /* A throughput cell run in rounds (mix_plan.pin, with a peer of
+     * mix_peer.rounds selected): every contestant of the round, comma list
+     * in round order; repetition k of each ran in round k (rep_first: it ran
+     * in the round's first half).  Empty otherwise. */
+    char round_with[160];
     double rep_mops[MIX_MAX_REPS];
     double rep_p99[MIX_MAX_REPS];
     int16_t rep_cpu[MIX_MAX_REPS];
@@ -104,7 +109,12 @@ typedef struct mix_plan {
      * repetition's figure depends on where it landed (docs/benchmarks.md).
      * Latency cells alternate the same way, run by run (--lat-runs of each
      * side, one peer program run per run), unpinned: the host's stalls,
-     * which set every p99, come and go over minutes. */
+     * which set every p99, come and go over minutes.  With a peer of
+     * mix_peer.rounds selected (TBB, liburcu), each cell's throughput runs in
+     * rounds instead: round k runs repetition k of every gomap variant (each
+     * beside its Go analog), then of each such peer, the order reversed in
+     * odd rounds, the whole round on one CPU at 1 thread (mix_run.c,
+     * round_cell). */
     bool pin;
     size_t trace_len;
     size_t value_size;
@@ -130,7 +140,9 @@ int mix_plan_option(mix_plan *p, int argc, char **argv, int *i);
 bool mix_variants_match_library(FILE *f);
 
 /* Runs the plan: every selected gomap variant in this process, then every
- * selected peer program; each result is emitted on out and appended to rs. */
+ * selected peer program (with mix_plan.pin, the Go analogs beside their
+ * variants and TBB and liburcu in rounds with them); each result is emitted
+ * on out and appended to rs. */
 int mix_run(const mix_plan *p, bench_output *out, mix_results *rs);
 
 /* limit.c: the memory limit: `threads` threads run the mixes' throughput
@@ -195,6 +207,18 @@ int adv_choose(const adv_candidate *c, int n, double tie, int *best, int *runner
  * that mix's name in *mix.  The table in advise.c and the one in
  * docs/choosing.md are checked against each other by bench_mix_test. */
 const char *adv_reference_pick(double reads, const char **mix);
+
+/* The best gomap variant of one throughput cell against `peer` (the target
+ * lines against TBB and liburcu).  When the peer's cell ran in rounds with
+ * the variants (mix_result.round_with), the variant of the highest median of
+ * its pairs' own ratios (its repetition k over the peer's repetition k) wins
+ * and *ratio is that median; otherwise the variant of the highest figure, and
+ * *ratio is the ratio of the two figures.  *sides is always the ratio of the
+ * two figures (medians, or the fastest with mix_plan.fastest).  NULL (and
+ * *ratio -1) when the peer or every variant is missing. */
+const mix_result *adv_best_against(const mix_results *rs, const char *mix, const char *dist,
+                                   unsigned threads, const char *peer, double *ratio, double *sides,
+                                   bool *by_pairs);
 
 int bench_mix_main(int argc, char **argv);
 int bench_advise_main(int argc, char **argv);

@@ -30,10 +30,10 @@ const mix_variant mix_variants[MIX_NVARIANTS] = {
 };
 
 const mix_peer mix_peers[MIX_NPEERS] = {
-    {"peer-go-mix", {"go-rwmutex-map", "go-shard-map", "go-sync-map", "go-cow-map", NULL}},
-    {"peer-absl-mix", {"absl-rwlock", NULL}},
-    {"peer-tbb-mix", {"tbb-chm", NULL}},
-    {"peer-urcu-mix", {"urcu-lfht", NULL}},
+    {"peer-go-mix", {"go-rwmutex-map", "go-shard-map", "go-sync-map", "go-cow-map", NULL}, false},
+    {"peer-absl-mix", {"absl-rwlock", NULL}, false},
+    {"peer-tbb-mix", {"tbb-chm", NULL}, true},
+    {"peer-urcu-mix", {"urcu-lfht", NULL}, true},
 };
 
 const char *const mix_table_order[] = {

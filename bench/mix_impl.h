@@ -28,10 +28,14 @@ typedef struct mix_variant {
 enum { MIX_NVARIANTS = 9 };
 extern const mix_variant mix_variants[MIX_NVARIANTS];
 
-/* A peer program and the contestants it runs (NULL-terminated). */
+/* A peer program and the contestants it runs (NULL-terminated).  `rounds`:
+ * with --pin on, its throughput cells run in rounds with gomap's variants
+ * (mix_plan.pin), the program serving one repetition per request (its
+ * --serve); the targets judge the best variant against it. */
 typedef struct mix_peer {
     const char *program;
     const char *maps[5];
+    bool rounds;
 } mix_peer;
 
 enum { MIX_NPEERS = 4 };

@@ -8,7 +8,9 @@
  * Throughput runs are closed-loop: T threads replay their traces as fast as
  * they can for --duration-ms, checking a stop flag every 64 operations; the
  * cell's figure is the median over --reps repetitions (the fastest one in
- * the tables and targets, with mix_plan.fastest).
+ * the tables and targets, with mix_plan.fastest).  With mix_plan.pin a
+ * variant's repetitions alternate with its Go analog's, and TBB's and
+ * liburcu's run in rounds with every variant (round_cell).
  *
  * Latency runs are open-loop: operation i of a thread is due at
  * t0 + i / rate, and its latency is measured from that intended start, not
@@ -465,6 +467,7 @@ typedef struct cell {
     wl_dist d;
     const traces *ts;
     double apo; /* allocations per operation, counted before the timed runs */
+    run_map rm; /* the variant's map */
 } cell;
 
 /* The untimed run before a cell's timed repetitions (a fifth of
@@ -544,74 +547,215 @@ static bool pair_cpu(unsigned k, cpu_set_t *saved, cpu_set_t *one) {
     return true;
 }
 
-/* The throughput cell at th threads as fair pairs (mix_plan.pin): for each
- * repetition k, the variant's repetition and its Go analog's (one peer run
- * with one repetition), the variant first when k is even and second when it
- * is odd, each after its own warm-up.  At 1 thread the calling thread pins
- * itself to the k-th CPU of its affinity (cyclically) for the pair, and the
- * worker it starts and the peer it forks inherit that affinity; both record
- * the CPU their worker was on.  Emits the variant's record and the peer's,
- * each with its repetitions in run order. */
-static void paired_cell(const mix_plan *p, const cell *c, const run_map *rm, unsigned th,
-                        bench_output *out, mix_results *rs) {
-    const mix_variant *var = c->vr->var;
-    const mix_peer *pk = peer_running(var->analog);
+/* The arguments of a peer program's run: the plan's, for the contestants
+ * in maps, the mixes, dists and threads given as comma lists; throughput,
+ * latency and reps as given; the strings live in *pa. */
+typedef struct peer_args {
+    const char *argv[44];
+    char keys[32], seed[32], dur[32], reps[16], tlen[32], rate[32], latms[32], latruns[16],
+        vops[32];
+} peer_args;
+
+/* A peer contestant whose throughput cells run in rounds (mix_peer.rounds):
+ * its program, started once per run_gomap call at its first round, serves
+ * one repetition per request (bench_peer_serve). */
+typedef struct round_peer {
+    const char *name;
+    const mix_peer *pk;
     char path[4096];
-    if (!pk || !bench_peer_path(pk->program, path, sizeof path))
+    bench_served s;
+    bool started, failed;
+} round_peer;
+
+static void peer_args_build(peer_args *pa, const mix_plan *p, const char *program, const char *maps,
+                            const char *mixes, const char *dists, const char *threads,
+                            bool throughput, bool latency, unsigned reps);
+static void plan_lists(const mix_plan *p, char *mixes, size_t nm, char *dists, size_t nd,
+                       char *threads, size_t nt);
+
+/* Starts a round peer's program for the plan's cells: prefilled once, it
+ * then serves each repetition on request. */
+static bool round_peer_start(const mix_plan *p, round_peer *r) {
+    if (r->started || r->failed)
+        return r->started;
+    char mixes[256] = "", dists[32] = "", threads[128] = "";
+    plan_lists(p, mixes, sizeof mixes, dists, sizeof dists, threads, sizeof threads);
+    peer_args pa;
+    peer_args_build(&pa, p, r->pk->program, r->name, mixes, dists, threads, true, false, 1);
+    int a = 0;
+    while (pa.argv[a])
+        a++;
+    pa.argv[a++] = "--serve", pa.argv[a++] = "1", pa.argv[a] = NULL;
+    if (!p->quiet)
+        fprintf(stderr, "gomap-bench: running %s (%s) in rounds\n", r->pk->program, r->name);
+    r->started = bench_peer_serve(&r->s, r->path, pa.argv) == 0;
+    r->failed = !r->started;
+    if (r->failed)
+        fprintf(stderr, "gomap-bench: %s (%s) did not start\n", r->pk->program, r->name);
+    return r->started;
+}
+
+/* One repetition of a round peer in cell (m, d, th), pinned to cpu unless
+ * it is -1; its record in *r.  0, or -1 (the peer then drops out). */
+static int round_peer_rep(round_peer *rp, const wl_mix *m, wl_dist d, unsigned th, int cpu,
+                          mix_result *r) {
+    char req[96];
+    snprintf(req, sizeof req, "%s %s %u %d", m->name, wl_dist_name(d), th, cpu);
+    char *line = bench_peer_ask(&rp->s, req);
+    bool ok = line && mix_result_parse(line, r) && strcmp(r->kind, "mix") == 0;
+    free(line);
+    if (!ok) {
+        fprintf(stderr, "gomap-bench: %s (%s) gave no result for %s\n", rp->pk->program, rp->name,
+                req);
+        rp->failed = true;
+        bench_peer_stop(&rp->s);
+        rp->started = false;
+    }
+    return ok ? 0 : -1;
+}
+
+/* The CPU number in a set of one. */
+static int only_cpu(const cpu_set_t *one) {
+    for (size_t i = 0; i < CPU_SETSIZE; i++)
+        if (CPU_ISSET(i, one))
+            return (int)i;
+    return -1;
+}
+
+/* Who runs in a round, in round order: each variant and right after it its
+ * Go analog (when the two are paired), then the round peers. */
+typedef struct round_slot {
+    int kind; /* 0: variant, 1: its analog, 2: a round peer */
+    int i;    /* index into the cells or the round peers */
+} round_slot;
+
+/* The throughput cell at th threads of cells c[0..nc) and of round peers
+ * rp[0..nrp), as rounds (mix_plan.pin): round k runs repetition k of every
+ * one of them, each variant after its own warm-up and right beside its Go
+ * analog (one peer run with one repetition, its own warm-up in it), each
+ * round peer's repetition served by its program after its own warm-up; in
+ * odd rounds the order is reversed, so every one runs first in its pair and
+ * before the others in half the rounds and a steady drift of the machine
+ * favours no side.  At 1 thread the calling thread pins itself to the k-th
+ * CPU of its affinity (cyclically) for the whole round: the worker it starts
+ * and the Go peer it spawns inherit that affinity, and the round peers pin
+ * their own repetition to it.  So repetition k of every contestant met the
+ * same CPU or the same stretch of time, and the ratio of two of them divides
+ * out the machine's speed at that moment (docs/benchmarks.md, "Rounds").
+ * With one variant and no round peer this is the fair pair of
+ * docs/benchmarks.md.  Emits each contestant's record with its repetitions
+ * in run order. */
+static void round_cell(const mix_plan *p, const cell *c, int nc, round_peer *rp, int nrp,
+                       unsigned th, bench_output *out, mix_results *rs) {
+    enum { MAX_SLOTS = 2 * MIX_NVARIANTS + MIX_NPEERS };
+    mix_result *g = calloc((size_t)(2 * nc + nrp), sizeof *g);
+    if (!g)
         return;
-    const char *dist = wl_dist_name(c->d);
-    mix_result g, a;
-    mix_result_cell(&g, "mix", var->name, c->m->name, dist, th, p->keys, p->seed);
-    mix_result_cell(&a, "mix", var->analog, c->m->name, dist, th, p->keys, p->seed);
-    g.paired = a.paired = true;
+    mix_result *a = g + nc, *pr = g + 2 * nc;
+    bool ok[2 * MIX_NVARIANTS + MIX_NPEERS];
+    char paths[MIX_NVARIANTS][4096];
+    round_slot slot[MAX_SLOTS];
+    int ns = 0;
+    char with[sizeof g->round_with] = "";
+    for (int i = 0; i < nc; i++) {
+        const mix_variant *var = c[i].vr->var;
+        mix_result_cell(&g[i], "mix", var->name, c[i].m->name, wl_dist_name(c[i].d), th, p->keys,
+                        p->seed);
+        ok[i] = true;
+        slot[ns++] = (round_slot){0, i};
+        mix_list_append(with, sizeof with, var->name);
+        const mix_peer *pk = variant_paired(p, var) ? peer_running(var->analog) : NULL;
+        ok[nc + i] = pk && bench_peer_path(pk->program, paths[i], sizeof paths[i]);
+        if (!ok[nc + i])
+            continue;
+        mix_result_cell(&a[i], "mix", var->analog, c[i].m->name, wl_dist_name(c[i].d), th, p->keys,
+                        p->seed);
+        g[i].paired = a[i].paired = true;
+        snprintf(g[i].paired_with, sizeof g[i].paired_with, "%s", var->analog);
+        snprintf(a[i].paired_with, sizeof a[i].paired_with, "%s", var->name);
+        slot[ns++] = (round_slot){1, i};
+        mix_list_append(with, sizeof with, var->analog);
+    }
+    for (int j = 0; j < nrp; j++) {
+        ok[2 * nc + j] = round_peer_start(p, &rp[j]);
+        if (!ok[2 * nc + j])
+            continue;
+        mix_result_cell(&pr[j], "mix", rp[j].name, c[0].m->name, wl_dist_name(c[0].d), th, p->keys,
+                        p->seed);
+        slot[ns++] = (round_slot){2, j};
+        mix_list_append(with, sizeof with, rp[j].name);
+    }
     cpu_set_t saved, one;
     bool pin = th == 1 && pair_cpu(0, &saved, &one);
-    g.pinned = a.pinned = pin;
-    snprintf(g.paired_with, sizeof g.paired_with, "%s", var->analog);
-    snprintf(a.paired_with, sizeof a.paired_with, "%s", var->name);
-    bool peer_ok = true;
+    for (int i = 0; i < 2 * nc + nrp; i++) {
+        g[i].pinned = pin;
+        if (nrp > 0)
+            snprintf(g[i].round_with, sizeof g[i].round_with, "%s", with);
+    }
     for (unsigned k = 0; k < p->reps; k++) {
-        if (pin && pair_cpu(k, &saved, &one) && sched_setaffinity(0, sizeof one, &one) != 0)
-            perror("gomap-bench: sched_setaffinity");
-        bool gomap_first = k % 2 == 0;
-        for (int side = 0; side < 2; side++) {
-            if ((side == 0) == gomap_first) {
+        int cpu = -1;
+        if (pin && pair_cpu(k, &saved, &one)) {
+            cpu = only_cpu(&one);
+            if (sched_setaffinity(0, sizeof one, &one) != 0)
+                perror("gomap-bench: sched_setaffinity");
+        }
+        bool forward = k % 2 == 0;
+        for (int n = 0; n < ns; n++) {
+            const round_slot *sl = &slot[forward ? n : ns - 1 - n];
+            int i = sl->i;
+            mix_result *r = sl->kind == 0 ? &g[i] : sl->kind == 1 ? &a[i] : &pr[i];
+            int idx = sl->kind == 0 ? i : sl->kind == 1 ? nc + i : 2 * nc + i;
+            if (!ok[idx])
+                continue;
+            /* variants ran first in even rounds, the others in odd ones */
+            r->rep_first[k] = (sl->kind == 0) == forward;
+            mix_result one_rep;
+            if (sl->kind == 0) {
                 uint64_t o, s;
-                warm_up(p, c, rm, th);
-                g.rep_mops[k] =
-                    run_threads(rm, p->seed, c->ts->tr, th, p->duration_ms, 0, NULL, &o, &s);
-                g.rep_cpu[k] = (int16_t)run_last_cpu();
-                g.rep_first[k] = gomap_first;
-                g.ops += o;
-                g.checksum += s;
-            } else if (peer_ok) {
-                mix_result pr;
-                peer_ok = peer_rep(p, pk->program, path, var->analog, c->m, c->d, th, false, &pr,
-                                   NULL) == 0;
-                a.rep_mops[k] = pr.mops;
-                a.rep_cpu[k] = (int16_t)pr.cpu;
-                a.rep_first[k] = !gomap_first;
-                a.ops += pr.ops;
-                a.checksum += pr.checksum;
-                a.allocs_per_op = pr.allocs_per_op;
-                a.bytes_per_entry = pr.bytes_per_entry;
+                warm_up(p, &c[i], &c[i].rm, th);
+                r->rep_mops[k] = run_threads(&c[i].rm, p->seed, c[i].ts->tr, th, p->duration_ms, 0,
+                                             NULL, &o, &s);
+                r->rep_cpu[k] = (int16_t)run_last_cpu();
+                r->ops += o;
+                r->checksum += s;
+                continue;
             }
+            if (sl->kind == 1)
+                ok[idx] =
+                    peer_rep(p, peer_running(c[i].vr->var->analog)->program, paths[i],
+                             c[i].vr->var->analog, c[i].m, c[i].d, th, false, &one_rep, NULL) == 0;
+            else
+                ok[idx] = round_peer_rep(&rp[i], c[0].m, c[0].d, th, cpu, &one_rep) == 0;
+            if (!ok[idx])
+                continue;
+            r->rep_mops[k] = one_rep.mops;
+            r->rep_cpu[k] = (int16_t)one_rep.cpu;
+            r->ops += one_rep.ops;
+            r->checksum += one_rep.checksum;
+            r->allocs_per_op = one_rep.allocs_per_op;
+            r->bytes_per_entry = one_rep.bytes_per_entry;
         }
         if (pin && sched_setaffinity(0, sizeof saved, &saved) != 0)
             perror("gomap-bench: sched_setaffinity");
-        bench_progress_add(1, var->name);
+        for (int i = 0; i < nc; i++)
+            bench_progress_add(1, c[i].vr->var->name);
     }
     double mops[MIX_MAX_REPS];
-    memcpy(mops, g.rep_mops, p->reps * sizeof mops[0]);
-    mix_result_throughput(&g, mops, p->reps, p->duration_ms);
-    g.allocs_per_op = c->apo;
-    g.bytes_per_entry = c->vr->bpe;
-    emit(out, rs, &g);
-    if (peer_ok) {
-        memcpy(mops, a.rep_mops, p->reps * sizeof mops[0]);
-        mix_result_throughput(&a, mops, p->reps, p->duration_ms);
-        emit(out, rs, &a);
+    for (int i = 0; i < 2 * nc + nrp; i++) {
+        /* the order of the records: each variant, then its analog; the
+         * round peers last */
+        int idx = i < 2 * nc ? (i % 2 == 0 ? i / 2 : nc + i / 2) : i;
+        if (!ok[idx])
+            continue;
+        memcpy(mops, g[idx].rep_mops, p->reps * sizeof mops[0]);
+        mix_result_throughput(&g[idx], mops, p->reps, p->duration_ms);
+        if (idx < nc) {
+            g[idx].allocs_per_op = c[idx].apo;
+            g[idx].bytes_per_entry = c[idx].vr->bpe;
+        }
+        emit(out, rs, &g[idx]);
     }
+    free(g);
 }
 
 /* The latency cell at th threads as fair pairs (mix_plan.pin): --lat-runs
@@ -693,35 +837,95 @@ static void paired_latency_cell(const mix_plan *p, const cell *c, const run_map 
     free(hs);
 }
 
-/* Every cell of one variant on one (mix, dist): each thread count, for
- * throughput and latency as the plan asks.  The variant's map is made and
- * prefilled at its first cell; a variant whose map cannot be made drops out. */
-static int run_variant(const mix_plan *p, variant_run *vr, const wl_mix *m, wl_dist d,
-                       const traces *ts, bench_output *out, mix_results *rs) {
-    if (p->verify_ops) {
-        verify_one(p, vr->var, m, d, ts, out, rs);
-        bench_progress_add(1, vr->var->name);
-        return 0;
+/* Whether the plan has a gomap variant to run (selected, and cowmap not
+ * above COW_MAX_KEYS keys). */
+static bool plan_has_variant(const mix_plan *p) {
+    for (int v = 0; v < MIX_NVARIANTS; v++) {
+        const mix_variant *o = &mix_variants[v];
+        if (variant_selected(p, o) && (strcmp(o->kind, "cow") != 0 || p->keys <= COW_MAX_KEYS))
+            return true;
     }
-    if (!gm_made(&vr->map) && create_prefilled(p, vr->var, &vr->map, &vr->bpe) != 0) {
-        vr->selected = false;
-        return 0;
+    return false;
+}
+
+/* Whether peer contestant `name`'s throughput cells run in rounds with
+ * gomap's variants (mix_peer.rounds, mix_plan.pin): timed throughput runs
+ * with peers, the contestant selected and its program built, and a variant
+ * to run beside it.  run_gomap and run_peers both ask, so the two sides
+ * agree. */
+static bool peer_in_rounds(const mix_plan *p, const char *name) {
+    const mix_peer *pk = peer_running(name);
+    char path[4096];
+    return p->pin && p->peers && !p->verify_ops && p->throughput && pk && pk->rounds &&
+           mix_plan_has(p, NULL, name) && bench_peer_path(pk->program, path, sizeof path) &&
+           plan_has_variant(p);
+}
+
+/* The round peers of the plan into rp (at most MIX_NPEERS); their count. */
+static int round_peers(const mix_plan *p, round_peer *rp) {
+    int n = 0;
+    for (int k = 0; k < MIX_NPEERS; k++)
+        for (int j = 0; mix_peers[k].maps[j]; j++)
+            if (peer_in_rounds(p, mix_peers[k].maps[j]) && n < MIX_NPEERS) {
+                rp[n] = (round_peer){.name = mix_peers[k].maps[j], .pk = &mix_peers[k]};
+                rp[n].s.pid = -1;
+                bench_peer_path(mix_peers[k].program, rp[n].path, sizeof rp[n].path);
+                n++;
+            }
+    return n;
+}
+
+/* Every cell of the selected variants on one (mix, dist): each thread count,
+ * for throughput (with the round peers in rounds, or each variant beside its
+ * Go analog in pairs, or alone) and latency as the plan asks.  A variant's
+ * map is made and prefilled at its first cell; a variant whose map cannot
+ * be made drops out. */
+static int run_cells(const mix_plan *p, variant_run *vr, const wl_mix *m, wl_dist d,
+                     const traces *ts, round_peer *rp, int nrp, bench_output *out,
+                     mix_results *rs) {
+    cell cs[MIX_NVARIANTS];
+    int nc = 0;
+    for (int v = 0; v < MIX_NVARIANTS; v++) {
+        if (!vr[v].selected)
+            continue;
+        if (p->verify_ops) {
+            verify_one(p, vr[v].var, m, d, ts, out, rs);
+            bench_progress_add(1, vr[v].var->name);
+            continue;
+        }
+        if (!gm_made(&vr[v].map) && create_prefilled(p, vr[v].var, &vr[v].map, &vr[v].bpe) != 0) {
+            vr[v].selected = false;
+            continue;
+        }
+        uint64_t junk;
+        /* untimed, single-threaded, counted: allocations per op */
+        cs[nc] = (cell){&vr[v],
+                        m,
+                        d,
+                        ts,
+                        count_allocs(&vr[v].map, p->seed, &ts->tr[0], 20000, true, &junk),
+                        gm_run_map(&vr[v].map)};
+        nc++;
     }
-    run_map rm = gm_run_map(&vr->map);
-    uint64_t junk;
-    /* untimed, single-threaded, counted: allocations per op */
-    cell c = {vr, m, d, ts, count_allocs(&vr->map, p->seed, &ts->tr[0], 20000, true, &junk)};
+    if (p->verify_ops || nc == 0)
+        return 0;
     bool latency = p->latency && bench_list_has(p->latency_mixes, m->name);
-    bool paired = variant_paired(p, vr->var);
     for (int ti = 0; ti < p->nthreads; ti++) {
-        if (p->throughput && paired)
-            paired_cell(p, &c, &rm, p->threads[ti], out, rs);
-        else if (p->throughput)
-            throughput_cell(p, &c, &rm, p->threads[ti], out, rs);
-        if (latency && paired)
-            paired_latency_cell(p, &c, &rm, p->threads[ti], out, rs);
-        else if (latency && latency_cell(p, &c, &rm, p->threads[ti], out, rs) != 0)
-            return 1;
+        unsigned th = p->threads[ti];
+        if (p->throughput && nrp > 0)
+            round_cell(p, cs, nc, rp, nrp, th, out, rs);
+        for (int i = 0; p->throughput && nrp == 0 && i < nc; i++) {
+            if (variant_paired(p, cs[i].vr->var))
+                round_cell(p, &cs[i], 1, NULL, 0, th, out, rs);
+            else
+                throughput_cell(p, &cs[i], &cs[i].rm, th, out, rs);
+        }
+        for (int i = 0; latency && i < nc; i++) {
+            if (variant_paired(p, cs[i].vr->var))
+                paired_latency_cell(p, &cs[i], &cs[i].rm, th, out, rs);
+            else if (latency_cell(p, &cs[i], &cs[i].rm, th, out, rs) != 0)
+                return 1;
+        }
     }
     return 0;
 }
@@ -735,6 +939,8 @@ static int run_gomap(const mix_plan *p, bench_output *out, mix_results *rs) {
     }
     if (!nsel)
         return 0;
+    round_peer rp[MIX_NPEERS];
+    int nrp = round_peers(p, rp);
     unsigned T = plan_max_threads(p);
     bench_progress_start(plan_units(p, nsel), "gomap");
     int rc = 0;
@@ -744,14 +950,16 @@ static int run_gomap(const mix_plan *p, bench_output *out, mix_results *rs) {
             if (traces_build(&ts, p, p->mixes[mi], p->dists[di], p->verify_ops ? 1 : T) != 0) {
                 traces_free(&ts);
                 fprintf(stderr, "gomap-bench: out of memory building traces\n");
-                return 1;
+                rc = 1;
+                break;
             }
-            for (int v = 0; v < MIX_NVARIANTS && rc == 0; v++)
-                if (vr[v].selected)
-                    rc = run_variant(p, &vr[v], p->mixes[mi], p->dists[di], &ts, out, rs);
+            rc = run_cells(p, vr, p->mixes[mi], p->dists[di], &ts, rp, nrp, out, rs);
             traces_free(&ts);
         }
     }
+    for (int j = 0; j < nrp; j++)
+        if (rp[j].started)
+            bench_peer_stop(&rp[j].s);
     for (int v = 0; v < MIX_NVARIANTS; v++)
         gm_free(&vr[v].map);
     if (rc == 0)
@@ -760,15 +968,6 @@ static int run_gomap(const mix_plan *p, bench_output *out, mix_results *rs) {
 }
 
 /* ---- running the peers ------------------------------------------------------------ */
-
-/* The arguments of a peer program's run: the plan's, for the contestants
- * in maps, the mixes, dists and threads given as comma lists; throughput,
- * latency and reps as given; the strings live in *pa. */
-typedef struct peer_args {
-    const char *argv[40];
-    char keys[32], seed[32], dur[32], reps[16], tlen[32], rate[32], latms[32], latruns[16],
-        vops[32];
-} peer_args;
 
 static void peer_args_build(peer_args *pa, const mix_plan *p, const char *program, const char *maps,
                             const char *mixes, const char *dists, const char *threads,
@@ -825,7 +1024,7 @@ static void peer_invoke(const mix_plan *p, const char *program, const char *path
 }
 
 /* One repetition of a paired cell on the peer's side: the program run for
- * contestant map with one repetition of throughput only (paired_cell), or
+ * contestant map with one repetition of throughput only (round_cell), or
  * with one latency run and no throughput (paired_latency_cell); its record
  * in *r and, when line is not NULL, its JSON line in *line (malloc'd).  0,
  * or -1 when it printed none. */
@@ -859,25 +1058,40 @@ static int peer_rep(const mix_plan *p, const char *program, const char *path, co
     return rc;
 }
 
-static int run_peers(const mix_plan *p, bench_output *out, mix_results *rs) {
-    char mixes[256] = "", dists[32] = "", threads[128] = "";
+/* The plan's mixes, dists and thread counts as comma lists. */
+static void plan_lists(const mix_plan *p, char *mixes, size_t nm, char *dists, size_t nd,
+                       char *threads, size_t nt) {
     for (int i = 0; i < p->nmixes; i++)
-        mix_list_append(mixes, sizeof mixes, p->mixes[i]->name);
+        mix_list_append(mixes, nm, p->mixes[i]->name);
     for (int i = 0; i < p->ndists; i++)
-        mix_list_append(dists, sizeof dists, wl_dist_name(p->dists[i]));
+        mix_list_append(dists, nd, wl_dist_name(p->dists[i]));
     for (int i = 0; i < p->nthreads; i++) {
         char t[16];
         snprintf(t, sizeof t, "%u", p->threads[i]);
-        mix_list_append(threads, sizeof threads, t);
+        mix_list_append(threads, nt, t);
     }
+}
+
+static int run_peers(const mix_plan *p, bench_output *out, mix_results *rs) {
+    char mixes[256] = "", dists[32] = "", threads[128] = "";
+    plan_lists(p, mixes, sizeof mixes, dists, sizeof dists, threads, sizeof threads);
+    bool latency = false;
+    for (int i = 0; p->latency && i < p->nmixes; i++)
+        latency |= bench_list_has(p->latency_mixes, p->mixes[i]->name);
     for (int k = 0; k < MIX_NPEERS; k++) {
-        /* the contestants whose cells run paired (paired_cell,
-         * paired_latency_cell) have run beside their variants already */
+        /* the contestants whose cells run paired (round_cell,
+         * paired_latency_cell) have run beside their variants already; those
+         * whose throughput ran in rounds (round_cell) run their latency cells
+         * here */
         char maps[256] = "";
+        bool rounds = false;
         for (int j = 0; mix_peers[k].maps[j]; j++) {
             const char *name = mix_peers[k].maps[j];
-            if (mix_plan_has(p, NULL, name) && !analog_paired(p, name))
+            if (mix_plan_has(p, NULL, name) && !analog_paired(p, name) &&
+                (!peer_in_rounds(p, name) || latency)) {
                 mix_list_append(maps, sizeof maps, name);
+                rounds |= peer_in_rounds(p, name);
+            }
         }
         if (!maps[0])
             continue;
@@ -891,8 +1105,10 @@ static int run_peers(const mix_plan *p, bench_output *out, mix_results *rs) {
             continue;
         }
         peer_args pa;
-        peer_args_build(&pa, p, mix_peers[k].program, maps, mixes, dists, threads, p->throughput,
-                        p->latency, p->reps);
+        /* a program's contestants either all run in rounds or none (one
+         * contestant per program of mix_peer.rounds) */
+        peer_args_build(&pa, p, mix_peers[k].program, maps, mixes, dists, threads,
+                        p->throughput && !rounds, p->latency, p->reps);
         peer_invoke(p, mix_peers[k].program, path, &pa, maps, out, rs);
     }
     return 0;

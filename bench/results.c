@@ -137,7 +137,7 @@ static void join_f64(char *buf, size_t size, const double *v, unsigned n, int pr
     }
 }
 
-/* The paired cell's repetitions as comma lists, in run order. */
+/* A paired cell's or a round's repetitions as comma lists, in run order. */
 static void emit_pairs(bench_json *j, const mix_result *r) {
     char mops[512], cpu[256] = "", first[256] = "";
     join_f64(mops, sizeof mops, r->rep_mops, r->reps, 4);
@@ -147,7 +147,10 @@ static void emit_pairs(bench_json *j, const mix_result *r) {
         snprintf(cpu + b, sizeof cpu - b, "%s%d", sep, r->rep_cpu[k]);
         snprintf(first + c, sizeof first - c, "%s%d", sep, r->rep_first[k]);
     }
-    bench_json_str(j, "paired_with", r->paired_with);
+    if (r->paired)
+        bench_json_str(j, "paired_with", r->paired_with);
+    if (r->round_with[0])
+        bench_json_str(j, "round_with", r->round_with);
     bench_json_bool(j, "pinned", r->pinned);
     bench_json_str(j, "rep_cpu", cpu);
     bench_json_str(j, "rep_first", first);
@@ -171,8 +174,11 @@ void mix_result_emit(bench_output *out, const mix_result *r) {
         bench_json_f64(&j, "mops_max", r->mops_max);
         bench_json_u64(&j, "reps", r->reps);
         bench_json_u64(&j, "duration_ms", r->duration_ms);
-        if (r->paired)
+        if (r->paired || r->round_with[0])
             emit_pairs(&j, r);
+        /* a served repetition (mixpeer.c): the CPU its worker 0 finished on */
+        if (r->cpu >= 0)
+            bench_json_u64(&j, "cpu", (uint64_t)r->cpu);
     } else if (strcmp(r->kind, "latency") == 0) {
         bench_json_u64(&j, "rate", r->rate);
         /* fewer ops than scheduled: the contestant could not sustain the rate */

@@ -5,6 +5,7 @@
 #include "mix.h"
 
 #include <malloc.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +41,7 @@ typedef struct opts {
     uint64_t threads[16];
     int nthreads;
     uint64_t keys, seed, dur_ms, reps, trace_len, rate, lat_ms, lat_runs, verify_ops;
-    bool throughput, latency;
+    bool throughput, latency, serve;
 } opts;
 
 /* Every line goes to stdout, where gomap-bench reads it. */
@@ -105,22 +106,41 @@ static void verify(const opts *o, const mixpeer_contestant *c) {
     }
 }
 
-static void run(const opts *o, const mixpeer_contestant *c) {
-    const wl_mix *ms[8];
-    wl_dist ds[2];
-    int nm = ordered_mixes(o->mixes, ms), nd = dist_list(o->dists, ds);
+/* Fills the measurement's common fields and prints its line. */
+static void emit_cell(mix_result *res, uint64_t ops, uint64_t sum, double apo, double bpe) {
+    res->ops = ops;
+    res->checksum = sum;
+    res->allocs_per_op = apo;
+    res->bytes_per_entry = bpe;
+    mix_result_emit(&json_out, res);
+}
+
+/* The largest thread count asked for, at most RUN_MAX_THREADS. */
+static unsigned max_threads(const opts *o) {
     unsigned T = 1;
     for (int i = 0; i < o->nthreads; i++)
         if (o->threads[i] > T)
             T = (unsigned)o->threads[i];
-    if (T > RUN_MAX_THREADS)
-        T = RUN_MAX_THREADS;
-    run_map r = c->ops;
+    return T > RUN_MAX_THREADS ? RUN_MAX_THREADS : T;
+}
+
+/* Makes c's map into r->m, stores the key set and warms it up; returns the
+ * bytes per entry the heap grew by. */
+static double prefilled(const opts *o, const mixpeer_contestant *c, run_map *r) {
     int64_t before = heap_bytes();
-    r.m = c->create(o->keys);
-    run_prefill(&r, o->seed, o->keys);
-    bench_keep(run_warm(&r, o->seed, o->keys));
-    double bpe = (double)(heap_bytes() - before) / (double)o->keys;
+    r->m = c->create(o->keys);
+    run_prefill(r, o->seed, o->keys);
+    bench_keep(run_warm(r, o->seed, o->keys));
+    return (double)(heap_bytes() - before) / (double)o->keys;
+}
+
+static void run(const opts *o, const mixpeer_contestant *c) {
+    const wl_mix *ms[8];
+    wl_dist ds[2];
+    int nm = ordered_mixes(o->mixes, ms), nd = dist_list(o->dists, ds);
+    unsigned T = max_threads(o);
+    run_map r = c->ops;
+    double bpe = prefilled(o, c, &r);
     for (int mi = 0; mi < nm; mi++) {
         for (int di = 0; di < nd; di++) {
             wl_trace tr[RUN_MAX_THREADS];
@@ -146,11 +166,7 @@ static void run(const opts *o, const mixpeer_contestant *c) {
                     mix_result_cell(&res, "mix", c->name, ms[mi]->name, wl_dist_name(ds[di]), th,
                                     o->keys, o->seed);
                     mix_result_throughput(&res, mops, (unsigned)o->reps, o->dur_ms);
-                    res.ops = ops;
-                    res.checksum = sum;
-                    res.allocs_per_op = apo;
-                    res.bytes_per_entry = bpe;
-                    mix_result_emit(&json_out, &res);
+                    emit_cell(&res, ops, sum, apo, bpe);
                 }
                 if (o->latency && bench_list_has(o->latency_mixes, ms[mi]->name)) {
                     hist *h = malloc(sizeof *h);
@@ -163,11 +179,7 @@ static void run(const opts *o, const mixpeer_contestant *c) {
                     mix_result_cell(&res, "latency", c->name, ms[mi]->name, wl_dist_name(ds[di]),
                                     th, o->keys, o->seed);
                     mix_result_latency(&res, h, o->rate, th * (o->lat_ms * o->rate / 1000));
-                    res.ops = ops;
-                    res.checksum = sum;
-                    res.allocs_per_op = apo;
-                    res.bytes_per_entry = bpe;
-                    mix_result_emit(&json_out, &res);
+                    emit_cell(&res, ops, sum, apo, bpe);
                     free(h);
                 }
             }
@@ -176,6 +188,75 @@ static void run(const opts *o, const mixpeer_contestant *c) {
         }
     }
     c->destroy(r.m);
+}
+
+/* --serve 1: repetitions on request, for gomap-bench's rounds
+ * (docs/benchmarks.md, "Rounds").  The map is made and prefilled once and
+ * a line says so; then each line on stdin, "<mix> <dist> <threads> <cpu>",
+ * runs one repetition of that cell, after its own warm-up (a fifth of
+ * --duration-ms), pinned to CPU <cpu> when it is not -1, and prints its
+ * JSON line (reps 1, "cpu" the CPU worker 0 finished on).  A cell's
+ * allocations per operation are counted, untimed, at its first request.
+ * The end of stdin ends the program. */
+static int serve(const opts *o, const mixpeer_contestant *c) {
+    unsigned T = max_threads(o);
+    run_map r = c->ops;
+    double bpe = prefilled(o, c, &r);
+    printf("{\"kind\":\"ready\",\"map\":\"%s\"}\n", c->name);
+    fflush(stdout);
+    wl_trace tr[RUN_MAX_THREADS];
+    const wl_mix *cur = NULL;
+    wl_dist cur_d = WL_UNIFORM;
+    double apo = 0;
+    char line[256], mix[32], dist[16];
+    unsigned th;
+    int cpu;
+    while (fgets(line, sizeof line, stdin)) {
+        if (sscanf(line, "%31s %15s %u %d", mix, dist, &th, &cpu) != 4 || th < 1 || th > T) {
+            fprintf(stderr, "%s: bad request %s", c->name, line);
+            return 2;
+        }
+        const wl_mix *m = wl_mix_find(mix);
+        wl_dist d = strcmp(dist, "zipf") == 0 ? WL_ZIPF : WL_UNIFORM;
+        if (!m) {
+            fprintf(stderr, "%s: unknown mix %s\n", c->name, mix);
+            return 2;
+        }
+        if (m != cur || d != cur_d) {
+            for (unsigned t = 0; cur && t < T; t++)
+                wl_trace_free(&tr[t]);
+            for (unsigned t = 0; t < T; t++)
+                if (wl_trace_build(&tr[t], m, d, o->keys, o->seed, t, trace_len(o)))
+                    exit(1);
+            cur = m, cur_d = d;
+            count_on();
+            uint64_t done;
+            bench_keep(run_serial_bounded(&r, o->seed, &tr[0], 20000, 1000000000u, &done));
+            apo = done ? (double)count_off() / (double)done : 0;
+        }
+        cpu_set_t saved, one;
+        bool pin = cpu >= 0 && cpu < CPU_SETSIZE && sched_getaffinity(0, sizeof saved, &saved) == 0;
+        if (pin) {
+            CPU_ZERO(&one);
+            CPU_SET((size_t)cpu, &one);
+            pin = sched_setaffinity(0, sizeof one, &one) == 0;
+        }
+        uint64_t ops, sum;
+        run_threads(&r, o->seed, tr, th, o->dur_ms / 5 + 1, 0, NULL, &ops, &sum);
+        double mops = run_threads(&r, o->seed, tr, th, o->dur_ms, 0, NULL, &ops, &sum);
+        mix_result res;
+        mix_result_cell(&res, "mix", c->name, m->name, wl_dist_name(d), th, o->keys, o->seed);
+        mix_result_throughput(&res, &mops, 1, o->dur_ms);
+        res.cpu = run_last_cpu();
+        if (pin)
+            (void)sched_setaffinity(0, sizeof saved, &saved);
+        emit_cell(&res, ops, sum, apo, bpe);
+        fflush(stdout);
+    }
+    for (unsigned t = 0; cur && t < T; t++)
+        wl_trace_free(&tr[t]);
+    c->destroy(r.m);
+    return 0;
 }
 
 static bool u64_arg(const char *v, uint64_t *out) {
@@ -204,13 +285,14 @@ int mixpeer_main(int argc, char **argv, const mixpeer_contestant *cs, int n) {
         const char *a = argv[i];
         if (i + 1 == argc) {
             bool help = !strcmp(a, "--help");
-            fprintf(help ? stdout : stderr,
-                    "usage: %s [--maps LIST] [--mixes LIST] [--dist LIST] [--threads LIST]\n"
-                    "         [--keys N] [--seed N] [--duration-ms N] [--reps N] [--trace-len N]\n"
-                    "         [--throughput 0|1] [--latency 0|1] [--latency-mixes LIST]\n"
-                    "         [--rate N] [--lat-ms N] [--lat-runs N] [--verify-ops N]\n"
-                    "gomap-bench mix starts this program; every option takes a value%s%s\n",
-                    argv[0], help ? "" : ": no value after ", help ? "" : a);
+            fprintf(
+                help ? stdout : stderr,
+                "usage: %s [--maps LIST] [--mixes LIST] [--dist LIST] [--threads LIST]\n"
+                "         [--keys N] [--seed N] [--duration-ms N] [--reps N] [--trace-len N]\n"
+                "         [--throughput 0|1] [--latency 0|1] [--latency-mixes LIST]\n"
+                "         [--rate N] [--lat-ms N] [--lat-runs N] [--verify-ops N] [--serve 0|1]\n"
+                "gomap-bench mix starts this program; every option takes a value%s%s\n",
+                argv[0], help ? "" : ": no value after ", help ? "" : a);
             return help ? 0 : 2;
         }
         const char *v = argv[i + 1];
@@ -248,6 +330,8 @@ int mixpeer_main(int argc, char **argv, const mixpeer_contestant *cs, int n) {
             ok = u64_arg(v, &x), o.throughput = x != 0;
         else if (!strcmp(a, "--latency"))
             ok = u64_arg(v, &x), o.latency = x != 0;
+        else if (!strcmp(a, "--serve"))
+            ok = u64_arg(v, &x), o.serve = x != 0;
         else
             ok = false;
         if (!ok) {
@@ -258,6 +342,8 @@ int mixpeer_main(int argc, char **argv, const mixpeer_contestant *cs, int n) {
     for (int k = 0; k < n; k++) {
         if (!bench_list_has(o.maps, cs[k].name))
             continue;
+        if (o.serve)
+            return serve(&o, &cs[k]);
         if (o.verify_ops)
             verify(&o, &cs[k]);
         else

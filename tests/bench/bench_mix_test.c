@@ -269,6 +269,67 @@ TEST(results_keep_the_fastest_repetition_when_asked) {
     mix_results_free(&rs);
 }
 
+/* A throughput record of cell (read50, uniform, 2 threads) with the given
+ * repetitions in run order, run in rounds with `with` (or alone when it is
+ * empty). */
+static mix_result round_record(const char *map, const double *reps, const char *with) {
+    mix_result r;
+    double sorted[5];
+    mix_result_cell(&r, "mix", map, "read50", "uniform", 2, 10000, 42);
+    memcpy(r.rep_mops, reps, sizeof sorted);
+    memcpy(sorted, reps, sizeof sorted);
+    mix_result_throughput(&r, sorted, 5, 200);
+    snprintf(r.round_with, sizeof r.round_with, "%s", with);
+    return r;
+}
+
+/* The best variant against TBB or liburcu: when the peer ran in rounds with
+ * the variants, the one of the highest median of its pairs' own ratios, and
+ * that median is the line's ratio; otherwise the one of the highest figure.
+ * The peer's repetitions flip between two speeds (10 and 40 Mops/s) and
+ * syncmap's follow them at 1.1x, while rwmap's fastest repetitions met the
+ * peer's slow rounds: by the figures rwmap leads 4.3x, by the pairs it is
+ * 1.075x and syncmap's steady 1.1x wins. */
+TEST(best_variant_against_a_peer_is_judged_by_pairs) {
+    const char *with = "rwmap,syncmap,tbb-chm";
+    const double peer[5] = {10, 10, 10, 40, 40};
+    const double sync[5] = {11, 11, 11, 44, 44};
+    const double rw[5] = {10.5, 10.5, 50, 43, 43};
+    const double shard[5] = {90, 90, 90, 90, 90};
+    mix_results rs = {0};
+    mix_result r = round_record("rwmap", rw, with);
+    mix_results_add(&rs, &r);
+    r = round_record("syncmap", sync, with);
+    mix_results_add(&rs, &r);
+    /* not in the peer's rounds: cannot be judged by pairs, so not a candidate */
+    r = round_record("shardmap", shard, "");
+    mix_results_add(&rs, &r);
+    r = round_record("tbb-chm", peer, with);
+    mix_results_add(&rs, &r);
+    double ratio, sides;
+    bool by_pairs;
+    const mix_result *b =
+        adv_best_against(&rs, "read50", "uniform", 2, "tbb-chm", &ratio, &sides, &by_pairs);
+    REQUIRE(b != NULL);
+    CHECK(strcmp(b->map, "syncmap") == 0);
+    CHECK(by_pairs);
+    CHECK(fabs(ratio - 1.1) < 1e-9);
+    CHECK(fabs(sides - 1.1) < 1e-9);
+    /* the same figures without rounds: the highest figure, the ratio of the
+     * figures */
+    for (size_t i = 0; i < rs.n; i++)
+        rs.r[i].round_with[0] = '\0';
+    b = adv_best_against(&rs, "read50", "uniform", 2, "tbb-chm", &ratio, &sides, &by_pairs);
+    REQUIRE(b != NULL);
+    CHECK(strcmp(b->map, "shardmap") == 0);
+    CHECK(!by_pairs);
+    CHECK(fabs(ratio - 9.0) < 1e-9 && fabs(sides - 9.0) < 1e-9);
+    /* a peer that did not run */
+    b = adv_best_against(&rs, "read50", "uniform", 2, "urcu-lfht", &ratio, &sides, &by_pairs);
+    CHECK(b == NULL && ratio < 0);
+    mix_results_free(&rs);
+}
+
 /* The advisor prints docs/choosing.md's measured picks beside its trial: its
  * table must be the document's, row for row. */
 TEST(advisor_reference_picks_are_the_documents) {
@@ -366,6 +427,21 @@ TEST(batched_loads_agree_with_single_loads) {
     CHECK_EQ(compared, 3 * 4 * 2);
 }
 
+/* The CPUs of this process's affinity, in order, into cpus; their count (0,
+ * and a failed check, when it cannot be read). */
+static unsigned affinity_cpus(uint64_t *cpus) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0) {
+        CHECK_FAIL("sched_getaffinity");
+        return 0;
+    }
+    unsigned ncpu = 0;
+    for (unsigned i = 0; i < CPU_SETSIZE; i++)
+        if (CPU_ISSET(i, &set))
+            cpus[ncpu++] = i;
+    return ncpu;
+}
+
 /* The paired lines of a `gomap-bench mix` run (--pin on, the default): each
  * of the variant's and its Go analog's throughput cells alternates
  * repetition by repetition (the variant first on even ones), and at 1 thread
@@ -378,16 +454,10 @@ static int check_pairs(const char *cmd, unsigned reps) {
         CHECK_FAIL("the command failed");
         return 0;
     }
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) != 0) {
-        CHECK_FAIL("sched_getaffinity");
-        return 0;
-    }
     uint64_t cpus[CPU_SETSIZE];
-    unsigned ncpu = 0;
-    for (unsigned i = 0; i < CPU_SETSIZE; i++)
-        if (CPU_ISSET(i, &set))
-            cpus[ncpu++] = i;
+    unsigned ncpu = affinity_cpus(cpus);
+    if (ncpu == 0)
+        return 0;
     int checked = 0;
     for (char *save, *l = strtok_r(out, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
         mix_result r;
@@ -450,6 +520,72 @@ TEST(paired_repetitions_alternate_on_one_cpu) {
                         out, sizeof out));
     CHECK(strstr(out, "\"map\":\"shardmap\"") && strstr(out, "\"map\":\"go-shard-map\""));
     CHECK(!strstr(out, "paired_with"));
+}
+
+/* Rounds (--pin on with TBB or liburcu selected): in each cell every
+ * contestant's repetition k ran in round k, variants first in even rounds
+ * and the others in odd ones, the whole round on the k-th CPU of the
+ * affinity at 1 thread (the served peers report theirs); each line names
+ * the round's contestants.  Checks the recorded schedule, never a time. */
+TEST(round_peers_share_each_repetition) {
+    static char out[1 << 16];
+    bool tbb = exists(BENCH_BIN_DIR "/peer-tbb-mix"), urcu = exists(BENCH_BIN_DIR "/peer-urcu-mix");
+    bool runs = exists(BENCH_BIN_DIR "/gomap-bench") && (tbb || urcu);
+    if (!runs)
+        printf("  (gomap-bench, or both peer-tbb-mix and peer-urcu-mix, not built: skipped)\n");
+    if (!runs)
+        return;
+    REQUIRE(run_capture(BENCH_BIN_DIR "/gomap-bench mix --json --quiet --maps "
+                                      "rw,sync,tbb-chm,urcu-lfht --mixes read50 --threads 1,2 "
+                                      "--keys 1024 --duration-ms 10 --reps 3 2>/dev/null",
+                        out, sizeof out));
+    uint64_t cpus[CPU_SETSIZE];
+    unsigned ncpu = affinity_cpus(cpus);
+    REQUIRE(ncpu > 0);
+    int lines = 0;
+    for (char *save, *l = strtok_r(out, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        mix_result r;
+        char with[160], cpu[256], first[256];
+        if (!mix_result_parse(l, &r) || strcmp(r.kind, "mix") != 0)
+            continue;
+        lines++;
+        if (!bench_json_get_str(l, "round_with", with, sizeof with) ||
+            !bench_json_get_str(l, "rep_cpu", cpu, sizeof cpu) ||
+            !bench_json_get_str(l, "rep_first", first, sizeof first)) {
+            printf("  not in rounds: %s\n", l);
+            CHECK_FAIL("a throughput line of a run with round peers is not in rounds");
+            continue;
+        }
+        CHECK(bench_list_has(with, "rwmap") && bench_list_has(with, "syncmap"));
+        CHECK(bench_list_has(with, "tbb-chm") == tbb && bench_list_has(with, "urcu-lfht") == urcu);
+        CHECK(!strstr(l, "paired_with")); /* no Go analog selected */
+        CHECK_EQ(r.reps, 3);
+        bool variant = mix_is_gomap(r.map);
+        uint64_t f[MIX_MAX_REPS], c[MIX_MAX_REPS];
+        CHECK_EQ(bench_parse_u64_list(first, f, MIX_MAX_REPS), 3);
+        for (unsigned k = 0; k < 3; k++)
+            CHECK_EQ(f[k], (uint64_t)(variant == (k % 2 == 0)));
+        bool pinned = strstr(l, "\"pinned\":true") != NULL;
+        CHECK(pinned == (r.threads == 1));
+        if (pinned) {
+            REQUIRE(bench_parse_u64_list(cpu, c, MIX_MAX_REPS) == 3);
+            for (unsigned k = 0; k < 3; k++) {
+                if (c[k] != cpus[k % ncpu])
+                    printf("  %s rep %u: on CPU %llu, the round pinned to %llu\n", r.map, k,
+                           (unsigned long long)c[k], (unsigned long long)cpus[k % ncpu]);
+                CHECK_EQ(c[k], cpus[k % ncpu]);
+            }
+        }
+    }
+    /* 2 thread counts x (2 variants and the peers built) */
+    CHECK_EQ(lines, 2 * (2 + tbb + urcu));
+    /* --pin off: every cell alone, as before the rounds */
+    REQUIRE(run_capture(BENCH_BIN_DIR "/gomap-bench mix --json --quiet --pin off --maps "
+                                      "rw,tbb-chm,urcu-lfht --mixes read50 --threads 2 --keys 1024 "
+                                      "--duration-ms 10 --reps 2 2>/dev/null",
+                        out, sizeof out));
+    CHECK(strstr(out, "\"map\":\"rwmap\"") != NULL);
+    CHECK(!strstr(out, "round_with"));
 }
 
 /* Paired latency cells (--pin on): a variant's latency runs alternate with
@@ -535,6 +671,10 @@ TEST(default_run_prints_every_target_line) {
         CHECK(strstr(out, "(sides' medians ") != NULL);
         CHECK(strstr(out, "(pairs' median ") != NULL);
     }
+    /* the lines against TBB and liburcu, whose cells ran in rounds, too:
+     * 5 mixes x (the matrix, Zipf, 10K uniform, 10K Zipf) per peer built */
+    int built = exists(BENCH_BIN_DIR "/peer-tbb-mix") + exists(BENCH_BIN_DIR "/peer-urcu-mix");
+    CHECK_EQ(count_lines_with(out, "  best gomap ", "(sides' medians ", 20 * built), 20 * built);
     CHECK(strstr(out, "10000 keys, 2 threads") != NULL);
     CHECK(strstr(out, "targets: ") != NULL);
 }
