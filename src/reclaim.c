@@ -40,15 +40,23 @@ static char gomap_rcu_tsan_sync;
  *   owed        the thread retired objects inside its current section
  *               without waking the reclaimer (it was the only registered
  *               thread, see gomap__rcu_retire): its outermost exit frees
- *               them or wakes the reclaimer.
+ *               them or wakes the reclaimer;
+ *   reader      &urcu_memb_reader while the thread may take the inline
+ *               sections (rcu_inline_ok), NULL otherwise: unlike
+ *               gomap__rcu_reader it stays set while the thread is owed, so
+ *               that the sections of reclaim.c (cowmap's, syncmap's writes,
+ *               and the exits of an owed section) run the same protocol as
+ *               reclaim_inline.h's instead of liburcu's calls, each of which
+ *               reaches the record through __tls_get_addr (rcu_lock below).
  * initial-exec: the library is position-independent, and the default model
  * would call __tls_get_addr on every load (measured: visible in a profile of
- * in-cache loads); two bytes of static TLS are always available, even when
- * libgomap.so is loaded with dlopen. */
+ * in-cache loads); these 16 bytes fit the static TLS that glibc keeps spare
+ * (hundreds of bytes), so libgomap.so can still be loaded with dlopen. */
 static _Thread_local struct {
     bool registered;
     bool exiting;
     bool owed;
+    struct urcu_reader *reader;
 } rcu_tls __attribute__((tls_model("initial-exec")));
 
 /* liburcu-memb's per-thread reader record (urcu/static/urcu-memb.h); its
@@ -116,8 +124,10 @@ static void rcu_register(void) {
     atomic_fetch_add_explicit(&rcu_nthreads, 1, memory_order_relaxed);
     pthread_mutex_unlock(&rcu_reg_lock);
     rcu_tls.registered = true;
-    if (rcu_inline_ok())
+    if (rcu_inline_ok()) {
+        rcu_tls.reader = &urcu_memb_reader;
         gomap__rcu_reader = &urcu_memb_reader;
+    }
 }
 
 static void rcu_unregister(void) {
@@ -132,6 +142,7 @@ static void rcu_unregister(void) {
     atomic_fetch_sub_explicit(&rcu_nthreads, 1, memory_order_relaxed);
     pthread_mutex_unlock(&rcu_reg_lock);
     rcu_tls.registered = false;
+    rcu_tls.reader = NULL;
     gomap__rcu_reader = NULL;
 }
 
@@ -141,6 +152,7 @@ static void rcu_unregister(void) {
 static void rcu_unregister_at_exit(void *unused) {
     (void)unused;
     rcu_tls.exiting = true;
+    rcu_tls.reader = NULL;
     gomap__rcu_reader = NULL;
     if (rcu_tls.registered)
         rcu_unregister();
@@ -178,20 +190,63 @@ static void rcu_register_slow(void) {
         (void)pthread_setspecific(rcu_exit_key, &rcu_tls);
 }
 
+/* The read side on the calling thread's record: reclaim_inline.h's
+ * protocol through rcu_tls.reader when the thread may take it, liburcu's
+ * calls otherwise (TSan, no membarrier, an exiting thread).  The two run
+ * the same protocol on the same record, and rcu_tls.reader changes only
+ * outside the thread's sections, so an entry and its exit take the same
+ * path.  liburcu's calls cost a call through the PLT and a __tls_get_addr
+ * each (its record lives in its own shared object), two or three of them
+ * per section. */
+static inline void rcu_lock(void) {
+#ifndef GOMAP__TSAN
+    struct urcu_reader *r = rcu_tls.reader;
+    if (__builtin_expect(r != NULL, 1)) {
+        gomap__rcu_enter_reader(r);
+        return;
+    }
+#endif
+    urcu_memb_read_lock();
+}
+
+static inline void rcu_unlock(void) {
+#ifndef GOMAP__TSAN
+    struct urcu_reader *r = rcu_tls.reader;
+    if (__builtin_expect(r != NULL, 1)) {
+        if (__builtin_expect(gomap__rcu_exit_reader(r), 0))
+            gomap__rcu_wake_gp();
+        return;
+    }
+#endif
+    urcu_memb_read_unlock();
+}
+
+/* Whether the calling (registered) thread is inside a section: liburcu's
+ * urcu_memb_read_ongoing, the nesting count of its record.  Relaxed: only
+ * the thread itself writes it. */
+static inline bool rcu_ongoing(void) {
+#ifndef GOMAP__TSAN
+    struct urcu_reader *r = rcu_tls.reader;
+    if (__builtin_expect(r != NULL, 1))
+        return (__atomic_load_n(&r->ctr, __ATOMIC_RELAXED) & URCU_GP_CTR_NEST_MASK) != 0;
+#endif
+    return urcu_memb_read_ongoing();
+}
+
 void gomap__rcu_enter(void) {
     if (__builtin_expect(!rcu_tls.registered, 0))
         rcu_register_slow();
-    urcu_memb_read_lock();
+    rcu_lock();
 }
 
 static void rcu_settle_owed(void);
 
 void gomap__rcu_exit(void) {
     TSAN_RELEASE(&gomap_rcu_tsan_sync);
-    urcu_memb_read_unlock();
-    if (__builtin_expect(rcu_tls.owed, 0) && !urcu_memb_read_ongoing())
+    rcu_unlock();
+    if (__builtin_expect(rcu_tls.owed, 0) && !rcu_ongoing())
         rcu_settle_owed();
-    if (__builtin_expect(rcu_tls.exiting, 0) && !urcu_memb_read_ongoing())
+    if (__builtin_expect(rcu_tls.exiting, 0) && !rcu_ongoing())
         rcu_unregister();
 }
 
@@ -205,7 +260,7 @@ int gomap__rcu_wake_gp_then(int r) {
 }
 
 bool gomap__rcu_in_section(void) {
-    return rcu_tls.registered && urcu_memb_read_ongoing();
+    return rcu_tls.registered && rcu_ongoing();
 }
 
 /* Objects retired by all maps and not yet freed (for gomap__rcu_barrier). */
@@ -492,8 +547,7 @@ static void rq_kick(void) {
  * asleep. */
 static void rcu_settle_owed(void) {
     rcu_tls.owed = false;
-    if (rcu_tls.registered && rcu_inline_ok())
-        gomap__rcu_reader = &urcu_memb_reader;
+    gomap__rcu_reader = rcu_tls.reader;
     if (!rcu_reclaim_alone(false))
         rq_kick();
 }
@@ -517,7 +571,7 @@ void gomap__rcu_retire_sized(struct gomap__reclaim *r, struct gomap__rcu_head *h
     /* Outside any section (a lock-protected map's deferred free), a thread
      * that seems to be the only registered one (the count is a hint) frees
      * at once when it is. */
-    bool in_section = rcu_tls.registered && urcu_memb_read_ongoing();
+    bool in_section = rcu_tls.registered && rcu_ongoing();
     if (!in_section && atomic_load_explicit(&rcu_nthreads, memory_order_relaxed) <= 1 &&
         rcu_free_alone(head, fn))
         return;
