@@ -47,7 +47,7 @@ static char gomap_rcu_tsan_sync;
  *               that the sections of reclaim.c (cowmap's, syncmap's writes,
  *               and the exits of an owed section) run the same protocol as
  *               reclaim_inline.h's instead of liburcu's calls, each of which
- *               reaches the record through __tls_get_addr (rcu_lock below).
+ *               reaches the record through __tls_get_addr (gomap__rcu_enter below).
  * initial-exec: the library is position-independent, and the default model
  * would call __tls_get_addr on every load (measured: visible in a profile of
  * in-cache loads); these 16 bytes fit the static TLS that glibc keeps spare
@@ -190,40 +190,10 @@ static void rcu_register_slow(void) {
         (void)pthread_setspecific(rcu_exit_key, &rcu_tls);
 }
 
-/* The read side on the calling thread's record: reclaim_inline.h's
- * protocol through rcu_tls.reader when the thread may take it, liburcu's
- * calls otherwise (TSan, no membarrier, an exiting thread).  The two run
- * the same protocol on the same record, and rcu_tls.reader changes only
- * outside the thread's sections, so an entry and its exit take the same
- * path.  liburcu's calls cost a call through the PLT and a __tls_get_addr
- * each (its record lives in its own shared object), two or three of them
- * per section. */
-static inline void rcu_lock(void) {
-#ifndef GOMAP__TSAN
-    struct urcu_reader *r = rcu_tls.reader;
-    if (__builtin_expect(r != NULL, 1)) {
-        gomap__rcu_enter_reader(r);
-        return;
-    }
-#endif
-    urcu_memb_read_lock();
-}
-
-static inline void rcu_unlock(void) {
-#ifndef GOMAP__TSAN
-    struct urcu_reader *r = rcu_tls.reader;
-    if (__builtin_expect(r != NULL, 1)) {
-        if (__builtin_expect(gomap__rcu_exit_reader(r), 0))
-            gomap__rcu_wake_gp();
-        return;
-    }
-#endif
-    urcu_memb_read_unlock();
-}
-
 /* Whether the calling (registered) thread is inside a section: liburcu's
- * urcu_memb_read_ongoing, the nesting count of its record.  Relaxed: only
- * the thread itself writes it. */
+ * urcu_memb_read_ongoing, the nesting count of its record, read through
+ * rcu_tls.reader when it is set (relaxed: only the thread itself writes
+ * it). */
 static inline bool rcu_ongoing(void) {
 #ifndef GOMAP__TSAN
     struct urcu_reader *r = rcu_tls.reader;
@@ -233,17 +203,37 @@ static inline bool rcu_ongoing(void) {
     return urcu_memb_read_ongoing();
 }
 
+/* A section runs reclaim_inline.h's protocol on rcu_tls.reader when the
+ * thread may take it, liburcu's calls otherwise (TSan, no membarrier, an
+ * exiting thread).  The two are the same protocol on the same record, and
+ * rcu_tls.reader changes only outside the thread's sections, so an entry
+ * and its exit take the same path.  liburcu's calls cost a call through the
+ * PLT and a __tls_get_addr each (its record lives in its own shared
+ * object), two or three of them per section. */
 void gomap__rcu_enter(void) {
     if (__builtin_expect(!rcu_tls.registered, 0))
         rcu_register_slow();
-    rcu_lock();
+#ifndef GOMAP__TSAN
+    if (__builtin_expect(rcu_tls.reader != NULL, 1)) {
+        gomap__rcu_enter_reader(rcu_tls.reader);
+        return;
+    }
+#endif
+    urcu_memb_read_lock();
 }
 
 static void rcu_settle_owed(void);
 
 void gomap__rcu_exit(void) {
     TSAN_RELEASE(&gomap_rcu_tsan_sync);
-    rcu_unlock();
+#ifndef GOMAP__TSAN
+    struct urcu_reader *r = rcu_tls.reader;
+    bool wake = r != NULL && gomap__rcu_exit_reader(r);
+    if (__builtin_expect(wake, 0))
+        gomap__rcu_wake_gp();
+    if (r == NULL)
+#endif
+        urcu_memb_read_unlock();
     if (__builtin_expect(rcu_tls.owed, 0) && !rcu_ongoing())
         rcu_settle_owed();
     if (__builtin_expect(rcu_tls.exiting, 0) && !rcu_ongoing())
