@@ -233,10 +233,12 @@ FZ_UNTRACED static bool fz_key_is(enum hard_kind kind, const void *key, uint32_t
      * local whose address is passed on gets ASan's fake stack frame (for
      * use-after-return checks) on every call, and this runs for every
      * entry an iteration or range returns.  The table is never written. */
-    static struct hard_hash_ctx ctx[HARD_KINDS] = {{HARD_U64, HARD_HASH_BUILTIN},
-                                                   {HARD_U32, HARD_HASH_BUILTIN},
-                                                   {HARD_STRING, HARD_HASH_BUILTIN},
-                                                   {HARD_BYTES, HARD_HASH_BUILTIN}};
+    static struct hard_hash_ctx ctx[HARD_KINDS] = {
+        [HARD_U64] = {HARD_U64, HARD_HASH_BUILTIN},
+        [HARD_U32] = {HARD_U32, HARD_HASH_BUILTIN},
+        [HARD_STRING] = {HARD_STRING, HARD_HASH_BUILTIN},
+        [HARD_BYTES] = {HARD_BYTES, HARD_HASH_BUILTIN},
+    };
     return hard_user_equal(key, fz_key(kind, id), &ctx[kind]);
 }
 
