@@ -134,6 +134,19 @@ static double prefilled(const opts *o, const mixpeer_contestant *c, run_map *r) 
     return (double)(heap_bytes() - before) / (double)o->keys;
 }
 
+/* The T threads' traces of cell (m, d) into tr, then, untimed and single
+ * threaded, the allocations per operation of its first trace on r. */
+static double cell_traces(const opts *o, run_map *r, const wl_mix *m, wl_dist d, unsigned T,
+                          wl_trace *tr) {
+    for (unsigned t = 0; t < T; t++)
+        if (wl_trace_build(&tr[t], m, d, o->keys, o->seed, t, trace_len(o)))
+            exit(1);
+    count_on();
+    uint64_t done;
+    bench_keep(run_serial_bounded(r, o->seed, &tr[0], 20000, 1000000000u, &done));
+    return done ? (double)count_off() / (double)done : 0;
+}
+
 static void run(const opts *o, const mixpeer_contestant *c) {
     const wl_mix *ms[8];
     wl_dist ds[2];
@@ -144,13 +157,7 @@ static void run(const opts *o, const mixpeer_contestant *c) {
     for (int mi = 0; mi < nm; mi++) {
         for (int di = 0; di < nd; di++) {
             wl_trace tr[RUN_MAX_THREADS];
-            for (unsigned t = 0; t < T; t++)
-                if (wl_trace_build(&tr[t], ms[mi], ds[di], o->keys, o->seed, t, trace_len(o)))
-                    exit(1);
-            count_on();
-            uint64_t done;
-            bench_keep(run_serial_bounded(&r, o->seed, &tr[0], 20000, 1000000000u, &done));
-            double apo = done ? (double)count_off() / (double)done : 0;
+            double apo = cell_traces(o, &r, ms[mi], ds[di], T, tr);
             for (int ti = 0; ti < o->nthreads; ti++) {
                 unsigned th = (unsigned)o->threads[ti];
                 mix_result res;
@@ -217,22 +224,16 @@ static int serve(const opts *o, const mixpeer_contestant *c) {
             return 2;
         }
         const wl_mix *m = wl_mix_find(mix);
-        wl_dist d = strcmp(dist, "zipf") == 0 ? WL_ZIPF : WL_UNIFORM;
-        if (!m) {
-            fprintf(stderr, "%s: unknown mix %s\n", c->name, mix);
+        wl_dist d;
+        if (!m || wl_dist_parse(dist, &d) != 0) {
+            fprintf(stderr, "%s: unknown %s %s\n", c->name, m ? "dist" : "mix", m ? dist : mix);
             return 2;
         }
         if (m != cur || d != cur_d) {
             for (unsigned t = 0; cur && t < T; t++)
                 wl_trace_free(&tr[t]);
-            for (unsigned t = 0; t < T; t++)
-                if (wl_trace_build(&tr[t], m, d, o->keys, o->seed, t, trace_len(o)))
-                    exit(1);
+            apo = cell_traces(o, &r, m, d, T, tr);
             cur = m, cur_d = d;
-            count_on();
-            uint64_t done;
-            bench_keep(run_serial_bounded(&r, o->seed, &tr[0], 20000, 1000000000u, &done));
-            apo = done ? (double)count_off() / (double)done : 0;
         }
         cpu_set_t saved, one;
         bool pin = cpu >= 0 && cpu < CPU_SETSIZE && sched_getaffinity(0, sizeof saved, &saved) == 0;
