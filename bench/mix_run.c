@@ -703,8 +703,10 @@ static void round_cell(const mix_plan *p, const cell *c, int nc, round_peer *rp,
         for (int n = 0; n < ns; n++) {
             const round_slot *sl = &slot[forward ? n : ns - 1 - n];
             int i = sl->i;
-            mix_result *r = sl->kind == 0 ? &g[i] : sl->kind == 1 ? &a[i] : &pr[i];
+            /* g holds the variants, then their analogs (a), then the round
+             * peers (pr); ok is indexed alike */
             int idx = sl->kind == 0 ? i : sl->kind == 1 ? nc + i : 2 * nc + i;
+            mix_result *r = &g[idx];
             if (!ok[idx])
                 continue;
             /* variants ran first in even rounds, the others in odd ones */
