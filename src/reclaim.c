@@ -561,7 +561,7 @@ void gomap__rcu_retire_sized(struct gomap__reclaim *r, struct gomap__rcu_head *h
     /* Outside any section (a lock-protected map's deferred free), a thread
      * that seems to be the only registered one (the count is a hint) frees
      * at once when it is. */
-    bool in_section = rcu_tls.registered && rcu_ongoing();
+    bool in_section = gomap__rcu_in_section();
     if (!in_section && atomic_load_explicit(&rcu_nthreads, memory_order_relaxed) <= 1 &&
         rcu_free_alone(head, fn))
         return;
