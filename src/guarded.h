@@ -187,23 +187,26 @@ GOMAP__GUARDED_INLINE int gomap__guarded_load_optimistic(_Atomic uint32_t *seq,
 /* One attempt of gomap__guarded_load_optimistic for the common case, a u64
  * key and an 8-byte value read into value_out (not NULL), with the map's u64
  * walk: the same protocol and fences, without the generic copy's size tests,
- * stack buffer and retry loop.  -1 when the attempt cannot decide (a writer
- * inside, a changed sequence, a long chain): the caller then runs the
- * generic load, which retries and falls back to the lock.  At 1M keys a load
- * waits on DRAM for its bucket, and the fewer instructions each load takes,
- * the sooner the next independent load's miss can start behind it
- * (docs/design-family.md has the counts). */
-GOMAP__GUARDED_INLINE int gomap__guarded_load_optimistic_u64v8(_Atomic uint32_t *seq,
-                                                               const gomap *map, const void *key,
-                                                               uint64_t h, void *value_out) {
+ * stack buffer and retry loop.  A load the attempt cannot decide (a writer
+ * inside, a changed sequence, a long chain) is undecided's, the caller's
+ * generic load, which retries and falls back to the lock; it gets the same
+ * arguments, the hash among them, so the caller can make this its tail call
+ * and keep nothing for the fallback.  At 1M keys a load waits on DRAM for
+ * its bucket, and the fewer instructions each load takes, the sooner the
+ * next independent load's miss can start behind it (docs/design-family.md
+ * has the counts). */
+GOMAP__GUARDED_INLINE bool
+gomap__guarded_load_optimistic_u64v8(_Atomic uint32_t *seq, const gomap *map, const void *key,
+                                     uint64_t h, void *value_out,
+                                     gomap__load_undecided_fn undecided) {
 #if !GOMAP__OPTIMISTIC_BUILD
-    (void)seq, (void)map, (void)key, (void)h, (void)value_out;
-    return -1;
+    (void)map;
+    return undecided(seq, key, h, value_out);
 #else
     /* In map.c, where the walk inlines into it: gomap__seq_end_write's
      * release pairs with its first (acquire) load of seq, and
      * gomap__seq_begin_write's release fence with its acquire fence. */
-    return gomap__load_seq_u64v8(seq, map, key, h, value_out);
+    return gomap__load_seq_u64v8(seq, map, key, h, value_out, undecided);
 #endif
 }
 

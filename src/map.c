@@ -3485,15 +3485,29 @@ void *gomap__get_optimistic_u64(const gomap *m, const void *key, uint64_t hash, 
     return get_optimistic(m, key, hash, retry, K_U64);
 }
 
-int gomap__load_seq_u64v8(_Atomic uint32_t *seq, const gomap *m, const void *key, uint64_t hash,
-                          void *value_out) {
+/* gomap__load_seq_u64v8's rare ending: a grace period sleeps on this
+ * thread's section, so wake it, then answer r (or hand an undecided load
+ * on).  Out of line, as the load's tail call, so that the load keeps
+ * nothing across a call. */
+static __attribute__((noinline)) bool load_seq_wake_then(int r, _Atomic uint32_t *seq,
+                                                         const void *key, uint64_t hash,
+                                                         void *value_out,
+                                                         gomap__load_undecided_fn undecided) {
+    gomap__rcu_wake_gp();
+    if (r < 0)
+        return undecided(seq, key, hash, value_out);
+    return r;
+}
+
+bool gomap__load_seq_u64v8(_Atomic uint32_t *seq, const gomap *m, const void *key, uint64_t hash,
+                           void *value_out, gomap__load_undecided_fn undecided) {
 #ifdef GOMAP__TSAN
-    (void)seq, (void)m, (void)key, (void)hash, (void)value_out;
-    return -1;
+    (void)m;
+    return undecided(seq, key, hash, value_out);
 #else
     struct urcu_reader *rd = gomap__rcu_reader;
     if (unlikely(rd == NULL))
-        return -1; /* the caller's generic load enters through reclaim.c */
+        return undecided(seq, key, hash, value_out); /* it enters through reclaim.c */
     int r = -1;
     gomap__rcu_enter_reader(rd);
     uint32_t q = gomap__seq_read_begin(seq); /* map_internal.h: the protocol */
@@ -3510,7 +3524,9 @@ int gomap__load_seq_u64v8(_Atomic uint32_t *seq, const gomap *m, const void *key
         }
     }
     if (unlikely(gomap__rcu_exit_reader(rd)))
-        return gomap__rcu_wake_gp_then(r);
+        return load_seq_wake_then(r, seq, key, hash, value_out, undecided);
+    if (unlikely(r < 0))
+        return undecided(seq, key, hash, value_out);
     return r;
 #endif
 }

@@ -225,16 +225,24 @@ static inline bool gomap__seq_read_end(_Atomic uint32_t *seq, uint32_t q) {
 }
 #endif
 
+/* What gomap__load_seq_u64v8 hands a load it cannot decide to: the caller's
+ * generic load (retries, then the lock), given the same arguments. */
+typedef bool (*gomap__load_undecided_fn)(_Atomic uint32_t *seq, const void *key, uint64_t hash,
+                                         void *value_out);
+
 /* A shard's optimistic load of a u64 key with an 8-byte value, in one
  * function: gomap__get_optimistic_u64's walk (with the slot size and value
  * offset of that map as constants) inside the protocol of guarded.h's
  * gomap__guarded_load_optimistic_u64v8 (an RCU read-side section, seq even
- * before and unchanged after).  The map's value_size must be 8.  1 present
- * (value copied to value_out), 0 absent, -1 undecided: the caller runs its
- * generic load.  It calls nothing on its way (a rare wake-up of a grace
- * period is its tail call), so it saves no registers. */
-int gomap__load_seq_u64v8(_Atomic uint32_t *seq, const gomap *m, const void *key, uint64_t hash,
-                          void *value_out);
+ * before and unchanged after).  The map's value_size must be 8.  Returns
+ * whether the key is present (its value copied to value_out); a load the
+ * attempt cannot decide (a writer inside, a changed sequence, a long chain,
+ * a thread not yet registered with the reclaimer, a TSan build) is
+ * undecided's, as its tail call.  So the caller can make this its own tail
+ * call and keep nothing for a fallback, and this function calls nothing on
+ * its way (the rare wake-up of a grace period is a tail call too). */
+bool gomap__load_seq_u64v8(_Atomic uint32_t *seq, const gomap *m, const void *key, uint64_t hash,
+                           void *value_out, gomap__load_undecided_fn undecided);
 
 /* The value slot of a u64 key in m (gomap__optimistic_u64 true, value_size
  * 8), for overwriting it in place under the lock that serializes m's writers

@@ -244,11 +244,6 @@ void gomap__rcu_wake_gp(void) {
     urcu_common_wake_up_gp(&urcu_memb_gp);
 }
 
-int gomap__rcu_wake_gp_then(int r) {
-    gomap__rcu_wake_gp();
-    return r;
-}
-
 bool gomap__rcu_in_section(void) {
     return rcu_tls.registered && rcu_ongoing();
 }

@@ -63,10 +63,6 @@ extern int urcu_memb_has_sys_membarrier;
 /* Wakes a synchronize_rcu waiting for this thread's section to end. */
 void gomap__rcu_wake_gp(void);
 
-/* gomap__rcu_wake_gp, then returns r: for a caller whose section's result
- * is its own, so that the wake-up is its tail call. */
-int gomap__rcu_wake_gp_then(int r);
-
 #ifdef GOMAP__TSAN
 /* A TSan build instruments the library's atomics and rejects fences: there
  * the sections are reclaim.c's (with the release TSan needs on exit). */

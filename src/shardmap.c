@@ -32,16 +32,18 @@
  *     before and unchanged after (guarded.h);
  *   - a key lives in shard (hash >> shift) & mask for the map's whole life:
  *     all shards share one seed, so the hash never changes.
- * Two cache lines: the word, written by every write, alone in the first, and
- * g, read by every operation and written only when the count changes, in the
- * second.  Apart, a reader or writer finds the map (and starts its misses on
- * the map's header and bucket) without waiting for the word's line, which
- * the last writer on another core may hold; and no two shards share a line
- * (false sharing between a hot shard's lock and its neighbour's would
- * serialize them).
+ * Two cache lines: the word, written by every write, in the first (beside
+ * `owner`, written once and read only by a load that the fast attempt
+ * handed on, shard_load_undecided), and g, read by every operation and
+ * written only when the count changes, in the second.  Apart, a reader or
+ * writer finds the map (and starts its misses on the map's header and
+ * bucket) without waiting for the word's line, which the last writer on
+ * another core may hold; and no two shards share a line (false sharing
+ * between a hot shard's lock and its neighbour's would serialize them).
  */
 struct shard {
     _Alignas(64) _Atomic uint32_t word;
+    struct shardmap *owner;
     _Alignas(64) struct gomap__guarded g;
 };
 
@@ -61,7 +63,8 @@ struct shardmap {
     size_t mask;
     bool optimistic;              /* loads try gomap__guarded_load_optimistic first */
     bool optimistic_u64v8;        /* ... and u64 keys with 8-byte values take its
-                                     leaner form, gomap__guarded_load_optimistic_u64v8 */
+                                     leaner form, gomap__guarded_load_optimistic_u64v8;
+                                     implies fh.u64 (the key hashed inline) */
     bool store_u64v8;             /* stores take shard_store_u64v8: u64 keys with the
                                      built-in hash, 8-byte values */
     struct gomap__family_hash fh; /* the shards' hash, through `hasher` */
@@ -246,7 +249,8 @@ int shardmap_new(shardmap **out, const gomap_config *cfg, unsigned shard_bits) {
                     gomap__optimistic_ok(m->hasher) &&
                     cfg->value_size <= GOMAP__OPTIMISTIC_MAX_VALUE;
     m->store_u64v8 = gomap__optimistic_u64(m->hasher) && cfg->value_size == 8;
-    m->optimistic_u64v8 = m->optimistic && m->store_u64v8;
+    /* (fh.u64 too, so that shardmap_load can hash inline without a test.) */
+    m->optimistic_u64v8 = m->optimistic && m->store_u64v8 && m->fh.u64;
     gomap_config scfg = *cfg;
     if (m->optimistic)
         scfg.allocator = &m->deferred.hook;
@@ -265,6 +269,7 @@ int shardmap_new(shardmap **out, const gomap_config *cfg, unsigned shard_bits) {
             return err;
         }
         atomic_init(&s->word, 0);
+        s->owner = m;
         atomic_init(&s->g.len, 0);
         s->g.value_size = cfg->value_size;
         s->g.key_u64 = gomap__optimistic_u64(s->g.map);
@@ -312,14 +317,22 @@ static __attribute__((noinline)) bool shard_load_slow(shardmap *m, struct shard 
     return shard_load_locked(m, s, key, h, value_out);
 }
 
+/* A load the fast attempt (gomap__guarded_load_optimistic_u64v8) could not
+ * decide, with the attempt's arguments: the shard from its word, and the
+ * hash as the attempt had it, so nothing is hashed twice. */
+static bool shard_load_undecided(_Atomic uint32_t *seq, const void *key, uint64_t h,
+                                 void *value_out) {
+    /* (Through an integer: a cast of the pointer would drop _Atomic.) */
+    struct shard *s = (struct shard *)((uintptr_t)seq - offsetof(struct shard, word));
+    return shard_load_slow(s->owner, s, key, h, value_out);
+}
+
 GOMAP__GUARDED_INLINE bool shard_load(void *owner, const void *key, uint64_t h, void *value_out) {
     shardmap *m = owner;
     struct shard *s = shard_of(m, h);
-    if (__builtin_expect(m->optimistic_u64v8 && value_out != NULL, 1)) {
-        int r = gomap__guarded_load_optimistic_u64v8(&s->word, s->g.map, key, h, value_out);
-        if (__builtin_expect(r >= 0, 1))
-            return r;
-    }
+    if (__builtin_expect(m->optimistic_u64v8 && value_out != NULL, 1))
+        return gomap__guarded_load_optimistic_u64v8(&s->word, s->g.map, key, h, value_out,
+                                                    shard_load_undecided);
     return shard_load_slow(m, s, key, h, value_out);
 }
 
@@ -343,21 +356,26 @@ GOMAP__GUARDED_INLINE void shard_unlock_write(void *owner, struct gomap__guarded
 static const struct gomap__locking SHARD_LOCKING = {shard_hash, shard_lock_write,
                                                     shard_unlock_write, shard_load};
 
-/* shardmap_load past its fast attempt (or without one): out of line, so
- * that the fast attempt keeps only its three arguments for it. */
+/* shardmap_load without a fast attempt: out of line, so that the fast
+ * attempt keeps nothing for it. */
 static __attribute__((noinline)) bool shardmap_load_slow(shardmap *m, const void *key,
                                                          void *value_out) {
     uint64_t h = shard_hash(m, key);
     return shard_load_slow(m, shard_of(m, h), key, h, value_out);
 }
 
+/* The fast attempt is the tail call: a load it cannot decide goes on to
+ * shard_load_undecided from there. */
 bool shardmap_load(shardmap *m, const void *key, void *value_out) {
-    if (__builtin_expect(m->optimistic_u64v8 && value_out != NULL, 1)) {
-        uint64_t h = shard_hash(m, key);
+    if (__builtin_expect(m->optimistic_u64v8 && key != NULL && value_out != NULL, 1)) {
+        /* shard_hash's u64 case without its call for other keys, which
+         * would make this function save registers */
+        uint64_t k;
+        memcpy(&k, key, sizeof k);
+        uint64_t h = gomap__hash_u64_secret(k, m->fh.sec);
         struct shard *s = shard_of(m, h);
-        int r = gomap__guarded_load_optimistic_u64v8(&s->word, s->g.map, key, h, value_out);
-        if (__builtin_expect(r >= 0, 1))
-            return r;
+        return gomap__guarded_load_optimistic_u64v8(&s->word, s->g.map, key, h, value_out,
+                                                    shard_load_undecided);
     }
     return shardmap_load_slow(m, key, value_out);
 }
