@@ -3485,6 +3485,7 @@ void *gomap__get_optimistic_u64(const gomap *m, const void *key, uint64_t hash, 
     return get_optimistic(m, key, hash, retry, K_U64);
 }
 
+#ifndef GOMAP__TSAN /* (TSan builds load under the lock) */
 /* gomap__load_seq_u64v8's rare ending: a grace period sleeps on this
  * thread's section, so wake it, then answer r (or hand an undecided load
  * on).  Out of line, as the load's tail call, so that the load keeps
@@ -3498,6 +3499,7 @@ static __attribute__((noinline)) bool load_seq_wake_then(int r, _Atomic uint32_t
         return undecided(seq, key, hash, value_out);
     return r;
 }
+#endif
 
 bool gomap__load_seq_u64v8(_Atomic uint32_t *seq, const gomap *m, const void *key, uint64_t hash,
                            void *value_out, gomap__load_undecided_fn undecided) {
