@@ -32,8 +32,9 @@ struct deferred_block {
  *
  * Only the maps' first arrays, taken while the shardmap is created (a
  * hint sizes them all alike), come from the slab: an array from a later
- * growth is allocated alone, and the slab is freed when the last array
- * carved from it has been freed.
+ * growth is allocated alone (slabs for growth were measured and bought
+ * nothing: docs/design-family.md, "Growth's arrays stay out of the slab"),
+ * and the slab is freed when the last array carved from it has been freed.
  */
 struct gomap__deferred_slab {
     struct gomap__deferred *owner;
