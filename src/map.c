@@ -274,8 +274,10 @@ struct gomap {
     /* 0 when gomap.h's inline u64 lookup may run on this map: u64 keys, the
      * library's own hash and equality, 8-byte values (so a slot is 16 bytes,
      * the value at 8: the inline code uses those constants) and no growth
-     * in progress.  Kept by update_view_slow wherever one of those changes.
-     * With `writing` it makes the last 5 bytes of the head word (the
+     * in progress.  Kept by update_view_slow wherever one of those changes:
+     * VIEW_SHAPE set when the shape is another, VIEW_GROWING while a growth
+     * is in progress (an insert into a map of the inline shape then takes
+     * set_grow_u64).  With `writing` it makes the last 5 bytes of the head word (the
      * header's first 8 bytes), all zero exactly when the inline lookup may
      * run and no write runs: the head word is then below 2^24 (clear24
      * alone), which the inline lookup and the writes' entry checks test
@@ -340,6 +342,13 @@ struct gomap {
      * grow_count or noverflow >= grow_noverflow. */
     size_t grow_count;
     size_t grow_noverflow;
+    /* The count below which an insert's fast path (set_home_u64) adds a new
+     * key without testing those triggers: grow_count while the map has an
+     * array and fewer than grow_noverflow overflow buckets, else 0 (every
+     * new key then goes to the general insert, which tests them).  One
+     * compare on the fast path where the array and both triggers were
+     * three.  Kept by update_fast_limit wherever one of them changes. */
+    size_t fast_limit;
     barray *retired;     /* arrays kept for iterators of either cohort */
     dstr *deferred;      /* heap key strings kept likewise */
     barray *retired_old; /* arrays kept only for cohort iter_phase ^ 1 */
@@ -632,12 +641,26 @@ static inline bool over_load_factor(size_t count, unsigned B) {
  * tooManyOverflowBuckets limit, as many overflow buckets as buckets,
  * counting at most 2^15 (above that, 2^15 overflow buckets are already a
  * sign of deletes leaving holes, and a same-size grow will repack them). */
+static void update_fast_limit(gomap *m);
 static void set_B(gomap *m, unsigned B) {
     m->mask = bucket_mask(B);
     m->B = (uint8_t)B;
     size_t load = (((size_t)1 << B) * LOAD_FACTOR_NUM) / LOAD_FACTOR_DEN;
     m->grow_count = load > BUCKET_CNT ? load : BUCKET_CNT;
     m->grow_noverflow = (size_t)1 << (B > 15 ? 15 : B);
+    update_fast_limit(m);
+}
+
+/* Recomputes fast_limit (see the field) after the array, B or noverflow
+ * changed. */
+static void update_fast_limit(gomap *m) {
+    m->fast_limit = m->arr != NULL && m->noverflow < m->grow_noverflow ? m->grow_count : 0;
+}
+
+/* Sets noverflow, and fast_limit with it. */
+static void set_noverflow(gomap *m, size_t n) {
+    m->noverflow = n;
+    update_fast_limit(m);
 }
 
 /* The bucket of a map that has none yet (B = 0, before the first insert):
@@ -685,13 +708,20 @@ static void install_array(gomap *m, barray *a) {
     m->tops = a ? a->tops : empty_tops;
     m->nexts = a ? a->nexts : empty_nexts;
     m->slots = a ? a->slots : empty_slots;
+    update_fast_limit(m);
 }
+
+/* The bits of view_slow. */
+enum { VIEW_SHAPE = 1, VIEW_GROWING = 2 };
 
 /* Recomputes view_slow (see the field) after its kind, layout or growth
  * changed. */
 static void update_view_slow(gomap *m) {
-    uint8_t slow = !(m->kind == K_U64 && m->vsize == 8 && m->voff == 8 && m->slot_size == 16 &&
-                     m->oldtops == NULL);
+    uint8_t slow =
+        (uint8_t)((m->kind == K_U64 && m->vsize == 8 && m->voff == 8 && m->slot_size == 16
+                       ? 0
+                       : VIEW_SHAPE) |
+                  (m->oldtops != NULL ? VIEW_GROWING : 0));
     /* A relaxed atomic store: a reader's check loads the whole head word
      * atomically, also while a write runs (then only to see the writing
      * word set and take the slow path, which in the survive modes waits),
@@ -1982,7 +2012,7 @@ static obucket *supply_take(gomap *m, osupply *sup) {
     }
     o->top = 0;
     o->next = NULL;
-    m->noverflow++;
+    set_noverflow(m, m->noverflow + 1);
     return o;
 }
 
@@ -2094,7 +2124,7 @@ static int hash_grow(gomap *m, int64_t own) {
     set_B(m, newB);
     m->same_size = !bigger;
     m->nevacuate = 0;
-    m->noverflow = 0;
+    set_noverflow(m, 0);
     return 0;
 }
 
@@ -2426,34 +2456,44 @@ static int evacuate_kind(gomap *m, uintptr_t ob) {
     return key_ops_table[m->kind].evacuate(m, ob);
 }
 
-static int evacuate(gomap *m, uintptr_t ob) {
+/* Evacuates old bucket ob with `fn`, the kind's evacuate (or evacuate_kind,
+ * which dispatches to it), timed for the probe while a tracer is attached. */
+ALWAYS_INLINE int evacuate_with(gomap *m, uintptr_t ob, int (*fn)(gomap *m, uintptr_t ob)) {
     /* The clock is read only while a tracer is attached to the probe. */
     if (GOMAP_PROBE_ENABLED(evacuate)) {
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        int r = evacuate_kind(m, ob);
+        int r = fn(m, ob);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         long ns = (long)(t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec);
         GOMAP_PROBE3(evacuate, (void *)m, (long)ob, ns);
         return r;
     }
-    return evacuate_kind(m, ob);
+    return fn(m, ob);
+}
+
+static int evacuate(gomap *m, uintptr_t ob) {
+    return evacuate_with(m, ob, evacuate_kind);
 }
 
 /* Go's growWork: evacuates the old bucket the caller is about to use, and one
- * more to make progress. */
-static int grow_work(gomap *m, uintptr_t bucket) {
+ * more to make progress, each with `fn` (as for evacuate_with). */
+ALWAYS_INLINE int grow_work_with(gomap *m, uintptr_t bucket, int (*fn)(gomap *m, uintptr_t ob)) {
     uintptr_t oldmask = old_nbuckets(m) - 1;
     /* An evacuated old bucket other than the mark's is not passed to
      * evacuate, which would find nothing to do after the dispatch on the
      * key kind (for the mark's, it advances the mark). */
     uintptr_t ob = bucket & oldmask;
-    int r = evacuated(m->oldtops[ob]) && ob != m->nevacuate ? 0 : evacuate(m, ob);
+    int r = evacuated(m->oldtops[ob]) && ob != m->nevacuate ? 0 : evacuate_with(m, ob, fn);
     if (r)
         return r;
     if (growing(m))
-        r = evacuate(m, m->nevacuate);
+        r = evacuate_with(m, m->nevacuate, fn);
     return r;
+}
+
+static int grow_work(gomap *m, uintptr_t bucket) {
+    return grow_work_with(m, bucket, evacuate_kind);
 }
 
 /* ---- shrink ----------------------------------------------------------------- */
@@ -2566,7 +2606,7 @@ static int rebuild(gomap *m, unsigned newB) {
     atomic_store_explicit(&m->iters->flags, 0, memory_order_relaxed);
     install_array(m, a);
     set_B(m, newB);
-    m->noverflow = nover;
+    set_noverflow(m, nover);
     return 0;
 }
 
@@ -2616,9 +2656,12 @@ static int first_array(gomap *m, int64_t own) {
 /* Go's mapassign: finds the key or inserts it.  Returns 0 with *slot_out the
  * key's slot and *inserted whether it is new (its value then uninitialised),
  * or ENOMEM with the map unchanged.  Runs under the writing flag, claimed
- * as `claim` says, or (CLAIM_NONE) under the owner's lock (set_impl). */
+ * as `claim` says, or (CLAIM_NONE) under the owner's lock (set_impl).
+ * `grown`: the caller has done the growth work of this insert already
+ * (set_grow_u64), so a growth in progress is not advanced again, unless
+ * this insert starts one. */
 ALWAYS_INLINE int assign_impl(gomap *m, const void *key, uint64_t hash, char **slot_out,
-                              bool *inserted, int kind, int claim, int64_t own) {
+                              bool *inserted, int kind, int claim, int64_t own, bool grown) {
     /* The claim's token, for the mid checks: `own` when the caller passes
      * it (CLAIM_GIVEN), else taken here, in the claiming frame. */
 #define OWN_OF_CLAIM() (claim == CLAIM_GIVEN ? own : write_own(claim))
@@ -2628,7 +2671,7 @@ ALWAYS_INLINE int assign_impl(gomap *m, const void *key, uint64_t hash, char **s
     size_t ss = m->slot_size;
 again:;
     uintptr_t idx = hash & m->mask;
-    if (unlikely(growing(m)) && grow_work(m, idx))
+    if (unlikely(growing(m)) && !grown && grow_work(m, idx))
         return ENOMEM;
     bref b = bucket_at(m, m->tops, m->nexts, m->slots, idx);
     uint64_t *ins_top = NULL;
@@ -2661,6 +2704,7 @@ again:;
     if (unlikely(!growing(m) && (m->count >= m->grow_count || m->noverflow >= m->grow_noverflow))) {
         if (hash_grow(m, OWN_OF_CLAIM()))
             return ENOMEM;
+        grown = false;
         goto again;
     }
     kstore ks;
@@ -2845,7 +2889,7 @@ ALWAYS_INLINE int set_impl(gomap *m, const void *key, uint64_t hash, bool have_h
                         mode == SET_LOCKED    ? CLAIM_NONE
                         : mode == SET_CHECKED ? CLAIM_SP
                                               : CLAIM_ID,
-                        0);
+                        0, false);
     if (likely(r == 0)) {
         if (value_out) {
             if (inserted)
@@ -3035,15 +3079,116 @@ GOMAP_API bool gomap_contains(const gomap *m, const void *key) {
 /* gomap_set of a u64 key past its fast path (set_fast_u64): the whole insert
  * (assign_impl, from the start) under the claim the fast path made, whose
  * token it passes as `own`, and the end check. */
-NOINLINE int set_rest_u64(gomap *m, const void *key, uint64_t hash, const void *value,
-                          int64_t own) {
+ALWAYS_INLINE int set_rest_impl(gomap *m, uint64_t k, uint64_t hash, const void *value, int64_t own,
+                                bool grown) {
     char *slot;
     bool inserted;
-    int r = assign_impl(m, key, hash, &slot, &inserted, K_U64, CLAIM_GIVEN, own);
+    int r = assign_impl(m, &k, hash, &slot, &inserted, K_U64, CLAIM_GIVEN, own, grown);
     if (likely(r == 0))
         copy_value(slot + m->voff, value, m->vsize);
     write_end_own(m, own);
     return r;
+}
+NOINLINE int set_rest_u64(gomap *m, uint64_t k, uint64_t hash, const void *value, int64_t own) {
+    return set_rest_impl(m, k, hash, value, own, false);
+}
+
+/* set_rest_u64 for an insert whose growth work is done (set_grow_u64):
+ * the general insert without evacuating again, so that no insert moves
+ * more than two old chains. */
+NOINLINE int set_rest_grown_u64(gomap *m, uint64_t k, uint64_t hash, const void *value,
+                                int64_t own) {
+    return set_rest_impl(m, k, hash, value, own, true);
+}
+
+/* The insert of a u64 key past its home bucket in a map of the inline
+ * shape (16-byte slots, the value at 8) that is not growing, or whose
+ * growth work for this insert is done (`grown`): the walk of the home
+ * bucket's chain, and the insert into its first empty slot or into a new
+ * overflow bucket, with constant slot arithmetic where the general insert
+ * reads the slot size and dispatches on the key kind.  A new key that
+ * meets a growth trigger (count >= fast_limit) goes to the general insert
+ * (set_rest_u64 or set_rest_grown_u64), which starts the growth or tests
+ * the triggers exactly.  Under the claim of set_fast_u64, whose token is
+ * `own`. */
+ALWAYS_INLINE int set_chain_impl(gomap *m, uint64_t k, uint64_t hash, const void *value,
+                                 int64_t own, bool grown) {
+    if (unlikely(m->arr == NULL))
+        return set_rest_u64(m, k, hash, value, own);
+    uint8_t t = tophash(hash);
+    uintptr_t idx = hash & m->mask;
+    uint64_t *tp = &m->tops[idx];
+    obucket **np = &m->nexts[idx];
+    char *s = m->slots + idx * (16 * BUCKET_CNT);
+    uint64_t *ins_top = NULL;
+    char *ins_s = NULL;
+    unsigned ins_i = 0;
+    char *slot;
+    for (;;) {
+        uint64_t top = *tp;
+        for (uint64_t mt = match_top(top, t); mt; mt &= mt - 1) {
+            slot = s + first_slot(mt) * 16;
+            uint64_t sk;
+            memcpy(&sk, slot, 8);
+            if (likely(sk == k))
+                goto found;
+        }
+        if (!ins_top) {
+            uint64_t em = match_empty(top);
+            if (em) {
+                ins_top = tp;
+                ins_s = s;
+                ins_i = first_slot(em);
+            }
+        }
+        if (chain_ends(top) || !*np)
+            break;
+        obucket *o = *np;
+        tp = &o->top;
+        np = &o->next;
+        s = oslots(o);
+    }
+    if (unlikely(m->count >= m->fast_limit)) {
+        if (grown)
+            return set_rest_grown_u64(m, k, hash, value, own);
+        return set_rest_u64(m, k, hash, value, own);
+    }
+    if (!ins_top) {
+        /* The chain is full and ends at the bucket whose next pointer is
+         * *np (a bucket whose last byte is EMPTY_REST has an empty slot). */
+        osupply sup = {NULL};
+        if (supply_reserve(m, &sup, 1)) {
+            write_end_own(m, own);
+            return ENOMEM;
+        }
+        obucket *o = supply_take(m, &sup);
+        *np = o;
+        ins_top = &o->top;
+        ins_s = oslots(o);
+        ins_i = 0;
+    }
+    slot = ins_s + ins_i * 16;
+    memcpy(slot, &k, 8);
+    store_top(ins_top, ins_i, t);
+    m->count++;
+found:
+    copy_value(slot + 8, value, 8);
+    write_end_own(m, own);
+    return 0;
+}
+
+/* set_chain_impl from set_home_u64 on the fast path, hashing the key
+ * again: set_home_u64 keeps no register for the hash past the tophash and
+ * the bucket (the fast path's registers are then all caller-saved), so
+ * the rarer chain insert pays the hash's few instructions a second time. */
+NOINLINE int set_chain_u64(gomap *m, uint64_t k, const void *value, int64_t own) {
+    return set_chain_impl(m, k, gomap__hash_u64_secret(k, m->sec), value, own, false);
+}
+
+/* set_chain_impl after set_grow_u64's growth work. */
+NOINLINE int set_chain_grown_u64(gomap *m, uint64_t k, uint64_t hash, const void *value,
+                                 int64_t own) {
+    return set_chain_impl(m, k, hash, value, own, true);
 }
 
 /* gomap_set of a u64 key that found the writing word set: the kind's slow
@@ -3111,14 +3256,85 @@ ALWAYS_INLINE bool del_fast_end(gomap *m, bool r) {
 }
 #undef FAST_END
 
-/* gomap_set of a u64 key: set_impl's SET_CHECKED path, with its common
- * cases inline and calling nothing (no saved registers, no frame): the key
- * found in its home bucket, or inserted into the home bucket's first empty
- * slot when that bucket ends its chain (its last byte EMPTY_REST: no
- * overflow bucket and no entry after it, so the key is in no other bucket)
- * and the insert triggers no growth.  Every other case (no array yet, a
- * growth in progress, a full home bucket, a growth to start) tail-calls
- * set_rest_u64, which runs the general insert under the same claim. */
+/* The insert of a u64 key into its home bucket in a map of the inline
+ * lookup's shape (16-byte slots with the value at 8, so the slot arithmetic
+ * has constants), with its common cases inline and calling nothing it
+ * returns from: the key found in its home bucket, or inserted into the home
+ * bucket's first empty slot when that bucket ends its chain (its last byte
+ * EMPTY_REST: no overflow bucket and no entry after it, so the key is in no
+ * other bucket) and the insert triggers no growth.  Every other case
+ * tail-calls the general insert under the same claim.  `grown` (a
+ * constant): called by set_grow_u64 after its growth work, whose own
+ * token is `own` (else the claim is this frame's: write_own, set_fast_end). */
+ALWAYS_INLINE int set_home_u64(gomap *m, uint64_t k, uint64_t hash, const void *value, bool grown,
+                               int64_t own) {
+#define OWN_HERE() (grown ? own : write_own(CLAIM_SP))
+    uintptr_t idx = hash & m->mask;
+    uint64_t *tp = &m->tops[idx];
+    uint64_t top = *tp;
+    uint8_t t = tophash(hash);
+    char *s = m->slots + idx * (16 * BUCKET_CNT);
+    char *slot;
+    uint64_t mt = match_top(top, t);
+    if (mt) {
+        /* Only the first match is compared here: a key that is not the
+         * first match's (a tophash shared by another key) goes to the
+         * general insert, so that the match mask needs no register past
+         * the compare. */
+        slot = s + first_slot(mt) * 16;
+        uint64_t sk;
+        memcpy(&sk, slot, 8);
+        if (likely(sk == k))
+            goto found;
+        goto rest;
+    }
+    if (likely(chain_ends(top) && m->count < m->fast_limit)) {
+        unsigned i = first_slot(match_empty(top));
+        slot = s + i * 16;
+        memcpy(slot, &k, 8);
+        store_top(tp, i, t);
+        m->count++;
+        goto found;
+    }
+    if (0) {
+    found:
+        if (unlikely(value == NULL))
+            return set_value_rest_u64(m, slot, value, OWN_HERE());
+        memcpy(slot + 8, value, 8);
+        if (grown) {
+            write_end_own(m, own);
+            return 0;
+        }
+        return set_fast_end(m);
+    }
+rest:
+    if (grown)
+        return set_chain_grown_u64(m, k, hash, value, own);
+    return set_chain_u64(m, k, value, OWN_HERE());
+#undef OWN_HERE
+}
+
+/* gomap_set of a u64 key into a map of the inline shape while it grows
+ * (view_slow VIEW_GROWING alone): Go's growth work (the key's old bucket
+ * and the mark's, by the u64 evacuation without the kind dispatch), then
+ * the home bucket's insert of set_home_u64, where the general insert
+ * would search again from the start.  Any other map goes to the general
+ * insert.  Under the claim of set_fast_u64, whose token is `own`. */
+NOINLINE int set_grow_u64(gomap *m, uint64_t k, uint64_t hash, const void *value, int64_t own) {
+    if (m->view_slow != VIEW_GROWING)
+        return set_rest_u64(m, k, hash, value, own);
+    if (unlikely(grow_work_with(m, hash & m->mask, evacuate_u64))) {
+        write_end_own(m, own);
+        return ENOMEM;
+    }
+    return set_home_u64(m, k, hash, value, true, own);
+}
+
+/* gomap_set of a u64 key: set_impl's SET_CHECKED path, its common cases
+ * inline (set_home_u64) and calling nothing it returns from (no saved
+ * registers, no frame).  A map that set_home_u64 does not handle (no array
+ * yet, another shape) goes to the general insert (set_rest_u64), one that
+ * grows to set_grow_u64, each under the same claim. */
 ALWAYS_INLINE int set_fast_u64(gomap *m, const void *key, const void *value) {
     if (absurd_key(m, key, K_U64))
         return EINVAL;
@@ -3126,8 +3342,7 @@ ALWAYS_INLINE int set_fast_u64(gomap *m, const void *key, const void *value) {
     /* Go's entry check and the shape test below in one load, shift and
      * branch (head_idle_set), where they were a compare and branch each;
      * only a map whose shape the inline path does not handle (a growth in
-     * progress) tests the writing word on its own, and goes to the general
-     * insert. */
+     * progress) tests the writing word on its own. */
     if (unlikely(!head_idle_set(m))) {
         if (unlikely(write_busy(m)))
             return set_busy_u64(m, key, value);
@@ -3135,7 +3350,7 @@ ALWAYS_INLINE int set_fast_u64(gomap *m, const void *key, const void *value) {
         GOMAP_PROBE2(op, (void *)m, 1);
         uint64_t k;
         memcpy(&k, key, 8);
-        return set_rest_u64(m, key, gomap__hash_u64_secret(k, m->sec), value, write_own(CLAIM_SP));
+        return set_grow_u64(m, k, gomap__hash_u64_secret(k, m->sec), value, write_own(CLAIM_SP));
     }
 #endif
     write_claim_sp(m);
@@ -3145,44 +3360,15 @@ ALWAYS_INLINE int set_fast_u64(gomap *m, const void *key, const void *value) {
     memcpy(&k, key, 8);
     uint64_t hash = gomap__hash_u64_secret(k, m->sec);
     /* view_slow 0 (tested with the writing word above, with detection):
-     * not growing, and 16-byte slots with the value at 8 (the inline
-     * lookup's shape), so the slot arithmetic has constants. */
+     * not growing, and the inline lookup's shape. */
 #ifdef GOMAP_NO_DETECT
-    if (likely(m->view_slow == 0 && m->arr != NULL)) {
-#else
-    if (likely(m->arr != NULL)) {
+    if (unlikely(m->view_slow != 0))
+        return set_grow_u64(m, k, hash, value, write_own(CLAIM_SP));
 #endif
-        uintptr_t idx = hash & m->mask;
-        uint64_t *tp = &m->tops[idx];
-        uint64_t top = *tp;
-        uint8_t t = tophash(hash);
-        char *s = m->slots + idx * (16 * BUCKET_CNT);
-        char *slot;
-        for (uint64_t mt = match_top(top, t); mt; mt &= mt - 1) {
-            slot = s + first_slot(mt) * 16;
-            uint64_t sk;
-            memcpy(&sk, slot, 8);
-            if (likely(sk == k))
-                goto found;
-        }
-        if (likely(chain_ends(top) && m->count < m->grow_count &&
-                   m->noverflow < m->grow_noverflow)) {
-            unsigned i = first_slot(match_empty(top));
-            slot = s + i * 16;
-            memcpy(slot, &k, 8);
-            store_top(tp, i, t);
-            m->count++;
-            goto found;
-        }
-        if (0) {
-        found:
-            if (unlikely(value == NULL))
-                return set_value_rest_u64(m, slot, value, write_own(CLAIM_SP));
-            memcpy(slot + 8, value, 8);
-            return set_fast_end(m);
-        }
-    }
-    return set_rest_u64(m, key, hash, value, write_own(CLAIM_SP));
+    /* A map without an array yet reads the empty bucket (B and the mask
+     * are then 0), and its fast_limit of 0 sends the key to the general
+     * insert, which allocates the array. */
+    return set_home_u64(m, k, hash, value, false, 0);
 }
 
 GOMAP_API int gomap_set(gomap *m, const void *key, const void *value) {
@@ -3749,7 +3935,7 @@ GOMAP_API void gomap_clear(gomap *m) {
     }
     m->same_size = 0;
     m->nevacuate = 0;
-    m->noverflow = 0;
+    set_noverflow(m, 0);
     m->count = 0;
     m->clear_seq++;
     store_clear24(m);
@@ -3823,7 +4009,7 @@ static uint64_t head_expected(const gomap *m) {
 
 /* Or-ed into the expected head word while the iterator reads an old
  * bucket whose entries it filters by hash (check_bucket set): a shape byte
- * of 0xff, which the map's never is (view_slow is 0 or 1), so the inline
+ * of 0xff, which the map's never is (view_slow is below 4), so the inline
  * step's compare of the head word fails and the library takes the step.
  * The inline step then needs no test of check_bucket of its own. */
 static uint64_t head_poison(void) {
