@@ -3275,18 +3275,12 @@ ALWAYS_INLINE int set_home_u64(gomap *m, uint64_t k, uint64_t hash, const void *
     uint8_t t = tophash(hash);
     char *s = m->slots + idx * (16 * BUCKET_CNT);
     char *slot;
-    uint64_t mt = match_top(top, t);
-    if (mt) {
-        /* Only the first match is compared here: a key that is not the
-         * first match's (a tophash shared by another key) goes to the
-         * general insert, so that the match mask needs no register past
-         * the compare. */
+    for (uint64_t mt = match_top(top, t); mt; mt &= mt - 1) {
         slot = s + first_slot(mt) * 16;
         uint64_t sk;
         memcpy(&sk, slot, 8);
         if (likely(sk == k))
             goto found;
-        goto rest;
     }
     if (likely(chain_ends(top) && m->count < m->fast_limit)) {
         unsigned i = first_slot(match_empty(top));
@@ -3307,7 +3301,6 @@ ALWAYS_INLINE int set_home_u64(gomap *m, uint64_t k, uint64_t hash, const void *
         }
         return set_fast_end(m);
     }
-rest:
     if (grown)
         return set_chain_grown_u64(m, k, hash, value, own);
     return set_chain_u64(m, k, value, OWN_HERE());
