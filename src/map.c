@@ -3109,6 +3109,19 @@ NOINLINE int set_rest_u64(gomap *m, uint64_t k, uint64_t hash, const void *value
     return set_rest_impl(m, k, hash, value, own, false);
 }
 
+/* The slot holding u64 key k among the tophash matches (t) of a bucket
+ * whose word is top and whose 16-byte slots start at s, or NULL. */
+ALWAYS_INLINE char *find_u64_16(uint64_t top, uint8_t t, char *s, uint64_t k) {
+    for (uint64_t mt = match_top(top, t); mt; mt &= mt - 1) {
+        char *slot = s + first_slot(mt) * 16;
+        uint64_t sk;
+        memcpy(&sk, slot, 8);
+        if (likely(sk == k))
+            return slot;
+    }
+    return NULL;
+}
+
 /* set_rest_u64 for an insert whose growth work is done (set_grow_u64):
  * the general insert without evacuating again, so that no insert moves
  * more than two old chains. */
@@ -3142,13 +3155,9 @@ ALWAYS_INLINE int set_chain_impl(gomap *m, uint64_t k, uint64_t hash, const void
     char *slot;
     for (;;) {
         uint64_t top = *tp;
-        for (uint64_t mt = match_top(top, t); mt; mt &= mt - 1) {
-            slot = s + first_slot(mt) * 16;
-            uint64_t sk;
-            memcpy(&sk, slot, 8);
-            if (likely(sk == k))
-                goto found;
-        }
+        slot = find_u64_16(top, t, s, k);
+        if (slot)
+            goto found;
         if (!ins_top) {
             uint64_t em = match_empty(top);
             if (em) {
@@ -3291,13 +3300,9 @@ ALWAYS_INLINE int set_home_u64(gomap *m, uint64_t k, uint64_t hash, const void *
     uint8_t t = tophash(hash);
     char *s = m->slots + idx * (16 * BUCKET_CNT);
     char *slot;
-    for (uint64_t mt = match_top(top, t); mt; mt &= mt - 1) {
-        slot = s + first_slot(mt) * 16;
-        uint64_t sk;
-        memcpy(&sk, slot, 8);
-        if (likely(sk == k))
-            goto found;
-    }
+    slot = find_u64_16(top, t, s, k);
+    if (slot)
+        goto found;
     if (likely(chain_ends(top) && m->count < m->fast_limit)) {
         unsigned i = first_slot(match_empty(top));
         slot = s + i * 16;
