@@ -3109,6 +3109,22 @@ NOINLINE int set_rest_u64(gomap *m, uint64_t k, uint64_t hash, const void *value
     return set_rest_impl(m, k, hash, value, own, false);
 }
 
+/* The first empty slot (EMPTY_REST or EMPTY_ONE) of a bucket whose chain
+ * ends at it (chain_ends(top): its last byte is EMPTY_REST, so there is
+ * one), as a 64-bit index for the slot and tophash addresses.  With SSE2
+ * the bytes at most 1 are those equal to their minimum with 1 (pminub,
+ * pcmpeqb: one constant, no clearing of bit 0); the high 8 bytes of the
+ * register (0) match too, above the slot found. */
+static inline size_t first_empty_of_ended(uint64_t top) {
+#if defined(__SSE2__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    __m128i w = _mm_cvtsi64_si128((long long)top);
+    unsigned em = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(w, _mm_set1_epi8(1)), w));
+    return (unsigned)__builtin_ctz(em);
+#else
+    return first_slot(match_empty(top));
+#endif
+}
+
 /* The slot holding u64 key k among the tophash matches (t) of a bucket
  * whose word is top and whose 16-byte slots start at s, or NULL. */
 ALWAYS_INLINE char *find_u64_16(uint64_t top, uint8_t t, char *s, uint64_t k) {
@@ -3304,10 +3320,10 @@ ALWAYS_INLINE int set_home_u64(gomap *m, uint64_t k, uint64_t hash, const void *
     if (slot)
         goto found;
     if (likely(chain_ends(top) && m->count < m->fast_limit)) {
-        unsigned i = first_slot(match_empty(top));
+        size_t i = first_empty_of_ended(top);
         slot = s + i * 16;
         memcpy(slot, &k, 8);
-        store_top(tp, i, t);
+        ((unsigned char *)tp)[i] = t; /* store_top, indexed in 64 bits */
         m->count++;
         goto found;
     }
