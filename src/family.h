@@ -78,15 +78,21 @@ static inline void gomap__family_hash_init(struct gomap__family_hash *fh, const 
     }
 }
 
+/* The inline hash of a u64 key: only when fh->u64 is set and key is not
+ * NULL. */
+static inline __attribute__((always_inline)) uint64_t
+gomap__family_hash_u64(const struct gomap__family_hash *fh, const void *key) {
+    uint64_t k;
+    memcpy(&k, key, sizeof k);
+    return gomap__hash_u64_secret(k, fh->sec);
+}
+
 /* gomap__hash(hasher, key); a NULL key takes gomap__hash's path, whose
  * value every operation then rejects. */
 static inline __attribute__((always_inline)) uint64_t
 gomap__family_hash(const struct gomap__family_hash *fh, const gomap *hasher, const void *key) {
-    if (__builtin_expect(fh->u64 && key != NULL, 1)) {
-        uint64_t k;
-        memcpy(&k, key, sizeof k);
-        return gomap__hash_u64_secret(k, fh->sec);
-    }
+    if (__builtin_expect(fh->u64 && key != NULL, 1))
+        return gomap__family_hash_u64(fh, key);
     return gomap__hash(hasher, key);
 }
 

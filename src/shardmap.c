@@ -370,9 +370,7 @@ bool shardmap_load(shardmap *m, const void *key, void *value_out) {
     if (__builtin_expect(m->optimistic_u64v8 && key != NULL && value_out != NULL, 1)) {
         /* shard_hash's u64 case without its call for other keys, which
          * would make this function save registers */
-        uint64_t k;
-        memcpy(&k, key, sizeof k);
-        uint64_t h = gomap__hash_u64_secret(k, m->fh.sec);
+        uint64_t h = gomap__family_hash_u64(&m->fh, key);
         struct shard *s = shard_of(m, h);
         return gomap__guarded_load_optimistic_u64v8(&s->word, s->g.map, key, h, value_out,
                                                     shard_load_undecided);
