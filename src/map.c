@@ -2427,16 +2427,14 @@ ALWAYS_INLINE int evacuate_chain(gomap *m, uintptr_t ob, size_t ss, int kind) {
  * (evacuate_single, which allocates nothing), runs here; every other one
  * in the kind's out-of-line `chain` (evacuate_chain), reached by a tail
  * call, so that this path keeps a small frame: it runs for two old
- * buckets of every insert while the map grows. */
-ALWAYS_INLINE int evacuate_impl(gomap *m, uintptr_t ob, int kind,
+ * buckets of every insert while the map grows.  `ss` is the slot size, a
+ * constant where the caller makes it one. */
+ALWAYS_INLINE int evacuate_impl(gomap *m, uintptr_t ob, size_t ss, int kind,
                                 int (*chain)(gomap *m, uintptr_t ob)) {
     if (unlikely(evacuated(m->oldtops[ob]) || m->oldnexts[ob] || m->same_size))
         return chain(m, ob);
     uintptr_t newbit = (uintptr_t)1 << (m->B - 1);
-    if (m->slot_size == 16)
-        evacuate_single(m, ob, newbit, 16, kind);
-    else
-        evacuate_single(m, ob, newbit, m->slot_size, kind);
+    evacuate_single(m, ob, newbit, ss, kind);
     if (ob == m->nevacuate)
         return advance_evacuation_mark(m, newbit);
     return 0;
@@ -2448,7 +2446,8 @@ ALWAYS_INLINE int evacuate_impl(gomap *m, uintptr_t ob, int kind,
                                   : evacuate_chain(m, ob, m->slot_size, k);                        \
     }                                                                                              \
     NOINLINE int evacuate_##name(gomap *m, uintptr_t ob) {                                         \
-        return evacuate_impl(m, ob, k, evacuate_chain_##name);                                     \
+        return m->slot_size == 16 ? evacuate_impl(m, ob, 16, k, evacuate_chain_##name)             \
+                                  : evacuate_impl(m, ob, m->slot_size, k, evacuate_chain_##name);  \
     }
 KEY_KINDS(DEFINE_EVACUATE_FN)
 
@@ -2456,24 +2455,19 @@ static int evacuate_kind(gomap *m, uintptr_t ob) {
     return key_ops_table[m->kind].evacuate(m, ob);
 }
 
-/* Evacuates old bucket ob with `fn`, the kind's evacuate (or evacuate_kind,
- * which dispatches to it), timed for the probe while a tracer is attached. */
-ALWAYS_INLINE int evacuate_with(gomap *m, uintptr_t ob, int (*fn)(gomap *m, uintptr_t ob)) {
-    /* The clock is read only while a tracer is attached to the probe. */
+/* Evacuates old bucket ob by the kind's evacuate, timed for the probe
+ * while a tracer is attached (the clock is read only then). */
+static int evacuate(gomap *m, uintptr_t ob) {
     if (GOMAP_PROBE_ENABLED(evacuate)) {
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        int r = fn(m, ob);
+        int r = evacuate_kind(m, ob);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         long ns = (long)(t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec);
         GOMAP_PROBE3(evacuate, (void *)m, (long)ob, ns);
         return r;
     }
-    return fn(m, ob);
-}
-
-static int evacuate(gomap *m, uintptr_t ob) {
-    return evacuate_with(m, ob, evacuate_kind);
+    return evacuate_kind(m, ob);
 }
 
 /* evacuate_u64 for a map of the inline shape (16-byte slots), inlined
@@ -2483,33 +2477,29 @@ static int evacuate(gomap *m, uintptr_t ob) {
 ALWAYS_INLINE int evacuate_shape_u64(gomap *m, uintptr_t ob) {
     if (GOMAP_PROBE_ENABLED(evacuate))
         return evacuate(m, ob);
-    if (unlikely(evacuated(m->oldtops[ob]) || m->oldnexts[ob] || m->same_size))
-        return evacuate_chain_u64(m, ob);
-    uintptr_t newbit = (uintptr_t)1 << (m->B - 1);
-    evacuate_single(m, ob, newbit, 16, K_U64);
-    if (ob == m->nevacuate)
-        return advance_evacuation_mark(m, newbit);
-    return 0;
+    return evacuate_impl(m, ob, 16, K_U64, evacuate_chain_u64);
 }
 
 /* Go's growWork: evacuates the old bucket the caller is about to use, and one
- * more to make progress, each with `fn` (as for evacuate_with). */
+ * more to make progress, each with `fn` (evacuate, or an inlined evacuation
+ * of one key kind and shape that keeps the probe's timing, as
+ * evacuate_shape_u64). */
 ALWAYS_INLINE int grow_work_with(gomap *m, uintptr_t bucket, int (*fn)(gomap *m, uintptr_t ob)) {
     uintptr_t oldmask = old_nbuckets(m) - 1;
     /* An evacuated old bucket other than the mark's is not passed to
      * evacuate, which would find nothing to do after the dispatch on the
      * key kind (for the mark's, it advances the mark). */
     uintptr_t ob = bucket & oldmask;
-    int r = evacuated(m->oldtops[ob]) && ob != m->nevacuate ? 0 : evacuate_with(m, ob, fn);
+    int r = evacuated(m->oldtops[ob]) && ob != m->nevacuate ? 0 : fn(m, ob);
     if (r)
         return r;
     if (growing(m))
-        r = evacuate_with(m, m->nevacuate, fn);
+        r = fn(m, m->nevacuate);
     return r;
 }
 
 static int grow_work(gomap *m, uintptr_t bucket) {
-    return grow_work_with(m, bucket, evacuate_kind);
+    return grow_work_with(m, bucket, evacuate);
 }
 
 /* ---- shrink ----------------------------------------------------------------- */
@@ -3353,11 +3343,7 @@ ALWAYS_INLINE int set_home_u64(gomap *m, uint64_t k, uint64_t hash, const void *
 NOINLINE int set_grow_u64(gomap *m, uint64_t k, uint64_t hash, const void *value, int64_t own) {
     if (m->view_slow != VIEW_GROWING)
         return set_rest_u64(m, k, hash, value, own);
-    /* grow_work_with's two evacuations, inline. */
-    uintptr_t ob = hash & m->mask & (old_nbuckets(m) - 1);
-    int r = evacuated(m->oldtops[ob]) && ob != m->nevacuate ? 0 : evacuate_shape_u64(m, ob);
-    if (likely(r == 0) && growing(m))
-        r = evacuate_shape_u64(m, m->nevacuate);
+    int r = grow_work_with(m, hash & m->mask, evacuate_shape_u64);
     if (unlikely(r)) {
         write_end_own(m, own);
         return r;
