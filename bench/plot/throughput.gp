@@ -12,8 +12,13 @@ set yrange [0:*]
 set xtics 1
 stats data nooutput
 n = STATS_blocks
+# Ten distinct colours (Paul Tol's bright and muted sets): gnuplot's default
+# cycle has eight, so a ninth contestant took the first one's colour.
+array palette[10] = ["#4477aa", "#ee6677", "#228833", "#ccbb44", "#66ccee", \
+                     "#aa3377", "#000000", "#ee7733", "#009988", "#999933"]
 do for [fmt in "svg png"] {
   if (fmt eq "svg") { set terminal svg size 900,500 dynamic } else { set terminal pngcairo size 900,500 }
   set output out.".".fmt
-  plot for [i=0:n-1] data index i using 1:2 with linespoints lw 2 pt 7 title word(titles, i+1)
+  plot for [i=0:n-1] data index i using 1:2 with linespoints lw 2 pt 7 lc rgb palette[i % 10 + 1] \
+    title word(titles, i+1)
 }
