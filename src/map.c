@@ -576,6 +576,17 @@ static inline void store_top(uint64_t *top, unsigned i, uint8_t t) {
 #endif
 }
 
+/* store_top of slot d % BUCKET_CNT of the bucket d / BUCKET_CNT whose
+ * tophash word is tops[d / BUCKET_CNT]: on a little-endian machine byte d
+ * of the array, one store addressed by d. */
+static inline void store_top_at(uint64_t *tops, uintptr_t d, uint8_t t) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    ((unsigned char *)tops)[d] = t;
+#else
+    store_top(&tops[d / BUCKET_CNT], (unsigned)(d % BUCKET_CNT), t);
+#endif
+}
+
 /* top_at of a word in memory as one byte load (see store_top), for a loop
  * that visits a bucket's slots in turn: a load where top_at is a copy, a
  * shift and its count. */
@@ -2217,17 +2228,22 @@ ALWAYS_INLINE void evacuate_single(gomap *m, uintptr_t ob, uintptr_t newbit, siz
     uint64_t top = *otop;
     /* Branch-free: the half an entry goes to is a bit of its hash, as
      * likely one as the other, so a branch on it would be mispredicted for
-     * half the entries.  Each half's next slot and tophash bytes are
-     * indexed by that bit (the destination words are put together in
-     * tb and stored once).  The old bucket's marks are bytes too (mk),
-     * and each entry's tophash is loaded from the old word as a byte:
-     * fewer instructions than shifting both in and out of registers. */
-    char *dst[2] = {m->slots + ob * ss * BUCKET_CNT, m->slots + (ob + newbit) * ss * BUCKET_CNT};
-    uint8_t tb[2][BUCKET_CNT] = {{0}};
+     * half the entries.  Each half's next slot is a slot index into the
+     * new array (bucket * BUCKET_CNT + slot) indexed by that bit: the
+     * slot's address and its tophash byte's (store_top_at, straight into
+     * the new bucket's word, which is empty) both follow from it, so one
+     * index per half is kept and advanced where a slot pointer and a
+     * pointer to a tophash byte built on the stack were.  The old bucket's
+     * marks are bytes (mk), and each entry's tophash is loaded from the
+     * old word as a byte: fewer instructions than shifting both in and
+     * out of registers. */
+    char *ns = m->slots;
+    uint64_t *nt = m->tops;
+    uintptr_t next[2] = {ob * BUCKET_CNT, (ob + newbit) * BUCKET_CNT};
+    unsigned oldb = (unsigned)__builtin_ctzll(newbit); /* the half's hash bit */
     uint8_t mk[BUCKET_CNT];
     const uint64_t all_empty = BYTES_01 * EVACUATED_EMPTY;
     memcpy(mk, &all_empty, sizeof mk);
-    uint8_t *tp[2] = {tb[0], tb[1]}; /* each half's next tophash byte */
     GOMAP_ASSERT(m->tops[ob] == 0 && m->tops[ob + newbit] == 0);
     for (unsigned occ = occupied_slots(top); occ; occ &= occ - 1) {
         unsigned i = (unsigned)__builtin_ctz(occ);
@@ -2235,15 +2251,13 @@ ALWAYS_INLINE void evacuate_single(gomap *m, uintptr_t ob, uintptr_t newbit, siz
         if (unlikely(t < MIN_TOPHASH))
             gomap__internal_error("bad map state: evacuating an evacuated slot");
         const char *slot = os + i * ss;
-        unsigned y = (hash_slot(m, slot, kind) & newbit) != 0;
+        unsigned y = (unsigned)(hash_slot(m, slot, kind) >> oldb) & 1u;
         mk[i] = (uint8_t)(EVACUATED_X + y);
-        copy_slot(dst[y], slot, ss);
-        dst[y] += ss;
-        *tp[y]++ = t;
+        uintptr_t d = next[y]++;
+        copy_slot(ns + d * ss, slot, ss);
+        store_top_at(nt, d, t);
     }
     *otop = top_word_of(mk);
-    m->tops[ob] = top_word_of(tb[0]);
-    m->tops[ob + newbit] = top_word_of(tb[1]);
 }
 
 /* How many buckets of an old chain the evacuation's counting pass
