@@ -3327,7 +3327,7 @@ ALWAYS_INLINE int set_home_u64(gomap *m, uint64_t k, uint64_t hash, const void *
         size_t i = first_empty_of_ended(top);
         slot = s + i * 16;
         memcpy(slot, &k, 8);
-        ((unsigned char *)tp)[i] = t; /* store_top, indexed in 64 bits */
+        store_top_at(tp, i, t);
         m->count++;
         goto found;
     }
