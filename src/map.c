@@ -184,7 +184,7 @@ static const key_ops key_ops_table[NKEY_KINDS];
 #define GOMAP_SSO_MAX 15
 #endif
 #define SSO_MAX  GOMAP_SSO_MAX
-#define SSO_HEAP 0xff
+#define SSO_HEAP GOMAP__SSO_HEAP
 /* Whether 16-byte strings may be inline (only with the full inline form). */
 #define SSO_16 (SSO_MAX == 15)
 typedef struct skey {
@@ -196,7 +196,7 @@ typedef struct skey {
         } h;
     } u;
 } skey;
-#define HEAP_LEN_MASK ((((uint64_t)1) << 56) - 1)
+#define HEAP_LEN_MASK GOMAP__SSO_LEN_MASK
 
 /* ---- data structures ---------------------------------------------------- */
 
@@ -867,18 +867,10 @@ static inline bool sso16_tag(uint8_t last) {
     return last >= 16 && last != SSO_HEAP;
 }
 
-/* A string slot's bytes and length. */
+/* A string slot's bytes and length (gomap.h's inline iteration step reads
+ * the same layout). */
 static inline gomap_str skey_view(const skey *k) {
-    gomap_str s;
-    uint8_t tag = (uint8_t)k->u.b[15];
-    if (tag != SSO_HEAP) {
-        s.ptr = k->u.b;
-        s.len = tag < 16 ? tag : 16;
-    } else {
-        s.ptr = k->u.h.ptr;
-        s.len = k->u.h.len_tag & HEAP_LEN_MASK;
-    }
-    return s;
+    return gomap__owned_key_view(k->u.b);
 }
 
 /* Whether a map's keys are strings (a caller passes a gomap_str), owned or

@@ -4,7 +4,7 @@
  * (bench/cost/core_cost.sh runs it and its abseil twin, core_cost_absl.cc,
  * and prints the table of docs/benchmarks.md).
  *
- *   gomap-cost u64|str insert|hit|miss|delete|iterate|many N
+ *   gomap-cost u64|str insert|hit|miss|delete|iterate|iterkeys|many N
  *
  * Keys are bench_key_u64 / bench_key_str of seed 1, as `gomap-bench core`
  * uses: keys 0..N-1 are inserted, keys N..2N-1 are the misses.  u64 lookups
@@ -27,7 +27,8 @@
 
 int main(int argc, char **argv) {
     if (argc != 4 || (strcmp(argv[1], "u64") != 0 && strcmp(argv[1], "str") != 0)) {
-        fprintf(stderr, "usage: %s u64|str insert|hit|miss|delete|iterate|many N\n", argv[0]);
+        fprintf(stderr, "usage: %s u64|str insert|hit|miss|delete|iterate|iterkeys|many N\n",
+                argv[0]);
         return 2;
     }
     bool str = strcmp(argv[1], "str") == 0;
@@ -92,6 +93,17 @@ int main(int argc, char **argv) {
         gomap_iter_init(&it, m);
         while (gomap_iter_next(&it, NULL, &v))
             sum += *(const uint64_t *)v;
+    } else if (!strcmp(op, "iterkeys")) {
+        /* Keys too: a string map's key is a view the iterator builds. */
+        gomap_iter it;
+        const void *k;
+        void *v;
+        gomap_iter_init(&it, m);
+        while (gomap_iter_next(&it, &k, &v)) {
+            const gomap_str *s = k;
+            sum += *(const uint64_t *)v +
+                   (str ? s->len + (unsigned char)s->ptr[0] : *(const uint64_t *)k);
+        }
     } else {
         fprintf(stderr, "unknown operation %s\n", op);
         return 2;

@@ -6,7 +6,8 @@
 # build, a RelWithDebInfo build with the benchmarks) on gomap-bench core's
 # keys.  KEYS (default "1024 1048576"), KINDS (default "u64 str") and OPS
 # (default "insert hit miss delete iterate") choose the cells (OPS=many
-# counts gomap_get_many, 64 keys per call, against abseil's single hits); CACHE=1 adds
+# counts gomap_get_many, 64 keys per call, against abseil's single hits;
+# OPS=iterkeys iterates reading keys as well as values); CACHE=1 adds
 # callgrind's cache simulation (D1 and last-level misses per op).  Prints a
 # markdown table.
 set -euo pipefail

@@ -733,13 +733,35 @@ __attribute__((always_inline)) static inline unsigned gomap__live8(uint64_t top)
     return (unsigned)((h * 0x0102040810204080ull) >> 56);
 }
 
+/* The key of a GOMAP_KEY_STRING map's slot (src/map.c's `skey` has the
+ * layout): its byte 15 is the tag, GOMAP__SSO_HEAP for a string on the
+ * heap (bytes 0..7 its pointer, bytes 8..15 its length with the tag in the
+ * top byte), else the string is the slot's own bytes, of length the tag
+ * below 16 and 16 otherwise. */
+#define GOMAP__SSO_HEAP     0xff
+#define GOMAP__SSO_LEN_MASK ((((uint64_t)1) << 56) - 1)
+__attribute__((always_inline)) static inline gomap_str gomap__owned_key_view(const char *slot) {
+    gomap_str s;
+    unsigned char tag = (unsigned char)slot[15];
+    if (__builtin_expect(tag != GOMAP__SSO_HEAP, 1)) {
+        s.ptr = slot;
+        s.len = tag < 16 ? tag : 16;
+    } else {
+        uint64_t len_tag;
+        __builtin_memcpy(&s.ptr, slot, sizeof s.ptr);
+        __builtin_memcpy(&len_tag, slot + 8, sizeof len_tag);
+        s.len = (size_t)(len_tag & GOMAP__SSO_LEN_MASK);
+    }
+    return s;
+}
+
 /* The inline iteration step: gomap_iter_next is this macro, so a caller's
  * loop runs the common steps without a call, as a C++ iterator's increment
  * does: the next live slot of the bucket the iterator is on, and the move
  * to the next bucket of the array while the map is not growing and the
  * array is the one the iteration started on.  Everything else (the first
  * step, an overflow chain, the end, a growth or clear since the iteration
- * started, an owned string key, a slot emptied or evacuated since the
+ * started, a slot emptied or evacuated since the
  * iterator reached its bucket, a write running, the op probe traced) is
  * the library's gomap_iter_next, which `(gomap_iter_next)(...)` calls.
  * The step keeps the iterator's private fields as the library does:
@@ -806,9 +828,8 @@ __attribute__((always_inline)) static inline bool gomap__iter_next(gomap_iter *i
      * (a write running, a serializing or freed map, a clear, a growth begun
      * or ended) goes to the library, which sorts it out.  Without detection
      * only the clear check, on the whole count. */
-    if (__builtin_expect(GOMAP__ITER_HEAD_CHANGED(it, v) || *v->op_traced != 0 ||
-                             GOMAP__ITER_OLD_BUCKET(it) || (key != GOMAP_NULL && !it->key_in_slot),
-                         0))
+    if (__builtin_expect(
+            GOMAP__ITER_HEAD_CHANGED(it, v) || *v->op_traced != 0 || GOMAP__ITER_OLD_BUCKET(it), 0))
         return (gomap_iter_next)(it, key, value);
     todo = it->i;
     while (__builtin_expect(todo == 0, 0)) {
@@ -827,7 +848,14 @@ __attribute__((always_inline)) static inline bool gomap__iter_next(gomap_iter *i
         it->bucket = (void *)(uintptr_t)&v->tops[bi];
         it->next = (void *)(uintptr_t)&v->nexts[bi];
         it->slots = (void *)(uintptr_t)(v->slots + bi * 8 * v->slot_size);
-        __builtin_prefetch(v->slots + (bi + 16) * 8 * v->slot_size);
+        {
+            /* The slots 16 buckets ahead, three cache lines: a whole bucket
+             * of 16- or 24-byte slots (docs/design.md, "Iteration steps"). */
+            const char *ahead = v->slots + (bi + 16) * 8 * v->slot_size;
+            __builtin_prefetch(ahead);
+            __builtin_prefetch(ahead + 64);
+            __builtin_prefetch(ahead + 128);
+        }
         if (bi == v->mask) {
             it->bucket_index = 0;
             it->wrapped = 1;
@@ -849,8 +877,16 @@ __attribute__((always_inline)) static inline bool gomap__iter_next(gomap_iter *i
         }
         slot = (char *)it->slots + off * v->slot_size;
         it->i = (uint8_t)(todo & (todo - 1));
-        if (key)
-            *key = slot;
+        if (key) {
+            if (__builtin_expect(it->key_in_slot, 1)) {
+                *key = slot;
+            } else {
+                /* An owned string key: its view lives in the iterator, as
+                 * the library's step keeps it. */
+                it->key_view = gomap__owned_key_view(slot);
+                *key = &it->key_view;
+            }
+        }
         if (value)
             *value = slot + v->voff;
         return true;

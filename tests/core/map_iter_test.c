@@ -53,6 +53,58 @@ TEST(each_entry_exactly_once) {
     each_entry_once(GOMAP_KEY_U32, 3000);
 }
 
+/* An owned string map's keys come back with their bytes and length from
+ * the inline step, the library's step and a mix of both, in every form the
+ * map stores them: inline (0 to 16 bytes, a 16-byte key's last byte being
+ * its tag) and on the heap (longer keys, and 16-byte keys whose last byte
+ * reads as a length or as the heap mark). */
+TEST(owned_string_keys_every_form) {
+    enum { NKEYS = 64 };
+    static char bytes[NKEYS][40];
+    gomap_str keys[NKEYS];
+    for (int i = 0; i < NKEYS; i++) {
+        size_t len = i < 41 ? (size_t)i : 16;
+        for (size_t j = 0; j < len; j++)
+            bytes[i][j] = (char)('a' + (i * 7 + (int)j) % 26);
+        if (i >= 41) /* 16 bytes, last byte 0..15 (a length) or 0xff (the mark) */
+            bytes[i][15] = (char)(i < 57 ? i - 41 : 0xff);
+        if (i >= 57) /* distinct first bytes for the seven 0xff keys */
+            bytes[i][0] = (char)('A' + i - 57);
+        keys[i].ptr = bytes[i];
+        keys[i].len = len;
+    }
+    bool (*lib_step)(gomap_iter *, const void **, void **) = gomap_iter_next;
+    for (int how = 0; how < 3; how++) {
+        gomap *m = tu_new_map(GOMAP_KEY_STRING, 8);
+        REQUIRE(m != NULL);
+        for (uint64_t i = 0; i < NKEYS; i++)
+            REQUIRE(gomap_set(m, &keys[i], &i) == 0);
+        REQUIRE(gomap_len(m) == NKEYS);
+        unsigned char seen[NKEYS] = {0};
+        gomap_iter it;
+        gomap_iter_init(&it, m);
+        const void *kp;
+        void *vp;
+        for (unsigned step = 0;; step++) {
+            bool more = how == 0               ? gomap_iter_next(&it, &kp, &vp)
+                        : how == 1 || step % 2 ? lib_step(&it, &kp, &vp)
+                                               : gomap_iter_next(&it, &kp, &vp);
+            if (!more)
+                break;
+            uint64_t i = *(const uint64_t *)vp;
+            REQUIRE(i < NKEYS);
+            const gomap_str *k = kp;
+            CHECK_EQ(k->len, keys[i].len);
+            CHECK(k->len == 0 || memcmp(k->ptr, keys[i].ptr, k->len) == 0);
+            CHECK_EQ(seen[i], 0);
+            seen[i] = 1;
+        }
+        for (int i = 0; i < NKEYS; i++)
+            CHECK_EQ(seen[i], 1);
+        gomap_free(m);
+    }
+}
+
 /* gomap_iter_next is an inline step that hands the uncommon cases to the
  * library's function, which `(gomap_iter_next)` and a function pointer
  * call directly.  Steps of the two kinds, in any mix, on one iteration that
