@@ -4225,22 +4225,6 @@ static bool iter_step(gomap_iter *it, const void **key, void **value) {
     DISPATCH(m, iter, it, key, value);
 }
 
-/* Returns the live entry in `slot` from an iterator step. */
-ALWAYS_INLINE bool iter_entry(gomap_iter *it, const gomap *m, char *slot, const void **key,
-                              void **value) {
-    if (key) {
-        if (m->config_kind == GOMAP_KEY_STRING) {
-            it->key_view = skey_view((const skey *)slot);
-            *key = &it->key_view;
-        } else {
-            *key = slot;
-        }
-    }
-    if (value)
-        *value = slot + m->voff;
-    return true;
-}
-
 /* The step that leaves the current bucket, reached by a tail call from
  * gomap_iter_next when its bucket has no live slot left: while the map is
  * not growing and the iterator reads no old bucket (check NO_CHECK), it
@@ -4291,7 +4275,7 @@ NOINLINE bool iter_advance(gomap_iter *it, const void **key, void **value) {
         it->bucket = (void *)(uintptr_t)btop;
         it->next = bnext;
         it->slots = bslots;
-        return iter_entry(it, m, bslots + off * m->slot_size, key, value);
+        return gomap__iter_entry(it, bslots + off * m->slot_size, m->voff, key, value);
     }
     it->i = (uint8_t)todo;
     it->bucket = (void *)(uintptr_t)btop;
@@ -4345,7 +4329,8 @@ GOMAP_API bool(gomap_iter_next)(gomap_iter *it, const void **key, void **value) 
             uint8_t t = top_at(top, off);
             if (likely(t >= MIN_TOPHASH)) {
                 it->i = (uint8_t)(todo & (todo - 1));
-                return iter_entry(it, m, (char *)it->slots + off * m->slot_size, key, value);
+                return gomap__iter_entry(it, (char *)it->slots + off * m->slot_size, m->voff, key,
+                                         value);
             }
             if (unlikely(t != EMPTY_ONE && t != EMPTY_REST))
                 break; /* evacuated: the full step looks the key up */

@@ -755,6 +755,24 @@ __attribute__((always_inline)) static inline gomap_str gomap__owned_key_view(con
     return s;
 }
 
+/* Hands out the live entry in `slot` from an iterator step, the inline one
+ * and the library's alike: the key is the slot itself, or, for an owned
+ * string key, a view kept in the iterator. */
+__attribute__((always_inline)) static inline bool
+gomap__iter_entry(gomap_iter *it, char *slot, size_t voff, const void **key, void **value) {
+    if (key) {
+        if (__builtin_expect(it->key_in_slot, 1)) {
+            *key = slot;
+        } else {
+            it->key_view = gomap__owned_key_view(slot);
+            *key = &it->key_view;
+        }
+    }
+    if (value)
+        *value = slot + voff;
+    return true;
+}
+
 /* The inline iteration step: gomap_iter_next is this macro, so a caller's
  * loop runs the common steps without a call, as a C++ iterator's increment
  * does: the next live slot of the bucket the iterator is on, and the move
@@ -877,19 +895,7 @@ __attribute__((always_inline)) static inline bool gomap__iter_next(gomap_iter *i
         }
         slot = (char *)it->slots + off * v->slot_size;
         it->i = (uint8_t)(todo & (todo - 1));
-        if (key) {
-            if (__builtin_expect(it->key_in_slot, 1)) {
-                *key = slot;
-            } else {
-                /* An owned string key: its view lives in the iterator, as
-                 * the library's step keeps it. */
-                it->key_view = gomap__owned_key_view(slot);
-                *key = &it->key_view;
-            }
-        }
-        if (value)
-            *value = slot + v->voff;
-        return true;
+        return gomap__iter_entry(it, slot, v->voff, key, value);
     }
 }
 #define gomap_iter_next(it, key, value) gomap__iter_next((it), (key), (value))
